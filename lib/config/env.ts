@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { HelmgateError } from '../errors';
+
+const csv = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const positiveInt = z.coerce.number().int().positive();
+
+/**
+ * Everything helmgate reads from the environment, in one schema. Handlers read it once at module
+ * scope; the core only ever sees the parsed `AppConfig`.
+ */
+export const AppConfig = z.object({
+  HELMGATE_STAGE: z.string().min(1).default('local'),
+  HELMGATE_TABLE: z.string().min(1).default('helmgate'),
+  /** `owner/name` of every repository whose pushes are accepted. */
+  HELMGATE_REPOSITORIES: csv.pipe(z.array(z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'expected owner/name')).min(1)),
+  /** Branches that deploy; empty = the repository's default branch from the payload. */
+  HELMGATE_BRANCHES: csv.default([]),
+  HELMGATE_DEPLOY_CONFIG: z.string().min(1).default('deploy.yaml'),
+  HELMGATE_MAX_BODY_BYTES: positiveInt.default(5 * 1024 * 1024),
+  /** Secrets Manager id holding the GitHub webhook secret(s): a string, or JSON {"secrets":[...]} for rotation. */
+  HELMGATE_WEBHOOK_SECRET_ID: z.string().min(1).default('helmgate/github-webhook'),
+  /** Public base URL of the API (approval links). */
+  HELMGATE_PUBLIC_URL: z.string().url().default('http://127.0.0.1:3000'),
+  HELMGATE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  HELMGATE_DYNAMODB_ENDPOINT: z.string().url().optional(),
+  HELMGATE_SECRETS_ENDPOINT: z.string().url().optional(),
+  HELMGATE_RUNNER_FUNCTION: z.string().min(1).optional(),
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+});
+export type AppConfig = z.infer<typeof AppConfig>;
+
+export class ConfigError extends HelmgateError {
+  override name = 'ConfigError';
+  constructor(message: string) {
+    super('invalid_config', message);
+  }
+}
+
+/** Parses the environment; the error names every missing or bad variable (never its value). */
+export function loadConfig(env: Record<string, string | undefined>): AppConfig {
+  const result = AppConfig.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,22 @@
+import { GetSecretValueCommand, ResourceNotFoundException, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { HelmgateError } from '../errors';
+import type { SecretsProvider } from './secrets-provider';
+
+/** AWS Secrets Manager behind the SecretsProvider port; the client is injected (endpoint configurable). */
+export class SecretsManagerProvider implements SecretsProvider {
+  constructor(private readonly client: SecretsManagerClient) {}
+
+  async getSecretString(id: string): Promise<string | undefined> {
+    try {
+      const out = await this.client.send(new GetSecretValueCommand({ SecretId: id }));
+      if (out.SecretString !== undefined) return out.SecretString;
+      if (out.SecretBinary) return Buffer.from(out.SecretBinary).toString('utf8');
+      return undefined;
+    } catch (e) {
+      if (e instanceof ResourceNotFoundException || (e as { name?: string }).name === 'ResourceNotFoundException')
+        return undefined;
+      // the SDK's message names the secret id, never a value; keep the class, drop details
+      throw new HelmgateError('internal', `Secrets Manager read of ${id} failed: ${(e as Error).name}`, { cause: e });
+    }
+  }
+}

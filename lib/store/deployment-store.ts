@@ -1,0 +1,68 @@
+import { HelmgateError } from '../errors';
+import type { Deployment, DeploymentStatus } from '../deploy/deployment';
+
+export interface AuditEntry {
+  deploymentId: string;
+  at: string;
+  actor: string;
+  /** web, slack, cli, system */
+  via: string;
+  action: string;
+  outcome: string;
+  detail?: string;
+}
+
+export interface LockLease {
+  name: string;
+  holder: string;
+  expiresAt: string;
+}
+
+/** A conditional write lost: the item was not in the state the caller assumed. */
+export class StoreConflictError extends HelmgateError {
+  override name = 'StoreConflictError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('store_conflict', message, options);
+  }
+}
+
+/**
+ * Port over the single table. Every write is one item, conditional where it decides something;
+ * there are no transactions (dynalite has none, and we need none).
+ */
+export interface DeploymentStore {
+  /** Records a webhook delivery id; false if it was already recorded. */
+  recordDelivery(deliveryId: string, at: Date, ttlSeconds: number): Promise<boolean>;
+  hasDelivery(deliveryId: string): Promise<boolean>;
+  /** Creates a deployment; false (and no write) if one with this id exists. */
+  createDeployment(d: Deployment): Promise<boolean>;
+  getDeployment(id: string): Promise<Deployment | undefined>;
+  /** Newest first. */
+  listDeployments(opts?: { limit?: number }): Promise<Deployment[]>;
+  /** Newest first, one repository's environment. */
+  listByEnvironment(repository: string, environment: string, opts?: { limit?: number }): Promise<Deployment[]>;
+  /**
+   * Moves a deployment to `to` if its status is one of `from`, applying `patch`. Throws
+   * StoreConflictError when the condition fails (someone else moved it first).
+   */
+  transition(
+    id: string,
+    from: readonly DeploymentStatus[],
+    to: DeploymentStatus,
+    patch?: Partial<Deployment>,
+    at?: Date,
+  ): Promise<Deployment>;
+  /** Unconditional patch of non-status fields (results while running, external refs). */
+  update(id: string, patch: Partial<Omit<Deployment, 'id' | 'status'>>, at?: Date): Promise<Deployment>;
+  appendAudit(entry: AuditEntry): Promise<void>;
+  listAudit(deploymentId: string): Promise<AuditEntry[]>;
+  /** Takes the lock if free, expired, or already ours; returns the lease or undefined if held by another. */
+  acquireLock(name: string, holder: string, leaseMs: number, now: Date): Promise<LockLease | undefined>;
+  /** Extends our lease; false if we lost it. */
+  renewLock(name: string, holder: string, leaseMs: number, now: Date): Promise<boolean>;
+  releaseLock(name: string, holder: string): Promise<void>;
+  getLock(name: string): Promise<LockLease | undefined>;
+  /** Generic keyed items for other features (approvals, sessions): conditional put / get / update. */
+  putItem(kind: string, id: string, item: Record<string, unknown>, opts?: { ifNotExists?: boolean; ttl?: Date }): Promise<boolean>;
+  getItem<T extends Record<string, unknown>>(kind: string, id: string): Promise<T | undefined>;
+}

@@ -1,0 +1,380 @@
+import {
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  ResourceInUseException,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { Deployment, DeploymentStatus } from '../deploy/deployment';
+import { type AuditEntry, type DeploymentStore, type LockLease, StoreConflictError } from './deployment-store';
+
+const META = '#META';
+const KEY_ATTRS = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'ttl', 'kind'] as const;
+
+/** The single table's key schema; serverless.yml declares the same (a test compares them). */
+export const TABLE_DEFINITION = {
+  AttributeDefinitions: [
+    { AttributeName: 'PK', AttributeType: 'S' },
+    { AttributeName: 'SK', AttributeType: 'S' },
+    { AttributeName: 'GSI1PK', AttributeType: 'S' },
+    { AttributeName: 'GSI1SK', AttributeType: 'S' },
+    { AttributeName: 'GSI2PK', AttributeType: 'S' },
+    { AttributeName: 'GSI2SK', AttributeType: 'S' },
+  ],
+  KeySchema: [
+    { AttributeName: 'PK', KeyType: 'HASH' },
+    { AttributeName: 'SK', KeyType: 'RANGE' },
+  ],
+  GlobalSecondaryIndexes: [
+    {
+      IndexName: 'GSI1',
+      KeySchema: [
+        { AttributeName: 'GSI1PK', KeyType: 'HASH' },
+        { AttributeName: 'GSI1SK', KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'ALL' },
+    },
+    {
+      IndexName: 'GSI2',
+      KeySchema: [
+        { AttributeName: 'GSI2PK', KeyType: 'HASH' },
+        { AttributeName: 'GSI2SK', KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'ALL' },
+    },
+  ],
+  BillingMode: 'PAY_PER_REQUEST',
+} as const;
+
+/** Creates the table if it is missing (local stack and tests; in AWS CloudFormation owns it). */
+export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        ...structuredClone(TABLE_DEFINITION),
+      } as unknown as ConstructorParameters<typeof CreateTableCommand>[0]),
+    );
+  } catch (e) {
+    if (!(e instanceof ResourceInUseException) && (e as Error).name !== 'ResourceInUseException') throw e;
+  }
+  for (let i = 0; i < 100; i++) {
+    const t = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (t.Table?.TableStatus === 'ACTIVE') return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`table ${tableName} did not become ACTIVE`);
+}
+
+function isConditionFailure(e: unknown): boolean {
+  return e instanceof ConditionalCheckFailedException || (e as Error)?.name === 'ConditionalCheckFailedException';
+}
+
+function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
+  if (!item) return undefined;
+  const out: Record<string, unknown> = { ...item };
+  for (const k of KEY_ATTRS) delete out[k];
+  return out as T;
+}
+
+export class DynamoDbDeploymentStore implements DeploymentStore {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    private readonly table: string,
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, {
+      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+    });
+  }
+
+  async recordDelivery(deliveryId: string, at: Date, ttlSeconds: number): Promise<boolean> {
+    return this.putItem('DELIVERY', deliveryId, { receivedAt: at.toISOString() }, {
+      ifNotExists: true,
+      ttl: new Date(at.getTime() + ttlSeconds * 1000),
+    });
+  }
+
+  async hasDelivery(deliveryId: string): Promise<boolean> {
+    return (await this.getItem('DELIVERY', deliveryId)) !== undefined;
+  }
+
+  async createDeployment(d: Deployment): Promise<boolean> {
+    const sortKey = `${d.createdAt}#${d.id}`;
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            PK: `DEP#${d.id}`,
+            SK: META,
+            kind: 'deployment',
+            GSI1PK: `ENV#${d.repository}#${d.environment}`,
+            GSI1SK: sortKey,
+            GSI2PK: 'DEPLOYMENTS',
+            GSI2SK: sortKey,
+            ...d,
+          },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailure(e)) return false;
+      throw e;
+    }
+  }
+
+  async getDeployment(id: string): Promise<Deployment | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: { PK: `DEP#${id}`, SK: META }, ConsistentRead: true }),
+    );
+    return strip<Deployment>(out.Item);
+  }
+
+  async listDeployments(opts: { limit?: number } = {}): Promise<Deployment[]> {
+    return this.queryIndex('GSI2', 'GSI2PK', 'DEPLOYMENTS', opts.limit ?? 50);
+  }
+
+  async listByEnvironment(repository: string, environment: string, opts: { limit?: number } = {}): Promise<Deployment[]> {
+    return this.queryIndex('GSI1', 'GSI1PK', `ENV#${repository}#${environment}`, opts.limit ?? 50);
+  }
+
+  private async queryIndex(index: string, keyAttr: string, key: string, limit: number): Promise<Deployment[]> {
+    const items: Deployment[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: index,
+          KeyConditionExpression: '#k = :k',
+          ExpressionAttributeNames: { '#k': keyAttr },
+          ExpressionAttributeValues: { ':k': key },
+          ScanIndexForward: false,
+          Limit: limit - items.length,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const it of out.Items ?? []) items.push(strip<Deployment>(it) as Deployment);
+      start = out.LastEvaluatedKey;
+    } while (start && items.length < limit);
+    return items;
+  }
+
+  async transition(
+    id: string,
+    from: readonly DeploymentStatus[],
+    to: DeploymentStatus,
+    patch: Partial<Deployment> = {},
+    at: Date = new Date(),
+  ): Promise<Deployment> {
+    const { id: _i, status: _s, ...rest } = patch;
+    const fields: Record<string, unknown> = { ...rest, status: to, updatedAt: at.toISOString() };
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    const sets: string[] = [];
+    Object.entries(fields).forEach(([k, v], i) => {
+      if (v === undefined) return;
+      names[`#f${i}`] = k;
+      values[`:v${i}`] = v;
+      sets.push(`#f${i} = :v${i}`);
+    });
+    names['#status'] = 'status';
+    const froms = from.map((s, i) => {
+      values[`:from${i}`] = s;
+      return `:from${i}`;
+    });
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { PK: `DEP#${id}`, SK: META },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: `attribute_exists(PK) AND #status IN (${froms.join(', ')})`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return strip<Deployment>(out.Attributes) as Deployment;
+    } catch (e) {
+      if (isConditionFailure(e))
+        throw new StoreConflictError(`deployment ${id} is not in ${from.join('|')}; cannot move to ${to}`, { cause: e });
+      throw e;
+    }
+  }
+
+  async update(id: string, patch: Partial<Omit<Deployment, 'id' | 'status'>>, at: Date = new Date()): Promise<Deployment> {
+    const { id: _i, status: _s, ...rest } = patch as Partial<Deployment>;
+    const fields: Record<string, unknown> = { ...rest, updatedAt: at.toISOString() };
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    const sets: string[] = [];
+    Object.entries(fields).forEach(([k, v], i) => {
+      if (v === undefined) return;
+      names[`#f${i}`] = k;
+      values[`:v${i}`] = v;
+      sets.push(`#f${i} = :v${i}`);
+    });
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { PK: `DEP#${id}`, SK: META },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: 'attribute_exists(PK)',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return strip<Deployment>(out.Attributes) as Deployment;
+    } catch (e) {
+      if (isConditionFailure(e)) throw new StoreConflictError(`deployment ${id} does not exist`, { cause: e });
+      throw e;
+    }
+  }
+
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    const suffix = Math.random().toString(36).slice(2, 10);
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { PK: `DEP#${entry.deploymentId}`, SK: `AUDIT#${entry.at}#${suffix}`, kind: 'audit', ...entry },
+      }),
+    );
+  }
+
+  async listAudit(deploymentId: string): Promise<AuditEntry[]> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :a)',
+        ExpressionAttributeValues: { ':pk': `DEP#${deploymentId}`, ':a': 'AUDIT#' },
+        ConsistentRead: true,
+      }),
+    );
+    return (out.Items ?? []).map((i) => strip<AuditEntry>(i) as AuditEntry);
+  }
+
+  async acquireLock(name: string, holder: string, leaseMs: number, now: Date): Promise<LockLease | undefined> {
+    const lease: LockLease = { name, holder, expiresAt: new Date(now.getTime() + leaseMs).toISOString() };
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            PK: `LOCK#${name}`,
+            SK: META,
+            kind: 'lock',
+            ...lease,
+            expiresAtMs: now.getTime() + leaseMs,
+            ttl: Math.floor((now.getTime() + leaseMs) / 1000) + 86400,
+          },
+          ConditionExpression: 'attribute_not_exists(PK) OR expiresAtMs < :now OR holder = :holder',
+          ExpressionAttributeValues: { ':now': now.getTime(), ':holder': holder },
+        }),
+      );
+      return lease;
+    } catch (e) {
+      if (isConditionFailure(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async renewLock(name: string, holder: string, leaseMs: number, now: Date): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { PK: `LOCK#${name}`, SK: META },
+          UpdateExpression: 'SET expiresAt = :e, expiresAtMs = :ems',
+          ConditionExpression: 'holder = :holder',
+          ExpressionAttributeValues: {
+            ':e': new Date(now.getTime() + leaseMs).toISOString(),
+            ':ems': now.getTime() + leaseMs,
+            ':holder': holder,
+          },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailure(e)) return false;
+      throw e;
+    }
+  }
+
+  async releaseLock(name: string, holder: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: { PK: `LOCK#${name}`, SK: META },
+          ConditionExpression: 'holder = :holder',
+          ExpressionAttributeValues: { ':holder': holder },
+        }),
+      );
+    } catch (e) {
+      if (!isConditionFailure(e)) throw e;
+    }
+  }
+
+  async getLock(name: string): Promise<LockLease | undefined> {
+    const item = await this.getItem<Record<string, unknown>>('LOCK', name);
+    if (!item) return undefined;
+    return { name: String(item.name), holder: String(item.holder), expiresAt: String(item.expiresAt) };
+  }
+
+  async putItem(
+    kind: string,
+    id: string,
+    item: Record<string, unknown>,
+    opts: { ifNotExists?: boolean; ttl?: Date } = {},
+  ): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            ...item,
+            PK: `${kind}#${id}`,
+            SK: META,
+            kind,
+            ...(opts.ttl ? { ttl: Math.floor(opts.ttl.getTime() / 1000) } : {}),
+          },
+          ...(opts.ifNotExists ? { ConditionExpression: 'attribute_not_exists(PK)' } : {}),
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailure(e)) return false;
+      throw e;
+    }
+  }
+
+  async getItem<T extends Record<string, unknown>>(kind: string, id: string): Promise<T | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: { PK: `${kind}#${id}`, SK: META }, ConsistentRead: true }),
+    );
+    return strip<T>(out.Item);
+  }
+
+  /** Exposed for features that need a conditional update on a generic item (approvals). */
+  get documentClient(): DynamoDBDocumentClient {
+    return this.doc;
+  }
+
+  get tableName(): string {
+    return this.table;
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * `npm start`: the whole of helmgate on this machine, no AWS account needed. The same handlers as
+ * in AWS behind a local HTTP adapter, dynalite in-process (data under .helmgate/), secrets from a
+ * local JSON file, the deploy runner in-process, Slack and GitHub replaced by the console.
+ */
+import path from 'node:path';
+import { ensureSecretsFile, startLocalStack } from '../lib/local/local-stack';
+
+async function main(): Promise<void> {
+  const repoDir = path.resolve(process.env.HELMGATE_REPO_DIR ?? process.cwd());
+  const secretsFile = path.resolve(process.env.HELMGATE_SECRETS_FILE ?? path.join(repoDir, '.helmgate', 'secrets.json'));
+  const created = ensureSecretsFile(secretsFile);
+  const port = Number(process.env.PORT ?? 3000);
+  const repositories = process.env.HELMGATE_REPOSITORIES?.split(',').map((s) => s.trim()).filter(Boolean);
+  const { runLocalJob } = await import('../lib/local/local-runner');
+  const stack = await startLocalStack({
+    port,
+    repoDir,
+    dataDir: path.join(repoDir, '.helmgate', 'dynamodb'),
+    secretsFile,
+    ...(repositories?.length ? { repositories } : {}),
+    logLevel: (process.env.HELMGATE_LOG_LEVEL as 'info' | undefined) ?? 'info',
+    runJob: runLocalJob,
+  });
+  const say = (s: string) => process.stderr.write(`${s}\n`);
+  if (created) say(`helmgate: created ${secretsFile} (mode 0600) with random local secrets`);
+  say(`helmgate: listening on ${stack.url}  (repositories: ${stack.repositories.join(', ')})`);
+  say(
+    process.env.KUBECONFIG
+      ? `helmgate: KUBECONFIG is set: deployments go to that cluster for real`
+      : `helmgate: no KUBECONFIG: deployments are rendered with helm template into .helmgate/rendered/, never deployed`,
+  );
+  say(`helmgate: send a signed push of this checkout's HEAD with:  npm run push`);
+  say(`helmgate: then watch:  curl -s ${stack.url}/deployments`);
+  const stop = async () => {
+    await stack.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((e) => {
+  process.stderr.write(`helmgate: failed to start: ${(e as Error).message}\n`);
+  process.exit(1);
+});

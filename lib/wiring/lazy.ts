@@ -1,0 +1,32 @@
+/**
+ * Builds a handler once per Lambda container, on first use (so importing a handler module in tests
+ * or tools touches no environment and no network).
+ */
+export function lazyHandler<E, R>(build: () => Promise<(event: E) => Promise<R>>): (event: E) => Promise<R> {
+  let built: Promise<(event: E) => Promise<R>> | undefined;
+  return async (event: E) => {
+    if (!built) {
+      built = build();
+      built.catch(() => {
+        built = undefined;
+      });
+    }
+    return (await built)(event);
+  };
+}
+
+/** Caches an async value for `ttlMs` (secrets: rotation takes effect without a redeploy). */
+export function cached<T>(load: () => Promise<T>, ttlMs: number, now: () => number = Date.now): () => Promise<T> {
+  let value: Promise<T> | undefined;
+  let at = 0;
+  return () => {
+    if (!value || now() - at > ttlMs) {
+      at = now();
+      value = load();
+      value.catch(() => {
+        value = undefined;
+      });
+    }
+    return value;
+  };
+}

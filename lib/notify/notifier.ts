@@ -4,6 +4,19 @@ import type { Logger } from '../log/logger';
 /** Port: told about every deployment transition (Slack, GitHub Deployments, the console). */
 export interface Notifier {
   deploymentChanged(deployment: Deployment): Promise<void>;
+  /**
+   * A production deployment now waits for people. `approvalUrl` carries the single-use token: it is
+   * handed out here once and never stored (only its hash is).
+   */
+  approvalRequested?(request: ApprovalRequestNotice): Promise<void>;
+}
+
+export interface ApprovalRequestNotice {
+  deployment: Deployment;
+  approvalUrl: string;
+  expiresAt: string;
+  /** one line per release: `jupyterhub 4.3.0 → 4.4.0`, `grafana: values changed`, `prometheus: unchanged` */
+  summary: string[];
 }
 
 export class ConsoleNotifier implements Notifier {
@@ -15,6 +28,16 @@ export class ConsoleNotifier implements Notifier {
       sha: d.sha,
       status: d.status,
       reason: d.reason,
+    });
+  }
+  async approvalRequested(r: ApprovalRequestNotice): Promise<void> {
+    // locally the console is the only channel, so the link (with its token) is printed once here
+    this.logger.info('approval requested', {
+      deploymentId: r.deployment.id,
+      environment: r.deployment.environment,
+      approvalUrl: r.approvalUrl,
+      expiresAt: r.expiresAt,
+      summary: r.summary,
     });
   }
 }
@@ -29,6 +52,15 @@ export class FanOutNotifier implements Notifier {
     await Promise.all(
       this.notifiers.map((n) =>
         n.deploymentChanged(d).catch((e) => this.logger.warn('notifier failed', { deploymentId: d.id, err: e })),
+      ),
+    );
+  }
+  async approvalRequested(r: ApprovalRequestNotice): Promise<void> {
+    await Promise.all(
+      this.notifiers.map((n) =>
+        n.approvalRequested
+          ? n.approvalRequested(r).catch((e) => this.logger.warn('notifier failed', { deploymentId: r.deployment.id, err: e }))
+          : undefined,
       ),
     );
   }

@@ -1,0 +1,57 @@
+import { z } from 'zod';
+
+/**
+ * Who may approve which environment. This comes from helmgate's own configuration (the stage
+ * parameter HELMGATE_APPROVERS), never from the repository being deployed: otherwise a commit
+ * could add its own author as an approver.
+ */
+export const EnvironmentApprovers = z
+  .object({
+    github: z.array(z.string().min(1)).default([]),
+    /** `org/team-slug` */
+    githubTeams: z.array(z.string().regex(/^[\w.-]+\/[\w.-]+$/)).default([]),
+    /** Slack user ids */
+    slack: z.array(z.string().regex(/^[UW][A-Z0-9]+$/)).default([]),
+    required: z.number().int().min(1).default(1),
+    allowSelfApproval: z.boolean().default(true),
+    /** Slack user id -> GitHub login, so one person has one vote whichever way they vote */
+    slackToGithub: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+export type EnvironmentApprovers = z.infer<typeof EnvironmentApprovers>;
+export const ApproversConfig = z.record(z.string(), EnvironmentApprovers);
+export type ApproversConfig = z.infer<typeof ApproversConfig>;
+
+export type Via = 'web' | 'slack' | 'cli';
+export type Decision = 'approve' | 'reject';
+
+export interface Voter {
+  /** 'github' logins (web, or mapped from Slack), 'slack' user ids, 'cli' IAM principal */
+  kind: 'github' | 'slack' | 'cli';
+  id: string;
+  /** GitHub teams (`org/slug`) the person belongs to, from their OAuth login */
+  teams?: string[];
+  displayName?: string;
+}
+
+export interface VoteInput {
+  deploymentId: string;
+  voter: Voter;
+  via: Via;
+  decision: Decision;
+  /** the raw approval-link token: required for web votes */
+  token?: string;
+  /** explicit choice to deploy a commit older than what production runs */
+  rollback?: boolean;
+}
+
+export type VoteOutcome =
+  | { kind: 'approved'; deploymentId: string; dispatched: boolean }
+  | { kind: 'recorded'; deploymentId: string; votes: number; required: number }
+  | { kind: 'rejected'; deploymentId: string }
+  | { kind: 'duplicate'; deploymentId: string };
+
+/** Port the HTTP, Slack and CLI adapters call. Errors are HelmgateErrors: forbidden, expired, superseded, conflict... */
+export interface ApprovalPort {
+  vote(input: VoteInput): Promise<VoteOutcome>;
+}

@@ -1,12 +1,9 @@
-// ESM-only dependencies (Octokit, @kubernetes/client-node 1.x, p-retry...) are transformed to CJS by swc.
-const esmPackages = [
-  '@octokit', 'universal-user-agent', 'before-after-hook', 'fast-content-type-parse', 'json-with-bigint',
-  '@kubernetes', 'openid-client', 'oauth4webapi', 'jose', 'p-retry', 'is-network-error', 'hpagent', 'jsonpath-plus',
-  'node-fetch', 'data-uri-to-buffer', 'fetch-blob', 'formdata-polyfill', 'isomorphic-ws', 'stream-buffers', 'rfc4648',
-];
+const esmPackages = require('./test/helpers/esm-packages.js');
+
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
+  resolver: '<rootDir>/test/helpers/jest-resolver.js',
   cacheDirectory: '<rootDir>/.jest-cache',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],

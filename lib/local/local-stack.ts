@@ -10,6 +10,7 @@ import { makeGithubWebhookHandler } from '../../handlers/github-webhook';
 import { type Clock, systemClock } from '../clock';
 import { type DeployJob, type Dispatcher, InProcessDispatcher, RecordingDispatcher } from '../dispatch/dispatcher';
 import { LocalGitSource } from '../github/local-git-source';
+import type { RepoSource } from '../github/repo-source';
 import { json } from '../http/lambda-http';
 import { createLocalHttpServer, listen, type Route } from '../http/local-adapter';
 import { createLogger, type Logger, type LogLevel } from '../log/logger';
@@ -39,6 +40,8 @@ export interface LocalStackOptions {
   /** the deploy runner; without one, dispatched deployments stay `queued` */
   runJob?: (job: DeployJob, stack: LocalStackContext) => Promise<void>;
   notifier?: Notifier;
+  /** where the repository is read from; default: git on repoDir */
+  source?: RepoSource;
 }
 
 export interface LocalStackContext {
@@ -46,7 +49,7 @@ export interface LocalStackContext {
   redactor: Redactor;
   logger: Logger;
   secrets: SecretResolver;
-  source: LocalGitSource;
+  source: RepoSource;
   clock: Clock;
   notifier: Notifier;
   dispatcher: Dispatcher;
@@ -127,7 +130,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
 
   ensureSecretsFile(opts.secretsFile);
   const secrets = new SecretResolver(new FileSecretsProvider(opts.secretsFile), redactor);
-  const source = new LocalGitSource(opts.repoDir);
+  const source = opts.source ?? new LocalGitSource(opts.repoDir);
   const repositories = opts.repositories ?? [await originRepository(opts.repoDir)];
   const notifier = opts.notifier ?? new ConsoleNotifier(logger);
 

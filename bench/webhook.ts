@@ -1,0 +1,164 @@
+/**
+ * `npm run bench:webhook`: the webhook's cost, with the bare HMAC check of the same payload measured
+ * in the same run as the baseline.
+ *  1. in-process (store excluded: an in-memory store): p50/p99 per request and requests/s;
+ *  2. loopback HTTP against the local stack (real dynalite) with autocannon;
+ *  3. each handler's minified bundle size and cold import time (minus a bare `node -e ""`).
+ */
+import { createHmac, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { makeGithubWebhookHandler } from '../handlers/github-webhook';
+import { fixedClock, systemClock } from '../lib/clock';
+import { RecordingDispatcher } from '../lib/dispatch/dispatcher';
+import { startLocalStack } from '../lib/local/local-stack';
+import { createLogger } from '../lib/log/logger';
+import { Redactor } from '../lib/log/redact';
+import { ConsoleNotifier } from '../lib/notify/notifier';
+import { buildHandlers } from '../scripts/build';
+import { branchPush, signedGithubEvent } from '../test/helpers/events';
+import { MemoryRepoSource } from '../test/helpers/memory-source';
+import { MemoryDeploymentStore } from '../test/fakes/memory-store';
+import { fmt, nodeStartMs, summarize, table } from './lib';
+
+const SECRET = 'bench-webhook-secret-0123456789abcdef';
+const REPO = 'Codertocat/Hello-World';
+const root = path.resolve(__dirname, '..');
+const DEPLOY_YAML = readFileSync(path.join(root, 'test/fixtures/intake/deploy.yaml'), 'utf8');
+const N = Number(process.env.BENCH_N ?? 2000);
+
+function sha(i: number): string {
+  return i.toString(16).padStart(40, '0');
+}
+
+async function inProcess() {
+  const source = new MemoryRepoSource();
+  const clock = fixedClock('2026-01-01T00:00:00Z');
+  const quiet = createLogger({ redactor: new Redactor(), clock, write: () => {}, level: 'warn' });
+  const handler = makeGithubWebhookHandler({
+    store: new MemoryDeploymentStore(),
+    source,
+    dispatcher: new RecordingDispatcher(),
+    notifier: new ConsoleNotifier(quiet),
+    clock,
+    logger: quiet,
+    deployConfigPath: 'deploy.yaml',
+    repositories: [REPO],
+    branches: [],
+    maxBodyBytes: 5 * 1024 * 1024,
+    webhookSecrets: async () => [SECRET],
+  });
+  const events = [];
+  for (let i = 0; i < N; i++) {
+    source.setCommit(sha(i + 1), { 'deploy.yaml': DEPLOY_YAML });
+    events.push(await signedGithubEvent(SECRET, 'push', branchPush({ sha: sha(i + 1) })));
+  }
+  const payload = Buffer.from(events[0]?.body ?? '', 'base64');
+  // warm-up
+  for (let i = 0; i < 200; i++) createHmac('sha256', SECRET).update(payload).digest('hex');
+  const hmac: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const t0 = process.hrtime.bigint();
+    createHmac('sha256', SECRET).update(payload).digest('hex');
+    hmac.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  const lat: number[] = [];
+  const statuses = new Map<number, number>();
+  const t0all = process.hrtime.bigint();
+  for (const ev of events) {
+    clock.advance(1000);
+    const t0 = process.hrtime.bigint();
+    const res = await handler(ev);
+    lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+  }
+  const wallS = Number(process.hrtime.bigint() - t0all) / 1e9;
+  return { ours: summarize(lat), hmac: summarize(hmac), rps: N / wallS, statuses, payloadBytes: payload.length };
+}
+
+async function loopback() {
+  const source = new MemoryRepoSource();
+  const stack = await startLocalStack({
+    port: 0,
+    repoDir: root,
+    secretsFile: path.join(root, '.tmp', `bench-secrets-${process.pid}.json`),
+    repositories: [REPO],
+    logWrite: () => {},
+    logLevel: 'error',
+    clock: systemClock,
+    source,
+  });
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(stack.secretsFile, JSON.stringify({ 'helmgate/github-webhook': SECRET }), { mode: 0o600 });
+  const shaX = 'a'.repeat(40);
+  source.setCommit(shaX, { 'deploy.yaml': DEPLOY_YAML });
+  const ev = await signedGithubEvent(SECRET, 'push', branchPush({ sha: shaX }));
+  const body = Buffer.from(ev.body ?? '', 'base64').toString('utf8');
+  const headers = ev.headers as Record<string, string>;
+  const statuses = new Map<number, number>();
+  const result = await autocannon({
+    url: `${stack.url}/webhook`,
+    connections: 8,
+    amount: Math.min(N, 1500),
+    requests: [
+      {
+        method: 'POST',
+        body,
+        setupRequest: (req: { headers?: Record<string, string> }) => ({
+          ...req,
+          headers: { ...headers, 'x-github-delivery': randomUUID() },
+        }),
+        onResponse: (status: number) => {
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+        },
+      },
+    ],
+  } as autocannon.Options);
+  await stack.close();
+  return { result, statuses };
+}
+
+async function bundles() {
+  const built = await buildHandlers(path.join(root, '.tmp', 'bench-dist'));
+  const baseline = nodeStartMs(['-e', '']);
+  return {
+    baseline,
+    rows: built.map((b) => ({
+      handler: b.name,
+      'bundle KB': (b.bytes / 1024).toFixed(1),
+      'cold import ms (minus bare node)': fmt(nodeStartMs(['-e', `require(${JSON.stringify(b.file)})`]) - baseline, 1),
+      'has @kubernetes/client-node': b.inputs.some((i) => i.includes('@kubernetes/client-node')) ? 'yes' : 'no',
+    })),
+  };
+}
+
+export async function benchWebhook() {
+  const ip = await inProcess();
+  const lb = await loopback();
+  const b = await bundles();
+  return { ip, lb, b };
+}
+
+if (require.main === module) {
+  benchWebhook().then(({ ip, lb, b }) => {
+    console.log(`\nwebhook in-process, store excluded (in-memory store), ${ip.ours.n} signed pushes of ${ip.payloadBytes} bytes`);
+    console.log(
+      table([
+        { measure: 'webhook handler', 'p50 ms': fmt(ip.ours.p50), 'p99 ms': fmt(ip.ours.p99), 'req/s': ip.rps.toFixed(0) },
+        { measure: 'baseline: bare HMAC-SHA256 of the payload', 'p50 ms': fmt(ip.hmac.p50), 'p99 ms': fmt(ip.hmac.p99), 'req/s': '' },
+        { measure: 'ratio handler/HMAC', 'p50 ms': fmt(ip.ours.p50 / ip.hmac.p50, 1), 'p99 ms': fmt(ip.ours.p99 / ip.hmac.p99, 1), 'req/s': '' },
+      ]),
+    );
+    console.log(`statuses: ${JSON.stringify(Object.fromEntries(ip.statuses))}`);
+    const l = lb.result.latency;
+    console.log(`\nwebhook over loopback HTTP (local stack, dynalite, autocannon 8 connections, ${lb.result.requests.total} requests)`);
+    console.log(table([{ 'req/s (mean)': lb.result.requests.average.toFixed(0), 'p50 ms': l.p50, 'p99 ms': l.p99, errors: lb.result.errors, non2xx: lb.result.non2xx }]));
+    console.log(`statuses: ${JSON.stringify(Object.fromEntries(lb.statuses))}`);
+    console.log(`\nhandler bundles (esbuild, minified, AWS SDK bundled); bare node start = ${fmt(b.baseline, 1)} ms`);
+    console.log(table(b.rows));
+  }, (e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,73 @@
+/**
+ * `npm run build`: one minified bundle per Lambda handler under dist/<handler>/index.js, plus a
+ * metafile, with esbuild (the same bundler serverless-esbuild uses). The AWS SDK is bundled so the
+ * pinned versions run in Lambda, not whatever the runtime ships.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { build, type Metafile } from 'esbuild';
+
+export const HANDLERS = [
+  'github-webhook',
+  'deployments',
+  'approval',
+  'auth',
+  'slack-interactions',
+  'sweeper',
+  'deploy-runner',
+] as const;
+
+export interface BuiltHandler {
+  name: string;
+  file: string;
+  bytes: number;
+  inputs: string[];
+}
+
+export async function buildHandlers(outRoot = path.resolve(__dirname, '..', 'dist')): Promise<BuiltHandler[]> {
+  const root = path.resolve(__dirname, '..');
+  const built: BuiltHandler[] = [];
+  for (const name of HANDLERS) {
+    const entry = path.join(root, 'handlers', `${name}.ts`);
+    if (!existsSync(entry)) continue;
+    const outdir = path.join(outRoot, name);
+    mkdirSync(outdir, { recursive: true });
+    const result = await build({
+      entryPoints: [entry],
+      outfile: path.join(outdir, 'index.js'),
+      bundle: true,
+      minify: true,
+      platform: 'node',
+      target: 'node22',
+      format: 'cjs',
+      sourcemap: false,
+      metafile: true,
+      legalComments: 'none',
+      logLevel: 'warning',
+      // optional peers that the bundled libraries probe for and do without
+      external: ['bufferutil', 'utf-8-validate', 'encoding'],
+    });
+    const meta = result.metafile as Metafile;
+    writeFileSync(path.join(outdir, 'meta.json'), JSON.stringify(meta));
+    const output = Object.entries(meta.outputs).find(([f]) => f.endsWith('index.js'));
+    built.push({
+      name,
+      file: path.join(outdir, 'index.js'),
+      bytes: output?.[1].bytes ?? 0,
+      inputs: Object.keys(meta.inputs),
+    });
+  }
+  return built;
+}
+
+if (require.main === module) {
+  buildHandlers().then(
+    (built) => {
+      for (const b of built) console.log(`${b.name.padEnd(20)} ${(b.bytes / 1024).toFixed(1).padStart(8)} KB  ${b.file}`);
+    },
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,104 @@
+import type { Deployment, DeploymentStatus } from '../../lib/deploy/deployment';
+import { type AuditEntry, type DeploymentStore, type LockLease, StoreConflictError } from '../../lib/store/deployment-store';
+
+/**
+ * An in-memory DeploymentStore with the same conditional semantics as the DynamoDB one. For unit
+ * tests and for benchmarks that measure our code "excluding the store".
+ */
+export class MemoryDeploymentStore implements DeploymentStore {
+  private readonly deployments = new Map<string, Deployment>();
+  private readonly items = new Map<string, Record<string, unknown>>();
+  private readonly audit: AuditEntry[] = [];
+  private readonly locks = new Map<string, LockLease & { expiresAtMs: number }>();
+
+  async recordDelivery(deliveryId: string, at: Date): Promise<boolean> {
+    return this.putItem('DELIVERY', deliveryId, { receivedAt: at.toISOString() }, { ifNotExists: true });
+  }
+  async hasDelivery(deliveryId: string): Promise<boolean> {
+    return this.items.has(`DELIVERY#${deliveryId}`);
+  }
+  async createDeployment(d: Deployment): Promise<boolean> {
+    if (this.deployments.has(d.id)) return false;
+    this.deployments.set(d.id, structuredClone(d));
+    return true;
+  }
+  async getDeployment(id: string): Promise<Deployment | undefined> {
+    const d = this.deployments.get(id);
+    return d ? structuredClone(d) : undefined;
+  }
+  private sorted(): Deployment[] {
+    return [...this.deployments.values()].sort((a, b) =>
+      `${b.createdAt}#${b.id}`.localeCompare(`${a.createdAt}#${a.id}`),
+    );
+  }
+  async listDeployments(opts: { limit?: number } = {}): Promise<Deployment[]> {
+    return this.sorted().slice(0, opts.limit ?? 50).map((d) => structuredClone(d));
+  }
+  async listByEnvironment(repository: string, environment: string, opts: { limit?: number } = {}): Promise<Deployment[]> {
+    return this.sorted()
+      .filter((d) => d.repository === repository && d.environment === environment)
+      .slice(0, opts.limit ?? 50)
+      .map((d) => structuredClone(d));
+  }
+  async transition(
+    id: string,
+    from: readonly DeploymentStatus[],
+    to: DeploymentStatus,
+    patch: Partial<Deployment> = {},
+    at: Date = new Date(),
+  ): Promise<Deployment> {
+    const d = this.deployments.get(id);
+    if (!d || !from.includes(d.status)) throw new StoreConflictError(`deployment ${id} is not in ${from.join('|')}`);
+    const next = { ...d, ...stripUndefined(patch), id, status: to, updatedAt: at.toISOString() } as Deployment;
+    this.deployments.set(id, next);
+    return structuredClone(next);
+  }
+  async update(id: string, patch: Partial<Omit<Deployment, 'id' | 'status'>>, at: Date = new Date()): Promise<Deployment> {
+    const d = this.deployments.get(id);
+    if (!d) throw new StoreConflictError(`deployment ${id} does not exist`);
+    const next = { ...d, ...stripUndefined(patch), id, status: d.status, updatedAt: at.toISOString() } as Deployment;
+    this.deployments.set(id, next);
+    return structuredClone(next);
+  }
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    this.audit.push({ ...entry });
+  }
+  async listAudit(deploymentId: string): Promise<AuditEntry[]> {
+    return this.audit.filter((a) => a.deploymentId === deploymentId).sort((a, b) => a.at.localeCompare(b.at));
+  }
+  async acquireLock(name: string, holder: string, leaseMs: number, now: Date): Promise<LockLease | undefined> {
+    const cur = this.locks.get(name);
+    if (cur && cur.expiresAtMs >= now.getTime() && cur.holder !== holder) return undefined;
+    const lease = { name, holder, expiresAt: new Date(now.getTime() + leaseMs).toISOString(), expiresAtMs: now.getTime() + leaseMs };
+    this.locks.set(name, lease);
+    return { name, holder, expiresAt: lease.expiresAt };
+  }
+  async renewLock(name: string, holder: string, leaseMs: number, now: Date): Promise<boolean> {
+    const cur = this.locks.get(name);
+    if (!cur || cur.holder !== holder) return false;
+    cur.expiresAtMs = now.getTime() + leaseMs;
+    cur.expiresAt = new Date(cur.expiresAtMs).toISOString();
+    return true;
+  }
+  async releaseLock(name: string, holder: string): Promise<void> {
+    if (this.locks.get(name)?.holder === holder) this.locks.delete(name);
+  }
+  async getLock(name: string): Promise<LockLease | undefined> {
+    const l = this.locks.get(name);
+    return l ? { name: l.name, holder: l.holder, expiresAt: l.expiresAt } : undefined;
+  }
+  async putItem(kind: string, id: string, item: Record<string, unknown>, opts: { ifNotExists?: boolean } = {}): Promise<boolean> {
+    const key = `${kind}#${id}`;
+    if (opts.ifNotExists && this.items.has(key)) return false;
+    this.items.set(key, structuredClone(item));
+    return true;
+  }
+  async getItem<T extends Record<string, unknown>>(kind: string, id: string): Promise<T | undefined> {
+    const v = this.items.get(`${kind}#${id}`);
+    return v ? (structuredClone(v) as T) : undefined;
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

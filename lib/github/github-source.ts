@@ -86,7 +86,7 @@ export async function extractSafely(
         const e = entry as { type?: string; linkpath?: string; size?: number };
         const rel = opts.stripTopDir ? p.split('/').slice(1).join('/') : p;
         if (path.isAbsolute(p) || p.split(/[\\/]/).includes('..')) violation ??= `unsafe path ${p}`;
-        else if (e.type === 'SymbolicLink' && e.linkpath && !inside(path.join(path.dirname(rel), e.linkpath)))
+        else if (e.type === 'SymbolicLink' && e.linkpath && !inside(path.resolve(root, path.dirname(rel), e.linkpath)))
           violation ??= `link ${p} points outside the tree`;
         else if (e.type === 'Link' && e.linkpath && !inside(e.linkpath)) violation ??= `hard link ${p} points outside`;
         else if (e.type && !['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link'].includes(e.type))

@@ -1,0 +1,374 @@
+import type { Deployment, ReleaseResult } from '../deploy/deployment';
+import type { ApprovalRequestNotice } from '../notify/notifier';
+import { approveActionId, approveAllActionId, rejectActionId } from './interaction';
+
+/**
+ * Pure renders of helmgate state as Slack Block Kit. The main message of a commit is a function of
+ * the commit's deployments only, so any Lambda can re-render it and `chat.update` it in place
+ * (keel's habit): nothing is appended, nothing depends on what the message said before.
+ */
+
+export interface TextObject {
+  type: 'plain_text' | 'mrkdwn';
+  text: string;
+  emoji?: boolean;
+}
+export interface ConfirmDialog {
+  title: TextObject;
+  text: TextObject;
+  confirm: TextObject;
+  deny: TextObject;
+  style?: 'primary' | 'danger';
+}
+export interface ButtonElement {
+  type: 'button';
+  action_id: string;
+  text: TextObject;
+  value?: string;
+  style?: 'primary' | 'danger';
+  confirm?: ConfirmDialog;
+}
+export type SlackBlock =
+  | { type: 'section'; block_id?: string; text: TextObject }
+  | { type: 'context'; block_id?: string; elements: TextObject[] }
+  | { type: 'actions'; block_id?: string; elements: ButtonElement[] }
+  | { type: 'divider'; block_id?: string };
+
+export interface SlackMessage {
+  /** the notification / fallback text */
+  text: string;
+  blocks: SlackBlock[];
+}
+
+export interface Votes {
+  approvedBy: string[];
+  rejectedBy: string[];
+}
+
+export interface CommitState {
+  repository: string;
+  sha: string;
+  commitUrl?: string;
+  commitMessage?: string;
+  author?: string;
+  /** every deployment of this repository at this sha, any order */
+  deployments: Deployment[];
+  /** who voted, per deployment id (read from the audit log by the notifier) */
+  votes?: Record<string, Votes>;
+}
+
+export interface RenderOptions {
+  /** for commit links when a deployment carries no commitUrl */
+  githubUrl?: string;
+}
+
+const SECTION_MAX = 3000;
+const TAIL_MAX = 1500;
+const MAX_FAILED_RELEASES_SHOWN = 20;
+
+/** Slack's mrkdwn control characters (https://api.slack.com/reference/surfaces/formatting#escaping). */
+export function escapeMrkdwn(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** `<url|label>`; a `|` or `>` in the URL would end the link early, so they are percent-encoded. */
+export function link(url: string, label: string): string {
+  const safeUrl = url.replace(/\|/g, '%7C').replace(/>/g, '%3E').replace(/</g, '%3C').replace(/ /g, '%20');
+  return `<${safeUrl}|${escapeMrkdwn(label)}>`;
+}
+
+function truncate(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+}
+
+export function shortSha(sha: string): string {
+  return sha.slice(0, 7);
+}
+
+function firstLine(message: string | undefined): string | undefined {
+  const line = message?.split(/\r?\n/, 1)[0]?.trim();
+  return line ? line : undefined;
+}
+
+/** A voter as the audit log records them: `slack:U…`, `github:login`, or a bare id. */
+export function formatActor(actor: string): string {
+  const m = /^(?:(slack|github|cli|web):)?(.+)$/.exec(actor);
+  const kind = m?.[1];
+  const id = m?.[2] ?? actor;
+  if ((kind === 'slack' || kind === undefined) && /^[UW][A-Z0-9]{2,}$/.test(id)) return `<@${id}>`;
+  return escapeMrkdwn(id);
+}
+
+function people(list: readonly string[]): string {
+  return [...new Set(list)].map(formatActor).join(', ');
+}
+
+export function commitUrlOf(
+  state: Pick<CommitState, 'repository' | 'sha' | 'commitUrl'>,
+  opts: RenderOptions = {},
+): string {
+  return (
+    state.commitUrl ??
+    `${(opts.githubUrl ?? 'https://github.com').replace(/\/$/, '')}/${state.repository}/commit/${state.sha}`
+  );
+}
+
+/** The newest deployment per environment: a re-push of the same commit supersedes the older one. */
+export function latestPerEnvironment(deployments: readonly Deployment[]): Deployment[] {
+  const newest = new Map<string, Deployment>();
+  for (const d of deployments) {
+    const seen = newest.get(d.environment);
+    if (!seen || `${d.createdAt}#${d.id}` > `${seen.createdAt}#${seen.id}`) newest.set(d.environment, d);
+  }
+  // environments without approval (staging) first, then by name: a stable order across re-renders
+  return [...newest.values()].sort((a, b) => {
+    const ra = a.approval === 'none' ? 0 : 1;
+    const rb = b.approval === 'none' ? 0 : 1;
+    return ra - rb || a.environment.localeCompare(b.environment);
+  });
+}
+
+/** `3 releases: 2 deployed, 1 unchanged` */
+export function releaseCounts(releases: readonly ReleaseResult[] | undefined): string | undefined {
+  if (!releases || releases.length === 0) return undefined;
+  const order = ['deployed', 'unchanged', 'rendered', 'failed', 'skipped', 'cancelled', 'running', 'pending'];
+  const counts = new Map<string, number>();
+  for (const r of releases) {
+    const label =
+      r.status === 'succeeded' ? (r.reason === 'unchanged' ? 'unchanged' : 'deployed') : (r.status as string);
+    counts.set(label, (counts.get(label) ?? 0) + 1);
+  }
+  const parts = order.filter((l) => counts.has(l)).map((l) => `${counts.get(l)} ${l}`);
+  return `${releases.length} release${releases.length === 1 ? '' : 's'}: ${parts.join(', ')}`;
+}
+
+function environmentName(d: Deployment): string {
+  return d.environment === '*' ? 'deploy config' : d.environment;
+}
+
+/** One line of state per environment. */
+export function environmentLine(d: Deployment, votes: Votes | undefined): string {
+  const env = `*${escapeMrkdwn(environmentName(d))}*`;
+  const approvedBy = votes && votes.approvedBy.length > 0 ? ` by ${people(votes.approvedBy)}` : '';
+  const counts = releaseCounts(d.releases);
+  const withCounts = (s: string) => (counts ? `${s} — ${counts}` : s);
+  const reason = d.reason ? `: ${escapeMrkdwn(truncate(d.reason, 300))}` : '';
+  switch (d.status) {
+    case 'awaiting_approval':
+      return `:hourglass_flowing_sand: ${env} awaiting approval${approvedBy ? ` (approved so far${approvedBy})` : ''}`;
+    case 'approved':
+      return `:+1: ${env} approved${approvedBy}`;
+    case 'queued':
+      return `:clock3: ${env} queued${d.approval !== 'none' && approvedBy ? ` (approved${approvedBy})` : ''}`;
+    case 'running':
+      return withCounts(`:arrows_counterclockwise: ${env} deploying`);
+    case 'succeeded':
+      return withCounts(`:white_check_mark: ${env} deployed`);
+    case 'rendered':
+      return withCounts(`:page_facing_up: ${env} rendered only (no cluster configured), nothing deployed`);
+    case 'failed':
+      return withCounts(`:x: ${env} failed${reason}`);
+    case 'rejected':
+      return `:no_entry: ${env} rejected${votes && votes.rejectedBy.length > 0 ? ` by ${people(votes.rejectedBy)}` : ''}`;
+    case 'superseded':
+      return `:fast_forward: ${env} superseded by a newer push`;
+    case 'expired':
+      return `:alarm_clock: ${env} approval expired`;
+  }
+}
+
+function plain(text: string): TextObject {
+  return { type: 'plain_text', text: truncate(text, 75), emoji: true };
+}
+
+function approvalButtons(d: Deployment, sha: string): SlackBlock {
+  const env = environmentName(d);
+  return {
+    type: 'actions',
+    block_id: `vote:${d.id}`.slice(0, 255),
+    elements: [
+      {
+        type: 'button',
+        action_id: approveActionId(d.id),
+        value: approveActionId(d.id),
+        style: 'primary',
+        text: plain(`Approve ${env}`),
+        confirm: {
+          title: plain(`Deploy to ${env}?`),
+          text: {
+            type: 'mrkdwn',
+            text: `Deploy \`${shortSha(sha)}\` to *${escapeMrkdwn(env)}*. This cannot be undone by a click here.`,
+          },
+          confirm: plain('Approve'),
+          deny: plain('Cancel'),
+          style: 'primary',
+        },
+      },
+      {
+        type: 'button',
+        action_id: rejectActionId(d.id),
+        value: rejectActionId(d.id),
+        style: 'danger',
+        text: plain(`Reject ${env}`),
+        confirm: {
+          title: plain(`Reject ${env}?`),
+          text: {
+            type: 'mrkdwn',
+            text: `\`${shortSha(sha)}\` will not be deployed to *${escapeMrkdwn(env)}*.`,
+          },
+          confirm: plain('Reject'),
+          deny: plain('Cancel'),
+          style: 'danger',
+        },
+      },
+    ],
+  };
+}
+
+/** The commit's state from its deployments (repository, sha, message, author of the newest). */
+export function commitStateOf(
+  deployments: readonly Deployment[],
+  votes: Record<string, Votes> = {},
+): CommitState {
+  const newest = [...deployments].sort((a, b) => (`${b.createdAt}` > `${a.createdAt}` ? 1 : -1))[0];
+  if (!newest) throw new Error('commitStateOf needs at least one deployment');
+  return {
+    repository: newest.repository,
+    sha: newest.sha,
+    ...(newest.commitUrl ? { commitUrl: newest.commitUrl } : {}),
+    ...(newest.commitMessage !== undefined ? { commitMessage: newest.commitMessage } : {}),
+    ...(newest.pusher ? { author: newest.pusher } : {}),
+    deployments: [...deployments],
+    votes,
+  };
+}
+
+/**
+ * The main message of a commit: header (repository, short SHA linking to the commit, first line of
+ * the message, author), one line per environment, and Approve / Reject buttons only for
+ * environments awaiting approval, plus "Approve all" when more than one waits.
+ */
+export function renderCommitMessage(state: CommitState, opts: RenderOptions = {}): SlackMessage {
+  const envs = latestPerEnvironment(state.deployments);
+  const title = firstLine(state.commitMessage);
+  const header = [
+    `*${escapeMrkdwn(state.repository)}*`,
+    link(commitUrlOf(state, opts), shortSha(state.sha)),
+    ...(title ? [escapeMrkdwn(truncate(title, 150))] : []),
+  ].join('  ');
+  const blocks: SlackBlock[] = [
+    { type: 'section', block_id: 'commit', text: { type: 'mrkdwn', text: header } },
+  ];
+  if (state.author)
+    blocks.push({
+      type: 'context',
+      block_id: 'author',
+      elements: [{ type: 'mrkdwn', text: `pushed by ${escapeMrkdwn(state.author)}` }],
+    });
+  blocks.push({ type: 'divider' });
+
+  const awaiting: Deployment[] = [];
+  for (const d of envs) {
+    blocks.push({
+      type: 'section',
+      block_id: `env:${d.id}`.slice(0, 255),
+      text: { type: 'mrkdwn', text: truncate(environmentLine(d, state.votes?.[d.id]), SECTION_MAX) },
+    });
+    if (d.status === 'awaiting_approval') {
+      awaiting.push(d);
+      blocks.push(approvalButtons(d, state.sha));
+    }
+  }
+  if (awaiting.length > 1) {
+    const names = awaiting.map((d) => `*${escapeMrkdwn(environmentName(d))}*`).join(', ');
+    blocks.push({
+      type: 'actions',
+      block_id: 'approve_all',
+      elements: [
+        {
+          type: 'button',
+          action_id: approveAllActionId(state.sha),
+          value: approveAllActionId(state.sha),
+          text: plain(`Approve all (${awaiting.length})`),
+          confirm: {
+            title: plain('Approve every waiting environment?'),
+            text: { type: 'mrkdwn', text: `Deploy \`${shortSha(state.sha)}\` to ${names}.` },
+            confirm: plain('Approve all'),
+            deny: plain('Cancel'),
+            style: 'primary',
+          },
+        },
+      ],
+    });
+  }
+
+  const summary = envs.map((d) => `${environmentName(d)} ${d.status.replace('_', ' ')}`).join(', ');
+  return {
+    text: truncate(`${state.repository} ${shortSha(state.sha)}: ${summary || 'no environments'}`, 3000),
+    blocks,
+  };
+}
+
+/** Removes what would let a tail close our code block. */
+function codeBlock(text: string): string {
+  const body = escapeMrkdwn(text.replace(/```/g, 'ʼʼʼ'));
+  return `\`\`\`${body}\`\`\``;
+}
+
+function tail(text: string, max: number): string {
+  const trimmed = text.trimEnd();
+  return trimmed.length <= max ? trimmed : `…${trimmed.slice(trimmed.length - max + 1)}`;
+}
+
+/**
+ * Thread details of a failed deployment: the reason and, per failed release, its redacted error tail
+ * (truncated, in a code block). Undefined for any other status.
+ */
+export function renderFailureDetails(d: Deployment): SlackMessage | undefined {
+  if (d.status !== 'failed') return undefined;
+  const env = escapeMrkdwn(environmentName(d));
+  const head = `:x: *${env}* failed at \`${shortSha(d.sha)}\`${d.reason ? `: ${escapeMrkdwn(truncate(d.reason, 500))}` : ''}`;
+  const blocks: SlackBlock[] = [
+    { type: 'section', text: { type: 'mrkdwn', text: truncate(head, SECTION_MAX) } },
+  ];
+  const failed = (d.releases ?? []).filter((r) => r.status === 'failed');
+  for (const r of failed.slice(0, MAX_FAILED_RELEASES_SHOWN)) {
+    const title = `*${escapeMrkdwn(r.name)}* (${escapeMrkdwn(r.namespace)})${r.reason ? ` — ${escapeMrkdwn(truncate(r.reason, 300))}` : ''}${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}`;
+    const text = r.errorTail ? `${title}\n${codeBlock(tail(r.errorTail, TAIL_MAX))}` : title;
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(text, SECTION_MAX) } });
+  }
+  if (failed.length > MAX_FAILED_RELEASES_SHOWN)
+    blocks.push({
+      type: 'context',
+      elements: [
+        { type: 'mrkdwn', text: `and ${failed.length - MAX_FAILED_RELEASES_SHOWN} more failed releases` },
+      ],
+    });
+  return { text: truncate(`${environmentName(d)} failed at ${shortSha(d.sha)}`, 3000), blocks };
+}
+
+/**
+ * The approval link, posted once in the commit's thread. The URL carries a single-use token: it is
+ * rendered here and nowhere else, and never logged.
+ */
+export function renderApprovalRequested(notice: ApprovalRequestNotice): SlackMessage {
+  const d = notice.deployment;
+  const env = escapeMrkdwn(environmentName(d));
+  const expires = Math.floor(new Date(notice.expiresAt).getTime() / 1000);
+  const expiry = Number.isFinite(expires)
+    ? ` (expires <!date^${expires}^{date_short_pretty} {time}|${escapeMrkdwn(notice.expiresAt)}>)`
+    : '';
+  const lines = notice.summary.slice(0, 40).map((l) => `• ${escapeMrkdwn(truncate(l, 200))}`);
+  const blocks: SlackBlock[] = [
+    {
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: `:key: *${env}* waits for approval of \`${shortSha(d.sha)}\`: ${link(notice.approvalUrl, 'review the changes and approve')}${expiry}`,
+      },
+    },
+  ];
+  if (lines.length > 0)
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(lines.join('\n'), SECTION_MAX) } });
+  return { text: `${environmentName(d)} waits for approval of ${shortSha(d.sha)}`, blocks };
+}

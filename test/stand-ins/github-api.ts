@@ -1,0 +1,213 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** One recorded REST call. */
+export interface GithubCall {
+  method: string;
+  /** path without the query string, e.g. /repos/o/r/deployments */
+  path: string;
+  query: Record<string, string>;
+  body: any;
+  authorization: string | undefined;
+  accept: string | undefined;
+}
+
+export interface StandInDeployment {
+  id: number;
+  repository: string;
+  ref: string;
+  sha: string;
+  environment: string;
+  payload: unknown;
+  production_environment: boolean;
+  transient_environment: boolean;
+  request: any;
+  statuses: Array<{
+    id: number;
+    state: string;
+    description?: string;
+    log_url?: string;
+    environment_url?: string;
+  }>;
+}
+
+type Route = 'create_deployment' | 'create_status' | 'contents' | 'tarball';
+
+/**
+ * A loopback GitHub REST API for tests: the Deployments API (create a deployment → id, create and
+ * list its statuses), contents (`GET /repos/{o}/{r}/contents/{path}?ref=`, served raw as with
+ * `application/vnd.github.raw+json`) and tarballs (`GET /repos/{o}/{r}/tarball/{ref}`, the bytes you
+ * give it). Records every request. Point Octokit at it with `baseUrl: stand.url`.
+ */
+export class GithubApiStandIn {
+  readonly calls: GithubCall[] = [];
+  readonly deployments: StandInDeployment[] = [];
+  private readonly files = new Map<string, string | Buffer>();
+  private readonly tarballs = new Map<string, Buffer>();
+  private readonly failures = new Map<Route, Array<{ status: number; message: string }>>();
+  private server: Server | undefined;
+  private nextId = 1000;
+  port = 0;
+  /** the token requests must carry (`token x` or `bearer x`); undefined accepts any */
+  token: string | undefined;
+
+  constructor(opts: { token?: string } = {}) {
+    this.token = opts.token;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    if (!s) return;
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+    s.closeAllConnections?.();
+  }
+
+  setFile(repository: string, ref: string, path: string, content: string | Buffer): void {
+    this.files.set(`${repository}@${ref}:${path}`, content);
+  }
+
+  setTarball(repository: string, ref: string, tarGz: Buffer): void {
+    this.tarballs.set(`${repository}@${ref}`, tarGz);
+  }
+
+  /** The next `times` requests of a route answer `status` with GitHub's error shape. */
+  failNext(route: Route, status: number, message = 'stand-in failure', times = 1): void {
+    const list = this.failures.get(route) ?? [];
+    for (let i = 0; i < times; i++) list.push({ status, message });
+    this.failures.set(route, list);
+  }
+
+  /** Statuses posted to the deployments of one environment, in order. */
+  statesOf(environment: string): string[] {
+    return this.deployments
+      .filter((d) => d.environment === environment)
+      .flatMap((d) => d.statuses.map((s) => s.state));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    const url = new URL(req.url ?? '/', 'http://local');
+    const method = req.method ?? 'GET';
+    let body: any;
+    try {
+      body = raw ? JSON.parse(raw) : undefined;
+    } catch {
+      body = raw;
+    }
+    this.calls.push({
+      method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      body,
+      authorization: req.headers.authorization,
+      accept: req.headers.accept,
+    });
+
+    const send = (status: number, payload: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify(payload));
+    };
+    const notFound = () =>
+      send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
+    const fail = (route: Route) => {
+      const f = this.failures.get(route)?.shift();
+      if (f) send(f.status, { message: f.message, documentation_url: 'https://docs.github.com/rest' });
+      return f !== undefined;
+    };
+    if (this.token !== undefined) {
+      const auth = req.headers.authorization ?? '';
+      if (
+        auth !== `token ${this.token}` &&
+        auth !== `bearer ${this.token}` &&
+        auth !== `Bearer ${this.token}`
+      )
+        return send(401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' });
+    }
+
+    const m = /^\/repos\/([^/]+)\/([^/]+)\/(.*)$/.exec(url.pathname);
+    if (!m) return notFound();
+    const repository = `${decodeURIComponent(m[1] ?? '')}/${decodeURIComponent(m[2] ?? '')}`;
+    const rest = m[3] ?? '';
+
+    if (method === 'POST' && rest === 'deployments') {
+      if (fail('create_deployment')) return;
+      if (!body?.ref) return send(422, { message: 'Invalid request: ref is required' });
+      const d: StandInDeployment = {
+        id: this.nextId++,
+        repository,
+        ref: body.ref,
+        sha: /^[0-9a-f]{40}$/.test(body.ref) ? body.ref : '0'.repeat(40),
+        environment: body.environment ?? 'production',
+        payload: body.payload ?? {},
+        production_environment: body.production_environment ?? body.environment === 'production',
+        transient_environment: body.transient_environment ?? false,
+        request: body,
+        statuses: [],
+      };
+      this.deployments.push(d);
+      return send(201, {
+        id: d.id,
+        url: `${this.url}/repos/${repository}/deployments/${d.id}`,
+        sha: d.sha,
+        ref: d.ref,
+        environment: d.environment,
+        payload: d.payload,
+        task: body.task ?? 'deploy',
+      });
+    }
+    const statusPath = /^deployments\/(\d+)\/statuses$/.exec(rest);
+    if (statusPath) {
+      const d = this.deployments.find((x) => x.id === Number(statusPath[1]) && x.repository === repository);
+      if (!d) return notFound();
+      if (method === 'GET') return send(200, d.statuses);
+      if (method !== 'POST') return notFound();
+      if (fail('create_status')) return;
+      const states = ['error', 'failure', 'inactive', 'in_progress', 'queued', 'pending', 'success'];
+      if (!states.includes(body?.state)) return send(422, { message: `Invalid state ${body?.state}` });
+      if (typeof body.description === 'string' && body.description.length > 140)
+        return send(422, { message: 'description is too long (maximum is 140 characters)' });
+      const status = {
+        id: this.nextId++,
+        state: body.state,
+        ...(body.description !== undefined ? { description: body.description } : {}),
+        ...(body.log_url !== undefined ? { log_url: body.log_url } : {}),
+        ...(body.environment_url !== undefined ? { environment_url: body.environment_url } : {}),
+      };
+      d.statuses.push(status);
+      return send(201, status);
+    }
+    const contentsPath = /^contents\/(.+)$/.exec(rest);
+    if (method === 'GET' && contentsPath) {
+      if (fail('contents')) return;
+      const ref = url.searchParams.get('ref') ?? 'HEAD';
+      const file = this.files.get(`${repository}@${ref}:${decodeURIComponent(contentsPath[1] ?? '')}`);
+      if (file === undefined) return notFound();
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(file);
+      return;
+    }
+    const tarballPath = /^tarball\/(.+)$/.exec(rest);
+    if (method === 'GET' && tarballPath) {
+      if (fail('tarball')) return;
+      const tar = this.tarballs.get(`${repository}@${decodeURIComponent(tarballPath[1] ?? '')}`);
+      if (!tar) return notFound();
+      res.writeHead(200, { 'content-type': 'application/x-gzip', 'content-length': String(tar.length) });
+      res.end(tar);
+      return;
+    }
+    return notFound();
+  }
+}

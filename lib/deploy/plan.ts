@@ -1,0 +1,358 @@
+import { createHash } from 'node:crypto';
+import { isMap, LineCounter, parseDocument } from 'yaml';
+import { describeRef, type SecretRef } from '../secrets/secrets-provider';
+import {
+  type ApprovalMode,
+  type DeployConfig,
+  DeployConfigError,
+  type DeployConfigIssue,
+  environmentSpec,
+  findCycle,
+  normalizeRepoPath,
+  type ReleaseSpec,
+  releaseTimeoutSeconds,
+  type SecretRefSpec,
+} from './deploy-config';
+import { formatDuration } from './duration';
+import { mergeValues, type Values } from './values-merge';
+
+/**
+ * Port: the repository tree at one commit (the extracted tarball or a git checkout). Paths are
+ * repository-relative with "/" separators; implementations refuse paths that leave the tree.
+ */
+export interface SourceReader {
+  /** The file's text, or undefined when there is no such file. */
+  readFile(relPath: string): Promise<string | undefined>;
+  exists(relPath: string): Promise<boolean>;
+  /** Every file under `dir`, recursively, as repository-relative paths (for local chart digests). */
+  listFiles(dir: string): Promise<string[]>;
+}
+
+export type PlannedChart =
+  | { kind: 'local'; path: string }
+  | { kind: 'repo'; repository: string; url: string; name: string; version: string };
+
+export interface PlannedRelease {
+  name: string;
+  namespace: string;
+  chart: PlannedChart;
+  valuesFiles: Array<{ path: string; content: string }>;
+  /**
+   * The values files merged as helm merges `-f` files, WITHOUT secrets. A `null` is kept: it tells helm
+   * to delete that chart default (see values-merge.ts).
+   */
+  mergedValues: Record<string, unknown>;
+  secretValues: Array<{ path: string; ref: SecretRef }>;
+  needs: string[];
+  timeoutSeconds: number;
+  health: { workloads: boolean; http: Array<{ url: string; expectStatus: number }> };
+  /**
+   * sha256 of what helm installs: name, namespace, chart reference and version (local charts: every
+   * file of the chart directory), values files (path and content, in order), secret value paths and
+   * secret *names* — never secret values. Not `needs`, timeout or health: they change how we deploy,
+   * not what, and the runner uses this digest to skip unchanged releases.
+   */
+  digest: string;
+}
+
+export interface PlannedKubeSecret {
+  name: string;
+  namespace: string;
+  data: Array<{ key: string; ref: SecretRef }>;
+  restart: Array<{ kind: 'Deployment' | 'StatefulSet' | 'DaemonSet'; name: string }>;
+}
+
+export interface EnvironmentPlan {
+  environment: string;
+  sha: string;
+  approval: ApprovalMode;
+  after?: string;
+  cluster: { secret: string };
+  releases: PlannedRelease[];
+  kubernetesSecrets: PlannedKubeSecret[];
+  /** every distinct {secret,key} the releases and Kubernetes Secrets reference, for the pre-flight check */
+  secretRefs: SecretRef[];
+  /**
+   * sha256 of the deploy content, independent of the commit: environment name, cluster secret name,
+   * each release's digest with its needs, timeout and health, and the Kubernetes Secrets (names and
+   * refs). Two commits that deploy the same thing have the same digest, so an approval survives a
+   * commit that only touched unrelated files (README, CI), and is voided by anything that changes what
+   * is deployed. The approval gate itself (approval, after, approvers) is not part of it.
+   */
+  digest: string;
+}
+
+/** Bumped when what goes into a digest changes, so old and new digests never compare equal by accident. */
+const DIGEST_VERSION = 'helmgate-plan/v1';
+
+function sha256(data: string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** JSON with sorted keys: the same structure always hashes the same. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v);
+}
+
+function toRef(spec: SecretRefSpec): SecretRef {
+  return spec.key === undefined ? { secret: spec.secret } : { secret: spec.secret, key: spec.key };
+}
+
+/**
+ * Turns one environment of a validated config into a plan, reading the commit's files through
+ * `source`: every values file must exist and be a YAML map, every local chart directory must hold a
+ * Chart.yaml. Throws DeployConfigError naming the release and the file. Pure apart from `source`.
+ */
+export async function planEnvironment(input: {
+  config: DeployConfig;
+  environment: string;
+  sha: string;
+  source: SourceReader;
+  /** for messages; default deploy.yaml */
+  configFile?: string;
+}): Promise<EnvironmentPlan> {
+  const { config, environment, sha, source } = input;
+  const file = input.configFile ?? 'deploy.yaml';
+  const env = environmentSpec(config, environment);
+  const issues: DeployConfigIssue[] = [];
+
+  const releases: PlannedRelease[] = [];
+  for (const [i, spec] of env.releases.entries()) {
+    const at = `environments.${environment}.releases[${i}]`;
+    const planned = await planRelease(config, spec, source, {
+      file,
+      at,
+      report: (issue) => issues.push(issue),
+    });
+    if (planned) releases.push(planned);
+  }
+  if (issues.length > 0) throw new DeployConfigError(issues);
+
+  const kubernetesSecrets: PlannedKubeSecret[] = env.kubernetesSecrets.map((s) => ({
+    name: s.name,
+    namespace: s.namespace,
+    data: Object.entries(s.data).map(([key, ref]) => ({ key, ref: toRef(ref) })),
+    restart: s.restart.map((w) => ({ kind: w.kind, name: w.name })),
+  }));
+
+  const seen = new Map<string, SecretRef>();
+  for (const r of releases) for (const s of r.secretValues) seen.set(describeRef(s.ref), s.ref);
+  for (const s of kubernetesSecrets) for (const d of s.data) seen.set(describeRef(d.ref), d.ref);
+
+  const digest = sha256(
+    canonical({
+      v: DIGEST_VERSION,
+      environment,
+      cluster: env.cluster.secret,
+      releases: releases.map((r) => ({
+        digest: r.digest,
+        needs: r.needs,
+        timeoutSeconds: r.timeoutSeconds,
+        health: r.health,
+      })),
+      kubernetesSecrets: kubernetesSecrets.map((s) => ({
+        name: s.name,
+        namespace: s.namespace,
+        data: s.data.map((d) => [d.key, d.ref.secret, d.ref.key ?? null]),
+        restart: s.restart,
+      })),
+    }),
+  );
+
+  return {
+    environment,
+    sha,
+    approval: env.approval,
+    ...(env.after !== undefined ? { after: env.after } : {}),
+    cluster: { secret: env.cluster.secret },
+    releases,
+    kubernetesSecrets,
+    secretRefs: [...seen.values()],
+    digest,
+  };
+}
+
+async function planRelease(
+  config: DeployConfig,
+  spec: ReleaseSpec,
+  source: SourceReader,
+  ctx: { file: string; at: string; report: (issue: DeployConfigIssue) => void },
+): Promise<PlannedRelease | undefined> {
+  let ok = true;
+  /** `where` defaults to the release in the deploy config; a values file's own syntax error points into that file */
+  const fail = (message: string, where: { file?: string; path: string; line?: number | undefined }) => {
+    ok = false;
+    ctx.report({
+      file: where.file ?? ctx.file,
+      path: where.path,
+      ...(where.line !== undefined ? { line: where.line } : {}),
+      message: `release ${spec.name}: ${message}`,
+    });
+  };
+
+  let chart: PlannedChart;
+  const chartFiles: Array<[string, string]> = [];
+  if (typeof spec.chart === 'string') {
+    const dir = normalizeRepoPath(spec.chart);
+    chart = { kind: 'local', path: dir };
+    const manifest = dir === '.' ? 'Chart.yaml' : `${dir}/Chart.yaml`;
+    if (!(await source.exists(manifest))) {
+      fail(
+        `local chart ${dir} has no Chart.yaml at this commit (a remote chart is written { repository, name, version })`,
+        {
+          path: `${ctx.at}.chart`,
+        },
+      );
+    } else {
+      for (const f of [...(await source.listFiles(dir))].sort()) {
+        const content = await source.readFile(f);
+        if (content !== undefined) chartFiles.push([f, sha256(content)]);
+      }
+    }
+  } else {
+    chart = {
+      kind: 'repo',
+      repository: spec.chart.repository,
+      url: config.chartRepositories[spec.chart.repository] as string,
+      name: spec.chart.name,
+      version: spec.chart.version,
+    };
+  }
+
+  const valuesFiles: Array<{ path: string; content: string }> = [];
+  const layers: Values[] = [];
+  for (const [j, raw] of spec.values.entries()) {
+    const p = normalizeRepoPath(raw);
+    const content = await source.readFile(p);
+    if (content === undefined) {
+      fail(`values file ${p} does not exist at this commit`, { path: `${ctx.at}.values[${j}]` });
+      continue;
+    }
+    valuesFiles.push({ path: p, content });
+    const lc = new LineCounter();
+    const doc = parseDocument(content, { lineCounter: lc, uniqueKeys: true });
+    const [err] = doc.errors;
+    if (err) {
+      const why = err.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '');
+      fail(`values file ${p} is not valid YAML: ${why}`, { file: p, path: '', line: err.linePos?.[0].line });
+      continue;
+    }
+    if (doc.contents !== null && !isMap(doc.contents)) {
+      fail(`values file ${p} must be a map of values`, { file: p, path: '', line: 1 });
+      continue;
+    }
+    layers.push((doc.toJS({ maxAliasCount: 1000 }) as Values | null) ?? {});
+  }
+  if (!ok) return undefined;
+
+  const secretValues = Object.entries(spec.secretValues).map(([path, ref]) => ({ path, ref: toRef(ref) }));
+  const timeoutSeconds = releaseTimeoutSeconds(config, spec);
+  const health = {
+    workloads: spec.health.workloads,
+    http: spec.health.http.map((h) => ({ url: h.url, expectStatus: h.expectStatus })),
+  };
+
+  const digest = sha256(
+    canonical({
+      v: DIGEST_VERSION,
+      name: spec.name,
+      namespace: spec.namespace,
+      chart: chart.kind === 'local' ? { kind: 'local', path: chart.path, files: chartFiles } : chart,
+      values: valuesFiles.map((f) => [f.path, sha256(f.content)]),
+      secretValues: secretValues.map((s) => [s.path, s.ref.secret, s.ref.key ?? null]),
+    }),
+  );
+
+  return {
+    name: spec.name,
+    namespace: spec.namespace,
+    chart,
+    valuesFiles,
+    mergedValues: mergeValues(...layers),
+    secretValues,
+    needs: [...spec.needs],
+    timeoutSeconds,
+    health,
+    digest,
+  };
+}
+
+/**
+ * Releases grouped in layers: every release's needs are in earlier layers, so a layer may run in
+ * parallel. Within a layer, config order. Throws DeployConfigError on a cycle (parseDeployConfig
+ * already refuses them; this guards hand-built input).
+ */
+export function topologicalLayers<T extends { name: string; needs: readonly string[] }>(
+  releases: readonly T[],
+): T[][] {
+  const cycle = findCycle(releases);
+  if (cycle)
+    throw new DeployConfigError([
+      { file: 'deploy.yaml', path: '', message: `dependency cycle: ${cycle.join(' → ')}` },
+    ]);
+  const known = new Set(releases.map((r) => r.name));
+  const placed = new Set<string>();
+  const layers: T[][] = [];
+  let rest = [...releases];
+  while (rest.length > 0) {
+    const layer = rest.filter((r) => r.needs.every((n) => placed.has(n) || !known.has(n)));
+    for (const r of layer) placed.add(r.name);
+    layers.push(layer);
+    rest = rest.filter((r) => !placed.has(r.name));
+  }
+  return layers;
+}
+
+function chartLabel(c: PlannedChart): string {
+  return c.kind === 'local' ? `./${c.path}` : `${c.repository}/${c.name}@${c.version}`;
+}
+
+/** A plain-text account of the plan for people (approval page, Slack, logs). No secret values exist here to leak. */
+export function describePlan(plan: EnvironmentPlan): string {
+  const lines: string[] = [];
+  const gate =
+    plan.approval === 'none'
+      ? 'deploys on push'
+      : plan.approval === 'required'
+        ? 'needs approval'
+        : 'promotes automatically';
+  lines.push(
+    `${plan.environment} @ ${plan.sha.slice(0, 12)} — ${gate}${plan.after ? ` after ${plan.after}` : ''} (plan ${plan.digest.slice(0, 12)})`,
+  );
+  lines.push(`cluster credentials: ${plan.cluster.secret}`);
+  if (plan.kubernetesSecrets.length > 0) {
+    lines.push('Kubernetes Secrets:');
+    for (const s of plan.kubernetesSecrets) {
+      const restart = s.restart.length
+        ? `; restarts ${s.restart.map((w) => `${w.kind}/${w.name}`).join(', ')}`
+        : '';
+      lines.push(
+        `  ${s.namespace}/${s.name}: ${s.data.map((d) => `${d.key} ← ${describeRef(d.ref)}`).join(', ')}${restart}`,
+      );
+    }
+  }
+  lines.push(plan.releases.length ? 'releases (in order of dependencies):' : 'releases: none');
+  topologicalLayers(plan.releases).forEach((layer, i) => {
+    for (const r of layer) {
+      const needs = r.needs.length ? `, after ${r.needs.join(', ')}` : '';
+      lines.push(
+        `  ${i + 1}. ${r.name} in ${r.namespace}: ${chartLabel(r.chart)} (timeout ${formatDuration(r.timeoutSeconds)}${needs})`,
+      );
+      if (r.valuesFiles.length) lines.push(`     values: ${r.valuesFiles.map((f) => f.path).join(', ')}`);
+      for (const s of r.secretValues) lines.push(`     secret value ${s.path} ← ${describeRef(s.ref)}`);
+      const checks = [
+        r.health.workloads ? 'workloads available' : '',
+        ...r.health.http.map((h) => `${h.url} → ${h.expectStatus}`),
+      ].filter(Boolean);
+      if (checks.length) lines.push(`     health: ${checks.join('; ')}`);
+    }
+  });
+  return lines.join('\n');
+}

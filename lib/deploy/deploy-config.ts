@@ -296,6 +296,9 @@ function fromZod(issues: readonly z.core.$ZodIssue[], prefix: Seg[] = []): RawIs
     const at = [...prefix, ...(issue.path as Seg[])];
     if (issue.code === 'unrecognized_keys') {
       for (const k of issue.keys) out.push({ path: [...at, k], message: `unknown key "${k}"` });
+    } else if (issue.code === 'invalid_key') {
+      // a record key that failed its own schema (an environment name, a secretValues path): say why
+      out.push(...fromZod(issue.issues as z.core.$ZodIssue[], at));
     } else if (issue.code === 'invalid_union') {
       // A branch that failed only because the input has another type is not the one the author meant.
       const meant = issue.errors.filter(

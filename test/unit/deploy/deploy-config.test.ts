@@ -63,13 +63,17 @@ describe('parseDeployConfig accepts', () => {
     expect(releaseTimeoutSeconds(c, hub as never)).toBe(900);
   });
 
-  test('every deploy config in the repository (the fixture, and the root deploy.yaml once it exists)', () => {
-    const files = ['test/fixtures/deploy-config/valid.yaml', 'deploy.yaml'].filter((f) =>
-      existsSync(path.join(ROOT, f)),
-    );
-    for (const f of files)
-      expect(() => parseDeployConfig(readFileSync(path.join(ROOT, f), 'utf8'), f)).not.toThrow();
-    expect(files.length).toBeGreaterThan(0);
+  test('the example in the docs is the fixture, so the format and the fixture cannot drift apart', () => {
+    const doc = readFileSync(path.join(ROOT, 'docs/deploy-config.md'), 'utf8');
+    const example = /```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(example).toBe(EXAMPLE);
+  });
+
+  const configs = ['test/fixtures/deploy-config/valid.yaml', 'deploy.yaml'].filter((f) =>
+    existsSync(path.join(ROOT, f)),
+  );
+  test.each(configs)('the deploy config %s in the repository', (f) => {
+    expect(() => parseDeployConfig(readFileSync(path.join(ROOT, f), 'utf8'), f)).not.toThrow();
   });
 
   test('a release without timeout falls back to helm’s 5m when there are no defaults', () => {

@@ -58,12 +58,7 @@ export class ExecError extends HelmgateError {
     durationMs?: number;
     cause?: unknown;
   }) {
-    const lastLine =
-      opts.stderrTail
-        .split('\n')
-        .map((l) => l.trim())
-        .filter(Boolean)
-        .at(-1) ?? '';
+    const lastLine = errorSummary(opts.stderrTail);
     const how = opts.timedOut
       ? 'timed out'
       : opts.exitCode === null
@@ -88,6 +83,29 @@ export class ExecError extends HelmgateError {
 
 export function isExecError(e: unknown): e is ExecError {
   return e instanceof ExecError;
+}
+
+/**
+ * The line of stderr that says what went wrong. Helm ends some failures with a hint ("Use --debug flag to
+ * render out invalid YAML"), so that is the last line starting with "Error:", with the indented lines that
+ * continue it (helm 4 splits template errors: `Error: x.yaml:2:40` / `  executing … at <.Values.a>:` / …).
+ */
+export function errorSummary(stderr: string): string {
+  const lines = stderr.split(/\r?\n/);
+  const start = lines.findLastIndex((l) => /^error:/i.test(l.trim()));
+  if (start < 0)
+    return (
+      lines
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .at(-1) ?? ''
+    );
+  const parts = [lines[start]!.trim()];
+  for (const l of lines.slice(start + 1)) {
+    if (!/^\s+\S/.test(l)) break;
+    parts.push(l.trim());
+  }
+  return parts.join(' ');
 }
 
 /** The last `lines` non-empty lines of `text`. */

@@ -37,7 +37,12 @@ const PERMANENT_FIRST: Rule[] = [
   { re: /execution error at \(/i, reason: 'chart template failed (required value or fail)' },
   { re: /\bparse error at \(|\bparse error in\b/i, reason: 'chart template parse error' },
   { re: /yaml parse error|error converting yaml to json|yaml: line \d+:/i, reason: 'YAML parse error' },
-  { re: /\btemplate: [^\s:]+:\d+(:\d+)?: /i, reason: 'chart template error' },
+  // helm 3: `template: c/templates/x.yaml:6:20: executing …`; helm 4: `Error: c/templates/x.yaml:6:20` then
+  // `  executing "…" at <.Values.a.b>:` and `    nil pointer evaluating …` on their own lines
+  {
+    re: /\btemplate: [^\s:]+:\d+(:\d+)?: |^error: \S+:\d+:\d+\s*$|executing "[^"]*" at <|nil pointer evaluating/im,
+    reason: 'chart template error',
+  },
   {
     re: /error validating data|validationerror\(|unable to build kubernetes objects/i,
     reason: 'manifest validation error',

@@ -116,6 +116,30 @@ describe('ExecError', () => {
     expect(e.name).toBe('ExecError');
   });
 
+  it('prefers the last "Error:" line over a trailing hint', () => {
+    const e = new ExecError({
+      command: 'helm template',
+      exitCode: 1,
+      stderrTail:
+        'Error: execution error at (c/templates/cm.yaml:6:12): token is required\n\nUse --debug flag to render out invalid YAML\n',
+    });
+    expect(e.message).toBe(
+      'helm template exited with code 1: Error: execution error at (c/templates/cm.yaml:6:12): token is required',
+    );
+  });
+
+  it('joins the indented lines that continue a helm 4 template error', () => {
+    const e = new ExecError({
+      command: 'helm template',
+      exitCode: 1,
+      stderrTail:
+        'Error: c/templates/a.yaml:2:40\n  executing "c/templates/a.yaml" at <.Values.auth.token>:\n    nil pointer evaluating interface {}.token\n\nUse --debug flag to render out invalid YAML',
+    });
+    expect(e.message).toBe(
+      'helm template exited with code 1: Error: c/templates/a.yaml:2:40 executing "c/templates/a.yaml" at <.Values.auth.token>: nil pointer evaluating interface {}.token',
+    );
+  });
+
   it('labels the command with its base name and subcommand', () => {
     expect(commandLabel('/opt/bin/helm', ['upgrade', '--install', 'x'])).toBe('helm upgrade');
     expect(commandLabel('/opt/bin/helm', ['--kubeconfig', '/k'])).toBe('helm');

@@ -59,6 +59,16 @@ const table: Array<[string, 'transient' | 'permanent' | 'stuck', string]> = [
     'chart template error',
   ],
   [
+    'Error: INSTALLATION FAILED: hello/templates/configmap.yaml:2:40\n  executing "hello/templates/configmap.yaml" at <.Values.auth.token>:\n    nil pointer evaluating interface {}.token\n\nUse --debug flag to render out invalid YAML',
+    'permanent',
+    'chart template error',
+  ],
+  [
+    'Error: parse error at (c/templates/a.yaml:3): unclosed action started at c/templates/a.yaml:2',
+    'permanent',
+    'chart template parse error',
+  ],
+  [
     'Error: UPGRADE FAILED: execution error at (jupyterhub/templates/proxy/secret.yaml:1:4): Proxy token must be a 32 byte random string generated with `openssl rand -hex 32`!',
     'permanent',
     'chart template failed (required value or fail)',

@@ -139,12 +139,11 @@ export function pullArgs(input: {
   ];
 }
 
-/** `helm list` of one namespace, or of all of them; `--all` so pending and failed releases show too. */
+/** `helm list` of one namespace, or of all of them (helm 4 lists every state by default and has no `--all`). */
 export function listArgs(ns?: string): string[] {
   return [
     'list',
     ...(ns === undefined ? ['--all-namespaces'] : ['--namespace', namespace(ns)]),
-    '--all',
     '-o',
     'json',
   ];

@@ -248,8 +248,8 @@ describe('release maintenance commands', () => {
       '--destination',
       '/cache',
     ]);
-    expect(listArgs('jh')).toEqual(['list', '--namespace', 'jh', '--all', '-o', 'json']);
-    expect(listArgs()).toEqual(['list', '--all-namespaces', '--all', '-o', 'json']);
+    expect(listArgs('jh')).toEqual(['list', '--namespace', 'jh', '-o', 'json']);
+    expect(listArgs()).toEqual(['list', '--all-namespaces', '-o', 'json']);
   });
 
   it('refuses to roll back to revision 0', () => {

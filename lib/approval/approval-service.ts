@@ -1,0 +1,415 @@
+import type { Clock } from '../clock';
+import type { Deployment } from '../deploy/deployment';
+import type { EnvironmentPlan } from '../deploy/plan';
+import { diffPlans, type PlanSnapshot, snapshotOf, summaryLines } from '../deploy/plan-diff';
+import type { Dispatcher } from '../dispatch/dispatcher';
+import { type ErrorCode, HelmgateError } from '../errors';
+import type { Logger } from '../log/logger';
+import type { Notifier } from '../notify/notifier';
+import type { Random } from '../random';
+import { type AuditEntry, StoreConflictError } from '../store/deployment-store';
+import type { ApprovalPort, ApproversConfig, VoteInput, VoteOutcome } from './approval-port';
+import { type ApprovalRequest, ApprovalRequestTable, type ApprovalStore, type VoteRecord } from './approval-request';
+import { issueApprovalToken, verifyApprovalToken } from './approval-token';
+import { authorize, identify, selfApprovalRefusal } from './approver-policy';
+
+/** A vote or offer that was refused; `code` picks the HTTP status (403, 409, 410...). */
+export class ApprovalRefusedError extends HelmgateError {
+  override name = 'ApprovalRefusedError';
+}
+
+export interface FinishedContext {
+  plan?: EnvironmentPlan;
+  /** the extracted tree of the finished deployment's commit (the runner passes it) */
+  sourceDir?: string;
+  /** what the waiting environment runs now; default: the snapshot recorded at its last success */
+  previous?: PlanSnapshot;
+}
+
+export interface ApprovalServiceDeps {
+  store: ApprovalStore;
+  notifier: Notifier;
+  dispatcher: Dispatcher;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  /** helmgate's own approvers config (HELMGATE_APPROVERS), never the deployed repository's */
+  approvers: ApproversConfig | (() => ApproversConfig);
+  /** https://…, no trailing slash: approval links are `${publicUrl}/approvals/{id}?token=…` */
+  publicUrl: string;
+  /** how long an approval link is valid; default 24 h */
+  approvalTtlMs?: number;
+  /** a failed `after` environment fails the waiting one (default true) */
+  requireStagingSuccess?: boolean;
+  /** count `rendered` (local render-only runs) as success for promotion and as "what runs" (default false) */
+  allowRendered?: boolean;
+  /**
+   * The plan of a deployment waiting behind a finished one (same commit, other environment): for
+   * `after`, `approval` and the digest the approval binds to. The runner passes the finished
+   * deployment's tree as `ctx.sourceDir`, so this is usually parse + plan on that tree.
+   */
+  planFor?: (waiting: Deployment, ctx: FinishedContext) => Promise<EnvironmentPlan | undefined>;
+  /** how many recent deployments the promotion gate scans for the same commit; default 200 */
+  scanLimit?: number;
+}
+
+export interface OfferResult {
+  offered: boolean;
+  /** present when offered: the link with its token, handed out once */
+  approvalUrl?: string;
+  expiresAt?: string;
+  summary: string[];
+}
+
+/** Everything the approval page shows. */
+export interface ApprovalView {
+  deployment: Deployment;
+  request?: ApprovalRequest;
+  audit: AuditEntry[];
+  /** the `after` environment's deployment of the same commit, newest first */
+  previousStage?: Deployment;
+  /** what the environment runs now (newest success), when it was pushed after this commit */
+  newerRunning?: Deployment;
+  required: number;
+}
+
+const DAY_MS = 86_400_000;
+const PLAN_SNAPSHOT = 'PLANSNAP';
+
+function short(sha: string | undefined): string {
+  return (sha ?? '?').slice(0, 12);
+}
+
+function refuse(code: ErrorCode, message: string): never {
+  throw new ApprovalRefusedError(code, message);
+}
+
+/**
+ * The approval core: offers (link + notice), votes from the web, Slack and the CLI, the promotion
+ * gate after an environment finishes. Every decision is a conditional write, so any number of
+ * concurrent Lambdas agree; every decision, refusals included, is audited.
+ */
+export class ApprovalService implements ApprovalPort {
+  private readonly table: ApprovalRequestTable;
+
+  constructor(private readonly deps: ApprovalServiceDeps) {
+    this.table = new ApprovalRequestTable(deps.store);
+  }
+
+  private approvers(): ApproversConfig {
+    return typeof this.deps.approvers === 'function' ? this.deps.approvers() : this.deps.approvers;
+  }
+
+  private succeeded(d: Deployment): boolean {
+    return d.status === 'succeeded' || (this.deps.allowRendered === true && d.status === 'rendered');
+  }
+
+  requiredFor(environment: string): number {
+    return Math.max(1, this.approvers()[environment]?.required ?? 1);
+  }
+
+  async getRequest(deploymentId: string): Promise<ApprovalRequest | undefined> {
+    return this.table.get(deploymentId);
+  }
+
+  /** Opens an approval for a deployment in `awaiting_approval`, bound to `plan`, and tells the notifier. */
+  async offer(deploymentId: string, input: { plan: EnvironmentPlan; previous?: PlanSnapshot }): Promise<OfferResult> {
+    const { clock, store } = this.deps;
+    const now = clock.now();
+    const d = await store.getDeployment(deploymentId);
+    if (!d) refuse('not_found', `no deployment ${deploymentId}`);
+    if (d.status !== 'awaiting_approval') refuse('conflict', `deployment ${deploymentId} is ${d.status}, not awaiting approval`);
+    if (input.plan.sha !== d.sha || input.plan.environment !== d.environment)
+      refuse('conflict', `the plan is for ${input.plan.environment} @ ${short(input.plan.sha)}, not this deployment`);
+
+    const previous = input.previous ?? (await this.currentSnapshot(d.repository, d.environment));
+    const changes = diffPlans(previous, snapshotOf(input.plan));
+    const summary = summaryLines(changes);
+    const { token, hash } = issueApprovalToken(this.deps.random);
+    const expiresAtMs = now.getTime() + (this.deps.approvalTtlMs ?? DAY_MS);
+    const expiresAt = new Date(expiresAtMs).toISOString();
+    const request: ApprovalRequest = {
+      deploymentId,
+      repository: d.repository,
+      sha: d.sha,
+      environment: d.environment,
+      ...(input.plan.after !== undefined ? { after: input.plan.after } : {}),
+      planDigest: input.plan.digest,
+      changes,
+      summary,
+      createdAt: now.toISOString(),
+      expiresAt,
+      expiresAtMs,
+      tokenHash: hash,
+      status: 'pending',
+      votes: {},
+      voteCount: 0,
+    };
+    // bind the deployment to the plan people see; the runner refuses to deploy any other plan
+    await store.update(deploymentId, { planDigest: input.plan.digest }, now);
+    if (!(await this.table.create(request))) {
+      this.deps.logger.info('approval already offered', { deploymentId });
+      return { offered: false, summary };
+    }
+    await this.audit(d.id, 'system', 'system', 'offer', 'offered', `expires ${expiresAt}; plan ${short(input.plan.digest)}`);
+    const approvalUrl = `${this.deps.publicUrl.replace(/\/+$/, '')}/approvals/${encodeURIComponent(deploymentId)}?token=${token}`;
+    const fresh = (await store.getDeployment(deploymentId)) ?? d;
+    await this.deps.notifier.approvalRequested?.({ deployment: fresh, approvalUrl, expiresAt, summary });
+    return { offered: true, approvalUrl, expiresAt, summary };
+  }
+
+  /** What the environment runs now, as recorded at its last successful deploy. */
+  async currentSnapshot(repository: string, environment: string): Promise<PlanSnapshot | undefined> {
+    const item = await this.deps.store.getItem<{ snapshotJson?: string }>(PLAN_SNAPSHOT, `${repository}#${environment}`);
+    return item?.snapshotJson ? (JSON.parse(item.snapshotJson) as PlanSnapshot) : undefined;
+  }
+
+  async vote(input: VoteInput): Promise<VoteOutcome> {
+    const d = await this.deps.store.getDeployment(input.deploymentId);
+    if (!d) refuse('not_found', `no deployment ${input.deploymentId}`);
+    const actor = identify(input.voter, this.approvers()[d.environment]).label;
+    try {
+      const outcome = await this.decide(input, d);
+      const detail =
+        outcome.kind === 'recorded'
+          ? `${outcome.votes} of ${outcome.required} approvals`
+          : outcome.kind === 'approved'
+            ? `${input.rollback ? 'rollback confirmed; ' : ''}${outcome.dispatched ? 'deploy dispatched' : 'not dispatched'}`
+            : undefined;
+      await this.audit(d.id, actor, input.via, input.decision, outcome.kind, detail);
+      return outcome;
+    } catch (e) {
+      if (e instanceof HelmgateError)
+        await this.audit(d.id, actor, input.via, input.decision, `refused: ${e.code}`, e.message).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async decide(input: VoteInput, d: Deployment): Promise<VoteOutcome> {
+    const { clock } = this.deps;
+    const now = clock.now();
+    let req = await this.table.get(d.id);
+    const web = input.via === 'web';
+    if (web && (!req || !verifyApprovalToken(input.token, req.tokenHash)))
+      refuse('forbidden', 'this approval link is not valid (wrong or forged token)');
+    if (d.status === 'superseded') refuse('superseded', `superseded by ${d.supersededBy ?? 'a newer commit'}`);
+    if (!req) refuse('conflict', `deployment ${d.id} is ${d.status} and not open for approval`);
+
+    const auth = authorize(input.voter, d.environment, this.approvers());
+    const identity = auth.ok ? auth.identity : identify(input.voter, this.approvers()[d.environment]);
+    const vote: VoteRecord = {
+      actor: identity.key,
+      via: input.via,
+      decision: input.decision,
+      at: now.toISOString(),
+      ...(input.voter.displayName ? { displayName: input.voter.displayName } : {}),
+    };
+
+    /** Refusals that depend only on the request's state; re-checked after a lost conditional write. */
+    const settled = async (r: ApprovalRequest): Promise<VoteOutcome | undefined> => {
+      if (r.votes[identity.key]?.decision === input.decision) return { kind: 'duplicate', deploymentId: d.id };
+      if (r.status === 'expired' || (r.status === 'pending' && now.getTime() >= r.expiresAtMs))
+        refuse('expired', `approval expired at ${r.expiresAt}`);
+      if (r.status === 'void') refuse('conflict', `approval void: ${r.reason ?? 'the plan changed'}`);
+      if (r.status !== 'pending') {
+        const by = `${r.status} by ${r.decidedBy ?? '?'} at ${r.decidedAt ?? '?'}`;
+        refuse('conflict', web ? `this approval link was already used: ${by}` : `already ${by}`);
+      }
+      return undefined;
+    };
+    const early = await settled(req);
+    if (early) return early;
+    if (d.status === 'expired') refuse('expired', `approval expired at ${req.expiresAt}`);
+    if (d.status !== 'awaiting_approval') refuse('conflict', `deployment is ${d.status}, not awaiting approval`);
+    if (!auth.ok) refuse('forbidden', auth.reason);
+
+    if (input.decision === 'reject') {
+      if (!(await this.table.recordRejection(d.id, { voterKey: identity.key, vote, now, spendToken: web }))) {
+        const again = await this.table.get(d.id);
+        const outcome = again ? await settled(again) : undefined;
+        if (outcome) return outcome;
+        refuse('conflict', 'the approval changed meanwhile; reload and try again');
+      }
+      try {
+        const moved = await this.deps.store.transition(
+          d.id,
+          ['awaiting_approval'],
+          'rejected',
+          { reason: `rejected by ${identity.label} via ${input.via}`, finishedAt: now.toISOString() },
+          now,
+        );
+        await this.deps.notifier.deploymentChanged(moved);
+      } catch (e) {
+        if (!(e instanceof StoreConflictError)) throw e;
+      }
+      return { kind: 'rejected', deploymentId: d.id };
+    }
+
+    const selfRefusal = selfApprovalRefusal(identity, auth.config, d.pusher, d.environment);
+    if (selfRefusal) refuse('forbidden', selfRefusal);
+    if (d.planDigest !== req.planDigest) {
+      const reason = `the plan changed since this approval was requested (${short(req.planDigest)} → ${short(d.planDigest)})`;
+      await this.table.close(d.id, 'void', now, reason);
+      refuse('conflict', `approval void: ${reason}`);
+    }
+    const newer = await this.newerRunning(d);
+    if (newer && input.rollback !== true)
+      refuse(
+        'conflict',
+        `${d.environment} runs ${short(newer.sha)}, pushed after this commit: approving would roll it back; confirm the rollback to go ahead`,
+      );
+
+    const required = this.requiredFor(d.environment);
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const final = req.voteCount + 1 >= required;
+      const ok = await this.table.recordApproval(d.id, {
+        voterKey: identity.key,
+        vote,
+        expectedCount: req.voteCount,
+        final,
+        now,
+        planDigest: d.planDigest ?? '',
+        spendToken: web,
+        rollback: input.rollback === true,
+      });
+      if (ok) {
+        if (!final) return { kind: 'recorded', deploymentId: d.id, votes: req.voteCount + 1, required };
+        return { kind: 'approved', deploymentId: d.id, dispatched: await this.release(d.id, now) };
+      }
+      const again = await this.table.get(d.id);
+      if (!again) refuse('conflict', 'the approval request disappeared');
+      const outcome = await settled(again);
+      if (outcome) return outcome;
+      if (again.planDigest !== req.planDigest) refuse('conflict', 'approval void: the plan changed');
+      req = again; // someone else's vote landed first: count again
+    }
+    refuse('conflict', 'too many concurrent votes; try again');
+  }
+
+  /** The deciding approval: awaiting_approval → queued (conditional: one winner), then one dispatch. */
+  private async release(id: string, now: Date): Promise<boolean> {
+    try {
+      const moved = await this.deps.store.transition(id, ['awaiting_approval'], 'queued', {}, now);
+      await this.deps.notifier.deploymentChanged(moved);
+      await this.deps.dispatcher.dispatch({ deploymentId: id });
+      return true;
+    } catch (e) {
+      if (!(e instanceof StoreConflictError)) throw e;
+      this.deps.logger.warn('approved deployment was no longer awaiting approval', { deploymentId: id });
+      return false;
+    }
+  }
+
+  /** The newest successful deployment of the environment, when it was pushed after `d` (a rollback). */
+  async newerRunning(d: Deployment): Promise<Deployment | undefined> {
+    const recent = await this.deps.store.listByEnvironment(d.repository, d.environment, { limit: 50 });
+    const current = recent.find((x) => this.succeeded(x));
+    if (!current || current.sha === d.sha) return undefined;
+    return current.createdAt > d.createdAt ? current : undefined;
+  }
+
+  /** For the approval page: the deployment, its request, audit, the previous stage and rollback state. */
+  async view(deploymentId: string): Promise<ApprovalView | undefined> {
+    const d = await this.deps.store.getDeployment(deploymentId);
+    if (!d) return undefined;
+    const [request, audit, newer] = await Promise.all([
+      this.table.get(deploymentId),
+      this.deps.store.listAudit(deploymentId),
+      this.newerRunning(d),
+    ]);
+    let previousStage: Deployment | undefined;
+    if (request?.after) {
+      const recent = await this.deps.store.listByEnvironment(d.repository, request.after, { limit: 50 });
+      previousStage = recent.find((x) => x.sha === d.sha);
+    }
+    return {
+      deployment: d,
+      ...(request ? { request } : {}),
+      audit: audit.sort((a, b) => a.at.localeCompare(b.at)),
+      ...(previousStage ? { previousStage } : {}),
+      ...(newer ? { newerRunning: newer } : {}),
+      required: this.requiredFor(d.environment),
+    };
+  }
+
+  /**
+   * The promotion gate, called when any deployment finishes. Records what a successful environment
+   * now runs; then each deployment of the same repository and commit that waits with `after: <this
+   * environment>` is promoted (`auto`), offered for approval (`required`), or failed when this one failed.
+   */
+  async onDeploymentFinished(finished: Deployment, ctx: FinishedContext = {}): Promise<void> {
+    const { store, clock, logger } = this.deps;
+    const log = logger.child({ deploymentId: finished.id });
+    const ok = this.succeeded(finished);
+    if (ok && ctx.plan && ctx.plan.environment === finished.environment) {
+      await store.putItem(PLAN_SNAPSHOT, `${finished.repository}#${finished.environment}`, {
+        deploymentId: finished.id,
+        sha: finished.sha,
+        snapshotJson: JSON.stringify(snapshotOf(ctx.plan)),
+      });
+    }
+    if (!ok && finished.status !== 'failed') return; // superseded, rejected, expired: nothing to promote
+
+    const recent = await store.listDeployments({ limit: this.deps.scanLimit ?? 200 });
+    const waiting = recent.filter(
+      (w) =>
+        w.id !== finished.id &&
+        w.repository === finished.repository &&
+        w.sha === finished.sha &&
+        w.status === 'awaiting_approval',
+    );
+    for (const w of waiting) {
+      const plan = this.deps.planFor ? await this.deps.planFor(w, ctx) : undefined;
+      if (!plan) {
+        log.warn('no plan for a waiting deployment; it stays awaiting approval', { waiting: w.id });
+        continue;
+      }
+      if (plan.after !== finished.environment) continue;
+      const now = clock.now();
+      if (!ok && this.deps.requireStagingSuccess !== false) {
+        try {
+          const failed = await store.transition(
+            w.id,
+            ['awaiting_approval'],
+            'failed',
+            { reason: `${finished.environment} failed for ${finished.sha}`, finishedAt: now.toISOString() },
+            now,
+          );
+          await this.audit(w.id, 'system', 'system', 'promote', 'failed', `${finished.environment} failed (${finished.id})`);
+          await this.deps.notifier.deploymentChanged(failed);
+        } catch (e) {
+          if (!(e instanceof StoreConflictError)) throw e;
+        }
+        continue;
+      }
+      if (plan.approval === 'auto') {
+        try {
+          const queued = await store.transition(w.id, ['awaiting_approval'], 'queued', { planDigest: plan.digest }, now);
+          await this.audit(w.id, 'system', 'system', 'promote', 'queued', `${finished.environment} ${finished.status} (${finished.id})`);
+          await this.deps.notifier.deploymentChanged(queued);
+          await this.deps.dispatcher.dispatch({ deploymentId: w.id });
+        } catch (e) {
+          if (!(e instanceof StoreConflictError)) throw e;
+        }
+      } else if (plan.approval === 'required') {
+        const previous = ctx.previous ?? (await this.currentSnapshot(w.repository, w.environment));
+        await this.offer(w.id, { plan, ...(previous ? { previous } : {}) }).catch((e) => {
+          if (!(e instanceof ApprovalRefusedError)) throw e;
+          log.warn('approval not offered', { waiting: w.id, reason: e.message });
+        });
+      }
+    }
+  }
+
+  private async audit(deploymentId: string, actor: string, via: string, action: string, outcome: string, detail?: string) {
+    await this.deps.store.appendAudit({
+      deploymentId,
+      at: this.deps.clock.now().toISOString(),
+      actor,
+      via,
+      action,
+      outcome,
+      ...(detail !== undefined ? { detail } : {}),
+    });
+  }
+}

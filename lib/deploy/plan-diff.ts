@@ -1,0 +1,171 @@
+import { createTwoFilesPatch } from 'diff';
+import { stringify } from 'yaml';
+import type { EnvironmentPlan, PlannedChart, PlannedRelease } from './plan';
+
+/**
+ * What one release deploys, kept after the deploy so the next approval can show what changes.
+ * Holds merged values (which live in the repository anyway) and secret *names*: never secret values.
+ */
+export interface ReleaseSnapshot {
+  name: string;
+  namespace: string;
+  chart: { ref: string; version?: string };
+  mergedValues: Record<string, unknown>;
+  /** helm value path -> `secret` or `secret#key` */
+  secretValues: Array<{ path: string; secret: string }>;
+  digest: string;
+}
+
+export interface PlanSnapshot {
+  environment: string;
+  sha: string;
+  digest: string;
+  releases: ReleaseSnapshot[];
+}
+
+export type ReleaseChangeKind = 'new' | 'changed' | 'unchanged' | 'removed';
+
+export interface ReleaseChange {
+  name: string;
+  change: ReleaseChangeKind;
+  chart?: { from: string; to: string };
+  /** unified diff of the YAML-dumped merged values (without secrets) */
+  valuesDiff?: string;
+  /** helm value paths whose secret reference was added, removed or points at another secret */
+  secretKeysChanged: string[];
+  /** for `changed` with no visible difference: the digest moved (local chart files, values file formatting) */
+  note?: string;
+}
+
+/** Larger diffs are cut so an approval item stays far below DynamoDB's 400 KB item limit. */
+export const MAX_VALUES_DIFF_CHARS = 48 * 1024;
+
+function chartOf(c: PlannedChart): { ref: string; version?: string } {
+  return c.kind === 'local' ? { ref: `./${c.path}` } : { ref: `${c.repository}/${c.name}`, version: c.version };
+}
+
+function chartLabel(c: { ref: string; version?: string }): string {
+  return c.version === undefined ? c.ref : `${c.ref}@${c.version}`;
+}
+
+function secretName(ref: { secret: string; key?: string }): string {
+  return ref.key === undefined ? ref.secret : `${ref.secret}#${ref.key}`;
+}
+
+function releaseSnapshot(r: PlannedRelease): ReleaseSnapshot {
+  return {
+    name: r.name,
+    namespace: r.namespace,
+    chart: chartOf(r.chart),
+    mergedValues: structuredClone(r.mergedValues),
+    secretValues: r.secretValues.map((s) => ({ path: s.path, secret: secretName(s.ref) })),
+    digest: r.digest,
+  };
+}
+
+/** The part of a plan an approval shows and a later approval compares against. */
+export function snapshotOf(plan: EnvironmentPlan): PlanSnapshot {
+  return {
+    environment: plan.environment,
+    sha: plan.sha,
+    digest: plan.digest,
+    releases: plan.releases.map(releaseSnapshot),
+  };
+}
+
+function dumpValues(v: Record<string, unknown>): string {
+  if (Object.keys(v).length === 0) return '{}\n';
+  return stringify(v, { sortMapEntries: true, lineWidth: 0 });
+}
+
+function valuesDiff(name: string, from: Record<string, unknown>, to: Record<string, unknown>): string | undefined {
+  const a = dumpValues(from);
+  const b = dumpValues(to);
+  if (a === b) return undefined;
+  const patch = createTwoFilesPatch(`${name} (running)`, `${name} (this commit)`, a, b, undefined, undefined, {
+    context: 3,
+  });
+  // drop the "Index"/"===" preamble: people read the hunks
+  const body = patch.replace(/^=+\n/m, '');
+  return body.length > MAX_VALUES_DIFF_CHARS
+    ? `${body.slice(0, MAX_VALUES_DIFF_CHARS)}\n… diff cut at ${MAX_VALUES_DIFF_CHARS} characters\n`
+    : body;
+}
+
+function secretKeysChanged(from: ReleaseSnapshot['secretValues'], to: ReleaseSnapshot['secretValues']): string[] {
+  const a = new Map(from.map((s) => [s.path, s.secret]));
+  const b = new Map(to.map((s) => [s.path, s.secret]));
+  const paths = new Set([...a.keys(), ...b.keys()]);
+  return [...paths].filter((p) => a.get(p) !== b.get(p)).sort();
+}
+
+/**
+ * Per release of `next`, what changes compared with `previous` (what the environment runs now;
+ * undefined when nothing was deployed there by helmgate yet), then the releases `next` no longer has.
+ * Pure.
+ */
+export function diffPlans(previous: PlanSnapshot | undefined, next: PlanSnapshot | EnvironmentPlan): ReleaseChange[] {
+  const to = 'cluster' in next ? snapshotOf(next) : next;
+  const before = new Map((previous?.releases ?? []).map((r) => [r.name, r]));
+  const changes: ReleaseChange[] = [];
+  for (const r of to.releases) {
+    const old = before.get(r.name);
+    if (!old) {
+      const diff = valuesDiff(r.name, {}, r.mergedValues);
+      changes.push({
+        name: r.name,
+        change: 'new',
+        chart: { from: '', to: chartLabel(r.chart) },
+        ...(diff ? { valuesDiff: diff } : {}),
+        secretKeysChanged: r.secretValues.map((s) => s.path).sort(),
+      });
+      continue;
+    }
+    if (old.digest === r.digest) {
+      changes.push({ name: r.name, change: 'unchanged', secretKeysChanged: [] });
+      continue;
+    }
+    const fromLabel = chartLabel(old.chart);
+    const toLabel = chartLabel(r.chart);
+    const diff = valuesDiff(r.name, old.mergedValues, r.mergedValues);
+    const secrets = secretKeysChanged(old.secretValues, r.secretValues);
+    const visible = fromLabel !== toLabel || diff !== undefined || secrets.length > 0 || old.namespace !== r.namespace;
+    changes.push({
+      name: r.name,
+      change: 'changed',
+      ...(fromLabel !== toLabel ? { chart: { from: fromLabel, to: toLabel } } : {}),
+      ...(diff ? { valuesDiff: diff } : {}),
+      secretKeysChanged: secrets,
+      ...(old.namespace !== r.namespace ? { note: `namespace ${old.namespace} → ${r.namespace}` } : {}),
+      ...(!visible ? { note: 'chart files or values file text changed (merged values are the same)' } : {}),
+    });
+  }
+  const names = new Set(to.releases.map((r) => r.name));
+  for (const old of previous?.releases ?? []) {
+    if (!names.has(old.name))
+      changes.push({ name: old.name, change: 'removed', chart: { from: chartLabel(old.chart), to: '' }, secretKeysChanged: [] });
+  }
+  return changes;
+}
+
+/** One line per release, for Slack and the console: `jupyterhub: chart jupyterhub/jupyterhub@4.3.0 → 4.4.0, values changed`. */
+export function summaryLines(changes: readonly ReleaseChange[]): string[] {
+  return changes.map((c) => {
+    switch (c.change) {
+      case 'new':
+        return `${c.name}: new (${c.chart?.to ?? 'chart'})`;
+      case 'removed':
+        return `${c.name}: removed from the plan`;
+      case 'unchanged':
+        return `${c.name}: unchanged`;
+      case 'changed': {
+        const parts: string[] = [];
+        if (c.chart) parts.push(`chart ${c.chart.from} → ${c.chart.to}`);
+        if (c.valuesDiff) parts.push('values changed');
+        if (c.secretKeysChanged.length) parts.push(`secret keys changed: ${c.secretKeysChanged.join(', ')}`);
+        if (c.note) parts.push(c.note);
+        return `${c.name}: ${parts.join(', ') || 'changed'}`;
+      }
+    }
+  });
+}

@@ -1,5 +1,11 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { ReleaseChange } from '../deploy/plan-diff';
 import type { DeploymentStore } from '../store/deployment-store';
 import type { Decision, Via } from './approval-port';
@@ -43,7 +49,10 @@ export interface ApprovalRequest {
 }
 
 /** The store plus raw access to its table, for the conditional updates only this feature needs. */
-export type ApprovalStore = DeploymentStore & { readonly documentClient: DynamoDBDocumentClient; readonly tableName: string };
+export type ApprovalStore = DeploymentStore & {
+  readonly documentClient: DynamoDBDocumentClient;
+  readonly tableName: string;
+};
 
 const KIND = 'APPROVAL';
 const META = '#META';
@@ -51,7 +60,9 @@ const META = '#META';
 const PENDING_INDEX = 'APPROVALS#pending';
 
 export function isConditionFailure(e: unknown): boolean {
-  return e instanceof ConditionalCheckFailedException || (e as Error)?.name === 'ConditionalCheckFailedException';
+  return (
+    e instanceof ConditionalCheckFailedException || (e as Error)?.name === 'ConditionalCheckFailedException'
+  );
 }
 
 function key(id: string) {
@@ -62,7 +73,11 @@ function fromItem(item: Record<string, unknown> | undefined): ApprovalRequest | 
   if (!item) return undefined;
   const { PK: _p, SK: _s, GSI1PK: _g, GSI1SK: _h, kind: _k, ttl: _t, changesJson, ...rest } = item;
   const changes = typeof changesJson === 'string' ? (JSON.parse(changesJson) as ReleaseChange[]) : [];
-  return { ...(rest as unknown as Omit<ApprovalRequest, 'changes'>), changes, votes: (rest.votes as ApprovalRequest['votes']) ?? {} };
+  return {
+    ...(rest as unknown as Omit<ApprovalRequest, 'changes'>),
+    changes,
+    votes: (rest.votes as ApprovalRequest['votes']) ?? {},
+  };
 }
 
 /** Table operations on approval requests; every write that decides something is conditional. */
@@ -108,7 +123,9 @@ export class ApprovalRequestTable {
   }
 
   async get(id: string): Promise<ApprovalRequest | undefined> {
-    const out = await this.doc.send(new GetCommand({ TableName: this.table, Key: key(id), ConsistentRead: true }));
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: key(id), ConsistentRead: true }),
+    );
     return fromItem(out.Item);
   }
 
@@ -143,7 +160,16 @@ export class ApprovalRequestTable {
    */
   async recordApproval(
     id: string,
-    a: { voterKey: string; vote: VoteRecord; expectedCount: number; final: boolean; now: Date; planDigest: string; spendToken: boolean; rollback: boolean },
+    a: {
+      voterKey: string;
+      vote: VoteRecord;
+      expectedCount: number;
+      final: boolean;
+      now: Date;
+      planDigest: string;
+      spendToken: boolean;
+      rollback: boolean;
+    },
   ): Promise<boolean> {
     const names: Record<string, string> = {
       '#status': 'status',
@@ -191,7 +217,10 @@ export class ApprovalRequestTable {
   }
 
   /** A rejection decides at once: pending and not expired → rejected, with the vote recorded. */
-  async recordRejection(id: string, r: { voterKey: string; vote: VoteRecord; now: Date; spendToken: boolean }): Promise<boolean> {
+  async recordRejection(
+    id: string,
+    r: { voterKey: string; vote: VoteRecord; now: Date; spendToken: boolean },
+  ): Promise<boolean> {
     const names: Record<string, string> = {
       '#status': 'status',
       '#votes': 'votes',

@@ -9,7 +9,12 @@ import type { Notifier } from '../notify/notifier';
 import type { Random } from '../random';
 import { type AuditEntry, StoreConflictError } from '../store/deployment-store';
 import type { ApprovalPort, ApproversConfig, VoteInput, VoteOutcome } from './approval-port';
-import { type ApprovalRequest, ApprovalRequestTable, type ApprovalStore, type VoteRecord } from './approval-request';
+import {
+  type ApprovalRequest,
+  ApprovalRequestTable,
+  type ApprovalStore,
+  type VoteRecord,
+} from './approval-request';
 import { issueApprovalToken, verifyApprovalToken } from './approval-token';
 import { authorize, identify, selfApprovalRefusal } from './approver-policy';
 
@@ -113,14 +118,21 @@ export class ApprovalService implements ApprovalPort {
   }
 
   /** Opens an approval for a deployment in `awaiting_approval`, bound to `plan`, and tells the notifier. */
-  async offer(deploymentId: string, input: { plan: EnvironmentPlan; previous?: PlanSnapshot }): Promise<OfferResult> {
+  async offer(
+    deploymentId: string,
+    input: { plan: EnvironmentPlan; previous?: PlanSnapshot },
+  ): Promise<OfferResult> {
     const { clock, store } = this.deps;
     const now = clock.now();
     const d = await store.getDeployment(deploymentId);
     if (!d) refuse('not_found', `no deployment ${deploymentId}`);
-    if (d.status !== 'awaiting_approval') refuse('conflict', `deployment ${deploymentId} is ${d.status}, not awaiting approval`);
+    if (d.status !== 'awaiting_approval')
+      refuse('conflict', `deployment ${deploymentId} is ${d.status}, not awaiting approval`);
     if (input.plan.sha !== d.sha || input.plan.environment !== d.environment)
-      refuse('conflict', `the plan is for ${input.plan.environment} @ ${short(input.plan.sha)}, not this deployment`);
+      refuse(
+        'conflict',
+        `the plan is for ${input.plan.environment} @ ${short(input.plan.sha)}, not this deployment`,
+      );
 
     const previous = input.previous ?? (await this.currentSnapshot(d.repository, d.environment));
     const changes = diffPlans(previous, snapshotOf(input.plan));
@@ -151,7 +163,14 @@ export class ApprovalService implements ApprovalPort {
       this.deps.logger.info('approval already offered', { deploymentId });
       return { offered: false, summary };
     }
-    await this.audit(d.id, 'system', 'system', 'offer', 'offered', `expires ${expiresAt}; plan ${short(input.plan.digest)}`);
+    await this.audit(
+      d.id,
+      'system',
+      'system',
+      'offer',
+      'offered',
+      `expires ${expiresAt}; plan ${short(input.plan.digest)}`,
+    );
     const approvalUrl = `${this.deps.publicUrl.replace(/\/+$/, '')}/approvals/${encodeURIComponent(deploymentId)}?token=${token}`;
     const fresh = (await store.getDeployment(deploymentId)) ?? d;
     await this.deps.notifier.approvalRequested?.({ deployment: fresh, approvalUrl, expiresAt, summary });
@@ -160,7 +179,10 @@ export class ApprovalService implements ApprovalPort {
 
   /** What the environment runs now, as recorded at its last successful deploy. */
   async currentSnapshot(repository: string, environment: string): Promise<PlanSnapshot | undefined> {
-    const item = await this.deps.store.getItem<{ snapshotJson?: string }>(PLAN_SNAPSHOT, `${repository}#${environment}`);
+    const item = await this.deps.store.getItem<{ snapshotJson?: string }>(
+      PLAN_SNAPSHOT,
+      `${repository}#${environment}`,
+    );
     return item?.snapshotJson ? (JSON.parse(item.snapshotJson) as PlanSnapshot) : undefined;
   }
 
@@ -180,7 +202,9 @@ export class ApprovalService implements ApprovalPort {
       return outcome;
     } catch (e) {
       if (e instanceof HelmgateError)
-        await this.audit(d.id, actor, input.via, input.decision, `refused: ${e.code}`, e.message).catch(() => undefined);
+        await this.audit(d.id, actor, input.via, input.decision, `refused: ${e.code}`, e.message).catch(
+          () => undefined,
+        );
       throw e;
     }
   }
@@ -192,7 +216,8 @@ export class ApprovalService implements ApprovalPort {
     const web = input.via === 'web';
     if (web && (!req || !verifyApprovalToken(input.token, req.tokenHash)))
       refuse('forbidden', 'this approval link is not valid (wrong or forged token)');
-    if (d.status === 'superseded') refuse('superseded', `superseded by ${d.supersededBy ?? 'a newer commit'}`);
+    if (d.status === 'superseded')
+      refuse('superseded', `superseded by ${d.supersededBy ?? 'a newer commit'}`);
     if (!req) refuse('conflict', `deployment ${d.id} is ${d.status} and not open for approval`);
 
     const auth = authorize(input.voter, d.environment, this.approvers());
@@ -207,7 +232,8 @@ export class ApprovalService implements ApprovalPort {
 
     /** Refusals that depend only on the request's state; re-checked after a lost conditional write. */
     const settled = async (r: ApprovalRequest): Promise<VoteOutcome | undefined> => {
-      if (r.votes[identity.key]?.decision === input.decision) return { kind: 'duplicate', deploymentId: d.id };
+      if (r.votes[identity.key]?.decision === input.decision)
+        return { kind: 'duplicate', deploymentId: d.id };
       if (r.status === 'expired' || (r.status === 'pending' && now.getTime() >= r.expiresAtMs))
         refuse('expired', `approval expired at ${r.expiresAt}`);
       if (r.status === 'void') refuse('conflict', `approval void: ${r.reason ?? 'the plan changed'}`);
@@ -220,7 +246,8 @@ export class ApprovalService implements ApprovalPort {
     const early = await settled(req);
     if (early) return early;
     if (d.status === 'expired') refuse('expired', `approval expired at ${req.expiresAt}`);
-    if (d.status !== 'awaiting_approval') refuse('conflict', `deployment is ${d.status}, not awaiting approval`);
+    if (d.status !== 'awaiting_approval')
+      refuse('conflict', `deployment is ${d.status}, not awaiting approval`);
     if (!auth.ok) refuse('forbidden', auth.reason);
 
     if (input.decision === 'reject') {
@@ -375,7 +402,14 @@ export class ApprovalService implements ApprovalPort {
             { reason: `${finished.environment} failed for ${finished.sha}`, finishedAt: now.toISOString() },
             now,
           );
-          await this.audit(w.id, 'system', 'system', 'promote', 'failed', `${finished.environment} failed (${finished.id})`);
+          await this.audit(
+            w.id,
+            'system',
+            'system',
+            'promote',
+            'failed',
+            `${finished.environment} failed (${finished.id})`,
+          );
           await this.deps.notifier.deploymentChanged(failed);
         } catch (e) {
           if (!(e instanceof StoreConflictError)) throw e;
@@ -384,8 +418,21 @@ export class ApprovalService implements ApprovalPort {
       }
       if (plan.approval === 'auto') {
         try {
-          const queued = await store.transition(w.id, ['awaiting_approval'], 'queued', { planDigest: plan.digest }, now);
-          await this.audit(w.id, 'system', 'system', 'promote', 'queued', `${finished.environment} ${finished.status} (${finished.id})`);
+          const queued = await store.transition(
+            w.id,
+            ['awaiting_approval'],
+            'queued',
+            { planDigest: plan.digest },
+            now,
+          );
+          await this.audit(
+            w.id,
+            'system',
+            'system',
+            'promote',
+            'queued',
+            `${finished.environment} ${finished.status} (${finished.id})`,
+          );
           await this.deps.notifier.deploymentChanged(queued);
           await this.deps.dispatcher.dispatch({ deploymentId: w.id });
         } catch (e) {
@@ -401,7 +448,14 @@ export class ApprovalService implements ApprovalPort {
     }
   }
 
-  private async audit(deploymentId: string, actor: string, via: string, action: string, outcome: string, detail?: string) {
+  private async audit(
+    deploymentId: string,
+    actor: string,
+    via: string,
+    action: string,
+    outcome: string,
+    detail?: string,
+  ) {
     await this.deps.store.appendAudit({
       deploymentId,
       at: this.deps.clock.now().toISOString(),

@@ -18,7 +18,8 @@ export function hashApprovalToken(token: string): string {
 
 export function issueApprovalToken(random: Random): IssuedApprovalToken {
   const bytes = random.bytes(TOKEN_BYTES);
-  if (bytes.length !== TOKEN_BYTES) throw new Error(`Random.bytes returned ${bytes.length} bytes, wanted ${TOKEN_BYTES}`);
+  if (bytes.length !== TOKEN_BYTES)
+    throw new Error(`Random.bytes returned ${bytes.length} bytes, wanted ${TOKEN_BYTES}`);
   const token = bytes.toString('base64url');
   return { token, hash: hashApprovalToken(token) };
 }

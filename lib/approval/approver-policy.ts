@@ -10,7 +10,9 @@ export interface VoterIdentity {
   label: string;
 }
 
-export type Authorization = { ok: true; identity: VoterIdentity; config: EnvironmentApprovers } | { ok: false; reason: string };
+export type Authorization =
+  | { ok: true; identity: VoterIdentity; config: EnvironmentApprovers }
+  | { ok: false; reason: string };
 
 const lower = (s: string) => s.toLowerCase();
 
@@ -22,8 +24,15 @@ export function identify(voter: Voter, cfg: EnvironmentApprovers | undefined): V
   if (voter.kind === 'slack') {
     const mapped = cfg?.slackToGithub[voter.id];
     return mapped
-      ? { key: `github:${lower(mapped)}`, login: lower(mapped), label: `${lower(mapped)} (Slack ${voter.id})` }
-      : { key: `slack:${voter.id}`, label: `Slack ${voter.id}${voter.displayName ? ` (${voter.displayName})` : ''}` };
+      ? {
+          key: `github:${lower(mapped)}`,
+          login: lower(mapped),
+          label: `${lower(mapped)} (Slack ${voter.id})`,
+        }
+      : {
+          key: `slack:${voter.id}`,
+          label: `Slack ${voter.id}${voter.displayName ? ` (${voter.displayName})` : ''}`,
+        };
   }
   return { key: `cli:${voter.id}`, login: lower(voter.id), label: `${voter.id} (cli)` };
 }
@@ -36,7 +45,8 @@ export function identify(voter: Voter, cfg: EnvironmentApprovers | undefined): V
  */
 export function authorize(voter: Voter, environment: string, approvers: ApproversConfig): Authorization {
   const cfg = approvers[environment];
-  if (!cfg) return { ok: false, reason: `nobody may approve ${environment}: no approvers are configured for it` };
+  if (!cfg)
+    return { ok: false, reason: `nobody may approve ${environment}: no approvers are configured for it` };
   const identity = identify(voter, cfg);
   const logins = new Set(cfg.github.map(lower));
   const teams = new Set(cfg.githubTeams.map(lower));
@@ -58,6 +68,7 @@ export function selfApprovalRefusal(
   if (cfg.allowSelfApproval || pusher === undefined) return undefined;
   if (identity.login === undefined)
     return 'your Slack account is not mapped to a GitHub login, so helmgate cannot tell whether you pushed this commit; approve through the web link';
-  if (identity.login === lower(pusher)) return `you pushed this commit; ${environment} needs someone else's approval`;
+  if (identity.login === lower(pusher))
+    return `you pushed this commit; ${environment} needs someone else's approval`;
   return undefined;
 }

@@ -41,7 +41,9 @@ export interface ReleaseChange {
 export const MAX_VALUES_DIFF_CHARS = 48 * 1024;
 
 function chartOf(c: PlannedChart): { ref: string; version?: string } {
-  return c.kind === 'local' ? { ref: `./${c.path}` } : { ref: `${c.repository}/${c.name}`, version: c.version };
+  return c.kind === 'local'
+    ? { ref: `./${c.path}` }
+    : { ref: `${c.repository}/${c.name}`, version: c.version };
 }
 
 function chartLabel(c: { ref: string; version?: string }): string {
@@ -78,13 +80,25 @@ function dumpValues(v: Record<string, unknown>): string {
   return stringify(v, { sortMapEntries: true, lineWidth: 0 });
 }
 
-function valuesDiff(name: string, from: Record<string, unknown>, to: Record<string, unknown>): string | undefined {
+function valuesDiff(
+  name: string,
+  from: Record<string, unknown>,
+  to: Record<string, unknown>,
+): string | undefined {
   const a = dumpValues(from);
   const b = dumpValues(to);
   if (a === b) return undefined;
-  const patch = createTwoFilesPatch(`${name} (running)`, `${name} (this commit)`, a, b, undefined, undefined, {
-    context: 3,
-  });
+  const patch = createTwoFilesPatch(
+    `${name} (running)`,
+    `${name} (this commit)`,
+    a,
+    b,
+    undefined,
+    undefined,
+    {
+      context: 3,
+    },
+  );
   // drop the "Index"/"===" preamble: people read the hunks
   const body = patch.replace(/^=+\n/m, '');
   return body.length > MAX_VALUES_DIFF_CHARS
@@ -92,7 +106,10 @@ function valuesDiff(name: string, from: Record<string, unknown>, to: Record<stri
     : body;
 }
 
-function secretKeysChanged(from: ReleaseSnapshot['secretValues'], to: ReleaseSnapshot['secretValues']): string[] {
+function secretKeysChanged(
+  from: ReleaseSnapshot['secretValues'],
+  to: ReleaseSnapshot['secretValues'],
+): string[] {
   const a = new Map(from.map((s) => [s.path, s.secret]));
   const b = new Map(to.map((s) => [s.path, s.secret]));
   const paths = new Set([...a.keys(), ...b.keys()]);
@@ -104,7 +121,10 @@ function secretKeysChanged(from: ReleaseSnapshot['secretValues'], to: ReleaseSna
  * undefined when nothing was deployed there by helmgate yet), then the releases `next` no longer has.
  * Pure.
  */
-export function diffPlans(previous: PlanSnapshot | undefined, next: PlanSnapshot | EnvironmentPlan): ReleaseChange[] {
+export function diffPlans(
+  previous: PlanSnapshot | undefined,
+  next: PlanSnapshot | EnvironmentPlan,
+): ReleaseChange[] {
   const to = 'cluster' in next ? snapshotOf(next) : next;
   const before = new Map((previous?.releases ?? []).map((r) => [r.name, r]));
   const changes: ReleaseChange[] = [];
@@ -129,7 +149,8 @@ export function diffPlans(previous: PlanSnapshot | undefined, next: PlanSnapshot
     const toLabel = chartLabel(r.chart);
     const diff = valuesDiff(r.name, old.mergedValues, r.mergedValues);
     const secrets = secretKeysChanged(old.secretValues, r.secretValues);
-    const visible = fromLabel !== toLabel || diff !== undefined || secrets.length > 0 || old.namespace !== r.namespace;
+    const visible =
+      fromLabel !== toLabel || diff !== undefined || secrets.length > 0 || old.namespace !== r.namespace;
     changes.push({
       name: r.name,
       change: 'changed',
@@ -143,7 +164,12 @@ export function diffPlans(previous: PlanSnapshot | undefined, next: PlanSnapshot
   const names = new Set(to.releases.map((r) => r.name));
   for (const old of previous?.releases ?? []) {
     if (!names.has(old.name))
-      changes.push({ name: old.name, change: 'removed', chart: { from: chartLabel(old.chart), to: '' }, secretKeysChanged: [] });
+      changes.push({
+        name: old.name,
+        change: 'removed',
+        chart: { from: chartLabel(old.chart), to: '' },
+        secretKeysChanged: [],
+      });
   }
   return changes;
 }
@@ -158,7 +184,7 @@ export function summaryLines(changes: readonly ReleaseChange[]): string[] {
         return `${c.name}: removed from the plan`;
       case 'unchanged':
         return `${c.name}: unchanged`;
-      case 'changed': {
+      default: {
         const parts: string[] = [];
         if (c.chart) parts.push(`chart ${c.chart.from} → ${c.chart.to}`);
         if (c.valuesDiff) parts.push('values changed');

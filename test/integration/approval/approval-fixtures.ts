@@ -17,7 +17,13 @@ export function release(name: string, over: Partial<PlannedRelease> = {}): Plann
   return {
     name,
     namespace: 'hub',
-    chart: { kind: 'repo', repository: 'jupyterhub', url: 'https://hub.jupyter.org/helm-chart/', name: 'jupyterhub', version: '4.4.0' },
+    chart: {
+      kind: 'repo',
+      repository: 'jupyterhub',
+      url: 'https://hub.jupyter.org/helm-chart/',
+      name: 'jupyterhub',
+      version: '4.4.0',
+    },
     valuesFiles: [],
     mergedValues: { hub: { replicas: 1 } },
     secretValues: [{ path: 'hub.secret', ref: { secret: 'idr/oauth', key: 'client_secret' } }],

@@ -45,16 +45,33 @@ describe('ApprovalService (dynalite)', () => {
     const { service, dispatcher } = makeService(db);
     const d = deployment();
     const { token } = await offered(db, service, d);
-    const out = await service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token });
+    const out = await service.vote({
+      deploymentId: d.id,
+      voter: alice,
+      via: 'web',
+      decision: 'approve',
+      token,
+    });
     expect(out).toEqual({ kind: 'approved', deploymentId: d.id, dispatched: true });
     expect((await db.store.getDeployment(d.id))?.status).toBe('queued');
     expect(dispatcher.jobs).toEqual([{ deploymentId: d.id }]);
     const again = await refusal(
-      service.vote({ deploymentId: d.id, voter: { kind: 'github', id: 'bob' }, via: 'web', decision: 'approve', token }),
+      service.vote({
+        deploymentId: d.id,
+        voter: { kind: 'github', id: 'bob' },
+        via: 'web',
+        decision: 'approve',
+        token,
+      }),
     );
-    expect(again).toEqual({ code: 'conflict', message: expect.stringContaining('this approval link was already used') });
+    expect(again).toEqual({
+      code: 'conflict',
+      message: expect.stringContaining('this approval link was already used'),
+    });
     // the same person again is a no-op
-    expect(await service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token })).toEqual({
+    expect(
+      await service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token }),
+    ).toEqual({
       kind: 'duplicate',
       deploymentId: d.id,
     });
@@ -66,10 +83,14 @@ describe('ApprovalService (dynalite)', () => {
     const d = deployment();
     await offered(db, service, d);
     const forged = Buffer.alloc(32, 7).toString('base64url');
-    const r = await refusal(service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token: forged }));
+    const r = await refusal(
+      service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token: forged }),
+    );
     expect(r.code).toBe('forbidden');
     expect(r.message).toMatch(/not valid/);
-    expect(await refusal(service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve' }))).toMatchObject({
+    expect(
+      await refusal(service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve' })),
+    ).toMatchObject({
       code: 'forbidden',
     });
     expect((await db.store.getDeployment(d.id))?.status).toBe('awaiting_approval');
@@ -81,7 +102,9 @@ describe('ApprovalService (dynalite)', () => {
     const d = deployment();
     const { token } = await offered(db, service, d);
     clock.advance(24 * 3600_000 + 1);
-    const r = await refusal(service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token }));
+    const r = await refusal(
+      service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token }),
+    );
     expect(r).toEqual({ code: 'expired', message: 'approval expired at 2026-01-02T01:00:00.000Z' });
   });
 
@@ -90,7 +113,9 @@ describe('ApprovalService (dynalite)', () => {
     const d = deployment();
     const { token } = await offered(db, service, d);
     await db.store.transition(d.id, ['awaiting_approval'], 'superseded', { supersededBy: NEWER_SHA });
-    const r = await refusal(service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token }));
+    const r = await refusal(
+      service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token }),
+    );
     expect(r).toEqual({ code: 'superseded', message: `superseded by ${NEWER_SHA}` });
   });
 
@@ -99,11 +124,22 @@ describe('ApprovalService (dynalite)', () => {
     const d = deployment();
     const { token } = await offered(db, service, d);
     const r = await refusal(
-      service.vote({ deploymentId: d.id, voter: { kind: 'github', id: 'mallory' }, via: 'web', decision: 'approve', token }),
+      service.vote({
+        deploymentId: d.id,
+        voter: { kind: 'github', id: 'mallory' },
+        via: 'web',
+        decision: 'approve',
+        token,
+      }),
     );
     expect(r).toEqual({ code: 'forbidden', message: 'mallory is not allowed to approve production' });
     const unmappedSlack = await refusal(
-      service.vote({ deploymentId: d.id, voter: { kind: 'slack', id: 'U0EVE' }, via: 'slack', decision: 'approve' }),
+      service.vote({
+        deploymentId: d.id,
+        voter: { kind: 'slack', id: 'U0EVE' },
+        via: 'slack',
+        decision: 'approve',
+      }),
     );
     expect(unmappedSlack.code).toBe('forbidden');
     const ok = await service.vote({
@@ -119,15 +155,25 @@ describe('ApprovalService (dynalite)', () => {
   test('self-approval is refused when configured, and allowed for someone else', async () => {
     const base = makeService(db);
     const prod = base.deps.approvers as Record<string, any>;
-    const { service } = makeService(db, { approvers: { production: { ...prod.production, allowSelfApproval: false } } });
+    const { service } = makeService(db, {
+      approvers: { production: { ...prod.production, allowSelfApproval: false } },
+    });
     const d = deployment({ pusher: 'Pusher' });
     const { token } = await offered(db, service, d);
     const r = await refusal(
-      service.vote({ deploymentId: d.id, voter: { kind: 'github', id: 'pusher' }, via: 'web', decision: 'approve', token }),
+      service.vote({
+        deploymentId: d.id,
+        voter: { kind: 'github', id: 'pusher' },
+        via: 'web',
+        decision: 'approve',
+        token,
+      }),
     );
     expect(r.code).toBe('forbidden');
     expect(r.message).toMatch(/you pushed this commit/);
-    expect((await service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token })).kind).toBe('approved');
+    expect(
+      (await service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token })).kind,
+    ).toBe('approved');
   });
 
   test('two approvals needed: web and Slack by the same mapped person count once; a second person decides', async () => {
@@ -137,17 +183,29 @@ describe('ApprovalService (dynalite)', () => {
     const d = deployment();
     const { token } = await offered(db, service, d);
     const bob = { kind: 'github' as const, id: 'bob' };
-    expect(await service.vote({ deploymentId: d.id, voter: bob, via: 'web', decision: 'approve', token })).toEqual({
+    expect(
+      await service.vote({ deploymentId: d.id, voter: bob, via: 'web', decision: 'approve', token }),
+    ).toEqual({
       kind: 'recorded',
       deploymentId: d.id,
       votes: 1,
       required: 2,
     });
     expect(
-      await service.vote({ deploymentId: d.id, voter: { kind: 'slack', id: 'U0BOB' }, via: 'slack', decision: 'approve' }),
+      await service.vote({
+        deploymentId: d.id,
+        voter: { kind: 'slack', id: 'U0BOB' },
+        via: 'slack',
+        decision: 'approve',
+      }),
     ).toEqual({ kind: 'duplicate', deploymentId: d.id });
     expect((await db.store.getDeployment(d.id))?.status).toBe('awaiting_approval');
-    const out = await service.vote({ deploymentId: d.id, voter: { kind: 'slack', id: 'U0CAROL' }, via: 'slack', decision: 'approve' });
+    const out = await service.vote({
+      deploymentId: d.id,
+      voter: { kind: 'slack', id: 'U0CAROL' },
+      via: 'slack',
+      decision: 'approve',
+    });
     expect(out).toEqual({ kind: 'approved', deploymentId: d.id, dispatched: true });
     expect(dispatcher.jobs).toHaveLength(1);
   });
@@ -158,7 +216,13 @@ describe('ApprovalService (dynalite)', () => {
     const { token } = await offered(db, service, d);
     const results = await Promise.allSettled(
       Array.from({ length: 50 }, (_, i) =>
-        service.vote({ deploymentId: d.id, voter: { kind: 'github', id: `user${i}` }, via: 'web', decision: 'approve', token }),
+        service.vote({
+          deploymentId: d.id,
+          voter: { kind: 'github', id: `user${i}` },
+          via: 'web',
+          decision: 'approve',
+          token,
+        }),
       ),
     );
     const approved = results.filter((r) => r.status === 'fulfilled' && r.value.kind === 'approved');
@@ -173,7 +237,9 @@ describe('ApprovalService (dynalite)', () => {
     const d = deployment();
     const { token } = await offered(db, service, d);
     const results = await Promise.all(
-      Array.from({ length: 50 }, () => service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token })),
+      Array.from({ length: 50 }, () =>
+        service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token }),
+      ),
     );
     expect(results.filter((r) => r.kind === 'approved')).toHaveLength(1);
     expect(results.filter((r) => r.kind === 'duplicate')).toHaveLength(49);
@@ -185,7 +251,9 @@ describe('ApprovalService (dynalite)', () => {
     const d = deployment();
     const { token } = await offered(db, service, d);
     await db.store.update(d.id, { planDigest: 'plan-digest-2' });
-    const r = await refusal(service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token }));
+    const r = await refusal(
+      service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token }),
+    );
     expect(r.code).toBe('conflict');
     expect(r.message).toMatch(/approval void: the plan changed/);
     expect((await service.getRequest(d.id))?.status).toBe('void');
@@ -197,13 +265,27 @@ describe('ApprovalService (dynalite)', () => {
     const repo = `${REPO}-rollback`;
     const d = deployment({ repository: repo, createdAt: '2026-01-01T00:00:00.000Z' });
     await db.store.createDeployment(
-      deployment({ repository: repo, sha: NEWER_SHA, status: 'succeeded', createdAt: '2026-01-01T00:30:00.000Z' }),
+      deployment({
+        repository: repo,
+        sha: NEWER_SHA,
+        status: 'succeeded',
+        createdAt: '2026-01-01T00:30:00.000Z',
+      }),
     );
     const { token } = await offered(db, service, d);
-    const r = await refusal(service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token }));
+    const r = await refusal(
+      service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token }),
+    );
     expect(r.code).toBe('conflict');
     expect(r.message).toContain(`runs ${NEWER_SHA.slice(0, 12)}, pushed after this commit`);
-    const out = await service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token, rollback: true });
+    const out = await service.vote({
+      deploymentId: d.id,
+      voter: alice,
+      via: 'web',
+      decision: 'approve',
+      token,
+      rollback: true,
+    });
     expect(out.kind).toBe('approved');
     expect(dispatcher.jobs).toHaveLength(1);
   });
@@ -212,7 +294,9 @@ describe('ApprovalService (dynalite)', () => {
     const { service, dispatcher } = makeService(db);
     const d = deployment();
     const { token } = await offered(db, service, d);
-    expect(await service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'reject', token })).toEqual({
+    expect(
+      await service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'reject', token }),
+    ).toEqual({
       kind: 'rejected',
       deploymentId: d.id,
     });
@@ -226,8 +310,21 @@ describe('ApprovalService (dynalite)', () => {
     const { service } = makeService(db);
     const d = deployment();
     const { token } = await offered(db, service, d);
-    await refusal(service.vote({ deploymentId: d.id, voter: { kind: 'github', id: 'mallory' }, via: 'web', decision: 'approve', token }));
-    await service.vote({ deploymentId: d.id, voter: { kind: 'slack', id: 'U0BOB' }, via: 'slack', decision: 'approve' });
+    await refusal(
+      service.vote({
+        deploymentId: d.id,
+        voter: { kind: 'github', id: 'mallory' },
+        via: 'web',
+        decision: 'approve',
+        token,
+      }),
+    );
+    await service.vote({
+      deploymentId: d.id,
+      voter: { kind: 'slack', id: 'U0BOB' },
+      via: 'slack',
+      decision: 'approve',
+    });
     const audit = await db.store.listAudit(d.id);
     const rows = audit.map((a) => [a.actor, a.via, a.action, a.outcome]);
     expect(rows).toEqual(
@@ -271,10 +368,19 @@ describe('promotion gate', () => {
         ],
       }),
     });
-    const staging = deployment({ repository: repo, environment: 'staging', status: 'succeeded', approval: 'none' });
-    await service.onDeploymentFinished(staging, { plan: plan({ environment: 'staging', releases: [release('jupyterhub')] }) });
+    const staging = deployment({
+      repository: repo,
+      environment: 'staging',
+      status: 'succeeded',
+      approval: 'none',
+    });
+    await service.onDeploymentFinished(staging, {
+      plan: plan({ environment: 'staging', releases: [release('jupyterhub')] }),
+    });
     expect(notifier.requests).toHaveLength(1);
-    expect(notifier.requests[0]?.summary).toEqual(['jupyterhub: chart jupyterhub/jupyterhub@4.3.0 → jupyterhub/jupyterhub@4.4.0']);
+    expect(notifier.requests[0]?.summary).toEqual([
+      'jupyterhub: chart jupyterhub/jupyterhub@4.3.0 → jupyterhub/jupyterhub@4.4.0',
+    ]);
     expect((await service.getRequest(prod.id))?.status).toBe('pending');
     // what staging runs now was recorded for its next approval
     expect((await service.currentSnapshot(repo, 'staging'))?.releases[0]?.name).toBe('jupyterhub');
@@ -285,7 +391,9 @@ describe('promotion gate', () => {
     const repo = `${REPO}-gate2`;
     const prod = deployment({ repository: repo, approval: 'auto' });
     await db.store.createDeployment(prod);
-    await service.onDeploymentFinished(deployment({ repository: repo, environment: 'staging', status: 'succeeded' }));
+    await service.onDeploymentFinished(
+      deployment({ repository: repo, environment: 'staging', status: 'succeeded' }),
+    );
     expect((await db.store.getDeployment(prod.id))?.status).toBe('queued');
     expect(dispatcher.jobs).toEqual([{ deploymentId: prod.id }]);
     expect(notifier.changes.map((d) => d.status)).toEqual(['queued']);
@@ -296,7 +404,9 @@ describe('promotion gate', () => {
     const repo = `${REPO}-gate3`;
     const prod = deployment({ repository: repo });
     await db.store.createDeployment(prod);
-    await service.onDeploymentFinished(deployment({ repository: repo, environment: 'staging', status: 'failed' }));
+    await service.onDeploymentFinished(
+      deployment({ repository: repo, environment: 'staging', status: 'failed' }),
+    );
     const after = await db.store.getDeployment(prod.id);
     expect(after?.status).toBe('failed');
     expect(after?.reason).toBe(`staging failed for ${SHA}`);

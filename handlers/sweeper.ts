@@ -1,0 +1,18 @@
+import type { Logger } from '../lib/log/logger';
+import { type SweeperDeps, type SweepReport, sweep } from '../lib/sweeper/sweeper';
+
+/** The scheduled event (EventBridge `rate(5 minutes)`): its content does not matter. */
+export function makeSweeperHandler(
+  deps: SweeperDeps & { logger: Logger },
+): (event?: unknown) => Promise<SweepReport> {
+  return async () => {
+    const report = await sweep(deps);
+    deps.logger.info('sweep done', {
+      expired: report.expired.length,
+      reminded: report.reminded.length,
+      locksReleased: report.locksReleased.length,
+      redispatched: report.redispatched.length,
+    });
+    return report;
+  };
+}

@@ -1,0 +1,88 @@
+import { makeSweeperHandler } from '../../../handlers/sweeper';
+import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
+import { deployment, makeService, offered, REPO } from './approval-fixtures';
+
+let db: TestDynamo;
+beforeAll(async () => {
+  db = await startDynalite();
+});
+afterAll(async () => {
+  await db.close();
+});
+
+describe('sweeper', () => {
+  test('reminds once before expiry, then expires the approval and the deployment and tells the notifier', async () => {
+    const { service, clock, notifier, dispatcher, deps } = makeService(db);
+    const d = deployment();
+    const { token } = await offered(db, service, d);
+    const sweeper = makeSweeperHandler({ store: db.store, notifier, dispatcher, clock, logger: deps.logger });
+
+    expect((await sweeper()).reminded).toEqual([]);
+    clock.advance(23 * 3600_000); // one hour before the deadline
+    expect((await sweeper()).reminded).toEqual([d.id]);
+    expect((await sweeper()).reminded).toEqual([]);
+    expect(notifier.reminders).toHaveLength(1);
+    expect(JSON.stringify(notifier.reminders)).not.toContain(token);
+
+    clock.advance(3600_000);
+    const report = await sweeper();
+    expect(report.expired).toEqual([d.id]);
+    const after = await db.store.getDeployment(d.id);
+    expect(after?.status).toBe('expired');
+    expect(after?.reason).toBe('approval expired at 2026-01-02T01:00:00.000Z');
+    expect(notifier.changes.at(-1)?.status).toBe('expired');
+    expect((await service.getRequest(d.id))?.status).toBe('expired');
+    expect((await db.store.listAudit(d.id)).map((a) => a.action)).toContain('expire');
+    expect((await sweeper()).expired).toEqual([]);
+  });
+
+  test('an approval decided before its deadline is never expired', async () => {
+    const { service, clock, notifier, dispatcher, deps } = makeService(db);
+    const d = deployment({ repository: `${REPO}-decided` });
+    const { token } = await offered(db, service, d);
+    await service.vote({
+      deploymentId: d.id,
+      voter: { kind: 'github', id: 'alice' },
+      via: 'web',
+      decision: 'approve',
+      token,
+    });
+    clock.advance(48 * 3600_000);
+    const report = await makeSweeperHandler({
+      store: db.store,
+      notifier,
+      dispatcher,
+      clock,
+      logger: deps.logger,
+    })();
+    expect(report.expired).not.toContain(d.id);
+    expect((await db.store.getDeployment(d.id))?.status).toBe('queued');
+  });
+
+  test('releases an environment lock whose lease ran out and re-dispatches what waited; a live lock stays', async () => {
+    const { clock, notifier, dispatcher, deps } = makeService(db);
+    const repo = `${REPO}-locks`;
+    const waiting = deployment({
+      repository: repo,
+      environment: 'staging',
+      status: 'queued',
+      approval: 'none',
+    });
+    await db.store.createDeployment(waiting);
+    await db.store.createDeployment(deployment({ repository: repo, environment: 'live', status: 'running' }));
+    await db.store.acquireLock(`env:${repo}:staging`, 'dead-run', 60_000, clock.now());
+    await db.store.acquireLock(`env:${repo}:live`, 'live-run', 10 * 60_000, clock.now());
+    clock.advance(2 * 60_000);
+    const report = await makeSweeperHandler({
+      store: db.store,
+      notifier,
+      dispatcher,
+      clock,
+      logger: deps.logger,
+    })();
+    expect(report.locksReleased).toEqual([`env:${repo}:staging`]);
+    expect(await db.store.getLock(`env:${repo}:staging`)).toBeUndefined();
+    expect((await db.store.getLock(`env:${repo}:live`))?.holder).toBe('live-run');
+    expect(dispatcher.jobs).toEqual([{ deploymentId: waiting.id }]);
+  });
+});

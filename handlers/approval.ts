@@ -8,6 +8,7 @@ import type { ApproversConfig } from '../lib/approval/approval-port';
 import type { ApprovalService } from '../lib/approval/approval-service';
 import { verifyApprovalToken } from '../lib/approval/approval-token';
 import { authorize } from '../lib/approval/approver-policy';
+import { awsApprovalDeps } from '../lib/approval/aws-wiring';
 import { type CookieSettings, csrfToken, readSession, type Session, verifyCsrf } from '../lib/auth/session';
 import type { Clock } from '../lib/clock';
 import { HelmgateError } from '../lib/errors';
@@ -20,6 +21,7 @@ import {
   STATUS_BY_CODE,
 } from '../lib/http/lambda-http';
 import type { Logger } from '../lib/log/logger';
+import { lazyHandler } from '../lib/wiring/lazy';
 
 export interface ApprovalHandlerDeps {
   approvals: Pick<ApprovalService, 'vote' | 'view'>;
@@ -183,3 +185,5 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
     );
   }
 }
+
+export const handler = lazyHandler(async () => makeApprovalHandler(awsApprovalDeps()));

@@ -1,4 +1,5 @@
 import { PAGE_HEADERS, renderMessagePage } from '../lib/approval/approval-page';
+import { awsAuthDeps } from '../lib/approval/aws-wiring';
 import {
   authorizeUrl,
   exchangeCode,
@@ -29,6 +30,7 @@ import {
 } from '../lib/http/lambda-http';
 import type { Logger } from '../lib/log/logger';
 import type { Random } from '../lib/random';
+import { lazyHandler } from '../lib/wiring/lazy';
 
 export interface AuthDeps {
   oauth: GithubOAuthConfig;
@@ -102,3 +104,5 @@ export function makeAuthHandler(deps: AuthDeps): HttpHandler {
     }
   };
 }
+
+export const handler = lazyHandler(async () => makeAuthHandler(awsAuthDeps()));

@@ -1,3 +1,4 @@
+import { awsSweeperDeps } from '../lib/approval/aws-wiring';
 import type { Logger } from '../lib/log/logger';
 import { type SweeperDeps, type SweepReport, sweep } from '../lib/sweeper/sweeper';
 
@@ -16,3 +17,9 @@ export function makeSweeperHandler(
     return report;
   };
 }
+
+let built: ((event?: unknown) => Promise<SweepReport>) | undefined;
+export const handler = async (event?: unknown): Promise<SweepReport> => {
+  built ??= makeSweeperHandler(awsSweeperDeps());
+  return built(event);
+};

@@ -1,6 +1,9 @@
-import { makeSweeperHandler } from '../../../handlers/sweeper';
+import { type SweeperDeps, sweep } from '../../../lib/sweeper/sweeper';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
 import { deployment, makeService, offered, REPO } from './approval-fixtures';
+
+/** handlers/sweeper.ts wraps exactly this; importing it would load the AWS wiring (Octokit) too */
+const makeSweeperHandler = (deps: SweeperDeps) => () => sweep(deps);
 
 let db: TestDynamo;
 beforeAll(async () => {

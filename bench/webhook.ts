@@ -17,9 +17,9 @@ import { createLogger } from '../lib/log/logger';
 import { Redactor } from '../lib/log/redact';
 import { ConsoleNotifier } from '../lib/notify/notifier';
 import { buildHandlers } from '../scripts/build';
+import { MemoryDeploymentStore } from '../test/fakes/memory-store';
 import { branchPush, signedGithubEvent } from '../test/helpers/events';
 import { MemoryRepoSource } from '../test/helpers/memory-source';
-import { MemoryDeploymentStore } from '../test/fakes/memory-store';
 import { fmt, nodeStartMs, summarize, table } from './lib';
 
 const SECRET = 'bench-webhook-secret-0123456789abcdef';
@@ -74,7 +74,13 @@ async function inProcess() {
     statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
   }
   const wallS = Number(process.hrtime.bigint() - t0all) / 1e9;
-  return { ours: summarize(lat), hmac: summarize(hmac), rps: N / wallS, statuses, payloadBytes: payload.length };
+  return {
+    ours: summarize(lat),
+    hmac: summarize(hmac),
+    rps: N / wallS,
+    statuses,
+    payloadBytes: payload.length,
+  };
 }
 
 async function loopback() {
@@ -127,8 +133,13 @@ async function bundles() {
     rows: built.map((b) => ({
       handler: b.name,
       'bundle KB': (b.bytes / 1024).toFixed(1),
-      'cold import ms (minus bare node)': fmt(nodeStartMs(['-e', `require(${JSON.stringify(b.file)})`]) - baseline, 1),
-      'has @kubernetes/client-node': b.inputs.some((i) => i.includes('@kubernetes/client-node')) ? 'yes' : 'no',
+      'cold import ms (minus bare node)': fmt(
+        nodeStartMs(['-e', `require(${JSON.stringify(b.file)})`]) - baseline,
+        1,
+      ),
+      'has @kubernetes/client-node': b.inputs.some((i) => i.includes('@kubernetes/client-node'))
+        ? 'yes'
+        : 'no',
     })),
   };
 }
@@ -141,24 +152,58 @@ export async function benchWebhook() {
 }
 
 if (require.main === module) {
-  benchWebhook().then(({ ip, lb, b }) => {
-    console.log(`\nwebhook in-process, store excluded (in-memory store), ${ip.ours.n} signed pushes of ${ip.payloadBytes} bytes`);
-    console.log(
-      table([
-        { measure: 'webhook handler', 'p50 ms': fmt(ip.ours.p50), 'p99 ms': fmt(ip.ours.p99), 'req/s': ip.rps.toFixed(0) },
-        { measure: 'baseline: bare HMAC-SHA256 of the payload', 'p50 ms': fmt(ip.hmac.p50), 'p99 ms': fmt(ip.hmac.p99), 'req/s': '' },
-        { measure: 'ratio handler/HMAC', 'p50 ms': fmt(ip.ours.p50 / ip.hmac.p50, 1), 'p99 ms': fmt(ip.ours.p99 / ip.hmac.p99, 1), 'req/s': '' },
-      ]),
-    );
-    console.log(`statuses: ${JSON.stringify(Object.fromEntries(ip.statuses))}`);
-    const l = lb.result.latency;
-    console.log(`\nwebhook over loopback HTTP (local stack, dynalite, autocannon 8 connections, ${lb.result.requests.total} requests)`);
-    console.log(table([{ 'req/s (mean)': lb.result.requests.average.toFixed(0), 'p50 ms': l.p50, 'p99 ms': l.p99, errors: lb.result.errors, non2xx: lb.result.non2xx }]));
-    console.log(`statuses: ${JSON.stringify(Object.fromEntries(lb.statuses))}`);
-    console.log(`\nhandler bundles (esbuild, minified, AWS SDK bundled); bare node start = ${fmt(b.baseline, 1)} ms`);
-    console.log(table(b.rows));
-  }, (e) => {
-    console.error(e);
-    process.exit(1);
-  });
+  benchWebhook().then(
+    ({ ip, lb, b }) => {
+      console.log(
+        `\nwebhook in-process, store excluded (in-memory store), ${ip.ours.n} signed pushes of ${ip.payloadBytes} bytes`,
+      );
+      console.log(
+        table([
+          {
+            measure: 'webhook handler',
+            'p50 ms': fmt(ip.ours.p50),
+            'p99 ms': fmt(ip.ours.p99),
+            'req/s': ip.rps.toFixed(0),
+          },
+          {
+            measure: 'baseline: bare HMAC-SHA256 of the payload',
+            'p50 ms': fmt(ip.hmac.p50),
+            'p99 ms': fmt(ip.hmac.p99),
+            'req/s': '',
+          },
+          {
+            measure: 'ratio handler/HMAC',
+            'p50 ms': fmt(ip.ours.p50 / ip.hmac.p50, 1),
+            'p99 ms': fmt(ip.ours.p99 / ip.hmac.p99, 1),
+            'req/s': '',
+          },
+        ]),
+      );
+      console.log(`statuses: ${JSON.stringify(Object.fromEntries(ip.statuses))}`);
+      const l = lb.result.latency;
+      console.log(
+        `\nwebhook over loopback HTTP (local stack, dynalite, autocannon 8 connections, ${lb.result.requests.total} requests)`,
+      );
+      console.log(
+        table([
+          {
+            'req/s (mean)': lb.result.requests.average.toFixed(0),
+            'p50 ms': l.p50,
+            'p99 ms': l.p99,
+            errors: lb.result.errors,
+            non2xx: lb.result.non2xx,
+          },
+        ]),
+      );
+      console.log(`statuses: ${JSON.stringify(Object.fromEntries(lb.statuses))}`);
+      console.log(
+        `\nhandler bundles (esbuild, minified, AWS SDK bundled); bare node start = ${fmt(b.baseline, 1)} ms`,
+      );
+      console.log(table(b.rows));
+    },
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
 }

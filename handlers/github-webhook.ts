@@ -1,7 +1,14 @@
 import { HelmgateError } from '../lib/errors';
 import { decidePush, PushEvent } from '../lib/github/push-event';
 import { verifyGithubSignature } from '../lib/github/verify-signature';
-import { errorResponse, header, type HttpEvent, type HttpHandler, json, rawBody } from '../lib/http/lambda-http';
+import {
+  errorResponse,
+  type HttpEvent,
+  type HttpHandler,
+  header,
+  json,
+  rawBody,
+} from '../lib/http/lambda-http';
 import { acceptPush, type PushIntakeDeps } from '../lib/intake/push-intake';
 import { awsWebhookDeps } from '../lib/wiring/aws';
 import { lazyHandler } from '../lib/wiring/lazy';
@@ -27,14 +34,18 @@ export function makeGithubWebhookHandler(deps: GithubWebhookDeps): HttpHandler {
     try {
       const body = rawBody(event);
       if (body.length > deps.maxBodyBytes)
-        throw new HelmgateError('payload_too_large', `body of ${body.length} bytes exceeds ${deps.maxBodyBytes}`);
+        throw new HelmgateError(
+          'payload_too_large',
+          `body of ${body.length} bytes exceeds ${deps.maxBodyBytes}`,
+        );
       const secrets = await deps.webhookSecrets();
       if (secrets.length === 0) throw new HelmgateError('invalid_config', 'no webhook secret is configured');
       if (!(await verifyGithubSignature(secrets, body, header(event, 'x-hub-signature-256')))) {
         log.warn('webhook signature rejected');
         throw new HelmgateError('invalid_signature', 'missing or invalid X-Hub-Signature-256');
       }
-      if (!DELIVERY_ID.test(deliveryId)) throw new HelmgateError('bad_request', 'missing or malformed X-GitHub-Delivery');
+      if (!DELIVERY_ID.test(deliveryId))
+        throw new HelmgateError('bad_request', 'missing or malformed X-GitHub-Delivery');
       const name = header(event, 'x-github-event');
       if (!name) throw new HelmgateError('bad_request', 'missing X-GitHub-Event');
       const contentType = header(event, 'content-type') ?? 'application/json';
@@ -53,7 +64,10 @@ export function makeGithubWebhookHandler(deps: GithubWebhookDeps): HttpHandler {
       const parsed = PushEvent.safeParse(payload);
       if (!parsed.success) {
         const first = parsed.error.issues[0];
-        throw new HelmgateError('bad_request', `not a push event: ${first?.path.join('.')}: ${first?.message}`);
+        throw new HelmgateError(
+          'bad_request',
+          `not a push event: ${first?.path.join('.')}: ${first?.message}`,
+        );
       }
       const push = parsed.data;
       if (!deps.repositories.includes(push.repository.full_name))

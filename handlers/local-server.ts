@@ -8,10 +8,14 @@ import { ensureSecretsFile, startLocalStack } from '../lib/local/local-stack';
 
 async function main(): Promise<void> {
   const repoDir = path.resolve(process.env.HELMGATE_REPO_DIR ?? process.cwd());
-  const secretsFile = path.resolve(process.env.HELMGATE_SECRETS_FILE ?? path.join(repoDir, '.helmgate', 'secrets.json'));
+  const secretsFile = path.resolve(
+    process.env.HELMGATE_SECRETS_FILE ?? path.join(repoDir, '.helmgate', 'secrets.json'),
+  );
   const created = ensureSecretsFile(secretsFile);
   const port = Number(process.env.PORT ?? 3000);
-  const repositories = process.env.HELMGATE_REPOSITORIES?.split(',').map((s) => s.trim()).filter(Boolean);
+  const repositories = process.env.HELMGATE_REPOSITORIES?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const { runLocalJob } = await import('../lib/local/local-runner');
   const stack = await startLocalStack({
     port,

@@ -24,7 +24,9 @@ export interface BuiltHandler {
   inputs: string[];
 }
 
-export async function buildHandlers(outRoot = path.resolve(__dirname, '..', 'dist')): Promise<BuiltHandler[]> {
+export async function buildHandlers(
+  outRoot = path.resolve(__dirname, '..', 'dist'),
+): Promise<BuiltHandler[]> {
   const root = path.resolve(__dirname, '..');
   const built: BuiltHandler[] = [];
   for (const name of HANDLERS) {
@@ -63,7 +65,8 @@ export async function buildHandlers(outRoot = path.resolve(__dirname, '..', 'dis
 if (require.main === module) {
   buildHandlers().then(
     (built) => {
-      for (const b of built) console.log(`${b.name.padEnd(20)} ${(b.bytes / 1024).toFixed(1).padStart(8)} KB  ${b.file}`);
+      for (const b of built)
+        console.log(`${b.name.padEnd(20)} ${(b.bytes / 1024).toFixed(1).padStart(8)} KB  ${b.file}`);
     },
     (e) => {
       console.error(e);

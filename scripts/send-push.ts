@@ -10,13 +10,17 @@ import { parseSecretList } from '../lib/secrets/secrets-provider';
 
 async function main(): Promise<void> {
   const repoDir = path.resolve(process.env.HELMGATE_REPO_DIR ?? process.cwd());
-  const secretsFile = path.resolve(process.env.HELMGATE_SECRETS_FILE ?? path.join(repoDir, '.helmgate', 'secrets.json'));
+  const secretsFile = path.resolve(
+    process.env.HELMGATE_SECRETS_FILE ?? path.join(repoDir, '.helmgate', 'secrets.json'),
+  );
   const url = `http://127.0.0.1:${process.env.PORT ?? 3000}`;
   const secrets = JSON.parse(readFileSync(secretsFile, 'utf8')) as Record<string, unknown>;
   const raw = secrets['helmgate/github-webhook'];
   const [secret] = parseSecretList(typeof raw === 'string' ? raw : JSON.stringify(raw));
-  if (!secret) throw new Error(`no helmgate/github-webhook secret in ${secretsFile}; start the stack first (npm start)`);
-  const repository = process.env.HELMGATE_REPOSITORIES?.split(',')[0]?.trim() || (await originRepository(repoDir));
+  if (!secret)
+    throw new Error(`no helmgate/github-webhook secret in ${secretsFile}; start the stack first (npm start)`);
+  const repository =
+    process.env.HELMGATE_REPOSITORIES?.split(',')[0]?.trim() || (await originRepository(repoDir));
   const commit = await headCommit(repoDir, process.argv[2] ?? 'HEAD');
   const req = await signedWebhook(secret, 'push', pushPayload(repository, commit));
   const res = await fetch(`${url}/webhook`, { method: 'POST', headers: req.headers, body: req.body });
@@ -28,7 +32,11 @@ async function main(): Promise<void> {
       deployments: Array<{ id: string; environment: string; sha: string; status: string; reason?: string }>;
     };
     const mine = list.deployments.filter((d) => d.sha === commit.sha);
-    console.log(mine.map((d) => `  ${d.environment.padEnd(12)} ${d.status.padEnd(18)} ${d.id} ${d.reason ?? ''}`).join('\n'));
+    console.log(
+      mine
+        .map((d) => `  ${d.environment.padEnd(12)} ${d.status.padEnd(18)} ${d.id} ${d.reason ?? ''}`)
+        .join('\n'),
+    );
     if (mine.every((d) => !['queued', 'running'].includes(d.status))) break;
     console.log('  ...');
   }

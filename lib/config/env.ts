@@ -1,9 +1,12 @@
 import { z } from 'zod';
 import { HelmgateError } from '../errors';
 
-const csv = z
-  .string()
-  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const csv = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
 const positiveInt = z.coerce.number().int().positive();
 
 /**
@@ -14,7 +17,9 @@ export const AppConfig = z.object({
   HELMGATE_STAGE: z.string().min(1).default('local'),
   HELMGATE_TABLE: z.string().min(1).default('helmgate'),
   /** `owner/name` of every repository whose pushes are accepted. */
-  HELMGATE_REPOSITORIES: csv.pipe(z.array(z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'expected owner/name')).min(1)),
+  HELMGATE_REPOSITORIES: csv.pipe(
+    z.array(z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'expected owner/name')).min(1),
+  ),
   /** Branches that deploy; empty = the repository's default branch from the payload. */
   HELMGATE_BRANCHES: csv.default([]),
   HELMGATE_DEPLOY_CONFIG: z.string().min(1).default('deploy.yaml'),

@@ -17,7 +17,14 @@ export type DeploymentStatus =
 
 export type ApprovalMode = 'none' | 'required' | 'auto';
 
-export type ReleaseStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'rendered' | 'cancelled';
+export type ReleaseStatus =
+  | 'pending'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'skipped'
+  | 'rendered'
+  | 'cancelled';
 
 export interface ReleaseResult {
   name: string;
@@ -58,7 +65,12 @@ export interface Deployment {
   externalRefs?: Record<string, string>;
 }
 
-export const ACTIVE_STATUSES: readonly DeploymentStatus[] = ['awaiting_approval', 'approved', 'queued', 'running'];
+export const ACTIVE_STATUSES: readonly DeploymentStatus[] = [
+  'awaiting_approval',
+  'approved',
+  'queued',
+  'running',
+];
 export const TERMINAL_STATUSES: readonly DeploymentStatus[] = [
   'succeeded',
   'rendered',

@@ -30,10 +30,16 @@ export class GithubRepoSource implements RepoSource {
         ref: sha,
         headers: { accept: 'application/vnd.github.raw+json' },
       });
-      return typeof res.data === 'string' ? res.data : Buffer.from(res.data as unknown as ArrayBuffer).toString('utf8');
+      return typeof res.data === 'string'
+        ? res.data
+        : Buffer.from(res.data as unknown as ArrayBuffer).toString('utf8');
     } catch (e) {
       if ((e as { status?: number }).status === 404) return undefined;
-      throw new HelmgateError('source_unavailable', `GitHub contents ${repository}@${sha}:${filePath} failed`, { cause: e });
+      throw new HelmgateError(
+        'source_unavailable',
+        `GitHub contents ${repository}@${sha}:${filePath} failed`,
+        { cause: e },
+      );
     }
   }
 
@@ -42,10 +48,16 @@ export class GithubRepoSource implements RepoSource {
     const max = this.opts.maxTarballBytes ?? 256 * 1024 * 1024;
     let data: ArrayBuffer;
     try {
-      const res = await this.octokit.request('GET /repos/{owner}/{repo}/tarball/{ref}', { owner, repo, ref: sha });
+      const res = await this.octokit.request('GET /repos/{owner}/{repo}/tarball/{ref}', {
+        owner,
+        repo,
+        ref: sha,
+      });
       data = res.data as ArrayBuffer;
     } catch (e) {
-      throw new HelmgateError('source_unavailable', `GitHub tarball ${repository}@${sha} failed`, { cause: e });
+      throw new HelmgateError('source_unavailable', `GitHub tarball ${repository}@${sha} failed`, {
+        cause: e,
+      });
     }
     if (data.byteLength > max) throw new HelmgateError('source_unavailable', `tarball exceeds ${max} bytes`);
     await extractSafely(Readable.from(Buffer.from(data)), dest, { stripTopDir: true, maxBytes: max });
@@ -54,7 +66,8 @@ export class GithubRepoSource implements RepoSource {
 
 export function splitRepo(repository: string): [string, string] {
   const [owner, repo, ...rest] = repository.split('/');
-  if (!owner || !repo || rest.length > 0) throw new HelmgateError('bad_request', `not owner/name: ${repository}`);
+  if (!owner || !repo || rest.length > 0)
+    throw new HelmgateError('bad_request', `not owner/name: ${repository}`);
   return [owner, repo];
 }
 
@@ -86,10 +99,18 @@ export async function extractSafely(
         const e = entry as { type?: string; linkpath?: string; size?: number };
         const rel = opts.stripTopDir ? p.split('/').slice(1).join('/') : p;
         if (path.isAbsolute(p) || p.split(/[\\/]/).includes('..')) violation ??= `unsafe path ${p}`;
-        else if (e.type === 'SymbolicLink' && e.linkpath && !inside(path.resolve(root, path.dirname(rel), e.linkpath)))
+        else if (
+          e.type === 'SymbolicLink' &&
+          e.linkpath &&
+          !inside(path.resolve(root, path.dirname(rel), e.linkpath))
+        )
           violation ??= `link ${p} points outside the tree`;
-        else if (e.type === 'Link' && e.linkpath && !inside(e.linkpath)) violation ??= `hard link ${p} points outside`;
-        else if (e.type && !['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link'].includes(e.type))
+        else if (e.type === 'Link' && e.linkpath && !inside(e.linkpath))
+          violation ??= `hard link ${p} points outside`;
+        else if (
+          e.type &&
+          !['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link'].includes(e.type)
+        )
           return false; // pax headers, devices, fifos: never written
         total += e.size ?? 0;
         if (total > opts.maxBytes) violation ??= `archive unpacks beyond ${opts.maxBytes} bytes`;
@@ -113,7 +134,10 @@ async function assertNoEscapingLinks(root: string, dir: string): Promise<void> {
       const { readlink } = await import('node:fs/promises');
       const target = path.resolve(path.dirname(p), await readlink(p));
       if (target !== root && !target.startsWith(root + path.sep))
-        throw new HelmgateError('source_unavailable', `refused repository archive: link ${path.relative(root, p)} escapes`);
+        throw new HelmgateError(
+          'source_unavailable',
+          `refused repository archive: link ${path.relative(root, p)} escapes`,
+        );
     } else if (st.isDirectory()) await assertNoEscapingLinks(root, p);
   }
 }

@@ -25,7 +25,9 @@ export class LocalGitSource implements RepoSource {
       const stderr = String((e as { stderr?: string }).stderr ?? '');
       if (/does not exist|exists on disk, but not in|not in '/.test(stderr)) return undefined;
       if (/bad object|invalid object name|unknown revision|not a valid object/i.test(stderr))
-        throw new HelmgateError('source_unavailable', `commit ${sha} is not in the local repository`, { cause: e });
+        throw new HelmgateError('source_unavailable', `commit ${sha} is not in the local repository`, {
+          cause: e,
+        });
       throw new HelmgateError('source_unavailable', `git show ${sha}:${path} failed`, { cause: e });
     }
   }
@@ -44,10 +46,17 @@ export class LocalGitSource implements RepoSource {
     child.stdout.pipe(sink);
     const [[code]] = await Promise.all([once(child, 'close'), finished(sink).catch(() => undefined)]);
     if (code !== 0)
-      throw new HelmgateError('source_unavailable', `git archive ${sha} failed: ${stderr.trim().slice(0, 200)}`);
+      throw new HelmgateError(
+        'source_unavailable',
+        `git archive ${sha} failed: ${stderr.trim().slice(0, 200)}`,
+      );
   }
 }
 
 function gitEnv(): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', GIT_TERMINAL_PROMPT: '0' };
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    GIT_TERMINAL_PROMPT: '0',
+  };
 }

@@ -28,19 +28,23 @@ export const PushEvent = z.object({
 });
 export type PushEvent = z.infer<typeof PushEvent>;
 
-export type PushDecision =
-  | { kind: 'deploy'; branch: string }
-  | { kind: 'ignore'; reason: string };
+export type PushDecision = { kind: 'deploy'; branch: string } | { kind: 'ignore'; reason: string };
 
 /** Pure: does this push deploy? Tags, deletions and branches other than the deploy branches do not. */
 export function decidePush(event: PushEvent, branches: readonly string[]): PushDecision {
-  if (event.ref.startsWith('refs/tags/')) return { kind: 'ignore', reason: `tag push ${event.ref} does not deploy` };
-  if (!event.ref.startsWith('refs/heads/')) return { kind: 'ignore', reason: `ref ${event.ref} is not a branch` };
+  if (event.ref.startsWith('refs/tags/'))
+    return { kind: 'ignore', reason: `tag push ${event.ref} does not deploy` };
+  if (!event.ref.startsWith('refs/heads/'))
+    return { kind: 'ignore', reason: `ref ${event.ref} is not a branch` };
   const branch = event.ref.slice('refs/heads/'.length);
   if (event.deleted || /^0{40}$/.test(event.after))
     return { kind: 'ignore', reason: `branch ${branch} was deleted` };
-  const allowed = branches.length > 0 ? branches : event.repository.default_branch ? [event.repository.default_branch] : [];
+  const allowed =
+    branches.length > 0 ? branches : event.repository.default_branch ? [event.repository.default_branch] : [];
   if (!allowed.includes(branch))
-    return { kind: 'ignore', reason: `branch ${branch} is not a deploy branch (${allowed.join(', ') || 'none known'})` };
+    return {
+      kind: 'ignore',
+      reason: `branch ${branch} is not a deploy branch (${allowed.join(', ') || 'none known'})`,
+    };
   return { kind: 'deploy', branch };
 }

@@ -13,7 +13,8 @@ export async function verifyGithubSignature(
   rawBody: Buffer,
   signature: string | undefined,
 ): Promise<boolean> {
-  if (!signature || signature.length !== PREFIX.length + HEX_LENGTH || !signature.startsWith(PREFIX)) return false;
+  if (!signature || signature.length !== PREFIX.length + HEX_LENGTH || !signature.startsWith(PREFIX))
+    return false;
   if (!/^[0-9a-f]+$/.test(signature.slice(PREFIX.length))) return false;
   const payload = rawBody.toString('utf8');
   let ok = false;

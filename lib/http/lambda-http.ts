@@ -31,7 +31,9 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
 /** Headers are case-insensitive; API Gateway v2 lower-cases them, the local adapter does too. */
 export function header(event: HttpEvent, name: string): string | undefined {
   const h = event.headers ?? {};
-  return h[name.toLowerCase()] ?? Object.entries(h).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
+  return (
+    h[name.toLowerCase()] ?? Object.entries(h).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1]
+  );
 }
 
 /** The exact bytes the client sent (API Gateway base64-encodes binary bodies). */

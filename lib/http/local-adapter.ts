@@ -53,7 +53,11 @@ async function handle(routes: CompiledRoute[], req: IncomingMessage, res: Server
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
     if (size > MAX_LOCAL_BODY) {
-      send(res, { statusCode: 413, headers: { 'content-type': 'application/json' }, body: '{"error":"payload_too_large"}' });
+      send(res, {
+        statusCode: 413,
+        headers: { 'content-type': 'application/json' },
+        body: '{"error":"payload_too_large"}',
+      });
       req.destroy();
       return;
     }
@@ -65,7 +69,8 @@ async function handle(routes: CompiledRoute[], req: IncomingMessage, res: Server
     pathParameters[name] = decodeURIComponent(found.m?.[i + 1] ?? '');
   });
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
+  for (const [k, v] of Object.entries(req.headers))
+    if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
   const query: Record<string, string> = {};
   for (const [k, v] of url.searchParams) query[k] = v;
   const cookies = headers.cookie ? headers.cookie.split(/;\s*/) : undefined;
@@ -85,7 +90,13 @@ async function handle(routes: CompiledRoute[], req: IncomingMessage, res: Server
       apiId: 'local',
       domainName: headers.host ?? 'localhost',
       domainPrefix: 'local',
-      http: { method, path: url.pathname, protocol: 'HTTP/1.1', sourceIp: req.socket.remoteAddress ?? '', userAgent: headers['user-agent'] ?? '' },
+      http: {
+        method,
+        path: url.pathname,
+        protocol: 'HTTP/1.1',
+        sourceIp: req.socket.remoteAddress ?? '',
+        userAgent: headers['user-agent'] ?? '',
+      },
       requestId: `local-${Date.now().toString(36)}`,
       routeKey: `${method} ${found.r.path}`,
       stage: '$default',
@@ -96,7 +107,11 @@ async function handle(routes: CompiledRoute[], req: IncomingMessage, res: Server
   try {
     send(res, await found.r.handler(event));
   } catch {
-    send(res, { statusCode: 500, headers: { 'content-type': 'application/json' }, body: '{"error":"internal_error"}' });
+    send(res, {
+      statusCode: 500,
+      headers: { 'content-type': 'application/json' },
+      body: '{"error":"internal_error"}',
+    });
   }
 }
 

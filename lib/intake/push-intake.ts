@@ -55,7 +55,11 @@ export function initialStatus(approval: ApprovalMode): Deployment['status'] {
  * one deployment per environment, supersedes older not-yet-started ones, dispatches the ones that
  * need no approval. The delivery id is recorded last, after everything it stands for exists.
  */
-export async function acceptPush(deps: PushIntakeDeps, deliveryId: string, event: PushEvent): Promise<AcceptedPush> {
+export async function acceptPush(
+  deps: PushIntakeDeps,
+  deliveryId: string,
+  event: PushEvent,
+): Promise<AcceptedPush> {
   const { store, clock } = deps;
   const log = deps.logger.child({ deliveryId, sha: event.after });
   const now = clock.now();
@@ -67,7 +71,9 @@ export async function acceptPush(deps: PushIntakeDeps, deliveryId: string, event
     createdAt: now.toISOString(),
     updatedAt: now.toISOString(),
     ...pusherOf(event),
-    ...(event.head_commit?.message !== undefined ? { commitMessage: event.head_commit.message.slice(0, 2000) } : {}),
+    ...(event.head_commit?.message !== undefined
+      ? { commitMessage: event.head_commit.message.slice(0, 2000) }
+      : {}),
     ...(event.head_commit?.url ? { commitUrl: event.head_commit.url } : {}),
   };
 
@@ -75,7 +81,10 @@ export async function acceptPush(deps: PushIntakeDeps, deliveryId: string, event
   try {
     const text = await deps.source.readFile(base.repository, base.sha, deps.deployConfigPath);
     if (text === undefined)
-      throw new HelmgateError('invalid_deploy_config', `${deps.deployConfigPath} does not exist at ${base.sha}`);
+      throw new HelmgateError(
+        'invalid_deploy_config',
+        `${deps.deployConfigPath} does not exist at ${base.sha}`,
+      );
     config = parseDeployConfig(text, deps.deployConfigPath);
   } catch (e) {
     if (!(e instanceof DeployConfigError) && !(e instanceof HelmgateError)) throw e;
@@ -92,7 +101,10 @@ export async function acceptPush(deps: PushIntakeDeps, deliveryId: string, event
     };
     if (await store.createDeployment(failed)) await deps.notifier.deploymentChanged(failed);
     await store.recordDelivery(deliveryId, now, deps.deliveryTtlSeconds ?? 7 * 86400);
-    return { deployments: [{ id: failed.id, environment: failed.environment, status: failed.status, reason }], superseded: [] };
+    return {
+      deployments: [{ id: failed.id, environment: failed.environment, status: failed.status, reason }],
+      superseded: [],
+    };
   }
 
   const created: Deployment[] = [];
@@ -136,7 +148,11 @@ async function supersedeOlder(deps: PushIntakeDeps, created: Deployment[]): Prom
           old.id,
           SUPERSEDABLE,
           'superseded',
-          { supersededBy: fresh.sha, reason: `superseded by ${fresh.sha}`, finishedAt: deps.clock.now().toISOString() },
+          {
+            supersededBy: fresh.sha,
+            reason: `superseded by ${fresh.sha}`,
+            finishedAt: deps.clock.now().toISOString(),
+          },
           deps.clock.now(),
         );
         superseded.push(old.id);

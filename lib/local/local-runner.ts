@@ -6,5 +6,7 @@ import type { LocalStackContext } from './local-stack';
  * `queued`: nothing pretends to deploy.
  */
 export async function runLocalJob(job: DeployJob, ctx: LocalStackContext): Promise<void> {
-  ctx.logger.info('deploy runner not available yet; deployment stays queued', { deploymentId: job.deploymentId });
+  ctx.logger.info('deploy runner not available yet; deployment stays queued', {
+    deploymentId: job.deploymentId,
+  });
 }

@@ -8,7 +8,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { makeDeploymentsHandler } from '../../handlers/deployments';
 import { makeGithubWebhookHandler } from '../../handlers/github-webhook';
 import { type Clock, systemClock } from '../clock';
-import { type DeployJob, type Dispatcher, InProcessDispatcher, RecordingDispatcher } from '../dispatch/dispatcher';
+import {
+  type DeployJob,
+  type Dispatcher,
+  InProcessDispatcher,
+  RecordingDispatcher,
+} from '../dispatch/dispatcher';
 import { LocalGitSource } from '../github/local-git-source';
 import type { RepoSource } from '../github/repo-source';
 import { json } from '../http/lambda-http';

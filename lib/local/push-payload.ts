@@ -21,11 +21,20 @@ export async function headCommit(repoDir: string, rev = 'HEAD'): Promise<LocalCo
   } catch {
     // detached HEAD: pretend main
   }
-  return { sha, branch, message: await git('log', '-1', '--format=%B', sha), author: await git('log', '-1', '--format=%an', sha) };
+  return {
+    sha,
+    branch,
+    message: await git('log', '-1', '--format=%B', sha),
+    author: await git('log', '-1', '--format=%an', sha),
+  };
 }
 
 /** A push event shaped like GitHub's (the fields helmgate reads, plus the usual ones). */
-export function pushPayload(repository: string, commit: LocalCommit, opts: { before?: string; defaultBranch?: string } = {}) {
+export function pushPayload(
+  repository: string,
+  commit: LocalCommit,
+  opts: { before?: string; defaultBranch?: string } = {},
+) {
   const [owner, name] = repository.split('/');
   return {
     ref: `refs/heads/${commit.branch}`,
@@ -59,7 +68,12 @@ export interface SignedRequest {
   body: string;
 }
 
-export async function signedWebhook(secret: string, event: string, payload: unknown, deliveryId = randomUUID()): Promise<SignedRequest> {
+export async function signedWebhook(
+  secret: string,
+  event: string,
+  payload: unknown,
+  deliveryId = randomUUID(),
+): Promise<SignedRequest> {
   const body = JSON.stringify(payload);
   return {
     body,

@@ -30,7 +30,13 @@ export function createLogger(opts: LoggerOptions): Logger {
   const make = (bindings: LogFields): Logger => {
     const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
       if (ORDER[level] < min) return;
-      const record = { level, time: opts.clock.now().toISOString(), msg, ...bindings, ...serializeFields(fields) };
+      const record = {
+        level,
+        time: opts.clock.now().toISOString(),
+        msg,
+        ...bindings,
+        ...serializeFields(fields),
+      };
       write(opts.redactor.redact(safeStringify(record)));
     };
     return {
@@ -48,7 +54,8 @@ function serializeFields(fields?: LogFields): LogFields {
   if (!fields) return {};
   const out: LogFields = {};
   for (const [k, v] of Object.entries(fields)) {
-    out[k] = v instanceof Error ? { name: v.name, message: v.message, code: (v as { code?: unknown }).code } : v;
+    out[k] =
+      v instanceof Error ? { name: v.name, message: v.message, code: (v as { code?: unknown }).code } : v;
   }
   return out;
 }

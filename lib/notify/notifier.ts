@@ -51,7 +51,9 @@ export class FanOutNotifier implements Notifier {
   async deploymentChanged(d: Deployment): Promise<void> {
     await Promise.all(
       this.notifiers.map((n) =>
-        n.deploymentChanged(d).catch((e) => this.logger.warn('notifier failed', { deploymentId: d.id, err: e })),
+        n
+          .deploymentChanged(d)
+          .catch((e) => this.logger.warn('notifier failed', { deploymentId: d.id, err: e })),
       ),
     );
   }
@@ -59,7 +61,9 @@ export class FanOutNotifier implements Notifier {
     await Promise.all(
       this.notifiers.map((n) =>
         n.approvalRequested
-          ? n.approvalRequested(r).catch((e) => this.logger.warn('notifier failed', { deploymentId: r.deployment.id, err: e }))
+          ? n
+              .approvalRequested(r)
+              .catch((e) => this.logger.warn('notifier failed', { deploymentId: r.deployment.id, err: e }))
           : undefined,
       ),
     );

@@ -14,7 +14,9 @@ export class FileSecretsProvider implements SecretsProvider {
     try {
       doc = JSON.parse(await readFile(this.file, 'utf8')) as Record<string, unknown>;
     } catch (e) {
-      throw new HelmgateError('invalid_config', `secrets file ${this.file} is unreadable or not JSON`, { cause: e });
+      throw new HelmgateError('invalid_config', `secrets file ${this.file} is unreadable or not JSON`, {
+        cause: e,
+      });
     }
     const v = doc[id];
     if (v === undefined || v === null) return undefined;

@@ -1,4 +1,8 @@
-import { GetSecretValueCommand, ResourceNotFoundException, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { HelmgateError } from '../errors';
 import type { SecretsProvider } from './secrets-provider';
 
@@ -13,10 +17,15 @@ export class SecretsManagerProvider implements SecretsProvider {
       if (out.SecretBinary) return Buffer.from(out.SecretBinary).toString('utf8');
       return undefined;
     } catch (e) {
-      if (e instanceof ResourceNotFoundException || (e as { name?: string }).name === 'ResourceNotFoundException')
+      if (
+        e instanceof ResourceNotFoundException ||
+        (e as { name?: string }).name === 'ResourceNotFoundException'
+      )
         return undefined;
       // the SDK's message names the secret id, never a value; keep the class, drop details
-      throw new HelmgateError('internal', `Secrets Manager read of ${id} failed: ${(e as Error).name}`, { cause: e });
+      throw new HelmgateError('internal', `Secrets Manager read of ${id} failed: ${(e as Error).name}`, {
+        cause: e,
+      });
     }
   }
 }

@@ -90,7 +90,9 @@ export function parseSecretList(raw: string | undefined): string[] {
   try {
     const parsed = JSON.parse(raw) as unknown;
     if (parsed && typeof parsed === 'object' && Array.isArray((parsed as { secrets?: unknown }).secrets)) {
-      return ((parsed as { secrets: unknown[] }).secrets).filter((s): s is string => typeof s === 'string' && s !== '');
+      return (parsed as { secrets: unknown[] }).secrets.filter(
+        (s): s is string => typeof s === 'string' && s !== '',
+      );
     }
   } catch {
     // not JSON: the string itself is the secret

@@ -1,5 +1,5 @@
-import { HelmgateError } from '../errors';
 import type { Deployment, DeploymentStatus } from '../deploy/deployment';
+import { HelmgateError } from '../errors';
 
 export interface AuditEntry {
   deploymentId: string;
@@ -40,7 +40,11 @@ export interface DeploymentStore {
   /** Newest first. */
   listDeployments(opts?: { limit?: number }): Promise<Deployment[]>;
   /** Newest first, one repository's environment. */
-  listByEnvironment(repository: string, environment: string, opts?: { limit?: number }): Promise<Deployment[]>;
+  listByEnvironment(
+    repository: string,
+    environment: string,
+    opts?: { limit?: number },
+  ): Promise<Deployment[]>;
   /**
    * Moves a deployment to `to` if its status is one of `from`, applying `patch`. Throws
    * StoreConflictError when the condition fails (someone else moved it first).
@@ -63,6 +67,11 @@ export interface DeploymentStore {
   releaseLock(name: string, holder: string): Promise<void>;
   getLock(name: string): Promise<LockLease | undefined>;
   /** Generic keyed items for other features (approvals, sessions): conditional put / get / update. */
-  putItem(kind: string, id: string, item: Record<string, unknown>, opts?: { ifNotExists?: boolean; ttl?: Date }): Promise<boolean>;
+  putItem(
+    kind: string,
+    id: string,
+    item: Record<string, unknown>,
+    opts?: { ifNotExists?: boolean; ttl?: Date },
+  ): Promise<boolean>;
   getItem<T extends Record<string, unknown>>(kind: string, id: string): Promise<T | undefined>;
 }

@@ -14,7 +14,12 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Deployment, DeploymentStatus } from '../deploy/deployment';
-import { type AuditEntry, type DeploymentStore, type LockLease, StoreConflictError } from './deployment-store';
+import {
+  type AuditEntry,
+  type DeploymentStore,
+  type LockLease,
+  StoreConflictError,
+} from './deployment-store';
 
 const META = '#META';
 const KEY_ATTRS = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'ttl', 'kind'] as const;
@@ -75,7 +80,9 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
 }
 
 function isConditionFailure(e: unknown): boolean {
-  return e instanceof ConditionalCheckFailedException || (e as Error)?.name === 'ConditionalCheckFailedException';
+  return (
+    e instanceof ConditionalCheckFailedException || (e as Error)?.name === 'ConditionalCheckFailedException'
+  );
 }
 
 function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
@@ -98,10 +105,15 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
   }
 
   async recordDelivery(deliveryId: string, at: Date, ttlSeconds: number): Promise<boolean> {
-    return this.putItem('DELIVERY', deliveryId, { receivedAt: at.toISOString() }, {
-      ifNotExists: true,
-      ttl: new Date(at.getTime() + ttlSeconds * 1000),
-    });
+    return this.putItem(
+      'DELIVERY',
+      deliveryId,
+      { receivedAt: at.toISOString() },
+      {
+        ifNotExists: true,
+        ttl: new Date(at.getTime() + ttlSeconds * 1000),
+      },
+    );
   }
 
   async hasDelivery(deliveryId: string): Promise<boolean> {
@@ -145,11 +157,20 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
     return this.queryIndex('GSI2', 'GSI2PK', 'DEPLOYMENTS', opts.limit ?? 50);
   }
 
-  async listByEnvironment(repository: string, environment: string, opts: { limit?: number } = {}): Promise<Deployment[]> {
+  async listByEnvironment(
+    repository: string,
+    environment: string,
+    opts: { limit?: number } = {},
+  ): Promise<Deployment[]> {
     return this.queryIndex('GSI1', 'GSI1PK', `ENV#${repository}#${environment}`, opts.limit ?? 50);
   }
 
-  private async queryIndex(index: string, keyAttr: string, key: string, limit: number): Promise<Deployment[]> {
+  private async queryIndex(
+    index: string,
+    keyAttr: string,
+    key: string,
+    limit: number,
+  ): Promise<Deployment[]> {
     const items: Deployment[] = [];
     let start: Record<string, unknown> | undefined;
     do {
@@ -209,12 +230,18 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
       return strip<Deployment>(out.Attributes) as Deployment;
     } catch (e) {
       if (isConditionFailure(e))
-        throw new StoreConflictError(`deployment ${id} is not in ${from.join('|')}; cannot move to ${to}`, { cause: e });
+        throw new StoreConflictError(`deployment ${id} is not in ${from.join('|')}; cannot move to ${to}`, {
+          cause: e,
+        });
       throw e;
     }
   }
 
-  async update(id: string, patch: Partial<Omit<Deployment, 'id' | 'status'>>, at: Date = new Date()): Promise<Deployment> {
+  async update(
+    id: string,
+    patch: Partial<Omit<Deployment, 'id' | 'status'>>,
+    at: Date = new Date(),
+  ): Promise<Deployment> {
     const { id: _i, status: _s, ...rest } = patch as Partial<Deployment>;
     const fields: Record<string, unknown> = { ...rest, updatedAt: at.toISOString() };
     const names: Record<string, string> = {};
@@ -240,7 +267,8 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
       );
       return strip<Deployment>(out.Attributes) as Deployment;
     } catch (e) {
-      if (isConditionFailure(e)) throw new StoreConflictError(`deployment ${id} does not exist`, { cause: e });
+      if (isConditionFailure(e))
+        throw new StoreConflictError(`deployment ${id} does not exist`, { cause: e });
       throw e;
     }
   }
@@ -267,7 +295,12 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
     return (out.Items ?? []).map((i) => strip<AuditEntry>(i) as AuditEntry);
   }
 
-  async acquireLock(name: string, holder: string, leaseMs: number, now: Date): Promise<LockLease | undefined> {
+  async acquireLock(
+    name: string,
+    holder: string,
+    leaseMs: number,
+    now: Date,
+  ): Promise<LockLease | undefined> {
     const lease: LockLease = { name, holder, expiresAt: new Date(now.getTime() + leaseMs).toISOString() };
     try {
       await this.doc.send(

@@ -46,10 +46,13 @@ export function awsBase(env: Record<string, string | undefined> = process.env): 
   };
 }
 
-export async function awsWebhookDeps(env: Record<string, string | undefined> = process.env): Promise<GithubWebhookDeps> {
+export async function awsWebhookDeps(
+  env: Record<string, string | undefined> = process.env,
+): Promise<GithubWebhookDeps> {
   const base = awsBase(env);
   const { config } = base;
-  if (!config.HELMGATE_RUNNER_FUNCTION) throw new HelmgateError('invalid_config', 'HELMGATE_RUNNER_FUNCTION is not set');
+  if (!config.HELMGATE_RUNNER_FUNCTION)
+    throw new HelmgateError('invalid_config', 'HELMGATE_RUNNER_FUNCTION is not set');
   const githubToken = env.HELMGATE_GITHUB_TOKEN_ID ?? 'helmgate/github-token';
   const token = await base.secrets.tryResolve({ secret: githubToken });
   const octokit = new Octokit({
@@ -59,7 +62,10 @@ export async function awsWebhookDeps(env: Record<string, string | undefined> = p
   return {
     store: base.store,
     source: new GithubRepoSource(octokit),
-    dispatcher: new LambdaDispatcher(new LambdaClient({ region: config.AWS_REGION }), config.HELMGATE_RUNNER_FUNCTION),
+    dispatcher: new LambdaDispatcher(
+      new LambdaClient({ region: config.AWS_REGION }),
+      config.HELMGATE_RUNNER_FUNCTION,
+    ),
     notifier: new ConsoleNotifier(base.logger),
     clock: systemClock,
     logger: base.logger,
@@ -67,13 +73,12 @@ export async function awsWebhookDeps(env: Record<string, string | undefined> = p
     repositories: config.HELMGATE_REPOSITORIES,
     branches: config.HELMGATE_BRANCHES,
     maxBodyBytes: config.HELMGATE_MAX_BODY_BYTES,
-    webhookSecrets: cached(
-      async () => {
-        const list = parseSecretList(await base.secrets.tryResolve({ secret: config.HELMGATE_WEBHOOK_SECRET_ID }));
-        for (const s of list) base.redactor.register(s);
-        return list;
-      },
-      5 * 60_000,
-    ),
+    webhookSecrets: cached(async () => {
+      const list = parseSecretList(
+        await base.secrets.tryResolve({ secret: config.HELMGATE_WEBHOOK_SECRET_ID }),
+      );
+      for (const s of list) base.redactor.register(s);
+      return list;
+    }, 5 * 60_000),
   };
 }

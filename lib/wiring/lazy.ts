@@ -16,7 +16,11 @@ export function lazyHandler<E, R>(build: () => Promise<(event: E) => Promise<R>>
 }
 
 /** Caches an async value for `ttlMs` (secrets: rotation takes effect without a redeploy). */
-export function cached<T>(load: () => Promise<T>, ttlMs: number, now: () => number = Date.now): () => Promise<T> {
+export function cached<T>(
+  load: () => Promise<T>,
+  ttlMs: number,
+  now: () => number = Date.now,
+): () => Promise<T> {
   let value: Promise<T> | undefined;
   let at = 0;
   return () => {

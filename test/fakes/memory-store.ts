@@ -1,5 +1,10 @@
 import type { Deployment, DeploymentStatus } from '../../lib/deploy/deployment';
-import { type AuditEntry, type DeploymentStore, type LockLease, StoreConflictError } from '../../lib/store/deployment-store';
+import {
+  type AuditEntry,
+  type DeploymentStore,
+  type LockLease,
+  StoreConflictError,
+} from '../../lib/store/deployment-store';
 
 /**
  * An in-memory DeploymentStore with the same conditional semantics as the DynamoDB one. For unit
@@ -32,9 +37,15 @@ export class MemoryDeploymentStore implements DeploymentStore {
     );
   }
   async listDeployments(opts: { limit?: number } = {}): Promise<Deployment[]> {
-    return this.sorted().slice(0, opts.limit ?? 50).map((d) => structuredClone(d));
+    return this.sorted()
+      .slice(0, opts.limit ?? 50)
+      .map((d) => structuredClone(d));
   }
-  async listByEnvironment(repository: string, environment: string, opts: { limit?: number } = {}): Promise<Deployment[]> {
+  async listByEnvironment(
+    repository: string,
+    environment: string,
+    opts: { limit?: number } = {},
+  ): Promise<Deployment[]> {
     return this.sorted()
       .filter((d) => d.repository === repository && d.environment === environment)
       .slice(0, opts.limit ?? 50)
@@ -48,15 +59,32 @@ export class MemoryDeploymentStore implements DeploymentStore {
     at: Date = new Date(),
   ): Promise<Deployment> {
     const d = this.deployments.get(id);
-    if (!d || !from.includes(d.status)) throw new StoreConflictError(`deployment ${id} is not in ${from.join('|')}`);
-    const next = { ...d, ...stripUndefined(patch), id, status: to, updatedAt: at.toISOString() } as Deployment;
+    if (!d || !from.includes(d.status))
+      throw new StoreConflictError(`deployment ${id} is not in ${from.join('|')}`);
+    const next = {
+      ...d,
+      ...stripUndefined(patch),
+      id,
+      status: to,
+      updatedAt: at.toISOString(),
+    } as Deployment;
     this.deployments.set(id, next);
     return structuredClone(next);
   }
-  async update(id: string, patch: Partial<Omit<Deployment, 'id' | 'status'>>, at: Date = new Date()): Promise<Deployment> {
+  async update(
+    id: string,
+    patch: Partial<Omit<Deployment, 'id' | 'status'>>,
+    at: Date = new Date(),
+  ): Promise<Deployment> {
     const d = this.deployments.get(id);
     if (!d) throw new StoreConflictError(`deployment ${id} does not exist`);
-    const next = { ...d, ...stripUndefined(patch), id, status: d.status, updatedAt: at.toISOString() } as Deployment;
+    const next = {
+      ...d,
+      ...stripUndefined(patch),
+      id,
+      status: d.status,
+      updatedAt: at.toISOString(),
+    } as Deployment;
     this.deployments.set(id, next);
     return structuredClone(next);
   }
@@ -66,10 +94,20 @@ export class MemoryDeploymentStore implements DeploymentStore {
   async listAudit(deploymentId: string): Promise<AuditEntry[]> {
     return this.audit.filter((a) => a.deploymentId === deploymentId).sort((a, b) => a.at.localeCompare(b.at));
   }
-  async acquireLock(name: string, holder: string, leaseMs: number, now: Date): Promise<LockLease | undefined> {
+  async acquireLock(
+    name: string,
+    holder: string,
+    leaseMs: number,
+    now: Date,
+  ): Promise<LockLease | undefined> {
     const cur = this.locks.get(name);
     if (cur && cur.expiresAtMs >= now.getTime() && cur.holder !== holder) return undefined;
-    const lease = { name, holder, expiresAt: new Date(now.getTime() + leaseMs).toISOString(), expiresAtMs: now.getTime() + leaseMs };
+    const lease = {
+      name,
+      holder,
+      expiresAt: new Date(now.getTime() + leaseMs).toISOString(),
+      expiresAtMs: now.getTime() + leaseMs,
+    };
     this.locks.set(name, lease);
     return { name, holder, expiresAt: lease.expiresAt };
   }
@@ -87,7 +125,12 @@ export class MemoryDeploymentStore implements DeploymentStore {
     const l = this.locks.get(name);
     return l ? { name: l.name, holder: l.holder, expiresAt: l.expiresAt } : undefined;
   }
-  async putItem(kind: string, id: string, item: Record<string, unknown>, opts: { ifNotExists?: boolean } = {}): Promise<boolean> {
+  async putItem(
+    kind: string,
+    id: string,
+    item: Record<string, unknown>,
+    opts: { ifNotExists?: boolean } = {},
+  ): Promise<boolean> {
     const key = `${kind}#${id}`;
     if (opts.ifNotExists && this.items.has(key)) return false;
     this.items.set(key, structuredClone(item));

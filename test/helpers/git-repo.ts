@@ -10,7 +10,13 @@ export function makeGitRepo(files: Record<string, string>, opts: { origin?: stri
   const git = (...args: string[]) =>
     execFileSync('git', ['-C', dir, ...args], {
       encoding: 'utf8',
-      env: { ...process.env, GIT_AUTHOR_NAME: 'Test Pusher', GIT_AUTHOR_EMAIL: 't@example.org', GIT_COMMITTER_NAME: 'Test Pusher', GIT_COMMITTER_EMAIL: 't@example.org' },
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 'Test Pusher',
+        GIT_AUTHOR_EMAIL: 't@example.org',
+        GIT_COMMITTER_NAME: 'Test Pusher',
+        GIT_COMMITTER_EMAIL: 't@example.org',
+      },
     }).trim();
   git('init', '-q', '-b', 'main');
   if (opts.origin) git('remote', 'add', 'origin', opts.origin);

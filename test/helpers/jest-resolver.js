@@ -1,6 +1,8 @@
 // Jest's resolver with the `import` condition added for ESM-only packages (they export nothing else).
 const esmPackages = require('./esm-packages.js');
-const pattern = new RegExp(`^(${esmPackages.map((p) => p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})(/|$)`);
+const pattern = new RegExp(
+  `^(${esmPackages.map((p) => p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})(/|$)`,
+);
 
 module.exports = (request, options) => {
   if (pattern.test(request)) {

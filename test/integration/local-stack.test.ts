@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { startLocalStack, type LocalStack } from '../../lib/local/local-stack';
+import { type LocalStack, startLocalStack } from '../../lib/local/local-stack';
 import { headCommit, pushPayload, signedWebhook } from '../../lib/local/push-payload';
 import { makeGitRepo } from '../helpers/git-repo';
 
@@ -12,7 +12,10 @@ describe('the local stack over real HTTP', () => {
   let secret: string;
 
   beforeAll(async () => {
-    repo = makeGitRepo({ 'deploy.yaml': DEPLOY_YAML, 'values/hello.yaml': 'greeting: hi\n' }, { origin: 'git@github.com:idr/deployment.git' });
+    repo = makeGitRepo(
+      { 'deploy.yaml': DEPLOY_YAML, 'values/hello.yaml': 'greeting: hi\n' },
+      { origin: 'git@github.com:idr/deployment.git' },
+    );
     stack = await startLocalStack({
       port: 0,
       repoDir: repo.dir,
@@ -48,7 +51,9 @@ describe('the local stack over real HTTP', () => {
     const res = await fetch(`${stack.url}/webhook`, { method: 'POST', headers: req.headers, body: req.body });
     expect(res.status).toBe(202);
     await stack.idle();
-    const list = (await (await fetch(`${stack.url}/deployments`)).json()) as { deployments: Array<Record<string, unknown>> };
+    const list = (await (await fetch(`${stack.url}/deployments`)).json()) as {
+      deployments: Array<Record<string, unknown>>;
+    };
     const mine = list.deployments.filter((d) => d.sha === commit.sha);
     expect(mine.map((d) => [d.environment, d.status]).sort()).toEqual([
       ['production', 'awaiting_approval'],
@@ -62,17 +67,29 @@ describe('the local stack over real HTTP', () => {
   it('refuses a push signed with another secret with 401 and answers 404 for an unknown deployment', async () => {
     const commit = await headCommit(repo.dir);
     const req = await signedWebhook('not-the-secret', 'push', pushPayload('idr/deployment', commit));
-    expect((await fetch(`${stack.url}/webhook`, { method: 'POST', headers: req.headers, body: req.body })).status).toBe(401);
+    expect(
+      (await fetch(`${stack.url}/webhook`, { method: 'POST', headers: req.headers, body: req.body })).status,
+    ).toBe(401);
     expect((await fetch(`${stack.url}/deployments/nope`)).status).toBe(404);
   });
 
   it('reads deploy.yaml at the pushed commit, not the working tree', async () => {
-    const broken = repo.commit({ 'deploy.yaml': 'apiVersion: helmgate/v1\nenvironments: 3\n' }, 'break the config');
+    const broken = repo.commit(
+      { 'deploy.yaml': 'apiVersion: helmgate/v1\nenvironments: 3\n' },
+      'break the config',
+    );
     const commit = await headCommit(repo.dir);
     expect(commit.sha).toBe(broken);
     const req = await signedWebhook(secret, 'push', pushPayload('idr/deployment', commit));
-    expect((await fetch(`${stack.url}/webhook`, { method: 'POST', headers: req.headers, body: req.body })).status).toBe(202);
-    const list = (await (await fetch(`${stack.url}/deployments`)).json()) as { deployments: Array<Record<string, unknown>> };
-    expect(list.deployments.find((d) => d.sha === broken)).toMatchObject({ status: 'failed', environment: '*' });
+    expect(
+      (await fetch(`${stack.url}/webhook`, { method: 'POST', headers: req.headers, body: req.body })).status,
+    ).toBe(202);
+    const list = (await (await fetch(`${stack.url}/deployments`)).json()) as {
+      deployments: Array<Record<string, unknown>>;
+    };
+    expect(list.deployments.find((d) => d.sha === broken)).toMatchObject({
+      status: 'failed',
+      environment: '*',
+    });
   });
 });

@@ -70,7 +70,12 @@ describe('runDag', () => {
       { concurrency: 2 },
     );
     expect(ran.sort()).toEqual(['a', 'x']);
-    expect(Object.fromEntries(result.outcomes)).toEqual({ a: 'failed', b: 'cancelled', c: 'cancelled', x: 'succeeded' });
+    expect(Object.fromEntries(result.outcomes)).toEqual({
+      a: 'failed',
+      b: 'cancelled',
+      c: 'cancelled',
+      x: 'succeeded',
+    });
     expect(result.blockedBy.get('b')).toBe('a');
     expect(result.blockedBy.get('c')).toBe('b');
   });

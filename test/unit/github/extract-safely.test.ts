@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { Header } from 'tar';
@@ -8,11 +8,25 @@ const base = path.resolve(__dirname, '../../../.tmp');
 mkdirSync(base, { recursive: true });
 
 /** Builds a raw tar archive entry by entry, so hostile entries can be expressed exactly. */
-function tarOf(entries: Array<{ path: string; type?: 'File' | 'SymbolicLink' | 'Link' | 'Directory'; body?: string; linkpath?: string }>): Buffer {
+function tarOf(
+  entries: Array<{
+    path: string;
+    type?: 'File' | 'SymbolicLink' | 'Link' | 'Directory';
+    body?: string;
+    linkpath?: string;
+  }>,
+): Buffer {
   const blocks: Buffer[] = [];
   for (const e of entries) {
     const body = Buffer.from(e.body ?? '');
-    const h = new Header({ path: e.path, type: e.type ?? 'File', size: e.type && e.type !== 'File' ? 0 : body.length, mode: 0o644, mtime: new Date(0), ...(e.linkpath ? { linkpath: e.linkpath } : {}) });
+    const h = new Header({
+      path: e.path,
+      type: e.type ?? 'File',
+      size: e.type && e.type !== 'File' ? 0 : body.length,
+      mode: 0o644,
+      mtime: new Date(0),
+      ...(e.linkpath ? { linkpath: e.linkpath } : {}),
+    });
     const hb = Buffer.alloc(512);
     h.encode(hb, 0);
     blocks.push(hb);
@@ -29,33 +43,64 @@ function tarOf(entries: Array<{ path: string; type?: 'File' | 'SymbolicLink' | '
 describe('extractSafely (repository tarballs)', () => {
   it('extracts an ordinary GitHub tarball, stripping its top directory', async () => {
     const dest = mkdtempSync(path.join(base, 'x-'));
-    await extractSafely(Readable.from(tarOf([{ path: 'owner-repo-abc/deploy.yaml', body: 'a: 1\n' }, { path: 'owner-repo-abc/charts/x/Chart.yaml', body: 'name: x\n' }])), dest, { stripTopDir: true, maxBytes: 1e6 });
+    await extractSafely(
+      Readable.from(
+        tarOf([
+          { path: 'owner-repo-abc/deploy.yaml', body: 'a: 1\n' },
+          { path: 'owner-repo-abc/charts/x/Chart.yaml', body: 'name: x\n' },
+        ]),
+      ),
+      dest,
+      { stripTopDir: true, maxBytes: 1e6 },
+    );
     expect(readFileSync(path.join(dest, 'deploy.yaml'), 'utf8')).toBe('a: 1\n');
     expect(existsSync(path.join(dest, 'charts/x/Chart.yaml'))).toBe(true);
   });
 
   it.each([
     ['a .. path', [{ path: 'top/../../escape.txt', body: 'x' }], /unsafe path/],
-    ['a symlink out of the tree', [{ path: 'top/link', type: 'SymbolicLink' as const, linkpath: '../../../etc/passwd' }], /points outside/],
-    ['an absolute symlink', [{ path: 'top/link', type: 'SymbolicLink' as const, linkpath: '/etc/passwd' }], /points outside/],
+    [
+      'a symlink out of the tree',
+      [{ path: 'top/link', type: 'SymbolicLink' as const, linkpath: '../../../etc/passwd' }],
+      /points outside/,
+    ],
+    [
+      'an absolute symlink',
+      [{ path: 'top/link', type: 'SymbolicLink' as const, linkpath: '/etc/passwd' }],
+      /points outside/,
+    ],
   ])('refuses %s', async (_n, entries, message) => {
     const parent = mkdtempSync(path.join(base, 'x-'));
     const dest = path.join(parent, 'tree');
-    await expect(extractSafely(Readable.from(tarOf(entries)), dest, { stripTopDir: true, maxBytes: 1e6 })).rejects.toThrow(message);
+    await expect(
+      extractSafely(Readable.from(tarOf(entries)), dest, { stripTopDir: true, maxBytes: 1e6 }),
+    ).rejects.toThrow(message);
     expect(existsSync(path.join(parent, 'escape.txt'))).toBe(false);
   });
 
   it('refuses an archive that unpacks beyond the size cap', async () => {
     const dest = mkdtempSync(path.join(base, 'x-'));
     await expect(
-      extractSafely(Readable.from(tarOf([{ path: 'top/big', body: 'x'.repeat(5000) }])), dest, { stripTopDir: true, maxBytes: 1000 }),
+      extractSafely(Readable.from(tarOf([{ path: 'top/big', body: 'x'.repeat(5000) }])), dest, {
+        stripTopDir: true,
+        maxBytes: 1000,
+      }),
     ).rejects.toThrow(/beyond 1000 bytes/);
   });
 
   it('keeps links that stay inside the tree', async () => {
     const dest = mkdtempSync(path.join(base, 'x-'));
     writeFileSync(path.join(base, 'unused'), '');
-    await extractSafely(Readable.from(tarOf([{ path: 'top/a.txt', body: 'A' }, { path: 'top/b.txt', type: 'SymbolicLink', linkpath: 'a.txt' }])), dest, { stripTopDir: true, maxBytes: 1e6 });
+    await extractSafely(
+      Readable.from(
+        tarOf([
+          { path: 'top/a.txt', body: 'A' },
+          { path: 'top/b.txt', type: 'SymbolicLink', linkpath: 'a.txt' },
+        ]),
+      ),
+      dest,
+      { stripTopDir: true, maxBytes: 1e6 },
+    );
     expect(readFileSync(path.join(dest, 'b.txt'), 'utf8')).toBe('A');
   });
 });

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { type GithubWebhookDeps, makeGithubWebhookHandler } from '../../../handlers/github-webhook';
 import { fixedClock } from '../../../lib/clock';
+import type { Deployment } from '../../../lib/deploy/deployment';
 import { RecordingDispatcher } from '../../../lib/dispatch/dispatcher';
 import { createLogger, memorySink } from '../../../lib/log/logger';
 import { Redactor } from '../../../lib/log/redact';
-import type { Deployment } from '../../../lib/deploy/deployment';
 import type { Notifier } from '../../../lib/notify/notifier';
-import { type GithubWebhookDeps, makeGithubWebhookHandler } from '../../../handlers/github-webhook';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
 import { branchPush, githubExample, httpEvent, signedGithubEvent } from '../../helpers/events';
 import { MemoryRepoSource } from '../../helpers/memory-source';
@@ -66,10 +66,12 @@ describe('POST /webhook', () => {
     await dynamo.close();
   });
 
-  const body = (r: { body?: string }) => JSON.parse(r.body ?? '{}');
+  const body = (r: { body?: string | undefined }) => JSON.parse(r.body ?? '{}');
 
   it('queues and dispatches staging and parks production awaiting approval for a push to the default branch', async () => {
-    const res = await handler(await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1 }), { deliveryId: 'd-1' }));
+    const res = await handler(
+      await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1 }), { deliveryId: 'd-1' }),
+    );
     expect(res.statusCode).toBe(202);
     const deployments = await dynamo.store.listDeployments();
     expect(deployments.map((d) => [d.environment, d.status, d.sha]).sort()).toEqual([
@@ -93,7 +95,9 @@ describe('POST /webhook', () => {
     ['wrong', 'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17'],
     ['malformed', 'sha1=abc'],
   ])('answers 401 to a %s signature and records nothing', async (_n, signature) => {
-    const res = await handler(await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1 }), { signature, deliveryId: 'd-x' }));
+    const res = await handler(
+      await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1 }), { signature, deliveryId: 'd-x' }),
+    );
     expect(res.statusCode).toBe(401);
     expect(await dynamo.store.listDeployments()).toEqual([]);
     expect(await dynamo.store.hasDelivery('d-x')).toBe(false);
@@ -102,13 +106,18 @@ describe('POST /webhook', () => {
 
   it('answers 401 when the signature is valid for a different body', async () => {
     const good = await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1 }));
-    const forged = { ...good, body: Buffer.from(JSON.stringify(branchPush({ sha: SHA2 }))).toString('base64') };
+    const forged = {
+      ...good,
+      body: Buffer.from(JSON.stringify(branchPush({ sha: SHA2 }))).toString('base64'),
+    };
     expect((await handler(forged)).statusCode).toBe(401);
   });
 
   it('verifies with any of the rotated secrets', async () => {
     handler = makeGithubWebhookHandler({ ...deps, webhookSecrets: async () => ['new-secret-value', SECRET] });
-    expect((await handler(await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1 })))).statusCode).toBe(202);
+    expect(
+      (await handler(await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1 })))).statusCode,
+    ).toBe(202);
   });
 
   it('answers ping with 200', async () => {
@@ -124,15 +133,25 @@ describe('POST /webhook', () => {
   });
 
   it('refuses a repository outside the allowlist with 403 and records nothing', async () => {
-    const res = await handler(await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1, repository: 'evil/repo' })));
+    const res = await handler(
+      await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1, repository: 'evil/repo' })),
+    );
     expect(res.statusCode).toBe(403);
     expect(body(res).message).toBe('repository evil/repo is not allowed');
     expect(await dynamo.store.listDeployments()).toEqual([]);
   });
 
   it.each([
-    ['a tag push', githubExample('push', (e) => e.ref === 'refs/tags/simple-tag' && e.deleted === false), 'tag push'],
-    ['a tag deletion', githubExample('push', (e) => e.ref === 'refs/tags/simple-tag' && e.deleted === true), 'tag push'],
+    [
+      'a tag push',
+      githubExample('push', (e) => e.ref === 'refs/tags/simple-tag' && e.deleted === false),
+      'tag push',
+    ],
+    [
+      'a tag deletion',
+      githubExample('push', (e) => e.ref === 'refs/tags/simple-tag' && e.deleted === true),
+      'tag push',
+    ],
     ['a branch deletion', { ...branchPush(), deleted: true, after: '0'.repeat(40) }, 'was deleted'],
     ['another branch', branchPush({ ref: 'refs/heads/feature' }), 'not a deploy branch'],
   ])('ignores %s with 202 and the reason', async (_n, payload, reason) => {
@@ -143,7 +162,9 @@ describe('POST /webhook', () => {
   });
 
   it('answers a redelivery with 200 duplicate and creates nothing more', async () => {
-    const ev = await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1 }), { deliveryId: 'same-delivery' });
+    const ev = await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1 }), {
+      deliveryId: 'same-delivery',
+    });
     expect((await handler(ev)).statusCode).toBe(202);
     const again = await handler(ev);
     expect(again.statusCode).toBe(200);
@@ -165,7 +186,9 @@ describe('POST /webhook', () => {
   });
 
   it('answers 400 to a signed body that is not JSON, and to a push missing fields', async () => {
-    expect((await handler(await signedGithubEvent(SECRET, 'push', '{"ref": "refs/heads/ma'))).statusCode).toBe(400);
+    expect(
+      (await handler(await signedGithubEvent(SECRET, 'push', '{"ref": "refs/heads/ma'))).statusCode,
+    ).toBe(400);
     const res = await handler(await signedGithubEvent(SECRET, 'push', { ref: 'refs/heads/master' }));
     expect(res.statusCode).toBe(400);
     expect(body(res).message).toMatch(/not a push event/);
@@ -178,7 +201,9 @@ describe('POST /webhook', () => {
   });
 
   it('records a failed deployment with the reason when the deploy config is invalid at that commit', async () => {
-    source.setCommit(SHA1, { 'deploy.yaml': 'apiVersion: helmgate/v1\nenvironments:\n  staging:\n    approval: sometimes\n' });
+    source.setCommit(SHA1, {
+      'deploy.yaml': 'apiVersion: helmgate/v1\nenvironments:\n  staging:\n    approval: sometimes\n',
+    });
     const res = await handler(await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1 })));
     expect(res.statusCode).toBe(202);
     const [d] = await dynamo.store.listDeployments();
@@ -204,7 +229,10 @@ describe('POST /webhook', () => {
     clock.advance(60_000);
     await handler(await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA2 })));
     expect((await dynamo.store.getDeployment(oldStaging.id))?.status).toBe('running');
-    expect(await dynamo.store.getDeployment(oldProd.id)).toMatchObject({ status: 'superseded', supersededBy: SHA2 });
+    expect(await dynamo.store.getDeployment(oldProd.id)).toMatchObject({
+      status: 'superseded',
+      supersededBy: SHA2,
+    });
   });
 
   it('never puts the webhook secret in a log line or a response', async () => {

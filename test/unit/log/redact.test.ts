@@ -9,7 +9,13 @@ describe('Redactor', () => {
     const r = new Redactor();
     r.register(SECRET);
     const b64 = Buffer.from(SECRET).toString('base64');
-    const text = [SECRET, b64, Buffer.from(SECRET).toString('base64url'), JSON.stringify(SECRET), encodeURIComponent(SECRET)].join(' | ');
+    const text = [
+      SECRET,
+      b64,
+      Buffer.from(SECRET).toString('base64url'),
+      JSON.stringify(SECRET),
+      encodeURIComponent(SECRET),
+    ].join(' | ');
     const out = r.redact(text);
     expect(out).not.toContain(SECRET);
     expect(out).not.toContain(b64);
@@ -47,13 +53,23 @@ describe('createLogger', () => {
     log.child({ deliveryId: 'd-1' }).info('got it', { value: SECRET, err: new Error(`boom ${SECRET}`) });
     expect(sink.lines).toHaveLength(1);
     const rec = JSON.parse(sink.lines[0] ?? '{}');
-    expect(rec).toMatchObject({ level: 'info', msg: 'got it', deliveryId: 'd-1', time: '2026-01-01T00:00:00.000Z' });
+    expect(rec).toMatchObject({
+      level: 'info',
+      msg: 'got it',
+      deliveryId: 'd-1',
+      time: '2026-01-01T00:00:00.000Z',
+    });
     expect(sink.lines[0]).not.toContain('S3cr3t');
   });
 
   it('drops records below the level', () => {
     const sink = memorySink();
-    const log = createLogger({ redactor: new Redactor(), clock: fixedClock(0 as unknown as string), level: 'warn', write: sink.write });
+    const log = createLogger({
+      redactor: new Redactor(),
+      clock: fixedClock(0 as unknown as string),
+      level: 'warn',
+      write: sink.write,
+    });
     log.info('no');
     log.warn('yes');
     expect(sink.lines.map((l) => JSON.parse(l).msg)).toEqual(['yes']);

@@ -1,0 +1,448 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Clock } from '../clock';
+import type { DeployJob, Dispatcher } from '../dispatch/dispatcher';
+import { describeError, HelmgateError } from '../errors';
+import type { RepoSource } from '../github/repo-source';
+import type { Logger } from '../log/logger';
+import type { Redactor } from '../log/redact';
+import type { Notifier } from '../notify/notifier';
+import { SecretMissingError, type SecretResolver } from '../secrets/secrets-provider';
+import { type DeploymentStore, StoreConflictError } from '../store/deployment-store';
+import { parseDeployConfig } from './deploy-config';
+import type { Deployment, ReleaseResult } from './deployment';
+import { type EnvironmentPlan, type PlannedRelease, planEnvironment } from './plan';
+import { type NodeOutcome, runDag } from './scheduler';
+import { directorySourceReader } from './source-reader';
+
+/** What a cluster session can do for one release (helm + health), deploying or rendering. */
+export interface ReleaseOutcome {
+  status: 'succeeded' | 'failed' | 'rendered' | 'deferred';
+  revision?: number;
+  attempts: number;
+  reason?: string;
+  errorTail?: string;
+}
+
+export interface ClusterSession {
+  mode: 'deploy' | 'render';
+  /** helm's view of the release: for skip-unchanged */
+  releaseStatus(release: PlannedRelease): Promise<{ status: string; revision: number } | undefined>;
+  /** create/update the Kubernetes Secrets of the plan, restarting readers when content changed */
+  syncSecrets(plan: EnvironmentPlan): Promise<void>;
+  /** helm upgrade --install (or template) of one release, then its health checks */
+  runRelease(
+    release: PlannedRelease,
+    input: { sourceDir: string; secretValues: Array<{ path: string; value: string }>; deadline: number },
+  ): Promise<ReleaseOutcome>;
+  close(): Promise<void>;
+}
+
+/** Port: opens a cluster session for a plan (credentials from the plan's cluster secret, or render-only). */
+export interface ClusterConnector {
+  open(
+    plan: EnvironmentPlan,
+    ctx: { workDir: string; secrets: SecretResolver; deploymentId: string },
+  ): Promise<ClusterSession>;
+}
+
+/** Called when a deployment reaches a terminal state (promotion gate: approvals, auto-promote). */
+export interface FinishedHook {
+  onDeploymentFinished(d: Deployment, ctx: { plan?: EnvironmentPlan; sourceDir?: string }): Promise<void>;
+}
+
+export interface RunnerDeps {
+  store: DeploymentStore;
+  source: RepoSource;
+  dispatcher: Dispatcher;
+  notifier: Notifier;
+  clock: Clock;
+  logger: Logger;
+  redactor: Redactor;
+  /** a fresh resolver per invocation (values cached for this invocation only) */
+  secrets: () => SecretResolver;
+  cluster: ClusterConnector;
+  finished?: FinishedHook;
+  /** private temp dirs are made here (mode 0700) */
+  workRoot: string;
+  deployConfigPath: string;
+  /** ms left in this invocation (Lambda's getRemainingTimeInMillis); Infinity locally */
+  remainingTimeMs: () => number;
+  /** identifies this invocation as lock holder */
+  invocationId: string;
+  concurrency?: number;
+  lockLeaseMs?: number;
+  /** time kept back from the Lambda limit for recording results and handing off */
+  safetyMarginMs?: number;
+  /** redeploy releases even when unchanged */
+  force?: boolean;
+}
+
+export type RunResult =
+  | { kind: 'finished'; deployment: Deployment }
+  | { kind: 'handed-off'; deployment: Deployment; continuation: number }
+  | { kind: 'waiting'; reason: string }
+  | { kind: 'not-runnable'; reason: string };
+
+/** Item kind holding the last successful state of one release (for skip-unchanged). */
+const RELEASE_STATE = 'RELSTATE';
+
+export function lockName(d: Pick<Deployment, 'repository' | 'environment'>): string {
+  return `env:${d.repository}:${d.environment}`;
+}
+
+/** The digest that decides "unchanged": the release's plan digest plus a digest of its secret values. */
+export function releaseStateDigest(
+  release: PlannedRelease,
+  secretValues: Array<{ path: string; value: string }>,
+): string {
+  const h = createHash('sha256').update(release.digest);
+  for (const s of [...secretValues].sort((a, b) => a.path.localeCompare(b.path))) {
+    h.update('\0secret\0').update(s.path).update('\0').update(createHash('sha256').update(s.value).digest());
+  }
+  return h.digest('hex');
+}
+
+/**
+ * Runs one dispatched deployment: lock the environment, fetch the exact commit, plan, pre-flight the
+ * secrets, sync Kubernetes Secrets, run the releases as a DAG, record every result, notify, hand off
+ * before Lambda's limit, and hand the environment to the next queued deployment.
+ */
+export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<RunResult> {
+  const log = deps.logger.child({ deploymentId: job.deploymentId });
+  const existing = await deps.store.getDeployment(job.deploymentId);
+  if (!existing) return { kind: 'not-runnable', reason: 'no such deployment' };
+  if (existing.status !== 'queued')
+    return { kind: 'not-runnable', reason: `deployment is ${existing.status}` };
+
+  const leaseMs = deps.lockLeaseMs ?? 120_000;
+  const lock = lockName(existing);
+  const lease = await deps.store.acquireLock(lock, deps.invocationId, leaseMs, deps.clock.now());
+  if (!lease) {
+    const holder = await deps.store.getLock(lock);
+    log.info('environment busy; deployment stays queued', { holder: holder?.holder });
+    return {
+      kind: 'waiting',
+      reason: `environment ${existing.environment} is being deployed by ${holder?.holder ?? 'another run'}`,
+    };
+  }
+
+  let deployment: Deployment;
+  try {
+    deployment = await deps.store.transition(
+      existing.id,
+      ['queued'],
+      'running',
+      { startedAt: existing.startedAt ?? deps.clock.now().toISOString() },
+      deps.clock.now(),
+    );
+  } catch (e) {
+    await deps.store.releaseLock(lock, deps.invocationId);
+    if (e instanceof StoreConflictError)
+      return { kind: 'not-runnable', reason: 'deployment was taken or superseded meanwhile' };
+    throw e;
+  }
+  await deps.notifier.deploymentChanged(deployment);
+
+  let lostLock = false;
+  const renew = setInterval(
+    () => {
+      deps.store.renewLock(lock, deps.invocationId, leaseMs, deps.clock.now()).then(
+        (ok) => {
+          if (!ok) lostLock = true;
+        },
+        (e) => log.warn('lock renewal failed', { err: e }),
+      );
+    },
+    Math.max(1000, Math.floor(leaseMs / 3)),
+  );
+  renew.unref?.();
+
+  const workDir = await mkdtemp(path.join(deps.workRoot, 'run-'));
+  let plan: EnvironmentPlan | undefined;
+  let sourceDir: string | undefined;
+  let result: Extract<RunResult, { deployment: Deployment }>;
+  try {
+    sourceDir = path.join(workDir, 'src');
+    await deps.source.extractTree(deployment.repository, deployment.sha, sourceDir);
+    const reader = directorySourceReader(sourceDir);
+    const text = await reader.readFile(deps.deployConfigPath);
+    if (text === undefined)
+      throw new HelmgateError(
+        'invalid_deploy_config',
+        `${deps.deployConfigPath} does not exist at ${deployment.sha}`,
+      );
+    const config = parseDeployConfig(text, deps.deployConfigPath);
+    if (!config.environments[deployment.environment])
+      throw new HelmgateError(
+        'invalid_deploy_config',
+        `environment ${deployment.environment} is not in ${deps.deployConfigPath} at ${deployment.sha}`,
+      );
+    plan = await planEnvironment({
+      config,
+      environment: deployment.environment,
+      sha: deployment.sha,
+      source: reader,
+    });
+    if (deployment.planDigest && deployment.planDigest !== plan.digest)
+      throw new HelmgateError('conflict', 'the plan differs from the one that was approved; approval void');
+
+    const secrets = deps.secrets();
+    await secrets.preflight([{ secret: plan.cluster.secret }, ...plan.secretRefs]);
+    deployment = await deps.store.update(deployment.id, {
+      planDigest: plan.digest,
+      releases: plan.releases.map((r) => ({
+        name: r.name,
+        namespace: r.namespace,
+        status: 'pending',
+        attempts: 0,
+        chart: chartLabel(r),
+      })),
+    });
+
+    const session = await deps.cluster.open(plan, { workDir, secrets, deploymentId: deployment.id });
+    try {
+      result = await runReleases(deps, {
+        deployment,
+        plan,
+        session,
+        secrets,
+        sourceDir,
+        job,
+        isLockLost: () => lostLock,
+      });
+    } finally {
+      await session.close();
+    }
+  } catch (e) {
+    const reason =
+      e instanceof SecretMissingError || e instanceof HelmgateError ? e.message : describeError(e);
+    log.error('deployment failed', { reason: deps.redactor.redact(reason) });
+    const failed = await deps.store.transition(
+      deployment.id,
+      ['running'],
+      'failed',
+      { reason: deps.redactor.redact(reason), finishedAt: deps.clock.now().toISOString() },
+      deps.clock.now(),
+    );
+    result = { kind: 'finished', deployment: failed };
+  } finally {
+    clearInterval(renew);
+  }
+
+  await deps.notifier.deploymentChanged(result.deployment);
+  await deps.store.releaseLock(lock, deps.invocationId);
+  if (result.kind === 'handed-off') {
+    await deps.dispatcher.dispatch({ deploymentId: result.deployment.id, continuation: result.continuation });
+  } else if (result.kind === 'finished') {
+    if (deps.finished)
+      await deps.finished
+        .onDeploymentFinished(result.deployment, {
+          ...(plan ? { plan } : {}),
+          ...(sourceDir ? { sourceDir } : {}),
+        })
+        .catch((e) => log.error('promotion gate failed', { err: e }));
+    await dispatchNextQueued(deps, result.deployment);
+  }
+  await rm(workDir, { recursive: true, force: true });
+  return result;
+}
+
+function chartLabel(r: PlannedRelease): string {
+  return r.chart.kind === 'local' ? r.chart.path : `${r.chart.repository}/${r.chart.name}@${r.chart.version}`;
+}
+
+async function runReleases(
+  deps: RunnerDeps,
+  ctx: {
+    deployment: Deployment;
+    plan: EnvironmentPlan;
+    session: ClusterSession;
+    secrets: SecretResolver;
+    sourceDir: string;
+    job: DeployJob;
+    isLockLost: () => boolean;
+  },
+): Promise<Extract<RunResult, { deployment: Deployment }>> {
+  const { plan, session } = ctx;
+  let deployment = ctx.deployment;
+  const results = new Map<string, ReleaseResult>(
+    plan.releases.map((r) => [
+      r.name,
+      { name: r.name, namespace: r.namespace, status: 'pending', attempts: 0, chart: chartLabel(r) },
+    ]),
+  );
+  const byName = new Map(plan.releases.map((r) => [r.name, r]));
+  const margin = deps.safetyMarginMs ?? 60_000;
+  const deadline = Date.now() + deps.remainingTimeMs() - margin;
+  const force = deps.force ?? deployment.force ?? false;
+  let writes = Promise.resolve();
+  const record = (r: ReleaseResult) => {
+    results.set(r.name, r);
+    // results are written in order, one at a time; a failing write is logged and the next write carries the state
+    writes = writes
+      .then(async () => {
+        deployment = await deps.store.update(deployment.id, { releases: [...results.values()] });
+      })
+      .catch((e) =>
+        deps.logger.warn('recording release result failed', { deploymentId: deployment.id, err: e }),
+      );
+  };
+
+  if (session.mode === 'deploy') await session.syncSecrets(plan);
+
+  const dag = await runDag(
+    plan.releases.map((r) => ({ name: r.name, needs: r.needs })),
+    async (name): Promise<NodeOutcome> => {
+      const release = byName.get(name) as PlannedRelease;
+      const started = Date.now();
+      if (ctx.isLockLost()) {
+        record({
+          ...(results.get(name) as ReleaseResult),
+          status: 'failed',
+          reason: 'environment lock lost',
+        });
+        return 'failed';
+      }
+      const secretValues = await Promise.all(
+        release.secretValues.map(async (s) => ({ path: s.path, value: await ctx.secrets.resolve(s.ref) })),
+      );
+      const digest = releaseStateDigest(release, secretValues);
+      const stateId = `${deployment.repository}#${deployment.environment}#${release.name}`;
+      if (!force && session.mode === 'deploy') {
+        const last = await deps.store.getItem<{ digest: string; revision: number }>(RELEASE_STATE, stateId);
+        if (last?.digest === digest) {
+          const status = await session.releaseStatus(release);
+          if (status?.status === 'deployed' && status.revision === last.revision) {
+            record({
+              name,
+              namespace: release.namespace,
+              status: 'skipped',
+              reason: 'unchanged',
+              revision: status.revision,
+              attempts: 0,
+              durationMs: 0,
+              chart: chartLabel(release),
+            });
+            return 'skipped';
+          }
+        }
+      }
+      record({ ...(results.get(name) as ReleaseResult), status: 'running' });
+      const out = await session.runRelease(release, { sourceDir: ctx.sourceDir, secretValues, deadline });
+      const base: ReleaseResult = {
+        name,
+        namespace: release.namespace,
+        status: out.status === 'deferred' ? 'pending' : out.status,
+        attempts: out.attempts,
+        durationMs: Date.now() - started,
+        chart: chartLabel(release),
+        ...(out.revision !== undefined ? { revision: out.revision } : {}),
+        ...(out.reason ? { reason: deps.redactor.redact(out.reason) } : {}),
+        ...(out.errorTail ? { errorTail: deps.redactor.redact(out.errorTail) } : {}),
+      };
+      if (out.status === 'deferred') base.reason = 'handed to a fresh invocation (time limit)';
+      record(base);
+      if (out.status === 'succeeded' && out.revision !== undefined)
+        await deps.store.putItem(RELEASE_STATE, stateId, {
+          digest,
+          revision: out.revision,
+          deploymentId: deployment.id,
+          at: deps.clock.now().toISOString(),
+        });
+      return out.status;
+    },
+    { concurrency: deps.concurrency ?? 4 },
+  );
+  for (const [name, outcome] of dag.outcomes) {
+    if (outcome === 'cancelled') {
+      const r = results.get(name) as ReleaseResult;
+      const blocker = dag.blockedBy.get(name) ?? 'a dependency';
+      const blockerOutcome = dag.outcomes.get(blocker);
+      record({
+        ...r,
+        status: blockerOutcome === 'deferred' ? 'pending' : 'cancelled',
+        reason:
+          blockerOutcome === 'deferred'
+            ? `waits for ${blocker} (handed off)`
+            : `dependency ${blocker} failed`,
+      });
+    }
+  }
+  await writes;
+
+  const outcomes = [...dag.outcomes.entries()];
+  const deferred = outcomes.some(([, o]) => o === 'deferred');
+  const failedNames = outcomes.filter(([, o]) => o === 'failed').map(([n]) => n);
+  const now = deps.clock.now();
+  if (deferred && failedNames.length === 0) {
+    const continuation = (ctx.job.continuation ?? 0) + 1;
+    const handed = await deps.store.transition(
+      deployment.id,
+      ['running'],
+      'queued',
+      { releases: [...results.values()], reason: `continuing in invocation ${continuation + 1}` },
+      now,
+    );
+    return { kind: 'handed-off', deployment: handed, continuation };
+  }
+  const releases = [...results.values()];
+  if (failedNames.length > 0 || outcomes.some(([, o]) => o === 'cancelled')) {
+    const reasons = failedNames.map((n) => `${n}: ${results.get(n)?.reason ?? 'failed'}`);
+    const failed = await deps.store.transition(
+      deployment.id,
+      ['running'],
+      'failed',
+      {
+        releases,
+        reason: deps.redactor.redact(`release(s) failed: ${reasons.join('; ')}`).slice(0, 1000),
+        finishedAt: now.toISOString(),
+      },
+      now,
+    );
+    return { kind: 'finished', deployment: failed };
+  }
+  const final = session.mode === 'render' ? 'rendered' : 'succeeded';
+  const done = await deps.store.transition(
+    deployment.id,
+    ['running'],
+    final,
+    {
+      releases,
+      finishedAt: now.toISOString(),
+      ...(final === 'rendered'
+        ? { reason: 'rendered only: no cluster configured (helm template), nothing was deployed' }
+        : {}),
+    },
+    now,
+  );
+  return { kind: 'finished', deployment: done };
+}
+
+/** After a run: the newest queued deployment of the environment runs next; older queued ones are superseded. */
+async function dispatchNextQueued(deps: RunnerDeps, finished: Deployment): Promise<void> {
+  const queued = (
+    await deps.store.listByEnvironment(finished.repository, finished.environment, { limit: 50 })
+  ).filter((d) => d.status === 'queued' && d.id !== finished.id);
+  const [newest, ...older] = queued;
+  for (const old of older) {
+    try {
+      const moved = await deps.store.transition(
+        old.id,
+        ['queued'],
+        'superseded',
+        {
+          ...(newest ? { supersededBy: newest.sha } : {}),
+          reason: `superseded by ${newest?.sha}`,
+          finishedAt: deps.clock.now().toISOString(),
+        },
+        deps.clock.now(),
+      );
+      await deps.notifier.deploymentChanged(moved);
+    } catch (e) {
+      if (!(e instanceof StoreConflictError)) throw e;
+    }
+  }
+  if (newest) await deps.dispatcher.dispatch({ deploymentId: newest.id });
+}

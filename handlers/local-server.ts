@@ -4,6 +4,7 @@
  * local JSON file, the deploy runner in-process, Slack and GitHub replaced by the console.
  */
 import path from 'node:path';
+import { parseApprovers } from '../lib/approval/aws-wiring';
 import { ensureSecretsFile, startLocalStack } from '../lib/local/local-stack';
 
 async function main(): Promise<void> {
@@ -16,7 +17,6 @@ async function main(): Promise<void> {
   const repositories = process.env.HELMGATE_REPOSITORIES?.split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  const { runLocalJob } = await import('../lib/local/local-runner');
   const stack = await startLocalStack({
     port,
     repoDir,
@@ -24,7 +24,8 @@ async function main(): Promise<void> {
     secretsFile,
     ...(repositories?.length ? { repositories } : {}),
     logLevel: (process.env.HELMGATE_LOG_LEVEL as 'info' | undefined) ?? 'info',
-    runJob: runLocalJob,
+    approvers: parseApprovers(process.env.HELMGATE_APPROVERS),
+    ...(process.env.HELMGATE_PUBLIC_URL ? { publicUrl: process.env.HELMGATE_PUBLIC_URL } : {}),
   });
   const say = (s: string) => process.stderr.write(`${s}\n`);
   if (created) say(`helmgate: created ${secretsFile} (mode 0600) with random local secrets`);

@@ -47,9 +47,12 @@ export interface ClusterConnector {
   ): Promise<ClusterSession>;
 }
 
-/** Called when a deployment reaches a terminal state (promotion gate: approvals, auto-promote). */
+/** The approval side the runner calls (ApprovalService implements it). */
 export interface FinishedHook {
+  /** a deployment reached a terminal state: promotion gate (auto-promote, offer approvals, fail waiters) */
   onDeploymentFinished(d: Deployment, ctx: { plan?: EnvironmentPlan; sourceDir?: string }): Promise<void>;
+  /** open the approval request of a deployment in `awaiting_approval` for this plan */
+  offer(deploymentId: string, input: { plan: EnvironmentPlan }): Promise<unknown>;
 }
 
 export interface RunnerDeps {
@@ -113,6 +116,7 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
   const log = deps.logger.child({ deploymentId: job.deploymentId });
   const existing = await deps.store.getDeployment(job.deploymentId);
   if (!existing) return { kind: 'not-runnable', reason: 'no such deployment' };
+  if (job.purpose === 'offer') return offerApproval(deps, existing);
   if (existing.status !== 'queued')
     return { kind: 'not-runnable', reason: `deployment is ${existing.status}` };
 
@@ -247,6 +251,62 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
   }
   await rm(workDir, { recursive: true, force: true });
   return result;
+}
+
+/** Parses the deploy config of an extracted tree and plans one deployment's environment. */
+export async function planAt(
+  sourceDir: string,
+  deployConfigPath: string,
+  d: Pick<Deployment, 'environment' | 'sha'>,
+): Promise<EnvironmentPlan> {
+  const reader = directorySourceReader(sourceDir);
+  const text = await reader.readFile(deployConfigPath);
+  if (text === undefined)
+    throw new HelmgateError('invalid_deploy_config', `${deployConfigPath} does not exist at ${d.sha}`);
+  const config = parseDeployConfig(text, deployConfigPath);
+  if (!config.environments[d.environment])
+    throw new HelmgateError(
+      'invalid_deploy_config',
+      `environment ${d.environment} is not in ${deployConfigPath} at ${d.sha}`,
+    );
+  return planEnvironment({ config, environment: d.environment, sha: d.sha, source: reader });
+}
+
+/**
+ * `offer` jobs: a deployment waiting for approval with no `after` environment is planned from its
+ * commit and its approval request opened. A plan that cannot be made fails the deployment with why.
+ */
+async function offerApproval(deps: RunnerDeps, d: Deployment): Promise<RunResult> {
+  if (d.status !== 'awaiting_approval') return { kind: 'not-runnable', reason: `deployment is ${d.status}` };
+  if (!deps.finished) return { kind: 'not-runnable', reason: 'no approval service configured' };
+  const workDir = await mkdtemp(path.join(deps.workRoot, 'offer-'));
+  try {
+    const sourceDir = path.join(workDir, 'src');
+    await deps.source.extractTree(d.repository, d.sha, sourceDir);
+    const plan = await planAt(sourceDir, deps.deployConfigPath, d);
+    await deps.finished.offer(d.id, { plan });
+    return { kind: 'waiting', reason: 'approval offered' };
+  } catch (e) {
+    const reason = deps.redactor.redact(e instanceof HelmgateError ? e.message : describeError(e));
+    deps.logger.error('could not plan the deployment for approval', { deploymentId: d.id, reason });
+    try {
+      const failed = await deps.store.transition(
+        d.id,
+        ['awaiting_approval'],
+        'failed',
+        { reason: `cannot plan for approval: ${reason}`, finishedAt: deps.clock.now().toISOString() },
+        deps.clock.now(),
+      );
+      await deps.notifier.deploymentChanged(failed);
+      return { kind: 'finished', deployment: failed };
+    } catch (conflict) {
+      if (conflict instanceof StoreConflictError)
+        return { kind: 'not-runnable', reason: 'deployment changed meanwhile' };
+      throw conflict;
+    }
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
 }
 
 function chartLabel(r: PlannedRelease): string {

@@ -5,6 +5,11 @@ export interface DeployJob {
   deploymentId: string;
   /** how many invocations already worked on this deployment (Lambda time-limit hand-offs) */
   continuation?: number;
+  /**
+   * `deploy` (default): run a queued deployment. `offer`: plan a deployment that waits for approval
+   * (the runner has the tree; the webhook only reads one file) and open its approval request.
+   */
+  purpose?: 'deploy' | 'offer';
 }
 
 /** Port: starts the deploy runner without waiting for it. */

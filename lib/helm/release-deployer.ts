@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import pRetry, { AbortError } from 'p-retry';
 import type { Clock } from '../clock';
 import { describeError } from '../errors';
@@ -318,14 +320,21 @@ function failureFields(
   };
 }
 
-/** Render-only mode (no cluster): `helm template` into `outputDir`. One attempt: rendering is not flaky. */
+/**
+ * Render-only mode (no cluster): `helm template`, written to `<outputDir>/manifest.yaml`. helm prints
+ * to stdout, which is redacted before it is written, so a secret value never reaches the disk (helm's
+ * own `--output-dir` would write it as rendered). One attempt: rendering is not flaky.
+ */
 export async function renderRelease(
   deps: Pick<ReleaseDeployerDeps, 'helm' | 'clock'>,
   input: HelmReleaseInput & { outputDir: string },
 ): Promise<RenderReleaseResult> {
   const started = deps.clock.now().getTime();
   try {
-    await deps.helm.template(input);
+    const { outputDir, ...release } = input;
+    const manifest = await deps.helm.template(release);
+    await mkdir(outputDir, { recursive: true });
+    await writeFile(path.join(outputDir, 'manifest.yaml'), manifest);
     return {
       status: 'rendered',
       attempts: 1,

@@ -20,17 +20,21 @@ const MAX_LOCAL_BODY = 32 * 1024 * 1024; // the handlers enforce their own, lowe
  * A local stand-in for API Gateway HTTP API v2: turns node requests into the same v2 events the
  * handlers get in AWS (raw body base64-encoded, headers lower-cased), and their results back.
  */
+/** Routes are compiled on the first request, so a caller may add them after `listen` (to learn its port). */
 export function createLocalHttpServer(routes: Route[]): Server {
-  const compiled: CompiledRoute[] = routes.map((r) => {
-    const params: string[] = [];
-    const pattern = r.path.replace(/\{(\w+)\}/g, (_m, name: string) => {
-      params.push(name);
-      return '([^/]+)';
+  let compiled: CompiledRoute[] | undefined;
+  const compile = (): CompiledRoute[] =>
+    routes.map((r) => {
+      const params: string[] = [];
+      const pattern = r.path.replace(/\{(\w+)\}/g, (_m, name: string) => {
+        params.push(name);
+        return '([^/]+)';
+      });
+      return { ...r, regex: new RegExp(`^${pattern}$`), params };
     });
-    return { ...r, regex: new RegExp(`^${pattern}$`), params };
-  });
 
   return createServer((req, res) => {
+    compiled ??= compile();
     void handle(compiled, req, res);
   });
 }

@@ -126,6 +126,10 @@ export async function acceptPush(
 
   for (const d of created) {
     if (d.status === 'queued') await deps.dispatcher.dispatch({ deploymentId: d.id });
+    // waiting with no `after`: the runner plans it and opens the approval now; with `after`, the
+    // approval opens when that environment succeeded for this commit (the promotion gate)
+    else if (d.status === 'awaiting_approval' && !config.environments[d.environment]?.after)
+      await deps.dispatcher.dispatch({ deploymentId: d.id, purpose: 'offer' });
   }
   await store.recordDelivery(deliveryId, now, deps.deliveryTtlSeconds ?? 7 * 86400);
   log.info('push accepted', { deployments: created.map((d) => d.id), superseded });

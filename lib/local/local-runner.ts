@@ -1,12 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { type ChartLookup, type ClusterAccess, helmClusterConnector } from '../deploy/helm-cluster';
+import type { EnvironmentPlan } from '../deploy/plan';
+import { type FinishedHook, type RunnerDeps, runDeployment } from '../deploy/runner';
 import type { DeployJob } from '../dispatch/dispatcher';
+import { createProcessRunner } from '../exec/command-runner';
+import { ensureHelmBinary } from '../helm/helm-binary';
+import type { RetryPolicy } from '../helm/release-deployer';
+import type { SecretResolver } from '../secrets/secrets-provider';
 import type { LocalStackContext } from './local-stack';
 
-/**
- * The local stack's deploy runner. Until the runner lands, a dispatched deployment stays honestly
- * `queued`: nothing pretends to deploy.
- */
-export async function runLocalJob(job: DeployJob, ctx: LocalStackContext): Promise<void> {
-  ctx.logger.info('deploy runner not available yet; deployment stays queued', {
-    deploymentId: job.deploymentId,
-  });
+export interface LocalRunnerOptions {
+  /** the project's working directory for helmgate's own files (`.helmgate/`) */
+  stateDir: string;
+  deployConfigPath?: string;
+  /**
+   * How to reach a cluster. Absent: render-only (`helm template` into `<stateDir>/rendered/<id>/`),
+   * status `rendered`, never `succeeded`.
+   */
+  access?: (
+    plan: EnvironmentPlan,
+    ctx: { workDir: string; secrets: SecretResolver },
+  ) => Promise<ClusterAccess>;
+  helmBin?: string;
+  chartCache?: ChartLookup;
+  retry?: Partial<RetryPolicy>;
+  sleep?: (ms: number) => Promise<void>;
+  rollbackOnFailure?: boolean;
+  concurrency?: number;
+  force?: boolean;
+  finished?: FinishedHook;
+}
+
+/** The deploy runner of the local stack: the same runner as in AWS, in this process. */
+export function localRunner(
+  ctx: LocalStackContext,
+  opts: LocalRunnerOptions,
+): { deps: RunnerDeps; run: (job: DeployJob) => Promise<void> } {
+  const workRoot = path.join(opts.stateDir, 'work');
+  const renderRoot = path.join(opts.stateDir, 'rendered');
+  mkdirSync(workRoot, { recursive: true, mode: 0o700 });
+  const helmBin =
+    opts.helmBin ?? ensureHelmBinary(path.join(opts.stateDir, 'bin'), process.env.HELMGATE_HELM_BIN);
+  const deps: RunnerDeps = {
+    store: ctx.store,
+    source: ctx.source,
+    dispatcher: ctx.dispatcher,
+    notifier: ctx.notifier,
+    clock: ctx.clock,
+    logger: ctx.logger,
+    redactor: ctx.redactor,
+    secrets: () => ctx.newSecretResolver(),
+    cluster: helmClusterConnector({
+      helmBin,
+      commandRunner: createProcessRunner(),
+      redactor: ctx.redactor,
+      clock: ctx.clock,
+      logger: ctx.logger,
+      renderRoot,
+      baseEnv: process.env,
+      ...(opts.access ? { access: opts.access } : {}),
+      ...(opts.chartCache ? { chartCache: opts.chartCache } : {}),
+      ...(opts.retry ? { retry: opts.retry } : {}),
+      ...(opts.sleep ? { sleep: opts.sleep } : {}),
+      ...(opts.rollbackOnFailure !== undefined ? { rollbackOnFailure: opts.rollbackOnFailure } : {}),
+    }),
+    ...(opts.finished ? { finished: opts.finished } : {}),
+    workRoot,
+    deployConfigPath: opts.deployConfigPath ?? 'deploy.yaml',
+    remainingTimeMs: () => Number.POSITIVE_INFINITY,
+    invocationId: `local-${process.pid}-${randomUUID().slice(0, 8)}`,
+    safetyMarginMs: 0,
+    ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+    ...(opts.force ? { force: opts.force } : {}),
+  };
+  return {
+    deps,
+    run: async (job) => {
+      // the dispatcher may be swapped after construction (the stack wires itself up)
+      const result = await runDeployment(
+        { ...deps, dispatcher: ctx.dispatcher, notifier: ctx.notifier },
+        job,
+      );
+      ctx.logger.info('deploy job done', {
+        deploymentId: job.deploymentId,
+        result: result.kind,
+        ...('deployment' in result ? { status: result.deployment.status } : { reason: result.reason }),
+      });
+    },
+  };
 }

@@ -5,9 +5,22 @@ import type { Server } from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { makeApprovalHandler } from '../../handlers/approval';
+import { makeAuthHandler } from '../../handlers/auth';
 import { makeDeploymentsHandler } from '../../handlers/deployments';
 import { makeGithubWebhookHandler } from '../../handlers/github-webhook';
+import {
+  makeSlackInteractionsHandler,
+  processSlackInteraction,
+  type SlackInteractionJob,
+} from '../../handlers/slack-interactions';
+import type { ApproversConfig } from '../approval/approval-port';
+import { ApprovalService } from '../approval/approval-service';
+import { parseOAuthClient } from '../auth/github-oauth';
+import { cookieSettingsFor } from '../auth/session';
 import { type Clock, systemClock } from '../clock';
+import { planAt } from '../deploy/runner';
+import { InProcessBackgroundWork } from '../dispatch/background';
 import {
   type DeployJob,
   type Dispatcher,
@@ -20,11 +33,17 @@ import { json } from '../http/lambda-http';
 import { createLocalHttpServer, listen, type Route } from '../http/local-adapter';
 import { createLogger, type Logger, type LogLevel } from '../log/logger';
 import { Redactor } from '../log/redact';
-import { ConsoleNotifier, type Notifier } from '../notify/notifier';
+import { ConsoleNotifier, FanOutNotifier, type Notifier } from '../notify/notifier';
+import { cryptoRandom, type Random } from '../random';
 import { FileSecretsProvider } from '../secrets/file-provider';
 import { parseSecretList, SecretResolver } from '../secrets/secrets-provider';
+import { SlackNotifier } from '../slack/slack-notifier';
+import { parseSlackSecret } from '../slack/slack-secret';
+import { createSlackWebClient } from '../slack/web-client';
 import { DynamoDbDeploymentStore, ensureTable } from '../store/dynamodb-deployment-store';
+import { type SweepReport, sweep } from '../sweeper/sweeper';
 import { cached } from '../wiring/lazy';
+import { type LocalRunnerOptions, localRunner } from './local-runner';
 
 const run = promisify(execFile);
 
@@ -42,18 +61,37 @@ export interface LocalStackOptions {
   logLevel?: LogLevel;
   logWrite?: (line: string) => void;
   clock?: Clock;
-  /** the deploy runner; without one, dispatched deployments stay `queued` */
-  runJob?: (job: DeployJob, stack: LocalStackContext) => Promise<void>;
-  notifier?: Notifier;
+  random?: Random;
+  /**
+   * The deploy runner. Default: the real runner (render-only unless `runner.access` reaches a cluster).
+   * `false`: dispatched deployments stay `queued` (webhook-only tests and benches).
+   */
+  runner?: (Omit<LocalRunnerOptions, 'finished' | 'stateDir'> & { stateDir?: string }) | false;
+  /** extra notifiers besides the console (and Slack, when its secret is configured) */
+  notifiers?: Notifier[];
   /** where the repository is read from; default: git on repoDir */
   source?: RepoSource;
+  /** who may approve what (HELMGATE_APPROVERS); default: nobody */
+  approvers?: ApproversConfig;
+  /** public base URL for approval links; default the stack's own URL */
+  publicUrl?: string;
+  githubWebUrl?: string;
+  githubApiUrl?: string;
+  /** Slack Web API base (tests: a loopback recorder); Slack is on when `helmgate/slack` is in the secrets file */
+  slackApiUrl?: string;
+  /** run the sweeper this often (ms); 0 = never; default 60 s */
+  sweepIntervalMs?: number;
+  approvalTtlMs?: number;
 }
 
 export interface LocalStackContext {
   store: DynamoDbDeploymentStore;
   redactor: Redactor;
   logger: Logger;
+  /** the stack's own resolver (webhook, Slack, OAuth secrets) */
   secrets: SecretResolver;
+  /** a fresh resolver per deploy run: values cached for that run only */
+  newSecretResolver: () => SecretResolver;
   source: RepoSource;
   clock: Clock;
   notifier: Notifier;
@@ -65,7 +103,10 @@ export interface LocalStack extends LocalStackContext {
   url: string;
   port: number;
   secretsFile: string;
-  /** waits for in-process deploy jobs started so far */
+  approvals: ApprovalService;
+  /** runs one sweep now (expiry, reminders, stale locks) */
+  sweep(): Promise<SweepReport>;
+  /** waits for in-process deploy jobs and background work started so far */
   idle(): Promise<void>;
   close(): Promise<void>;
 }
@@ -107,6 +148,7 @@ interface Dynalite {
 
 export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {
   const clock = opts.clock ?? systemClock;
+  const random = opts.random ?? cryptoRandom;
   const redactor = new Redactor();
   const logger = createLogger({
     redactor,
@@ -134,35 +176,100 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   const store = new DynamoDbDeploymentStore(dynamo, 'helmgate');
 
   ensureSecretsFile(opts.secretsFile);
-  const secrets = new SecretResolver(new FileSecretsProvider(opts.secretsFile), redactor);
+  const secretsProvider = new FileSecretsProvider(opts.secretsFile);
+  const secrets = new SecretResolver(secretsProvider, redactor);
   const source = opts.source ?? new LocalGitSource(opts.repoDir);
   const repositories = opts.repositories ?? [await originRepository(opts.repoDir)];
-  const notifier = opts.notifier ?? new ConsoleNotifier(logger);
+  const deployConfigPath = opts.deployConfigPath ?? 'deploy.yaml';
+
+  // the HTTP server first: approval links need its port
+  const routes: Route[] = [];
+  const server: Server = createLocalHttpServer(routes);
+  const port = await listen(server, opts.port ?? 3000);
+  const url = `http://127.0.0.1:${port}`;
+  const publicUrl = (opts.publicUrl ?? url).replace(/\/+$/, '');
+
+  // Slack, when configured in the secrets file
+  const slackText = await secrets.tryResolve({ secret: 'helmgate/slack' });
+  const slack = slackText ? parseSlackSecret(slackText) : undefined;
+  if (slack) for (const s of [slack.botToken, ...slack.signingSecrets]) redactor.register(s);
+  const slackClient = slack
+    ? createSlackWebClient({
+        botToken: slack.botToken,
+        logger,
+        ...(opts.slackApiUrl ? { slackApiUrl: opts.slackApiUrl } : {}),
+      })
+    : undefined;
+
+  const notifiers: Notifier[] = [new ConsoleNotifier(logger), ...(opts.notifiers ?? [])];
+  if (slackClient && slack?.channel)
+    notifiers.push(
+      new SlackNotifier({ client: slackClient, channel: slack.channel, store, clock, logger, redactor }),
+    );
+  const notifier: Notifier =
+    notifiers.length === 1 ? (notifiers[0] as Notifier) : new FanOutNotifier(notifiers, logger);
 
   const context: LocalStackContext = {
     store,
     redactor,
     logger,
     secrets,
+    newSecretResolver: () => new SecretResolver(secretsProvider, redactor),
     source,
     clock,
     notifier,
     dispatcher: new RecordingDispatcher(),
     repositories,
   };
-  const runJob = opts.runJob;
-  const inProcess = runJob ? new InProcessDispatcher((job) => runJob(job, context), logger) : undefined;
-  if (inProcess) context.dispatcher = inProcess;
+  // jobs run in this process; the dispatcher forwards to the runner once it exists
+  let runJob: ((job: DeployJob) => Promise<void>) | undefined;
+  const inProcess = new InProcessDispatcher(async (job) => {
+    if (runJob) await runJob(job);
+    else
+      logger.info('no deploy runner in this stack; deployment stays queued', {
+        deploymentId: job.deploymentId,
+      });
+  }, logger);
+  context.dispatcher = inProcess;
 
+  const approvers = opts.approvers ?? {};
+  const approvals = new ApprovalService({
+    store,
+    notifier,
+    dispatcher: inProcess,
+    clock,
+    random,
+    logger,
+    approvers,
+    publicUrl,
+    // render-only (no cluster): a rendered staging may promote, so the whole flow can be tried locally
+    allowRendered: opts.runner === false || !opts.runner?.access,
+    ...(opts.approvalTtlMs ? { approvalTtlMs: opts.approvalTtlMs } : {}),
+    planFor: async (waiting, ctx) =>
+      ctx.sourceDir ? planAt(ctx.sourceDir, deployConfigPath, waiting).catch(() => undefined) : undefined,
+  });
+  if (opts.runner !== false) {
+    const stateDir = opts.runner?.stateDir ?? path.join(opts.repoDir, '.helmgate');
+    const runner = localRunner(context, {
+      ...(opts.runner ?? {}),
+      stateDir,
+      deployConfigPath,
+      finished: approvals,
+    });
+    runJob = runner.run;
+  }
+
+  const signingKey = cached(async () => secrets.resolve({ secret: 'helmgate/approval-signing-key' }), 60_000);
+  const cookies = cookieSettingsFor(publicUrl);
   const webhookSecretId = opts.webhookSecretId ?? 'helmgate/github-webhook';
   const webhook = makeGithubWebhookHandler({
     store,
     source,
-    dispatcher: context.dispatcher,
+    dispatcher: inProcess,
     notifier,
     clock,
     logger,
-    deployConfigPath: opts.deployConfigPath ?? 'deploy.yaml',
+    deployConfigPath,
     repositories,
     branches: opts.branches ?? [],
     maxBodyBytes: opts.maxBodyBytes ?? 5 * 1024 * 1024,
@@ -173,30 +280,83 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     }, 5_000),
   });
   const deployments = makeDeploymentsHandler({ store, logger });
-  const routes: Route[] = [
+  const approval = makeApprovalHandler({ approvals, approvers, signingKey, cookies, clock, logger });
+  const auth = makeAuthHandler({
+    oauth: {
+      githubWebUrl: opts.githubWebUrl ?? 'https://github.com',
+      githubApiUrl: opts.githubApiUrl ?? 'https://api.github.com',
+      redirectUri: `${publicUrl}/auth/github/callback`,
+    },
+    oauthClient: cached(
+      async () => parseOAuthClient(await secrets.tryResolve({ secret: 'helmgate/github-oauth' })),
+      60_000,
+    ),
+    signingKey,
+    cookies,
+    clock,
+    random,
+    logger,
+  });
+  const background = new InProcessBackgroundWork<SlackInteractionJob>(async (job) => {
+    if (!slackClient) return;
+    await processSlackInteraction({ approvals, store, slack: slackClient, logger }, job.payload);
+  }, logger);
+  const slackHandler = makeSlackInteractionsHandler({
+    // without a helmgate/slack secret no signature can verify: every request is a 401
+    signingSecrets: async () => slack?.signingSecrets ?? [],
+    background,
+    clock,
+    logger,
+  });
+  const sweeperDeps = { store, notifier, dispatcher: inProcess, clock, logger };
+
+  routes.push(
     { method: 'POST', path: '/webhook', handler: webhook },
     { method: 'GET', path: '/deployments', handler: deployments },
     { method: 'GET', path: '/deployments/{id}', handler: deployments },
+    { method: 'GET', path: '/approvals/{id}', handler: approval },
+    { method: 'POST', path: '/approvals/{id}/approve', handler: approval },
+    { method: 'POST', path: '/approvals/{id}/reject', handler: approval },
+    { method: 'GET', path: '/auth/github/login', handler: auth },
+    { method: 'GET', path: '/auth/github/callback', handler: auth },
+    { method: 'POST', path: '/slack/interactions', handler: slackHandler },
     { method: 'GET', path: '/healthz', handler: async () => json(200, { ok: true }) },
-  ];
-  const server: Server = createLocalHttpServer(routes);
-  const port = await listen(server, opts.port ?? 3000);
+  );
+
+  const sweepEvery = opts.sweepIntervalMs ?? 60_000;
+  const sweepTimer =
+    sweepEvery > 0
+      ? setInterval(() => {
+          sweep(sweeperDeps).catch((e) => logger.warn('sweep failed', { err: e }));
+        }, sweepEvery)
+      : undefined;
+  sweepTimer?.unref();
+
+  const idle = async () => {
+    // jobs start background work and vice versa: wait until both are quiet
+    for (let i = 0; i < 50; i++) {
+      await inProcess.idle();
+      await background.idle();
+      if (inProcess.inFlight.size === 0) return;
+    }
+  };
 
   return {
     ...context,
     get dispatcher() {
       return context.dispatcher;
     },
-    url: `http://127.0.0.1:${port}`,
+    url,
     port,
     secretsFile: opts.secretsFile,
-    idle: async () => {
-      await inProcess?.idle();
-    },
+    approvals,
+    sweep: () => sweep(sweeperDeps),
+    idle,
     close: async () => {
+      if (sweepTimer) clearInterval(sweepTimer);
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
-      await inProcess?.idle();
+      await idle();
       await new Promise<void>((resolve) => dynalite.close(() => resolve()));
       dynamo.destroy();
     },

@@ -22,6 +22,8 @@ describe('the local stack over real HTTP', () => {
       dataDir: path.join(repo.dir, '.helmgate', 'dynamodb'),
       secretsFile: path.join(repo.dir, '.helmgate', 'secrets.json'),
       logWrite: () => {},
+      // the intake over HTTP on its own: the runner's end-to-end tests are in local-deploy.test.ts
+      runner: false,
     });
     secret = JSON.parse(readFileSync(stack.secretsFile, 'utf8'))['helmgate/github-webhook'];
   });

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fixedClock } from '../../../lib/clock';
 import { RecordingCommandRunner } from '../../../lib/exec/recording-command-runner';
 import { createHelmRunner } from '../../../lib/helm/helm-runner';
@@ -298,11 +301,21 @@ describe('deployRelease secrets', () => {
 });
 
 describe('renderRelease', () => {
-  it('renders with helm template into the output directory', async () => {
+  it('renders with helm template and writes the (redacted) stdout to manifest.yaml', async () => {
     const { fake, deps } = setup();
-    const r = await renderRelease(deps, { ...input(), outputDir: '/out/hub' });
-    expect(r).toMatchObject({ status: 'rendered', attempts: 1, outputDir: '/out/hub' });
-    expect(fake.calls[0]!.args.slice(-2)).toEqual(['--output-dir', '/out/hub']);
+    // helm echoes the secret into the rendered Secret; the runner registered it with the redactor
+    fake.reply('template', { stdout: `kind: Secret\ndata:\n  token: ${CANARY}\n` });
+    const outputDir = mkdtempSync(path.join(os.tmpdir(), 'render-'));
+    const r = await renderRelease(deps, {
+      ...input({ secretValues: [{ path: 'auth.token', value: CANARY }] }),
+      outputDir,
+    });
+    expect(r).toMatchObject({ status: 'rendered', attempts: 1, outputDir });
+    expect(fake.calls[0]!.args[0]).toBe('template');
+    expect(fake.calls[0]!.args).not.toContain('--output-dir');
+    const written = readFileSync(path.join(outputDir, 'manifest.yaml'), 'utf8');
+    expect(written).toContain('kind: Secret');
+    expect(written).not.toContain(CANARY);
   });
 
   it('reports a template error as a failure', async () => {

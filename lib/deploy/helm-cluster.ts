@@ -1,0 +1,264 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Clock } from '../clock';
+import { describeError, HelmgateError } from '../errors';
+import type { CommandRunner } from '../exec/command-runner';
+import type { HelmChartSource, HelmConnection } from '../helm/helm-args';
+import { createHelmRunner, type HelmRunner } from '../helm/helm-runner';
+import { deployRelease, type RetryPolicy, renderRelease } from '../helm/release-deployer';
+import type { Logger } from '../log/logger';
+import type { Redactor } from '../log/redact';
+import type { SecretResolver } from '../secrets/secrets-provider';
+import type { EnvironmentPlan, PlannedRelease } from './plan';
+import type { ClusterConnector, ClusterSession, ReleaseOutcome } from './runner';
+
+/** One Kubernetes Secret to create or update, with its values resolved. */
+export interface KubeSecretWrite {
+  namespace: string;
+  name: string;
+  data: Record<string, string>;
+  restart: Array<{ kind: 'Deployment' | 'StatefulSet' | 'DaemonSet'; name: string }>;
+}
+
+export type HealthResult = { healthy: true } | { healthy: false; reason: string };
+
+/** What the runner needs from the Kubernetes API besides helm (lib/kube implements it). */
+export interface KubeOps {
+  syncSecrets(secrets: KubeSecretWrite[]): Promise<void>;
+  checkHealth(input: {
+    namespace: string;
+    release: string;
+    workloads: boolean;
+    http: Array<{ url: string; expectStatus: number }>;
+    timeoutMs: number;
+  }): Promise<HealthResult>;
+}
+
+/** How a session reaches the cluster: helm's connection plus the Kubernetes client side. */
+export interface ClusterAccess {
+  helm: HelmConnection;
+  kube: KubeOps;
+  /** extra helm upgrade flags (tests: `--disable-openapi-validation` for the loopback stand-in) */
+  upgradeFlags?: string[];
+}
+
+/** Where a remote chart archive comes from before helm is asked to download it. */
+export interface ChartLookup {
+  lookup(chart: { url: string; name: string; version: string }): Promise<string | undefined>;
+}
+
+export interface HelmClusterOptions {
+  helmBin: string;
+  commandRunner: CommandRunner;
+  redactor: Redactor;
+  clock: Clock;
+  logger: Logger;
+  /**
+   * Resolves the cluster for a plan (AWS: the plan's cluster secret → kubeconfig; locally: $KUBECONFIG).
+   * Absent: render-only — `helm template` into `renderRoot/<deployment>/<release>/`, nothing deployed.
+   */
+  access?: (
+    plan: EnvironmentPlan,
+    ctx: { workDir: string; secrets: SecretResolver },
+  ) => Promise<ClusterAccess>;
+  renderRoot?: string;
+  chartCache?: ChartLookup;
+  sleep?: (ms: number) => Promise<void>;
+  retry?: Partial<RetryPolicy>;
+  /** `--rollback-on-failure` (helm 4 then waits with watches; the loopback stand-in has none). Default true. */
+  rollbackOnFailure?: boolean;
+  /** `--wait` on upgrades. Default false: the health checks below do the waiting, with reasons. */
+  wait?: boolean;
+  baseEnv?: Readonly<Record<string, string | undefined>>;
+}
+
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * The ClusterConnector over the real helm binary: pulls pinned charts (from the image's chart cache when
+ * name, version and digest match), runs `upgrade --install` with recovery and retries, then the release's
+ * health checks; or renders only when no cluster is configured.
+ */
+export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector {
+  return {
+    async open(plan, ctx): Promise<ClusterSession> {
+      const homeDir = path.join(ctx.workDir, 'helm-home');
+      const chartsDir = path.join(ctx.workDir, 'charts');
+      await mkdir(homeDir, { recursive: true, mode: 0o700 });
+      await mkdir(chartsDir, { recursive: true, mode: 0o700 });
+      const access = opts.access ? await opts.access(plan, ctx) : undefined;
+      const helm = createHelmRunner({
+        commandRunner: opts.commandRunner,
+        helmBin: opts.helmBin,
+        homeDir,
+        redactor: opts.redactor,
+        rollbackOnFailure: opts.rollbackOnFailure ?? true,
+        ...(access ? { connection: access.helm } : {}),
+        ...(access?.upgradeFlags ? { upgradeFlags: access.upgradeFlags } : {}),
+        ...(opts.baseEnv ? { baseEnv: opts.baseEnv } : {}),
+      });
+      const charts = chartFetcher(helm, chartsDir, opts.chartCache);
+      const log = opts.logger.child({ deploymentId: ctx.deploymentId });
+
+      if (!access) {
+        const renderRoot = opts.renderRoot;
+        if (!renderRoot) throw new HelmgateError('internal', 'render-only mode needs a render directory');
+        return {
+          mode: 'render',
+          async releaseStatus() {
+            return undefined;
+          },
+          async syncSecrets() {},
+          async runRelease(release, input) {
+            const started = opts.clock.now().getTime();
+            const chart = await charts.resolve(release, input.sourceDir);
+            if ('failure' in chart) return { status: 'failed', attempts: 1, reason: chart.failure };
+            const outputDir = path.join(renderRoot, ctx.deploymentId, release.name);
+            const r = await renderRelease(
+              { helm, clock: opts.clock },
+              { ...helmInput(release, chart.source, input), outputDir },
+            );
+            log.info('release rendered', {
+              release: release.name,
+              outputDir,
+              ms: opts.clock.now().getTime() - started,
+            });
+            return outcome(r);
+          },
+          async close() {},
+        };
+      }
+
+      return {
+        mode: 'deploy',
+        async releaseStatus(release) {
+          const s = await helm.status(release.name, release.namespace);
+          return s ? { status: s.status, revision: s.revision } : undefined;
+        },
+        async syncSecrets(p) {
+          if (p.kubernetesSecrets.length === 0) return;
+          const writes: KubeSecretWrite[] = [];
+          for (const s of p.kubernetesSecrets) {
+            const data: Record<string, string> = {};
+            for (const d of s.data) data[d.key] = await ctx.secrets.resolve(d.ref);
+            writes.push({ namespace: s.namespace, name: s.name, data, restart: s.restart });
+          }
+          await access.kube.syncSecrets(writes);
+        },
+        async runRelease(release, input) {
+          const chart = await charts.resolve(release, input.sourceDir);
+          if ('failure' in chart) return { status: 'failed', attempts: 1, reason: chart.failure };
+          const r = await deployRelease(
+            {
+              helm,
+              clock: opts.clock,
+              sleep: opts.sleep ?? delay,
+              logger: log,
+              ...(opts.retry ? { retry: opts.retry } : {}),
+            },
+            {
+              ...helmInput(release, chart.source, input),
+              timeoutSeconds: release.timeoutSeconds,
+              wait: opts.wait ?? false,
+              deadline: input.deadline,
+            },
+          );
+          const out = outcome(r);
+          if (r.recovered)
+            log.warn('stuck release recovered before the upgrade', { release: release.name, ...r.recovered });
+          if (out.status !== 'succeeded') return out;
+          const { health } = release;
+          if (!health.workloads && health.http.length === 0) return out;
+          const timeoutMs = Math.max(
+            5_000,
+            Math.min(release.timeoutSeconds * 1000, input.deadline - opts.clock.now().getTime()),
+          );
+          const h = await access.kube
+            .checkHealth({
+              namespace: release.namespace,
+              release: release.name,
+              workloads: health.workloads,
+              http: health.http,
+              timeoutMs,
+            })
+            .catch((e): HealthResult => ({ healthy: false, reason: describeError(e) }));
+          if (h.healthy) return out;
+          return {
+            ...out,
+            status: 'failed',
+            reason: opts.redactor.redact(`health check failed: ${h.reason}`),
+          };
+        },
+        async close() {},
+      };
+    },
+  };
+}
+
+function helmInput(
+  release: PlannedRelease,
+  chart: HelmChartSource,
+  input: { sourceDir: string; secretValues: Array<{ path: string; value: string }> },
+) {
+  return {
+    release: release.name,
+    namespace: release.namespace,
+    chart,
+    valuesFiles: release.valuesFiles.map((f) => path.join(input.sourceDir, f.path)),
+    secretValues: input.secretValues,
+  };
+}
+
+function outcome(r: {
+  status: 'succeeded' | 'failed' | 'deferred' | 'rendered';
+  revision?: number;
+  attempts: number;
+  reason?: string;
+  errorTail?: string;
+}): ReleaseOutcome {
+  return {
+    status: r.status,
+    attempts: r.attempts,
+    ...(r.revision !== undefined ? { revision: r.revision } : {}),
+    ...(r.reason ? { reason: r.reason } : {}),
+    ...(r.errorTail ? { errorTail: r.errorTail } : {}),
+  };
+}
+
+/**
+ * Local charts are directories of the extracted commit; remote charts come from the chart cache when it
+ * has the exact archive, else one `helm pull` per chart per session (shared by releases using it). A
+ * chart that cannot be fetched fails the releases that use it, with a reason that says so.
+ */
+function chartFetcher(helm: HelmRunner, dir: string, cache: ChartLookup | undefined) {
+  const pulls = new Map<string, Promise<{ source: HelmChartSource } | { failure: string }>>();
+  return {
+    async resolve(
+      release: PlannedRelease,
+      sourceDir: string,
+    ): Promise<{ source: HelmChartSource } | { failure: string }> {
+      const c = release.chart;
+      if (c.kind === 'local') return { source: { kind: 'local', path: path.join(sourceDir, c.path) } };
+      const key = `${c.url}\0${c.name}\0${c.version}`;
+      let p = pulls.get(key);
+      if (!p) {
+        p = (async () => {
+          const cached = await cache?.lookup({ url: c.url, name: c.name, version: c.version });
+          if (cached) return { source: { kind: 'local', path: cached } as HelmChartSource };
+          try {
+            const destination = path.join(dir, String(pulls.size));
+            await mkdir(destination, { recursive: true });
+            const file = await helm.pull({ repoUrl: c.url, name: c.name, version: c.version, destination });
+            return { source: { kind: 'local', path: file } as HelmChartSource };
+          } catch (e) {
+            return {
+              failure: `chart ${c.name} ${c.version} could not be fetched from ${c.url} (not in the chart cache; ${describeError(e)})`,
+            };
+          }
+        })();
+        pulls.set(key, p);
+      }
+      return p;
+    },
+  };
+}

@@ -254,7 +254,7 @@ export async function slackProperties(opts: PropertyOptions): Promise<PropertyRe
       }),
       async (c) => {
         const ts = String(nowS() + c.skew);
-        const headers = {
+        const headers: Record<string, string> = {
           ...without(c.extra, ['x-slack-signature', 'x-slack-request-timestamp', 'content-type']),
           'content-type': c.contentType,
           'x-slack-request-timestamp': ts,

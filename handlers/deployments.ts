@@ -2,6 +2,8 @@ import { HelmgateError } from '../lib/errors';
 import { errorResponse, type HttpEvent, type HttpHandler, json } from '../lib/http/lambda-http';
 import type { Logger } from '../lib/log/logger';
 import type { DeploymentStore } from '../lib/store/deployment-store';
+import { awsBase } from '../lib/wiring/aws';
+import { lazyHandler } from '../lib/wiring/lazy';
 
 export interface DeploymentsDeps {
   store: DeploymentStore;
@@ -28,3 +30,8 @@ export function makeDeploymentsHandler(deps: DeploymentsDeps): HttpHandler {
     }
   };
 }
+
+export const handler = lazyHandler(async () => {
+  const base = awsBase();
+  return makeDeploymentsHandler({ store: base.store, logger: base.logger });
+});

@@ -81,6 +81,7 @@ const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  */
 export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector {
   return {
+    renderOnly: !opts.access,
     async open(plan, ctx): Promise<ClusterSession> {
       const homeDir = path.join(ctx.workDir, 'helm-home');
       const chartsDir = path.join(ctx.workDir, 'charts');

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../clock';
 import type { DeployJob, Dispatcher } from '../dispatch/dispatcher';
@@ -41,6 +41,8 @@ export interface ClusterSession {
 
 /** Port: opens a cluster session for a plan (credentials from the plan's cluster secret, or render-only). */
 export interface ClusterConnector {
+  /** no cluster at all (local render-only): the cluster secret is neither needed nor read */
+  readonly renderOnly: boolean;
   open(
     plan: EnvironmentPlan,
     ctx: { workDir: string; secrets: SecretResolver; deploymentId: string },
@@ -169,6 +171,7 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
   let result: Extract<RunResult, { deployment: Deployment }>;
   try {
     sourceDir = path.join(workDir, 'src');
+    await mkdir(sourceDir, { mode: 0o700 });
     await deps.source.extractTree(deployment.repository, deployment.sha, sourceDir);
     const reader = directorySourceReader(sourceDir);
     const text = await reader.readFile(deps.deployConfigPath);
@@ -193,7 +196,10 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
       throw new HelmgateError('conflict', 'the plan differs from the one that was approved; approval void');
 
     const secrets = deps.secrets();
-    await secrets.preflight([{ secret: plan.cluster.secret }, ...plan.secretRefs]);
+    await secrets.preflight([
+      ...(deps.cluster.renderOnly ? [] : [{ secret: plan.cluster.secret }]),
+      ...plan.secretRefs,
+    ]);
     deployment = await deps.store.update(deployment.id, {
       planDigest: plan.digest,
       releases: plan.releases.map((r) => ({
@@ -282,6 +288,7 @@ async function offerApproval(deps: RunnerDeps, d: Deployment): Promise<RunResult
   const workDir = await mkdtemp(path.join(deps.workRoot, 'offer-'));
   try {
     const sourceDir = path.join(workDir, 'src');
+    await mkdir(sourceDir, { mode: 0o700 });
     await deps.source.extractTree(d.repository, d.sha, sourceDir);
     const plan = await planAt(sourceDir, deps.deployConfigPath, d);
     await deps.finished.offer(d.id, { plan });

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { x as extractTar } from 'tar';
-import { HelmgateError } from '../errors';
+import { describeError, HelmgateError } from '../errors';
 import type { RepoSource } from './repo-source';
 
 const run = promisify(execFile);
@@ -44,7 +44,18 @@ export class LocalGitSource implements RepoSource {
     });
     const sink = extractTar({ cwd: dest, strict: true });
     child.stdout.pipe(sink);
-    const [[code]] = await Promise.all([once(child, 'close'), finished(sink).catch(() => undefined)]);
+    let extractError: unknown;
+    const [[code]] = await Promise.all([
+      once(child, 'close'),
+      finished(sink).catch((e: unknown) => {
+        extractError = e;
+      }),
+    ]);
+    if (extractError)
+      throw new HelmgateError(
+        'source_unavailable',
+        `extracting ${sha} failed: ${describeError(extractError)}`,
+      );
     if (code !== 0)
       throw new HelmgateError(
         'source_unavailable',

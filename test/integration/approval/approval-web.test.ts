@@ -5,6 +5,7 @@ import { cookieSettingsFor, csrfToken, readSession } from '../../../lib/auth/ses
 import { createLocalHttpServer, listen } from '../../../lib/http/local-adapter';
 import { cryptoRandom } from '../../../lib/random';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
+import { Browser, field } from '../../helpers/form-browser';
 import { GithubOAuthStandIn } from '../../stand-ins/github-oauth';
 import { deployment, makeService, NEWER_SHA, offered } from './approval-fixtures';
 
@@ -63,54 +64,12 @@ afterAll(async () => {
   await db.close();
 });
 
-/** A browser, reduced to what matters here: a cookie jar and manual redirects. */
-class Browser {
-  readonly jar = new Map<string, string>();
-  async get(url: string) {
-    return this.send(url, { method: 'GET' });
-  }
-  async post(url: string, form: Record<string, string>) {
-    return this.send(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(form).toString(),
-    });
-  }
-  async send(url: string, init: RequestInit) {
-    const u = new URL(url, base);
-    const headers = new Headers(init.headers);
-    if (u.origin === base && this.jar.size)
-      headers.set('cookie', [...this.jar].map(([k, v]) => `${k}=${v}`).join('; '));
-    const res = await fetch(u, { ...init, headers, redirect: 'manual' });
-    if (u.origin === base)
-      for (const c of res.headers.getSetCookie()) {
-        const [pair] = c.split(';');
-        const [k, v] = (pair as string).split('=');
-        if (v === '' || /max-age=0/i.test(c)) this.jar.delete(k as string);
-        else this.jar.set(k as string, v as string);
-      }
-    return { res, text: await res.text(), location: res.headers.get('location') ?? undefined };
-  }
-  /** follows redirects across the app and the GitHub stand-in */
-  async follow(url: string) {
-    let r = await this.get(url);
-    for (let i = 0; i < 5 && r.location; i++) r = await this.get(new URL(r.location, base).toString());
-    return r;
-  }
-}
-
-function field(html: string, name: string): string {
-  const m = new RegExp(`name="${name}" value="([^"]*)"`).exec(html);
-  if (!m) throw new Error(`no ${name} field`);
-  return (m[1] as string).replace(/&amp;/g, '&');
-}
-
 describe('approval over HTTP with GitHub login (stand-in)', () => {
   test('the OAuth flow logs in through the stand-in, keeps no access token, and the page then offers the forms', async () => {
     const d = deployment({ commitMessage: 'hostile <script>alert(1)</script>' });
     const { token } = await offered(db, ctx.service, d);
     const page = `/approvals/${d.id}?token=${token}`;
-    const b = new Browser();
+    const b = new Browser(base);
     const anon = await b.get(page);
     expect(anon.res.status).toBe(200);
     expect(anon.text).toContain('id="login"');
@@ -167,7 +126,7 @@ describe('approval over HTTP with GitHub login (stand-in)', () => {
   });
 
   test('a callback whose state does not match the cookie is refused', async () => {
-    const b = new Browser();
+    const b = new Browser(base);
     github.user = { login: 'alice', teams: [] };
     const start = await b.get(`/auth/github/login?return=${encodeURIComponent('/approvals/abc')}`);
     const back = await b.get(start.location as string);
@@ -178,12 +137,12 @@ describe('approval over HTTP with GitHub login (stand-in)', () => {
     expect(r.text).toContain('login state mismatch');
     expect(b.jar.has('helmgate_session')).toBe(false);
     // and with no state cookie at all (another browser)
-    const other = new Browser();
+    const other = new Browser(base);
     expect((await other.get(back.location as string)).res.status).toBe(403);
   });
 
   test('the return path cannot send the browser elsewhere', async () => {
-    const b = new Browser();
+    const b = new Browser(base);
     github.user = { login: 'alice', teams: [] };
     const start = await b.get(
       `/auth/github/login?return=${encodeURIComponent('//evil.example/approvals/x')}`,
@@ -204,9 +163,9 @@ describe('approval over HTTP with GitHub login (stand-in)', () => {
   test('POST without a session is 401; with a bad CSRF token 400; a forged token 403; nothing changes', async () => {
     const d = deployment();
     const { token } = await offered(db, ctx.service, d);
-    const anon = new Browser();
+    const anon = new Browser(base);
     expect((await anon.post(`/approvals/${d.id}/approve`, { token, csrf: 'x' })).res.status).toBe(401);
-    const b = new Browser();
+    const b = new Browser(base);
     await login(b, 'alice');
     const open = await b.get(`/approvals/${d.id}?token=${token}`);
     const csrf = field(open.text, 'csrf');
@@ -226,7 +185,7 @@ describe('approval over HTTP with GitHub login (stand-in)', () => {
   test('a logged-in user who may not approve gets a 403 page and a 403 on POST', async () => {
     const d = deployment();
     const { token } = await offered(db, ctx.service, d);
-    const b = new Browser();
+    const b = new Browser(base);
     await login(b, 'mallory');
     const page = await b.get(`/approvals/${d.id}?token=${token}`);
     expect(page.res.status).toBe(403);
@@ -244,7 +203,7 @@ describe('approval over HTTP with GitHub login (stand-in)', () => {
   });
 
   test('expired → 410 saying when; superseded → 410 saying by which commit; invalid link → 403', async () => {
-    const b = new Browser();
+    const b = new Browser(base);
     await login(b, 'alice');
     const s = deployment();
     const st = await offered(db, ctx.service, s);

@@ -16,6 +16,8 @@ export async function verifyGithubSignature(
   if (!signature || signature.length !== PREFIX.length + HEX_LENGTH || !signature.startsWith(PREFIX))
     return false;
   if (!/^[0-9a-f]+$/.test(signature.slice(PREFIX.length))) return false;
+  // GitHub never sends an empty body, and @octokit/webhooks-methods throws on one: unverifiable
+  if (rawBody.length === 0) return false;
   const payload = rawBody.toString('utf8');
   let ok = false;
   // check every secret (no early exit), so timing does not tell which one matched

@@ -33,6 +33,12 @@ describe('verifyGithubSignature', () => {
     expect(await verifyGithubSignature([SECRET], PAYLOAD, sig)).toBe(false);
   });
 
+  it('rejects an empty body (GitHub never sends one) instead of throwing', async () => {
+    const { createHmac } = await import('node:crypto');
+    const emptySig = `sha256=${createHmac('sha256', SECRET).update('').digest('hex')}`;
+    await expect(verifyGithubSignature([SECRET], Buffer.alloc(0), emptySig)).resolves.toBe(false);
+  });
+
   it('rejects everything when no secret is configured', async () => {
     expect(await verifyGithubSignature([], PAYLOAD, SIGNATURE)).toBe(false);
     expect(await verifyGithubSignature([''], PAYLOAD, SIGNATURE)).toBe(false);

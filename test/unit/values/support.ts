@@ -197,6 +197,8 @@ const NAME_KEYS = new Set([
 
 /** Values that point at a secret elsewhere: Grafana's variable expansion. */
 const REFERENCE_VALUE = /^\$__(env|file|vault)\{[^}]+\}$/;
+/** An endpoint (`token_url`), not a token: a plain URL without credentials in it. */
+const ENDPOINT = /^https?:\/\/[^\s@]+$/;
 /** A Secrets Manager id (deploy.yaml `secret:`): lowercase path segments, or an ARN. */
 const SECRETS_MANAGER_ID = /^([a-z0-9][a-z0-9._-]*)(\/[a-z0-9][a-z0-9._-]*)+$|^arn:aws:secretsmanager:/;
 
@@ -208,6 +210,7 @@ const CREDENTIAL_PATTERNS: Array<[RegExp, string]> = [
   [/\bxox[abpr]-[A-Za-z0-9-]{10,}/, 'a Slack token'],
   [/\b(AKIA|ASIA)[0-9A-Z]{16}\b/, 'an AWS access key id'],
   [/\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\./, 'a JWT'],
+  [/\b[a-z][a-z0-9+.-]*:\/\/[^\s/:@]+:[^\s/@]+@/i, 'a URL with a password in it'],
   // code that assigns a string literal to a secret-looking name: c.X.client_secret = "…"
   [
     /(secret|passw(or)?d|token)\w*["']?\s*[:=]\s*["'][^"'\s$]{6,}["']/i,
@@ -258,7 +261,9 @@ export function findLiteralSecrets(doc: unknown, at: string[] = []): LiteralSecr
       if (literal && SENSITIVE_KEY.test(k) && !NAME_KEYS.has(k)) {
         const s = String(v);
         const isReference =
-          REFERENCE_VALUE.test(s) || (k === 'secret' && typeof v === 'string' && SECRETS_MANAGER_ID.test(s));
+          REFERENCE_VALUE.test(s) ||
+          (/url$/i.test(k) && ENDPOINT.test(s)) ||
+          (k === 'secret' && typeof v === 'string' && SECRETS_MANAGER_ID.test(s));
         if (!isReference) out.push({ at: p.join('.'), why: `"${k}" holds a literal value` });
       }
       out.push(...findLiteralSecrets(v, p));

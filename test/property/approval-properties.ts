@@ -15,6 +15,7 @@ import {
   leaks,
   type PropertyOptions,
   type PropertyReport,
+  tally,
 } from './harness';
 
 type SessionKind = 'none' | 'approver' | 'not-approver' | 'expired' | 'other-key' | 'secure-name' | 'garbage';
@@ -213,6 +214,7 @@ export async function approvalProperties(opts: PropertyOptions): Promise<Propert
     return v;
   };
 
+  const outcomes = tally();
   try {
     const report = await checkProperty(
       'approval: arbitrary ids, tokens, cookies, forms and methods',
@@ -220,6 +222,7 @@ export async function approvalProperties(opts: PropertyOptions): Promise<Propert
       async (c) => {
         const logFrom = sink.lines.length;
         const res = await handler(build(c));
+        outcomes.add(res?.statusCode ?? 'none');
         const v: string[] = [];
         if (!res || typeof res.statusCode !== 'number') return ['no response'];
         if (res.statusCode >= 500) v.push(`status ${res.statusCode}`);
@@ -229,7 +232,7 @@ export async function approvalProperties(opts: PropertyOptions): Promise<Propert
         return v;
       },
       opts,
-    );
+    ).then((r) => outcomes.into(r));
     for (const d of [first, second]) {
       const view = await ctx.service.view(d.id);
       if (view?.request?.status !== 'pending' || view.request.voteCount !== 0) {

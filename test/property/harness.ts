@@ -14,6 +14,8 @@ export interface PropertyReport {
   /** the first few failures, each with its input and what went wrong */
   examples: string[];
   ms: number;
+  /** how the cases were answered (status codes), to show the input reached past the first check */
+  outcomes?: Record<string, number>;
 }
 
 export interface PropertyOptions {
@@ -99,7 +101,29 @@ export async function checkProperty<T>(
 
 /** The line the tests print, so `npm test` shows how many cases each property tried. */
 export function summaryLine(r: PropertyReport): string {
-  return `property "${r.name}": ${r.runs} cases tried, ${r.failures} failing, ${r.ms.toFixed(0)} ms`;
+  return `property "${r.name}": ${r.runs} cases tried, ${r.failures} failing, ${r.ms.toFixed(0)} ms${r.outcomes ? ` (${outcomesText(r.outcomes)})` : ''}`;
+}
+
+export function outcomesText(o: Record<string, number>): string {
+  return Object.entries(o)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ');
+}
+
+/** Counts outcomes (status codes) while a property runs; attach with `.into(report)`. */
+export function tally() {
+  const counts: Record<string, number> = {};
+  return {
+    add(key: string | number) {
+      counts[key] = (counts[key] ?? 0) + 1;
+    },
+    into<R extends PropertyReport>(r: R): R {
+      r.outcomes = { ...counts };
+      for (const k of Object.keys(counts)) delete counts[k];
+      return r;
+    },
+  };
 }
 
 /** Every form a leaked secret could take in a response or a log line. */

@@ -21,6 +21,7 @@ import {
   leaks,
   type PropertyOptions,
   type PropertyReport,
+  tally,
 } from './harness';
 
 function slackSignature(secret: string, ts: string, body: Buffer, version = 'v0'): string {
@@ -189,6 +190,7 @@ export async function slackProperties(opts: PropertyOptions): Promise<PropertyRe
     return v;
   };
 
+  const outcomes = tally();
   try {
     const forged = await checkProperty(
       'slack: forged, stale or unsigned requests',
@@ -212,6 +214,7 @@ export async function slackProperties(opts: PropertyOptions): Promise<PropertyRe
           logs: sink.lines.length,
         };
         const res = await handler(event(c.body, c.base64, headers));
+        outcomes.add(res.statusCode);
         const v = await check(res, before.logs, before.posts);
         if (res.statusCode !== 401) v.push(`status ${res.statusCode}, expected 401`);
         if (enqueued !== before.enqueued) v.push('enqueued background work');
@@ -221,7 +224,7 @@ export async function slackProperties(opts: PropertyOptions): Promise<PropertyRe
         return v;
       },
       opts,
-    );
+    ).then((r) => outcomes.into(r));
     for (const id of waiting) {
       const d = await db.store.getDeployment(id);
       if (d?.status !== 'awaiting_approval') {
@@ -265,12 +268,13 @@ export async function slackProperties(opts: PropertyOptions): Promise<PropertyRe
         const logFrom = sink.lines.length;
         const postsFrom = ephemeral.length;
         const res = await handler(event(c.body, c.base64, headers));
+        outcomes.add(res.statusCode);
         const v = await check(res, logFrom, postsFrom);
         if (res.statusCode === 401) v.push('a correctly signed request was refused as forged');
         return v;
       },
       opts,
-    );
+    ).then((r) => outcomes.into(r));
     return [forged, signed];
   } finally {
     await background.idle();

@@ -22,6 +22,7 @@ import {
   leaks,
   type PropertyOptions,
   type PropertyReport,
+  tally,
 } from './harness';
 
 const REPO = 'Codertocat/Hello-World';
@@ -216,19 +217,23 @@ const signedShape: fc.Arbitrary<SignedShape> = fc.record({
     { weight: 1, arbitrary: bodyBytes },
   ),
   base64: fc.boolean(),
-  event: fc.option(fc.oneof(fc.constantFrom('push', 'ping', 'issues'), fc.string({ maxLength: 20 })), {
-    nil: undefined,
-    freq: 10,
-  }),
-  delivery: fc.option(fc.oneof(fc.uuid(), fc.string({ maxLength: 120 })), { nil: undefined, freq: 10 }),
+  event: fc.option(
+    fc.oneof(
+      { weight: 6, arbitrary: fc.constant('push') },
+      { weight: 1, arbitrary: fc.constantFrom('ping', 'issues') },
+      { weight: 1, arbitrary: fc.string({ maxLength: 20 }) },
+    ),
+    { nil: undefined, freq: 10 },
+  ),
+  delivery: fc.option(
+    fc.oneof({ weight: 6, arbitrary: fc.uuid() }, { weight: 1, arbitrary: fc.string({ maxLength: 120 }) }),
+    { nil: undefined, freq: 10 },
+  ),
   contentType: fc.option(
     fc.oneof(
-      fc.constantFrom(
-        'application/json',
-        'application/json; charset=utf-8',
-        'application/x-www-form-urlencoded',
-      ),
-      fc.string({ maxLength: 30 }),
+      { weight: 6, arbitrary: fc.constantFrom('application/json', 'application/json; charset=utf-8') },
+      { weight: 1, arbitrary: fc.constant('application/x-www-form-urlencoded') },
+      { weight: 1, arbitrary: fc.string({ maxLength: 30 }) },
     ),
     { nil: undefined, freq: 10 },
   ),
@@ -280,6 +285,7 @@ export async function webhookProperties(opts: PropertyOptions): Promise<Property
     return v;
   };
 
+  const outcomes = tally();
   try {
     const forged = await checkProperty(
       'webhook: forged or unsigned requests',
@@ -293,6 +299,7 @@ export async function webhookProperties(opts: PropertyOptions): Promise<Property
         const notesBefore = notifier.count;
         const logFrom = sink.lines.length;
         const res = await handler(final);
+        outcomes.add(res.statusCode);
         const v = common(res, logFrom);
         if (res.statusCode !== 401) v.push(`status ${res.statusCode}, expected 401`);
         if (counted.writes() !== writesBefore)
@@ -302,7 +309,7 @@ export async function webhookProperties(opts: PropertyOptions): Promise<Property
         return v;
       },
       opts,
-    );
+    ).then((r) => outcomes.into(r));
     const stored = await dynamo.store.listDeployments({ limit: 10 });
     if (stored.length > 0) {
       forged.failures++;
@@ -338,6 +345,7 @@ export async function webhookProperties(opts: PropertyOptions): Promise<Property
         clock.advance(1000);
         const logFrom = sink.lines.length;
         const res = await handler(event);
+        outcomes.add(res.statusCode);
         const v = common(res, logFrom);
         try {
           JSON.parse(res.body ?? '');
@@ -347,7 +355,7 @@ export async function webhookProperties(opts: PropertyOptions): Promise<Property
         return v;
       },
       opts,
-    );
+    ).then((r) => outcomes.into(r));
     return [forged, signed];
   } finally {
     await dynamo.close();

@@ -165,9 +165,9 @@ describe('grafana', () => {
     const providerFiles = v.dashboardProviders as Record<string, { providers: Array<Values> }>;
     const providers = Object.values(providerFiles).flatMap((f) => f.providers);
     const dashboards = v.dashboards as Record<string, Record<string, { json?: string }>>;
-    const dsUid = (
-      Object.values(v.datasources as Record<string, { datasources: Values[] }>)[0]?.datasources[0] as Values
-    ).uid;
+    const files = Object.values(v.datasources as Record<string, { datasources: Values[] }>);
+    const dsUid = files[0]?.datasources[0]?.uid;
+    expect(dsUid).toBe('prometheus');
 
     const all: Array<{ uid: unknown; title: unknown }> = [];
     for (const [provider, byName] of Object.entries(dashboards)) {

@@ -1,0 +1,224 @@
+import type { ApprovalRequest } from '../approval/approval-request';
+import type { Deployment } from '../deploy/deployment';
+import { HelmgateError } from '../errors';
+import type { AuditEntry } from '../store/deployment-store';
+import { type Output, relative, short } from './output';
+import type { CliTarget } from './target';
+
+/** The fields the CLI marks on deployments it creates (see the report: proposed for Deployment). */
+export interface CliMarks {
+  /** `redeploy` or `rollback`, when the CLI created the deployment */
+  trigger?: 'redeploy' | 'rollback';
+  /** the principal that asked for it */
+  requestedBy?: string;
+  /** for a rollback: the deployment it rolls back from (what ran then) */
+  rollbackOf?: string;
+}
+export type CliDeployment = Deployment & CliMarks;
+
+export interface DeploymentSummary {
+  id: string;
+  repository: string;
+  environment: string;
+  sha: string;
+  status: Deployment['status'];
+  createdAt: string;
+  updatedAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  reason?: string;
+  trigger?: string;
+}
+
+export function summarize(d: CliDeployment): DeploymentSummary {
+  return {
+    id: d.id,
+    repository: d.repository,
+    environment: d.environment,
+    sha: d.sha,
+    status: d.status,
+    createdAt: d.createdAt,
+    updatedAt: d.updatedAt,
+    ...(d.startedAt ? { startedAt: d.startedAt } : {}),
+    ...(d.finishedAt ? { finishedAt: d.finishedAt } : {}),
+    ...(d.reason ? { reason: d.reason } : {}),
+    ...(d.trigger ? { trigger: d.trigger } : {}),
+  };
+}
+
+/** A deployment by id, or by a prefix that names exactly one of the recent ones. */
+export async function findDeployment(t: CliTarget, idOrPrefix: string): Promise<CliDeployment> {
+  const exact = await t.store.getDeployment(idOrPrefix);
+  if (exact) return exact;
+  const matches = (await t.store.listDeployments({ limit: 500 })).filter((d) => d.id.startsWith(idOrPrefix));
+  if (matches.length === 1) return matches[0] as CliDeployment;
+  if (matches.length > 1)
+    throw new HelmgateError(
+      'bad_request',
+      `${idOrPrefix} is ambiguous: ${matches
+        .slice(0, 5)
+        .map((d) => d.id)
+        .join(', ')}${matches.length > 5 ? ', …' : ''}`,
+    );
+  throw new HelmgateError('not_found', `no deployment ${idOrPrefix}`);
+}
+
+const SUCCESS = new Set<Deployment['status']>(['succeeded', 'rendered']);
+const WAITING = new Set<Deployment['status']>(['queued', 'approved', 'awaiting_approval']);
+
+export interface WaitingSummary extends DeploymentSummary {
+  approval?: { status: string; expiresAt: string; votes: number; required: number };
+}
+
+export interface EnvironmentStatus {
+  repository: string;
+  environment: string;
+  /** what runs now: the newest succeeded (or, render-only, rendered) deployment */
+  current: DeploymentSummary | null;
+  running: DeploymentSummary[];
+  /** queued, approved and awaiting approval, oldest first */
+  waiting: WaitingSummary[];
+  /** the newest finished deployment when it is not `current` (a failure, a rejection…) */
+  latest: DeploymentSummary | null;
+}
+
+export async function statusCommand(
+  t: CliTarget,
+  o: Output,
+  opts: { limit: number; environment?: string },
+): Promise<number> {
+  const recent = (await t.store.listDeployments({ limit: opts.limit })) as CliDeployment[];
+  const groups = new Map<string, CliDeployment[]>();
+  for (const d of recent) {
+    if (opts.environment && d.environment !== opts.environment) continue;
+    const k = `${d.repository}\0${d.environment}`;
+    groups.set(k, [...(groups.get(k) ?? []), d]);
+  }
+  const approvals = t.readApprovals();
+  const environments: EnvironmentStatus[] = [];
+  for (const list of groups.values()) {
+    const first = list[0] as CliDeployment;
+    const current = list.find((d) => SUCCESS.has(d.status));
+    const waiting: WaitingSummary[] = [];
+    for (const d of list.filter((x) => WAITING.has(x.status)).reverse()) {
+      const req: ApprovalRequest | undefined =
+        d.status === 'awaiting_approval' ? await approvals.getRequest(d.id) : undefined;
+      waiting.push({
+        ...summarize(d),
+        ...(req
+          ? {
+              approval: {
+                status: req.status,
+                expiresAt: req.expiresAt,
+                votes: req.voteCount,
+                required: approvals.requiredFor(d.environment),
+              },
+            }
+          : {}),
+      });
+    }
+    const latestDone = list.find((d) => !WAITING.has(d.status) && d.status !== 'running');
+    environments.push({
+      repository: first.repository,
+      environment: first.environment,
+      current: current ? summarize(current) : null,
+      running: list.filter((d) => d.status === 'running').map(summarize),
+      waiting,
+      latest: latestDone && latestDone.id !== current?.id ? summarize(latestDone) : null,
+    });
+  }
+  environments.sort(
+    (a, b) => a.repository.localeCompare(b.repository) || a.environment.localeCompare(b.environment),
+  );
+  const now = t.clock.now();
+  o.result({ target: t.mode, environments }, () => {
+    if (environments.length === 0) return `no deployments yet (${t.description})`;
+    const lines: string[] = [];
+    for (const e of environments) {
+      lines.push(`${e.repository} · ${e.environment}`);
+      lines.push(
+        `  runs     ${e.current ? `${short(e.current.sha)} ${e.current.status} ${relative(e.current.finishedAt ?? e.current.updatedAt, now)}  ${e.current.id}` : 'nothing deployed by helmgate yet'}`,
+      );
+      for (const r of e.running)
+        lines.push(`  running  ${short(r.sha)} since ${relative(r.startedAt ?? r.updatedAt, now)}  ${r.id}`);
+      for (const w of e.waiting) {
+        const gate = w.approval
+          ? `awaiting approval (${w.approval.votes}/${w.approval.required}, expires ${relative(w.approval.expiresAt, now)})`
+          : w.status === 'awaiting_approval'
+            ? 'awaiting approval (not offered yet)'
+            : w.status;
+        lines.push(`  waits    ${short(w.sha)} ${gate}  ${w.id}`);
+      }
+      if (e.latest)
+        lines.push(
+          `  last     ${short(e.latest.sha)} ${e.latest.status} ${relative(e.latest.finishedAt ?? e.latest.updatedAt, now)}${e.latest.reason ? `: ${e.latest.reason}` : ''}  ${e.latest.id}`,
+        );
+    }
+    return lines.join('\n');
+  });
+  return 0;
+}
+
+/** The approval request as scripts may see it: everything but the token's hash. */
+function publicRequest(r: ApprovalRequest): Omit<ApprovalRequest, 'tokenHash'> {
+  const { tokenHash: _h, ...rest } = r;
+  return rest;
+}
+
+function auditLine(a: AuditEntry): string {
+  return `  ${a.at}  ${a.actor} via ${a.via}: ${a.action} → ${a.outcome}${a.detail ? ` (${a.detail})` : ''}`;
+}
+
+export async function showCommand(t: CliTarget, o: Output, idOrPrefix: string): Promise<number> {
+  const found = await findDeployment(t, idOrPrefix);
+  const view = await t.readApprovals().view(found.id);
+  if (!view) throw new HelmgateError('not_found', `no deployment ${idOrPrefix}`);
+  const d = view.deployment as CliDeployment;
+  const now = t.clock.now();
+  o.result(
+    {
+      deployment: d,
+      approval: view.request ? { ...publicRequest(view.request), required: view.required } : null,
+      audit: view.audit,
+      ...(view.newerRunning ? { newerRunning: summarize(view.newerRunning) } : {}),
+    },
+    () => {
+      const lines = [
+        `deployment ${d.id}`,
+        `  repository   ${d.repository}`,
+        `  environment  ${d.environment} (approval: ${d.approval})`,
+        `  commit       ${d.sha}${d.ref && d.ref !== d.sha ? ` (${d.ref})` : ''}${d.pusher ? ` by ${d.pusher}` : ''}`,
+      ];
+      if (d.commitMessage) lines.push(`  message      ${d.commitMessage.split('\n')[0]}`);
+      if (d.trigger)
+        lines.push(
+          `  trigger      ${d.trigger}${d.requestedBy ? ` by ${d.requestedBy}` : ''}${d.rollbackOf ? ` (rolls back ${d.rollbackOf})` : ''}${d.force ? ', forced' : ''}`,
+        );
+      lines.push(`  status       ${d.status}${d.reason ? `: ${d.reason}` : ''}`);
+      lines.push(`  created      ${d.createdAt} (${relative(d.createdAt, now)})`);
+      if (d.startedAt) lines.push(`  started      ${d.startedAt}`);
+      if (d.finishedAt) lines.push(`  finished     ${d.finishedAt}`);
+      if (d.planDigest) lines.push(`  plan         ${short(d.planDigest)}`);
+      if (view.newerRunning)
+        lines.push(
+          `  note         ${d.environment} runs ${short(view.newerRunning.sha)}, pushed after this commit: approving is a rollback (--rollback)`,
+        );
+      const r = view.request;
+      if (r) {
+        lines.push(
+          `approval: ${r.status}, ${r.voteCount} of ${view.required} votes, expires ${r.expiresAt} (${relative(r.expiresAt, now)})${r.decidedBy ? `, decided by ${r.decidedBy}` : ''}`,
+        );
+        for (const s of r.summary) lines.push(`  ${s}`);
+      }
+      lines.push(d.releases?.length ? 'releases:' : 'releases: none recorded yet');
+      for (const rel of d.releases ?? [])
+        lines.push(
+          `  ${rel.name} in ${rel.namespace}: ${rel.status}${rel.revision !== undefined ? ` (revision ${rel.revision})` : ''}, ${rel.attempts} attempt${rel.attempts === 1 ? '' : 's'}${rel.chart ? `, ${rel.chart}` : ''}${rel.reason ? ` — ${rel.reason}` : ''}`,
+        );
+      lines.push(view.audit.length ? 'audit:' : 'audit: empty');
+      for (const a of view.audit) lines.push(auditLine(a));
+      return lines.join('\n');
+    },
+  );
+  return 0;
+}

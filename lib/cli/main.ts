@@ -1,0 +1,221 @@
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { type Clock, systemClock } from '../clock';
+import { redeployCommand, rollbackCommand, voteCommand, type WaitOptions } from './decide';
+import { showCommand, statusCommand } from './inspect';
+import { Output } from './output';
+import { planCommand, secretsCheckCommand } from './plan-command';
+import { type CliTarget, CliUsageError, resolveTarget, type TargetOptions } from './target';
+
+/** Exit codes: 0 ok, 1 failed or refused, 2 usage. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+export interface CliIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  env: Record<string, string | undefined>;
+  cwd: string;
+  clock: Clock;
+  sleep: (ms: number) => Promise<void>;
+}
+
+interface GlobalOptions extends TargetOptions {
+  json?: boolean;
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+/**
+ * Runs the operator CLI with `args` (without `node` and the script) and returns the exit code. Every
+ * effect comes through `io`, so tests run it in-process against a local stack.
+ */
+export async function runCli(args: string[], partial: Partial<CliIo> = {}): Promise<number> {
+  const io: CliIo = {
+    stdout: (s) => process.stdout.write(s),
+    stderr: (s) => process.stderr.write(s),
+    env: process.env,
+    cwd: process.cwd(),
+    clock: systemClock,
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    ...partial,
+  };
+  let code: number = EXIT.ok;
+  let output: Output | undefined;
+
+  /** resolves the target, runs the command, closes the target; failures become exit 1 */
+  const act =
+    <A extends unknown[]>(fn: (t: CliTarget, o: Output, ...a: A) => Promise<number>) =>
+    async (...a: A) => {
+      const cmd = a[a.length - 1] as Command;
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const o = new Output(io.stdout, io.stderr, g.json === true);
+      output = o;
+      const target = await resolveTarget(
+        {
+          ...(g.local ? { local: true } : {}),
+          ...(g.aws ? { aws: true } : {}),
+          ...(g.state ? { state: g.state } : {}),
+          ...(g.repository ? { repository: g.repository } : {}),
+          ...(g.as ? { as: g.as } : {}),
+          ...(g.verbose ? { verbose: true } : {}),
+        },
+        { env: io.env, cwd: io.cwd, clock: io.clock, stderr: io.stderr },
+      );
+      o.redact = (s) => target.redactor.redact(s);
+      try {
+        code = await fn(target, o, ...a);
+      } finally {
+        target.close();
+      }
+    };
+
+  const waitOpts = (opts: { wait?: boolean; timeout: number; interval: number }): WaitOptions => ({
+    wait: opts.wait === true,
+    timeoutMs: opts.timeout * 1000,
+    intervalMs: opts.interval,
+    sleep: io.sleep,
+  });
+
+  const program = new Command()
+    .name('helmgate')
+    .description('Operate helmgate: what runs and waits, plans, approvals, redeploys, rollbacks, secrets.')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError('(add --help for usage)')
+    .option('--json', 'print only JSON on stdout (for scripts)')
+    .option('--local', 'use the running local stack (default when .helmgate/stack.json exists)')
+    .option('--aws', 'use AWS from the environment (HELMGATE_TABLE, AWS_REGION, credentials)')
+    .option('--state <file>', 'the local stack state file (default .helmgate/stack.json)')
+    .option('--repository <owner/name>', 'the repository (default: the stack/env setting or origin remote)')
+    .option('--as <principal>', 'who votes or asks (default HELMGATE_CLI_PRINCIPAL; locally the OS user)')
+    .option('--verbose', 'log what the services do to stderr');
+
+  program
+    .command('status')
+    .description('per repository and environment: what runs, what is running, what waits')
+    .option('--limit <n>', 'how many recent deployments to look at', positiveInt, 200)
+    .option('--environment <env>', 'only this environment')
+    .action(
+      act((t, o, opts: { limit: number; environment?: string }) =>
+        statusCommand(t, o, {
+          limit: opts.limit,
+          ...(opts.environment ? { environment: opts.environment } : {}),
+        }),
+      ),
+    );
+
+  program
+    .command('show')
+    .description('one deployment: status, per-release results, approval and audit log')
+    .argument('<deployment>', 'deployment id (or a unique prefix)')
+    .action(act((t, o, id: string) => showCommand(t, o, id)));
+
+  program
+    .command('plan')
+    .description('plan a commit of the local checkout and diff it against what the environment runs')
+    .argument('<sha>', 'commit (SHA, branch, HEAD…)')
+    .argument('[environment]', 'one environment (default: all)')
+    .action(act((t, o, rev: string, env: string | undefined) => planCommand(t, o, rev, env)));
+
+  for (const decision of ['approve', 'reject'] as const) {
+    const c = program
+      .command(decision)
+      .description(`${decision} a deployment waiting for approval, as a CLI principal (audited via cli)`)
+      .argument('<deployment>', 'deployment id (or a unique prefix)');
+    if (decision === 'approve')
+      c.option('--rollback', 'confirm approving a commit older than what the environment runs')
+        .option('--wait', 'wait until the deployment finishes, showing progress on stderr')
+        .option('--timeout <seconds>', 'how long --wait waits', positiveInt, 1800)
+        .option('--interval <ms>', 'how often --wait polls', positiveInt, 1000);
+    c.action(
+      act(
+        (
+          t,
+          o,
+          id: string,
+          opts: { rollback?: boolean; wait?: boolean; timeout?: number; interval?: number },
+        ) =>
+          voteCommand(t, o, {
+            id,
+            decision,
+            rollback: opts.rollback === true,
+            ...waitOpts({
+              wait: opts.wait === true,
+              timeout: opts.timeout ?? 1800,
+              interval: opts.interval ?? 1000,
+            }),
+          }),
+      ),
+    );
+  }
+
+  program
+    .command('redeploy')
+    .description('deploy a commit to an environment again (through approval where it needs one)')
+    .argument('<sha>', 'commit (SHA, branch, HEAD…)')
+    .argument('<environment>')
+    .option('--force', 'redeploy releases even when unchanged')
+    .option('--wait', 'wait until the deployment finishes, showing progress on stderr')
+    .option('--timeout <seconds>', 'how long --wait waits', positiveInt, 1800)
+    .option('--interval <ms>', 'how often --wait polls', positiveInt, 1000)
+    .action(
+      act(
+        (
+          t,
+          o,
+          rev: string,
+          environment: string,
+          opts: { force?: boolean; wait?: boolean; timeout: number; interval: number },
+        ) => redeployCommand(t, o, { rev, environment, force: opts.force === true, ...waitOpts(opts) }),
+      ),
+    );
+
+  program
+    .command('rollback')
+    .description('deploy the previous successful commit of an environment again, after approval')
+    .argument('<environment>')
+    .option('--force', 'redeploy releases even when unchanged')
+    .action(
+      act((t, o, environment: string, opts: { force?: boolean }) =>
+        rollbackCommand(t, o, {
+          environment,
+          force: opts.force === true,
+          ...waitOpts({ wait: false, timeout: 1, interval: 1000 }),
+        }),
+      ),
+    );
+
+  program
+    .command('secrets')
+    .description('secret checks')
+    .command('check')
+    .description(
+      'pre-flight: every secret the deploy config references exists and is non-empty (exit 1 if not)',
+    )
+    .argument('[environment]', 'one environment (default: all)')
+    .option('--sha <rev>', 'the commit whose deploy config is checked', 'HEAD')
+    .action(
+      act((t, o, env: string | undefined, opts: { sha: string }) => secretsCheckCommand(t, o, env, opts.sha)),
+    );
+
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError)
+      return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version'
+        ? EXIT.ok
+        : EXIT.usage;
+    const o = output ?? new Output(io.stdout, io.stderr, args.includes('--json'));
+    o.fail(e);
+    return e instanceof CliUsageError ? EXIT.usage : EXIT.failed;
+  }
+}
+
+/** The process entry (bin/helmgate.cjs): exit with the CLI's code once stdout is flushed. */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
+  process.exitCode = await runCli(argv);
+}

@@ -1,0 +1,136 @@
+import { describePlan, type EnvironmentPlan } from '../deploy/plan';
+import { diffPlans, type ReleaseChange, summaryLines } from '../deploy/plan-diff';
+import { describeRef, type SecretRef, SecretResolver } from '../secrets/secrets-provider';
+import { type Output, short } from './output';
+import { environmentsOf, openCommit } from './plans';
+import type { CliTarget } from './target';
+
+function chartLabel(r: EnvironmentPlan['releases'][number]): string {
+  return r.chart.kind === 'local'
+    ? `./${r.chart.path}`
+    : `${r.chart.repository}/${r.chart.name}@${r.chart.version}`;
+}
+
+/** The plan as scripts see it: structure and names, no values-file contents. */
+function planJson(plan: EnvironmentPlan) {
+  return {
+    environment: plan.environment,
+    sha: plan.sha,
+    digest: plan.digest,
+    approval: plan.approval,
+    ...(plan.after !== undefined ? { after: plan.after } : {}),
+    cluster: plan.cluster.secret,
+    releases: plan.releases.map((r) => ({
+      name: r.name,
+      namespace: r.namespace,
+      chart: chartLabel(r),
+      values: r.valuesFiles.map((f) => f.path),
+      secretValues: r.secretValues.map((s) => ({ path: s.path, ref: describeRef(s.ref) })),
+      needs: r.needs,
+      digest: r.digest,
+    })),
+    secretRefs: plan.secretRefs.map(describeRef),
+  };
+}
+
+export interface EnvironmentPlanReport {
+  environment: string;
+  plan: ReturnType<typeof planJson>;
+  /** what the environment runs now, as recorded at its last successful deploy */
+  running: { sha: string; digest: string } | null;
+  changes: ReleaseChange[];
+}
+
+/** `plan <rev> [env]`: the plan of a commit from the local checkout, and what it changes in each environment. */
+export async function planCommand(
+  t: CliTarget,
+  o: Output,
+  rev: string,
+  environment: string | undefined,
+): Promise<number> {
+  const tree = await openCommit(t.repoDir, rev, t.deployConfigPath);
+  try {
+    const repository = await t.repository();
+    const approvals = t.readApprovals();
+    const reports: EnvironmentPlanReport[] = [];
+    const texts: string[] = [];
+    for (const env of environmentsOf(tree, environment)) {
+      const plan = await tree.plan(env);
+      const previous = await approvals.currentSnapshot(repository, env);
+      const changes = diffPlans(previous, plan);
+      reports.push({
+        environment: env,
+        plan: planJson(plan),
+        running: previous ? { sha: previous.sha, digest: previous.digest } : null,
+        changes,
+      });
+      const lines = [describePlan(plan), ''];
+      lines.push(
+        previous
+          ? `against what ${env} runs now (${short(previous.sha)}, plan ${short(previous.digest)}):`
+          : `${env} runs nothing deployed by helmgate yet: every release is new`,
+      );
+      for (const s of summaryLines(changes)) lines.push(`  ${s}`);
+      for (const c of changes) if (c.valuesDiff) lines.push('', c.valuesDiff.trimEnd());
+      texts.push(lines.join('\n'));
+    }
+    o.result({ repository, sha: tree.sha, environments: reports }, texts.join('\n\n'));
+    return 0;
+  } finally {
+    await tree.dispose();
+  }
+}
+
+export interface SecretsCheckReport {
+  environment: string;
+  checked: Array<{ ref: string; ok: boolean }>;
+  missing: string[];
+}
+
+/**
+ * `secrets check [env]`: the runner's pre-flight on its own. Every secret the plan references (and the
+ * cluster credentials, unless the local stack only renders) must exist and be non-empty. Values are
+ * resolved to test them and never printed; the resolver registers them with the output's redactor.
+ */
+export async function secretsCheckCommand(
+  t: CliTarget,
+  o: Output,
+  environment: string | undefined,
+  rev: string,
+): Promise<number> {
+  const tree = await openCommit(t.repoDir, rev, t.deployConfigPath);
+  try {
+    const resolver = new SecretResolver(t.secretsProvider, t.redactor);
+    const reports: SecretsCheckReport[] = [];
+    for (const env of environmentsOf(tree, environment)) {
+      const plan = await tree.plan(env);
+      const refs: SecretRef[] = [
+        ...(t.renderOnly ? [] : [{ secret: plan.cluster.secret }]),
+        ...plan.secretRefs,
+      ];
+      const checked: SecretsCheckReport['checked'] = [];
+      for (const ref of refs) {
+        const label = describeRef(ref);
+        if (checked.some((c) => c.ref === label)) continue;
+        checked.push({ ref: label, ok: (await resolver.tryResolve(ref)) !== undefined });
+      }
+      reports.push({ environment: env, checked, missing: checked.filter((c) => !c.ok).map((c) => c.ref) });
+    }
+    const ok = reports.every((r) => r.missing.length === 0);
+    o.result({ sha: tree.sha, ok, environments: reports }, () => {
+      const lines: string[] = [];
+      for (const r of reports) {
+        lines.push(
+          `${r.environment} @ ${short(tree.sha)}: ${r.checked.length} secret reference${r.checked.length === 1 ? '' : 's'}, ${r.missing.length ? `${r.missing.length} missing or empty` : 'all present'}`,
+        );
+        for (const c of r.checked) lines.push(`  ${c.ok ? 'ok     ' : 'MISSING'}  ${c.ref}`);
+      }
+      if (t.renderOnly)
+        lines.push('(render-only local stack: cluster credentials are not needed and not checked)');
+      return lines.join('\n');
+    });
+    return ok ? 0 : 1;
+  } finally {
+    await tree.dispose();
+  }
+}

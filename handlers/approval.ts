@@ -8,7 +8,7 @@ import type { ApproversConfig } from '../lib/approval/approval-port';
 import type { ApprovalService } from '../lib/approval/approval-service';
 import { verifyApprovalToken } from '../lib/approval/approval-token';
 import { authorize } from '../lib/approval/approver-policy';
-import { awsApprovalDeps } from '../lib/approval/aws-wiring';
+import { approvalHandlerDeps, approvalWiring } from '../lib/approval/aws-wiring';
 import { type CookieSettings, csrfToken, readSession, type Session, verifyCsrf } from '../lib/auth/session';
 import type { Clock } from '../lib/clock';
 import { HelmgateError } from '../lib/errors';
@@ -186,4 +186,6 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
   }
 }
 
-export const handler = lazyHandler(async () => makeApprovalHandler(awsApprovalDeps()));
+export const handler = lazyHandler(async () =>
+  makeApprovalHandler(approvalHandlerDeps(await approvalWiring())),
+);

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { parseApprovers } from '../lib/approval/aws-wiring';
-import { ensureSecretsFile, startLocalStack } from '../lib/local/local-stack';
+import { addLocalPlaceholders, ensureSecretsFile, startLocalStack } from '../lib/local/local-stack';
 
 async function main(): Promise<void> {
   const repoDir = path.resolve(process.env.HELMGATE_REPO_DIR ?? process.cwd());
@@ -13,6 +13,7 @@ async function main(): Promise<void> {
     process.env.HELMGATE_SECRETS_FILE ?? path.join(repoDir, '.helmgate', 'secrets.json'),
   );
   const created = ensureSecretsFile(secretsFile);
+  const placeholders = process.env.KUBECONFIG ? [] : await addLocalPlaceholders(secretsFile, repoDir);
   const port = Number(process.env.PORT ?? 3000);
   const repositories = process.env.HELMGATE_REPOSITORIES?.split(',')
     .map((s) => s.trim())
@@ -21,6 +22,7 @@ async function main(): Promise<void> {
     port,
     repoDir,
     dataDir: path.join(repoDir, '.helmgate', 'dynamodb'),
+    stateFile: path.join(repoDir, '.helmgate', 'stack.json'),
     secretsFile,
     ...(repositories?.length ? { repositories } : {}),
     logLevel: (process.env.HELMGATE_LOG_LEVEL as 'info' | undefined) ?? 'info',
@@ -29,6 +31,10 @@ async function main(): Promise<void> {
   });
   const say = (s: string) => process.stderr.write(`${s}\n`);
   if (created) say(`helmgate: created ${secretsFile} (mode 0600) with random local secrets`);
+  if (placeholders.length > 0)
+    say(
+      `helmgate: render-only, so ${secretsFile} got random placeholders for the secrets deploy.yaml references: ${placeholders.join(', ')}`,
+    );
   say(`helmgate: listening on ${stack.url}  (repositories: ${stack.repositories.join(', ')})`);
   say(
     process.env.KUBECONFIG

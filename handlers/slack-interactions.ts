@@ -1,7 +1,15 @@
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import type { WebClient } from '@slack/web-api';
 import type { ApprovalPort, Decision, VoteOutcome } from '../lib/approval/approval-port';
+import { approvalWiring } from '../lib/approval/aws-wiring';
 import type { Clock } from '../lib/clock';
-import { type BackgroundJob, type BackgroundWork, isBackgroundEvent } from '../lib/dispatch/background';
+import { systemClock } from '../lib/clock';
+import {
+  type BackgroundJob,
+  type BackgroundWork,
+  isBackgroundEvent,
+  LambdaBackgroundWork,
+} from '../lib/dispatch/background';
 import { HelmgateError, isHelmgateError } from '../lib/errors';
 import {
   errorResponse,
@@ -15,8 +23,9 @@ import type { Logger } from '../lib/log/logger';
 import { parseInteractionBody, type SlackAction, type SlackInteraction } from '../lib/slack/interaction';
 import { escapeMrkdwn, shortSha } from '../lib/slack/messages';
 import { verifySlackRequest } from '../lib/slack/verify-request';
-import { slackErrorCode } from '../lib/slack/web-client';
+import { createSlackWebClient, slackErrorCode } from '../lib/slack/web-client';
 import type { DeploymentStore } from '../lib/store/deployment-store';
+import { awsSlack } from '../lib/wiring/aws';
 
 export const SLACK_INTERACTION_JOB = 'slack-interaction';
 export type SlackInteractionJob = BackgroundJob<typeof SLACK_INTERACTION_JOB, SlackInteraction>;
@@ -232,3 +241,28 @@ export function makeSlackInteractionsLambda(
     return http(event as HttpEvent);
   };
 }
+
+/** AWS: one function for both halves; its own name (AWS_LAMBDA_FUNCTION_NAME) receives the background jobs. */
+export const handler = makeSlackInteractionsLambda(async () => {
+  const w = await approvalWiring();
+  const slack = await awsSlack(w.base);
+  if (!slack)
+    throw new HelmgateError(
+      'invalid_config',
+      `Slack is not configured: secret ${w.base.config.HELMGATE_SLACK_SECRET_ID} does not exist`,
+    );
+  const self = process.env.AWS_LAMBDA_FUNCTION_NAME;
+  if (!self) throw new HelmgateError('invalid_config', 'AWS_LAMBDA_FUNCTION_NAME is not set');
+  return {
+    signingSecrets: async () => slack.signingSecrets,
+    background: new LambdaBackgroundWork<SlackInteractionJob>(
+      new LambdaClient({ region: w.base.config.AWS_REGION }),
+      self,
+    ),
+    clock: systemClock,
+    logger: w.base.logger,
+    approvals: w.service,
+    store: w.base.store,
+    slack: createSlackWebClient({ botToken: slack.botToken, logger: w.base.logger }),
+  };
+});

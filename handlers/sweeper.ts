@@ -1,6 +1,7 @@
-import { awsSweeperDeps } from '../lib/approval/aws-wiring';
+import { approvalWiring, sweeperDeps } from '../lib/approval/aws-wiring';
 import type { Logger } from '../lib/log/logger';
 import { type SweeperDeps, type SweepReport, sweep } from '../lib/sweeper/sweeper';
+import { lazyHandler } from '../lib/wiring/lazy';
 
 /** The scheduled event (EventBridge `rate(5 minutes)`): its content does not matter. */
 export function makeSweeperHandler(
@@ -18,8 +19,4 @@ export function makeSweeperHandler(
   };
 }
 
-let built: ((event?: unknown) => Promise<SweepReport>) | undefined;
-export const handler = async (event?: unknown): Promise<SweepReport> => {
-  built ??= makeSweeperHandler(awsSweeperDeps());
-  return built(event);
-};
+export const handler = lazyHandler(async () => makeSweeperHandler(sweeperDeps(await approvalWiring())));

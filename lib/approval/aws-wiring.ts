@@ -1,25 +1,20 @@
-import { LambdaClient } from '@aws-sdk/client-lambda';
 import type { ApprovalHandlerDeps } from '../../handlers/approval';
 import type { AuthDeps } from '../../handlers/auth';
 import { type GithubOAuthConfig, parseOAuthClient } from '../auth/github-oauth';
 import { cookieSettingsFor } from '../auth/session';
 import { systemClock } from '../clock';
-import { LambdaDispatcher } from '../dispatch/dispatcher';
+import { planAt } from '../deploy/runner';
+import type { Dispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
-import { ConsoleNotifier } from '../notify/notifier';
+import type { Notifier } from '../notify/notifier';
 import { cryptoRandom } from '../random';
 import type { SweeperDeps } from '../sweeper/sweeper';
-import { type AwsBase, awsBase } from '../wiring/aws';
+import { type AwsBase, awsBase, awsDispatcher, awsNotifier } from '../wiring/aws';
 import { cached } from '../wiring/lazy';
 import { ApproversConfig } from './approval-port';
 import { ApprovalService } from './approval-service';
 
-/**
- * Environment this feature reads (besides AppConfig): HELMGATE_APPROVERS (JSON ApproversConfig),
- * HELMGATE_APPROVAL_TTL_HOURS, HELMGATE_OAUTH_SECRET_ID (default helmgate/github-oauth),
- * HELMGATE_SIGNING_KEY_ID (default helmgate/approval-signing-key), HELMGATE_GITHUB_WEB_URL,
- * HELMGATE_GITHUB_API_URL.
- */
+/** Parses HELMGATE_APPROVERS; the error names the bad field, never more. */
 export function parseApprovers(raw: string | undefined): ApproversConfig {
   let json: unknown;
   try {
@@ -41,31 +36,39 @@ export interface ApprovalWiring {
   service: ApprovalService;
   approvers: ApproversConfig;
   signingKey: () => Promise<string>;
+  notifier: Notifier;
+  dispatcher: Dispatcher;
 }
 
-export function approvalWiring(env: Record<string, string | undefined> = process.env): ApprovalWiring {
-  const base = awsBase(env);
-  const approvers = parseApprovers(env.HELMGATE_APPROVERS);
-  const fn = base.config.HELMGATE_RUNNER_FUNCTION;
-  if (!fn) throw new HelmgateError('invalid_config', 'HELMGATE_RUNNER_FUNCTION is not set');
-  const ttlHours = Number(env.HELMGATE_APPROVAL_TTL_HOURS ?? 24);
+/** The approval service as every AWS handler that votes or promotes builds it. */
+export async function approvalWiring(base: AwsBase = awsBase()): Promise<ApprovalWiring> {
+  const { config } = base;
+  const approvers = parseApprovers(config.HELMGATE_APPROVERS);
+  const notifier = await awsNotifier(base);
+  const dispatcher = awsDispatcher(base);
   const service = new ApprovalService({
     store: base.store,
-    notifier: new ConsoleNotifier(base.logger),
-    dispatcher: new LambdaDispatcher(new LambdaClient({ region: base.config.AWS_REGION }), fn),
+    notifier,
+    dispatcher,
     clock: systemClock,
     random: cryptoRandom,
     logger: base.logger,
     approvers,
-    publicUrl: base.config.HELMGATE_PUBLIC_URL,
-    approvalTtlMs: (Number.isFinite(ttlHours) && ttlHours > 0 ? ttlHours : 24) * 3600_000,
+    publicUrl: config.HELMGATE_PUBLIC_URL,
+    approvalTtlMs: config.HELMGATE_APPROVAL_TTL_HOURS * 3600_000,
+    planFor: async (waiting, ctx) =>
+      ctx.sourceDir
+        ? planAt(ctx.sourceDir, config.HELMGATE_DEPLOY_CONFIG, waiting).catch(() => undefined)
+        : undefined,
   });
-  const keyId = env.HELMGATE_SIGNING_KEY_ID ?? 'helmgate/approval-signing-key';
-  const signingKey = cached(async () => base.secrets.resolve({ secret: keyId }), 5 * 60_000);
-  return { base, service, approvers, signingKey };
+  const signingKey = cached(
+    async () => base.secrets.resolve({ secret: config.HELMGATE_SIGNING_KEY_ID }),
+    5 * 60_000,
+  );
+  return { base, service, approvers, signingKey, notifier, dispatcher };
 }
 
-export function awsApprovalDeps(w: ApprovalWiring = approvalWiring()): ApprovalHandlerDeps {
+export function approvalHandlerDeps(w: ApprovalWiring): ApprovalHandlerDeps {
   return {
     approvals: w.service,
     approvers: w.approvers,
@@ -76,35 +79,37 @@ export function awsApprovalDeps(w: ApprovalWiring = approvalWiring()): ApprovalH
   };
 }
 
-export function awsAuthDeps(env: Record<string, string | undefined> = process.env): AuthDeps {
-  const w = approvalWiring(env);
-  const publicUrl = w.base.config.HELMGATE_PUBLIC_URL.replace(/\/+$/, '');
+export function awsAuthDeps(base: AwsBase = awsBase()): AuthDeps {
+  const { config } = base;
+  const publicUrl = config.HELMGATE_PUBLIC_URL.replace(/\/+$/, '');
   const oauth: GithubOAuthConfig = {
-    githubWebUrl: env.HELMGATE_GITHUB_WEB_URL ?? 'https://github.com',
-    githubApiUrl: env.HELMGATE_GITHUB_API_URL ?? 'https://api.github.com',
+    githubWebUrl: config.HELMGATE_GITHUB_WEB_URL,
+    githubApiUrl: config.HELMGATE_GITHUB_API_URL,
     redirectUri: `${publicUrl}/auth/github/callback`,
   };
-  const oauthId = env.HELMGATE_OAUTH_SECRET_ID ?? 'helmgate/github-oauth';
   return {
     oauth,
-    oauthClient: cached(async () => {
-      const client = parseOAuthClient(await w.base.secrets.tryResolve({ secret: oauthId }));
-      return client;
-    }, 5 * 60_000),
-    signingKey: w.signingKey,
+    oauthClient: cached(
+      async () =>
+        parseOAuthClient(await base.secrets.tryResolve({ secret: config.HELMGATE_OAUTH_SECRET_ID })),
+      5 * 60_000,
+    ),
+    signingKey: cached(
+      async () => base.secrets.resolve({ secret: config.HELMGATE_SIGNING_KEY_ID }),
+      5 * 60_000,
+    ),
     cookies: cookieSettingsFor(publicUrl),
     clock: systemClock,
     random: cryptoRandom,
-    logger: w.base.logger,
+    logger: base.logger,
   };
 }
 
-export function awsSweeperDeps(w: ApprovalWiring = approvalWiring()): SweeperDeps {
-  const fn = w.base.config.HELMGATE_RUNNER_FUNCTION as string;
+export function sweeperDeps(w: ApprovalWiring): SweeperDeps {
   return {
     store: w.base.store,
-    notifier: new ConsoleNotifier(w.base.logger),
-    dispatcher: new LambdaDispatcher(new LambdaClient({ region: w.base.config.AWS_REGION }), fn),
+    notifier: w.notifier,
+    dispatcher: w.dispatcher,
     clock: systemClock,
     logger: w.base.logger,
   };

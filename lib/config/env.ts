@@ -33,6 +33,23 @@ export const AppConfig = z.object({
   HELMGATE_SECRETS_ENDPOINT: z.string().url().optional(),
   HELMGATE_RUNNER_FUNCTION: z.string().min(1).optional(),
   AWS_REGION: z.string().min(1).default('us-east-1'),
+  /** Secrets Manager ids of helmgate's own secrets */
+  HELMGATE_GITHUB_TOKEN_ID: z.string().min(1).default('helmgate/github-token'),
+  HELMGATE_OAUTH_SECRET_ID: z.string().min(1).default('helmgate/github-oauth'),
+  HELMGATE_SIGNING_KEY_ID: z.string().min(1).default('helmgate/approval-signing-key'),
+  /** JSON {botToken, signingSecret, previousSigningSecrets?, channel}; absent secret = no Slack */
+  HELMGATE_SLACK_SECRET_ID: z.string().min(1).default('helmgate/slack'),
+  /** GitHub Enterprise: https://ghe.example.org/api/v3 and https://ghe.example.org */
+  HELMGATE_GITHUB_API_URL: z.string().url().default('https://api.github.com'),
+  HELMGATE_GITHUB_WEB_URL: z.string().url().default('https://github.com'),
+  /** who may approve what: JSON {"production": {"github": [...], "githubTeams": [...], "slack": [...], "required": 1}} */
+  HELMGATE_APPROVERS: z.string().default('{}'),
+  HELMGATE_APPROVAL_TTL_HOURS: z.coerce.number().positive().default(24),
+  /** the deploy runner's helm binary and pre-pulled chart cache (the container image sets both) */
+  HELMGATE_HELM_BIN: z.string().min(1).optional(),
+  HELMGATE_CHART_CACHE: z.string().min(1).optional(),
+  /** parallel helm releases per deployment */
+  HELMGATE_CONCURRENCY: positiveInt.default(4),
 });
 export type AppConfig = z.infer<typeof AppConfig>;
 

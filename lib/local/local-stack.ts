@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -19,7 +19,10 @@ import { ApprovalService } from '../approval/approval-service';
 import { parseOAuthClient } from '../auth/github-oauth';
 import { cookieSettingsFor } from '../auth/session';
 import { type Clock, systemClock } from '../clock';
+import { parseDeployConfig } from '../deploy/deploy-config';
+import { planEnvironment } from '../deploy/plan';
 import { planAt } from '../deploy/runner';
+import { directorySourceReader } from '../deploy/source-reader';
 import { InProcessBackgroundWork } from '../dispatch/background';
 import {
   type DeployJob,
@@ -36,7 +39,7 @@ import { Redactor } from '../log/redact';
 import { ConsoleNotifier, FanOutNotifier, type Notifier } from '../notify/notifier';
 import { cryptoRandom, type Random } from '../random';
 import { FileSecretsProvider } from '../secrets/file-provider';
-import { parseSecretList, SecretResolver } from '../secrets/secrets-provider';
+import { parseSecretList, type SecretRef, SecretResolver } from '../secrets/secrets-provider';
 import { SlackNotifier } from '../slack/slack-notifier';
 import { parseSlackSecret } from '../slack/slack-secret';
 import { createSlackWebClient } from '../slack/web-client';
@@ -82,6 +85,11 @@ export interface LocalStackOptions {
   /** run the sweeper this often (ms); 0 = never; default 60 s */
   sweepIntervalMs?: number;
   approvalTtlMs?: number;
+  /**
+   * Where to write `{url, dynamodbEndpoint, table, secretsFile, repoDir, pid}` (0600) so the operator CLI
+   * finds this stack (`npm start` writes `.helmgate/stack.json`; removed on close).
+   */
+  stateFile?: string;
 }
 
 export interface LocalStackContext {
@@ -126,6 +134,54 @@ export function ensureSecretsFile(file: string): boolean {
   writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
   return true;
+}
+
+/**
+ * Render-only convenience: every secret the working tree's deploy config references that the secrets
+ * file lacks gets a random local placeholder (a JSON object when the reference names a key), so a first
+ * `npm start` + `npm run push` renders instead of stopping at the pre-flight. Never used with a cluster.
+ * Returns the references it added.
+ */
+export async function addLocalPlaceholders(
+  file: string,
+  repoDir: string,
+  deployConfigPath = 'deploy.yaml',
+): Promise<string[]> {
+  const reader = directorySourceReader(repoDir);
+  const text = await reader.readFile(deployConfigPath);
+  if (text === undefined) return [];
+  let refs: SecretRef[] = [];
+  try {
+    const config = parseDeployConfig(text, deployConfigPath);
+    for (const environment of Object.keys(config.environments)) {
+      const plan = await planEnvironment({ config, environment, sha: 'working-tree', source: reader });
+      refs = refs.concat(plan.secretRefs);
+    }
+  } catch {
+    return []; // an invalid config is reported by the push that deploys it
+  }
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  const added: string[] = [];
+  for (const ref of refs) {
+    const value = randomBytes(24).toString('base64url');
+    const current = doc[ref.secret];
+    if (ref.key === undefined) {
+      if (current === undefined || current === '') {
+        doc[ref.secret] = value;
+        added.push(ref.secret);
+      }
+    } else {
+      const obj = (typeof current === 'object' && current !== null ? current : {}) as Record<string, unknown>;
+      if (typeof current === 'string' && current !== '') continue; // a string secret: leave it as written
+      if (obj[ref.key] === undefined || obj[ref.key] === '') {
+        obj[ref.key] = value;
+        doc[ref.secret] = obj;
+        added.push(`${ref.secret}#${ref.key}`);
+      }
+    }
+  }
+  if (added.length > 0) writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600 });
+  return added;
 }
 
 /** `owner/name` of the checkout's origin remote, else `local/helmgate`. */
@@ -332,6 +388,19 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       : undefined;
   sweepTimer?.unref();
 
+  if (opts.stateFile) {
+    const state = {
+      url,
+      dynamodbEndpoint: `http://127.0.0.1:${dynalite.address().port}`,
+      table: 'helmgate',
+      secretsFile: opts.secretsFile,
+      repoDir: opts.repoDir,
+      deployConfigPath,
+      pid: process.pid,
+    };
+    writeFileSync(opts.stateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  }
+
   const idle = async () => {
     // jobs start background work and vice versa: wait until both are quiet
     for (let i = 0; i < 50; i++) {
@@ -354,6 +423,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     idle,
     close: async () => {
       if (sweepTimer) clearInterval(sweepTimer);
+      if (opts.stateFile) rmSync(opts.stateFile, { force: true });
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
       await idle();

@@ -8,11 +8,15 @@ import { type AppConfig, loadConfig } from '../config/env';
 import { LambdaDispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
 import { GithubRepoSource } from '../github/github-source';
+import { GithubDeploymentsReporter } from '../github/status-reporter';
 import { createLogger, type Logger } from '../log/logger';
 import { Redactor } from '../log/redact';
-import { ConsoleNotifier } from '../notify/notifier';
+import { ConsoleNotifier, FanOutNotifier, type Notifier } from '../notify/notifier';
 import { SecretsManagerProvider } from '../secrets/secrets-manager-provider';
-import { parseSecretList, SecretResolver } from '../secrets/secrets-provider';
+import { parseSecretList, SecretResolver, type SecretsProvider } from '../secrets/secrets-provider';
+import { SlackNotifier } from '../slack/slack-notifier';
+import { parseSlackSecret, type SlackCredentials } from '../slack/slack-secret';
+import { createSlackWebClient } from '../slack/web-client';
 import { DynamoDbDeploymentStore } from '../store/dynamodb-deployment-store';
 import { cached } from './lazy';
 
@@ -23,6 +27,8 @@ export interface AwsBase {
   logger: Logger;
   store: DynamoDbDeploymentStore;
   secrets: SecretResolver;
+  /** for per-invocation resolvers (the runner caches values for one invocation only) */
+  secretsProvider: SecretsProvider;
 }
 
 export function awsBase(env: Record<string, string | undefined> = process.env): AwsBase {
@@ -37,13 +43,70 @@ export function awsBase(env: Record<string, string | undefined> = process.env): 
     region: config.AWS_REGION,
     ...(config.HELMGATE_SECRETS_ENDPOINT ? { endpoint: config.HELMGATE_SECRETS_ENDPOINT } : {}),
   });
+  const secretsProvider = new SecretsManagerProvider(sm);
   return {
     config,
     redactor,
     logger,
     store: new DynamoDbDeploymentStore(dynamo, config.HELMGATE_TABLE),
-    secrets: new SecretResolver(new SecretsManagerProvider(sm), redactor),
+    secrets: new SecretResolver(secretsProvider, redactor),
+    secretsProvider,
   };
+}
+
+/** Octokit for the GitHub API (token from Secrets Manager; GitHub Enterprise through the API URL). */
+export async function awsOctokit(base: AwsBase): Promise<Octokit> {
+  const token = await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_TOKEN_ID });
+  return new Octokit({ ...(token ? { auth: token } : {}), baseUrl: base.config.HELMGATE_GITHUB_API_URL });
+}
+
+/** The runner's Lambda (async invoke): from the webhook, approvals, Slack, the sweeper and itself. */
+export function awsDispatcher(base: AwsBase): LambdaDispatcher {
+  const fn = base.config.HELMGATE_RUNNER_FUNCTION;
+  if (!fn) throw new HelmgateError('invalid_config', 'HELMGATE_RUNNER_FUNCTION is not set');
+  return new LambdaDispatcher(new LambdaClient({ region: base.config.AWS_REGION }), fn);
+}
+
+/** Slack credentials when the Slack secret exists (Slack is optional). */
+export async function awsSlack(base: AwsBase): Promise<SlackCredentials | undefined> {
+  const text = await base.secrets.tryResolve({ secret: base.config.HELMGATE_SLACK_SECRET_ID });
+  if (!text) return undefined;
+  const slack = parseSlackSecret(text);
+  for (const s of [slack.botToken, ...slack.signingSecrets]) base.redactor.register(s);
+  return slack;
+}
+
+/**
+ * Every transition goes to the log, to Slack (one message per commit, edited in place) when Slack is
+ * configured, and to GitHub Deployments when a GitHub token is.
+ */
+export async function awsNotifier(base: AwsBase): Promise<Notifier> {
+  const notifiers: Notifier[] = [new ConsoleNotifier(base.logger)];
+  const slack = await awsSlack(base);
+  if (slack?.channel)
+    notifiers.push(
+      new SlackNotifier({
+        client: createSlackWebClient({ botToken: slack.botToken, logger: base.logger }),
+        channel: slack.channel,
+        store: base.store,
+        clock: systemClock,
+        logger: base.logger,
+        redactor: base.redactor,
+        githubUrl: base.config.HELMGATE_GITHUB_WEB_URL,
+      }),
+    );
+  if (await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_TOKEN_ID }))
+    notifiers.push(
+      new GithubDeploymentsReporter({
+        octokit: await awsOctokit(base),
+        store: base.store,
+        publicUrl: base.config.HELMGATE_PUBLIC_URL,
+        clock: systemClock,
+        logger: base.logger,
+        redactor: base.redactor,
+      }),
+    );
+  return new FanOutNotifier(notifiers, base.logger);
 }
 
 export async function awsWebhookDeps(
@@ -51,22 +114,11 @@ export async function awsWebhookDeps(
 ): Promise<GithubWebhookDeps> {
   const base = awsBase(env);
   const { config } = base;
-  if (!config.HELMGATE_RUNNER_FUNCTION)
-    throw new HelmgateError('invalid_config', 'HELMGATE_RUNNER_FUNCTION is not set');
-  const githubToken = env.HELMGATE_GITHUB_TOKEN_ID ?? 'helmgate/github-token';
-  const token = await base.secrets.tryResolve({ secret: githubToken });
-  const octokit = new Octokit({
-    ...(token ? { auth: token } : {}),
-    ...(env.HELMGATE_GITHUB_API_URL ? { baseUrl: env.HELMGATE_GITHUB_API_URL } : {}),
-  });
   return {
     store: base.store,
-    source: new GithubRepoSource(octokit),
-    dispatcher: new LambdaDispatcher(
-      new LambdaClient({ region: config.AWS_REGION }),
-      config.HELMGATE_RUNNER_FUNCTION,
-    ),
-    notifier: new ConsoleNotifier(base.logger),
+    source: new GithubRepoSource(await awsOctokit(base)),
+    dispatcher: awsDispatcher(base),
+    notifier: await awsNotifier(base),
     clock: systemClock,
     logger: base.logger,
     deployConfigPath: config.HELMGATE_DEPLOY_CONFIG,

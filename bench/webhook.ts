@@ -5,6 +5,7 @@
  *  2. loopback HTTP against the local stack (real dynalite) with autocannon;
  *  3. each handler's minified bundle size and cold import time (minus a bare `node -e ""`).
  */
+import './lib/esm';
 import { createHmac, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -21,6 +22,7 @@ import { MemoryDeploymentStore } from '../test/fakes/memory-store';
 import { branchPush, signedGithubEvent } from '../test/helpers/events';
 import { MemoryRepoSource } from '../test/helpers/memory-source';
 import { fmt, nodeStartMs, summarize, table } from './lib';
+import { type BenchRow, row } from './lib/table';
 
 const SECRET = 'bench-webhook-secret-0123456789abcdef';
 const REPO = 'Codertocat/Hello-World';
@@ -94,6 +96,8 @@ async function loopback() {
     logLevel: 'error',
     clock: systemClock,
     source,
+    runner: false, // the webhook alone: deployments stay queued
+    sweepIntervalMs: 0,
   });
   const { writeFileSync } = await import('node:fs');
   writeFileSync(stack.secretsFile, JSON.stringify({ 'helmgate/github-webhook': SECRET }), { mode: 0o600 });
@@ -149,6 +153,39 @@ export async function benchWebhook() {
   const lb = await loopback();
   const b = await bundles();
   return { ip, lb, b };
+}
+
+/** `npm run bench` rows: our figures against the baselines measured in the same run. */
+export async function run(): Promise<BenchRow[]> {
+  const { ip, lb, b } = await benchWebhook();
+  const B = 'webhook';
+  const rows: BenchRow[] = [
+    row(B, 'in-process p50 (store excluded)', Number(ip.ours.p50.toFixed(3)), {
+      unit: 'ms',
+      baseline: Number(ip.hmac.p50.toFixed(4)),
+      ratio: ip.ours.p50 / ip.hmac.p50,
+      note: `baseline: bare HMAC-SHA256 of the same ${ip.payloadBytes}-byte payload; ${ip.ours.n} pushes`,
+    }),
+    row(B, 'in-process p99 (store excluded)', Number(ip.ours.p99.toFixed(3)), {
+      unit: 'ms',
+      baseline: Number(ip.hmac.p99.toFixed(4)),
+      ratio: ip.ours.p99 / ip.hmac.p99,
+    }),
+    row(B, 'in-process throughput', Math.round(ip.rps), { unit: 'req/s' }),
+    row(B, 'loopback HTTP (dynalite) req/s', Math.round(lb.result.requests.average), {
+      unit: 'req/s',
+      note: `autocannon, 8 connections, ${lb.result.requests.total} pushes; statuses ${JSON.stringify(Object.fromEntries(lb.statuses))}`,
+    }),
+    row(B, 'loopback HTTP p50 / p99', `${lb.result.latency.p50} / ${lb.result.latency.p99}`, { unit: 'ms' }),
+  ];
+  for (const h of b.rows)
+    rows.push(
+      row(B, `bundle ${h.handler}`, Number(h['bundle KB']), {
+        unit: 'KB',
+        note: `cold import ${h['cold import ms (minus bare node)']} ms beyond a bare node start of ${b.baseline.toFixed(1)} ms`,
+      }),
+    );
+  return rows;
 }
 
 if (require.main === module) {

@@ -1,0 +1,527 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { ApproversConfig } from '../../../lib/approval/approval-port';
+import { LOCAL_DISPATCH_PATH, makeLocalDispatchHandler } from '../../../lib/cli/local-dispatch';
+import { runCli } from '../../../lib/cli/main';
+import { createLocalHttpServer, listen } from '../../../lib/http/local-adapter';
+import { type LocalStack, startLocalStack } from '../../../lib/local/local-stack';
+import { headCommit, pushPayload, signedWebhook } from '../../../lib/local/push-payload';
+import { makeGitRepo } from '../../helpers/git-repo';
+
+/**
+ * The operator CLI against a real local stack (dynalite, the render-only runner, the approval
+ * service): `runCli` in-process with captured stdout/stderr, and the launcher as a child process.
+ */
+
+const run = promisify(execFile);
+const ROOT = path.resolve(__dirname, '../../..');
+const CANARY = 'canary-cli-7d41e0b95a2c';
+const WEBHOOK_SECRET = 'w'.repeat(40);
+const DEPLOY_YAML = `apiVersion: helmgate/v1
+environments:
+  staging:
+    approval: none
+    cluster: { secret: local/staging/cluster }
+    releases:
+      - name: hello
+        namespace: hello-staging
+        chart: ./charts/hello
+        values: [values/hello.yaml]
+        secretValues:
+          auth.token: { secret: app/token, key: token }
+  production:
+    approval: required
+    after: staging
+    cluster: { secret: local/production/cluster }
+    releases:
+      - name: hello
+        namespace: hello-production
+        chart: ./charts/hello
+        values: [values/hello.yaml, values/hello-production.yaml]
+        secretValues:
+          auth.token: { secret: app/token, key: token }
+`;
+const FILES = {
+  'deploy.yaml': DEPLOY_YAML,
+  'values/hello.yaml': 'greeting: hi\n',
+  'values/hello-production.yaml': 'replicas: 2\n',
+  'charts/hello/Chart.yaml': 'apiVersion: v2\nname: hello\nversion: 0.1.0\n',
+  'charts/hello/values.yaml': 'greeting: hello\nreplicas: 1\nauth:\n  token: ""\n',
+  'charts/hello/templates/configmap.yaml':
+    'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  greeting: {{ .Values.greeting | quote }}\n',
+  'charts/hello/templates/secret.yaml':
+    'apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}\nstringData:\n  token: {{ required "auth.token is required" .Values.auth.token | quote }}\n',
+};
+const APPROVERS = { staging: { github: ['dora'] }, production: { github: ['dora'] } };
+const REPOSITORY = 'idr/deployment';
+
+let stack: LocalStack;
+let repo: ReturnType<typeof makeGitRepo>;
+let stateFile: string;
+let dispatchShim: Server | undefined;
+const logs: string[] = [];
+
+interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function cli(args: string[], opts: { as?: string } = {}): Promise<CliRun> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, {
+    stdout: (s) => {
+      stdout += s;
+    },
+    stderr: (s) => {
+      stderr += s;
+    },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      HELMGATE_APPROVERS: JSON.stringify(APPROVERS),
+      HELMGATE_CLI_PRINCIPAL: opts.as ?? 'dora',
+    },
+    cwd: repo.dir,
+    sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 50))),
+  });
+  return { code, stdout, stderr };
+}
+
+async function cliJson<T>(
+  args: string[],
+  opts: { as?: string } = {},
+): Promise<{ code: number; body: T; stderr: string }> {
+  const r = await cli([...args, '--json'], opts);
+  return { code: r.code, body: JSON.parse(r.stdout) as T, stderr: r.stderr };
+}
+
+async function push(): Promise<string> {
+  const commit = await headCommit(repo.dir);
+  const req = await signedWebhook(WEBHOOK_SECRET, 'push', pushPayload(REPOSITORY, commit));
+  const res = await fetch(`${stack.url}/webhook`, { method: 'POST', headers: req.headers, body: req.body });
+  expect(res.status).toBe(202);
+  await stack.idle();
+  return commit.sha;
+}
+
+async function ofSha(sha: string, environment: string) {
+  const list = await stack.store.listByEnvironment(REPOSITORY, environment);
+  const d = list.find((x) => x.sha === sha);
+  if (!d) throw new Error(`no ${environment} deployment of ${sha}`);
+  return d;
+}
+
+function writeSecrets(doc: Record<string, string>): void {
+  writeFileSync(stack.secretsFile, JSON.stringify(doc), { mode: 0o600 });
+}
+
+const SECRETS = {
+  'helmgate/github-webhook': WEBHOOK_SECRET,
+  'helmgate/approval-signing-key': 'k'.repeat(64),
+  'app/token': JSON.stringify({ token: CANARY }),
+};
+
+beforeAll(async () => {
+  repo = makeGitRepo(FILES, { origin: `git@github.com:${REPOSITORY}.git` });
+  const secretsFile = path.join(repo.dir, '.helmgate', 'secrets.json');
+  mkdirSync(path.dirname(secretsFile), { recursive: true });
+  writeFileSync(secretsFile, JSON.stringify(SECRETS), { mode: 0o600 });
+  stateFile = path.join(repo.dir, '.helmgate', 'stack.json');
+  stack = await startLocalStack({
+    port: 0,
+    repoDir: repo.dir,
+    secretsFile,
+    stateFile,
+    logWrite: (l) => logs.push(l),
+    approvers: ApproversConfig.parse(APPROVERS),
+    sweepIntervalMs: 0,
+  });
+  // Until local-stack.ts serves POST /local/dispatch (asked for in the CLI's report), the same handler
+  // runs on a loopback server of its own over the stack's dispatcher, and the state file points there.
+  const probe = await fetch(`${stack.url}${LOCAL_DISPATCH_PATH}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+  });
+  if (probe.status === 404) {
+    dispatchShim = createLocalHttpServer([
+      {
+        method: 'POST',
+        path: LOCAL_DISPATCH_PATH,
+        handler: makeLocalDispatchHandler({
+          store: stack.store,
+          dispatcher: stack.dispatcher,
+          logger: stack.logger,
+        }),
+      },
+    ]);
+    const port = await listen(dispatchShim, 0);
+    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as Record<string, unknown>;
+    writeFileSync(stateFile, JSON.stringify({ ...state, url: `http://127.0.0.1:${port}` }), { mode: 0o600 });
+  }
+});
+
+afterAll(async () => {
+  await stack?.close();
+  if (dispatchShim) await new Promise((r) => dispatchShim?.close(r));
+});
+
+let first: string;
+
+describe('after a push (staging rendered, production waiting)', () => {
+  beforeAll(async () => {
+    first = await push();
+  });
+
+  test('status shows what runs in staging and what waits in production, as text and JSON', async () => {
+    const text = await cli(['status']);
+    expect(text.code).toBe(0);
+    const staging = await ofSha(first, 'staging');
+    const production = await ofSha(first, 'production');
+    expect(text.stdout).toContain(`${REPOSITORY} · staging`);
+    expect(text.stdout).toMatch(new RegExp(`runs +${first.slice(0, 12)} rendered .*${staging.id}`));
+    expect(text.stdout).toMatch(
+      new RegExp(
+        `waits +${first.slice(0, 12)} awaiting approval \\(0/1, expires in \\d+h\\) +${production.id}`,
+      ),
+    );
+
+    const json = await cliJson<{ target: string; environments: Array<Record<string, unknown>> }>(['status']);
+    expect(json.code).toBe(0);
+    expect(json.body.target).toBe('local');
+    const byEnv = Object.fromEntries(json.body.environments.map((e) => [e.environment, e]));
+    expect(byEnv.staging).toMatchObject({
+      repository: REPOSITORY,
+      current: { id: staging.id, sha: first, status: 'rendered' },
+      running: [],
+      waiting: [],
+    });
+    expect(byEnv.production).toMatchObject({
+      current: null,
+      waiting: [
+        {
+          id: production.id,
+          status: 'awaiting_approval',
+          approval: { status: 'pending', votes: 0, required: 1, expiresAt: expect.any(String) },
+        },
+      ],
+    });
+  });
+
+  test('show prints the deployment, its per-release results and the audit log; --json has no token hash', async () => {
+    const staging = await ofSha(first, 'staging');
+    const text = await cli(['show', staging.id]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(`deployment ${staging.id}`);
+    expect(text.stdout).toContain('status       rendered');
+    expect(text.stdout).toMatch(/hello in hello-staging: rendered, 1 attempt/);
+
+    const production = await ofSha(first, 'production');
+    // a unique prefix is enough
+    const json = await cliJson<{
+      deployment: { id: string; status: string };
+      approval: Record<string, unknown> | null;
+      audit: Array<{ action: string; outcome: string; via: string }>;
+    }>(['show', production.id.slice(0, production.id.length - 3)]);
+    expect(json.code).toBe(0);
+    expect(json.body.deployment).toMatchObject({ id: production.id, status: 'awaiting_approval' });
+    expect(json.body.approval).toMatchObject({
+      status: 'pending',
+      required: 1,
+      summary: ['hello: new (./charts/hello)'],
+    });
+    expect(json.body.approval).not.toHaveProperty('tokenHash');
+    expect(json.body.audit).toContainEqual(
+      expect.objectContaining({ action: 'offer', outcome: 'offered', via: 'system' }),
+    );
+  });
+
+  test('show of an unknown deployment fails with exit 1 and says so', async () => {
+    const r = await cli(['show', 'nope-nope']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('no deployment nope-nope');
+    const j = await cliJson<{ error: { code: string } }>(['show', 'nope-nope']);
+    expect(j.code).toBe(1);
+    expect(j.body.error.code).toBe('not_found');
+  });
+
+  test('plan describes the plan of a commit and diffs it against what the environment runs', async () => {
+    const same = await cli(['plan', 'HEAD', 'staging']);
+    expect(same.code).toBe(0);
+    expect(same.stdout).toContain(`staging @ ${first.slice(0, 12)} — deploys on push`);
+    expect(same.stdout).toContain('secret value auth.token ← app/token#token');
+    expect(same.stdout).toContain('hello: unchanged');
+
+    const prod = await cli(['plan', first.slice(0, 9), 'production']);
+    expect(prod.stdout).toContain('production runs nothing deployed by helmgate yet');
+    expect(prod.stdout).toContain('hello: new (./charts/hello)');
+
+    const next = repo.commit({ 'values/hello.yaml': 'greeting: bonjour\n' }, 'say bonjour');
+    const changed = await cli(['plan', 'HEAD', 'staging']);
+    expect(changed.stdout).toContain('hello: values changed');
+    expect(changed.stdout).toContain('-greeting: hi');
+    expect(changed.stdout).toContain('+greeting: bonjour');
+
+    const json = await cliJson<{
+      sha: string;
+      environments: Array<{
+        environment: string;
+        running: { sha: string } | null;
+        changes: Array<{ change: string }>;
+      }>;
+    }>(['plan', 'HEAD']);
+    expect(json.body.sha).toBe(next);
+    expect(json.body.environments.map((e) => e.environment)).toEqual(['staging', 'production']);
+    expect(json.body.environments[0]).toMatchObject({
+      running: { sha: first },
+      changes: [{ change: 'changed' }],
+    });
+    expect(json.body.environments[1]).toMatchObject({ running: null, changes: [{ change: 'new' }] });
+  });
+
+  test('plan of an environment the config does not have, or a commit that does not exist, exits 1', async () => {
+    expect((await cli(['plan', 'HEAD', 'qa'])).stderr).toMatch(/environment qa is not in the deploy config/);
+    const missing = await cli(['plan', 'deadbeef1234', 'staging']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('is not a commit');
+  });
+
+  test('secrets check passes when every reference resolves, and names the missing one (never a value) when not', async () => {
+    const ok = await cli(['secrets', 'check']);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/staging @ \w+: 1 secret reference, all present/);
+    expect(ok.stdout).toMatch(/ok +app\/token#token/);
+
+    writeSecrets({ ...SECRETS, 'app/token': JSON.stringify({ token: '  ' }) });
+    try {
+      const bad = await cli(['secrets', 'check', 'production']);
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toMatch(/production @ \w+: 1 secret reference, 1 missing or empty/);
+      expect(bad.stdout).toMatch(/MISSING +app\/token#token/);
+      const json = await cliJson<{
+        ok: boolean;
+        environments: Array<{ environment: string; missing: string[] }>;
+      }>(['secrets', 'check']);
+      expect(json.code).toBe(1);
+      expect(json.body.ok).toBe(false);
+      expect(json.body.environments).toEqual([
+        expect.objectContaining({ environment: 'staging', missing: ['app/token#token'] }),
+        expect.objectContaining({ environment: 'production', missing: ['app/token#token'] }),
+      ]);
+    } finally {
+      writeSecrets(SECRETS);
+    }
+    const again = await cli(['secrets', 'check', '--json']);
+    expect(again.stdout).not.toContain(CANARY);
+    expect(again.stderr).not.toContain(CANARY);
+  });
+
+  test('approve by a principal the approvers config does not allow is refused, audited via cli, and changes nothing', async () => {
+    const production = await ofSha(first, 'production');
+    const r = await cli(['approve', production.id], { as: 'mallory' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('mallory (cli) is not allowed to approve production');
+    const j = await cliJson<{ error: { code: string } }>(['approve', production.id], { as: 'mallory' });
+    expect(j.body.error.code).toBe('forbidden');
+    expect((await stack.store.getDeployment(production.id))?.status).toBe('awaiting_approval');
+    expect(await stack.store.listAudit(production.id)).toContainEqual(
+      expect.objectContaining({
+        actor: 'mallory (cli)',
+        via: 'cli',
+        action: 'approve',
+        outcome: 'refused: forbidden',
+      }),
+    );
+  });
+
+  test('approve --wait by an allowed principal releases production and follows it until rendered', async () => {
+    const production = await ofSha(first, 'production');
+    const r = await cliJson<{
+      outcome: { kind: string; dispatched: boolean };
+      principal: string;
+      deployment: { status: string };
+    }>(['approve', production.id, '--wait', '--interval', '20']);
+    expect(r.code).toBe(0);
+    expect(r.body.outcome).toEqual({ kind: 'approved', deploymentId: production.id, dispatched: true });
+    expect(r.body.principal).toBe('dora');
+    expect(r.body.deployment.status).toBe('rendered');
+    expect(r.stderr).toMatch(new RegExp(`${production.id}: .*→ rendered`));
+    await stack.idle();
+    expect((await stack.store.getDeployment(production.id))?.status).toBe('rendered');
+    expect(await stack.store.listAudit(production.id)).toContainEqual(
+      expect.objectContaining({ actor: 'dora (cli)', via: 'cli', action: 'approve', outcome: 'approved' }),
+    );
+    // approving again is a no-op the CLI reports
+    const again = await cli(['approve', production.id]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(`you already approved ${production.id}`);
+  });
+});
+
+describe('redeploy, reject and rollback', () => {
+  let second: string;
+
+  beforeAll(async () => {
+    // a second commit (made by the plan test, or now) goes through staging
+    if (repo.head() === first) repo.commit({ 'values/hello.yaml': 'greeting: bonjour\n' }, 'say bonjour');
+    second = await push();
+    expect((await ofSha(second, 'staging')).status).toBe('rendered');
+  });
+
+  test('redeploy to an environment without approval queues it, hands it to the runner and --wait follows it', async () => {
+    const r = await cliJson<{
+      deployment: { id: string; status: string; trigger: string };
+      superseded: string[];
+    }>(['redeploy', second.slice(0, 10), 'staging', '--force', '--wait', '--interval', '20']);
+    expect(r.code).toBe(0);
+    expect(r.body.deployment).toMatchObject({ status: 'rendered', trigger: 'redeploy' });
+    const d = await stack.store.getDeployment(r.body.deployment.id);
+    expect(d).toMatchObject({
+      sha: second,
+      environment: 'staging',
+      approval: 'none',
+      force: true,
+      pusher: 'dora',
+    });
+    expect(d?.releases).toEqual([expect.objectContaining({ name: 'hello', status: 'rendered' })]);
+    expect(await stack.store.listAudit(d?.id as string)).toContainEqual(
+      expect.objectContaining({ actor: 'dora (cli)', via: 'cli', action: 'redeploy', outcome: 'created' }),
+    );
+  });
+
+  test('redeploy to an environment that needs approval waits for it with an offer; reject through the CLI ends it', async () => {
+    const r = await cli(['redeploy', 'HEAD', 'production']);
+    expect(r.code).toBe(0);
+    const id = /^redeploy (\S+): production @/m.exec(r.stdout)?.[1] as string;
+    expect(id).toBeDefined();
+    expect(r.stdout).toContain('waits for approval until');
+    expect(r.stdout).toContain(`approve with: helmgate approve ${id}`);
+    // production runs the first commit: the offer shows the values change
+    expect(r.stdout).toContain('hello: values changed');
+    expect(await stack.store.getDeployment(id)).toMatchObject({
+      status: 'awaiting_approval',
+      approval: 'required',
+    });
+
+    const rejected = await cli(['reject', id]);
+    expect(rejected.code).toBe(0);
+    expect(rejected.stdout).toContain(`rejected ${id}`);
+    const d = await stack.store.getDeployment(id);
+    expect(d?.status).toBe('rejected');
+    expect(d?.reason).toBe('rejected by dora (cli) via cli');
+    expect(await stack.store.listAudit(id)).toContainEqual(
+      expect.objectContaining({ actor: 'dora (cli)', via: 'cli', action: 'reject', outcome: 'rejected' }),
+    );
+  });
+
+  test('a newer redeploy supersedes an older one that has not started', async () => {
+    const older = await cliJson<{ deployment: { id: string } }>(['redeploy', 'HEAD', 'production']);
+    const newer = await cliJson<{ deployment: { id: string }; superseded: string[] }>([
+      'redeploy',
+      'HEAD',
+      'production',
+    ]);
+    expect(newer.body.superseded).toEqual([older.body.deployment.id]);
+    expect((await stack.store.getDeployment(older.body.deployment.id))?.status).toBe('superseded');
+    await cli(['reject', newer.body.deployment.id]);
+  });
+
+  test('rollback creates a deployment of the previous successful commit that must be approved, marked as a rollback', async () => {
+    const current = (await stack.store.listByEnvironment(REPOSITORY, 'staging')).find(
+      (d) => d.status === 'rendered',
+    );
+    expect(current?.sha).toBe(second);
+    const r = await cliJson<{
+      deployment: { id: string; status: string; trigger: string; sha: string };
+      approval: { summary: string[]; expiresAt: string };
+    }>(['rollback', 'staging']);
+    expect(r.code).toBe(0);
+    expect(r.body.deployment).toMatchObject({ status: 'awaiting_approval', trigger: 'rollback', sha: first });
+    expect(r.body.approval.summary).toEqual(['hello: values changed']);
+    const d = (await stack.store.getDeployment(r.body.deployment.id)) as unknown as Record<string, unknown>;
+    // staging needs no approval on push, but a rollback always does
+    expect(d).toMatchObject({ approval: 'required', rollbackOf: current?.id, requestedBy: 'dora' });
+
+    const shown = await cli(['show', r.body.deployment.id]);
+    expect(shown.stdout).toContain(`trigger      rollback by dora (rolls back ${current?.id})`);
+
+    const approved = await cli(['approve', r.body.deployment.id, '--wait', '--interval', '20']);
+    expect(approved.code).toBe(0);
+    expect((await stack.store.getDeployment(r.body.deployment.id))?.status).toBe('rendered');
+    expect(await stack.store.listAudit(r.body.deployment.id)).toContainEqual(
+      expect.objectContaining({
+        actor: 'dora (cli)',
+        via: 'cli',
+        action: 'approve',
+        outcome: 'approved',
+        detail: 'rollback confirmed; deploy dispatched',
+      }),
+    );
+    // what runs in staging is the first commit again
+    const status = await cliJson<{ environments: Array<{ environment: string; current: { sha: string } }> }>([
+      'status',
+      '--environment',
+      'staging',
+    ]);
+    expect(status.body.environments).toEqual([
+      expect.objectContaining({ current: expect.objectContaining({ sha: first }) }),
+    ]);
+  });
+
+  test('rollback of an environment with nothing earlier to go back to exits 1', async () => {
+    const r = await cli(['rollback', 'production']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no successful deployment before \w+ to roll back to/);
+  });
+});
+
+describe('usage and the launcher', () => {
+  test('usage errors exit 2: unknown command, missing argument, bad option value', async () => {
+    expect((await cli(['frobnicate'])).code).toBe(2);
+    expect((await cli(['approve'])).code).toBe(2);
+    const bad = await cli(['status', '--limit', 'many']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('expected a positive integer');
+  });
+
+  test('--local without a running stack is an error that says how to start one', async () => {
+    let stderr = '';
+    const code = await runCli(['status', '--local'], {
+      stdout: () => undefined,
+      stderr: (s) => {
+        stderr += s;
+      },
+      env: {},
+      cwd: ROOT,
+    });
+    expect(code).toBe(1);
+    expect(stderr).toContain('npm start');
+  });
+
+  test('node bin/helmgate.cjs --help lists every command and exits 0', async () => {
+    const { stdout } = await run(process.execPath, [path.join(ROOT, 'bin', 'helmgate.cjs'), '--help'], {
+      cwd: ROOT,
+    });
+    for (const c of ['status', 'show', 'plan', 'approve', 'reject', 'redeploy', 'rollback', 'secrets'])
+      expect(stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
+  });
+
+  test('node bin/helmgate.cjs status --json in the checkout finds the running stack through its state file', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [path.join(ROOT, 'bin', 'helmgate.cjs'), 'status', '--json'],
+      {
+        cwd: repo.dir,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      },
+    );
+    const body = JSON.parse(stdout) as { target: string; environments: Array<{ environment: string }> };
+    expect(body.target).toBe('local');
+    expect(body.environments.map((e) => e.environment).sort()).toEqual(['production', 'staging']);
+  });
+});

@@ -28,6 +28,6 @@ function load() {
 load()
   .main(process.argv.slice(2))
   .catch((e) => {
-    process.stderr.write(`helmgate: ${e && e.message ? e.message : String(e)}\n`);
+    process.stderr.write(`helmgate: ${e?.message ?? String(e)}\n`);
     process.exitCode = 1;
   });

@@ -4,7 +4,11 @@ import type { Server } from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ApproversConfig } from '../../../lib/approval/approval-port';
-import { LOCAL_DISPATCH_PATH, makeLocalDispatchHandler } from '../../../lib/cli/local-dispatch';
+import {
+  LOCAL_DISPATCH_PATH,
+  LocalHttpDispatcher,
+  makeLocalDispatchHandler,
+} from '../../../lib/cli/local-dispatch';
 import { runCli } from '../../../lib/cli/main';
 import { createLocalHttpServer, listen } from '../../../lib/http/local-adapter';
 import { type LocalStack, startLocalStack } from '../../../lib/local/local-stack';
@@ -477,6 +481,38 @@ describe('redeploy, reject and rollback', () => {
     const r = await cli(['rollback', 'production']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no successful deployment before \w+ to roll back to/);
+  });
+});
+
+describe('the local dispatch route', () => {
+  const post = async (body: string, type = 'application/json') => {
+    const { url } = JSON.parse(readFileSync(stateFile, 'utf8')) as { url: string };
+    return fetch(`${url}${LOCAL_DISPATCH_PATH}`, { method: 'POST', headers: { 'content-type': type }, body });
+  };
+
+  test('only JSON is accepted, so a web page cannot post to it without a CORS preflight', async () => {
+    expect((await post('deploymentId=x', 'text/plain')).status).toBe(415);
+    expect((await post('{"deploymentId":1}')).status).toBe(400);
+  });
+
+  test('it dispatches only what the store says should run', async () => {
+    expect((await post('{"deploymentId":"nope"}')).status).toBe(404);
+    const staging = await ofSha(first, 'staging');
+    const res = await post(JSON.stringify({ deploymentId: staging.id }));
+    expect(res.status).toBe(409);
+    expect(await res.text()).toContain('is rendered: nothing to deploy');
+  });
+
+  test('the CLI says plainly when a stack has no such route', async () => {
+    const bare = createLocalHttpServer([]);
+    const port = await listen(bare, 0);
+    try {
+      await expect(
+        new LocalHttpDispatcher(`http://127.0.0.1:${port}`).dispatch({ deploymentId: 'x' }),
+      ).rejects.toThrow(`has no ${LOCAL_DISPATCH_PATH} route`);
+    } finally {
+      await new Promise((r) => bare.close(r));
+    }
   });
 });
 

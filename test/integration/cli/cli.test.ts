@@ -516,6 +516,68 @@ describe('the local dispatch route', () => {
   });
 });
 
+describe('AWS mode (the environment of the Lambdas, DynamoDB at a loopback endpoint)', () => {
+  // the SDK's credential chain reads process.env itself, whatever env the CLI is given
+  const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+  beforeAll(() => {
+    process.env.AWS_ACCESS_KEY_ID = 'AKIDEXAMPLE';
+    process.env.AWS_SECRET_ACCESS_KEY = 'example-secret';
+  });
+  afterAll(() => {
+    if (saved.id === undefined) delete process.env.AWS_ACCESS_KEY_ID;
+    else process.env.AWS_ACCESS_KEY_ID = saved.id;
+    if (saved.secret === undefined) delete process.env.AWS_SECRET_ACCESS_KEY;
+    else process.env.AWS_SECRET_ACCESS_KEY = saved.secret;
+  });
+  const awsCli = async (args: string[], extra: Record<string, string> = {}) => {
+    const { dynamodbEndpoint } = JSON.parse(readFileSync(stateFile, 'utf8')) as { dynamodbEndpoint: string };
+    let stdout = '';
+    let stderr = '';
+    const code = await runCli(['--aws', ...args], {
+      stdout: (s) => {
+        stdout += s;
+      },
+      stderr: (s) => {
+        stderr += s;
+      },
+      // no HELMGATE_REPOSITORIES: the CLI does not need it
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        AWS_REGION: 'eu-west-1',
+        HELMGATE_TABLE: 'helmgate',
+        HELMGATE_DYNAMODB_ENDPOINT: dynamodbEndpoint,
+        HELMGATE_APPROVERS: JSON.stringify(APPROVERS),
+        ...extra,
+      },
+      cwd: repo.dir,
+    });
+    return { code, stdout, stderr };
+  };
+
+  test('status and show read the same table through the AWS wiring', async () => {
+    const status = await awsCli(['status', '--json']);
+    expect(status.code).toBe(0);
+    const body = JSON.parse(status.stdout) as {
+      target: string;
+      environments: Array<{ environment: string }>;
+    };
+    expect(body.target).toBe('aws');
+    expect(body.environments.map((e) => e.environment).sort()).toEqual(['production', 'staging']);
+    const staging = await ofSha(first, 'staging');
+    const show = await awsCli(['show', staging.id]);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toContain(`deployment ${staging.id}`);
+  });
+
+  test('a vote in AWS mode without a principal is a usage error naming HELMGATE_CLI_PRINCIPAL', async () => {
+    const production = await ofSha(first, 'production');
+    const r = await awsCli(['approve', production.id]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('HELMGATE_CLI_PRINCIPAL');
+  });
+});
+
 describe('usage and the launcher', () => {
   test('usage errors exit 2: unknown command, missing argument, bad option value', async () => {
     expect((await cli(['frobnicate'])).code).toBe(2);

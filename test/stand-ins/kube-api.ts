@@ -844,10 +844,24 @@ export class KubeApiStandIn {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
     const since = Number(query.resourceVersion ?? '0');
-    // a watch without a resourceVersion (or 0) starts with the current state, as the real API does
+    // a watch without a resourceVersion (or 0), or a watch-list, starts with the current state
+    const initial = query.sendInitialEvents === 'true';
     for (const o of this.store.values())
-      if (this.watchMatches(w, o) && (since === 0 || Number(o.metadata.resourceVersion) > since))
+      if (this.watchMatches(w, o) && (initial || since === 0 || Number(o.metadata.resourceVersion) > since))
         res.write(`${JSON.stringify({ type: 'ADDED', object: o })}\n`);
+    // client-go 0.35 watch-lists (sendInitialEvents=true) wait for this bookmark before they call the
+    // cache synced; without it helm's `--wait=watcher` stalls until its timeout
+    if (initial)
+      res.write(
+        `${JSON.stringify({
+          type: 'BOOKMARK',
+          object: {
+            apiVersion: this.apiVersionOf(type),
+            kind: type.kind,
+            metadata: { resourceVersion: String(this.rv), annotations: { 'k8s.io/initial-events-end': 'true' } },
+          },
+        })}\n`,
+      );
     this.watchers.add(w);
     const timeout = Number(query.timeoutSeconds ?? '0');
     const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;

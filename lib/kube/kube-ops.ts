@@ -1,0 +1,36 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from '../log/logger';
+import { checkReleaseHealth, type HealthCheckInput, type HealthDeps, type HealthResult } from './health';
+import { type SecretSpec, type SecretSyncResult, syncSecrets } from './secret-sync';
+
+/**
+ * The Kubernetes side of a deploy session over one KubeConfig (structurally the `KubeOps` port the
+ * runner's cluster connector expects): secret sync, then health checks after helm.
+ */
+export interface KubeOperations {
+  syncSecrets(secrets: SecretSpec[]): Promise<SecretSyncResult[]>;
+  checkHealth(input: HealthCheckInput): Promise<HealthResult>;
+}
+
+export function kubeOperations(
+  kc: KubeConfig,
+  deps: { logger?: Logger; now?: () => Date; health?: HealthDeps } = {},
+): KubeOperations {
+  return {
+    async syncSecrets(secrets) {
+      const results = await syncSecrets(kc, secrets, deps.now ? { now: deps.now } : {});
+      for (const r of results)
+        deps.logger?.info('kubernetes secret synced', {
+          namespace: r.namespace,
+          secret: r.name,
+          action: r.action,
+          restarted: r.restarted,
+          skipped: r.skipped,
+        });
+      return results;
+    },
+    checkHealth(input) {
+      return checkReleaseHealth(kc, input, deps.health);
+    },
+  };
+}

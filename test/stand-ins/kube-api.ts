@@ -140,6 +140,7 @@ export class KubeApiStandIn {
   private readonly applied = new Map<string, Map<string, Json>>();
   private readonly faults: Array<KubeFault & { remaining: number }> = [];
   private readonly readiness = new Map<string, boolean>();
+  private readinessRule: ((workload: Json) => boolean) | undefined;
   private readonly watchers = new Set<Watcher>();
   private readonly sockets = new Set<Socket>();
   private server: Server | undefined;
@@ -244,6 +245,16 @@ export class KubeApiStandIn {
   /** The next `times` (default 1) requests matching answer with the fault instead. */
   inject(fault: KubeFault): void {
     this.faults.push({ ...fault, remaining: fault.times ?? 1 });
+  }
+
+  /**
+   * Decides readiness from the workload itself (e.g. its image tag), for tests where a new revision is bad
+   * and the one rolled back to is good; per-name overrides still win. `undefined` removes the rule.
+   */
+  setWorkloadReadiness(rule: ((workload: Json) => boolean) | undefined): void {
+    this.readinessRule = rule;
+    for (const [key, o] of this.store)
+      if (WORKLOADS.has(o.kind)) this.save(this.typeOfObject(o), key, structuredClone(o), o);
   }
 
   /** Makes a Deployment/StatefulSet/DaemonSet (existing or future) report available or not. */
@@ -756,7 +767,9 @@ export class KubeApiStandIn {
     const generation = o.metadata.generation;
     const replicas = o.spec?.replicas ?? 1;
     const ready =
-      this.readiness.get(`${o.metadata.namespace}/${o.metadata.name}`) ?? this.options.workloadsReady;
+      this.readiness.get(`${o.metadata.namespace}/${o.metadata.name}`) ??
+      this.readinessRule?.(o) ??
+      this.options.workloadsReady;
     const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     switch (o.kind) {
       case 'Namespace':
@@ -858,7 +871,10 @@ export class KubeApiStandIn {
           object: {
             apiVersion: this.apiVersionOf(type),
             kind: type.kind,
-            metadata: { resourceVersion: String(this.rv), annotations: { 'k8s.io/initial-events-end': 'true' } },
+            metadata: {
+              resourceVersion: String(this.rv),
+              annotations: { 'k8s.io/initial-events-end': 'true' },
+            },
           },
         })}\n`,
       );

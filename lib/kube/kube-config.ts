@@ -84,7 +84,8 @@ function fromFields(o: Record<string, unknown>, fail: (what: string) => never): 
       {
         name: 'helmgate',
         server,
-        skipTLSVerify: insecure === true,
+        // client-node 1.x refuses an http:// server unless this is set; there is no TLS to verify there
+        skipTLSVerify: insecure === true || url?.protocol === 'http:',
         ...(typeof ca === 'string' ? { caData: ca.replace(/\s+/g, '') } : {}),
       },
     ],

@@ -200,6 +200,8 @@ export class KubeApiStandIn {
       '- name: standin',
       '  cluster:',
       `    server: ${this.url}`,
+      // client-node 1.x refuses plain http unless this is set (there is no TLS to skip)
+      '    insecure-skip-tls-verify: true',
       'users:',
       '- name: standin',
       '  user:',

@@ -62,9 +62,27 @@ export async function buildHandlers(
   return built;
 }
 
+/** The operator CLI as one file, for `bin/helmgate.cjs` where dev dependencies (tsx) are omitted. */
+export async function buildCli(outRoot = path.resolve(__dirname, '..', 'dist')): Promise<string> {
+  const outfile = path.join(outRoot, 'cli', 'index.js');
+  await build({
+    entryPoints: [path.resolve(__dirname, '..', 'lib', 'cli', 'main.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    legalComments: 'none',
+    logLevel: 'warning',
+    external: ['bufferutil', 'utf-8-validate', 'encoding'],
+  });
+  return outfile;
+}
+
 if (require.main === module) {
-  buildHandlers().then(
-    (built) => {
+  Promise.all([buildHandlers(), buildCli()]).then(
+    ([built, cli]) => {
+      console.log(`cli${' '.repeat(17)} ${cli}`);
       for (const b of built)
         console.log(`${b.name.padEnd(20)} ${(b.bytes / 1024).toFixed(1).padStart(8)} KB  ${b.file}`);
     },

@@ -12,6 +12,8 @@ export const EnvironmentApprovers = z
     githubTeams: z.array(z.string().regex(/^[\w.-]+\/[\w.-]+$/)).default([]),
     /** Slack user ids */
     slack: z.array(z.string().regex(/^[UW][A-Z0-9]+$/)).default([]),
+    /** operator CLI principals: IAM ARNs in AWS (from STS), OS user names on a local stack */
+    cli: z.array(z.string().min(1)).default([]),
     required: z.number().int().min(1).default(1),
     allowSelfApproval: z.boolean().default(true),
     /** Slack user id -> GitHub login, so one person has one vote whichever way they vote */

@@ -40,8 +40,8 @@ export function identify(voter: Voter, cfg: EnvironmentApprovers | undefined): V
 /**
  * May this voter approve or reject `environment`? GitHub logins and `org/team` memberships (from the
  * voter's OAuth login), Slack ids, or Slack ids mapped to an allowed login. Logins and team slugs
- * compare case-insensitively, as GitHub does. A CLI voter is its GitHub login (the operator is
- * already authorised by IAM to invoke the CLI; the login decides which environments).
+ * compare case-insensitively, as GitHub does. A CLI voter is allowed by its principal in the `cli`
+ * list (its IAM ARN from STS in AWS), or as the GitHub login of the same name.
  */
 export function authorize(voter: Voter, environment: string, approvers: ApproversConfig): Authorization {
   const cfg = approvers[environment];
@@ -54,6 +54,7 @@ export function authorize(voter: Voter, environment: string, approvers: Approver
   if (identity.login !== undefined && logins.has(identity.login)) allowed = true;
   if (voter.kind === 'github' && (voter.teams ?? []).some((t) => teams.has(lower(t)))) allowed = true;
   if (voter.kind === 'slack' && cfg.slack.includes(voter.id)) allowed = true;
+  if (voter.kind === 'cli' && cfg.cli.includes(voter.id)) allowed = true;
   if (!allowed) return { ok: false, reason: `${identity.label} is not allowed to approve ${environment}` };
   return { ok: true, identity, config: cfg };
 }

@@ -84,7 +84,7 @@ export async function voteCommand(
   o: Output,
   input: { id: string; decision: Decision; rollback: boolean } & WaitOptions,
 ): Promise<number> {
-  const principal = t.principal();
+  const principal = await t.principal();
   const d = await findDeployment(t, input.id);
   const approvals = await t.approvals();
   const rollback = input.rollback || d.trigger === 'rollback';
@@ -164,7 +164,7 @@ async function createDeployment(
   input: CreateInput,
   w: WaitOptions,
 ): Promise<number> {
-  const principal = t.principal();
+  const principal = await t.principal();
   const repository = await t.repository();
   const tree = await openCommit(t.repoDir, input.sha, t.deployConfigPath);
   try {

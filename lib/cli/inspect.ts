@@ -6,15 +6,8 @@ import { type Output, relative, short } from './output';
 import type { CliTarget } from './target';
 
 /** The fields the CLI marks on deployments it creates (see the report: proposed for Deployment). */
-export interface CliMarks {
-  /** `redeploy` or `rollback`, when the CLI created the deployment */
-  trigger?: 'redeploy' | 'rollback';
-  /** the principal that asked for it */
-  requestedBy?: string;
-  /** for a rollback: the deployment it rolls back from (what ran then) */
-  rollbackOf?: string;
-}
-export type CliDeployment = Deployment & CliMarks;
+/** Deployments carry `trigger`, `requestedBy` and `rollbackOf` (lib/deploy/deployment.ts). */
+export type CliDeployment = Deployment;
 
 export interface DeploymentSummary {
   id: string;

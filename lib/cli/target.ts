@@ -4,6 +4,7 @@ import { userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { z } from 'zod';
 import { ApproversConfig } from '../approval/approval-port';
 import { ApprovalService } from '../approval/approval-service';
@@ -99,8 +100,8 @@ export interface CliTarget {
   readApprovals(): ApprovalService;
   /** `owner/name` of the repository the operator means */
   repository(): Promise<string>;
-  /** the voter id: `alice` locally (audited `cli:alice`), an IAM ARN in AWS */
-  principal(): string;
+  /** the voter id: `alice` locally (audited `cli:alice`), the caller's IAM ARN (STS) in AWS */
+  principal(): Promise<string>;
   close(): void;
 }
 
@@ -174,13 +175,28 @@ export async function resolveTarget(opts: TargetOptions, t: TargetEnv): Promise<
   return stateFile ? localTarget(stateFile, opts, t) : awsTarget(opts, t);
 }
 
-function principalOf(opts: TargetOptions, t: TargetEnv, fallback: (() => string) | undefined): string {
+/** Locally: `--as`, HELMGATE_CLI_PRINCIPAL, else the OS user (the local stack trusts its operator). */
+function localPrincipal(opts: TargetOptions, t: TargetEnv): string {
   const explicit = opts.as ?? t.env.HELMGATE_CLI_PRINCIPAL;
   if (explicit?.trim()) return explicit.trim();
-  if (fallback) return fallback();
-  throw new CliUsageError(
-    'who are you? set HELMGATE_CLI_PRINCIPAL (or --as) to your IAM principal ARN; it must be in HELMGATE_APPROVERS',
-  );
+  return userInfo().username;
+}
+
+/**
+ * In AWS the principal is whoever the credentials belong to (STS GetCallerIdentity), never a name the
+ * operator types: `--as` may only restate it. An assumed role is audited as its role session ARN.
+ */
+async function awsPrincipal(opts: TargetOptions, region: string): Promise<string> {
+  const sts = new STSClient({ region });
+  try {
+    const me = await sts.send(new GetCallerIdentityCommand({}));
+    if (!me.Arn) throw new CliUsageError('STS did not say who these AWS credentials belong to');
+    if (opts.as && opts.as !== me.Arn)
+      throw new CliUsageError(`--as ${opts.as} does not match your AWS credentials (${me.Arn})`);
+    return me.Arn;
+  } finally {
+    sts.destroy();
+  }
 }
 
 function localTarget(stateFile: string, opts: TargetOptions, t: TargetEnv): CliTarget {
@@ -236,7 +252,7 @@ function localTarget(stateFile: string, opts: TargetOptions, t: TargetEnv): CliT
       state.repositories?.[0] ??
       firstCsv(t.env.HELMGATE_REPOSITORIES) ??
       (await originRepository(repoDir)),
-    principal: () => principalOf(opts, t, () => userInfo().username),
+    principal: async () => localPrincipal(opts, t),
     close: () => dynamo.destroy(),
   };
 }
@@ -331,7 +347,7 @@ function awsTarget(opts: TargetOptions, t: TargetEnv): CliTarget {
       readOnlyApprovals(base.store, approvers, t.clock, logger, config.HELMGATE_PUBLIC_URL, false),
     repository: async () =>
       opts.repository ?? firstCsv(t.env.HELMGATE_REPOSITORIES) ?? (await originRepository(repoDir)),
-    principal: () => principalOf(opts, t, undefined),
+    principal: () => awsPrincipal(opts, base.config.AWS_REGION),
     close: () => undefined,
   };
 }

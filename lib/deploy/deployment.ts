@@ -61,6 +61,12 @@ export interface Deployment {
   planDigest?: string;
   releases?: ReleaseResult[];
   force?: boolean;
+  /** how it came to be: a push (default), or an operator's `helmgate redeploy` / `helmgate rollback` */
+  trigger?: 'push' | 'redeploy' | 'rollback';
+  /** the operator who asked for a redeploy or rollback */
+  requestedBy?: string;
+  /** a rollback: the deployment whose commit it replaces */
+  rollbackOf?: string;
   /** for GitHub Deployments / Slack message threading, set by reporters */
   externalRefs?: Record<string, string>;
 }

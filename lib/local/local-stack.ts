@@ -18,6 +18,7 @@ import type { ApproversConfig } from '../approval/approval-port';
 import { ApprovalService } from '../approval/approval-service';
 import { parseOAuthClient } from '../auth/github-oauth';
 import { cookieSettingsFor } from '../auth/session';
+import { LOCAL_DISPATCH_PATH, makeLocalDispatchHandler } from '../cli/local-dispatch';
 import { type Clock, systemClock } from '../clock';
 import { parseDeployConfig } from '../deploy/deploy-config';
 import { planEnvironment } from '../deploy/plan';
@@ -376,6 +377,12 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     { method: 'GET', path: '/auth/github/login', handler: auth },
     { method: 'GET', path: '/auth/github/callback', handler: auth },
     { method: 'POST', path: '/slack/interactions', handler: slackHandler },
+    // the operator CLI hands jobs to this process (loopback only, JSON only)
+    {
+      method: 'POST',
+      path: LOCAL_DISPATCH_PATH,
+      handler: makeLocalDispatchHandler({ store, dispatcher: inProcess, logger }),
+    },
     { method: 'GET', path: '/healthz', handler: async () => json(200, { ok: true }) },
   );
 
@@ -397,6 +404,9 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       repoDir: opts.repoDir,
       deployConfigPath,
       pid: process.pid,
+      repositories,
+      approvers,
+      renderOnly: opts.runner === false || !opts.runner?.access,
     };
     writeFileSync(opts.stateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   }

@@ -100,6 +100,7 @@ export function makeService(db: TestDynamo, over: Partial<ApprovalServiceDeps> =
       production: {
         github: ['alice', 'bob', 'pusher', ...Array.from({ length: 50 }, (_, i) => `user${i}`)],
         githubTeams: ['org/platform'],
+        cli: [],
         slack: ['U0CAROL'],
         required: 1,
         allowSelfApproval: true,

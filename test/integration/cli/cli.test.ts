@@ -14,6 +14,8 @@ import { createLocalHttpServer, listen } from '../../../lib/http/local-adapter';
 import { type LocalStack, startLocalStack } from '../../../lib/local/local-stack';
 import { headCommit, pushPayload, signedWebhook } from '../../../lib/local/push-payload';
 import { makeGitRepo } from '../../helpers/git-repo';
+import { SecretsManagerStandIn } from '../../stand-ins/secrets-manager';
+import { StsStandIn } from '../../stand-ins/sts';
 
 /**
  * The operator CLI against a real local stack (dynalite, the render-only runner, the approval
@@ -519,11 +521,19 @@ describe('the local dispatch route', () => {
 describe('AWS mode (the environment of the Lambdas, DynamoDB at a loopback endpoint)', () => {
   // the SDK's credential chain reads process.env itself, whatever env the CLI is given
   const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
-  beforeAll(() => {
+  let sts: StsStandIn;
+  let secretsManager: SecretsManagerStandIn;
+  beforeAll(async () => {
+    secretsManager = await new SecretsManagerStandIn().start();
     process.env.AWS_ACCESS_KEY_ID = 'AKIDEXAMPLE';
     process.env.AWS_SECRET_ACCESS_KEY = 'example-secret';
+    sts = await new StsStandIn().start();
+    process.env.AWS_ENDPOINT_URL_STS = sts.url;
   });
-  afterAll(() => {
+  afterAll(async () => {
+    await sts.close();
+    await secretsManager.close();
+    delete process.env.AWS_ENDPOINT_URL_STS;
     if (saved.id === undefined) delete process.env.AWS_ACCESS_KEY_ID;
     else process.env.AWS_ACCESS_KEY_ID = saved.id;
     if (saved.secret === undefined) delete process.env.AWS_SECRET_ACCESS_KEY;
@@ -547,6 +557,7 @@ describe('AWS mode (the environment of the Lambdas, DynamoDB at a loopback endpo
         AWS_REGION: 'eu-west-1',
         HELMGATE_TABLE: 'helmgate',
         HELMGATE_DYNAMODB_ENDPOINT: dynamodbEndpoint,
+        HELMGATE_SECRETS_ENDPOINT: secretsManager.url,
         HELMGATE_APPROVERS: JSON.stringify(APPROVERS),
         ...extra,
       },
@@ -570,11 +581,20 @@ describe('AWS mode (the environment of the Lambdas, DynamoDB at a loopback endpo
     expect(show.stdout).toContain(`deployment ${staging.id}`);
   });
 
-  test('a vote in AWS mode without a principal is a usage error naming HELMGATE_CLI_PRINCIPAL', async () => {
-    const production = await ofSha(first, 'production');
-    const r = await awsCli(['approve', production.id]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain('HELMGATE_CLI_PRINCIPAL');
+  test('in AWS mode the voter is whoever the credentials belong to (STS), never a name typed in', async () => {
+    repo.commit({ 'values/aws-mode.yaml': 'x: 1\n' }, 'a commit for the AWS-mode vote');
+    const production = await ofSha(await push(), 'production');
+    sts.arn = 'arn:aws:iam::123456789012:user/mallory';
+    const refused = await awsCli(['reject', production.id]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('arn:aws:iam::123456789012:user/mallory');
+    expect(sts.actions).toContain('GetCallerIdentity');
+    const audit = await stack.store.listAudit(production.id);
+    expect(audit.at(-1)).toMatchObject({ actor: 'arn:aws:iam::123456789012:user/mallory (cli)', via: 'cli' });
+    // claiming to be someone else is a usage error, whatever HELMGATE_APPROVERS says
+    const lie = await awsCli(['reject', production.id, '--as', 'arn:aws:iam::123456789012:user/alice']);
+    expect(lie.code).toBe(2);
+    expect(lie.stderr).toContain('does not match your AWS credentials');
   });
 });
 

@@ -15,7 +15,7 @@ export interface HealthCheckInput {
   timeoutMs: number;
   /** default 2000 */
   pollMs?: number;
-  /** per HTTP request, default 10000 (never beyond the overall deadline) */
+  /** per HTTP request, default 10000 (capped by what is left of the timeout, but at least 1000) */
   requestTimeoutMs?: number;
 }
 
@@ -49,9 +49,9 @@ export async function checkReleaseHealth(
     for (;;) {
       const problem = await probe();
       if (problem === undefined) return undefined;
-      const left = deadline - now();
-      if (left <= 0) return problem;
-      await sleep(Math.min(pollMs, left));
+      // no last-moment probe squeezed into what is left: it would only report its own tiny timeout
+      if (now() + pollMs > deadline) return problem;
+      await sleep(pollMs);
     }
   };
 
@@ -73,7 +73,11 @@ export async function checkReleaseHealth(
 
   for (const check of input.http) {
     const problem = await poll(() =>
-      httpProblem(doFetch, check, Math.max(1, Math.min(input.requestTimeoutMs ?? 10_000, deadline - now()))),
+      httpProblem(
+        doFetch,
+        check,
+        Math.min(input.requestTimeoutMs ?? 10_000, Math.max(1000, deadline - now())),
+      ),
     );
     if (problem !== undefined) return { healthy: false, reason: problem };
   }
@@ -142,8 +146,11 @@ async function httpProblem(
     const name = (e as { name?: string } | null)?.name;
     if (name === 'TimeoutError' || name === 'AbortError')
       return `GET ${shown} timed out after ${timeoutMs}ms`;
-    const cause = (e as { cause?: { code?: string } } | null)?.cause?.code;
-    return `GET ${shown} failed${cause ? ` (${cause})` : ''}`;
+    // undici: TypeError('fetch failed') with the socket error (ECONNREFUSED, ENOTFOUND...) as its cause
+    const cause = (e as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+    const detail =
+      typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : '';
+    return `GET ${shown} failed${detail ? ` (${detail})` : ''}`;
   }
 }
 

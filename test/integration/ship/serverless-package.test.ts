@@ -1,0 +1,388 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { AppConfig } from '../../../lib/config/env';
+import { TABLE_DEFINITION } from '../../../lib/store/dynamodb-deployment-store';
+import { startDynalite } from '../../helpers/dynalite';
+
+// `osls package --stage ci` with no AWS credentials and no network, then a look at the CloudFormation
+// template it generates: what AWS would really create.
+const root = path.resolve(__dirname, '../../..');
+const osls = path.join(root, 'node_modules/osls/bin/serverless.js');
+const tmp = path.join(root, '.tmp');
+
+type Json = Record<string, unknown>;
+interface Resource {
+  Type: string;
+  Properties: Json;
+  DependsOn?: string[];
+}
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+}
+
+function packageService(
+  stage: string,
+  extraArgs: string[] = [],
+): Promise<{ code: number; out: string; dir: string }> {
+  mkdirSync(tmp, { recursive: true });
+  const dir = path.join(tmp, `sls-${randomUUID()}`);
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TMPDIR: tmp,
+    // dummies: packaging must never need real credentials
+    AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
+    AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    SLS_TELEMETRY_DISABLED: '1',
+    SLS_NOTIFICATIONS_MODE: 'off',
+  };
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [osls, 'package', '--stage', stage, '--package', dir, ...extraArgs],
+      { cwd: root, env, timeout: 120_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, out: `${stdout}\n${stderr}`, dir });
+      },
+    );
+  });
+}
+
+let template: { Resources: Record<string, Resource>; Conditions?: Json };
+let packageDir: string;
+
+beforeAll(async () => {
+  const result = await packageService('ci');
+  packageDir = result.dir;
+  if (result.code !== 0) throw new Error(`osls package failed (${result.code}):\n${result.out}`);
+  template = JSON.parse(
+    readFileSync(path.join(packageDir, 'cloudformation-template-update-stack.json'), 'utf8'),
+  );
+}, 150_000);
+
+afterAll(() => {
+  if (packageDir) rmSync(packageDir, { recursive: true, force: true });
+});
+
+const resources = () => template.Resources;
+const ofType = (type: string) => Object.entries(resources()).filter(([, r]) => r.Type === type);
+const fn = (logicalId: string) => {
+  const r = resources()[logicalId];
+  if (r?.Type !== 'AWS::Lambda::Function') throw new Error(`no function ${logicalId}`);
+  return r;
+};
+/** `{Ref: X}`, `{Fn::GetAtt: [X, …]}`, `{Fn::Sub: "…${X.Arn}…"}` → the logical ids they name. */
+function refs(value: unknown): string[] {
+  if (typeof value !== 'object' || value === null) return [];
+  const v = value as Json;
+  if (typeof v.Ref === 'string') return [v.Ref];
+  if (Array.isArray(v['Fn::GetAtt'])) return [String(v['Fn::GetAtt'][0])];
+  return Object.values(v).flatMap(refs);
+}
+/** A resource as text: a literal ARN, or a Fn::Sub template, or GetAtt:<logical id>. */
+function resourceTexts(resource: unknown): string[] {
+  if (Array.isArray(resource)) return resource.flatMap(resourceTexts);
+  if (typeof resource === 'string') return [resource];
+  const r = resource as Json;
+  if (typeof r['Fn::Sub'] === 'string') return [r['Fn::Sub']];
+  if (Array.isArray(r['Fn::GetAtt'])) return [`GetAtt:${(r['Fn::GetAtt'] as string[]).join('.')}`];
+  throw new Error(`unexpected resource form ${JSON.stringify(resource)}`);
+}
+function statementsOf(functionId: string): Statement[] {
+  const [roleId] = refs(fn(functionId).Properties.Role);
+  const role = resources()[roleId as string];
+  if (role?.Type !== 'AWS::IAM::Role') throw new Error(`${functionId} has no role of its own`);
+  expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+  return (role.Properties.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>).flatMap(
+    (p) => p.PolicyDocument.Statement,
+  );
+}
+const actions = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+/** Every resource text the function's role allows `action` on. */
+function allowed(functionId: string, action: string): string[] {
+  return statementsOf(functionId)
+    .filter((s) => s.Effect === 'Allow' && actions(s).includes(action))
+    .flatMap((s) => resourceTexts(s.Resource));
+}
+const secretArn = (name: string) =>
+  `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${name}`;
+const functionArn = (name: string) =>
+  `arn:\${AWS::Partition}:lambda:\${AWS::Region}:\${AWS::AccountId}:function:${name}`;
+
+const FUNCTIONS = [
+  'WebhookLambdaFunction',
+  'DeploymentsLambdaFunction',
+  'ApprovalLambdaFunction',
+  'AuthLambdaFunction',
+  'SlackInteractionsLambdaFunction',
+  'SweeperLambdaFunction',
+  'DeployRunnerLambdaFunction',
+];
+
+describe('osls package (offline, dummy credentials)', () => {
+  it('refuses a stage that sets neither the repositories nor the runner image', async () => {
+    const result = await packageService('nowhere');
+    expect(result.code).not.toBe(0);
+    expect(result.out).toContain('provider.environment.HELMGATE_REPOSITORIES');
+    expect(result.out).toContain('functions.deployRunner.image');
+  });
+
+  it('serves every HTTP route from the handler meant for it', () => {
+    const integrations = new Map(
+      ofType('AWS::ApiGatewayV2::Integration').map(([id, r]) => [id, refs(r.Properties.IntegrationUri)[0]]),
+    );
+    const routes = Object.fromEntries(
+      ofType('AWS::ApiGatewayV2::Route').map(([, r]) => {
+        const integration = refs(r.Properties.Target)[0] as string;
+        const functionId = integrations.get(integration) as string;
+        return [r.Properties.RouteKey as string, fn(functionId).Properties.Handler];
+      }),
+    );
+    expect(routes).toEqual({
+      'POST /webhook': 'handlers/github-webhook.handler',
+      'GET /deployments': 'handlers/deployments.handler',
+      'GET /deployments/{id}': 'handlers/deployments.handler',
+      'GET /approvals/{id}': 'handlers/approval.handler',
+      'POST /approvals/{id}/approve': 'handlers/approval.handler',
+      'POST /approvals/{id}/reject': 'handlers/approval.handler',
+      'GET /auth/github/login': 'handlers/auth.handler',
+      'GET /auth/github/callback': 'handlers/auth.handler',
+      'POST /slack/interactions': 'handlers/slack-interactions.handler',
+    });
+    const [, api] = ofType('AWS::ApiGatewayV2::Api')[0] ?? [];
+    expect(api?.Properties.ProtocolType).toBe('HTTP');
+  });
+
+  it('runs the sweeper every five minutes', () => {
+    const rules = ofType('AWS::Events::Rule').map(([, r]) => ({
+      schedule: r.Properties.ScheduleExpression,
+      targets: (r.Properties.Targets as Array<{ Arn: unknown }>).flatMap((t) => refs(t.Arn)),
+    }));
+    expect(rules).toEqual([{ schedule: 'rate(5 minutes)', targets: ['SweeperLambdaFunction'] }]);
+  });
+
+  it('runs the deploy runner from a container image pinned by digest, x86_64 like its helm, for 900 s', () => {
+    const runner = fn('DeployRunnerLambdaFunction').Properties;
+    expect(runner.PackageType).toBe('Image');
+    expect((runner.Code as Json).ImageUri).toMatch(
+      /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com\/[\w-]+@sha256:[0-9a-f]{64}$/,
+    );
+    expect(runner.Timeout).toBe(900);
+    expect(runner.Architectures).toEqual(['x86_64']);
+    // ELF e_machine 0x3e = x86-64: the helm the image copies (see dockerfile.test.ts) runs on x86_64 only
+    const helm = readFileSync(process.env.HELMGATE_HELM_BIN as string);
+    expect(helm.readUInt16LE(18)).toBe(0x3e);
+    // every other function is a JavaScript bundle
+    for (const id of FUNCTIONS.filter((f) => f !== 'DeployRunnerLambdaFunction')) {
+      expect(fn(id).Properties.Runtime).toBe('nodejs22.x');
+      expect(fn(id).Properties.Handler).toMatch(/^handlers\/[a-z-]+\.handler$/);
+    }
+  });
+
+  it('sets only environment variables helmgate reads (AppConfig) and the metrics settings', () => {
+    const known = new Set([
+      ...Object.keys(AppConfig.shape),
+      'POWERTOOLS_SERVICE_NAME',
+      'POWERTOOLS_METRICS_NAMESPACE',
+    ]);
+    for (const id of FUNCTIONS) {
+      const vars = Object.keys((fn(id).Properties.Environment as { Variables: Json }).Variables);
+      expect(vars.filter((v) => !known.has(v))).toEqual([]);
+      expect(vars).toEqual(
+        expect.arrayContaining(['HELMGATE_REPOSITORIES', 'HELMGATE_TABLE', 'HELMGATE_RUNNER_FUNCTION']),
+      );
+    }
+    const runnerEnv = (fn('DeployRunnerLambdaFunction').Properties.Environment as { Variables: Json })
+      .Variables;
+    expect(runnerEnv.HELMGATE_RUNNER_FUNCTION).toBe(fn('DeployRunnerLambdaFunction').Properties.FunctionName);
+    expect(refs(runnerEnv.HELMGATE_TABLE)).toEqual(['DeploymentsTable']);
+  });
+
+  it('keeps logs for a bounded time', () => {
+    const groups = ofType('AWS::Logs::LogGroup');
+    expect(groups).toHaveLength(FUNCTIONS.length);
+    for (const [, g] of groups) expect(g.Properties.RetentionInDays).toBe(90);
+  });
+});
+
+describe('the table', () => {
+  const table = () => {
+    const tables = ofType('AWS::DynamoDB::Table');
+    expect(tables).toHaveLength(1);
+    return (tables[0] as [string, Resource])[1].Properties;
+  };
+
+  it('has exactly the keys and indexes the store uses, on demand', () => {
+    const t = table();
+    const pick = (x: Json) => ({
+      AttributeDefinitions: x.AttributeDefinitions,
+      KeySchema: x.KeySchema,
+      GlobalSecondaryIndexes: x.GlobalSecondaryIndexes,
+      BillingMode: x.BillingMode,
+    });
+    expect(pick(t)).toEqual(pick(structuredClone(TABLE_DEFINITION) as unknown as Json));
+  });
+
+  it('has point-in-time recovery, encryption at rest and TTL on the attribute the store writes', async () => {
+    const t = table();
+    expect(t.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+    expect(t.SSESpecification).toEqual({ SSEEnabled: true });
+    const ttl = t.TimeToLiveSpecification as { AttributeName: string; Enabled: boolean };
+    expect(ttl.Enabled).toBe(true);
+    // the store really writes that attribute, as epoch seconds (what DynamoDB TTL needs)
+    const dynamo = await startDynalite('ttl-check');
+    try {
+      const at = new Date('2030-01-01T00:00:00Z');
+      await dynamo.store.recordDelivery('delivery-ttl', at, 3600);
+      const { Items } = await dynamo.client.send(new ScanCommand({ TableName: 'ttl-check' }));
+      const item = (Items as Array<Record<string, { N?: string }>>).find((i) => ttl.AttributeName in i);
+      expect(item?.[ttl.AttributeName]?.N).toBe(String(at.getTime() / 1000 + 3600));
+    } finally {
+      await dynamo.close();
+    }
+  });
+});
+
+describe('failed async invocations', () => {
+  it('go to the dead-letter queue for the runner and the Slack worker, whose roles may send there', () => {
+    const queues = ofType('AWS::SQS::Queue');
+    expect(queues).toHaveLength(1);
+    const [queueId, queue] = queues[0] as [string, Resource];
+    expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+    const configs = ofType('AWS::Lambda::EventInvokeConfig').map(([, r]) => ({
+      fn: refs(r.Properties.FunctionName)[0],
+      onFailure: refs(
+        (r.Properties.DestinationConfig as { OnFailure: { Destination: unknown } }).OnFailure.Destination,
+      ),
+    }));
+    expect(configs).toEqual(
+      expect.arrayContaining([
+        { fn: 'DeployRunnerLambdaFunction', onFailure: [queueId] },
+        { fn: 'SlackInteractionsLambdaFunction', onFailure: [queueId] },
+      ]),
+    );
+    for (const id of ['DeployRunnerLambdaFunction', 'SlackInteractionsLambdaFunction'])
+      expect(allowed(id, 'sqs:SendMessage')).toEqual([`GetAtt:${queueId}.Arn`]);
+  });
+
+  it('raise an alarm as soon as the queue holds a message', () => {
+    const [queueId] = ofType('AWS::SQS::Queue')[0] as [string, Resource];
+    const alarm = ofType('AWS::CloudWatch::Alarm')
+      .map(([, r]) => r.Properties)
+      .find((a) => a.Namespace === 'AWS/SQS');
+    expect(alarm).toMatchObject({
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    expect(refs(alarm?.Dimensions)).toEqual([queueId]);
+    expect(alarm?.AlarmActions).toEqual([expect.anything()]);
+  });
+
+  it('and a failed production deploy raises its own alarm', () => {
+    const alarm = ofType('AWS::CloudWatch::Alarm')
+      .map(([, r]) => r.Properties)
+      .find((a) => a.Namespace === 'Helmgate');
+    expect(alarm).toMatchObject({ MetricName: 'DeploymentFailed', Statistic: 'Sum', Threshold: 0 });
+    expect(alarm?.Dimensions).toEqual(expect.arrayContaining([{ Name: 'environment', Value: 'production' }]));
+  });
+});
+
+describe('IAM: a role per function, every statement scoped to named resources', () => {
+  it('gives each function its own role and creates no shared default role', () => {
+    const roles = FUNCTIONS.map((id) => refs(fn(id).Properties.Role)[0]);
+    expect(new Set(roles).size).toBe(FUNCTIONS.length);
+    expect(resources().IamRoleLambdaExecution).toBeUndefined();
+  });
+
+  it('never allows "*" as a resource or an action wildcard, and lets each function write only its own logs', () => {
+    for (const id of FUNCTIONS) {
+      for (const s of statementsOf(id)) {
+        expect(s.Effect).toBe('Allow');
+        for (const a of actions(s)) expect(a).not.toMatch(/\*/);
+        for (const r of resourceTexts(s.Resource)) {
+          expect(r).not.toBe('*');
+          if (actions(s).some((a) => a.startsWith('secretsmanager:')))
+            expect(r).toMatch(/:secret:[\w/+=.@-]+(\*|-\?{6})?$/);
+          if (actions(s).some((a) => a.startsWith('dynamodb:')))
+            expect(['GetAtt:DeploymentsTable.Arn', `\${DeploymentsTable.Arn}/index/*`]).toContain(r);
+        }
+      }
+      const name =
+        fn(id).Properties.FunctionName ??
+        `helmgate-ci-${id.replace(/LambdaFunction$/, '').replace(/^./, (c) => c.toLowerCase())}`;
+      expect(allowed(id, 'logs:PutLogEvents')).toEqual([
+        `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/${name}:*`,
+      ]);
+    }
+  });
+
+  it('reads exactly the secrets each function needs', () => {
+    const named = (...names: string[]) =>
+      names.flatMap((n) => [secretArn(n), secretArn(`${n}-??????`)]).sort();
+    const secrets = (id: string) => allowed(id, 'secretsmanager:GetSecretValue').sort();
+    expect(secrets('WebhookLambdaFunction')).toEqual(
+      named('helmgate/github-webhook', 'helmgate/github-token', 'helmgate/slack'),
+    );
+    expect(secrets('DeploymentsLambdaFunction')).toEqual([]);
+    expect(secrets('ApprovalLambdaFunction')).toEqual(
+      named('helmgate/approval-signing-key', 'helmgate/slack', 'helmgate/github-token'),
+    );
+    expect(secrets('AuthLambdaFunction')).toEqual(
+      named('helmgate/github-oauth', 'helmgate/approval-signing-key'),
+    );
+    expect(secrets('SlackInteractionsLambdaFunction')).toEqual(
+      named('helmgate/slack', 'helmgate/github-token'),
+    );
+    expect(secrets('SweeperLambdaFunction')).toEqual(named('helmgate/slack', 'helmgate/github-token'));
+    expect(secrets('DeployRunnerLambdaFunction')).toEqual(
+      [
+        ...named('helmgate/github-token', 'helmgate/slack'),
+        secretArn('helmgate/*'),
+        secretArn('idr/*'),
+      ].sort(),
+    );
+  });
+
+  it('touches the table only where needed, read-only for the deployments API', () => {
+    const writes = FUNCTIONS.filter((id) => allowed(id, 'dynamodb:PutItem').length > 0);
+    expect(writes.sort()).toEqual(
+      [
+        'WebhookLambdaFunction',
+        'ApprovalLambdaFunction',
+        'SlackInteractionsLambdaFunction',
+        'SweeperLambdaFunction',
+        'DeployRunnerLambdaFunction',
+      ].sort(),
+    );
+    const deploymentsActions = statementsOf('DeploymentsLambdaFunction')
+      .flatMap(actions)
+      .filter((a) => a.startsWith('dynamodb:'));
+    expect(deploymentsActions.sort()).toEqual(['dynamodb:GetItem', 'dynamodb:Query']);
+    expect(allowed('AuthLambdaFunction', 'dynamodb:GetItem')).toEqual([]);
+  });
+
+  it('invokes only the runner (and the Slack function itself, for its background work)', () => {
+    const runner = functionArn(fn('DeployRunnerLambdaFunction').Properties.FunctionName as string);
+    const slack = functionArn(fn('SlackInteractionsLambdaFunction').Properties.FunctionName as string);
+    const invokes = Object.fromEntries(
+      FUNCTIONS.map((id) => [id, allowed(id, 'lambda:InvokeFunction').sort()]),
+    );
+    expect(invokes).toEqual({
+      WebhookLambdaFunction: [runner],
+      DeploymentsLambdaFunction: [],
+      ApprovalLambdaFunction: [runner],
+      AuthLambdaFunction: [],
+      SlackInteractionsLambdaFunction: [runner, slack].sort(),
+      SweeperLambdaFunction: [runner],
+      DeployRunnerLambdaFunction: [runner],
+    });
+  });
+});

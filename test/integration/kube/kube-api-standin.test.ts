@@ -1,0 +1,153 @@
+import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { KubeApiStandIn, parseSelector } from '../../stand-ins/kube-api';
+import { decodeProtobufObject, encodeProtobufObject } from '../../stand-ins/kube-protobuf';
+
+// The stand-in's own contract, through the real client-node and raw HTTP where client-node cannot reach.
+let kube: KubeApiStandIn;
+let core: CoreV1Api;
+
+beforeEach(async () => {
+  kube = await KubeApiStandIn.start();
+  const kc = new KubeConfig();
+  kc.loadFromString(kube.kubeconfig());
+  core = kc.makeApiClient(CoreV1Api);
+});
+
+afterEach(async () => {
+  await kube.close();
+});
+
+it('round-trips a Secret through the k8s protobuf envelope', () => {
+  const secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: 's',
+      namespace: 'n',
+      labels: { owner: 'helm' },
+      resourceVersion: '7',
+      uid: 'u-1',
+      creationTimestamp: '2026-01-02T03:04:05Z',
+    },
+    type: 'helm.sh/release.v1',
+    data: { release: Buffer.from('H4sI-binary\u0000').toString('base64') },
+  };
+  const wire = encodeProtobufObject(secret);
+  expect([...wire.subarray(0, 4)]).toEqual([0x6b, 0x38, 0x73, 0x00]);
+  expect(decodeProtobufObject(wire)).toEqual(secret);
+});
+
+it('answers protobuf when asked first and JSON otherwise, and decodes protobuf writes', async () => {
+  const body = encodeProtobufObject({
+    kind: 'Secret',
+    metadata: { name: 'p', labels: { a: '1' } },
+    data: { k: Buffer.from('v').toString('base64') },
+  });
+  const created = await fetch(`${kube.url}/api/v1/namespaces/default/secrets`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/vnd.kubernetes.protobuf',
+      accept: 'application/vnd.kubernetes.protobuf, application/json',
+    },
+    body,
+  });
+  expect(created.status).toBe(201);
+  expect(created.headers.get('content-type')).toBe('application/vnd.kubernetes.protobuf');
+  const back = decodeProtobufObject(Buffer.from(await created.arrayBuffer()));
+  expect(back.metadata).toMatchObject({ name: 'p', namespace: 'default', labels: { a: '1' } });
+
+  const s = await core.readNamespacedSecret({ namespace: 'default', name: 'p' });
+  expect(Buffer.from(s.data?.k ?? '', 'base64').toString()).toBe('v');
+  expect(kube.requests.find((q) => q.method === 'POST')?.text).toContain('"k":"v"'); // decoded for canary scans
+});
+
+it('lists by label selector, including set-based terms', async () => {
+  for (const [name, labels] of [
+    ['a', { owner: 'helm', status: 'deployed' }],
+    ['b', { owner: 'helm', status: 'superseded' }],
+    ['c', { owner: 'someone' }],
+  ] as const)
+    kube.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default', labels } });
+  const names = async (labelSelector: string) =>
+    (await core.listNamespacedConfigMap({ namespace: 'default', labelSelector })).items.map(
+      (i) => i.metadata?.name,
+    );
+  expect(await names('owner=helm')).toEqual(['a', 'b']);
+  expect(await names('owner=helm,status!=deployed')).toEqual(['b']);
+  expect(await names('status in (deployed,failed)')).toEqual(['a']);
+  expect(await names('!status')).toEqual(['c']);
+  expect(parseSelector('status notin (deployed)')({ status: 'failed' })).toBe(true);
+});
+
+it('supports JSON patch, merge patch and server-side apply that drops fields the manager stopped applying', async () => {
+  const path = `${kube.url}/api/v1/namespaces/default/configmaps/cm`;
+  const apply = (data: Record<string, string>) =>
+    fetch(`${path}?fieldManager=helm&force=false`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/apply-patch+yaml' },
+      body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm' }, data }),
+    });
+  expect((await apply({ a: '1', b: '2' })).status).toBe(201);
+  expect((await apply({ a: '1' })).status).toBe(200);
+  expect(kube.get('ConfigMap', 'default', 'cm')?.data).toEqual({ a: '1' });
+
+  await core.patchNamespacedConfigMap(
+    { namespace: 'default', name: 'cm', body: [{ op: 'add', path: '/data/c', value: '3' }] },
+    setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+  );
+  await core.patchNamespacedConfigMap(
+    { namespace: 'default', name: 'cm', body: { data: { a: null, d: '4' } } },
+    setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+  );
+  expect(kube.get('ConfigMap', 'default', 'cm')?.data).toEqual({ c: '3', d: '4' });
+});
+
+it('rejects a stale resourceVersion with the conflict message helm retries on', async () => {
+  const cm = await core.createNamespacedConfigMap({
+    namespace: 'default',
+    body: { metadata: { name: 'x' } },
+  });
+  await core.replaceNamespacedConfigMap({
+    namespace: 'default',
+    name: 'x',
+    body: { ...cm, data: { a: '1' } },
+  });
+  const err = await core
+    .replaceNamespacedConfigMap({ namespace: 'default', name: 'x', body: { ...cm, data: { a: '2' } } })
+    .then(
+      () => ({ code: 200, body: '' }),
+      (e: { code: number; body: string }) => e,
+    );
+  expect(err.code).toBe(409);
+  expect(String(err.body)).toContain('the object has been modified');
+});
+
+it('streams watch events after a watch-list bookmark', async () => {
+  const ac = new AbortController();
+  const res = await fetch(
+    `${kube.url}/api/v1/namespaces/default/configmaps?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan`,
+    { signal: ac.signal },
+  );
+  const reader = res.body?.getReader();
+  const lines: string[] = [];
+  let buf = '';
+  const next = async () => {
+    while (!buf.includes('\n')) {
+      const chunk = await reader?.read();
+      if (!chunk || chunk.done) throw new Error('watch ended');
+      buf += Buffer.from(chunk.value).toString();
+    }
+    const i = buf.indexOf('\n');
+    lines.push(buf.slice(0, i));
+    buf = buf.slice(i + 1);
+    return JSON.parse(lines.at(-1) as string);
+  };
+  const bookmark = await next();
+  expect(bookmark).toMatchObject({
+    type: 'BOOKMARK',
+    object: { metadata: { annotations: { 'k8s.io/initial-events-end': 'true' } } },
+  });
+  kube.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'w', namespace: 'default' } });
+  expect(await next()).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'w' } } });
+  ac.abort();
+});

@@ -28,6 +28,7 @@ async function main(): Promise<void> {
     logLevel: (process.env.HELMGATE_LOG_LEVEL as 'info' | undefined) ?? 'info',
     approvers: parseApprovers(process.env.HELMGATE_APPROVERS),
     ...(process.env.HELMGATE_PUBLIC_URL ? { publicUrl: process.env.HELMGATE_PUBLIC_URL } : {}),
+    runner: process.env.KUBECONFIG ? { kubeconfig: process.env.KUBECONFIG } : {},
   });
   const say = (s: string) => process.stderr.write(`${s}\n`);
   if (created) say(`helmgate: created ${secretsFile} (mode 0600) with random local secrets`);

@@ -24,7 +24,7 @@ export type HealthResult = { healthy: true } | { healthy: false; reason: string 
 
 /** What the runner needs from the Kubernetes API besides helm (lib/kube implements it). */
 export interface KubeOps {
-  syncSecrets(secrets: KubeSecretWrite[]): Promise<void>;
+  syncSecrets(secrets: KubeSecretWrite[]): Promise<unknown>;
   checkHealth(input: {
     namespace: string;
     release: string;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { type ChartLookup, type ClusterAccess, helmClusterConnector } from '../deploy/helm-cluster';
+import { kubeconfigFileAccess } from '../deploy/kube-access';
 import type { EnvironmentPlan } from '../deploy/plan';
 import { type FinishedHook, type RunnerDeps, runDeployment } from '../deploy/runner';
 import type { DeployJob } from '../dispatch/dispatcher';
@@ -23,6 +24,10 @@ export interface LocalRunnerOptions {
     plan: EnvironmentPlan,
     ctx: { workDir: string; secrets: SecretResolver },
   ) => Promise<ClusterAccess>;
+  /** deploy for real to the current context of this kubeconfig file (`KUBECONFIG`) */
+  kubeconfig?: string;
+  /** extra helm upgrade flags (tests against the loopback API stand-in: `--disable-openapi-validation`) */
+  upgradeFlags?: string[];
   helmBin?: string;
   chartCache?: ChartLookup;
   retry?: Partial<RetryPolicy>;
@@ -41,6 +46,14 @@ export function localRunner(
   const workRoot = path.join(opts.stateDir, 'work');
   const renderRoot = path.join(opts.stateDir, 'rendered');
   mkdirSync(workRoot, { recursive: true, mode: 0o700 });
+  const access =
+    opts.access ??
+    (opts.kubeconfig
+      ? kubeconfigFileAccess(opts.kubeconfig, {
+          logger: ctx.logger,
+          ...(opts.upgradeFlags ? { upgradeFlags: opts.upgradeFlags } : {}),
+        })
+      : undefined);
   const helmBin =
     opts.helmBin ?? ensureHelmBinary(path.join(opts.stateDir, 'bin'), process.env.HELMGATE_HELM_BIN);
   const deps: RunnerDeps = {
@@ -60,7 +73,7 @@ export function localRunner(
       logger: ctx.logger,
       renderRoot,
       baseEnv: process.env,
-      ...(opts.access ? { access: opts.access } : {}),
+      ...(access ? { access } : {}),
       ...(opts.chartCache ? { chartCache: opts.chartCache } : {}),
       ...(opts.retry ? { retry: opts.retry } : {}),
       ...(opts.sleep ? { sleep: opts.sleep } : {}),

@@ -300,7 +300,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     approvers,
     publicUrl,
     // render-only (no cluster): a rendered staging may promote, so the whole flow can be tried locally
-    allowRendered: opts.runner === false || !opts.runner?.access,
+    allowRendered: opts.runner === false || !(opts.runner?.access || opts.runner?.kubeconfig),
     ...(opts.approvalTtlMs ? { approvalTtlMs: opts.approvalTtlMs } : {}),
     planFor: async (waiting, ctx) =>
       ctx.sourceDir ? planAt(ctx.sourceDir, deployConfigPath, waiting).catch(() => undefined) : undefined,
@@ -406,7 +406,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       pid: process.pid,
       repositories,
       approvers,
-      renderOnly: opts.runner === false || !opts.runner?.access,
+      renderOnly: opts.runner === false || !(opts.runner?.access || opts.runner?.kubeconfig),
     };
     writeFileSync(opts.stateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   }

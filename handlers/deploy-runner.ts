@@ -1,0 +1,43 @@
+/**
+ * The deploy runner (container-image Lambda, asynchronous invokes only): `{deploymentId}` runs a queued
+ * deployment, `{deploymentId, purpose: "offer"}` plans one that waits for approval and opens its
+ * approval request. Results are recorded in the table; a thrown error lets Lambda retry, then the
+ * on-failure destination (the dead-letter queue) keeps the event.
+ */
+import { z } from 'zod';
+import { type RunResult, runDeployment } from '../lib/deploy/runner';
+import { HelmgateError } from '../lib/errors';
+import { awsRunnerDeps, type InvocationContext } from '../lib/wiring/runner';
+
+const DeployJobEvent = z.object({
+  deploymentId: z.string().min(1).max(200),
+  continuation: z.number().int().min(0).max(100).optional(),
+  purpose: z.enum(['deploy', 'offer']).optional(),
+});
+
+let built: Promise<(ctx: InvocationContext) => Parameters<typeof runDeployment>[0]> | undefined;
+
+export async function handler(event: unknown, context: InvocationContext): Promise<RunResult> {
+  const parsed = DeployJobEvent.safeParse(event);
+  if (!parsed.success)
+    throw new HelmgateError('bad_request', `not a deploy job: ${parsed.error.issues[0]?.message}`);
+  if (!built) {
+    built = awsRunnerDeps();
+    built.catch(() => {
+      built = undefined;
+    });
+  }
+  const deps = (await built)(context);
+  const job = parsed.data;
+  const result = await runDeployment(deps, {
+    deploymentId: job.deploymentId,
+    ...(job.continuation !== undefined ? { continuation: job.continuation } : {}),
+    ...(job.purpose ? { purpose: job.purpose } : {}),
+  });
+  deps.logger.info('deploy job done', {
+    deploymentId: job.deploymentId,
+    result: result.kind,
+    ...('deployment' in result ? { status: result.deployment.status } : { reason: result.reason }),
+  });
+  return result;
+}

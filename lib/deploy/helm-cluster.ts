@@ -62,6 +62,8 @@ export interface HelmClusterOptions {
     ctx: { workDir: string; secrets: SecretResolver },
   ) => Promise<ClusterAccess>;
   renderRoot?: string;
+  /** false when `access` does not use the plan's cluster secret (a local KUBECONFIG); default true */
+  readsClusterSecret?: boolean;
   chartCache?: ChartLookup;
   sleep?: (ms: number) => Promise<void>;
   retry?: Partial<RetryPolicy>;
@@ -81,7 +83,7 @@ const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  */
 export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector {
   return {
-    renderOnly: !opts.access,
+    readsClusterSecret: opts.access !== undefined && opts.readsClusterSecret !== false,
     async open(plan, ctx): Promise<ClusterSession> {
       const homeDir = path.join(ctx.workDir, 'helm-home');
       const chartsDir = path.join(ctx.workDir, 'charts');

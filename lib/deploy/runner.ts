@@ -41,8 +41,11 @@ export interface ClusterSession {
 
 /** Port: opens a cluster session for a plan (credentials from the plan's cluster secret, or render-only). */
 export interface ClusterConnector {
-  /** no cluster at all (local render-only): the cluster secret is neither needed nor read */
-  readonly renderOnly: boolean;
+  /**
+   * Whether sessions read the plan's cluster secret (AWS). Not in render-only mode, nor with a local
+   * KUBECONFIG: then the pre-flight does not ask for it.
+   */
+  readonly readsClusterSecret: boolean;
   open(
     plan: EnvironmentPlan,
     ctx: { workDir: string; secrets: SecretResolver; deploymentId: string },
@@ -197,7 +200,7 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
 
     const secrets = deps.secrets();
     await secrets.preflight([
-      ...(deps.cluster.renderOnly ? [] : [{ secret: plan.cluster.secret }]),
+      ...(deps.cluster.readsClusterSecret ? [{ secret: plan.cluster.secret }] : []),
       ...plan.secretRefs,
     ]);
     deployment = await deps.store.update(deployment.id, {

@@ -74,6 +74,8 @@ export function localRunner(
       renderRoot,
       baseEnv: process.env,
       ...(access ? { access } : {}),
+      // a KUBECONFIG file replaces the environments' cluster secrets; a custom `access` may read them
+      readsClusterSecret: opts.access !== undefined,
       ...(opts.chartCache ? { chartCache: opts.chartCache } : {}),
       ...(opts.retry ? { retry: opts.retry } : {}),
       ...(opts.sleep ? { sleep: opts.sleep } : {}),

@@ -208,6 +208,27 @@ test('a template error fails at once, without retries, stops its dependents and 
   expect(upgradesOf(mine, 'app')).toHaveLength(0); // never started
 });
 
+test("near Lambda's time limit the releases are handed to a fresh invocation, never started to be killed", async () => {
+  const sha = repo.commit({ 'values/web.yaml': 'greeting: hallo\n' }, 'late greeting');
+  const before = h.calls.length;
+  const d = await h.queue(sha);
+  // 40 s left, 30 s kept back for recording: no helm attempt can get its minimum budget
+  const first = await h.run(d.id, { remainingTimeMs: () => 40_000 });
+  expect(first.kind).toBe('handed-off');
+  const handed = await db.store.getDeployment(d.id);
+  expect(handed?.status).toBe('queued');
+  expect(handed?.reason).toMatch(/continuing in invocation 2/);
+  expect(upgradesOf(h.calls.slice(before), 'web')).toHaveLength(0);
+  expect(h.dispatcher.jobs.at(-1)).toEqual({ deploymentId: d.id, continuation: 1 });
+  expect(await db.store.getLock(`env:${d.repository}:staging`)).toBeUndefined();
+  // the fresh invocation, with its full 15 minutes, finishes the work
+  const second = await h.run(d.id);
+  expect(second.kind).toBe('finished');
+  const rel = await releasesOf(d.id);
+  expect(rel.web).toMatchObject({ status: 'succeeded' });
+  expect((await db.store.getDeployment(d.id))?.status).toBe('succeeded');
+});
+
 test('two deploys of one environment at once are serialized by the environment lock', async () => {
   repo.commit({ 'deploy.yaml': DEPLOY_YAML, 'values/web.yaml': 'greeting: hej\n' }, 'restore');
   const a = await h.queue(repo.head(), 'staging', { force: true });

@@ -48,6 +48,8 @@ export const AppConfig = z.object({
   /** the deploy runner's helm binary and pre-pulled chart cache (the container image sets both) */
   HELMGATE_HELM_BIN: z.string().min(1).optional(),
   HELMGATE_CHART_CACHE: z.string().min(1).optional(),
+  /** CloudWatch namespace of the deploy metrics (embedded metric format on stdout) */
+  HELMGATE_METRICS_NAMESPACE: z.string().min(1).default('Helmgate'),
   /** parallel helm releases per deployment */
   HELMGATE_CONCURRENCY: positiveInt.default(4),
 });

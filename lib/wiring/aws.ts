@@ -9,6 +9,7 @@ import { LambdaDispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
 import { GithubRepoSource } from '../github/github-source';
 import { GithubDeploymentsReporter } from '../github/status-reporter';
+import { MetricsNotifier } from '../metrics/metrics-notifier';
 import { createLogger, type Logger } from '../log/logger';
 import { Redactor } from '../log/redact';
 import { ConsoleNotifier, FanOutNotifier, type Notifier } from '../notify/notifier';
@@ -81,7 +82,10 @@ export async function awsSlack(base: AwsBase): Promise<SlackCredentials | undefi
  * configured, and to GitHub Deployments when a GitHub token is.
  */
 export async function awsNotifier(base: AwsBase): Promise<Notifier> {
-  const notifiers: Notifier[] = [new ConsoleNotifier(base.logger)];
+  const notifiers: Notifier[] = [
+    new ConsoleNotifier(base.logger),
+    new MetricsNotifier({ namespace: base.config.HELMGATE_METRICS_NAMESPACE, service: 'helmgate' }),
+  ];
   const slack = await awsSlack(base);
   if (slack?.channel)
     notifiers.push(

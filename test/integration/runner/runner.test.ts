@@ -209,7 +209,10 @@ test('a template error fails at once, without retries, stops its dependents and 
 });
 
 test("near Lambda's time limit the releases are handed to a fresh invocation, never started to be killed", async () => {
-  const sha = repo.commit({ 'values/web.yaml': 'greeting: hallo\n' }, 'late greeting');
+  const sha = repo.commit(
+    { 'deploy.yaml': DEPLOY_YAML, 'values/web.yaml': 'greeting: hallo\n' },
+    'late greeting',
+  );
   const before = h.calls.length;
   const d = await h.queue(sha);
   // 40 s left, 30 s kept back for recording: no helm attempt can get its minimum budget
@@ -226,7 +229,8 @@ test("near Lambda's time limit the releases are handed to a fresh invocation, ne
   expect(second.kind).toBe('finished');
   const rel = await releasesOf(d.id);
   expect(rel.web).toMatchObject({ status: 'succeeded' });
-  expect((await db.store.getDeployment(d.id))?.status).toBe('succeeded');
+  const final = await db.store.getDeployment(d.id);
+  expect([final?.status, final?.reason]).toEqual(['succeeded', undefined]);
 });
 
 test('two deploys of one environment at once are serialized by the environment lock', async () => {

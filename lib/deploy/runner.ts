@@ -483,7 +483,12 @@ async function runReleases(
       finishedAt: now.toISOString(),
       ...(final === 'rendered'
         ? { reason: 'rendered only: no cluster configured (helm template), nothing was deployed' }
-        : {}),
+        : ctx.job.continuation
+          ? // replaces the "continuing in invocation n" of the hand-off
+            {
+              reason: `finished in invocation ${ctx.job.continuation + 1} (handed off near Lambda's time limit)`,
+            }
+          : {}),
     },
     now,
   );

@@ -75,7 +75,11 @@ export interface Harness {
   redactor: Redactor;
   /** a queued deployment of `environment` at `sha`, as the intake records it */
   queue(sha: string, environment?: string, over?: Partial<Deployment>): Promise<Deployment>;
-  run(id: string, over?: Partial<RunnerDeps>): ReturnType<typeof runDeployment>;
+  run(
+    id: string,
+    over?: Partial<RunnerDeps>,
+    job?: { continuation?: number },
+  ): ReturnType<typeof runDeployment>;
   /** changes one secret in the secrets file (the next run reads it) */
   setSecret(id: string, value: string): void;
 }
@@ -164,8 +168,8 @@ export function makeHarness(opts: {
       doc[id] = value;
       writeFileSync(secretsFile, JSON.stringify(doc), { mode: 0o600 });
     },
-    run(id, over = {}) {
-      return runDeployment({ ...deps, ...over }, { deploymentId: id });
+    run(id, over = {}, job = {}) {
+      return runDeployment({ ...deps, ...over }, { deploymentId: id, ...job });
     },
   };
 }

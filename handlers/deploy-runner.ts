@@ -4,7 +4,7 @@
  * approval request. Results are recorded in the table; a thrown error lets Lambda retry, then the
  * on-failure destination (the dead-letter queue) keeps the event.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { type RunResult, runDeployment } from '../lib/deploy/runner';
 import { HelmgateError } from '../lib/errors';
 import { awsRunnerDeps, type InvocationContext } from '../lib/wiring/runner';

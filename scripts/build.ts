@@ -21,8 +21,12 @@ export interface BuiltHandler {
   name: string;
   file: string;
   bytes: number;
+  /** bytes of the bundled AWS SDK (@aws-sdk, @smithy and their helpers) within `bytes` */
+  sdkBytes: number;
   inputs: string[];
 }
+
+const SDK_INPUT = /node_modules\/(@aws-sdk|@smithy|@aws-crypto|bowser|mnemonist|fast-xml-parser|strnum)\//;
 
 export async function buildHandlers(
   outRoot = path.resolve(__dirname, '..', 'dist'),
@@ -52,10 +56,14 @@ export async function buildHandlers(
     const meta = result.metafile as Metafile;
     writeFileSync(path.join(outdir, 'meta.json'), JSON.stringify(meta));
     const output = Object.entries(meta.outputs).find(([f]) => f.endsWith('index.js'));
+    const sdkBytes = Object.entries(output?.[1].inputs ?? {})
+      .filter(([f]) => SDK_INPUT.test(f))
+      .reduce((n, [, v]) => n + v.bytesInOutput, 0);
     built.push({
       name,
       file: path.join(outdir, 'index.js'),
       bytes: output?.[1].bytes ?? 0,
+      sdkBytes,
       inputs: Object.keys(meta.inputs),
     });
   }
@@ -84,7 +92,9 @@ if (require.main === module) {
     ([built, cli]) => {
       console.log(`cli${' '.repeat(17)} ${cli}`);
       for (const b of built)
-        console.log(`${b.name.padEnd(20)} ${(b.bytes / 1024).toFixed(1).padStart(8)} KB  ${b.file}`);
+        console.log(
+          `${b.name.padEnd(20)} ${(b.bytes / 1024).toFixed(1).padStart(8)} KB (AWS SDK ${(b.sdkBytes / 1024).toFixed(0)} KB)  ${b.file}`,
+        );
     },
     (e) => {
       console.error(e);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Who may approve which environment. This comes from helmgate's own configuration (the stage

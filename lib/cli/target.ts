@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ApproversConfig } from '../approval/approval-port';
 import { ApprovalService } from '../approval/approval-service';
 import { parseApprovers } from '../approval/aws-wiring';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { HelmgateError } from '../errors';
 import { parseDuration } from './duration';
 import { parsePath } from './values-merge';

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Octokit } from '@octokit/core';
 import { x as extractTar } from 'tar';
 import { HelmgateError } from '../errors';
+import { GithubContentsSource, splitRepo } from './github-contents';
 import type { RepoSource } from './repo-source';
 
 export interface GithubSourceOptions {
@@ -13,34 +14,17 @@ export interface GithubSourceOptions {
   fetch?: typeof fetch;
 }
 
-/** RepoSource over the GitHub REST API: contents for one file, the tarball for the whole tree. */
-export class GithubRepoSource implements RepoSource {
+/**
+ * RepoSource over the GitHub REST API: contents for one file (GithubContentsSource), the tarball for
+ * the whole tree. Only the runner needs the tarball; the webhook uses GithubContentsSource, so its
+ * bundle carries no tar.
+ */
+export class GithubRepoSource extends GithubContentsSource implements RepoSource {
   constructor(
-    private readonly octokit: Pick<Octokit, 'request'>,
+    octokit: Pick<Octokit, 'request'>,
     private readonly opts: GithubSourceOptions = {},
-  ) {}
-
-  async readFile(repository: string, sha: string, filePath: string): Promise<string | undefined> {
-    const [owner, repo] = splitRepo(repository);
-    try {
-      const res = await this.octokit.request('GET /repos/{owner}/{repo}/contents/{path}', {
-        owner,
-        repo,
-        path: filePath,
-        ref: sha,
-        headers: { accept: 'application/vnd.github.raw+json' },
-      });
-      return typeof res.data === 'string'
-        ? res.data
-        : Buffer.from(res.data as unknown as ArrayBuffer).toString('utf8');
-    } catch (e) {
-      if ((e as { status?: number }).status === 404) return undefined;
-      throw new HelmgateError(
-        'source_unavailable',
-        `GitHub contents ${repository}@${sha}:${filePath} failed`,
-        { cause: e },
-      );
-    }
+  ) {
+    super(octokit);
   }
 
   async extractTree(repository: string, sha: string, dest: string): Promise<void> {
@@ -62,13 +46,6 @@ export class GithubRepoSource implements RepoSource {
     if (data.byteLength > max) throw new HelmgateError('source_unavailable', `tarball exceeds ${max} bytes`);
     await extractSafely(Readable.from(Buffer.from(data)), dest, { stripTopDir: true, maxBytes: max });
   }
-}
-
-export function splitRepo(repository: string): [string, string] {
-  const [owner, repo, ...rest] = repository.split('/');
-  if (!owner || !repo || rest.length > 0)
-    throw new HelmgateError('bad_request', `not owner/name: ${repository}`);
-  return [owner, repo];
 }
 
 /**

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The fields of GitHub's `push` event helmgate relies on; everything else is ignored. */
 export const PushEvent = z.object({

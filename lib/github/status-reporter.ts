@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
 import type { DeploymentStore } from '../store/deployment-store';
-import { splitRepo } from './github-source';
+import { splitRepo } from './github-contents';
 
 /** GitHub's deployment status states (https://docs.github.com/en/rest/deployments/statuses). */
 export type GithubDeploymentState =

@@ -12,7 +12,8 @@ import { type DeploymentStore, StoreConflictError } from '../store/deployment-st
 
 export interface PushIntakeDeps {
   store: DeploymentStore;
-  source: RepoSource;
+  /** one file at the pushed commit (the deploy config) */
+  source: Pick<RepoSource, 'readFile'>;
   dispatcher: Dispatcher;
   notifier: Notifier;
   clock: Clock;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { HelmgateError } from '../errors';
 
 /** Action ids (and values) of helmgate's buttons. The message renderer and this parser share them. */

@@ -7,11 +7,11 @@ import { systemClock } from '../clock';
 import { type AppConfig, loadConfig } from '../config/env';
 import { LambdaDispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
-import { GithubRepoSource } from '../github/github-source';
+import { GithubContentsSource } from '../github/github-contents';
 import { GithubDeploymentsReporter } from '../github/status-reporter';
-import { MetricsNotifier } from '../metrics/metrics-notifier';
 import { createLogger, type Logger } from '../log/logger';
 import { Redactor } from '../log/redact';
+import { MetricsNotifier } from '../metrics/metrics-notifier';
 import { ConsoleNotifier, FanOutNotifier, type Notifier } from '../notify/notifier';
 import { SecretsManagerProvider } from '../secrets/secrets-manager-provider';
 import { parseSecretList, SecretResolver, type SecretsProvider } from '../secrets/secrets-provider';
@@ -120,7 +120,7 @@ export async function awsWebhookDeps(
   const { config } = base;
   return {
     store: base.store,
-    source: new GithubRepoSource(await awsOctokit(base)),
+    source: new GithubContentsSource(await awsOctokit(base)),
     dispatcher: awsDispatcher(base),
     notifier: await awsNotifier(base),
     clock: systemClock,

@@ -20,7 +20,14 @@ export interface ApprovalRequestNotice {
 }
 
 export class ConsoleNotifier implements Notifier {
-  constructor(private readonly logger: Logger) {}
+  /**
+   * `withTokens`: print approval links whole. Locally the console is the only channel, so yes; in AWS
+   * the links reach people through Slack and GitHub, and logs keep them without their token.
+   */
+  constructor(
+    private readonly logger: Logger,
+    private readonly opts: { withTokens?: boolean } = { withTokens: true },
+  ) {}
   async deploymentChanged(d: Deployment): Promise<void> {
     this.logger.info('deployment changed', {
       deploymentId: d.id,
@@ -31,11 +38,10 @@ export class ConsoleNotifier implements Notifier {
     });
   }
   async approvalRequested(r: ApprovalRequestNotice): Promise<void> {
-    // locally the console is the only channel, so the link (with its token) is printed once here
     this.logger.info('approval requested', {
       deploymentId: r.deployment.id,
       environment: r.deployment.environment,
-      approvalUrl: r.approvalUrl,
+      approvalUrl: this.opts.withTokens ? r.approvalUrl : r.approvalUrl.replace(/([?&]token=)[^&]*/, '$1…'),
       expiresAt: r.expiresAt,
       summary: r.summary,
     });

@@ -83,7 +83,7 @@ export async function awsSlack(base: AwsBase): Promise<SlackCredentials | undefi
  */
 export async function awsNotifier(base: AwsBase): Promise<Notifier> {
   const notifiers: Notifier[] = [
-    new ConsoleNotifier(base.logger),
+    new ConsoleNotifier(base.logger, { withTokens: false }),
     new MetricsNotifier({ namespace: base.config.HELMGATE_METRICS_NAMESPACE, service: 'helmgate' }),
   ];
   const slack = await awsSlack(base);

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { originRepository } from '../lib/local/local-stack';
+import { originRepository } from '../lib/github/origin-repository';
 import { headCommit, pushPayload, signedWebhook } from '../lib/local/push-payload';
 import { parseSecretList } from '../lib/secrets/secrets-provider';
 

@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import * as z from 'zod';
@@ -12,6 +10,7 @@ import { parseApprovers } from '../approval/aws-wiring';
 import type { Clock } from '../clock';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
+import { originRepository } from '../github/origin-repository';
 import { createLogger, type Logger } from '../log/logger';
 import { Redactor } from '../log/redact';
 import { ConsoleNotifier, type Notifier } from '../notify/notifier';
@@ -21,8 +20,6 @@ import type { SecretsProvider } from '../secrets/secrets-provider';
 import { DynamoDbDeploymentStore } from '../store/dynamodb-deployment-store';
 import { awsBase, awsDispatcher, awsNotifier } from '../wiring/aws';
 import { LocalHttpDispatcher, ReportingDispatcher } from './local-dispatch';
-
-const run = promisify(execFile);
 
 /** A usage problem (exit code 2): a missing flag, a bad argument, an unknown target. */
 export class CliUsageError extends HelmgateError {
@@ -137,18 +134,6 @@ function alive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** `owner/name` from the checkout's origin remote (same rule as the local stack), else `local/helmgate`. */
-export async function originRepository(repoDir: string): Promise<string> {
-  try {
-    const { stdout } = await run('git', ['-C', repoDir, 'remote', 'get-url', 'origin']);
-    const m = /[:/]([\w.-]+)\/([\w.-]+?)(?:\.git)?\/?$/.exec(stdout.trim());
-    if (m) return `${m[1]}/${m[2]}`;
-  } catch {
-    // no origin remote
-  }
-  return 'local/helmgate';
 }
 
 function stderrLogger(redactor: Redactor, t: TargetEnv, verbose: boolean): Logger {

@@ -1,9 +1,7 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { makeApprovalHandler } from '../../handlers/approval';
 import { makeAuthHandler } from '../../handlers/auth';
@@ -32,6 +30,7 @@ import {
   RecordingDispatcher,
 } from '../dispatch/dispatcher';
 import { LocalGitSource } from '../github/local-git-source';
+import { originRepository } from '../github/origin-repository';
 import type { RepoSource } from '../github/repo-source';
 import { json } from '../http/lambda-http';
 import { createLocalHttpServer, listen, type Route } from '../http/local-adapter';
@@ -48,8 +47,6 @@ import { DynamoDbDeploymentStore, ensureTable } from '../store/dynamodb-deployme
 import { type SweepReport, sweep } from '../sweeper/sweeper';
 import { cached } from '../wiring/lazy';
 import { type LocalRunnerOptions, localRunner } from './local-runner';
-
-const run = promisify(execFile);
 
 export interface LocalStackOptions {
   port?: number;
@@ -183,18 +180,6 @@ export async function addLocalPlaceholders(
   }
   if (added.length > 0) writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600 });
   return added;
-}
-
-/** `owner/name` of the checkout's origin remote, else `local/helmgate`. */
-export async function originRepository(repoDir: string): Promise<string> {
-  try {
-    const { stdout } = await run('git', ['-C', repoDir, 'remote', 'get-url', 'origin']);
-    const m = /[:/]([\w.-]+)\/([\w.-]+?)(?:\.git)?\/?$/.exec(stdout.trim());
-    if (m) return `${m[1]}/${m[2]}`;
-  } catch {
-    // no origin remote
-  }
-  return 'local/helmgate';
 }
 
 interface Dynalite {

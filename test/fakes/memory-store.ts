@@ -12,6 +12,8 @@ import {
  */
 export class MemoryDeploymentStore implements DeploymentStore {
   private readonly deployments = new Map<string, Deployment>();
+  /** ids per `repository#environment`, as the DynamoDB store's GSI1 partitions them */
+  private readonly byEnvironment = new Map<string, string[]>();
   private readonly items = new Map<string, Record<string, unknown>>();
   private readonly audit: AuditEntry[] = [];
   private readonly locks = new Map<string, LockLease & { expiresAtMs: number }>();
@@ -25,11 +27,26 @@ export class MemoryDeploymentStore implements DeploymentStore {
   async createDeployment(d: Deployment): Promise<boolean> {
     if (this.deployments.has(d.id)) return false;
     this.deployments.set(d.id, structuredClone(d));
+    const key = `${d.repository}#${d.environment}`;
+    const ids = this.byEnvironment.get(key) ?? [];
+    ids.push(d.id);
+    // kept oldest first, so the newest `limit` are a slice (pushes arrive in order; re-sort if not)
+    const prev = ids.length > 1 ? this.deployments.get(ids[ids.length - 2] as string) : undefined;
+    if (prev && this.order(prev) > this.order(d))
+      ids.sort((a, b) =>
+        this.order(this.deployments.get(a) as Deployment).localeCompare(
+          this.order(this.deployments.get(b) as Deployment),
+        ),
+      );
+    this.byEnvironment.set(key, ids);
     return true;
   }
   async getDeployment(id: string): Promise<Deployment | undefined> {
     const d = this.deployments.get(id);
     return d ? structuredClone(d) : undefined;
+  }
+  private order(d: Deployment): string {
+    return `${d.createdAt}#${d.id}`;
   }
   private sorted(): Deployment[] {
     return [...this.deployments.values()].sort((a, b) =>
@@ -46,9 +63,11 @@ export class MemoryDeploymentStore implements DeploymentStore {
     environment: string,
     opts: { limit?: number } = {},
   ): Promise<Deployment[]> {
-    return this.sorted()
-      .filter((d) => d.repository === repository && d.environment === environment)
-      .slice(0, opts.limit ?? 50)
+    const ids = this.byEnvironment.get(`${repository}#${environment}`) ?? [];
+    return ids
+      .slice(-(opts.limit ?? 50))
+      .reverse()
+      .map((id) => this.deployments.get(id) as Deployment)
       .map((d) => structuredClone(d));
   }
   async transition(

@@ -3,7 +3,7 @@ import type { Deployment } from '../deploy/deployment';
 import type { EnvironmentPlan } from '../deploy/plan';
 import { diffPlans, type PlanSnapshot, snapshotOf, summaryLines } from '../deploy/plan-diff';
 import type { Dispatcher } from '../dispatch/dispatcher';
-import { type ErrorCode, HelmgateError } from '../errors';
+import { describeError, type ErrorCode, HelmgateError } from '../errors';
 import type { Logger } from '../log/logger';
 import type { Notifier } from '../notify/notifier';
 import type { Random } from '../random';
@@ -386,7 +386,27 @@ export class ApprovalService implements ApprovalPort {
         w.status === 'awaiting_approval',
     );
     for (const w of waiting) {
-      const plan = this.deps.planFor ? await this.deps.planFor(w, ctx) : undefined;
+      let plan: EnvironmentPlan | undefined;
+      try {
+        plan = this.deps.planFor ? await this.deps.planFor(w, ctx) : undefined;
+      } catch (e) {
+        // its commit cannot be planned for its environment: it can never be approved, so say why now
+        const reason = `cannot plan ${w.environment} at ${w.sha}: ${describeError(e)}`.slice(0, 1000);
+        log.warn('waiting deployment cannot be planned', { waiting: w.id, reason });
+        try {
+          const failed = await store.transition(
+            w.id,
+            ['awaiting_approval'],
+            'failed',
+            { reason, finishedAt: clock.now().toISOString() },
+            clock.now(),
+          );
+          await this.deps.notifier.deploymentChanged(failed);
+        } catch (conflict) {
+          if (!(conflict instanceof StoreConflictError)) throw conflict;
+        }
+        continue;
+      }
       if (!plan) {
         log.warn('no plan for a waiting deployment; it stays awaiting approval', { waiting: w.id });
         continue;

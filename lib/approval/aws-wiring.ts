@@ -57,9 +57,7 @@ export async function approvalWiring(base: AwsBase = awsBase()): Promise<Approva
     publicUrl: config.HELMGATE_PUBLIC_URL,
     approvalTtlMs: config.HELMGATE_APPROVAL_TTL_HOURS * 3600_000,
     planFor: async (waiting, ctx) =>
-      ctx.sourceDir
-        ? planAt(ctx.sourceDir, config.HELMGATE_DEPLOY_CONFIG, waiting).catch(() => undefined)
-        : undefined,
+      ctx.sourceDir ? planAt(ctx.sourceDir, config.HELMGATE_DEPLOY_CONFIG, waiting) : undefined,
   });
   const signingKey = cached(
     async () => base.secrets.resolve({ secret: config.HELMGATE_SIGNING_KEY_ID }),

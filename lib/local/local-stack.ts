@@ -288,7 +288,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     allowRendered: opts.runner === false || !(opts.runner?.access || opts.runner?.kubeconfig),
     ...(opts.approvalTtlMs ? { approvalTtlMs: opts.approvalTtlMs } : {}),
     planFor: async (waiting, ctx) =>
-      ctx.sourceDir ? planAt(ctx.sourceDir, deployConfigPath, waiting).catch(() => undefined) : undefined,
+      ctx.sourceDir ? planAt(ctx.sourceDir, deployConfigPath, waiting) : undefined,
   });
   if (opts.runner !== false) {
     const stateDir = opts.runner?.stateDir ?? path.join(opts.repoDir, '.helmgate');

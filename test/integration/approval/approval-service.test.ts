@@ -413,6 +413,27 @@ describe('promotion gate', () => {
     expect(dispatcher.jobs).toHaveLength(0);
   });
 
+  test('a waiting deployment whose commit cannot be planned fails with why, instead of waiting forever', async () => {
+    const { service, notifier, dispatcher } = makeService(db, {
+      planFor: async () => {
+        throw new Error('values/prod.yaml does not exist at this commit');
+      },
+    });
+    const repo = `${REPO}-gate5`;
+    const prod = deployment({ repository: repo });
+    await db.store.createDeployment(prod);
+    await service.onDeploymentFinished(
+      deployment({ repository: repo, environment: 'staging', status: 'succeeded' }),
+    );
+    const after = await db.store.getDeployment(prod.id);
+    expect(after?.status).toBe('failed');
+    expect(after?.reason).toContain('cannot plan production');
+    expect(after?.reason).toContain('values/prod.yaml does not exist');
+    expect(notifier.requests).toHaveLength(0);
+    expect(notifier.changes.map((d) => d.status)).toEqual(['failed']);
+    expect(dispatcher.jobs).toHaveLength(0);
+  });
+
   test('a render-only staging run promotes only when allowed', async () => {
     const repo = `${REPO}-gate4`;
     const prod = deployment({ repository: repo, approval: 'auto' });

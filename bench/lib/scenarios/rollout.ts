@@ -1,0 +1,152 @@
+import type { Deployment } from '../../../lib/deploy/deployment';
+import type { HelmCall } from '../../../test/integration/runner/harness';
+import { helmBusyMs, helmMs, type RunnerWorld, startRunnerWorld } from './runner-env';
+
+/**
+ * The rollout scenario of issue 3's `bench:rollout`: the same set of releases — `independent` web
+ * releases plus a db → app chain — deployed by the runner's scheduler (concurrency 4) and one after
+ * another (concurrency 1), each into its own namespaces so both are fresh installs; then a no-op
+ * redeploy (every release skipped as unchanged) against a forced one. Real helm against the
+ * Kubernetes API stand-in, real DynamoDB client against dynalite.
+ */
+
+export function rolloutDeployYaml(independent: number): string {
+  const env = (name: string) => {
+    const lines = [
+      `  ${name}:`,
+      '    approval: none',
+      '    cluster: { secret: test/cluster }',
+      '    kubernetesSecrets:',
+      '      - name: app-credentials',
+      `        namespace: ${name}-apps`,
+      '        data:',
+      '          PASSWORD: { secret: app/db, key: password }',
+      '    releases:',
+    ];
+    for (let i = 1; i <= independent; i++)
+      lines.push(
+        `      - name: web${i}`,
+        `        namespace: ${name}-web${i}`,
+        '        chart: ./charts/web',
+      );
+    lines.push(
+      '      - name: db',
+      `        namespace: ${name}-apps`,
+      '        chart: ./charts/db',
+      '      - name: app',
+      `        namespace: ${name}-apps`,
+      '        chart: ./charts/app',
+      '        needs: [db]',
+    );
+    return lines.join('\n');
+  };
+  return [
+    'apiVersion: helmgate/v1',
+    'environments:',
+    env('warmup'),
+    env('parallel'),
+    env('sequential'),
+    '',
+  ].join('\n');
+}
+
+export interface TimedRun {
+  environment: string;
+  concurrency: number;
+  wallMs: number;
+  /** time inside helm processes, summed */
+  helmMs: number;
+  /** time at least one helm process ran */
+  helmBusyMs: number;
+  helmCalls: number;
+  upgrades: number;
+  status: Deployment['status'];
+  releases: Array<{ name: string; status: string; reason?: string }>;
+}
+
+export interface RolloutResult {
+  releases: number;
+  independent: number;
+  parallel: TimedRun;
+  sequential: TimedRun;
+  /** sequential wall / parallel wall */
+  parallelSpeedup: number;
+  noop: TimedRun;
+  forced: TimedRun;
+  /** forced wall / no-op wall */
+  skipSpeedup: number;
+  /** sequential run: (wall − time in helm) / releases */
+  overheadPerReleaseMs: number;
+  /** sequential run: wall − time in helm, for the whole deployment */
+  overheadPerDeploymentMs: number;
+}
+
+async function timed(
+  w: RunnerWorld,
+  environment: string,
+  opts: { concurrency: number; force?: boolean },
+): Promise<TimedRun> {
+  const d = await w.h.queue(w.repo.head(), environment, opts.force ? { force: true } : {});
+  const from = w.h.calls.length;
+  const t0 = performance.now();
+  const r = await w.h.run(d.id, { concurrency: opts.concurrency });
+  const wallMs = performance.now() - t0;
+  if (r.kind !== 'finished') throw new Error(`rollout ${environment}: ${r.kind}`);
+  const calls: HelmCall[] = w.h.calls.slice(from);
+  const done = await w.db.store.getDeployment(d.id);
+  return {
+    environment,
+    concurrency: opts.concurrency,
+    wallMs,
+    helmMs: helmMs(calls),
+    helmBusyMs: helmBusyMs(calls),
+    helmCalls: calls.length,
+    upgrades: calls.filter((c) => c.args[0] === 'upgrade').length,
+    status: done?.status ?? 'failed',
+    releases: (done?.releases ?? []).map((x) => ({
+      name: x.name,
+      status: x.status,
+      ...(x.reason ? { reason: x.reason } : {}),
+    })),
+  };
+}
+
+export async function measureRollout(opts: { independent?: number } = {}): Promise<RolloutResult> {
+  const independent = opts.independent ?? 6;
+  const w = await startRunnerWorld({ files: { 'deploy.yaml': rolloutDeployYaml(independent) } });
+  try {
+    // the first helm processes pay for cold caches (binary pages, TLS-less client setup): not measured
+    await timed(w, 'warmup', { concurrency: 4 });
+    const sequential = await timed(w, 'sequential', { concurrency: 1 });
+    const parallel = await timed(w, 'parallel', { concurrency: 4 });
+    const noop = await timed(w, 'parallel', { concurrency: 4 });
+    const forced = await timed(w, 'parallel', { concurrency: 4, force: true });
+    for (const run of [sequential, parallel, noop, forced])
+      if (run.status !== 'succeeded')
+        throw new Error(`rollout ${run.environment} ended ${run.status}: ${JSON.stringify(run.releases)}`);
+    const releases = independent + 2;
+    const overhead = sequential.wallMs - sequential.helmMs;
+    return {
+      releases,
+      independent,
+      parallel,
+      sequential,
+      parallelSpeedup: sequential.wallMs / parallel.wallMs,
+      noop,
+      forced,
+      skipSpeedup: forced.wallMs / noop.wallMs,
+      overheadPerReleaseMs: overhead / releases,
+      overheadPerDeploymentMs: overhead,
+    };
+  } finally {
+    await w.close();
+  }
+}
+
+let memo: Promise<RolloutResult> | undefined;
+
+/** One measurement per process: `npm run bench` runs rollout and speed, which reuses these figures. */
+export function rolloutOnce(): Promise<RolloutResult> {
+  memo ??= measureRollout();
+  return memo;
+}

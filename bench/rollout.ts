@@ -1,0 +1,72 @@
+/**
+ * `npm run bench:rollout` (issue 3): the same releases — 6 independent web releases plus a db → app
+ * chain — deployed by our scheduler (concurrency 4) and one after another (concurrency 1) in the same
+ * run; a no-op redeploy (skip-unchanged) against a forced one; our overhead per deploy excluding the
+ * time inside helm processes. Real helm 4 against the loopback Kubernetes API stand-in.
+ */
+import './lib/esm';
+import { fmt, table } from './lib';
+import { type RolloutResult, rolloutOnce } from './lib/scenarios/rollout';
+import { type BenchRow, benchTable, machine, row } from './lib/table';
+
+const B = 'rollout';
+
+export function rolloutRows(r: RolloutResult): BenchRow[] {
+  return [
+    row(B, `scheduler (concurrency 4), ${r.releases} releases`, Math.round(r.parallel.wallMs), {
+      unit: 'ms',
+      baseline: Math.round(r.sequential.wallMs),
+      ratio: r.parallel.wallMs / r.sequential.wallMs,
+      note: `baseline: the same releases one after another (concurrency 1), fresh installs; speed-up ${fmt(r.parallelSpeedup, 2)}×`,
+    }),
+    row(B, 'no-op redeploy (all skipped as unchanged)', Math.round(r.noop.wallMs), {
+      unit: 'ms',
+      baseline: Math.round(r.forced.wallMs),
+      ratio: r.noop.wallMs / r.forced.wallMs,
+      note: `baseline: forced redeploy of the same commit (${r.forced.upgrades} helm upgrades vs ${r.noop.upgrades}); speed-up ${fmt(r.skipSpeedup, 1)}×`,
+    }),
+    row(B, 'our overhead per release (sequential run)', Number(r.overheadPerReleaseMs.toFixed(1)), {
+      unit: 'ms',
+      baseline: Number((r.sequential.helmMs / r.releases).toFixed(1)),
+      ratio: r.overheadPerReleaseMs / (r.sequential.helmMs / r.releases),
+      note: `wall ${Math.round(r.sequential.wallMs)} ms − ${Math.round(r.sequential.helmMs)} ms inside ${r.sequential.helmCalls} helm processes, / ${r.releases} releases; baseline: helm time per release`,
+    }),
+    row(B, 'our overhead per deployment (sequential run)', Math.round(r.overheadPerDeploymentMs), {
+      unit: 'ms',
+      note: 'git archive of the commit, plan, secrets pre-flight, Secret sync, DynamoDB writes, scheduling',
+    }),
+  ];
+}
+
+export async function run(): Promise<BenchRow[]> {
+  return rolloutRows(await rolloutOnce());
+}
+
+if (require.main === module) {
+  rolloutOnce().then(
+    (r) => {
+      console.log(
+        `\nrollout: ${r.independent} independent web releases + db → app, real helm, stand-in cluster`,
+      );
+      console.log(
+        table(
+          [r.sequential, r.parallel, r.noop, r.forced].map((t, i) => ({
+            run: ['one after another', 'scheduler', 'no-op redeploy', 'forced redeploy'][i] as string,
+            concurrency: t.concurrency,
+            'wall ms': t.wallMs.toFixed(0),
+            'in helm ms (sum)': t.helmMs.toFixed(0),
+            'helm busy ms': t.helmBusyMs.toFixed(0),
+            'helm calls': t.helmCalls,
+            upgrades: t.upgrades,
+          })),
+        ),
+      );
+      console.log(`\nmachine: ${machine()}`);
+      console.log(benchTable(rolloutRows(r)));
+    },
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}

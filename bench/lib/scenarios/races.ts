@@ -1,0 +1,369 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import { makeApprovalHandler } from '../../../handlers/approval';
+import { makeGithubWebhookHandler } from '../../../handlers/github-webhook';
+import {
+  makeSlackInteractionsHandler,
+  processSlackInteraction,
+  type SlackInteractionJob,
+} from '../../../handlers/slack-interactions';
+import { ApproversConfig } from '../../../lib/approval/approval-port';
+import { ApprovalService } from '../../../lib/approval/approval-service';
+import { cookieSettingsFor, csrfToken, type Session, signValue } from '../../../lib/auth/session';
+import { systemClock } from '../../../lib/clock';
+import type { Deployment } from '../../../lib/deploy/deployment';
+import { type RunResult, runDeployment } from '../../../lib/deploy/runner';
+import { InProcessBackgroundWork } from '../../../lib/dispatch/background';
+import { type DeployJob, InProcessDispatcher } from '../../../lib/dispatch/dispatcher';
+import { LocalGitSource } from '../../../lib/github/local-git-source';
+import type { HttpEvent } from '../../../lib/http/lambda-http';
+import type { ApprovalRequestNotice, Notifier } from '../../../lib/notify/notifier';
+import { cryptoRandom } from '../../../lib/random';
+import { branchPush, signedGithubEvent } from '../../../test/helpers/events';
+import { REPOSITORY } from '../../../test/integration/runner/harness';
+import { blockActions, form } from '../../../test/unit/slack/payloads';
+import { type RunnerWorld, startRunnerWorld } from './runner-env';
+
+/**
+ * Approval races (issue 7, item 3) through the real handlers: web votes (session cookie + CSRF + the
+ * link's token, makeApprovalHandler) and Slack button presses (signed requests,
+ * makeSlackInteractionsHandler → background → processSlackInteraction), all on one ApprovalService over
+ * dynalite, whose dispatcher runs the real runner (real helm, Kubernetes API stand-in). Pushes go
+ * through the signed GitHub webhook handler. What is counted is what the dispatcher and the runner
+ * received, and what the cluster ended up running.
+ */
+
+const WEBHOOK_SECRET = 'races-webhook-secret-0123456789abcdef';
+const SLACK_SECRET = 'races-slack-signing-secret-0123456789';
+const SIGNING_KEY = 'races-session-signing-key-0123456789abcdef';
+const PUBLIC_URL = 'http://127.0.0.1:3000';
+const PEOPLE = 100;
+
+export const RACES_DEPLOY_YAML = `apiVersion: helmgate/v1
+environments:
+  production:
+    approval: required
+    cluster: { secret: test/cluster }
+    releases:
+      - name: web
+        namespace: prod
+        chart: ./charts/web
+        values: [values/web.yaml]
+`;
+
+const slackId = (i: number) => `U0R${String(i).padStart(3, '0')}`;
+
+export type VoterMix = 'distinct' | 'same-person';
+
+export interface ApprovalRound {
+  votes: number;
+  mix: VoterMix;
+  /** deploy jobs the dispatcher received for the deployment (offer jobs excluded) */
+  deployDispatches: number;
+  /** runner invocations that ran it to the end */
+  runnerRuns: number;
+  status: Deployment['status'] | undefined;
+  /** outcomes of the votes, e.g. approved: 1, duplicate: 40, conflict: 59 */
+  outcomes: Record<string, number>;
+  /** HTTP statuses the handlers answered */
+  statuses: Record<string, number>;
+}
+
+export interface SupersedeRound {
+  votes: number;
+  /**
+   * how the race went: the push superseded it before any approval (`push`); an approval queued and
+   * dispatched it, then the push superseded it before the runner took it (`approved-then-superseded`);
+   * the runner started it before the push arrived (`ran-before-push`: it was never superseded)
+   */
+  winner: 'push' | 'approved-then-superseded' | 'ran-before-push';
+  oldStatus: Deployment['status'] | undefined;
+  newStatus: Deployment['status'] | undefined;
+  /** the old commit's deploy jobs the dispatcher received */
+  oldDispatches: number;
+  /** the runner started the old deployment (status running seen) */
+  oldRan: boolean;
+  /** what the cluster runs for the release: the old commit's greeting? */
+  clusterRunsOld: boolean;
+  /** the invariant: a superseded commit never deployed */
+  violation: boolean;
+}
+
+class RaceNotifier implements Notifier {
+  readonly requests: ApprovalRequestNotice[] = [];
+  constructor(private readonly inner: Notifier) {}
+  async deploymentChanged(d: Deployment): Promise<void> {
+    await this.inner.deploymentChanged(d);
+  }
+  async approvalRequested(r: ApprovalRequestNotice): Promise<void> {
+    this.requests.push(r);
+  }
+}
+
+export interface RaceWorld {
+  w: RunnerWorld;
+  jobs: DeployJob[];
+  results: Array<{ job: DeployJob; result: RunResult }>;
+  push(): Promise<{ sha: string; status: number }>;
+  /** commits a values change: the release's greeting becomes `greeting` */
+  commit(greeting: string): string;
+  offeredToken(deploymentId: string): string;
+  webVote(deploymentId: string, login: string, token: string): Promise<number>;
+  slackVote(deploymentId: string, userId: string): Promise<number>;
+  idle(): Promise<void>;
+  approvals: ApprovalService;
+  close(): Promise<void>;
+}
+
+export async function startRaceWorld(): Promise<RaceWorld> {
+  const w = await startRunnerWorld({
+    files: { 'deploy.yaml': RACES_DEPLOY_YAML, 'values/web.yaml': 'greeting: initial\n' },
+  });
+  const { h, db } = w;
+  const logger = h.deps.logger;
+  const approvers = ApproversConfig.parse({
+    production: {
+      github: ['dora', ...Array.from({ length: PEOPLE }, (_, i) => `user${i}`)],
+      slack: Array.from({ length: PEOPLE }, (_, i) => slackId(i)),
+      slackToGithub: { U0DORA: 'dora' },
+    },
+  });
+  const notifier = new RaceNotifier(h.notifier);
+  const jobs: DeployJob[] = [];
+  const results: RaceWorld['results'] = [];
+  let approvals: ApprovalService | undefined;
+  const dispatcher: InProcessDispatcher = new InProcessDispatcher(async (job) => {
+    jobs.push(job);
+    const result = await runDeployment(
+      { ...h.deps, dispatcher, notifier, ...(approvals ? { finished: approvals } : {}) },
+      job,
+    );
+    results.push({ job, result });
+  }, logger);
+  approvals = new ApprovalService({
+    store: db.store,
+    notifier,
+    dispatcher,
+    clock: systemClock,
+    random: cryptoRandom,
+    logger,
+    approvers,
+    publicUrl: PUBLIC_URL,
+  });
+  const service = approvals;
+  const webhook = makeGithubWebhookHandler({
+    store: db.store,
+    source: new LocalGitSource(w.repo.dir),
+    dispatcher,
+    notifier,
+    clock: systemClock,
+    logger,
+    deployConfigPath: 'deploy.yaml',
+    repositories: [REPOSITORY],
+    branches: [],
+    maxBodyBytes: 5 * 1024 * 1024,
+    webhookSecrets: async () => [WEBHOOK_SECRET],
+  });
+  const web = makeApprovalHandler({
+    approvals: service,
+    approvers,
+    signingKey: async () => SIGNING_KEY,
+    cookies: cookieSettingsFor(PUBLIC_URL),
+    clock: systemClock,
+    logger,
+  });
+  const background = new InProcessBackgroundWork<SlackInteractionJob>(async (job) => {
+    await processSlackInteraction(
+      {
+        approvals: service,
+        store: db.store,
+        slack: { chat: { postEphemeral: async () => ({ ok: true }) as never } },
+        logger,
+      },
+      job.payload,
+    );
+  }, logger);
+  const slack = makeSlackInteractionsHandler({
+    signingSecrets: async () => [SLACK_SECRET],
+    background,
+    clock: systemClock,
+    logger,
+  });
+
+  return {
+    w,
+    jobs,
+    results,
+    approvals: service,
+    commit(greeting) {
+      return w.repo.commit({ 'values/web.yaml': `greeting: ${greeting}\n` }, `greeting ${greeting}`);
+    },
+    async push() {
+      const sha = w.repo.head();
+      const ev = await signedGithubEvent(WEBHOOK_SECRET, 'push', branchPush({ sha, repository: REPOSITORY }));
+      const res = await webhook(ev);
+      return { sha, status: res.statusCode };
+    },
+    offeredToken(deploymentId) {
+      const req = notifier.requests.find((r) => r.deployment.id === deploymentId);
+      if (!req) throw new Error(`no approval offered for ${deploymentId}`);
+      return new URL(req.approvalUrl).searchParams.get('token') ?? '';
+    },
+    async webVote(deploymentId, login, token) {
+      const session: Session = {
+        login,
+        teams: [],
+        csrf: `csrf-${login}`,
+        exp: Date.now() + 3600_000,
+      };
+      const body = new URLSearchParams({ csrf: csrfToken(session, `approval:${deploymentId}`), token });
+      const path = `/approvals/${encodeURIComponent(deploymentId)}/approve`;
+      const res = await web({
+        version: '2.0',
+        routeKey: `POST ${path}`,
+        rawPath: path,
+        rawQueryString: '',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          cookie: `helmgate_session=${signValue(SIGNING_KEY, 'session', session)}`,
+        },
+        pathParameters: { id: deploymentId },
+        isBase64Encoded: false,
+        body: body.toString(),
+        requestContext: { http: { method: 'POST', path } },
+      } as unknown as HttpEvent);
+      return res.statusCode;
+    },
+    async slackVote(deploymentId, userId) {
+      const body = form(blockActions([`approve:${deploymentId}`], { user: { id: userId, username: 'u' } }));
+      const ts = String(Math.floor(Date.now() / 1000));
+      const sig = `v0=${createHmac('sha256', SLACK_SECRET).update(`v0:${ts}:`).update(body).digest('hex')}`;
+      const res = await slack({
+        version: '2.0',
+        routeKey: 'POST /slack/interactions',
+        rawPath: '/slack/interactions',
+        rawQueryString: '',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-slack-signature': sig,
+          'x-slack-request-timestamp': ts,
+        },
+        isBase64Encoded: false,
+        body: body.toString('utf8'),
+        requestContext: { http: { method: 'POST', path: '/slack/interactions' } },
+      } as unknown as HttpEvent);
+      return res.statusCode;
+    },
+    async idle() {
+      for (let i = 0; i < 20; i++) {
+        await background.idle();
+        await dispatcher.idle();
+        if (dispatcher.inFlight.size === 0) return;
+      }
+    },
+    close: () => w.close(),
+  };
+}
+
+async function pushAndOffer(rw: RaceWorld, greeting: string): Promise<Deployment> {
+  rw.commit(greeting);
+  const { sha, status } = await rw.push();
+  if (status !== 202) throw new Error(`push answered ${status}`);
+  await rw.idle();
+  const d = (await rw.w.db.store.listByEnvironment(REPOSITORY, 'production', { limit: 50 })).find(
+    (x) => x.sha === sha,
+  );
+  if (d?.status !== 'awaiting_approval') throw new Error(`push ${sha}: production is ${d?.status}`);
+  return d;
+}
+
+/** `votes` votes, alternating web and Slack, each as its own person or all as one mapped person. */
+function voters(rw: RaceWorld, d: Deployment, votes: number, mix: VoterMix, token: string) {
+  return Array.from({ length: votes }, (_, i) => {
+    const viaWeb = i % 2 === 0;
+    if (mix === 'same-person')
+      return () => (viaWeb ? rw.webVote(d.id, 'dora', token) : rw.slackVote(d.id, 'U0DORA'));
+    const n = i % PEOPLE;
+    return () => (viaWeb ? rw.webVote(d.id, `user${n}`, token) : rw.slackVote(d.id, slackId(n)));
+  });
+}
+
+async function voteOutcomes(rw: RaceWorld, id: string): Promise<Record<string, number>> {
+  const audit = await rw.w.db.store.listAudit(id);
+  const out: Record<string, number> = {};
+  for (const a of audit.filter((x) => x.action === 'approve')) out[a.outcome] = (out[a.outcome] ?? 0) + 1;
+  return out;
+}
+
+let round = 0;
+
+/** One deployment, `votes` concurrent approvals: exactly one deploy must be dispatched and run. */
+export async function approvalRound(rw: RaceWorld, votes: number, mix: VoterMix): Promise<ApprovalRound> {
+  const d = await pushAndOffer(rw, `approvals-${++round}-${randomUUID().slice(0, 6)}`);
+  const token = rw.offeredToken(d.id);
+  const jobsFrom = rw.jobs.length;
+  const resultsFrom = rw.results.length;
+  const codes = await Promise.all(voters(rw, d, votes, mix, token).map((v) => v()));
+  await rw.idle();
+  const statuses: Record<string, number> = {};
+  for (const c of codes) statuses[c] = (statuses[c] ?? 0) + 1;
+  return {
+    votes,
+    mix,
+    deployDispatches: rw.jobs.slice(jobsFrom).filter((j) => j.deploymentId === d.id && j.purpose !== 'offer')
+      .length,
+    runnerRuns: rw.results
+      .slice(resultsFrom)
+      .filter((r) => r.job.deploymentId === d.id && r.result.kind === 'finished').length,
+    status: (await rw.w.db.store.getDeployment(d.id))?.status,
+    outcomes: await voteOutcomes(rw, d.id),
+    statuses,
+  };
+}
+
+/**
+ * A deployment waiting for approval; `votes` approvals race a push of a newer commit (sent among
+ * them). Whichever lands first, the superseded commit must never be deployed.
+ */
+export async function supersedeRound(rw: RaceWorld, votes: number): Promise<SupersedeRound> {
+  const oldGreeting = `old-${++round}-${randomUUID().slice(0, 6)}`;
+  const old = await pushAndOffer(rw, oldGreeting);
+  const token = rw.offeredToken(old.id);
+  const newGreeting = `new-${round}-${randomUUID().slice(0, 6)}`;
+  rw.commit(newGreeting);
+  const jobsFrom = rw.jobs.length;
+  const changesFrom = rw.w.h.notifier.changes.length;
+  const all = voters(rw, old, votes, 'distinct', token);
+  // the push goes out somewhere among the votes
+  const at = Math.floor(Math.random() * (all.length + 1));
+  const pushAt: () => Promise<number> = async () => (await rw.push()).status;
+  all.splice(at, 0, pushAt);
+  await Promise.all(all.map((f) => f()));
+  await rw.idle();
+  const store = rw.w.db.store;
+  const oldNow = await store.getDeployment(old.id);
+  const newer = (await store.listByEnvironment(REPOSITORY, 'production', { limit: 50 })).find(
+    (x) => x.sha !== old.sha && x.createdAt >= old.createdAt && x.id !== old.id,
+  );
+  const oldRan = rw.w.h.notifier.changes
+    .slice(changesFrom)
+    .some((c) => c.id === old.id && c.status === 'running');
+  const cm = rw.w.kube.get('ConfigMap', 'prod', 'web-config');
+  const clusterRunsOld = cm?.data?.greeting === oldGreeting;
+  const superseded = oldNow?.status === 'superseded';
+  const oldDispatches = rw.jobs
+    .slice(jobsFrom)
+    .filter((j) => j.deploymentId === old.id && j.purpose !== 'offer').length;
+  return {
+    votes,
+    winner: !superseded ? 'ran-before-push' : oldDispatches > 0 ? 'approved-then-superseded' : 'push',
+    oldStatus: oldNow?.status,
+    newStatus: newer?.status,
+    oldDispatches: rw.jobs.slice(jobsFrom).filter((j) => j.deploymentId === old.id && j.purpose !== 'offer')
+      .length,
+    oldRan,
+    clusterRunsOld,
+    // superseded means it must not have run; not superseded means it started before the push and is
+    // then the newest that ran — but it must never be left half: running ⇒ finished
+    violation: superseded ? oldRan || clusterRunsOld : oldNow?.status !== 'succeeded',
+  };
+}

@@ -7,8 +7,8 @@
  */
 import './lib/esm';
 import path from 'node:path';
-import { buildHandlers } from '../scripts/build';
 import { fmt, nodeStartMs, summarize, table } from './lib';
+import { handlerBundles } from './lib/bundles';
 import { startFlowWorld } from './lib/scenarios/local-flow';
 import { rolloutOnce } from './lib/scenarios/rollout';
 import { type BenchRow, benchTable, machine, row } from './lib/table';
@@ -39,20 +39,6 @@ export async function pushToFirstHelm(pushes = PUSHES) {
   } finally {
     await w.close();
   }
-}
-
-export async function handlerBundles() {
-  const built = await buildHandlers(path.join(root, '.tmp', 'bench-speed-dist'));
-  const bare = nodeStartMs(['-e', '']);
-  return {
-    bare,
-    handlers: built.map((b) => ({
-      name: b.name,
-      kb: b.bytes / 1024,
-      sdkKb: b.sdkBytes / 1024,
-      coldMs: nodeStartMs(['-e', `require(${JSON.stringify(b.file)})`]) - bare,
-    })),
-  };
 }
 
 export async function benchSpeed() {

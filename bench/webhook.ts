@@ -17,11 +17,11 @@ import { startLocalStack } from '../lib/local/local-stack';
 import { createLogger } from '../lib/log/logger';
 import { Redactor } from '../lib/log/redact';
 import { ConsoleNotifier } from '../lib/notify/notifier';
-import { buildHandlers } from '../scripts/build';
 import { MemoryDeploymentStore } from '../test/fakes/memory-store';
 import { branchPush, signedGithubEvent } from '../test/helpers/events';
 import { MemoryRepoSource } from '../test/helpers/memory-source';
-import { fmt, nodeStartMs, summarize, table } from './lib';
+import { fmt, summarize, table } from './lib';
+import { handlerBundles } from './lib/bundles';
 import { type BenchRow, row } from './lib/table';
 
 const SECRET = 'bench-webhook-secret-0123456789abcdef';
@@ -130,21 +130,15 @@ async function loopback() {
 }
 
 async function bundles() {
-  const built = await buildHandlers(path.join(root, '.tmp', 'bench-dist'));
-  const baseline = nodeStartMs(['-e', '']);
+  const { bare, handlers } = await handlerBundles();
   return {
-    baseline,
-    rows: built.map((b) => ({
-      handler: b.name,
-      'bundle KB': (b.bytes / 1024).toFixed(1),
-      'of which AWS SDK KB': (b.sdkBytes / 1024).toFixed(1),
-      'cold import ms (minus bare node)': fmt(
-        nodeStartMs(['-e', `require(${JSON.stringify(b.file)})`]) - baseline,
-        1,
-      ),
-      'has @kubernetes/client-node': b.inputs.some((i) => i.includes('@kubernetes/client-node'))
-        ? 'yes'
-        : 'no',
+    baseline: bare,
+    rows: handlers.map((h) => ({
+      handler: h.name,
+      'bundle KB': h.kb.toFixed(1),
+      'of which AWS SDK KB': h.sdkKb.toFixed(1),
+      'cold import ms (minus bare node)': fmt(h.coldMs, 1),
+      'has @kubernetes/client-node': h.hasKubeClient ? 'yes' : 'no',
     })),
   };
 }

@@ -137,6 +137,8 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
     };
   }
 
+  await closeDeadRuns(deps, existing);
+
   let deployment: Deployment;
   try {
     deployment = await deps.store.transition(
@@ -260,6 +262,32 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
   }
   await rm(workDir, { recursive: true, force: true });
   return result;
+}
+
+/**
+ * We hold the environment's lock, so no other run of it is alive: a deployment still `running` there
+ * belongs to a runner that died (its lease expired). It fails with why; its pending release is
+ * recovered by this run's deployer.
+ */
+async function closeDeadRuns(deps: RunnerDeps, ours: Deployment): Promise<void> {
+  const others = await deps.store.listByEnvironment(ours.repository, ours.environment, { limit: 50 });
+  for (const dead of others.filter((d) => d.status === 'running' && d.id !== ours.id)) {
+    try {
+      const failed = await deps.store.transition(
+        dead.id,
+        ['running'],
+        'failed',
+        {
+          reason: `the deploy runner died (its environment lock expired); ${ours.id} took over and recovers what it left pending`,
+          finishedAt: deps.clock.now().toISOString(),
+        },
+        deps.clock.now(),
+      );
+      await deps.notifier.deploymentChanged(failed);
+    } catch (e) {
+      if (!(e instanceof StoreConflictError)) throw e;
+    }
+  }
 }
 
 /** Parses the deploy config of an extracted tree and plans one deployment's environment. */

@@ -75,6 +75,12 @@ const TRANSIENT: Rule[] = [
   { re: /unexpected eof/i, reason: 'unexpected EOF' },
   { re: /kubernetes cluster unreachable/i, reason: 'Kubernetes cluster unreachable' },
   { re: /the object has been modified/i, reason: 'the object has been modified (conflict)' },
+  // an API 429 without Retry-After (with it, client-go retries by itself)
+  { re: /too many requests/i, reason: 'API server rate limited (429)' },
+  // API 504
+  { re: /unable to return a response in the time allotted/i, reason: 'API server timeout (504)' },
+  // a connection dropped mid-request: Go reports it as `Patch "https://…": EOF` at the end of a line
+  { re: /": EOF\s*$/m, reason: 'connection closed (EOF)' },
 ];
 
 const PERMANENT_LATE: Rule[] = [

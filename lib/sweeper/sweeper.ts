@@ -41,6 +41,8 @@ export interface SweepReport {
   expired: string[];
   reminded: string[];
   locksReleased: string[];
+  /** deployments left `running` by a runner whose lock expired, now failed */
+  deadRuns: string[];
   redispatched: string[];
 }
 
@@ -57,7 +59,13 @@ function lockNameOf(d: Pick<Deployment, 'repository' | 'environment'>): string {
 export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
   const now = deps.clock.now();
   const table = new ApprovalRequestTable(deps.store);
-  const report: SweepReport = { expired: [], reminded: [], locksReleased: [], redispatched: [] };
+  const report: SweepReport = {
+    expired: [],
+    reminded: [],
+    locksReleased: [],
+    deadRuns: [],
+    redispatched: [],
+  };
   const log = deps.logger.child({ job: 'sweeper' });
 
   const remindBefore = deps.remindBeforeMs ?? 2 * 3600_000;
@@ -98,7 +106,27 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
       holder: lease.holder,
       expiredAt: lease.expiresAt,
     });
-    // the run that held it died; whatever waited behind it would otherwise wait for the next push
+    // the run that held it died mid-deploy (a hand-off re-queues before letting go): say so, so it
+    // does not stay `running` for ever; the next run recovers any release it left pending
+    for (const dead of deployments.filter((d) => d.status === 'running')) {
+      try {
+        const failed = await deps.store.transition(
+          dead.id,
+          ['running'],
+          'failed',
+          {
+            reason: `the deploy runner died (its environment lock expired at ${lease.expiresAt}); a release it left pending is recovered by the next run`,
+            finishedAt: now.toISOString(),
+          },
+          now,
+        );
+        report.deadRuns.push(dead.id);
+        await deps.notifier.deploymentChanged(failed);
+      } catch (e) {
+        if (!(e instanceof StoreConflictError)) throw e;
+      }
+    }
+    // whatever waited behind it would otherwise wait for the next push
     const next = deployments
       .filter((d) => d.status === 'queued')
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0];

@@ -72,6 +72,8 @@ describe('sweeper', () => {
       approval: 'none',
     });
     await db.store.createDeployment(waiting);
+    const dead = deployment({ repository: repo, environment: 'staging', status: 'running' });
+    await db.store.createDeployment(dead);
     await db.store.createDeployment(deployment({ repository: repo, environment: 'live', status: 'running' }));
     await db.store.acquireLock(`env:${repo}:staging`, 'dead-run', 60_000, clock.now());
     await db.store.acquireLock(`env:${repo}:live`, 'live-run', 10 * 60_000, clock.now());
@@ -87,5 +89,10 @@ describe('sweeper', () => {
     expect(await db.store.getLock(`env:${repo}:staging`)).toBeUndefined();
     expect((await db.store.getLock(`env:${repo}:live`))?.holder).toBe('live-run');
     expect(dispatcher.jobs).toEqual([{ deploymentId: waiting.id }]);
+    // the dead run's deployment does not stay `running`: it fails with why; the live one is untouched
+    expect(report.deadRuns).toEqual([dead.id]);
+    const failed = await db.store.getDeployment(dead.id);
+    expect(failed?.status).toBe('failed');
+    expect(failed?.reason).toContain('the deploy runner died');
   });
 });

@@ -13,6 +13,22 @@ const table: Array<[string, 'transient' | 'permanent' | 'stuck', string]> = [
     'transient',
     'API server unable to handle the request',
   ],
+  // found by the fault bench against the stand-in: a 429 without Retry-After, a 504, a dropped connection
+  [
+    'Error: UPGRADE FAILED: Too many requests, please try again later.',
+    'transient',
+    'API server rate limited (429)',
+  ],
+  [
+    'Error: UPGRADE FAILED: the server was unable to return a response in the time allotted, but may still be processing the request (patch configmaps web-config)',
+    'transient',
+    'API server timeout (504)',
+  ],
+  [
+    'Error: UPGRADE FAILED: Patch "http://127.0.0.1:40123/api/v1/namespaces/web/configmaps/web-config?fieldManager=helm": EOF',
+    'transient',
+    'connection closed (EOF)',
+  ],
   [
     'Error: UPGRADE FAILED: Patch "https://10.0.0.1:6443/api/v1/namespaces/jh/configmaps/hub": read tcp 10.0.0.2:51234->10.0.0.1:6443: read: connection reset by peer',
     'transient',

@@ -7,7 +7,7 @@
  */
 import './lib/esm';
 import path from 'node:path';
-import { fmt, nodeStartMs, summarize, table } from './lib';
+import { fmt, summarize, table } from './lib';
 import { handlerBundles } from './lib/bundles';
 import { startFlowWorld } from './lib/scenarios/local-flow';
 import { rolloutOnce } from './lib/scenarios/rollout';

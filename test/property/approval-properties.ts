@@ -169,7 +169,8 @@ export async function approvalProperties(opts: PropertyOptions): Promise<Propert
       garbage: c.garbage,
       truncated: csrfToken(sess, `approval:${id}`).slice(0, -1),
     }[c.csrf];
-    const real = tokens[id] ?? tokens[first.id]!;
+    // own keys only: an arbitrary id such as `valueOf` must not find Object.prototype's function
+    const real = (Object.hasOwn(tokens, id) ? tokens[id] : undefined) ?? tokens[first.id]!;
     const token = {
       none: undefined,
       valid: real,

@@ -6,7 +6,6 @@
  * size and cold import time (the building blocks bench/webhook.ts uses).
  */
 import './lib/esm';
-import path from 'node:path';
 import { fmt, summarize, table } from './lib';
 import { handlerBundles } from './lib/bundles';
 import { startFlowWorld } from './lib/scenarios/local-flow';
@@ -15,7 +14,6 @@ import { type BenchRow, benchTable, machine, row } from './lib/table';
 
 const B = 'speed';
 const PUSHES = Number(process.env.BENCH_SPEED_PUSHES ?? 7);
-const root = path.resolve(__dirname, '..');
 
 export async function pushToFirstHelm(pushes = PUSHES) {
   const w = await startFlowWorld();

@@ -27,7 +27,6 @@ import {
   type DeployJob,
   type Dispatcher,
   InProcessDispatcher,
-  RecordingDispatcher,
 } from '../dispatch/dispatcher';
 import { LocalGitSource } from '../github/local-git-source';
 import { originRepository } from '../github/origin-repository';
@@ -251,18 +250,6 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   const notifier: Notifier =
     notifiers.length === 1 ? (notifiers[0] as Notifier) : new FanOutNotifier(notifiers, logger);
 
-  const context: LocalStackContext = {
-    store,
-    redactor,
-    logger,
-    secrets,
-    newSecretResolver: () => new SecretResolver(secretsProvider, redactor),
-    source,
-    clock,
-    notifier,
-    dispatcher: new RecordingDispatcher(),
-    repositories,
-  };
   // jobs run in this process; the dispatcher forwards to the runner once it exists
   let runJob: ((job: DeployJob) => Promise<void>) | undefined;
   const inProcess = new InProcessDispatcher(async (job) => {
@@ -272,7 +259,18 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
         deploymentId: job.deploymentId,
       });
   }, logger);
-  context.dispatcher = inProcess;
+  const context: LocalStackContext = {
+    store,
+    redactor,
+    logger,
+    secrets,
+    newSecretResolver: () => new SecretResolver(secretsProvider, redactor),
+    source,
+    clock,
+    notifier,
+    dispatcher: inProcess,
+    repositories,
+  };
 
   const approvers = opts.approvers ?? {};
   const approvals = new ApprovalService({
@@ -407,9 +405,6 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
 
   return {
     ...context,
-    get dispatcher() {
-      return context.dispatcher;
-    },
     url,
     port,
     secretsFile: opts.secretsFile,

@@ -23,11 +23,7 @@ import { planEnvironment } from '../deploy/plan';
 import { planAt } from '../deploy/runner';
 import { directorySourceReader } from '../deploy/source-reader';
 import { InProcessBackgroundWork } from '../dispatch/background';
-import {
-  type DeployJob,
-  type Dispatcher,
-  InProcessDispatcher,
-} from '../dispatch/dispatcher';
+import { type DeployJob, type Dispatcher, InProcessDispatcher } from '../dispatch/dispatcher';
 import { LocalGitSource } from '../github/local-git-source';
 import { originRepository } from '../github/origin-repository';
 import type { RepoSource } from '../github/repo-source';

@@ -18,7 +18,8 @@ const FINAL = new Set(['succeeded', 'failed', 'rendered']);
  * every other notifier sees:
  * - per environment (`service`, `environment`): DeploymentSucceeded / DeploymentFailed (count),
  *   DeploymentDuration (ms, start to finish), ReleaseRetries (count of attempts beyond the first),
- *   ApprovalWait (seconds from the push to the approval that queued it);
+ *   ApprovalWait (seconds from the push to the approval that queued it), DeploymentBlocked (failed
+ *   without ever running: its `after` environment failed or its commit could not be planned);
  * - per release (`service`, `environment`, `release`): ReleaseSucceeded / ReleaseFailed / ReleaseSkipped.
  * The production alarm watches DeploymentFailed with exactly `service` and `environment`.
  */
@@ -37,6 +38,12 @@ export class MetricsNotifier implements Notifier {
       return;
     }
     if (!FINAL.has(d.status)) return;
+    if (d.status === 'failed' && !d.startedAt) {
+      // it never ran (its `after` environment failed, its commit could not be planned): not a failed
+      // deploy, so the production alarm stays quiet; counted apart
+      this.emit(d, {}, (m) => m.addMetric('DeploymentBlocked', MetricUnit.Count, 1));
+      return;
+    }
     const releases = d.releases ?? [];
     this.emit(d, {}, (m) => {
       m.addMetric(d.status === 'failed' ? 'DeploymentFailed' : 'DeploymentSucceeded', MetricUnit.Count, 1);

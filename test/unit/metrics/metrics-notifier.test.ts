@@ -88,3 +88,17 @@ test('a success counts as DeploymentSucceeded', async () => {
   expect(lines[0]).toMatchObject({ DeploymentSucceeded: 1, environment: 'staging' });
   expect(lines[0]).not.toHaveProperty('DeploymentFailed');
 });
+
+test('a deployment that failed without running is counted as blocked, not as a failed deploy', async () => {
+  const { n, lines } = capture();
+  const { startedAt: _s, ...neverRan } = base;
+  await n.deploymentChanged({
+    ...neverRan,
+    status: 'failed',
+    reason: 'staging failed for abc1234',
+    releases: [],
+  });
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatchObject({ DeploymentBlocked: 1, environment: 'production' });
+  expect(lines[0]).not.toHaveProperty('DeploymentFailed');
+});

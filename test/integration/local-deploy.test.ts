@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ApproversConfig } from '../../lib/approval/approval-port';
 import { type LocalStack, startLocalStack } from '../../lib/local/local-stack';
@@ -81,7 +81,6 @@ beforeAll(async () => {
     }),
     'app/token': JSON.stringify({ token: CANARY }),
   };
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(path.dirname(secretsFile), { recursive: true });
   writeFileSync(secretsFile, JSON.stringify(secrets), { mode: 0o600 });
   stack = await startLocalStack({

@@ -5,8 +5,8 @@
  * on-failure destination (the dead-letter queue) keeps the event.
  */
 import * as z from 'zod';
-import { type RunResult, runDeployment } from '../lib/deploy/runner';
 import { HelmgateError } from '../lib/errors';
+import { type RunResult, runDeployment } from '../lib/runner/runner';
 import { awsRunnerDeps, type InvocationContext } from '../lib/wiring/runner';
 
 const DeployJobEvent = z.object({

@@ -5,10 +5,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { type DeployConfig, parseDeployConfig } from '../deploy/deploy-config';
 import type { EnvironmentPlan } from '../deploy/plan';
-import { planAt } from '../deploy/runner';
-import { directorySourceReader } from '../deploy/source-reader';
 import { HelmgateError } from '../errors';
 import { LocalGitSource } from '../github/local-git-source';
+import { planAt } from '../runner/runner';
+import { directorySourceReader } from '../runner/source-reader';
 
 const run = promisify(execFile);
 

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { type ChartLookup, type ClusterAccess, helmClusterConnector } from '../deploy/helm-cluster';
-import { kubeconfigFileAccess } from '../deploy/kube-access';
 import type { EnvironmentPlan } from '../deploy/plan';
-import { type FinishedHook, type RunnerDeps, runDeployment } from '../deploy/runner';
 import type { DeployJob } from '../dispatch/dispatcher';
 import { createProcessRunner } from '../exec/command-runner';
 import { ensureHelmBinary } from '../helm/helm-binary';
 import type { RetryPolicy } from '../helm/release-deployer';
+import { type ChartLookup, type ClusterAccess, helmClusterConnector } from '../runner/helm-cluster';
+import { kubeconfigFileAccess } from '../runner/kube-access';
+import { type FinishedHook, type RunnerDeps, runDeployment } from '../runner/runner';
 import type { SecretResolver } from '../secrets/secrets-provider';
 import type { LocalStackContext } from './local-stack';
 

@@ -20,8 +20,6 @@ import { LOCAL_DISPATCH_PATH, makeLocalDispatchHandler } from '../cli/local-disp
 import { type Clock, systemClock } from '../clock';
 import { parseDeployConfig } from '../deploy/deploy-config';
 import { planEnvironment } from '../deploy/plan';
-import { planAt } from '../deploy/runner';
-import { directorySourceReader } from '../deploy/source-reader';
 import { InProcessBackgroundWork } from '../dispatch/background';
 import { type DeployJob, type Dispatcher, InProcessDispatcher } from '../dispatch/dispatcher';
 import { LocalGitSource } from '../github/local-git-source';
@@ -33,6 +31,8 @@ import { createLogger, type Logger, type LogLevel } from '../log/logger';
 import { Redactor } from '../log/redact';
 import { ConsoleNotifier, FanOutNotifier, type Notifier } from '../notify/notifier';
 import { cryptoRandom, type Random } from '../random';
+import { planAt } from '../runner/runner';
+import { directorySourceReader } from '../runner/source-reader';
 import { FileSecretsProvider } from '../secrets/file-provider';
 import { parseSecretList, type SecretRef, SecretResolver } from '../secrets/secrets-provider';
 import { SlackNotifier } from '../slack/slack-notifier';

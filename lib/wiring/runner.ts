@@ -1,13 +1,13 @@
 import { tmpdir } from 'node:os';
 import { approvalWiring } from '../approval/aws-wiring';
 import { systemClock } from '../clock';
-import { helmClusterConnector } from '../deploy/helm-cluster';
-import { clusterAccessFromSecret } from '../deploy/kube-access';
-import type { RunnerDeps } from '../deploy/runner';
 import { HelmgateError } from '../errors';
 import { createProcessRunner } from '../exec/command-runner';
 import { GithubRepoSource } from '../github/github-source';
 import { openChartCache } from '../helm/chart-cache';
+import { helmClusterConnector } from '../runner/helm-cluster';
+import { clusterAccessFromSecret } from '../runner/kube-access';
+import type { RunnerDeps } from '../runner/runner';
 import { SecretResolver } from '../secrets/secrets-provider';
 import { type AwsBase, awsBase, awsOctokit } from './aws';
 

@@ -2,15 +2,15 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'nod
 import path from 'node:path';
 import { systemClock } from '../../../lib/clock';
 import type { Deployment } from '../../../lib/deploy/deployment';
-import { helmClusterConnector } from '../../../lib/deploy/helm-cluster';
-import { clusterAccessFromSecret } from '../../../lib/deploy/kube-access';
-import { type RunnerDeps, runDeployment } from '../../../lib/deploy/runner';
 import { RecordingDispatcher } from '../../../lib/dispatch/dispatcher';
 import { type CommandRunner, createProcessRunner } from '../../../lib/exec/command-runner';
 import { LocalGitSource } from '../../../lib/github/local-git-source';
 import { createLogger, memorySink } from '../../../lib/log/logger';
 import { Redactor } from '../../../lib/log/redact';
 import type { Notifier } from '../../../lib/notify/notifier';
+import { helmClusterConnector } from '../../../lib/runner/helm-cluster';
+import { clusterAccessFromSecret } from '../../../lib/runner/kube-access';
+import { type RunnerDeps, runDeployment } from '../../../lib/runner/runner';
 import { FileSecretsProvider } from '../../../lib/secrets/file-provider';
 import { SecretResolver } from '../../../lib/secrets/secrets-provider';
 import type { TestDynamo } from '../../helpers/dynalite';

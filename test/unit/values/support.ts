@@ -4,8 +4,8 @@ import Ajv, { type ErrorObject } from 'ajv';
 import { parse } from 'yaml';
 import { type DeployConfig, parseDeployConfig } from '../../../lib/deploy/deploy-config';
 import { type EnvironmentPlan, type PlannedRelease, planEnvironment } from '../../../lib/deploy/plan';
-import { directorySourceReader } from '../../../lib/deploy/source-reader';
 import { coalesceValues, isPlainObject, type Values } from '../../../lib/deploy/values-merge';
+import { directorySourceReader } from '../../../lib/runner/source-reader';
 
 /**
  * Shared by the tests of what this repository deploys (deploy.yaml, values/, charts/): the real

@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { SourceReader } from '../deploy/plan';
 import { HelmgateError } from '../errors';
-import type { SourceReader } from './plan';
 
 /** A SourceReader over an extracted tree; paths may not leave it. */
 export function directorySourceReader(root: string): SourceReader {

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../clock';
+import type { EnvironmentPlan, PlannedRelease } from '../deploy/plan';
 import { describeError, HelmgateError } from '../errors';
 import type { CommandRunner } from '../exec/command-runner';
 import type { HelmChartSource, HelmConnection } from '../helm/helm-args';
@@ -9,7 +10,6 @@ import { deployRelease, type RetryPolicy, renderRelease } from '../helm/release-
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { SecretResolver } from '../secrets/secrets-provider';
-import type { EnvironmentPlan, PlannedRelease } from './plan';
 import type { ClusterConnector, ClusterSession, ReleaseOutcome } from './runner';
 
 /** One Kubernetes Secret to create or update, with its values resolved. */

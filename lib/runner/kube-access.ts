@@ -1,10 +1,10 @@
 import { KubeConfig } from '@kubernetes/client-node';
+import type { EnvironmentPlan } from '../deploy/plan';
 import { kubeConfigFromSecret, writeKubeconfig } from '../kube/kube-config';
 import { kubeOperations } from '../kube/kube-ops';
 import type { Logger } from '../log/logger';
 import type { SecretResolver } from '../secrets/secrets-provider';
 import type { ClusterAccess } from './helm-cluster';
-import type { EnvironmentPlan } from './plan';
 
 export type ClusterAccessFactory = (
   plan: EnvironmentPlan,

@@ -2,6 +2,10 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../clock';
+import { parseDeployConfig } from '../deploy/deploy-config';
+import type { Deployment, ReleaseResult } from '../deploy/deployment';
+import { type EnvironmentPlan, type PlannedRelease, planEnvironment } from '../deploy/plan';
+import { type NodeOutcome, runDag } from '../deploy/scheduler';
 import type { DeployJob, Dispatcher } from '../dispatch/dispatcher';
 import { describeError, HelmgateError } from '../errors';
 import type { RepoSource } from '../github/repo-source';
@@ -10,10 +14,6 @@ import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
 import { SecretMissingError, type SecretResolver } from '../secrets/secrets-provider';
 import { type DeploymentStore, StoreConflictError } from '../store/deployment-store';
-import { parseDeployConfig } from './deploy-config';
-import type { Deployment, ReleaseResult } from './deployment';
-import { type EnvironmentPlan, type PlannedRelease, planEnvironment } from './plan';
-import { type NodeOutcome, runDag } from './scheduler';
 import { directorySourceReader } from './source-reader';
 
 /** What a cluster session can do for one release (helm + health), deploying or rendering. */

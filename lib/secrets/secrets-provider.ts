@@ -62,7 +62,11 @@ export class SecretResolver {
       } catch {
         return undefined;
       }
-      value = parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>)[ref.key] : undefined;
+      // own fields only: `constructor` or `toString` must not resolve to something inherited
+      value =
+        parsed && typeof parsed === 'object' && !Array.isArray(parsed) && Object.hasOwn(parsed, ref.key)
+          ? (parsed as Record<string, unknown>)[ref.key]
+          : undefined;
     }
     if (typeof value === 'number' || typeof value === 'boolean') value = String(value);
     if (typeof value !== 'string' || value.trim() === '') return undefined;

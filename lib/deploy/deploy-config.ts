@@ -486,8 +486,9 @@ export function parseDeployConfig(text: string, file = 'deploy.yaml'): DeployCon
  * refused before the schema builds objects from them (issue 12).
  */
 function forbiddenKeys(data: unknown, at: Seg[] = [], out: Seg[][] = []): Seg[][] {
-  if (Array.isArray(data)) data.forEach((v, i) => forbiddenKeys(v, [...at, i], out));
-  else if (typeof data === 'object' && data !== null)
+  if (Array.isArray(data)) {
+    for (const [i, v] of data.entries()) forbiddenKeys(v, [...at, i], out);
+  } else if (typeof data === 'object' && data !== null)
     for (const k of Object.keys(data)) {
       if (isForbiddenKey(k)) out.push([...at, k]);
       else forbiddenKeys((data as Record<string, unknown>)[k], [...at, k], out);

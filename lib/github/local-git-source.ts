@@ -1,17 +1,27 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { finished } from 'node:stream/promises';
+import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
-import { x as extractTar } from 'tar';
-import { describeError, HelmgateError } from '../errors';
+import { HelmgateError } from '../errors';
 import type { RepoSource } from './repo-source';
+import { extractSafely, UnsafeSourceError } from './source-tree';
 
 const run = promisify(execFile);
 const SHA = /^[0-9a-f]{7,40}$/;
 
 /** The local stack's RepoSource: `git show` / `git archive` of the checkout, whatever its remote. */
+export interface LocalGitSourceOptions {
+  /** `git archive` and its extraction together; default 120 s */
+  timeoutMs?: number;
+  /** largest tree accepted, bytes; default 256 MiB */
+  maxBytes?: number;
+}
+
 export class LocalGitSource implements RepoSource {
-  constructor(private readonly repoDir: string) {}
+  constructor(
+    private readonly repoDir: string,
+    private readonly opts: LocalGitSourceOptions = {},
+  ) {}
 
   async readFile(_repository: string, sha: string, path: string): Promise<string | undefined> {
     if (!SHA.test(sha)) throw new HelmgateError('bad_request', `not a commit SHA: ${sha}`);
@@ -32,30 +42,57 @@ export class LocalGitSource implements RepoSource {
     }
   }
 
-  async extractTree(_repository: string, sha: string, dest: string): Promise<void> {
+  /**
+   * `git archive` of the commit, streamed through `extractSafely`. When the extraction refuses an entry
+   * (or fails, or the deadline passes) git is killed: otherwise it blocks on a full pipe forever and the
+   * run never ends (issue 12).
+   */
+  async extractTree(_repository: string, sha: string, dest: string, signal?: AbortSignal): Promise<void> {
     if (!SHA.test(sha)) throw new HelmgateError('bad_request', `not a commit SHA: ${sha}`);
+    const timeoutMs = this.opts.timeoutMs ?? 120_000;
+    const deadline = AbortSignal.timeout(Math.max(0, timeoutMs));
+    const stop = signal ? AbortSignal.any([signal, deadline]) : deadline;
     const child = spawn('git', ['-C', this.repoDir, 'archive', '--format=tar', sha], {
       env: gitEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    const closed = once(child, 'close').catch(() => [null]);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
+      if (stderr.length < 4096) stderr += d.toString();
     });
-    const sink = extractTar({ cwd: dest, strict: true });
-    child.stdout.pipe(sink);
-    let extractError: unknown;
-    const [[code]] = await Promise.all([
-      once(child, 'close'),
-      finished(sink).catch((e: unknown) => {
-        extractError = e;
-      }),
-    ]);
-    if (extractError)
-      throw new HelmgateError(
-        'source_unavailable',
-        `extracting ${sha} failed: ${describeError(extractError)}`,
-      );
+    const kill = () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    };
+    stop.addEventListener('abort', kill, { once: true });
+    // piped at once: node discards the unread stdout of a child that has exited (child_process
+    // flushStdio), so a small archive would be lost while extractSafely prepares the directory
+    const archive = new PassThrough();
+    child.stdout.pipe(archive);
+    try {
+      await extractSafely(archive, dest, {
+        maxBytes: this.opts.maxBytes ?? 256 * 1024 * 1024,
+        signal: stop,
+      });
+    } catch (e) {
+      kill();
+      child.stdout.unpipe(archive);
+      child.stdout.destroy();
+      archive.destroy();
+      await closed;
+      if (deadline.aborted && !(e instanceof UnsafeSourceError))
+        throw new HelmgateError(
+          'deadline_exceeded',
+          `git archive ${sha} passed its deadline of ${timeoutMs} ms`,
+          {
+            cause: e,
+          },
+        );
+      throw e;
+    } finally {
+      stop.removeEventListener('abort', kill);
+    }
+    const [code] = (await closed) as [number | null];
     if (code !== 0)
       throw new HelmgateError(
         'source_unavailable',

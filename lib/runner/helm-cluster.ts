@@ -1,9 +1,10 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../clock';
 import type { EnvironmentPlan, PlannedRelease } from '../deploy/plan';
 import { describeError, HelmgateError } from '../errors';
 import type { CommandRunner } from '../exec/command-runner';
+import { resolveInTree, UnsafeSourceError, verifyTree } from '../github/source-tree';
 import type { HelmChartSource, HelmConnection } from '../helm/helm-args';
 import { createHelmRunner, type HelmRunner } from '../helm/helm-runner';
 import { deployRelease, type RetryPolicy, renderRelease } from '../helm/release-deployer';
@@ -198,6 +199,29 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
   };
 }
 
+/**
+ * Why the release's local chart directory or values files may not be given to helm (a link out of the
+ * tree, a FIFO, a device), or undefined when they are closed (issue 12, source-tree.ts).
+ */
+async function closedInputs(release: PlannedRelease, sourceDir: string): Promise<string | undefined> {
+  try {
+    if (release.chart.kind === 'local') {
+      const dir = await resolveInTree(sourceDir, release.chart.path);
+      if (dir === undefined) return `chart directory ${release.chart.path} does not exist`;
+      await verifyTree(sourceDir, path.relative(await realpath(sourceDir), dir));
+    }
+    for (const f of release.valuesFiles) {
+      const real = await resolveInTree(sourceDir, f.path);
+      if (real !== undefined && !(await stat(real)).isFile())
+        throw new UnsafeSourceError(f.path, 'is not a regular file');
+    }
+    return undefined;
+  } catch (e) {
+    if (e instanceof UnsafeSourceError) return e.message;
+    throw e;
+  }
+}
+
 function helmInput(
   release: PlannedRelease,
   chart: HelmChartSource,
@@ -241,7 +265,14 @@ function chartFetcher(helm: HelmRunner, dir: string, cache: ChartLookup | undefi
       sourceDir: string,
     ): Promise<{ source: HelmChartSource } | { failure: string }> {
       const c = release.chart;
-      if (c.kind === 'local') return { source: { kind: 'local', path: path.join(sourceDir, c.path) } };
+      if (c.kind === 'local') {
+        // helm follows links inside a chart: it only gets a directory whose every entry stays in the tree
+        const closed = await closedInputs(release, sourceDir);
+        if (closed) return { failure: closed };
+        return { source: { kind: 'local', path: path.join(sourceDir, c.path) } };
+      }
+      const closed = await closedInputs(release, sourceDir);
+      if (closed) return { failure: closed };
       const key = `${c.url}\0${c.name}\0${c.version}`;
       let p = pulls.get(key);
       if (!p) {

@@ -14,7 +14,9 @@ import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
 import { SecretMissingError, type SecretResolver } from '../secrets/secrets-provider';
 import { type DeploymentStore, StoreConflictError } from '../store/deployment-store';
+import { DEFAULT_STEP_DEADLINES, type StepDeadlines, withDeadline } from './deadline';
 import { directorySourceReader } from './source-reader';
+import { openWorkDir } from './work-dir';
 
 /** What a cluster session can do for one release (helm + health), deploying or rendering. */
 export interface ReleaseOutcome {
@@ -85,6 +87,8 @@ export interface RunnerDeps {
   safetyMarginMs?: number;
   /** redeploy releases even when unchanged */
   force?: boolean;
+  /** per-step deadlines (ms); see DEFAULT_STEP_DEADLINES */
+  deadlines?: Partial<StepDeadlines>;
 }
 
 export type RunResult =
@@ -118,6 +122,24 @@ export function releaseStateDigest(
  * before Lambda's limit, and hand the environment to the next queued deployment.
  */
 export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<RunResult> {
+  // everything the run writes (source tree, kubeconfig, helm home) lives in one directory that is
+  // removed however the run ends; stale ones of dead runs are swept first (issue 12)
+  const work = await openWorkDir(deps.workRoot);
+  try {
+    return await runDeploymentIn({ ...deps, workRoot: work.dir }, job);
+  } finally {
+    await work.remove();
+  }
+}
+
+/** The deadline of one step: its configured limit, never beyond what is left of the invocation. */
+function stepMs(deps: RunnerDeps, step: keyof StepDeadlines): number {
+  const limit = deps.deadlines?.[step] ?? DEFAULT_STEP_DEADLINES[step];
+  // a few seconds before Lambda would kill the invocation, so the failure is still recorded
+  return Math.max(0, Math.min(limit, deps.remainingTimeMs() - 5_000));
+}
+
+async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunResult> {
   const log = deps.logger.child({ deploymentId: job.deploymentId });
   const existing = await deps.store.getDeployment(job.deploymentId);
   if (!existing) return { kind: 'not-runnable', reason: 'no such deployment' };
@@ -177,34 +199,21 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
   try {
     sourceDir = path.join(workDir, 'src');
     await mkdir(sourceDir, { mode: 0o700 });
-    await deps.source.extractTree(deployment.repository, deployment.sha, sourceDir);
-    const reader = directorySourceReader(sourceDir);
-    const text = await reader.readFile(deps.deployConfigPath);
-    if (text === undefined)
-      throw new HelmgateError(
-        'invalid_deploy_config',
-        `${deps.deployConfigPath} does not exist at ${deployment.sha}`,
-      );
-    const config = parseDeployConfig(text, deps.deployConfigPath);
-    if (!config.environments[deployment.environment])
-      throw new HelmgateError(
-        'invalid_deploy_config',
-        `environment ${deployment.environment} is not in ${deps.deployConfigPath} at ${deployment.sha}`,
-      );
-    plan = await planEnvironment({
-      config,
-      environment: deployment.environment,
-      sha: deployment.sha,
-      source: reader,
-    });
+    const src = sourceDir;
+    const d = deployment;
+    await withDeadline('fetching the commit', stepMs(deps, 'source'), (signal) =>
+      deps.source.extractTree(d.repository, d.sha, src, signal),
+    );
+    plan = await withDeadline('planning', stepMs(deps, 'plan'), () => planAt(src, deps.deployConfigPath, d));
     if (deployment.planDigest && deployment.planDigest !== plan.digest)
       throw new HelmgateError('conflict', 'the plan differs from the one that was approved; approval void');
 
     const secrets = deps.secrets();
-    await secrets.preflight([
+    const refs = [
       ...(deps.cluster.readsClusterSecret ? [{ secret: plan.cluster.secret }] : []),
       ...plan.secretRefs,
-    ]);
+    ];
+    await withDeadline('the secrets pre-flight', stepMs(deps, 'secrets'), () => secrets.preflight(refs));
     deployment = await deps.store.update(deployment.id, {
       planDigest: plan.digest,
       releases: plan.releases.map((r) => ({
@@ -216,7 +225,10 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
       })),
     });
 
-    const session = await deps.cluster.open(plan, { workDir, secrets, deploymentId: deployment.id });
+    const opened = plan;
+    const session = await withDeadline('connecting to the cluster', stepMs(deps, 'cluster'), () =>
+      deps.cluster.open(opened, { workDir, secrets, deploymentId: d.id }),
+    );
     try {
       result = await runReleases(deps, {
         deployment,
@@ -320,8 +332,12 @@ async function offerApproval(deps: RunnerDeps, d: Deployment): Promise<RunResult
   try {
     const sourceDir = path.join(workDir, 'src');
     await mkdir(sourceDir, { mode: 0o700 });
-    await deps.source.extractTree(d.repository, d.sha, sourceDir);
-    const plan = await planAt(sourceDir, deps.deployConfigPath, d);
+    await withDeadline('fetching the commit', stepMs(deps, 'source'), (signal) =>
+      deps.source.extractTree(d.repository, d.sha, sourceDir, signal),
+    );
+    const plan = await withDeadline('planning', stepMs(deps, 'plan'), () =>
+      planAt(sourceDir, deps.deployConfigPath, d),
+    );
     await deps.finished.offer(d.id, { plan });
     return { kind: 'waiting', reason: 'approval offered' };
   } catch (e) {
@@ -388,7 +404,10 @@ async function runReleases(
       );
   };
 
-  if (session.mode === 'deploy') await session.syncSecrets(plan);
+  if (session.mode === 'deploy')
+    await withDeadline('syncing Kubernetes Secrets', stepMs(deps, 'syncSecrets'), () =>
+      session.syncSecrets(plan),
+    );
 
   const dag = await runDag(
     plan.releases.map((r) => ({ name: r.name, needs: r.needs })),

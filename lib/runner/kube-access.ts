@@ -26,9 +26,27 @@ export function clusterAccessFromSecret(opts: AccessOptions): ClusterAccessFacto
   return async (plan, ctx) => {
     const text = await ctx.secrets.resolve({ secret: plan.cluster.secret });
     const kc = kubeConfigFromSecret(text, { secretName: plan.cluster.secret });
+    registerKubeconfig(kc, (v, o) => ctx.secrets.registerDerived(v, o));
     const path = await writeKubeconfig(kc, ctx.workDir);
     return access(kc, path, opts);
   };
+}
+
+/**
+ * The credentials inside a kubeconfig built from a cluster secret, and the exported file as a whole, are
+ * registered with the redactor: the secret was registered as the JSON it came in, which the kubeconfig
+ * text does not contain (issue 12).
+ */
+export function registerKubeconfig(
+  kc: KubeConfig,
+  register: (value: string, opts?: { lines?: boolean }) => void,
+): void {
+  for (const u of kc.getUsers()) {
+    for (const v of [u.token, u.password, u.keyData]) if (typeof v === 'string' && v !== '') register(v);
+    const provider = u.authProvider as { config?: Record<string, unknown> } | undefined;
+    for (const v of Object.values(provider?.config ?? {})) if (typeof v === 'string') register(v);
+  }
+  register(kc.exportConfig(), { lines: false });
 }
 
 /** Local: the operator's kubeconfig file (`KUBECONFIG`), its current context, for every environment. */

@@ -60,7 +60,7 @@ export interface HelmClusterOptions {
    */
   access?: (
     plan: EnvironmentPlan,
-    ctx: { workDir: string; secrets: SecretResolver },
+    ctx: { workDir: string; secrets: SecretResolver; digestKey: string },
   ) => Promise<ClusterAccess>;
   renderRoot?: string;
   /** false when `access` does not use the plan's cluster secret (a local KUBECONFIG); default true */

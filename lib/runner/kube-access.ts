@@ -8,7 +8,7 @@ import type { ClusterAccess } from './helm-cluster';
 
 export type ClusterAccessFactory = (
   plan: EnvironmentPlan,
-  ctx: { workDir: string; secrets: SecretResolver },
+  ctx: { workDir: string; secrets: SecretResolver; digestKey: string },
 ) => Promise<ClusterAccess>;
 
 export interface AccessOptions {
@@ -28,7 +28,7 @@ export function clusterAccessFromSecret(opts: AccessOptions): ClusterAccessFacto
     const kc = kubeConfigFromSecret(text, { secretName: plan.cluster.secret });
     registerKubeconfig(kc, (v, o) => ctx.secrets.registerDerived(v, o));
     const path = await writeKubeconfig(kc, ctx.workDir);
-    return access(kc, path, opts);
+    return access(kc, path, opts, ctx.digestKey);
   };
 }
 
@@ -51,17 +51,23 @@ export function registerKubeconfig(
 
 /** Local: the operator's kubeconfig file (`KUBECONFIG`), its current context, for every environment. */
 export function kubeconfigFileAccess(file: string, opts: AccessOptions): ClusterAccessFactory {
-  return async () => {
+  return async (_plan, ctx) => {
     const kc = new KubeConfig();
     kc.loadFromFile(file);
-    return access(kc, file, opts, kc.getCurrentContext());
+    return access(kc, file, opts, ctx.digestKey, kc.getCurrentContext());
   };
 }
 
-function access(kc: KubeConfig, path: string, opts: AccessOptions, context?: string): ClusterAccess {
+function access(
+  kc: KubeConfig,
+  path: string,
+  opts: AccessOptions,
+  digestKey: string,
+  context?: string,
+): ClusterAccess {
   return {
     helm: { kind: 'kubeconfig', path, ...(context ? { context } : {}) },
-    kube: kubeOperations(kc, { logger: opts.logger }),
+    kube: kubeOperations(kc, { logger: opts.logger, digestKey }),
     ...(opts.upgradeFlags ? { upgradeFlags: opts.upgradeFlags } : {}),
   };
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../clock';
@@ -12,6 +11,7 @@ import type { RepoSource } from '../github/repo-source';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
+import { DIGEST_KEY_SECRET, keyedHash } from '../secrets/digest-key';
 import { SecretMissingError, type SecretResolver } from '../secrets/secrets-provider';
 import { type DeploymentStore, StoreConflictError } from '../store/deployment-store';
 import { DEFAULT_STEP_DEADLINES, type StepDeadlines, withDeadline } from './deadline';
@@ -50,7 +50,7 @@ export interface ClusterConnector {
   readonly readsClusterSecret: boolean;
   open(
     plan: EnvironmentPlan,
-    ctx: { workDir: string; secrets: SecretResolver; deploymentId: string },
+    ctx: { workDir: string; secrets: SecretResolver; deploymentId: string; digestKey: string },
   ): Promise<ClusterSession>;
 }
 
@@ -87,6 +87,8 @@ export interface RunnerDeps {
   safetyMarginMs?: number;
   /** redeploy releases even when unchanged */
   force?: boolean;
+  /** the secret holding the installation's digest key; default `helmgate/digest-key` */
+  digestKeySecret?: string;
   /** per-step deadlines (ms); see DEFAULT_STEP_DEADLINES */
   deadlines?: Partial<StepDeadlines>;
 }
@@ -104,16 +106,21 @@ export function lockName(d: Pick<Deployment, 'repository' | 'environment'>): str
   return `env:${d.repository}:${d.environment}`;
 }
 
-/** The digest that decides "unchanged": the release's plan digest plus a digest of its secret values. */
+/**
+ * The digest that decides "unchanged": the release's plan digest plus its secret values, an HMAC keyed
+ * with the installation key (a stored digest must not let anyone confirm a guessed secret offline).
+ */
 export function releaseStateDigest(
   release: PlannedRelease,
   secretValues: Array<{ path: string; value: string }>,
+  digestKey: string,
 ): string {
-  const h = createHash('sha256').update(release.digest);
+  const h = keyedHash(digestKey).update(release.digest);
   for (const s of [...secretValues].sort((a, b) => a.path.localeCompare(b.path))) {
-    h.update('\0secret\0').update(s.path).update('\0').update(createHash('sha256').update(s.value).digest());
+    const value = Buffer.from(s.value, 'utf8');
+    h.update('\0secret\0').update(s.path).update(`\0${value.length}\0`).update(value);
   }
-  return h.digest('hex');
+  return `hmac-sha256:${h.digest('hex')}`;
 }
 
 /**
@@ -209,11 +216,14 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
       throw new HelmgateError('conflict', 'the plan differs from the one that was approved; approval void');
 
     const secrets = deps.secrets();
+    const keyRef = { secret: deps.digestKeySecret ?? DIGEST_KEY_SECRET };
     const refs = [
       ...(deps.cluster.readsClusterSecret ? [{ secret: plan.cluster.secret }] : []),
       ...plan.secretRefs,
+      keyRef,
     ];
     await withDeadline('the secrets pre-flight', stepMs(deps, 'secrets'), () => secrets.preflight(refs));
+    const digestKey = await secrets.resolve(keyRef);
     deployment = await deps.store.update(deployment.id, {
       planDigest: plan.digest,
       releases: plan.releases.map((r) => ({
@@ -227,7 +237,7 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
 
     const opened = plan;
     const session = await withDeadline('connecting to the cluster', stepMs(deps, 'cluster'), () =>
-      deps.cluster.open(opened, { workDir, secrets, deploymentId: d.id }),
+      deps.cluster.open(opened, { workDir, secrets, deploymentId: d.id, digestKey }),
     );
     try {
       result = await runReleases(deps, {
@@ -237,6 +247,7 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
         secrets,
         sourceDir,
         job,
+        digestKey,
         isLockLost: () => lostLock,
       });
     } finally {
@@ -376,6 +387,7 @@ async function runReleases(
     secrets: SecretResolver;
     sourceDir: string;
     job: DeployJob;
+    digestKey: string;
     isLockLost: () => boolean;
   },
 ): Promise<Extract<RunResult, { deployment: Deployment }>> {
@@ -425,7 +437,7 @@ async function runReleases(
       const secretValues = await Promise.all(
         release.secretValues.map(async (s) => ({ path: s.path, value: await ctx.secrets.resolve(s.ref) })),
       );
-      const digest = releaseStateDigest(release, secretValues);
+      const digest = releaseStateDigest(release, secretValues, ctx.digestKey);
       const stateId = `${deployment.repository}#${deployment.environment}#${release.name}`;
       if (!force && session.mode === 'deploy') {
         const last = await deps.store.getItem<{ digest: string; revision: number }>(RELEASE_STATE, stateId);

@@ -324,6 +324,15 @@ describe('IAM: a role per function, every statement scoped to named resources', 
     }
   });
 
+  it('the digest key is created by the stack, and only the deploy runner names it', () => {
+    const key = template.Resources.DigestKeySecret;
+    expect(key?.Type).toBe('AWS::SecretsManager::Secret');
+    expect(key?.Properties.Name).toBe('helmgate/digest-key');
+    expect(key?.Properties.GenerateSecretString).toMatchObject({ PasswordLength: 64 });
+    for (const id of FUNCTIONS.filter((f) => f !== 'DeployRunnerLambdaFunction'))
+      expect(allowed(id, 'secretsmanager:GetSecretValue')).not.toContain(secretArn('helmgate/digest-key'));
+  });
+
   it('reads exactly the secrets each function needs', () => {
     const named = (...names: string[]) =>
       names.flatMap((n) => [secretArn(n), secretArn(`${n}-??????`)]).sort();
@@ -344,7 +353,7 @@ describe('IAM: a role per function, every statement scoped to named resources', 
     expect(secrets('SweeperLambdaFunction')).toEqual(named('helmgate/slack', 'helmgate/github-token'));
     expect(secrets('DeployRunnerLambdaFunction')).toEqual(
       [
-        ...named('helmgate/github-token', 'helmgate/slack'),
+        ...named('helmgate/github-token', 'helmgate/slack', 'helmgate/digest-key'),
         secretArn('helmgate/*'),
         secretArn('idr/*'),
       ].sort(),

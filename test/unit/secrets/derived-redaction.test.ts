@@ -47,7 +47,7 @@ test('the kubeconfig built from a JSON cluster secret is registered: its token a
   const workDir = mkdtempSync(path.join(tmp, 'access-'));
   const access = await clusterAccessFromSecret({ logger })(
     { cluster: { secret: 'prod/cluster' } } as EnvironmentPlan,
-    { workDir, secrets: resolver },
+    { workDir, secrets: resolver, digestKey: 'k-0123456789' },
   );
   const file = access.helm.kind === 'kubeconfig' ? access.helm.path : '';
   const content = readFileSync(file, 'utf8');

@@ -8,9 +8,11 @@ import { resolveInTree, UnsafeSourceError, verifyTree } from '../github/source-t
 import type { HelmChartSource, HelmConnection } from '../helm/helm-args';
 import { createHelmRunner, type HelmRunner } from '../helm/helm-runner';
 import { deployRelease, type RetryPolicy, renderRelease } from '../helm/release-deployer';
+import { type OutboundGuard, OutboundRefusedError, outboundGuard } from '../http/outbound-guard';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { SecretResolver } from '../secrets/secrets-provider';
+import { withDeadline } from './deadline';
 import type { ClusterConnector, ClusterSession, ReleaseOutcome } from './runner';
 
 /** One Kubernetes Secret to create or update, with its values resolved. */
@@ -66,6 +68,11 @@ export interface HelmClusterOptions {
   /** false when `access` does not use the plan's cluster secret (a local KUBECONFIG); default true */
   readsClusterSecret?: boolean;
   chartCache?: ChartLookup;
+  /**
+   * Where chart repositories may be fetched from (issue 12): the repository URL's host is resolved and
+   * checked before helm is asked to pull. Default: public unicast addresses only.
+   */
+  outbound?: OutboundGuard;
   sleep?: (ms: number) => Promise<void>;
   retry?: Partial<RetryPolicy>;
   /** `--rollback-on-failure` (helm 4 then waits with watches; the loopback stand-in has none). Default true. */
@@ -101,7 +108,7 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
         ...(access?.upgradeFlags ? { upgradeFlags: access.upgradeFlags } : {}),
         ...(opts.baseEnv ? { baseEnv: opts.baseEnv } : {}),
       });
-      const charts = chartFetcher(helm, chartsDir, opts.chartCache);
+      const charts = chartFetcher(helm, chartsDir, opts.chartCache, opts.outbound ?? outboundGuard());
       const log = opts.logger.child({ deploymentId: ctx.deploymentId });
 
       if (!access) {
@@ -177,15 +184,16 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
             5_000,
             Math.min(release.timeoutSeconds * 1000, input.deadline - opts.clock.now().getTime()),
           );
-          const h = await access.kube
-            .checkHealth({
+          // the checks poll until timeoutMs; the deadline also bounds a Kubernetes API call that never answers
+          const h = await withDeadline(`health checks of ${release.name}`, timeoutMs + 30_000, () =>
+            access.kube.checkHealth({
               namespace: release.namespace,
               release: release.name,
               workloads: health.workloads,
               http: health.http,
               timeoutMs,
-            })
-            .catch((e): HealthResult => ({ healthy: false, reason: describeError(e) }));
+            }),
+          ).catch((e): HealthResult => ({ healthy: false, reason: describeError(e) }));
           if (h.healthy) return out;
           return {
             ...out,
@@ -257,7 +265,12 @@ function outcome(r: {
  * has the exact archive, else one `helm pull` per chart per session (shared by releases using it). A
  * chart that cannot be fetched fails the releases that use it, with a reason that says so.
  */
-function chartFetcher(helm: HelmRunner, dir: string, cache: ChartLookup | undefined) {
+function chartFetcher(
+  helm: HelmRunner,
+  dir: string,
+  cache: ChartLookup | undefined,
+  outbound: OutboundGuard,
+) {
   const pulls = new Map<string, Promise<{ source: HelmChartSource } | { failure: string }>>();
   return {
     async resolve(
@@ -279,6 +292,14 @@ function chartFetcher(helm: HelmRunner, dir: string, cache: ChartLookup | undefi
         p = (async () => {
           const cached = await cache?.lookup({ url: c.url, name: c.name, version: c.version });
           if (cached) return { source: { kind: 'local', path: cached } as HelmChartSource };
+          try {
+            // helm resolves and connects itself: the host is checked here, before it is asked to
+            await outbound.check(c.url);
+          } catch (e) {
+            if (e instanceof OutboundRefusedError)
+              return { failure: `chart repository ${c.url}: ${e.message}` };
+            throw e;
+          }
           try {
             const destination = path.join(dir, String(pulls.size));
             await mkdir(destination, { recursive: true });

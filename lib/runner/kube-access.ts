@@ -1,5 +1,6 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { EnvironmentPlan } from '../deploy/plan';
+import { type OutboundGuard, outboundGuard } from '../http/outbound-guard';
 import { kubeConfigFromSecret, writeKubeconfig } from '../kube/kube-config';
 import { kubeOperations } from '../kube/kube-ops';
 import type { Logger } from '../log/logger';
@@ -13,6 +14,11 @@ export type ClusterAccessFactory = (
 
 export interface AccessOptions {
   logger: Logger;
+  /**
+   * Where `health.http` checks may go (issue 12). Default: public unicast addresses only — the policy
+   * (lib/policy) names the private hosts or ranges an environment's checks may reach.
+   */
+  outbound?: OutboundGuard;
   /** extra helm upgrade flags (tests: `--disable-openapi-validation` for the loopback API stand-in) */
   upgradeFlags?: string[];
 }
@@ -67,7 +73,11 @@ function access(
 ): ClusterAccess {
   return {
     helm: { kind: 'kubeconfig', path, ...(context ? { context } : {}) },
-    kube: kubeOperations(kc, { logger: opts.logger, digestKey }),
+    kube: kubeOperations(kc, {
+      logger: opts.logger,
+      digestKey,
+      health: { fetch: (opts.outbound ?? outboundGuard()).fetch },
+    }),
     ...(opts.upgradeFlags ? { upgradeFlags: opts.upgradeFlags } : {}),
   };
 }

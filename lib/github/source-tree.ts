@@ -51,6 +51,8 @@ export async function extractSafely(
   let total = 0;
   let violation: UnsafeSourceError | undefined;
   const links: Array<{ rel: string; target: string }> = [];
+  /** regular files accepted so far (absolute, textual): the only targets a hard link may have */
+  const files = new Set<string>();
   const refuse = (rel: string, why: string) => {
     violation ??= new UnsafeSourceError(shownPath(rel), why);
     return false;
@@ -72,6 +74,9 @@ export async function extractSafely(
         strip: opts.stripTopDir ? 1 : 0,
         preservePaths: false,
         preserveOwner: false,
+        // directories tar makes on its own (a/ for a/b) are private too
+        dmode: 0o700,
+        fmode: 0o600,
         filter: (p, entry) => {
           if (violation) return false;
           const e = entry as { type?: string; linkpath?: string; size?: number; mode?: number };
@@ -86,10 +91,14 @@ export async function extractSafely(
             return false;
           }
           if (type === 'Link') {
-            // no symbolic link exists yet, so a textual check of the target is exact here
+            // no symbolic link exists yet, so a textual check of the target is exact here; and only a
+            // regular file written earlier in this archive may be linked (node-tar 7.5 hangs forever on a
+            // hard link to the entry's own parent directory)
             const target = path.resolve(root, strip(e.linkpath ?? ''));
             if (!e.linkpath || !isInside(root, target) || target === root)
               return refuse(rel, 'is a hard link that points outside the tree');
+            if (!files.has(target) || target === path.resolve(root, rel))
+              return refuse(rel, 'is a hard link to something that is not a file of the archive');
           } else if (type === 'CharacterDevice' || type === 'BlockDevice')
             return refuse(rel, 'is a device file');
           else if (type === 'FIFO') return refuse(rel, 'is a FIFO');
@@ -99,6 +108,7 @@ export async function extractSafely(
           if (total > opts.maxBytes)
             return refuse(rel, `makes the archive unpack beyond ${opts.maxBytes} bytes`);
           // no setuid/setgid/sticky bits, always readable by us, never writable by others
+          if (FILE_TYPES.has(type)) files.add(path.resolve(root, rel));
           if (type === 'Directory') e.mode = 0o700;
           else if (typeof e.mode === 'number') e.mode = e.mode & 0o100 ? 0o700 : 0o600;
           return true;
@@ -109,7 +119,7 @@ export async function extractSafely(
     if (!violation) await verifyTree(root);
   } catch (e) {
     opts.signal?.removeEventListener('abort', abort);
-    await rm(root, { recursive: true, force: true });
+    await removeTree(root);
     if (violation) throw violation;
     if (e instanceof UnsafeSourceError) throw e;
     if (opts.signal?.aborted) throw opts.signal.reason ?? e;
@@ -119,9 +129,18 @@ export async function extractSafely(
   }
   opts.signal?.removeEventListener('abort', abort);
   if (violation) {
-    await rm(root, { recursive: true, force: true });
+    await removeTree(root);
     throw violation;
   }
+}
+
+/**
+ * Removes a refused tree. node-tar may still be finishing writes of entries queued before the error, so
+ * a removal can meet a directory that is not empty yet: retried, and never masking the refusal (the
+ * run's work dir, which holds the tree, is removed in the end anyway).
+ */
+async function removeTree(root: string): Promise<void> {
+  await rm(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 }).catch(() => {});
 }
 
 function errText(e: unknown): string {

@@ -123,6 +123,18 @@ export async function extractSafely(
     if (violation) throw violation;
     if (e instanceof UnsafeSourceError) throw e;
     if (opts.signal?.aborted) throw opts.signal.reason ?? e;
+    // an entry the archive itself makes impossible (a file under a file, a name used twice): the tree is
+    // refused, naming the entry; anything else (the download broke off) may be worth another try
+    const err = e as { code?: unknown; path?: unknown; tarCode?: unknown };
+    if (
+      typeof err?.code === 'string' &&
+      typeof err.path === 'string' &&
+      isInside(root, path.resolve(err.path))
+    )
+      throw new UnsafeSourceError(
+        shownPath(path.relative(root, path.resolve(err.path)) || '.'),
+        `cannot be written as the archive says (${err.code})`,
+      );
     throw new HelmgateError('source_unavailable', `extracting the repository archive failed: ${errText(e)}`, {
       cause: e,
     });

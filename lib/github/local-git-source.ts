@@ -29,6 +29,8 @@ export class LocalGitSource implements RepoSource {
       const { stdout } = await run('git', ['-C', this.repoDir, 'show', `${sha}:${path}`], {
         maxBuffer: 16 * 1024 * 1024,
         env: gitEnv(),
+        timeout: this.opts.timeoutMs ?? 120_000,
+        killSignal: 'SIGKILL',
       });
       return stdout;
     } catch (e) {

@@ -4,10 +4,11 @@ import type { EnvironmentPlan } from '../deploy/plan';
 import { diffPlans, type PlanSnapshot, snapshotOf, summaryLines } from '../deploy/plan-diff';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { describeError, type ErrorCode, HelmgateError } from '../errors';
+import { handle } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Notifier } from '../notify/notifier';
 import type { Random } from '../random';
-import { type AuditEntry, StoreConflictError } from '../store/deployment-store';
+import type { AuditEntry } from '../store/deployment-store';
 import type { ApprovalPort, ApproversConfig, VoteInput, VoteOutcome } from './approval-port';
 import {
   type ApprovalRequest,
@@ -257,18 +258,7 @@ export class ApprovalService implements ApprovalPort {
         if (outcome) return outcome;
         refuse('conflict', 'the approval changed meanwhile; reload and try again');
       }
-      try {
-        const moved = await this.deps.store.transition(
-          d.id,
-          ['awaiting_approval'],
-          'rejected',
-          { reason: `rejected by ${identity.label} via ${input.via}`, finishedAt: now.toISOString() },
-          now,
-        );
-        await this.deps.notifier.deploymentChanged(moved);
-      } catch (e) {
-        if (!(e instanceof StoreConflictError)) throw e;
-      }
+      await handle(this.deps, { type: 'rejection', target: d, by: identity.label, via: input.via });
       return { kind: 'rejected', deploymentId: d.id };
     }
 
@@ -301,7 +291,7 @@ export class ApprovalService implements ApprovalPort {
       });
       if (ok) {
         if (!final) return { kind: 'recorded', deploymentId: d.id, votes: req.voteCount + 1, required };
-        return { kind: 'approved', deploymentId: d.id, dispatched: await this.release(d.id, now) };
+        return { kind: 'approved', deploymentId: d.id, dispatched: await this.release(d) };
       }
       const again = await this.table.get(d.id);
       if (!again) refuse('conflict', 'the approval request disappeared');
@@ -314,17 +304,11 @@ export class ApprovalService implements ApprovalPort {
   }
 
   /** The deciding approval: awaiting_approval → queued (conditional: one winner), then one dispatch. */
-  private async release(id: string, now: Date): Promise<boolean> {
-    try {
-      const moved = await this.deps.store.transition(id, ['awaiting_approval'], 'queued', {}, now);
-      await this.deps.notifier.deploymentChanged(moved);
-      await this.deps.dispatcher.dispatch({ deploymentId: id });
-      return true;
-    } catch (e) {
-      if (!(e instanceof StoreConflictError)) throw e;
-      this.deps.logger.warn('approved deployment was no longer awaiting approval', { deploymentId: id });
-      return false;
-    }
+  private async release(d: Deployment): Promise<boolean> {
+    const [out] = await handle(this.deps, { type: 'vote', target: d, final: true });
+    if (out?.kind === 'moved') return true;
+    this.deps.logger.warn('approved deployment was no longer awaiting approval', { deploymentId: d.id });
+    return false;
   }
 
   /** The newest successful deployment of the environment, when it was pushed after `d` (a rollback). */
@@ -393,18 +377,7 @@ export class ApprovalService implements ApprovalPort {
         // its commit cannot be planned for its environment: it can never be approved, so say why now
         const reason = `cannot plan ${w.environment} at ${w.sha}: ${describeError(e)}`.slice(0, 1000);
         log.warn('waiting deployment cannot be planned', { waiting: w.id, reason });
-        try {
-          const failed = await store.transition(
-            w.id,
-            ['awaiting_approval'],
-            'failed',
-            { reason, finishedAt: clock.now().toISOString() },
-            clock.now(),
-          );
-          await this.deps.notifier.deploymentChanged(failed);
-        } catch (conflict) {
-          if (!(conflict instanceof StoreConflictError)) throw conflict;
-        }
+        await handle(this.deps, { type: 'unplannable', target: w, reason });
         continue;
       }
       if (!plan) {
@@ -412,52 +385,34 @@ export class ApprovalService implements ApprovalPort {
         continue;
       }
       if (plan.after !== finished.environment) continue;
-      const now = clock.now();
       if (!ok && this.deps.requireStagingSuccess !== false) {
-        try {
-          const failed = await store.transition(
-            w.id,
-            ['awaiting_approval'],
-            'failed',
-            { reason: `${finished.environment} failed for ${finished.sha}`, finishedAt: now.toISOString() },
-            now,
-          );
-          await this.audit(
-            w.id,
-            'system',
-            'system',
-            'promote',
-            'failed',
-            `${finished.environment} failed (${finished.id})`,
-          );
-          await this.deps.notifier.deploymentChanged(failed);
-        } catch (e) {
-          if (!(e instanceof StoreConflictError)) throw e;
-        }
+        await handle(this.deps, {
+          type: 'unplannable',
+          target: w,
+          reason: `${finished.environment} failed for ${finished.sha}`,
+          audit: {
+            actor: 'system',
+            via: 'system',
+            action: 'promote',
+            outcome: 'failed',
+            detail: `${finished.environment} failed (${finished.id})`,
+          },
+        });
         continue;
       }
       if (plan.approval === 'auto') {
-        try {
-          const queued = await store.transition(
-            w.id,
-            ['awaiting_approval'],
-            'queued',
-            { planDigest: plan.digest },
-            now,
-          );
-          await this.audit(
-            w.id,
-            'system',
-            'system',
-            'promote',
-            'queued',
-            `${finished.environment} ${finished.status} (${finished.id})`,
-          );
-          await this.deps.notifier.deploymentChanged(queued);
-          await this.deps.dispatcher.dispatch({ deploymentId: w.id });
-        } catch (e) {
-          if (!(e instanceof StoreConflictError)) throw e;
-        }
+        await handle(this.deps, {
+          type: 'promoted',
+          target: w,
+          planDigest: plan.digest,
+          audit: {
+            actor: 'system',
+            via: 'system',
+            action: 'promote',
+            outcome: 'queued',
+            detail: `${finished.environment} ${finished.status} (${finished.id})`,
+          },
+        });
       } else if (plan.approval === 'required') {
         const previous = ctx.previous ?? (await this.currentSnapshot(w.repository, w.environment));
         await this.offer(w.id, { plan, ...(previous ? { previous } : {}) }).catch((e) => {

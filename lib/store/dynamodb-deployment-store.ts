@@ -1,4 +1,5 @@
 import {
+  type AttributeValue,
   ConditionalCheckFailedException,
   CreateTableCommand,
   DescribeTableCommand,
@@ -14,8 +15,10 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Deployment, DeploymentStatus } from '../deploy/deployment';
+import { cryptoRandom, type Random } from '../random';
 import {
   type AuditEntry,
+  assertEdge,
   type DeploymentStore,
   type LockLease,
   StoreConflictError,
@@ -85,6 +88,22 @@ function isConditionFailure(e: unknown): boolean {
   );
 }
 
+/** The few attribute types our items hold, read from a raw (not document-client) item. */
+function fromAttribute(v: AttributeValue): unknown {
+  if (v.S !== undefined) return v.S;
+  if (v.N !== undefined) return Number(v.N);
+  if (v.BOOL !== undefined) return v.BOOL;
+  if (v.NULL !== undefined) return null;
+  if (v.L !== undefined) return v.L.map(fromAttribute);
+  if (v.M !== undefined) return fromAttributeMap(v.M);
+  if (v.SS !== undefined) return new Set(v.SS);
+  return undefined;
+}
+
+function fromAttributeMap(m: Record<string, AttributeValue>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, fromAttribute(v)]));
+}
+
 function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
   if (!item) return undefined;
   const out: Record<string, unknown> = { ...item };
@@ -98,6 +117,7 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
   constructor(
     client: DynamoDBClient,
     private readonly table: string,
+    private readonly random: Random = cryptoRandom,
   ) {
     this.doc = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
@@ -196,9 +216,10 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
     id: string,
     from: readonly DeploymentStatus[],
     to: DeploymentStatus,
-    patch: Partial<Deployment> = {},
-    at: Date = new Date(),
+    patch: Partial<Deployment>,
+    at: Date,
   ): Promise<Deployment> {
+    assertEdge(from, to);
     const { id: _i, status: _s, ...rest } = patch;
     const fields: Record<string, unknown> = { ...rest, status: to, updatedAt: at.toISOString() };
     const names: Record<string, string> = {};
@@ -225,23 +246,23 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
       return strip<Deployment>(out.Attributes) as Deployment;
     } catch (e) {
-      if (isConditionFailure(e))
-        throw new StoreConflictError(`deployment ${id} is not in ${from.join('|')}; cannot move to ${to}`, {
-          cause: e,
-        });
-      throw e;
+      if (!isConditionFailure(e)) throw e;
+      // DynamoDB returns the item on the error; dynalite does not, so fall back to one re-read
+      const old = (e as { Item?: Record<string, AttributeValue> }).Item;
+      const current = old ? strip<Deployment>(fromAttributeMap(old)) : await this.getDeployment(id);
+      throw new StoreConflictError(`deployment ${id} is not in ${from.join('|')}; cannot move to ${to}`, {
+        cause: e,
+        ...(current ? { current } : {}),
+      });
     }
   }
 
-  async update(
-    id: string,
-    patch: Partial<Omit<Deployment, 'id' | 'status'>>,
-    at: Date = new Date(),
-  ): Promise<Deployment> {
+  async update(id: string, patch: Partial<Omit<Deployment, 'id' | 'status'>>, at: Date): Promise<Deployment> {
     const { id: _i, status: _s, ...rest } = patch as Partial<Deployment>;
     const fields: Record<string, unknown> = { ...rest, updatedAt: at.toISOString() };
     const names: Record<string, string> = {};
@@ -274,7 +295,7 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {
-    const suffix = Math.random().toString(36).slice(2, 10);
+    const suffix = this.random.bytes(5).toString('hex');
     await this.doc.send(
       new PutCommand({
         TableName: this.table,
@@ -359,6 +380,23 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
       );
     } catch (e) {
       if (!isConditionFailure(e)) throw e;
+    }
+  }
+
+  async releaseExpiredLock(name: string, holder: string, now: Date): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: { PK: `LOCK#${name}`, SK: META },
+          ConditionExpression: 'holder = :holder AND expiresAtMs < :now',
+          ExpressionAttributeValues: { ':holder': holder, ':now': now.getTime() },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailure(e)) return false;
+      throw e;
     }
   }
 

@@ -1,6 +1,7 @@
 import type { Deployment, DeploymentStatus } from '../../lib/deploy/deployment';
 import {
   type AuditEntry,
+  assertEdge,
   type DeploymentStore,
   type LockLease,
   StoreConflictError,
@@ -74,12 +75,15 @@ export class MemoryDeploymentStore implements DeploymentStore {
     id: string,
     from: readonly DeploymentStatus[],
     to: DeploymentStatus,
-    patch: Partial<Deployment> = {},
-    at: Date = new Date(),
+    patch: Partial<Deployment>,
+    at: Date,
   ): Promise<Deployment> {
+    assertEdge(from, to);
     const d = this.deployments.get(id);
     if (!d || !from.includes(d.status))
-      throw new StoreConflictError(`deployment ${id} is not in ${from.join('|')}`);
+      throw new StoreConflictError(`deployment ${id} is not in ${from.join('|')}`, {
+        ...(d ? { current: structuredClone(d) } : {}),
+      });
     const next = {
       ...d,
       ...stripUndefined(patch),
@@ -90,11 +94,7 @@ export class MemoryDeploymentStore implements DeploymentStore {
     this.deployments.set(id, next);
     return structuredClone(next);
   }
-  async update(
-    id: string,
-    patch: Partial<Omit<Deployment, 'id' | 'status'>>,
-    at: Date = new Date(),
-  ): Promise<Deployment> {
+  async update(id: string, patch: Partial<Omit<Deployment, 'id' | 'status'>>, at: Date): Promise<Deployment> {
     const d = this.deployments.get(id);
     if (!d) throw new StoreConflictError(`deployment ${id} does not exist`);
     const next = {
@@ -139,6 +139,12 @@ export class MemoryDeploymentStore implements DeploymentStore {
   }
   async releaseLock(name: string, holder: string): Promise<void> {
     if (this.locks.get(name)?.holder === holder) this.locks.delete(name);
+  }
+  async releaseExpiredLock(name: string, holder: string, now: Date): Promise<boolean> {
+    const cur = this.locks.get(name);
+    if (!cur || cur.holder !== holder || cur.expiresAtMs >= now.getTime()) return false;
+    this.locks.delete(name);
+    return true;
   }
   async getLock(name: string): Promise<LockLease | undefined> {
     const l = this.locks.get(name);

@@ -8,14 +8,9 @@ import { handle } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Notifier } from '../notify/notifier';
 import type { Random } from '../random';
-import type { AuditEntry } from '../store/deployment-store';
+import type { AuditEntry, DeploymentStore } from '../store/deployment-store';
 import type { ApprovalPort, ApproversConfig, VoteInput, VoteOutcome } from './approval-port';
-import {
-  type ApprovalRequest,
-  ApprovalRequestTable,
-  type ApprovalStore,
-  type VoteRecord,
-} from './approval-request';
+import type { ApprovalRequest, VoteRecord } from './approval-request';
 import { issueApprovalToken, verifyApprovalToken } from './approval-token';
 import { authorize, identify, selfApprovalRefusal } from './approver-policy';
 
@@ -33,7 +28,7 @@ export interface FinishedContext {
 }
 
 export interface ApprovalServiceDeps {
-  store: ApprovalStore;
+  store: DeploymentStore;
   notifier: Notifier;
   dispatcher: Dispatcher;
   clock: Clock;
@@ -96,11 +91,7 @@ function refuse(code: ErrorCode, message: string): never {
  * concurrent Lambdas agree; every decision, refusals included, is audited.
  */
 export class ApprovalService implements ApprovalPort {
-  private readonly table: ApprovalRequestTable;
-
-  constructor(private readonly deps: ApprovalServiceDeps) {
-    this.table = new ApprovalRequestTable(deps.store);
-  }
+  constructor(private readonly deps: ApprovalServiceDeps) {}
 
   private approvers(): ApproversConfig {
     return typeof this.deps.approvers === 'function' ? this.deps.approvers() : this.deps.approvers;
@@ -115,7 +106,7 @@ export class ApprovalService implements ApprovalPort {
   }
 
   async getRequest(deploymentId: string): Promise<ApprovalRequest | undefined> {
-    return this.table.get(deploymentId);
+    return this.deps.store.getApprovalRequest(deploymentId);
   }
 
   /** Opens an approval for a deployment in `awaiting_approval`, bound to `plan`, and tells the notifier. */
@@ -160,7 +151,7 @@ export class ApprovalService implements ApprovalPort {
     };
     // bind the deployment to the plan people see; the runner refuses to deploy any other plan
     await store.update(deploymentId, { planDigest: input.plan.digest }, now);
-    if (!(await this.table.create(request))) {
+    if (!(await this.deps.store.createApprovalRequest(request))) {
       this.deps.logger.info('approval already offered', { deploymentId });
       return { offered: false, summary };
     }
@@ -213,7 +204,7 @@ export class ApprovalService implements ApprovalPort {
   private async decide(input: VoteInput, d: Deployment): Promise<VoteOutcome> {
     const { clock } = this.deps;
     const now = clock.now();
-    let req = await this.table.get(d.id);
+    let req = await this.deps.store.getApprovalRequest(d.id);
     const web = input.via === 'web';
     if (web && (!req || !verifyApprovalToken(input.token, req.tokenHash)))
       refuse('forbidden', 'this approval link is not valid (wrong or forged token)');
@@ -252,8 +243,15 @@ export class ApprovalService implements ApprovalPort {
     if (!auth.ok) refuse('forbidden', auth.reason);
 
     if (input.decision === 'reject') {
-      if (!(await this.table.recordRejection(d.id, { voterKey: identity.key, vote, now, spendToken: web }))) {
-        const again = await this.table.get(d.id);
+      if (
+        !(await this.deps.store.recordRejectionVote(d.id, {
+          voterKey: identity.key,
+          vote,
+          now,
+          spendToken: web,
+        }))
+      ) {
+        const again = await this.deps.store.getApprovalRequest(d.id);
         const outcome = again ? await settled(again) : undefined;
         if (outcome) return outcome;
         refuse('conflict', 'the approval changed meanwhile; reload and try again');
@@ -266,7 +264,7 @@ export class ApprovalService implements ApprovalPort {
     if (selfRefusal) refuse('forbidden', selfRefusal);
     if (d.planDigest !== req.planDigest) {
       const reason = `the plan changed since this approval was requested (${short(req.planDigest)} → ${short(d.planDigest)})`;
-      await this.table.close(d.id, 'void', now, reason);
+      await this.deps.store.closeApprovalRequest(d.id, 'void', now, reason);
       refuse('conflict', `approval void: ${reason}`);
     }
     const newer = await this.newerRunning(d);
@@ -279,7 +277,7 @@ export class ApprovalService implements ApprovalPort {
     const required = this.requiredFor(d.environment);
     for (let attempt = 0; attempt < 100; attempt++) {
       const final = req.voteCount + 1 >= required;
-      const ok = await this.table.recordApproval(d.id, {
+      const ok = await this.deps.store.recordApprovalVote(d.id, {
         voterKey: identity.key,
         vote,
         expectedCount: req.voteCount,
@@ -293,7 +291,7 @@ export class ApprovalService implements ApprovalPort {
         if (!final) return { kind: 'recorded', deploymentId: d.id, votes: req.voteCount + 1, required };
         return { kind: 'approved', deploymentId: d.id, dispatched: await this.release(d) };
       }
-      const again = await this.table.get(d.id);
+      const again = await this.deps.store.getApprovalRequest(d.id);
       if (!again) refuse('conflict', 'the approval request disappeared');
       const outcome = await settled(again);
       if (outcome) return outcome;
@@ -324,7 +322,7 @@ export class ApprovalService implements ApprovalPort {
     const d = await this.deps.store.getDeployment(deploymentId);
     if (!d) return undefined;
     const [request, audit, newer] = await Promise.all([
-      this.table.get(deploymentId),
+      this.deps.store.getApprovalRequest(deploymentId),
       this.deps.store.listAudit(deploymentId),
       this.newerRunning(d),
     ]);
@@ -349,7 +347,7 @@ export class ApprovalService implements ApprovalPort {
    * environment>` is promoted (`auto`), offered for approval (`required`), or failed when this one failed.
    */
   async onDeploymentFinished(finished: Deployment, ctx: FinishedContext = {}): Promise<void> {
-    const { store, clock, logger } = this.deps;
+    const { store, logger } = this.deps;
     const log = logger.child({ deploymentId: finished.id });
     const ok = this.succeeded(finished);
     if (ok && ctx.plan && ctx.plan.environment === finished.environment) {

@@ -1,3 +1,4 @@
+import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../approval/approval-request';
 import { type Deployment, type DeploymentStatus, edgeViolation } from '../deploy/lifecycle';
 import { HelmgateError } from '../errors';
 
@@ -92,6 +93,31 @@ export interface DeploymentStore {
    */
   releaseExpiredLock(name: string, holder: string, now: Date): Promise<boolean>;
   getLock(name: string): Promise<LockLease | undefined>;
+  /**
+   * Approval requests (one per deployment). Creates the request; false when one exists that is not
+   * void (a void request — its plan changed — may be replaced by a fresh offer).
+   */
+  createApprovalRequest(req: ApprovalRequest): Promise<boolean>;
+  getApprovalRequest(deploymentId: string): Promise<ApprovalRequest | undefined>;
+  /** Pending requests whose deadline is at or before `before` (ISO), oldest deadline first. */
+  listPendingApprovalsDueBefore(before: string, limit?: number): Promise<ApprovalRequest[]>;
+  /**
+   * One approve vote as ONE conditional write: still pending, not expired, bound to the same plan,
+   * this person has not voted, and nobody else voted since `expectedCount` was read (so exactly one
+   * vote can be the deciding one). False when the condition failed.
+   */
+  recordApprovalVote(deploymentId: string, a: ApprovalVoteWrite): Promise<boolean>;
+  /** A rejection decides at once: pending and not expired → rejected, with the vote recorded. */
+  recordRejectionVote(deploymentId: string, r: RejectionWrite): Promise<boolean>;
+  /** pending → expired (only once the deadline has passed) or → void (its plan changed). */
+  closeApprovalRequest(
+    deploymentId: string,
+    to: 'expired' | 'void',
+    now: Date,
+    reason: string,
+  ): Promise<boolean>;
+  /** Marks the one reminder as sent; false when it already was (or the request is no longer pending). */
+  markApprovalReminded(deploymentId: string, now: Date): Promise<boolean>;
   /** Generic keyed items for other features (approvals, sessions): conditional put / get / update. */
   putItem(
     kind: string,

@@ -1,6 +1,5 @@
 import {
   type AttributeValue,
-  ConditionalCheckFailedException,
   CreateTableCommand,
   DescribeTableCommand,
   type DynamoDBClient,
@@ -14,6 +13,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../approval/approval-request';
 import type { Deployment, DeploymentStatus } from '../deploy/deployment';
 import { cryptoRandom, type Random } from '../random';
 import {
@@ -23,6 +23,8 @@ import {
   type LockLease,
   StoreConflictError,
 } from './deployment-store';
+import { DynamoDbApprovalRequests } from './dynamodb-approval-requests';
+import { isConditionFailure } from './dynamodb-errors';
 
 const META = '#META';
 const KEY_ATTRS = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'ttl', 'kind'] as const;
@@ -82,12 +84,6 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
   throw new Error(`table ${tableName} did not become ACTIVE`);
 }
 
-function isConditionFailure(e: unknown): boolean {
-  return (
-    e instanceof ConditionalCheckFailedException || (e as Error)?.name === 'ConditionalCheckFailedException'
-  );
-}
-
 /** The few attribute types our items hold, read from a raw (not document-client) item. */
 function fromAttribute(v: AttributeValue): unknown {
   if (v.S !== undefined) return v.S;
@@ -113,6 +109,7 @@ function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
 
 export class DynamoDbDeploymentStore implements DeploymentStore {
   private readonly doc: DynamoDBDocumentClient;
+  private readonly approvals: DynamoDbApprovalRequests;
 
   constructor(
     client: DynamoDBClient,
@@ -122,6 +119,7 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
     this.doc = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
     });
+    this.approvals = new DynamoDbApprovalRequests(this.doc, table);
   }
 
   async recordDelivery(deliveryId: string, at: Date, ttlSeconds: number): Promise<boolean> {
@@ -440,7 +438,29 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
     return strip<T>(out.Item);
   }
 
-  /** Exposed for features that need a conditional update on a generic item (approvals). */
+  createApprovalRequest(req: ApprovalRequest): Promise<boolean> {
+    return this.approvals.create(req);
+  }
+  getApprovalRequest(id: string): Promise<ApprovalRequest | undefined> {
+    return this.approvals.get(id);
+  }
+  listPendingApprovalsDueBefore(before: string, limit?: number): Promise<ApprovalRequest[]> {
+    return this.approvals.listPendingDueBefore(before, limit);
+  }
+  recordApprovalVote(id: string, a: ApprovalVoteWrite): Promise<boolean> {
+    return this.approvals.recordApproval(id, a);
+  }
+  recordRejectionVote(id: string, r: RejectionWrite): Promise<boolean> {
+    return this.approvals.recordRejection(id, r);
+  }
+  closeApprovalRequest(id: string, to: 'expired' | 'void', now: Date, reason: string): Promise<boolean> {
+    return this.approvals.close(id, to, now, reason);
+  }
+  markApprovalReminded(id: string, now: Date): Promise<boolean> {
+    return this.approvals.markReminded(id, now);
+  }
+
+  /** Raw table access for benches that scan the table (never for lib code: it goes through the port). */
   get documentClient(): DynamoDBDocumentClient {
     return this.doc;
   }

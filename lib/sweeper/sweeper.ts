@@ -1,10 +1,11 @@
-import { type ApprovalRequest, ApprovalRequestTable, type ApprovalStore } from '../approval/approval-request';
+import type { ApprovalRequest } from '../approval/approval-request';
 import type { Clock } from '../clock';
 import { type Deployment, deadRuns, lockName } from '../deploy/lifecycle';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { handle } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Notifier } from '../notify/notifier';
+import type { DeploymentStore } from '../store/deployment-store';
 
 /** A reminder that an approval will expire soon. The link is not repeated: only its hash is stored. */
 export interface ApprovalReminderNotice {
@@ -20,7 +21,7 @@ export interface ApprovalReminderNotifier {
 }
 
 export interface SweeperDeps {
-  store: ApprovalStore;
+  store: DeploymentStore;
   notifier: Notifier & Partial<ApprovalReminderNotifier>;
   dispatcher: Dispatcher;
   clock: Clock;
@@ -47,7 +48,6 @@ export interface SweepReport {
  */
 export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
   const now = deps.clock.now();
-  const table = new ApprovalRequestTable(deps.store);
   const report: SweepReport = {
     expired: [],
     reminded: [],
@@ -58,11 +58,13 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
   const log = deps.logger.child({ job: 'sweeper' });
 
   const remindBefore = deps.remindBeforeMs ?? 2 * 3600_000;
-  const due = await table.listPendingDueBefore(new Date(now.getTime() + remindBefore).toISOString());
+  const due = await deps.store.listPendingApprovalsDueBefore(
+    new Date(now.getTime() + remindBefore).toISOString(),
+  );
   for (const req of due) {
     if (req.expiresAtMs <= now.getTime()) {
-      if (await expire(deps, table, req, now)) report.expired.push(req.deploymentId);
-    } else if (!req.remindedAt && (await table.markReminded(req.deploymentId, now))) {
+      if (await expire(deps, req, now)) report.expired.push(req.deploymentId);
+    } else if (!req.remindedAt && (await deps.store.markApprovalReminded(req.deploymentId, now))) {
       const d = await deps.store.getDeployment(req.deploymentId);
       if (d && d.status === 'awaiting_approval') {
         const notice = {
@@ -112,13 +114,15 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
   return report;
 }
 
-async function expire(
-  deps: SweeperDeps,
-  table: ApprovalRequestTable,
-  req: ApprovalRequest,
-  now: Date,
-): Promise<boolean> {
-  if (!(await table.close(req.deploymentId, 'expired', now, `approval expired at ${req.expiresAt}`)))
+async function expire(deps: SweeperDeps, req: ApprovalRequest, now: Date): Promise<boolean> {
+  if (
+    !(await deps.store.closeApprovalRequest(
+      req.deploymentId,
+      'expired',
+      now,
+      `approval expired at ${req.expiresAt}`,
+    ))
+  )
     return false;
   const d = await deps.store.getDeployment(req.deploymentId);
   // superseded or decided meanwhile: nothing to expire (decide refuses, apply loses the write)

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock';
-import type { Deployment } from '../deploy/deployment';
+import { type Deployment, refusal } from '../deploy/lifecycle';
 import type { EnvironmentPlan } from '../deploy/plan';
 import { diffPlans, type PlanSnapshot, snapshotOf, summaryLines } from '../deploy/plan-diff';
 import type { Dispatcher } from '../dispatch/dispatcher';
@@ -118,8 +118,8 @@ export class ApprovalService implements ApprovalPort {
     const now = clock.now();
     const d = await store.getDeployment(deploymentId);
     if (!d) refuse('not_found', `no deployment ${deploymentId}`);
-    if (d.status !== 'awaiting_approval')
-      refuse('conflict', `deployment ${deploymentId} is ${d.status}, not awaiting approval`);
+    const refused = refusal({ type: 'offer-opened', target: d }, now.toISOString());
+    if (refused) refuse('conflict', refused);
     if (input.plan.sha !== d.sha || input.plan.environment !== d.environment)
       refuse(
         'conflict',
@@ -245,8 +245,8 @@ export class ApprovalService implements ApprovalPort {
     const early = await settled(req);
     if (early) return early;
     if (d.status === 'expired') refuse('expired', `approval expired at ${req.expiresAt}`);
-    if (d.status !== 'awaiting_approval')
-      refuse('conflict', `deployment is ${d.status}, not awaiting approval`);
+    const refused = refusal({ type: 'vote', target: d, final: false }, now.toISOString());
+    if (refused) refuse('conflict', refused);
     if (!auth.ok) refuse('forbidden', auth.reason);
 
     if (input.decision === 'reject') {

@@ -5,9 +5,9 @@
  * on-failure destination (the dead-letter queue) keeps the event.
  */
 import * as z from 'zod';
+import { composeAws, type InvocationContext } from '../lib/compose/aws';
 import { HelmgateError } from '../lib/errors';
 import { type RunResult, runDeployment } from '../lib/runner/runner';
-import { awsRunnerDeps, type InvocationContext } from '../lib/wiring/runner';
 
 const DeployJobEvent = z.object({
   deploymentId: z.string().min(1).max(200),
@@ -22,7 +22,7 @@ export async function handler(event: unknown, context: InvocationContext): Promi
   if (!parsed.success)
     throw new HelmgateError('bad_request', `not a deploy job: ${parsed.error.issues[0]?.message}`);
   if (!built) {
-    built = awsRunnerDeps();
+    built = composeAws().runner();
     built.catch(() => {
       built = undefined;
     });

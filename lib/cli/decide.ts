@@ -1,6 +1,4 @@
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import type { Decision, VoteOutcome } from '../approval/approval-port';
 import { type Deployment, isTerminal, SUPERSEDABLE } from '../deploy/deployment';
 import { HelmgateError } from '../errors';
@@ -10,8 +8,6 @@ import { type CliDeployment, findDeployment, summarize } from './inspect';
 import { type Output, short } from './output';
 import { environmentsOf, openCommit } from './plans';
 import type { CliTarget } from './target';
-
-const run = promisify(execFile);
 
 export interface WaitOptions {
   wait: boolean;
@@ -110,10 +106,9 @@ export async function voteCommand(
   return final && !GOOD.has(final.status) ? 1 : 0;
 }
 
-async function commitSubject(repoDir: string, sha: string): Promise<string | undefined> {
+async function commitSubject(t: CliTarget, sha: string): Promise<string | undefined> {
   try {
-    const { stdout } = await run('git', ['-C', repoDir, 'log', '-1', '--format=%s', sha]);
-    return stdout.trim() || undefined;
+    return (await t.git.output(t.repoDir, ['log', '-1', '--format=%s', sha])) || undefined;
   } catch {
     return undefined;
   }
@@ -166,7 +161,7 @@ async function createDeployment(
 ): Promise<number> {
   const principal = await t.principal();
   const repository = await t.repository();
-  const tree = await openCommit(t.repoDir, input.sha, t.deployConfigPath);
+  const tree = await openCommit(t.git, t.repoDir, input.sha, t.deployConfigPath);
   try {
     const [environment] = environmentsOf(tree, input.environment) as [string];
     const plan = await tree.plan(environment);
@@ -175,7 +170,7 @@ async function createDeployment(
     const earlier = (await t.store.listByEnvironment(repository, environment, { limit: 50 })).find(
       (x) => x.sha === tree.sha,
     );
-    const message = earlier?.commitMessage ?? (await commitSubject(t.repoDir, tree.sha));
+    const message = earlier?.commitMessage ?? (await commitSubject(t, tree.sha));
     const d: CliDeployment = {
       id: deploymentId(`cli-${input.trigger}-${randomUUID()}`, environment, tree.sha),
       repository,

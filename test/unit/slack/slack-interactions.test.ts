@@ -2,11 +2,7 @@ import { createHmac } from 'node:crypto';
 import {
   makeSlackInteractionsHandler,
   makeSlackInteractionsLambda,
-  processSlackInteraction,
-  SLACK_INTERACTION_JOB,
-  type SlackInteractionJob,
   type SlackInteractionsDeps,
-  type SlackInteractionWorkerDeps,
 } from '../../../handlers/slack-interactions';
 import type { ApprovalPort, VoteInput, VoteOutcome } from '../../../lib/approval/approval-port';
 import { fixedClock } from '../../../lib/clock';
@@ -16,6 +12,12 @@ import { HelmgateError } from '../../../lib/errors';
 import { createLogger, memorySink } from '../../../lib/log/logger';
 import { Redactor } from '../../../lib/log/redact';
 import type { SlackInteraction } from '../../../lib/slack/interaction';
+import {
+  processSlackInteraction,
+  SLACK_INTERACTION_JOB,
+  type SlackInteractionJob,
+  type SlackInteractionWorkerDeps,
+} from '../../../lib/slack/vote-worker';
 import { createSlackWebClient } from '../../../lib/slack/web-client';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
 import { httpEvent } from '../../helpers/events';

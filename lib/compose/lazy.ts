@@ -1,3 +1,5 @@
+import type { Clock } from '../clock';
+
 /**
  * Builds a handler once per Lambda container, on first use (so importing a handler module in tests
  * or tools touches no environment and no network).
@@ -16,13 +18,10 @@ export function lazyHandler<E, R>(build: () => Promise<(event: E) => Promise<R>>
 }
 
 /** Caches an async value for `ttlMs` (secrets: rotation takes effect without a redeploy). */
-export function cached<T>(
-  load: () => Promise<T>,
-  ttlMs: number,
-  now: () => number = Date.now,
-): () => Promise<T> {
+export function cached<T>(load: () => Promise<T>, ttlMs: number, clock: Clock): () => Promise<T> {
   let value: Promise<T> | undefined;
   let at = 0;
+  const now = () => clock.now().getTime();
   return () => {
     if (!value || now() - at > ttlMs) {
       at = now();

@@ -3,7 +3,8 @@
 // refuses Node 20 in an engine check), plus two checks dependency-cruiser cannot express: AWS SDK clients
 // are constructed in the composition root (lib/compose) only, and nothing in lib reads process.env but
 // config loading (lib/config/env.ts). Prints every violation; exits 1 if any.
-// Usage: node scripts/check-architecture.mjs [dir...]   (default: lib handlers bench test scripts)
+// Usage: node scripts/check-architecture.mjs [--cwd <project dir>] [dir...]
+//        (default: this project; lib handlers bench test scripts)
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -71,8 +72,13 @@ function* sourceFiles(dir) {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const dirs = process.argv.slice(2);
-  const lines = await checkArchitecture(dirs.length > 0 ? { dirs } : {});
+  const args = process.argv.slice(2);
+  let cwd = root;
+  if (args[0] === '--cwd') {
+    cwd = path.resolve(args[1] ?? '.');
+    args.splice(0, 2);
+  }
+  const lines = await checkArchitecture({ cwd, ...(args.length > 0 ? { dirs: args } : {}) });
   for (const l of lines) process.stderr.write(`${l}\n`);
   if (lines.length > 0) {
     process.stderr.write(`architecture: ${lines.length} violation(s) of .dependency-cruiser.cjs\n`);

@@ -69,7 +69,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
 
   // the HTTP server first: approval links need its port
   const routes: Route[] = [];
-  const server: Server = createLocalHttpServer(routes);
+  const server: Server = createLocalHttpServer(routes, {
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.random ? { random: opts.random } : {}),
+  });
   const port = await listen(server, opts.port ?? 3000);
   const url = `http://127.0.0.1:${port}`;
   const g = await composeLocal({ ...opts, url });

@@ -29,7 +29,7 @@ export async function waitForDeployment(
   id: string,
   w: WaitOptions,
 ): Promise<{ deployment: Deployment; finished: boolean }> {
-  const started = Date.now();
+  const started = t.clock.now().getTime();
   let last: Deployment | undefined;
   const releases = new Map<string, string>();
   for (;;) {
@@ -47,7 +47,7 @@ export async function waitForDeployment(
     }
     last = d;
     if (isTerminal(d.status)) return { deployment: d, finished: true };
-    if (Date.now() - started >= w.timeoutMs) {
+    if (t.clock.now().getTime() - started >= w.timeoutMs) {
       o.note(`${d.id}: still ${d.status} after ${Math.round(w.timeoutMs / 1000)} s; stopped waiting`);
       return { deployment: d, finished: false };
     }

@@ -5,7 +5,7 @@
  * on-failure destination (the dead-letter queue) keeps the event.
  */
 import * as z from 'zod';
-import { composeAws, type InvocationContext } from '../lib/compose/aws';
+import { composeAwsRunner, type InvocationContext } from '../lib/compose/aws-runner';
 import { HelmgateError } from '../lib/errors';
 import { type RunResult, runDeployment } from '../lib/runner/runner';
 
@@ -22,7 +22,7 @@ export async function handler(event: unknown, context: InvocationContext): Promi
   if (!parsed.success)
     throw new HelmgateError('bad_request', `not a deploy job: ${parsed.error.issues[0]?.message}`);
   if (!built) {
-    built = composeAws().runner();
+    built = composeAwsRunner();
     built.catch(() => {
       built = undefined;
     });

@@ -2,7 +2,6 @@
  * The composition root for AWS: every Lambda handler gets its dependencies from `composeAws()`, built
  * once per container from the environment (AppConfig) and the AWS SDK clients constructed here.
  */
-import { tmpdir } from 'node:os';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -14,19 +13,13 @@ import { type AppConfig, loadConfig, processEnv } from '../config/env';
 import { LambdaBackgroundWork } from '../dispatch/background';
 import { LambdaDispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
-import { createProcessRunner } from '../exec/command-runner';
 import { GithubContentsSource } from '../github/github-contents';
-import { GithubRepoSource } from '../github/github-source';
 import { GithubDeploymentsReporter } from '../github/status-reporter';
-import { openChartCache } from '../helm/chart-cache';
 import { createLogger, type Logger } from '../log/logger';
 import { Redactor } from '../log/redact';
 import { MetricsNotifier } from '../metrics/metrics-notifier';
 import { ConsoleNotifier, type Notifier } from '../notify/notifier';
 import { cryptoRandom } from '../random';
-import { helmClusterConnector } from '../runner/helm-cluster';
-import { clusterAccessFromSecret } from '../runner/kube-access';
-import type { RunnerDeps } from '../runner/runner';
 import { SecretsManagerProvider } from '../secrets/secrets-manager-provider';
 import { SecretResolver, type SecretsProvider } from '../secrets/secrets-provider';
 import { SlackNotifier } from '../slack/slack-notifier';
@@ -138,14 +131,8 @@ export async function awsNotifier(base: AwsBase): Promise<Notifier> {
   return notifierOf(notifiers, base.logger);
 }
 
-/** What one Lambda invocation tells the runner about itself. */
-export interface InvocationContext {
-  awsRequestId: string;
-  getRemainingTimeInMillis(): number;
-}
-
 /** The pieces of the approval flow that voting, promoting and sweeping handlers share. */
-interface AwsApprovals {
+export interface AwsApprovals {
   service: ApprovalService;
   notifier: Notifier;
   dispatcher: LambdaDispatcher;
@@ -155,6 +142,8 @@ interface AwsApprovals {
 /**
  * The dependency graph of the AWS deployment: one builder per handler. Each builds what it needs on
  * first use (a handler module imported by a test or a tool touches no environment and no network).
+ * The deploy runner's part (helm, kube, the tarball) extends this graph in ./aws-runner.ts, so the
+ * HTTP handlers' bundles do not carry the Kubernetes client.
  */
 export function composeAws(env: Readonly<Record<string, string | undefined>> = processEnv()) {
   let baseOnce: AwsBase | undefined;
@@ -198,6 +187,8 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
 
   return {
     base,
+    /** the approval service with its notifier, dispatcher and signing key (built once) */
+    approvals,
 
     /** handlers/github-webhook.ts */
     async webhook() {
@@ -302,48 +293,6 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         store: b.store,
         slack: createSlackWebClient({ botToken: slack.botToken, logger: b.logger }),
       };
-    },
-
-    /**
-     * handlers/deploy-runner.ts: the tarball through the GitHub API, Secrets Manager (a fresh resolver
-     * per invocation), the cluster from the plan's cluster secret, the image's helm and chart cache, and
-     * the approval service as the promotion gate.
-     */
-    async runner(): Promise<(ctx: InvocationContext) => RunnerDeps> {
-      const b = base();
-      const { config } = b;
-      const helmBin = config.HELMGATE_HELM_BIN;
-      if (!helmBin)
-        throw new HelmgateError('invalid_config', 'HELMGATE_HELM_BIN is not set (the runner image sets it)');
-      const a = await approvals();
-      const source = new GithubRepoSource(await awsOctokit(b));
-      const cluster = helmClusterConnector({
-        helmBin,
-        commandRunner: createProcessRunner(),
-        redactor: b.redactor,
-        clock: systemClock,
-        logger: b.logger,
-        chartCache: openChartCache(config.HELMGATE_CHART_CACHE),
-        baseEnv: b.env,
-        access: clusterAccessFromSecret({ logger: b.logger }),
-      });
-      return (ctx) => ({
-        store: b.store,
-        source,
-        dispatcher: a.dispatcher,
-        notifier: a.notifier,
-        clock: systemClock,
-        logger: b.logger,
-        redactor: b.redactor,
-        secrets: () => new SecretResolver(b.secretsProvider, b.redactor),
-        cluster,
-        finished: a.service,
-        workRoot: tmpdir(),
-        deployConfigPath: config.HELMGATE_DEPLOY_CONFIG,
-        remainingTimeMs: () => ctx.getRemainingTimeInMillis(),
-        invocationId: ctx.awsRequestId,
-        concurrency: config.HELMGATE_CONCURRENCY,
-      });
     },
   };
 }

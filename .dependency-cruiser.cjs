@@ -74,10 +74,6 @@ module.exports = {
           '^lib/store/dynamodb-[^/]+[.]ts$',
           '^lib/secrets/secrets-manager-provider[.]ts$',
           '^lib/dispatch/',
-          // Transitional, until the store port is complete (issue 10 item 2, branch w/lifecycle): the
-          // approval table and the sweeper still reach DynamoDB beside the store. Remove when they stop.
-          '^lib/approval/approval-request[.]ts$',
-          '^lib/sweeper/sweeper[.]ts$',
         ],
       },
       to: { path: '(^|/)node_modules/@aws-sdk/' },

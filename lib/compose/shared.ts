@@ -3,7 +3,6 @@
  * The approval service is constructed here and nowhere else in lib/ or handlers/.
  */
 import type { ApproversConfig } from '../approval/approval-port';
-import type { ApprovalStore } from '../approval/approval-request';
 import { ApprovalService } from '../approval/approval-service';
 import { type GithubOAuthConfig, parseOAuthClient } from '../auth/github-oauth';
 import { cookieSettingsFor } from '../auth/session';
@@ -17,10 +16,11 @@ import type { Random } from '../random';
 import { planAt } from '../runner/runner';
 import { parseSecretList, type SecretResolver } from '../secrets/secrets-provider';
 import { parseSlackSecret, type SlackCredentials } from '../slack/slack-secret';
+import type { DeploymentStore } from '../store/deployment-store';
 import { cached } from './lazy';
 
 export interface ApprovalServiceInputs {
-  store: ApprovalStore;
+  store: DeploymentStore;
   notifier: Notifier;
   dispatcher: Dispatcher;
   clock: Clock;

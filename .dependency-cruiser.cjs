@@ -9,7 +9,7 @@
 const PURE_CORE = '^lib/(deploy|policy)/';
 /** modules that act on the world: the pure core may not reach them, not even transitively */
 const ADAPTER_MODULES = [
-  '^lib/(store|helm|kube|runner|compose|exec|dispatch|sweeper|intake|local)/',
+  '^lib/(store|helm|kube|runner|compose|exec|dispatch|sweeper|intake|local|lifecycle|approval|notify|slack|github|cli|http|metrics|auth)/',
   '(^|/)node_modules/(@aws-sdk|@slack|@octokit|@kubernetes)/',
   '^(node:)?(child_process|http|https|net|dgram|tls)$',
 ];
@@ -58,7 +58,7 @@ module.exports = {
       name: 'pure-core-acts-on-nothing',
       severity: 'error',
       comment:
-        'The planning core (lib/deploy, lib/policy) decides; it never reaches the store, helm, kube, the runner, child processes, the network or an SDK (AWS, Slack, Octokit, Kubernetes), directly or through another module.',
+        'The planning core (lib/deploy, lib/policy) decides; it never reaches the store, helm, kube, the runner, the lifecycle apply, notifiers, HTTP, child processes, the network or an SDK (AWS, Slack, Octokit, Kubernetes), directly or through another module.',
       from: { path: PURE_CORE },
       to: { path: ADAPTER_MODULES, reachable: true },
     },

@@ -1,5 +1,6 @@
 import type { Clock } from '../lib/clock';
 import { composeAws } from '../lib/compose/aws';
+import { once } from '../lib/compose/lazy';
 import { type BackgroundWork, isBackgroundEvent } from '../lib/dispatch/background';
 import { HelmgateError } from '../lib/errors';
 import {
@@ -94,16 +95,10 @@ export function makeSlackInteractionsHandler(deps: SlackInteractionsDeps): HttpH
 export function makeSlackInteractionsLambda(
   build: () => Promise<SlackInteractionsDeps & SlackInteractionWorkerDeps>,
 ): (event: unknown) => Promise<HttpResult | undefined> {
-  let built: Promise<{ http: HttpHandler; deps: SlackInteractionWorkerDeps }> | undefined;
-  const get = () => {
-    if (!built) {
-      built = build().then((deps) => ({ http: makeSlackInteractionsHandler(deps), deps }));
-      built.catch(() => {
-        built = undefined;
-      });
-    }
-    return built;
-  };
+  const get = once(async () => {
+    const deps = await build();
+    return { http: makeSlackInteractionsHandler(deps), deps };
+  });
   return async (event: unknown) => {
     const { http, deps } = await get();
     if (isBackgroundEvent(event)) {

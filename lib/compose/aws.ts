@@ -27,7 +27,7 @@ import type { SlackCredentials } from '../slack/slack-secret';
 import type { SlackInteractionJob } from '../slack/vote-worker';
 import { createSlackWebClient } from '../slack/web-client';
 import { DynamoDbDeploymentStore } from '../store/dynamodb-deployment-store';
-import { cached } from './lazy';
+import { cached, once } from './lazy';
 import {
   approvalPageDepsFrom,
   approvalService,
@@ -151,33 +151,26 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
     baseOnce ??= awsBase(env);
     return baseOnce;
   };
-  let approvalsOnce: Promise<AwsApprovals> | undefined;
-  const approvals = () => {
-    approvalsOnce ??= (async () => {
-      const b = base();
-      const { config } = b;
-      const notifier = await awsNotifier(b);
-      const dispatcher = awsDispatcher(b);
-      const service = approvalService({
-        store: b.store,
-        notifier,
-        dispatcher,
-        clock: systemClock,
-        random: cryptoRandom,
-        logger: b.logger,
-        approvers: parseApprovers(config.HELMGATE_APPROVERS),
-        publicUrl: config.HELMGATE_PUBLIC_URL,
-        approvalTtlMs: config.HELMGATE_APPROVAL_TTL_HOURS * 3600_000,
-        deployConfigPath: config.HELMGATE_DEPLOY_CONFIG,
-      });
-      const signingKey = signingKeyOf(b);
-      return { service, notifier, dispatcher, signingKey };
-    })();
-    approvalsOnce.catch(() => {
-      approvalsOnce = undefined;
+  const approvals = once(async (): Promise<AwsApprovals> => {
+    const b = base();
+    const { config } = b;
+    const notifier = await awsNotifier(b);
+    const dispatcher = awsDispatcher(b);
+    const service = approvalService({
+      store: b.store,
+      notifier,
+      dispatcher,
+      clock: systemClock,
+      random: cryptoRandom,
+      logger: b.logger,
+      approvers: parseApprovers(config.HELMGATE_APPROVERS),
+      publicUrl: config.HELMGATE_PUBLIC_URL,
+      approvalTtlMs: config.HELMGATE_APPROVAL_TTL_HOURS * 3600_000,
+      deployConfigPath: config.HELMGATE_DEPLOY_CONFIG,
     });
-    return approvalsOnce;
-  };
+    const signingKey = signingKeyOf(b);
+    return { service, notifier, dispatcher, signingKey };
+  });
   const signingKeyOf = (b: AwsBase) =>
     cached(
       async () => b.secrets.resolve({ secret: b.config.HELMGATE_SIGNING_KEY_ID }),

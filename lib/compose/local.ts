@@ -24,7 +24,7 @@ import { cryptoRandom, type Random } from '../random';
 import { FileSecretsProvider } from '../secrets/file-provider';
 import { SecretResolver } from '../secrets/secrets-provider';
 import { SlackNotifier } from '../slack/slack-notifier';
-import { processSlackInteraction, type SlackInteractionJob } from '../slack/vote-worker';
+import { runSlackBackgroundJob, type SlackInteractionJob } from '../slack/vote-worker';
 import { createSlackWebClient } from '../slack/web-client';
 import { DynamoDbDeploymentStore, ensureTable } from '../store/dynamodb-deployment-store';
 import type { SweeperDeps } from '../sweeper/sweeper';
@@ -201,7 +201,8 @@ export async function composeLocal(opts: LocalGraphOptions) {
   );
   const background = new InProcessBackgroundWork<SlackInteractionJob>(async (job) => {
     if (!slackClient) return;
-    await processSlackInteraction({ approvals, store, slack: slackClient, logger }, job.payload);
+    // the same path as the AWS function's self-invocation: the job is parsed before it is voted on
+    await runSlackBackgroundJob({ approvals, store, slack: slackClient, logger }, job);
   }, logger);
   const sweeper: SweeperDeps = { store, notifier, dispatcher, clock, logger };
 

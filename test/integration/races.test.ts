@@ -1,9 +1,4 @@
-import {
-  approvalRound,
-  type RaceWorld,
-  startRaceWorld,
-  supersedeRound,
-} from '../../bench/lib/scenarios/races';
+import { approvalRound, type RaceWorld, startRaceWorld, supersedeRound } from '../scenarios/races';
 
 /**
  * Approval races through the real web and Slack handlers on one ApprovalService over dynalite, whose

@@ -1,13 +1,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { Octokit } from '@octokit/core';
+import type { Octokit } from '@octokit/core';
 import type { GithubWebhookDeps } from '../../handlers/github-webhook';
 import { systemClock } from '../clock';
 import { type AppConfig, loadConfig } from '../config/env';
 import { LambdaDispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
 import { GithubContentsSource } from '../github/github-contents';
+import { createGithubClient } from '../github/octokit';
 import { GithubDeploymentsReporter } from '../github/status-reporter';
 import { createLogger, type Logger } from '../log/logger';
 import { Redactor } from '../log/redact';
@@ -58,7 +59,11 @@ export function awsBase(env: Record<string, string | undefined> = process.env): 
 /** Octokit for the GitHub API (token from Secrets Manager; GitHub Enterprise through the API URL). */
 export async function awsOctokit(base: AwsBase): Promise<Octokit> {
   const token = await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_TOKEN_ID });
-  return new Octokit({ ...(token ? { auth: token } : {}), baseUrl: base.config.HELMGATE_GITHUB_API_URL });
+  return createGithubClient({
+    ...(token ? { auth: token } : {}),
+    baseUrl: base.config.HELMGATE_GITHUB_API_URL,
+    logger: base.logger,
+  });
 }
 
 /** The runner's Lambda (async invoke): from the webhook, approvals, Slack, the sweeper and itself. */

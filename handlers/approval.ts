@@ -20,6 +20,7 @@ import {
   rawBody,
   STATUS_BY_CODE,
 } from '../lib/http/lambda-http';
+import { withLambdaContext } from '../lib/log/lambda-logger';
 import type { Logger } from '../lib/log/logger';
 import { lazyHandler } from '../lib/wiring/lazy';
 
@@ -186,6 +187,6 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
   }
 }
 
-export const handler = lazyHandler(async () =>
-  makeApprovalHandler(approvalHandlerDeps(await approvalWiring())),
+export const handler = withLambdaContext(
+  lazyHandler(async () => makeApprovalHandler(approvalHandlerDeps(await approvalWiring()))),
 );

@@ -6,6 +6,7 @@
  */
 import * as z from 'zod';
 import { HelmgateError } from '../lib/errors';
+import { enterInvocation } from '../lib/log/lambda-logger';
 import { type RunResult, runDeployment } from '../lib/runner/runner';
 import { awsRunnerDeps, type InvocationContext } from '../lib/wiring/runner';
 
@@ -18,6 +19,7 @@ const DeployJobEvent = z.object({
 let built: Promise<(ctx: InvocationContext) => Parameters<typeof runDeployment>[0]> | undefined;
 
 export async function handler(event: unknown, context: InvocationContext): Promise<RunResult> {
+  enterInvocation(context);
   const parsed = DeployJobEvent.safeParse(event);
   if (!parsed.success)
     throw new HelmgateError('bad_request', `not a deploy job: ${parsed.error.issues[0]?.message}`);

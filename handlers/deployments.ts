@@ -1,5 +1,6 @@
 import { HelmgateError } from '../lib/errors';
 import { errorResponse, type HttpEvent, type HttpHandler, json } from '../lib/http/lambda-http';
+import { withLambdaContext } from '../lib/log/lambda-logger';
 import type { Logger } from '../lib/log/logger';
 import type { DeploymentStore } from '../lib/store/deployment-store';
 import { awsBase } from '../lib/wiring/aws';
@@ -31,7 +32,9 @@ export function makeDeploymentsHandler(deps: DeploymentsDeps): HttpHandler {
   };
 }
 
-export const handler = lazyHandler(async () => {
-  const base = awsBase();
-  return makeDeploymentsHandler({ store: base.store, logger: base.logger });
-});
+export const handler = withLambdaContext(
+  lazyHandler(async () => {
+    const base = awsBase();
+    return makeDeploymentsHandler({ store: base.store, logger: base.logger });
+  }),
+);

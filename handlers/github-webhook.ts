@@ -10,6 +10,7 @@ import {
   rawBody,
 } from '../lib/http/lambda-http';
 import { acceptPush, type PushIntakeDeps } from '../lib/intake/push-intake';
+import { withLambdaContext } from '../lib/log/lambda-logger';
 import { awsWebhookDeps } from '../lib/wiring/aws';
 import { lazyHandler } from '../lib/wiring/lazy';
 
@@ -84,4 +85,6 @@ export function makeGithubWebhookHandler(deps: GithubWebhookDeps): HttpHandler {
   };
 }
 
-export const handler = lazyHandler(async () => makeGithubWebhookHandler(await awsWebhookDeps()));
+export const handler = withLambdaContext(
+  lazyHandler(async () => makeGithubWebhookHandler(await awsWebhookDeps())),
+);

@@ -19,6 +19,7 @@ import {
   header,
   rawBody,
 } from '../lib/http/lambda-http';
+import { withLambdaContext } from '../lib/log/lambda-logger';
 import type { Logger } from '../lib/log/logger';
 import { parseInteractionBody, type SlackAction, type SlackInteraction } from '../lib/slack/interaction';
 import { escapeMrkdwn, shortSha } from '../lib/slack/messages';
@@ -243,7 +244,7 @@ export function makeSlackInteractionsLambda(
 }
 
 /** AWS: one function for both halves; its own name (AWS_LAMBDA_FUNCTION_NAME) receives the background jobs. */
-export const handler = makeSlackInteractionsLambda(async () => {
+const slackLambda = makeSlackInteractionsLambda(async () => {
   const w = await approvalWiring();
   const slack = await awsSlack(w.base);
   if (!slack)
@@ -266,3 +267,5 @@ export const handler = makeSlackInteractionsLambda(async () => {
     slack: createSlackWebClient({ botToken: slack.botToken, logger: w.base.logger }),
   };
 });
+
+export const handler = withLambdaContext(slackLambda);

@@ -1,4 +1,5 @@
 import { approvalWiring, sweeperDeps } from '../lib/approval/aws-wiring';
+import { withLambdaContext } from '../lib/log/lambda-logger';
 import type { Logger } from '../lib/log/logger';
 import { type SweeperDeps, type SweepReport, sweep } from '../lib/sweeper/sweeper';
 import { lazyHandler } from '../lib/wiring/lazy';
@@ -19,4 +20,6 @@ export function makeSweeperHandler(
   };
 }
 
-export const handler = lazyHandler(async () => makeSweeperHandler(sweeperDeps(await approvalWiring())));
+export const handler = withLambdaContext(
+  lazyHandler(async () => makeSweeperHandler(sweeperDeps(await approvalWiring()))),
+);

@@ -10,7 +10,8 @@ import { HelmgateError } from '../errors';
 import { GithubContentsSource } from '../github/github-contents';
 import { createGithubClient } from '../github/octokit';
 import { GithubDeploymentsReporter } from '../github/status-reporter';
-import { createLogger, type Logger } from '../log/logger';
+import { createLambdaLogger } from '../log/lambda-logger';
+import type { Logger } from '../log/logger';
 import { Redactor } from '../log/redact';
 import { MetricsNotifier } from '../metrics/metrics-notifier';
 import { ConsoleNotifier, FanOutNotifier, type Notifier } from '../notify/notifier';
@@ -36,7 +37,7 @@ export interface AwsBase {
 export function awsBase(env: Record<string, string | undefined> = process.env): AwsBase {
   const config = loadConfig(env);
   const redactor = new Redactor();
-  const logger = createLogger({ redactor, clock: systemClock, level: config.HELMGATE_LOG_LEVEL });
+  const logger = createLambdaLogger({ redactor, level: config.HELMGATE_LOG_LEVEL });
   const dynamo = new DynamoDBClient({
     region: config.AWS_REGION,
     ...(config.HELMGATE_DYNAMODB_ENDPOINT ? { endpoint: config.HELMGATE_DYNAMODB_ENDPOINT } : {}),

@@ -1,14 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ApproversConfig } from '../../../lib/approval/approval-port';
-import {
-  LOCAL_DISPATCH_PATH,
-  LocalHttpDispatcher,
-  makeLocalDispatchHandler,
-} from '../../../lib/cli/local-dispatch';
+import { LocalHttpDispatcher } from '../../../lib/cli/local-dispatch';
 import { runCli } from '../../../lib/cli/main';
 import { createLocalHttpServer, listen } from '../../../lib/http/local-adapter';
 import { type LocalStack, startLocalStack } from '../../../lib/local/local-stack';
@@ -67,7 +63,6 @@ const REPOSITORY = 'idr/deployment';
 let stack: LocalStack;
 let repo: ReturnType<typeof makeGitRepo>;
 let stateFile: string;
-let dispatchShim: Server | undefined;
 const logs: string[] = [];
 
 interface CliRun {
@@ -93,7 +88,8 @@ async function cli(args: string[], opts: { as?: string } = {}): Promise<CliRun> 
       HELMGATE_CLI_PRINCIPAL: opts.as ?? 'dora',
     },
     cwd: repo.dir,
-    sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 50))),
+    // --wait polls between sleeps: wait for the stack to finish what it is doing instead of for time
+    sleep: () => stack.idle(),
   });
   return { code, stdout, stderr };
 }
@@ -147,34 +143,12 @@ beforeAll(async () => {
     approvers: ApproversConfig.parse(APPROVERS),
     sweepIntervalMs: 0,
   });
-  // Until local-stack.ts serves POST /local/dispatch (asked for in the CLI's report), the same handler
-  // runs on a loopback server of its own over the stack's dispatcher, and the state file points there.
-  const probe = await fetch(`${stack.url}${LOCAL_DISPATCH_PATH}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: '{}',
-  });
-  if (probe.status === 404) {
-    dispatchShim = createLocalHttpServer([
-      {
-        method: 'POST',
-        path: LOCAL_DISPATCH_PATH,
-        handler: makeLocalDispatchHandler({
-          store: stack.store,
-          dispatcher: stack.dispatcher,
-          logger: stack.logger,
-        }),
-      },
-    ]);
-    const port = await listen(dispatchShim, 0);
-    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as Record<string, unknown>;
-    writeFileSync(stateFile, JSON.stringify({ ...state, url: `http://127.0.0.1:${port}` }), { mode: 0o600 });
-  }
+  // the CLI finds the stack through its state file, and reaches the stack's own routes there
+  expect(JSON.parse(readFileSync(stateFile, 'utf8')).url).toBe(stack.url);
 });
 
 afterAll(async () => {
   await stack?.close();
-  if (dispatchShim) await new Promise((r) => dispatchShim?.close(r));
 });
 
 let first: string;
@@ -486,11 +460,12 @@ describe('redeploy, reject and rollback', () => {
   });
 });
 
-describe('the local dispatch route', () => {
-  const post = async (body: string, type = 'application/json') => {
-    const { url } = JSON.parse(readFileSync(stateFile, 'utf8')) as { url: string };
-    return fetch(`${url}${LOCAL_DISPATCH_PATH}`, { method: 'POST', headers: { 'content-type': type }, body });
-  };
+/** The route the local stack serves for the CLI (the contract: POST /local/dispatch, loopback, JSON). */
+const LOCAL_DISPATCH = '/local/dispatch';
+
+describe('the local dispatch route of the running stack', () => {
+  const post = async (body: string, type = 'application/json') =>
+    fetch(`${stack.url}${LOCAL_DISPATCH}`, { method: 'POST', headers: { 'content-type': type }, body });
 
   test('only JSON is accepted, so a web page cannot post to it without a CORS preflight', async () => {
     expect((await post('deploymentId=x', 'text/plain')).status).toBe(415);
@@ -511,7 +486,7 @@ describe('the local dispatch route', () => {
     try {
       await expect(
         new LocalHttpDispatcher(`http://127.0.0.1:${port}`).dispatch({ deploymentId: 'x' }),
-      ).rejects.toThrow(`has no ${LOCAL_DISPATCH_PATH} route`);
+      ).rejects.toThrow(`has no ${LOCAL_DISPATCH} route`);
     } finally {
       await new Promise((r) => bare.close(r));
     }
@@ -608,6 +583,8 @@ describe('usage and the launcher', () => {
   });
 
   test('--local without a running stack is an error that says how to start one', async () => {
+    // a directory of its own: a stack the developer runs in this checkout must not answer here
+    const empty = mkdtempSync(path.join(tmpdir(), 'helmgate-cli-nostack-'));
     let stderr = '';
     const code = await runCli(['status', '--local'], {
       stdout: () => undefined,
@@ -615,7 +592,7 @@ describe('usage and the launcher', () => {
         stderr += s;
       },
       env: {},
-      cwd: ROOT,
+      cwd: empty,
     });
     expect(code).toBe(1);
     expect(stderr).toContain('npm start');

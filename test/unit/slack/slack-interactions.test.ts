@@ -165,11 +165,10 @@ describe('POST /slack/interactions', () => {
     approvals.gate = new Promise((r) => {
       release = r;
     });
-    const started = Date.now();
+    // the vote is held until release(): a handler that awaited it would never answer
     const res = await handler(signed(form(blockActions(['approve:d-public']))));
     expect(res.statusCode).toBe(200);
     expect(res.body).toBe('');
-    expect(Date.now() - started).toBeLessThan(1000);
     expect(approvals.votes).toEqual([]);
     release();
     await background.idle();

@@ -17,7 +17,7 @@ import { createLogger, memorySink } from '../../../lib/log/logger';
 import { Redactor } from '../../../lib/log/redact';
 import type { SlackInteraction } from '../../../lib/slack/interaction';
 import { createSlackWebClient } from '../../../lib/slack/web-client';
-import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
+import { MemoryDeploymentStore } from '../../fakes/memory-store';
 import { httpEvent } from '../../helpers/events';
 import { SlackApiStandIn } from '../../stand-ins/slack-api';
 import { blockActions, form } from './payloads';
@@ -75,7 +75,7 @@ function deployment(id: string, environment: string, status: Deployment['status'
 }
 
 describe('POST /slack/interactions', () => {
-  let dynamo: TestDynamo;
+  let store: MemoryDeploymentStore;
   let slack: SlackApiStandIn;
   let approvals: FakeApprovals;
   let background: InProcessBackgroundWork<SlackInteractionJob>;
@@ -85,7 +85,7 @@ describe('POST /slack/interactions', () => {
   let worker: SlackInteractionWorkerDeps;
 
   beforeEach(async () => {
-    dynamo = await startDynalite();
+    store = new MemoryDeploymentStore();
     slack = await new SlackApiStandIn({ token: 'xoxb-test-token' }).start();
     approvals = new FakeApprovals();
     const sink = memorySink();
@@ -94,7 +94,7 @@ describe('POST /slack/interactions', () => {
     const logger = createLogger({ redactor: new Redactor(), clock, write: sink.write });
     worker = {
       approvals,
-      store: dynamo.store,
+      store,
       slack: createSlackWebClient({
         botToken: 'xoxb-test-token',
         slackApiUrl: slack.apiUrl,
@@ -126,13 +126,12 @@ describe('POST /slack/interactions', () => {
       deployment('d-staging', 'staging', 'succeeded'),
       deployment('d-other', 'public', 'awaiting_approval', 'b'.repeat(40)),
     ])
-      await dynamo.store.createDeployment(d);
+      await store.createDeployment(d);
   });
 
   afterEach(async () => {
     await background.idle();
     await slack.close();
-    await dynamo.close();
   });
 
   it.each([

@@ -221,7 +221,7 @@ describe('POST /webhook', () => {
     const first = await store.listDeployments();
     const oldStaging = first.find((d) => d.environment === 'staging') as Deployment;
     const oldProd = first.find((d) => d.environment === 'production') as Deployment;
-    await store.transition(oldStaging.id, ['queued'], 'running');
+    await store.transition(oldStaging.id, ['queued'], 'running', {}, clock.now());
     clock.advance(60_000);
     await handler(await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA2 })));
     expect((await store.getDeployment(oldStaging.id))?.status).toBe('running');

@@ -88,6 +88,7 @@ async function cli(args: string[], opts: { as?: string } = {}): Promise<CliRun> 
       HELMGATE_CLI_PRINCIPAL: opts.as ?? 'dora',
     },
     cwd: repo.dir,
+    isTTY: false,
     // --wait polls between sleeps: wait for the stack to finish what it is doing instead of for time
     sleep: () => stack.idle(),
   });
@@ -163,13 +164,25 @@ describe('after a push (staging rendered, production waiting)', () => {
     expect(text.code).toBe(0);
     const staging = await ofSha(first, 'staging');
     const production = await ofSha(first, 'production');
-    expect(text.stdout).toContain(`${REPOSITORY} · staging`);
-    expect(text.stdout).toMatch(new RegExp(`runs +${first.slice(0, 12)} rendered .*${staging.id}`));
-    expect(text.stdout).toMatch(
+    // a table, the id first, columns aligned under their heading
+    const lines = text.stdout.split('\n');
+    expect(lines[0]).toBe(REPOSITORY);
+    expect(lines[1]).toMatch(/^ID +ENVIRONMENT +STATE +COMMIT +STATUS +WHEN +DETAIL$/);
+    const sha = first.slice(0, 12);
+    const runs = lines.find((l) => l.startsWith(staging.id)) ?? '';
+    expect(runs).toMatch(new RegExp(`^${staging.id} +staging +runs +${sha} +rendered +\\d+\\w ago$`));
+    const waits = lines.find((l) => l.startsWith(production.id)) ?? '';
+    expect(waits).toMatch(
       new RegExp(
-        `waits +${first.slice(0, 12)} awaiting approval \\(0/1, expires in \\d+h\\) +${production.id}`,
+        `^${production.id} +production +waits +${sha} +awaiting approval +\\d+\\w ago +0/1 votes, expires in \\d+h$`,
       ),
     );
+    const column = (heading: string) => (lines[1] ?? '').indexOf(heading);
+    for (const l of [runs, waits]) {
+      expect(l.indexOf(sha)).toBe(column('COMMIT'));
+      expect(l.indexOf(l.includes('rendered') ? 'rendered' : 'awaiting')).toBe(column('STATUS'));
+    }
+    expect(text.stdout).not.toContain('\x1b['); // not a terminal: no colour
 
     const json = await cliJson<{ target: string; environments: Array<Record<string, unknown>> }>(['status']);
     expect(json.code).toBe(0);
@@ -199,7 +212,10 @@ describe('after a push (staging rendered, production waiting)', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(`deployment ${staging.id}`);
     expect(text.stdout).toContain('status       rendered');
-    expect(text.stdout).toMatch(/hello in hello-staging: rendered, 1 attempt/);
+    expect(text.stdout).toMatch(
+      /^ {2}RELEASE +NAMESPACE +STATUS +REVISION +ATTEMPTS +DURATION +CHART +REASON$/m,
+    );
+    expect(text.stdout).toMatch(/^ {2}hello +hello-staging +rendered +- +1 +\d[\d.]* m?s +charts\/hello$/m);
 
     const production = await ofSha(first, 'production');
     // a unique prefix is enough
@@ -606,8 +622,8 @@ describe('usage and the launcher', () => {
       expect(stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
   });
 
-  test('node bin/helmgate.cjs status --json in the checkout finds the running stack through its state file', async () => {
-    const { stdout } = await run(
+  test('node bin/helmgate.cjs status --json in the checkout finds the running stack through its state file, and nothing else speaks', async () => {
+    const { stdout, stderr } = await run(
       process.execPath,
       [path.join(ROOT, 'bin', 'helmgate.cjs'), 'status', '--json'],
       {
@@ -618,5 +634,33 @@ describe('usage and the launcher', () => {
     const body = JSON.parse(stdout) as { target: string; environments: Array<{ environment: string }> };
     expect(body.target).toBe('local');
     expect(body.environments.map((e) => e.environment).sort()).toEqual(['production', 'staging']);
+    // no dependency's notice on every call (the AWS SDK's Node version warning, on Node 20)
+    expect(stderr).toBe('');
+  });
+
+  test('--version prints the version of the package', async () => {
+    const { stdout } = await run(process.execPath, [path.join(ROOT, 'bin', 'helmgate.cjs'), '--version'], {
+      cwd: repo.dir,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    });
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(stdout).toBe(`${pkg.version}\n`);
+  });
+});
+
+describe('show of a deployment that failed in helm', () => {
+  test('prints the last lines helm printed, without --json', async () => {
+    repo.commit(
+      { 'charts/hello/templates/broken.yaml': '{{ fail "hello chart broken on purpose" }}\n' },
+      'break the chart',
+    );
+    const sha = await push();
+    const staging = await ofSha(sha, 'staging');
+    expect(staging.status).toBe('failed');
+    const r = await cli(['show', staging.id]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}hello +hello-staging +failed\b/m);
+    expect(r.stdout).toContain('hello: the last lines helm printed');
+    expect(r.stdout).toMatch(/^ {2}│ .*hello chart broken on purpose/m);
   });
 });

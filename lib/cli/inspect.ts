@@ -271,7 +271,7 @@ export async function showCommand(t: CliTarget, o: Output, idOrPrefix: string): 
       // what helm said, where it failed: the reason to open `show` at all
       for (const rel of releases.filter((x) => x.errorTail)) {
         lines.push(`${o.red(`${rel.name}: the last lines helm printed`)}`);
-        for (const l of (rel.errorTail ?? '').trimEnd().split('\n')) lines.push(`  │ ${l}`);
+        for (const l of (rel.errorTail ?? '').trimEnd().split('\n')) lines.push(`  │ ${l}`.trimEnd());
       }
       lines.push(view.audit.length ? 'audit:' : 'audit: empty');
       for (const a of view.audit) lines.push(auditLine(a));

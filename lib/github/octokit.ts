@@ -19,7 +19,11 @@ export interface GithubClientOptions {
   logger?: Logger;
   /** retries of a 5xx or network failure; default 2 (waits 1 s, then 4 s) */
   retries?: number;
-  /** longest rate-limit wait we accept before giving up, in seconds; default 30 */
+  /**
+   * Longest rate-limit wait we accept before giving up, in seconds; default 10: GitHub gives a
+   * webhook 10 s and API Gateway a request 30 s, and a skipped status is reported on the next
+   * transition anyway.
+   */
   maxRateLimitWaitSeconds?: number;
   /**
    * Milliseconds per second of back-off and of `retry-after` (both plugins); default 1000.
@@ -46,7 +50,7 @@ const unspaced = {
 } as unknown as NonNullable<ThrottlingOptions['write']>;
 
 export function createGithubClient(opts: GithubClientOptions): ResilientOctokit {
-  const maxWait = opts.maxRateLimitWaitSeconds ?? 30;
+  const maxWait = opts.maxRateLimitWaitSeconds ?? 10;
   const base = opts.retryAfterBaseMs ?? 1000;
   const onLimit =
     (kind: 'primary' | 'secondary') =>

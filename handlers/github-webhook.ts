@@ -1,3 +1,5 @@
+import { composeAws } from '../lib/compose/aws';
+import { lazyHandler } from '../lib/compose/lazy';
 import { HelmgateError } from '../lib/errors';
 import { decidePush, PushEvent } from '../lib/github/push-event';
 import { verifyGithubSignature } from '../lib/github/verify-signature';
@@ -11,8 +13,6 @@ import {
 } from '../lib/http/lambda-http';
 import { acceptPush, type PushIntakeDeps } from '../lib/intake/push-intake';
 import { withLambdaContext } from '../lib/log/lambda-logger';
-import { awsWebhookDeps } from '../lib/wiring/aws';
-import { lazyHandler } from '../lib/wiring/lazy';
 
 export interface GithubWebhookDeps extends PushIntakeDeps {
   repositories: readonly string[];
@@ -86,5 +86,5 @@ export function makeGithubWebhookHandler(deps: GithubWebhookDeps): HttpHandler {
 }
 
 export const handler = withLambdaContext(
-  lazyHandler(async () => makeGithubWebhookHandler(await awsWebhookDeps())),
+  lazyHandler(async () => makeGithubWebhookHandler(await composeAws().webhook())),
 );

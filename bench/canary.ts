@@ -7,9 +7,9 @@
  * captured.
  */
 import './lib/esm';
+import { type CanaryResult, canaryScan } from '../test/scenarios/canary';
+import { type ClusterCanaryResult, clusterSecretCanary } from '../test/scenarios/cluster-canary';
 import { table } from './lib';
-import { type CanaryResult, canaryScan } from './lib/scenarios/canary';
-import { type ClusterCanaryResult, clusterSecretCanary } from './lib/scenarios/cluster-canary';
 import { type BenchRow, benchTable, machine, row } from './lib/table';
 
 const B = 'canary';

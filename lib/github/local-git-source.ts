@@ -1,112 +1,81 @@
-import { execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { PassThrough } from 'node:stream';
-import { promisify } from 'node:util';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { HelmgateError } from '../errors';
+import type { Git } from '../exec/git';
 import type { RepoSource } from './repo-source';
-import { extractSafely, UnsafeSourceError } from './source-tree';
+import { extractSafely } from './source-tree';
 
-const run = promisify(execFile);
 const SHA = /^[0-9a-f]{7,40}$/;
 
-/** The local stack's RepoSource: `git show` / `git archive` of the checkout, whatever its remote. */
 export interface LocalGitSourceOptions {
-  /** `git archive` and its extraction together; default 120 s */
+  /** `git archive` of one commit; default 120 s */
   timeoutMs?: number;
   /** largest tree accepted, bytes; default 256 MiB */
   maxBytes?: number;
 }
 
+/** The local stack's RepoSource: `git show` / `git archive` of the checkout, whatever its remote. */
 export class LocalGitSource implements RepoSource {
   constructor(
     private readonly repoDir: string,
+    private readonly git: Git,
     private readonly opts: LocalGitSourceOptions = {},
   ) {}
 
   async readFile(_repository: string, sha: string, path: string): Promise<string | undefined> {
     if (!SHA.test(sha)) throw new HelmgateError('bad_request', `not a commit SHA: ${sha}`);
+    let r: Awaited<ReturnType<Git['run']>>;
     try {
-      const { stdout } = await run('git', ['-C', this.repoDir, 'show', `${sha}:${path}`], {
-        maxBuffer: 16 * 1024 * 1024,
-        env: gitEnv(),
-        timeout: this.opts.timeoutMs ?? 120_000,
-        killSignal: 'SIGKILL',
+      r = await this.git.run(this.repoDir, ['show', `${sha}:${path}`], {
+        timeoutMs: this.opts.timeoutMs ?? 120_000,
       });
-      return stdout;
     } catch (e) {
-      const stderr = String((e as { stderr?: string }).stderr ?? '');
-      if (/does not exist|exists on disk, but not in|not in '/.test(stderr)) return undefined;
-      if (/bad object|invalid object name|unknown revision|not a valid object/i.test(stderr))
-        throw new HelmgateError('source_unavailable', `commit ${sha} is not in the local repository`, {
-          cause: e,
-        });
       throw new HelmgateError('source_unavailable', `git show ${sha}:${path} failed`, { cause: e });
     }
+    if (r.code === 0) return r.stdout;
+    if (/does not exist|exists on disk, but not in|not in '/.test(r.stderr)) return undefined;
+    if (/bad object|invalid object name|unknown revision|not a valid object/i.test(r.stderr))
+      throw new HelmgateError('source_unavailable', `commit ${sha} is not in the local repository`);
+    if (r.timedOut) throw new HelmgateError('deadline_exceeded', `git show ${sha}:${path} timed out`);
+    throw new HelmgateError('source_unavailable', `git show ${sha}:${path} failed`);
   }
 
   /**
-   * `git archive` of the commit, streamed through `extractSafely`. When the extraction refuses an entry
-   * (or fails, or the deadline passes) git is killed: otherwise it blocks on a full pipe forever and the
-   * run never ends (issue 12).
+   * `git archive` of the commit into a private temp file beside `dest` (no pipe: git can never block on
+   * a reader that stopped — the symlink hang of issue 12), then extracted through `extractSafely`, which
+   * refuses a tree that is not closed (a link out of it, a device, a FIFO), naming the path.
    */
   async extractTree(_repository: string, sha: string, dest: string, signal?: AbortSignal): Promise<void> {
     if (!SHA.test(sha)) throw new HelmgateError('bad_request', `not a commit SHA: ${sha}`);
-    const timeoutMs = this.opts.timeoutMs ?? 120_000;
-    const deadline = AbortSignal.timeout(Math.max(0, timeoutMs));
-    const stop = signal ? AbortSignal.any([signal, deadline]) : deadline;
-    const child = spawn('git', ['-C', this.repoDir, 'archive', '--format=tar', sha], {
-      env: gitEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const closed = once(child, 'close').catch(() => [null]);
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => {
-      if (stderr.length < 4096) stderr += d.toString();
-    });
-    const kill = () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    };
-    stop.addEventListener('abort', kill, { once: true });
-    // piped at once: node discards the unread stdout of a child that has exited (child_process
-    // flushStdio), so a small archive would be lost while extractSafely prepares the directory
-    const archive = new PassThrough();
-    child.stdout.pipe(archive);
+    const tmp = await mkdtemp(path.join(path.dirname(dest), '.git-archive-'));
     try {
-      await extractSafely(archive, dest, {
-        maxBytes: this.opts.maxBytes ?? 256 * 1024 * 1024,
-        signal: stop,
-      });
-    } catch (e) {
-      kill();
-      child.stdout.unpipe(archive);
-      child.stdout.destroy();
-      archive.destroy();
-      await closed;
-      if (deadline.aborted && !(e instanceof UnsafeSourceError))
+      const file = path.join(tmp, 'tree.tar');
+      const timeoutMs = this.opts.timeoutMs ?? 120_000;
+      let r: Awaited<ReturnType<Git['run']>>;
+      try {
+        r = await this.git.run(this.repoDir, ['archive', '--format=tar', `--output=${file}`, sha], {
+          timeoutMs,
+        });
+      } catch (e) {
+        throw new HelmgateError('source_unavailable', `git archive ${sha} failed`, { cause: e });
+      }
+      if (r.timedOut)
         throw new HelmgateError(
           'deadline_exceeded',
           `git archive ${sha} passed its deadline of ${timeoutMs} ms`,
-          {
-            cause: e,
-          },
         );
-      throw e;
+      if (r.code !== 0)
+        throw new HelmgateError(
+          'source_unavailable',
+          `git archive ${sha} failed: ${r.stderr.trim().slice(0, 200)}`,
+        );
+      await extractSafely(createReadStream(file), dest, {
+        maxBytes: this.opts.maxBytes ?? 256 * 1024 * 1024,
+        ...(signal ? { signal } : {}),
+      });
     } finally {
-      stop.removeEventListener('abort', kill);
+      await rm(tmp, { recursive: true, force: true });
     }
-    const [code] = (await closed) as [number | null];
-    if (code !== 0)
-      throw new HelmgateError(
-        'source_unavailable',
-        `git archive ${sha} failed: ${stderr.trim().slice(0, 200)}`,
-      );
   }
-}
-
-function gitEnv(): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? '/tmp',
-    GIT_TERMINAL_PROMPT: '0',
-  };
 }

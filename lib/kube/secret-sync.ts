@@ -6,6 +6,7 @@ import {
   setHeaderOptions,
   type V1Secret,
 } from '@kubernetes/client-node';
+import { systemClock } from '../clock';
 import { HelmgateError } from '../errors';
 import { keyedHash } from '../secrets/digest-key';
 import { apiStatus, kubeApiError } from './kube-errors';
@@ -65,7 +66,7 @@ export async function syncSecrets(
 ): Promise<SecretSyncResult[]> {
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
-  const now = deps.now ?? (() => new Date());
+  const now = deps.now ?? (() => systemClock.now());
   const namespaces = new Map<string, Promise<void>>();
   const results: SecretSyncResult[] = [];
   for (const spec of secrets) {

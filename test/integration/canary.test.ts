@@ -1,5 +1,5 @@
-import { canaryForms, canaryScan } from '../../bench/lib/scenarios/canary';
-import { clusterSecretCanary } from '../../bench/lib/scenarios/cluster-canary';
+import { canaryForms, canaryScan } from '../scenarios/canary';
+import { clusterSecretCanary } from '../scenarios/cluster-canary';
 
 /**
  * The secret canary over the full local flow (bench/canary.ts prints the same scan): push → staging

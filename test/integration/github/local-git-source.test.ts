@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { LocalGitSource } from '../../../lib/github/local-git-source';
+import { testGit } from '../../helpers/git';
 import { makeGitRepo } from '../../helpers/git-repo';
 
 /** Issue 12: `git archive` of a hostile commit — the extraction fails promptly, naming the path. */
@@ -25,7 +26,7 @@ test('a symlink to an absolute path outside the repository fails extraction prom
   const { repo, sha } = hostileRepo('/etc/hostname');
   const dest = mkdtempSync(path.join(tmp, 'src-'));
   const started = Date.now();
-  const err = await new LocalGitSource(repo.dir, { timeoutMs: 20_000 })
+  const err = await new LocalGitSource(repo.dir, testGit, { timeoutMs: 20_000 })
     .extractTree('local/x', sha, dest)
     .then(
       () => undefined,
@@ -40,7 +41,7 @@ test('a symlink to an absolute path outside the repository fails extraction prom
 test('a relative symlink that climbs out of the repository is refused too', async () => {
   const { repo, sha } = hostileRepo('../../../../../../../../etc/hostname');
   const dest = mkdtempSync(path.join(tmp, 'src-'));
-  await expect(new LocalGitSource(repo.dir).extractTree('local/x', sha, dest)).rejects.toThrow(
+  await expect(new LocalGitSource(repo.dir, testGit).extractTree('local/x', sha, dest)).rejects.toThrow(
     /templates-link\.yaml/,
   );
 }, 30_000);
@@ -50,6 +51,6 @@ test('git archive is stopped when it runs past its deadline', async () => {
   const dest = mkdtempSync(path.join(tmp, 'src-'));
   // a deadline already spent: the child is killed and the error says so
   await expect(
-    new LocalGitSource(repo.dir, { timeoutMs: 0 }).extractTree('local/x', repo.first, dest),
+    new LocalGitSource(repo.dir, testGit, { timeoutMs: 0 }).extractTree('local/x', repo.first, dest),
   ).rejects.toThrow(/deadline|timed out/);
 }, 30_000);

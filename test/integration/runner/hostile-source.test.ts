@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Deployment } from '../../../lib/deploy/deployment';
+import { lockName } from '../../../lib/deploy/lifecycle';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
 import { KubeApiStandIn } from '../../stand-ins/kube-api';
 import { type Harness, makeHarness, runnerRepo } from './harness';
@@ -65,10 +65,10 @@ test('a chart file that is a symlink to an absolute path outside the repository 
 
 test('the work dir is gone after a thrown error', async () => {
   const d = await h.queue(repo.head());
-  const notifier = {
-    async deploymentChanged(x: Deployment) {
-      if (x.status === 'succeeded' || x.status === 'failed') throw new Error('notifier down');
-    },
+  // the store fails as the run ends: runDeployment throws, after its work dir was made and used
+  const store = Object.create(h.deps.store) as typeof h.deps.store;
+  store.releaseLock = async () => {
+    throw new Error('store down');
   };
   let seen: string[] = [];
   const source = {
@@ -78,9 +78,10 @@ test('the work dir is gone after a thrown error', async () => {
       seen = runDirs();
     },
   };
-  await expect(h.run(d.id, { notifier, source })).rejects.toThrow('notifier down');
+  await expect(h.run(d.id, { store, source })).rejects.toThrow('store down');
   expect(seen).toHaveLength(1); // it existed during the run
   expect(runDirs()).toEqual([]);
+  await h.deps.store.releaseLock(lockName(d), h.deps.invocationId);
 }, 60_000);
 
 test('stale work dirs of dead runs (with a kubeconfig) are swept when a run starts', async () => {

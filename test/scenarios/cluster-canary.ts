@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { kubeConfigFromSecret } from '../../../lib/kube/kube-config';
-import { startDynalite } from '../../../test/helpers/dynalite';
-import { makeHarness, runnerRepo } from '../../../test/integration/runner/harness';
-import { KubeApiStandIn } from '../../../test/stand-ins/kube-api';
+import { kubeConfigFromSecret } from '../../lib/kube/kube-config';
+import { startDynalite } from '../helpers/dynalite';
+import { makeHarness, runnerRepo } from '../integration/runner/harness';
+import { KubeApiStandIn } from '../stand-ins/kube-api';
 import { type CanaryPlace, canaryForms } from './canary';
 import { ensureHelmForScenarios } from './runner-env';
 

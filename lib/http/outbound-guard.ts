@@ -126,6 +126,17 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T
   });
 }
 
+/**
+ * One guard for every environment, or one per environment (the operator's policy names chart
+ * repositories and health-check hosts per environment).
+ */
+export type OutboundFor = OutboundGuard | ((environment: string) => OutboundGuard);
+
+export function guardFor(o: OutboundFor | undefined, environment: string): OutboundGuard {
+  if (o === undefined) return outboundGuard();
+  return typeof o === 'function' ? o(environment) : o;
+}
+
 export function outboundGuard(policy: OutboundPolicy = {}, deps: { resolve?: Resolver } = {}): OutboundGuard {
   const allowed = parseCidrs(policy.cidrs ?? []);
   const resolve = deps.resolve ?? defaultResolver;

@@ -8,7 +8,7 @@ import { resolveInTree, UnsafeSourceError, verifyTree } from '../github/source-t
 import type { HelmChartSource, HelmConnection } from '../helm/helm-args';
 import { createHelmRunner, type HelmRunner } from '../helm/helm-runner';
 import { deployRelease, type RetryPolicy, renderRelease } from '../helm/release-deployer';
-import { type OutboundGuard, OutboundRefusedError, outboundGuard } from '../http/outbound-guard';
+import { guardFor, type OutboundFor, type OutboundGuard, OutboundRefusedError } from '../http/outbound-guard';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { SecretResolver } from '../secrets/secrets-provider';
@@ -72,7 +72,7 @@ export interface HelmClusterOptions {
    * Where chart repositories may be fetched from (issue 12): the repository URL's host is resolved and
    * checked before helm is asked to pull. Default: public unicast addresses only.
    */
-  outbound?: OutboundGuard;
+  outbound?: OutboundFor;
   sleep?: (ms: number) => Promise<void>;
   retry?: Partial<RetryPolicy>;
   /** `--rollback-on-failure` (helm 4 then waits with watches; the loopback stand-in has none). Default true. */
@@ -108,7 +108,12 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
         ...(access?.upgradeFlags ? { upgradeFlags: access.upgradeFlags } : {}),
         ...(opts.baseEnv ? { baseEnv: opts.baseEnv } : {}),
       });
-      const charts = chartFetcher(helm, chartsDir, opts.chartCache, opts.outbound ?? outboundGuard());
+      const charts = chartFetcher(
+        helm,
+        chartsDir,
+        opts.chartCache,
+        guardFor(opts.outbound, plan.environment),
+      );
       const log = opts.logger.child({ deploymentId: ctx.deploymentId });
 
       if (!access) {

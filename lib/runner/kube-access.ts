@@ -1,6 +1,6 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { EnvironmentPlan } from '../deploy/plan';
-import { type OutboundGuard, outboundGuard } from '../http/outbound-guard';
+import { guardFor, type OutboundFor } from '../http/outbound-guard';
 import { kubeConfigFromSecret, writeKubeconfig } from '../kube/kube-config';
 import { kubeOperations } from '../kube/kube-ops';
 import type { Logger } from '../log/logger';
@@ -18,7 +18,7 @@ export interface AccessOptions {
    * Where `health.http` checks may go (issue 12). Default: public unicast addresses only — the policy
    * (lib/policy) names the private hosts or ranges an environment's checks may reach.
    */
-  outbound?: OutboundGuard;
+  outbound?: OutboundFor;
   /** extra helm upgrade flags (tests: `--disable-openapi-validation` for the loopback API stand-in) */
   upgradeFlags?: string[];
 }
@@ -34,7 +34,7 @@ export function clusterAccessFromSecret(opts: AccessOptions): ClusterAccessFacto
     const kc = kubeConfigFromSecret(text, { secretName: plan.cluster.secret });
     registerKubeconfig(kc, (v, o) => ctx.secrets.registerDerived(v, o));
     const path = await writeKubeconfig(kc, ctx.workDir);
-    return access(kc, path, opts, ctx.digestKey);
+    return access(kc, path, opts, { digestKey: ctx.digestKey, environment: plan.environment });
   };
 }
 
@@ -57,10 +57,16 @@ export function registerKubeconfig(
 
 /** Local: the operator's kubeconfig file (`KUBECONFIG`), its current context, for every environment. */
 export function kubeconfigFileAccess(file: string, opts: AccessOptions): ClusterAccessFactory {
-  return async (_plan, ctx) => {
+  return async (plan, ctx) => {
     const kc = new KubeConfig();
     kc.loadFromFile(file);
-    return access(kc, file, opts, ctx.digestKey, kc.getCurrentContext());
+    return access(
+      kc,
+      file,
+      opts,
+      { digestKey: ctx.digestKey, environment: plan.environment },
+      kc.getCurrentContext(),
+    );
   };
 }
 
@@ -68,15 +74,15 @@ function access(
   kc: KubeConfig,
   path: string,
   opts: AccessOptions,
-  digestKey: string,
+  run: { digestKey: string; environment: string },
   context?: string,
 ): ClusterAccess {
   return {
     helm: { kind: 'kubeconfig', path, ...(context ? { context } : {}) },
     kube: kubeOperations(kc, {
       logger: opts.logger,
-      digestKey,
-      health: { fetch: (opts.outbound ?? outboundGuard()).fetch },
+      digestKey: run.digestKey,
+      health: { fetch: guardFor(opts.outbound, run.environment).fetch },
     }),
     ...(opts.upgradeFlags ? { upgradeFlags: opts.upgradeFlags } : {}),
   };

@@ -1,6 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { addressProblem, outboundGuard, type ResolvedAddress } from '../../../lib/http/outbound-guard';
+import {
+  addressProblem,
+  guardFor,
+  outboundGuard,
+  type ResolvedAddress,
+} from '../../../lib/http/outbound-guard';
 
 /** Issue 12 item 4: the outbound guard in isolation. */
 
@@ -143,4 +148,13 @@ describe('fetch (health checks)', () => {
     expect(String((err as { cause?: Error }).cause?.message)).toMatch(/loopback/);
     expect(hits.length).toBe(before);
   });
+});
+
+test('a policy per environment: each environment gets its own guard', async () => {
+  const staging = outboundGuard({ cidrs: ['127.0.0.1/32'] });
+  const production = outboundGuard();
+  const pick = (env: string) => (env === 'staging' ? staging : production);
+  await expect(guardFor(pick, 'staging').check('http://127.0.0.1:9/')).resolves.toBeDefined();
+  await expect(guardFor(pick, 'production').check('http://127.0.0.1:9/')).rejects.toThrow(/loopback/);
+  await expect(guardFor(undefined, 'any').check('http://127.0.0.1:9/')).rejects.toThrow(/loopback/);
 });

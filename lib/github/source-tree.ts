@@ -200,6 +200,7 @@ export async function verifyTree(rootDir: string, dir?: string): Promise<void> {
   const root = await realpath(rootDir);
   const start = dir === undefined ? root : path.resolve(root, dir);
   const links = new Map<string, { nlink: number; seen: number; rel: string }>();
+  let dirLinks = 0;
   const check = async (abs: string): Promise<void> => {
     const rel = path.relative(root, abs) || '.';
     const st = await lstat(abs);
@@ -208,6 +209,7 @@ export async function verifyTree(rootDir: string, dir?: string): Promise<void> {
       const target = await stat(real);
       if (!target.isFile() && !target.isDirectory())
         throw new UnsafeSourceError(shownPath(rel), 'is a symbolic link to something that is not a file');
+      if (target.isDirectory()) dirLinks++;
       return;
     }
     if (st.isDirectory()) {
@@ -223,11 +225,43 @@ export async function verifyTree(rootDir: string, dir?: string): Promise<void> {
     }
   };
   await check(start);
+  // helm follows links inside a chart: a directory reachable from itself through links never ends
+  if (dirLinks > 0) await noLinkLoops(root, start);
   // a hard link whose other names are not all in the tree shares its content with a file outside it
   if (dir === undefined)
     for (const l of links.values())
       if (l.seen < l.nlink)
         throw new UnsafeSourceError(shownPath(l.rel), 'is a hard link to a file outside the tree');
+}
+
+/**
+ * Walks the tree the way a program that follows links would, and refuses a directory reachable from
+ * itself (`d/loop -> .`, or two directories linking to each other) and a tree whose links open an
+ * unreasonable number of paths (links fanning out to the same directories).
+ */
+async function noLinkLoops(root: string, start: string): Promise<void> {
+  let budget = 20_000;
+  const walk = async (real: string, rel: string, stack: Set<string>): Promise<void> => {
+    if (--budget < 0)
+      throw new UnsafeSourceError(shownPath(rel), 'opens too many paths through symbolic links');
+    stack.add(real);
+    for (const entry of await readdir(real, { withFileTypes: true })) {
+      const childRel = rel === '.' ? entry.name : `${rel}/${entry.name}`;
+      const child = path.join(real, entry.name);
+      let dir: string | undefined;
+      if (entry.isDirectory()) dir = child;
+      else if (entry.isSymbolicLink() && (await stat(child)).isDirectory()) dir = await realpath(child);
+      if (dir === undefined) continue;
+      if (stack.has(dir))
+        throw new UnsafeSourceError(
+          shownPath(childRel),
+          'is a symbolic link loop (it leads to a directory that contains it)',
+        );
+      await walk(dir, childRel, stack);
+    }
+    stack.delete(real);
+  };
+  await walk(start, path.relative(root, start) || '.', new Set());
 }
 
 async function resolveLink(root: string, abs: string, rel: string): Promise<string> {

@@ -196,3 +196,39 @@ describe('extractSafely (repository tarballs)', () => {
     expect(readFileSync(path.join(dest, 'unreadable'), 'utf8')).toBe('y');
   });
 });
+
+describe('symbolic link loops (helm follows links inside a chart)', () => {
+  it.each([
+    ['a link to its own directory', [{ path: 'top/d/loop', type: 'SymbolicLink' as const, linkpath: '.' }]],
+    ['a link to an ancestor', [{ path: 'top/d/e/up', type: 'SymbolicLink' as const, linkpath: '../..' }]],
+    [
+      'two directories linking to each other',
+      [
+        { path: 'top/a/x', body: 'x' },
+        { path: 'top/b/y', body: 'y' },
+        { path: 'top/a/to-b', type: 'SymbolicLink' as const, linkpath: '../b' },
+        { path: 'top/b/to-a', type: 'SymbolicLink' as const, linkpath: '../a' },
+      ],
+    ],
+  ])('refuses %s', async (_n, entries) => {
+    const dest = path.join(mkdtempSync(path.join(base, 'x-')), 'tree');
+    await expect(
+      extractSafely(Readable.from(tarOf(entries)), dest, { stripTopDir: true, maxBytes: 1e6 }),
+    ).rejects.toThrow(/symbolic link loop/);
+  });
+
+  it('keeps a link to a sibling directory (no loop)', async () => {
+    const dest = mkdtempSync(path.join(base, 'x-'));
+    await extractSafely(
+      Readable.from(
+        tarOf([
+          { path: 'top/shared/_helpers.tpl', body: 'x' },
+          { path: 'top/charts/a/templates/shared', type: 'SymbolicLink', linkpath: '../../../shared' },
+        ]),
+      ),
+      dest,
+      { stripTopDir: true, maxBytes: 1e6 },
+    );
+    expect(readFileSync(path.join(dest, 'charts/a/templates/shared/_helpers.tpl'), 'utf8')).toBe('x');
+  });
+});

@@ -3,6 +3,7 @@
  * in AWS behind a local HTTP adapter, dynalite in-process (data under .helmgate/), secrets from a
  * local JSON file, the deploy runner in-process, Slack and GitHub replaced by the console.
  */
+import { userInfo } from 'node:os';
 import path from 'node:path';
 import { parseApprovers } from '../lib/approval/aws-wiring';
 import { addLocalPlaceholders, ensureSecretsFile, startLocalStack } from '../lib/local/local-stack';
@@ -29,6 +30,8 @@ async function main(): Promise<void> {
     approvers: parseApprovers(process.env.HELMGATE_APPROVERS),
     ...(process.env.HELMGATE_PUBLIC_URL ? { publicUrl: process.env.HELMGATE_PUBLIC_URL } : {}),
     runner: process.env.KUBECONFIG ? { kubeconfig: process.env.KUBECONFIG } : {},
+    // the dashboard without a GitHub OAuth app: one single-use link, as the OS user (HELMGATE_LOCAL_LOGIN)
+    oneTimeLogin: { login: process.env.HELMGATE_LOCAL_LOGIN ?? userInfo().username },
   });
   const say = (s: string) => process.stderr.write(`${s}\n`);
   if (created) say(`helmgate: created ${secretsFile} (mode 0600) with random local secrets`);
@@ -44,6 +47,7 @@ async function main(): Promise<void> {
   );
   say(`helmgate: send a signed push of this checkout's HEAD with:  npm run push`);
   say(`helmgate: then watch:  curl -s ${stack.url}/deployments`);
+  if (stack.loginUrl) say(`helmgate: dashboard (one-time login link, works once):  ${stack.loginUrl}`);
   const stop = async () => {
     await stack.close();
     process.exit(0);

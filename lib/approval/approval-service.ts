@@ -214,7 +214,10 @@ export class ApprovalService implements ApprovalPort {
     const now = clock.now();
     let req = await this.table.get(d.id);
     const web = input.via === 'web';
-    if (web && (!req || !verifyApprovalToken(input.token, req.tokenHash)))
+    // a web vote proves it saw the offer by the link's token, or (a logged-in page without the link)
+    // by the plan digest the page showed, checked below against the request
+    const byPage = web && !input.token && input.planDigest !== undefined;
+    if (web && !byPage && (!req || !verifyApprovalToken(input.token, req.tokenHash)))
       refuse('forbidden', 'this approval link is not valid (wrong or forged token)');
     if (d.status === 'superseded')
       refuse('superseded', `superseded by ${d.supersededBy ?? 'a newer commit'}`);
@@ -245,13 +248,22 @@ export class ApprovalService implements ApprovalPort {
     };
     const early = await settled(req);
     if (early) return early;
+    if (input.planDigest !== undefined && input.planDigest !== req.planDigest)
+      refuse('conflict', 'the plan changed since the page was shown; reload the page and look again');
     if (d.status === 'expired') refuse('expired', `approval expired at ${req.expiresAt}`);
     if (d.status !== 'awaiting_approval')
       refuse('conflict', `deployment is ${d.status}, not awaiting approval`);
     if (!auth.ok) refuse('forbidden', auth.reason);
 
     if (input.decision === 'reject') {
-      if (!(await this.table.recordRejection(d.id, { voterKey: identity.key, vote, now, spendToken: web }))) {
+      if (
+        !(await this.table.recordRejection(d.id, {
+          voterKey: identity.key,
+          vote,
+          now,
+          spendToken: web && !byPage,
+        }))
+      ) {
         const again = await this.table.get(d.id);
         const outcome = again ? await settled(again) : undefined;
         if (outcome) return outcome;
@@ -296,7 +308,7 @@ export class ApprovalService implements ApprovalPort {
         final,
         now,
         planDigest: d.planDigest ?? '',
-        spendToken: web,
+        spendToken: web && !byPage,
         rollback: input.rollback === true,
       });
       if (ok) {

@@ -1,10 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { makeApprovalHandler } from '../../handlers/approval';
 import { makeAuthHandler } from '../../handlers/auth';
+import { makeDashboardHandler } from '../../handlers/dashboard';
 import { makeDeploymentsHandler } from '../../handlers/deployments';
 import { makeGithubWebhookHandler } from '../../handlers/github-webhook';
 import {
@@ -83,6 +84,11 @@ export interface LocalStackOptions {
    * finds this stack (`npm start` writes `.helmgate/stack.json`; removed on close).
    */
   stateFile?: string;
+  /**
+   * A single-use login link for the dashboard without a GitHub OAuth app (like Jupyter's token URL):
+   * the stack makes a random token; the first GET of `loginUrl` sets a session for this identity.
+   */
+  oneTimeLogin?: { login: string; teams?: string[] };
 }
 
 export interface LocalStackContext {
@@ -102,6 +108,8 @@ export interface LocalStackContext {
 
 export interface LocalStack extends LocalStackContext {
   url: string;
+  /** the one-time dashboard login link, when `oneTimeLogin` was given */
+  loginUrl?: string;
   port: number;
   secretsFile: string;
   approvals: ApprovalService;
@@ -315,7 +323,31 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       return list;
     }, 5_000),
   });
-  const deployments = makeDeploymentsHandler({ store, logger });
+  const renderOnly = opts.runner === false || !(opts.runner?.access || opts.runner?.kubeconfig);
+  let loginToken = opts.oneTimeLogin ? random.bytes(32).toString('base64url') : undefined;
+  const dashboard = makeDashboardHandler({
+    store,
+    approvals,
+    approvers,
+    signingKey,
+    cookies,
+    clock,
+    random,
+    logger,
+    allowRendered: renderOnly,
+    githubWebUrl: opts.githubWebUrl ?? 'https://github.com',
+    json: makeDeploymentsHandler({ store, logger }),
+    oneTimeLogin: {
+      consume: (token) => {
+        if (!opts.oneTimeLogin || !loginToken) return undefined;
+        const a = Buffer.from(token);
+        const b = Buffer.from(loginToken);
+        if (a.length !== b.length || !timingSafeEqual(a, b)) return undefined;
+        loginToken = undefined; // single use
+        return { login: opts.oneTimeLogin.login, teams: opts.oneTimeLogin.teams ?? [] };
+      },
+    },
+  });
   const approval = makeApprovalHandler({ approvals, approvers, signingKey, cookies, clock, logger });
   const auth = makeAuthHandler({
     oauth: {
@@ -348,8 +380,12 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
 
   routes.push(
     { method: 'POST', path: '/webhook', handler: webhook },
-    { method: 'GET', path: '/deployments', handler: deployments },
-    { method: 'GET', path: '/deployments/{id}', handler: deployments },
+    { method: 'GET', path: '/', handler: dashboard },
+    { method: 'GET', path: '/deployments', handler: dashboard },
+    { method: 'GET', path: '/deployments/{id}', handler: dashboard },
+    { method: 'GET', path: '/metrics', handler: dashboard },
+    { method: 'GET', path: '/assets/helmgate.css', handler: dashboard },
+    { method: 'GET', path: '/auth/local', handler: dashboard },
     { method: 'GET', path: '/approvals/{id}', handler: approval },
     { method: 'POST', path: '/approvals/{id}/approve', handler: approval },
     { method: 'POST', path: '/approvals/{id}/reject', handler: approval },
@@ -402,6 +438,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   return {
     ...context,
     url,
+    ...(loginToken ? { loginUrl: `${publicUrl}/auth/local?token=${loginToken}` } : {}),
     port,
     secretsFile: opts.secretsFile,
     approvals,

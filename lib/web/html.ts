@@ -58,7 +58,7 @@ export function ago(iso: string | undefined, now: Date): string {
   if (!iso) return '—';
   const ms = now.getTime() - Date.parse(iso);
   if (!Number.isFinite(ms)) return '—';
-  if (ms < 0) return 'just now';
+  if (ms < -45_000) return `in ${humanDuration(Math.round(-ms / 60_000) * 60_000).replace(/ \d+ s$/, '')}`;
   if (ms < 45_000) return 'just now';
   return `${humanDuration(Math.max(60_000, Math.round(ms / 60_000) * 60_000)).replace(/ \d+ s$/, '')} ago`;
 }

@@ -10,7 +10,7 @@ export const STYLESHEET_PATH = '/assets/helmgate.css';
  * Charts are inline SVG that take their colours from the classes below, so they follow the scheme too.
  */
 export const STYLESHEET = `:root{color-scheme:light dark;--bg:#ffffff;--fg:#1b1f24;--muted:#57606a;--border:#d0d7de;--panel:#f6f8fa;
---link:#0550ae;--ok:#1a7f37;--ok-bg:#dafbe1;--bad:#cf222e;--bad-bg:#ffebe9;--warn:#9a6700;--warn-bg:#fff8c5;--run:#0969da;--run-bg:#ddf4ff;
+--link:#0550ae;--ok:#116329;--ok-bg:#dafbe1;--bad:#a40e26;--bad-bg:#ffebe9;--warn:#7d4e00;--warn-bg:#fff8c5;--run:#0550ae;--run-bg:#ddf4ff;
 --c1:#0969da;--c2:#cf222e;--c3:#1a7f37;--c4:#8250df;--focus:#0969da}
 @media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#9198a1;--border:#3d444d;--panel:#161b22;
 --link:#4493f8;--ok:#3fb950;--ok-bg:#12261e;--bad:#f85149;--bad-bg:#25171c;--warn:#d29922;--warn-bg:#272115;--run:#58a6ff;--run-bg:#121d2f;
@@ -31,7 +31,7 @@ pre{background:var(--panel);border:1px solid var(--border);padding:.6rem;overflo
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.4rem 0}dt{font-weight:600}dd{margin:0;min-width:0;overflow-wrap:anywhere}
 .muted{color:var(--muted)}
 .state{padding:.7rem 1rem;border-radius:6px;background:var(--warn-bg);margin:1rem 0}.refused{background:var(--bad-bg)}.ok{background:var(--ok-bg)}
-.table-wrap{overflow-x:auto}
+.table-wrap{overflow-x:auto}.chart-row .table-wrap{max-height:17rem;overflow-y:auto}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid var(--border);padding:.3rem .6rem;text-align:left;vertical-align:top}
 th{font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 caption{text-align:left;font-weight:600;padding:.3rem 0}

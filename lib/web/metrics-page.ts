@@ -41,13 +41,12 @@ function chartRow(input: {
         const v = s.values[i];
         return `<td class="num">${v === undefined ? '—' : escapeHtml(input.format(v))}</td>`;
       });
-      return cells.every((c) => c === '<td class="num">—</td>') && input.kind === 'line'
-        ? ''
-        : `<tr><th scope="row">${escapeHtml(l)}</th>${cells.join('')}</tr>`;
+      const empty = input.series.every((s) => s.values[i] === undefined || s.values[i] === 0);
+      return empty ? '' : `<tr><th scope="row">${escapeHtml(l)}</th>${cells.join('')}</tr>`;
     })
     .join('');
   return `<div class="chart-row"><figure>${svg}<figcaption>${escapeHtml(input.title)}</figcaption>${legend(input.series)}</figure>
-<div class="table-wrap"><table id="${escapeHtml(`${input.id}-table`)}"><caption>${escapeHtml(input.title)}</caption><thead><tr><th scope="col">Period</th>${head}</tr></thead><tbody>${rows || `<tr><td colspan="${input.series.length + 1}">No data in this period.</td></tr>`}</tbody></table></div></div>`;
+<div class="table-wrap" tabindex="0" role="region" aria-label="${escapeHtml(`${input.title}: numbers`)}"><table id="${escapeHtml(`${input.id}-table`)}"><caption>${escapeHtml(input.title)}</caption><thead><tr><th scope="col">Period</th>${head}</tr></thead><tbody>${rows || `<tr><td colspan="${input.series.length + 1}">Nothing in this period.</td></tr>`}</tbody></table></div></div>`;
 }
 
 function figures(e: EnvironmentFigures): string {

@@ -249,7 +249,15 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   const notifiers: Notifier[] = [new ConsoleNotifier(logger), ...(opts.notifiers ?? [])];
   if (slackClient && slack?.channel)
     notifiers.push(
-      new SlackNotifier({ client: slackClient, channel: slack.channel, store, clock, logger, redactor }),
+      new SlackNotifier({
+        client: slackClient,
+        channel: slack.channel,
+        store,
+        clock,
+        logger,
+        redactor,
+        publicUrl,
+      }),
     );
   const notifier: Notifier =
     notifiers.length === 1 ? (notifiers[0] as Notifier) : new FanOutNotifier(notifiers, logger);

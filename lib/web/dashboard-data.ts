@@ -48,6 +48,8 @@ export interface EnvironmentCard {
   environment: string;
   approval: Deployment['approval'];
   current?: Deployment;
+  /** the newest deployment that ran or was decided (not superseded): what the header's status shows */
+  latest?: Deployment;
   approvedBy: string[];
   active: Deployment[];
   waiting: WaitingItem[];
@@ -122,6 +124,7 @@ export async function overviewCards(deps: DashboardReadDeps, viewer: Viewer): Pr
     const first = list[0] as Deployment;
     const current = list.find((d) => isSuccess(d, deps.allowRendered));
     const lastFailure = list.find((d) => d.status === 'failed');
+    const latest = list.find((d) => d.status !== 'superseded');
     const active = list.filter((d) => d.status === 'running' || d.status === 'queued');
     const waiting = await Promise.all(
       list.filter((d) => d.status === 'awaiting_approval').map((d) => waitingItem(deps, viewer, d, all)),
@@ -133,6 +136,7 @@ export async function overviewCards(deps: DashboardReadDeps, viewer: Viewer): Pr
       environment: first.environment,
       approval: first.approval,
       ...(current ? { current } : {}),
+      ...(latest ? { latest } : {}),
       approvedBy,
       active,
       waiting,

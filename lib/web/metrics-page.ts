@@ -32,6 +32,7 @@ function chartRow(input: {
   series: ChartSeries[];
   kind: 'bar' | 'line';
   format: (v: number) => string;
+  scale: 'count' | 'duration';
 }): string {
   const svg = input.kind === 'bar' ? barChart(input) : lineChart(input);
   const head = input.series.map((s) => `<th scope="col" class="num">${escapeHtml(s.label)}</th>`).join('');
@@ -57,7 +58,7 @@ ${item('frequency', 'Deployment frequency', perWeek(e.perWeek), `${e.deployments
 ${item('lead-time', 'Lead time (median)', humanDuration(e.leadTimeMedianMs), 'push → deployed')}
 ${item('change-failure-rate', 'Change failure rate', pct(e.changeFailureRate), `${e.failedRuns} of ${e.deployments + e.failedRuns} runs failed`)}
 ${item('time-to-restore', 'Time to restore (median)', humanDuration(e.timeToRestoreMedianMs), `${e.incidents} incident${e.incidents === 1 ? '' : 's'}${e.openIncidents ? `, ${e.openIncidents} open` : ''}`)}
-${e.approvals ? item('approval-wait', 'Approval wait (median)', humanDuration(e.approvalWaitMedianMs), `${e.approvals} approved runs`) : ''}
+${e.approvals ? item('approval-wait', 'Approval wait (median)', humanDuration(e.approvalWaitMedianMs), `${e.approvals} runs that waited`) : ''}
 </ul>`;
 }
 
@@ -88,6 +89,7 @@ ${chartRow({
     { label: 'failed', cls: 'c2', values: e.series.map((b) => b.failed) },
   ],
   format: (v) => String(Math.round(v * 100) / 100),
+  scale: 'count',
 })}
 ${chartRow({
   id: `chart-${id}-lead`,
@@ -101,6 +103,7 @@ ${chartRow({
       : []),
   ],
   format: humanDuration,
+  scale: 'duration',
 })}
 ${chartRow({
   id: `chart-${id}-release`,
@@ -109,6 +112,7 @@ ${chartRow({
   kind: 'line',
   series: [{ label: 'release duration', cls: 'c1', values: e.series.map((b) => b.releaseDurationMs) }],
   format: humanDuration,
+  scale: 'duration',
 })}
 ${releaseTable(e, `releases-${id}`)}
 </section>`;

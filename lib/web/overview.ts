@@ -57,7 +57,7 @@ function runsSection(card: EnvironmentCard, ctx: PageContext): string {
       ? '<span class="muted">no approval needed</span>'
       : card.approvedBy.length
         ? escapeHtml(card.approvedBy.join(', '))
-        : '<span class="muted">unknown</span>';
+        : '<span class="muted">not recorded</span>';
   return `<section><h3>Runs</h3><dl>
 <dt>Commit</dt><dd>${commitLink(d, ctx.githubWebUrl)} ${escapeHtml(firstLine(d.commitMessage))}</dd>
 <dt>Author</dt><dd>${escapeHtml(d.pusher ?? d.requestedBy ?? 'unknown')}</dd>
@@ -125,7 +125,7 @@ function failureSection(card: EnvironmentCard, ctx: PageContext): string {
 }
 
 function card(c: EnvironmentCard, ctx: PageContext, showRepo: boolean): string {
-  const status = c.active[0]?.status ?? (c.waiting.length ? 'awaiting_approval' : c.current?.status);
+  const status = c.active[0]?.status ?? (c.waiting.length ? 'awaiting_approval' : c.latest?.status);
   const id = `env-${c.repository}-${c.environment}`.replace(/[^\w-]/g, '-');
   return `<article class="card" id="${escapeHtml(id)}" data-environment="${escapeHtml(c.environment)}" aria-labelledby="${escapeHtml(`${id}-h`)}">
 <h2 id="${escapeHtml(`${id}-h`)}">${escapeHtml(c.environment)}${status ? ` ${statusBadge(status)}` : ''}${showRepo ? ` <small class="muted">${escapeHtml(c.repository)}</small>` : ''}</h2>

@@ -23,11 +23,13 @@ export interface ChartInput {
   series: readonly ChartSeries[];
   /** how y values read on the axis */
   format: (v: number) => string;
+  /** counts get whole-number ticks, durations ticks at round times; default a 1-2-5 scale */
+  scale?: 'count' | 'duration' | 'number';
 }
 
 const W = 600;
 const H = 220;
-const M = { left: 64, right: 12, top: 12, bottom: 30 };
+const M = { left: 78, right: 12, top: 12, bottom: 30 };
 const PW = W - M.left - M.right;
 const PH = H - M.top - M.bottom;
 
@@ -39,12 +41,47 @@ export function niceCeil(v: number): number {
   return 10 * p;
 }
 
+const S = 1000;
+const MIN = 60 * S;
+const HOUR = 60 * MIN;
+/** Axis maxima whose quarters are round times (1 s, 15 s, 2 min, 30 min, 3 h, 1 d…). */
+const DURATION_STEPS = [
+  4 * S,
+  8 * S,
+  20 * S,
+  40 * S,
+  60 * S,
+  2 * MIN,
+  4 * MIN,
+  8 * MIN,
+  20 * MIN,
+  40 * MIN,
+  60 * MIN,
+  2 * HOUR,
+  4 * HOUR,
+  8 * HOUR,
+  12 * HOUR,
+  24 * HOUR,
+  48 * HOUR,
+  96 * HOUR,
+  8 * 24 * HOUR,
+  20 * 24 * HOUR,
+  40 * 24 * HOUR,
+];
+
+/** The axis maximum for this scale: counts a multiple of 4 (whole ticks), durations round times. */
+export function axisMax(v: number, scale: ChartInput['scale'] = 'number'): number {
+  if (scale === 'count') return Math.max(4, Math.ceil(v / 4) * 4);
+  if (scale === 'duration') return DURATION_STEPS.find((s) => s >= v) ?? niceCeil(v);
+  return niceCeil(v);
+}
+
 const r1 = (v: number) => Math.round(v * 10) / 10;
 
 function frame(input: ChartInput, max: number, body: string): string {
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => {
     const y = r1(M.top + PH - f * PH);
-    return `<line class="grid" x1="${M.left}" x2="${W - M.right}" y1="${y}" y2="${y}"/><text x="${M.left - 6}" y="${y + 4}" text-anchor="end">${escapeHtml(input.format(max * f))}</text>`;
+    return `<line class="grid" x1="${M.left}" x2="${W - M.right}" y1="${y}" y2="${y}"/><text x="${M.left - 6}" y="${y + 4}" text-anchor="end">${escapeHtml(f === 0 ? '0' : input.format(max * f))}</text>`;
   });
   const n = input.labels.length;
   const every = Math.max(1, Math.ceil(n / 8));
@@ -68,7 +105,7 @@ export function legend(series: readonly ChartSeries[]): string {
 export function barChart(input: ChartInput): string {
   const n = input.labels.length;
   const totals = input.labels.map((_, i) => input.series.reduce((a, s) => a + (s.values[i] ?? 0), 0));
-  const max = niceCeil(Math.max(0, ...totals));
+  const max = axisMax(Math.max(0, ...totals), input.scale);
   const step = PW / Math.max(1, n);
   const bw = Math.max(1, step * 0.7);
   const bars: string[] = [];
@@ -92,7 +129,7 @@ export function barChart(input: ChartInput): string {
 export function lineChart(input: ChartInput): string {
   const n = input.labels.length;
   const all = input.series.flatMap((s) => s.values.filter((v): v is number => v !== undefined));
-  const max = niceCeil(Math.max(0, ...all));
+  const max = axisMax(Math.max(0, ...all), input.scale);
   const step = PW / Math.max(1, n);
   const parts: string[] = [];
   for (const s of input.series) {

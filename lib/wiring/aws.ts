@@ -97,6 +97,7 @@ export async function awsNotifier(base: AwsBase): Promise<Notifier> {
         logger: base.logger,
         redactor: base.redactor,
         githubUrl: base.config.HELMGATE_GITHUB_WEB_URL,
+        publicUrl: base.config.HELMGATE_PUBLIC_URL,
       }),
     );
   if (await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_TOKEN_ID }))

@@ -84,7 +84,7 @@ function release(
 async function seed(environment: string, over: Partial<Deployment> & { ago: number; ran?: number }) {
   seq++;
   const { ago, ran = 4 * 60_000, ...rest } = over;
-  const sha = (seq.toString(16).padStart(4, '0') + 'abcdef0123456789').repeat(3).slice(0, 40);
+  const sha = `${seq.toString(16).padStart(4, '0')}abcdef0123456789`.repeat(3).slice(0, 40);
   const created = iso(ago);
   const d: Deployment = {
     id: `seed${seq}-${environment}`,

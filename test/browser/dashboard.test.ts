@@ -104,6 +104,16 @@ async function seed(environment: string, over: Partial<Deployment> & { ago: numb
     ...rest,
   };
   await stack.store.createDeployment(d);
+  if (d.approval !== 'none' && d.startedAt)
+    await stack.store.appendAudit({
+      deploymentId: d.id,
+      at: d.startedAt,
+      actor: ['dora', 'ana'][seq % 2] as string,
+      via: seq % 3 ? 'web' : 'slack',
+      action: 'approve',
+      outcome: 'approved',
+      detail: 'deploy dispatched',
+    });
   return d;
 }
 

@@ -304,6 +304,10 @@ test('overview: a running, a waiting and a failed environment, live refresh unde
   expect((await deploymentOf(sha, 'staging'))?.status).toBe('succeeded');
   expect((await deploymentOf(sha, 'production'))?.status).toBe('awaiting_approval');
 
+  // without a session the page asks to log in (and shows no data)
+  const anonymous = await browser.newContext();
+  await axeCheck(anonymous, `${stack.url}/`, 'login page');
+  await anonymous.close();
   // the one-time link logs dora in once; a second use is refused
   dora = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await dora.newPage();

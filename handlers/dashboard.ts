@@ -1,17 +1,16 @@
 import { PAGE_HEADERS, renderMessagePage } from '../lib/approval/approval-page';
 import type { ApproversConfig } from '../lib/approval/approval-port';
-import { ApprovalService } from '../lib/approval/approval-service';
-import { parseApprovers } from '../lib/approval/aws-wiring';
 import {
   type CookieSettings,
-  cookieSettingsFor,
   csrfToken,
   newSession,
   readSession,
   type Session,
   sessionCookie,
 } from '../lib/auth/session';
-import { type Clock, systemClock } from '../lib/clock';
+import type { Clock } from '../lib/clock';
+import { composeAws } from '../lib/compose/aws';
+import { lazyHandler } from '../lib/compose/lazy';
 import type { DeploymentStatus } from '../lib/deploy/deployment';
 import { HelmgateError } from '../lib/errors';
 import {
@@ -26,7 +25,7 @@ import {
 } from '../lib/http/lambda-http';
 import type { Logger } from '../lib/log/logger';
 import { doraFigures } from '../lib/metrics/dora';
-import { cryptoRandom, type Random } from '../lib/random';
+import type { Random } from '../lib/random';
 import {
   type DashboardReadDeps,
   deploymentDetail,
@@ -41,8 +40,6 @@ import { escapeHtml } from '../lib/web/html';
 import { pageHeaders, renderLayout, STYLESHEET, STYLESHEET_PATH } from '../lib/web/layout';
 import { PERIODS, type Period, renderMetricsPage } from '../lib/web/metrics-page';
 import { type PageContext, renderOverview } from '../lib/web/overview';
-import { awsBase } from '../lib/wiring/aws';
-import { cached, lazyHandler } from '../lib/wiring/lazy';
 import { makeDeploymentsHandler } from './deployments';
 
 /** Single-use login links for the local stack (the Jupyter-style token URL `npm start` prints). */
@@ -212,40 +209,11 @@ export function makeDashboardHandler(deps: DashboardDeps): HttpHandler {
   }
 }
 
-/**
- * AWS: the dashboard reads (store, approval requests, the session key) and never decides; votes go to
- * the approval function. So its approval service gets a notifier and dispatcher that refuse to act.
- */
+/** AWS: the deployments function serves the dashboard and, for API clients, the JSON as before. */
 export const handler = lazyHandler(async () => {
-  const base = awsBase();
-  const { config } = base;
-  const approvers = parseApprovers(config.HELMGATE_APPROVERS);
-  const readOnly = (): never => {
-    throw new HelmgateError('internal', 'the dashboard does not change deployments');
-  };
-  const approvals = new ApprovalService({
-    store: base.store,
-    notifier: { deploymentChanged: async () => readOnly() },
-    dispatcher: { dispatch: async () => readOnly() },
-    clock: systemClock,
-    random: cryptoRandom,
-    logger: base.logger,
-    approvers,
-    publicUrl: config.HELMGATE_PUBLIC_URL,
-  });
+  const graph = composeAws();
   return makeDashboardHandler({
-    store: base.store,
-    approvals,
-    approvers,
-    signingKey: cached(
-      async () => base.secrets.resolve({ secret: config.HELMGATE_SIGNING_KEY_ID }),
-      5 * 60_000,
-    ),
-    cookies: cookieSettingsFor(config.HELMGATE_PUBLIC_URL),
-    clock: systemClock,
-    random: cryptoRandom,
-    logger: base.logger,
-    githubWebUrl: config.HELMGATE_GITHUB_WEB_URL,
-    json: makeDeploymentsHandler({ store: base.store, logger: base.logger }),
+    ...(await graph.dashboard()),
+    json: makeDeploymentsHandler(await graph.deployments()),
   });
 });

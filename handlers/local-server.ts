@@ -5,8 +5,9 @@
  */
 import { userInfo } from 'node:os';
 import path from 'node:path';
-import { parseApprovers } from '../lib/approval/aws-wiring';
-import { addLocalPlaceholders, ensureSecretsFile, startLocalStack } from '../lib/local/local-stack';
+import { parseApprovers } from '../lib/config/approvers';
+import { addLocalPlaceholders, ensureSecretsFile } from '../lib/local/local-secrets';
+import { startLocalStack } from './local/local-stack';
 
 async function main(): Promise<void> {
   const repoDir = path.resolve(process.env.HELMGATE_REPO_DIR ?? process.cwd());
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
     approvers: parseApprovers(process.env.HELMGATE_APPROVERS),
     ...(process.env.HELMGATE_PUBLIC_URL ? { publicUrl: process.env.HELMGATE_PUBLIC_URL } : {}),
     runner: process.env.KUBECONFIG ? { kubeconfig: process.env.KUBECONFIG } : {},
+    env: process.env,
     // the dashboard without a GitHub OAuth app: one single-use link, as the OS user (HELMGATE_LOCAL_LOGIN)
     oneTimeLogin: { login: process.env.HELMGATE_LOCAL_LOGIN ?? userInfo().username },
   });

@@ -1,17 +1,13 @@
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import type { Decision, VoteOutcome } from '../approval/approval-port';
-import { type Deployment, isTerminal, SUPERSEDABLE } from '../deploy/deployment';
+import { type Deployment, isTerminal } from '../deploy/lifecycle';
 import { HelmgateError } from '../errors';
 import { deploymentId } from '../intake/push-intake';
-import { StoreConflictError } from '../store/deployment-store';
+import { handle } from '../lifecycle/apply';
 import { type CliDeployment, findDeployment, summarize } from './inspect';
 import { type Output, short } from './output';
 import { environmentsOf, openCommit } from './plans';
 import type { CliTarget } from './target';
-
-const run = promisify(execFile);
 
 export interface WaitOptions {
   wait: boolean;
@@ -33,7 +29,7 @@ export async function waitForDeployment(
   id: string,
   w: WaitOptions,
 ): Promise<{ deployment: Deployment; finished: boolean }> {
-  const started = Date.now();
+  const started = t.clock.now().getTime();
   let last: Deployment | undefined;
   const releases = new Map<string, string>();
   for (;;) {
@@ -51,7 +47,7 @@ export async function waitForDeployment(
     }
     last = d;
     if (isTerminal(d.status)) return { deployment: d, finished: true };
-    if (Date.now() - started >= w.timeoutMs) {
+    if (t.clock.now().getTime() - started >= w.timeoutMs) {
       o.note(`${d.id}: still ${d.status} after ${Math.round(w.timeoutMs / 1000)} s; stopped waiting`);
       return { deployment: d, finished: false };
     }
@@ -110,38 +106,12 @@ export async function voteCommand(
   return final && !GOOD.has(final.status) ? 1 : 0;
 }
 
-async function commitSubject(repoDir: string, sha: string): Promise<string | undefined> {
+async function commitSubject(t: CliTarget, sha: string): Promise<string | undefined> {
   try {
-    const { stdout } = await run('git', ['-C', repoDir, 'log', '-1', '--format=%s', sha]);
-    return stdout.trim() || undefined;
+    return (await t.git.output(t.repoDir, ['log', '-1', '--format=%s', sha])) || undefined;
   } catch {
     return undefined;
   }
-}
-
-/** Older deployments of the environment that have not started give way to the new one (as a push does). */
-async function supersedeOlder(t: CliTarget, fresh: Deployment): Promise<string[]> {
-  const notifier = await t.notifier();
-  const superseded: string[] = [];
-  for (const old of await t.store.listByEnvironment(fresh.repository, fresh.environment, { limit: 50 })) {
-    if (old.id === fresh.id || !SUPERSEDABLE.includes(old.status) || old.createdAt > fresh.createdAt)
-      continue;
-    try {
-      const now = t.clock.now();
-      const moved = await t.store.transition(
-        old.id,
-        SUPERSEDABLE,
-        'superseded',
-        { supersededBy: fresh.sha, reason: `superseded by ${fresh.id}`, finishedAt: now.toISOString() },
-        now,
-      );
-      superseded.push(old.id);
-      await notifier.deploymentChanged(moved);
-    } catch (e) {
-      if (!(e instanceof StoreConflictError)) throw e; // it started meanwhile: running deploys are never superseded
-    }
-  }
-  return superseded;
 }
 
 interface CreateInput {
@@ -166,7 +136,7 @@ async function createDeployment(
 ): Promise<number> {
   const principal = await t.principal();
   const repository = await t.repository();
-  const tree = await openCommit(t.repoDir, input.sha, t.deployConfigPath);
+  const tree = await openCommit(t.git, t.repoDir, input.sha, t.deployConfigPath);
   try {
     const [environment] = environmentsOf(tree, input.environment) as [string];
     const plan = await tree.plan(environment);
@@ -175,7 +145,7 @@ async function createDeployment(
     const earlier = (await t.store.listByEnvironment(repository, environment, { limit: 50 })).find(
       (x) => x.sha === tree.sha,
     );
-    const message = earlier?.commitMessage ?? (await commitSubject(t.repoDir, tree.sha));
+    const message = earlier?.commitMessage ?? (await commitSubject(t, tree.sha));
     const d: CliDeployment = {
       id: deploymentId(`cli-${input.trigger}-${randomUUID()}`, environment, tree.sha),
       repository,
@@ -208,15 +178,20 @@ async function createDeployment(
     });
     const notifier = await t.notifier();
     await notifier.deploymentChanged(d);
-    const superseded = await supersedeOlder(t, d);
+    // as a push: older deployments of the environment that have not started give way; a queued one
+    // is dispatched; one that needs approval is offered here, from the plan we already made
+    const applied = await handle(
+      { store: t.store, notifier, dispatcher: t.dispatcher, clock: t.clock },
+      { type: 'created', deployment: d, offer: false },
+      { environment: await t.store.listByEnvironment(repository, environment, { limit: 50 }) },
+    );
+    const superseded = applied.flatMap((a) => (a.kind === 'moved' ? [a.deployment.id] : []));
 
     let offer: { approvalUrl?: string; expiresAt?: string; summary: string[] } | undefined;
     if (needsApproval) {
       const approvals = await t.approvals();
       const previous = await approvals.currentSnapshot(repository, environment);
       offer = await approvals.offer(d.id, { plan, ...(previous ? { previous } : {}) });
-    } else {
-      await t.dispatcher.dispatch({ deploymentId: d.id });
     }
     const dispatched = reportDispatchFailures(t, o);
 

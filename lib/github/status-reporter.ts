@@ -59,8 +59,6 @@ export function githubStatusOf(d: Deployment, publicUrl: string): GithubStatus {
     case 'awaiting_approval': {
       return { ...s('queued', 'Waiting for approval'), environment_url: logUrl };
     }
-    case 'approved':
-      return s('queued', 'Approved; waiting to deploy');
     case 'queued':
       return s('queued', 'Queued');
     case 'running':

@@ -85,10 +85,7 @@ export function approvalState(
   state: Pick<CommitState, 'deployments' | 'openApprovals'>,
 ): { open: true } | { open: false; waitsFor: string } {
   const before = latestPerEnvironment(state.deployments).filter(
-    (o) =>
-      o.id !== d.id &&
-      o.approval === 'none' &&
-      (o.status === 'queued' || o.status === 'running' || o.status === 'approved'),
+    (o) => o.id !== d.id && o.approval === 'none' && (o.status === 'queued' || o.status === 'running'),
   );
   const open = state.openApprovals ? state.openApprovals.includes(d.id) : before.length === 0;
   if (open) return { open: true };
@@ -197,8 +194,6 @@ export function environmentLine(
     case 'awaiting_approval':
       if (opts.waitsFor) return `:hourglass_flowing_sand: ${env} waiting for ${escapeMrkdwn(opts.waitsFor)}`;
       return `:hourglass_flowing_sand: ${env} awaiting approval${approvedBy ? ` (approved so far${approvedBy})` : ''}`;
-    case 'approved':
-      return `:+1: ${env} approved${approvedBy}`;
     case 'queued':
       return `:clock3: ${env} queued${d.approval !== 'none' && approvedBy ? ` (approved${approvedBy})` : ''}`;
     case 'running':

@@ -3,11 +3,12 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type LocalStack, startLocalStack } from '../../handlers/local/local-stack';
 import { ApproversConfig } from '../../lib/approval/approval-port';
 import type { Deployment, ReleaseResult } from '../../lib/deploy/deployment';
-import { type LocalStack, startLocalStack } from '../../lib/local/local-stack';
 import { headCommit, pushPayload, signedWebhook } from '../../lib/local/push-payload';
 import type { ApprovalRequestNotice, Notifier } from '../../lib/notify/notifier';
+import { testGit } from '../helpers/git';
 import { runnerRepo } from '../integration/runner/harness';
 import { GithubOAuthStandIn } from '../stand-ins/github-oauth';
 import { KubeApiStandIn } from '../stand-ins/kube-api';
@@ -231,7 +232,7 @@ afterAll(async () => {
 });
 
 async function push(): Promise<string> {
-  const commit = await headCommit(repo.dir);
+  const commit = await headCommit(testGit, repo.dir);
   const req = await signedWebhook(WEBHOOK_SECRET, 'push', pushPayload(REPO, commit));
   const res = await fetch(`${stack.url}/webhook`, { method: 'POST', headers: req.headers, body: req.body });
   expect(res.status).toBe(202);
@@ -341,14 +342,20 @@ test('overview: a running, a waiting and a failed environment, live refresh unde
 
   // live refresh: preview finishes; the page updates itself (the script runs under the nonce CSP)
   const running = (await stack.store.listByEnvironment(REPO, 'preview'))[0] as Deployment;
-  await stack.store.transition(running.id, ['running'], 'succeeded', {
-    finishedAt: new Date().toISOString(),
-    releases: (running.releases ?? []).map((r) => ({
-      ...r,
-      status: 'succeeded' as const,
-      durationMs: 30_000,
-    })),
-  });
+  await stack.store.transition(
+    running.id,
+    ['running'],
+    'succeeded',
+    {
+      finishedAt: new Date().toISOString(),
+      releases: (running.releases ?? []).map((r) => ({
+        ...r,
+        status: 'succeeded' as const,
+        durationMs: 30_000,
+      })),
+    },
+    new Date(),
+  );
   await page
     .locator('article[data-environment="preview"] progress')
     .waitFor({ state: 'detached', timeout: 20_000 });

@@ -32,6 +32,7 @@ import {
   type HistoryQuery,
   historyPage,
   overviewCards,
+  readable,
   type Viewer,
 } from '../lib/web/dashboard-data';
 import { renderDeploymentPage } from '../lib/web/deployment-page';
@@ -48,7 +49,21 @@ export interface OneTimeLogin {
   consume(token: string): { login: string; teams: string[] } | undefined;
 }
 
+/** Who reads (the shape of the read-access decision of lib/auth): an API token or a GitHub login. */
+export type DashboardReader = { kind: 'token' } | { kind: 'github'; login: string; teams: string[] };
+
+/**
+ * The read-access decision the pages go through: who the request is (a bad bearer token throws), and
+ * whether that reader may see a repository's deployments.
+ */
+export interface DashboardReadAccess {
+  authenticate(event: HttpEvent): Promise<DashboardReader | undefined>;
+  mayRead(reader: DashboardReader, repository: string): Promise<boolean>;
+}
+
 export interface DashboardDeps extends Omit<DashboardReadDeps, 'approvers'> {
+  /** read access; without it any valid GitHub session reads everything */
+  readAccess?: DashboardReadAccess;
   approvers: ApproversConfig | (() => ApproversConfig);
   /** HMAC key of the session cookie (`helmgate/approval-signing-key`) */
   signingKey: () => Promise<string>;
@@ -140,25 +155,39 @@ export function makeDashboardHandler(deps: DashboardDeps): HttpHandler {
 
       const now = deps.clock.now();
       const session = readSession(await deps.signingKey(), event, deps.cookies, now);
-      if (!session)
+      const reader: DashboardReader | undefined = deps.readAccess
+        ? await deps.readAccess.authenticate(event)
+        : session && { kind: 'github', login: session.login, teams: session.teams };
+      if (!reader)
         return loginPage(
           path === '/' ? '/' : `${path}${event.rawQueryString ? `?${event.rawQueryString}` : ''}`,
         );
-      const viewer: Viewer = { login: session.login, teams: session.teams };
+      const access = deps.readAccess;
+      // only a GitHub session votes (its CSRF secret signs the forms); an API token reads only
+      const voter = reader.kind === 'github' && session?.login === reader.login ? session : undefined;
+      const viewer: Viewer = {
+        login: reader.kind === 'github' ? reader.login : 'API token',
+        teams: reader.kind === 'github' ? reader.teams : [],
+        canVote: voter !== undefined,
+        ...(access ? { mayRead: (repository: string) => access.mayRead(reader, repository) } : {}),
+      };
       const nonce = deps.random.bytes(16).toString('base64');
       const ctx: PageContext = {
-        login: session.login,
+        login: viewer.login,
         now,
         githubWebUrl: deps.githubWebUrl,
         nonce,
-        csrfFor: (id) => csrfToken(session as Session, `approval:${id}`),
+        csrfFor: (id) => (voter ? csrfToken(voter as Session, `approval:${id}`) : ''),
         ...(q.result && FLASH[q.result] ? { flash: FLASH[q.result] } : {}),
       };
 
       if (path === '/') return page(200, renderOverview(await overviewCards(read, viewer), ctx), nonce);
       if (path === '/metrics') {
         const period = parsePeriod(q.days);
-        const all = await deps.store.listDeployments({ limit: deps.scanLimit ?? 1000 });
+        const all = await readable(
+          viewer,
+          await deps.store.listDeployments({ limit: deps.scanLimit ?? 1000 }),
+        );
         const report = doraFigures(all, {
           now,
           days: period,
@@ -166,11 +195,11 @@ export function makeDashboardHandler(deps: DashboardDeps): HttpHandler {
         });
         if (/\bapplication\/json\b/.test(header(event, 'accept') ?? '') || q.format === 'json')
           return json(200, report);
-        return page(200, renderMetricsPage(report, { login: session.login, period }));
+        return page(200, renderMetricsPage(report, { login: viewer.login, period }));
       }
       if (path === '/deployments') {
         const hq = parseHistoryQuery(q);
-        return page(200, renderHistory(await historyPage(read, hq), hq, ctx));
+        return page(200, renderHistory(await historyPage(read, viewer, hq), hq, ctx));
       }
       const id = event.pathParameters?.id;
       if (id && path.startsWith('/deployments/')) {

@@ -3,6 +3,7 @@ import type { ApprovalRequest } from '../approval/approval-request';
 import type { ApprovalView } from '../approval/approval-service';
 import { authorize } from '../approval/approver-policy';
 import type { Deployment, DeploymentStatus } from '../deploy/deployment';
+import { HelmgateError } from '../errors';
 import type { AuditEntry, DeploymentStore } from '../store/deployment-store';
 
 /**
@@ -14,6 +15,19 @@ import type { AuditEntry, DeploymentStore } from '../store/deployment-store';
 export interface Viewer {
   login: string;
   teams: string[];
+  /** may this viewer vote at all (a GitHub session; an API token reads only) */
+  canVote?: boolean;
+  /** may this viewer read deployments of a repository (read access); default: every repository */
+  mayRead?: (repository: string) => Promise<boolean>;
+}
+
+/** The deployments of repositories the viewer may read (one check per repository). */
+export async function readable(viewer: Viewer, list: readonly Deployment[]): Promise<Deployment[]> {
+  const check = viewer.mayRead;
+  if (!check) return [...list];
+  const ok = new Map<string, boolean>();
+  for (const r of new Set(list.map((d) => d.repository))) ok.set(r, await check(r));
+  return list.filter((d) => ok.get(d.repository) === true);
 }
 
 export interface DashboardReadDeps {
@@ -102,7 +116,10 @@ export async function waitingItem(
     open,
     ...(req ? { request: req } : {}),
     ...(waitsFor ? { waitsFor } : {}),
-    right: voteRight(viewer, d.environment, deps.approvers()),
+    right:
+      viewer.canVote === false
+        ? { ok: false, reason: 'an API token reads only; log in with GitHub to vote' }
+        : voteRight(viewer, d.environment, deps.approvers()),
     rollbackNeeded: view?.newerRunning !== undefined,
     ...(view?.newerRunning ? { newerRunningSha: view.newerRunning.sha } : {}),
     required: view?.required ?? 1,
@@ -112,7 +129,9 @@ export async function waitingItem(
 
 /** One card per repository and environment, environments without approval first. */
 export async function overviewCards(deps: DashboardReadDeps, viewer: Viewer): Promise<EnvironmentCard[]> {
-  const all = (await deps.store.listDeployments({ limit: deps.scanLimit ?? 1000 })).sort(newestFirst);
+  const all = (
+    await readable(viewer, await deps.store.listDeployments({ limit: deps.scanLimit ?? 1000 }))
+  ).sort(newestFirst);
   const groups = new Map<string, Deployment[]>();
   for (const d of all) {
     if (d.environment === '*') continue; // a config that never planned: shown in history, not as a card
@@ -194,8 +213,14 @@ export function matchesQuery(d: Deployment, q: Omit<HistoryQuery, 'cursor' | 'li
  * One page of the history, newest first, after `cursor`. Reads the newest `scanLimit` deployments
  * and filters them here (the store's listing has no filter or cursor yet).
  */
-export async function historyPage(deps: DashboardReadDeps, q: HistoryQuery): Promise<HistoryPage> {
-  const all = (await deps.store.listDeployments({ limit: deps.scanLimit ?? 1000 })).sort(newestFirst);
+export async function historyPage(
+  deps: DashboardReadDeps,
+  viewer: Viewer,
+  q: HistoryQuery,
+): Promise<HistoryPage> {
+  const all = (
+    await readable(viewer, await deps.store.listDeployments({ limit: deps.scanLimit ?? 1000 }))
+  ).sort(newestFirst);
   const matching = all.filter((d) => matchesQuery(d, q) && (!q.cursor || cursorOf(d) < q.cursor));
   const page = matching.slice(0, q.limit);
   const last = page.at(-1);
@@ -224,6 +249,8 @@ export async function deploymentDetail(
   const view = await deps.approvals.view(id);
   if (!view) return undefined;
   const d = view.deployment;
+  if (viewer.mayRead && !(await viewer.mayRead(d.repository)))
+    throw new HelmgateError('forbidden', `you may not read deployments of ${d.repository}`);
   const envList = await deps.store.listByEnvironment(d.repository, d.environment, { limit: 200 });
   const previousSuccess = envList
     .filter((o) => o.id !== d.id && isSuccess(o, deps.allowRendered) && o.createdAt < d.createdAt)

@@ -179,3 +179,80 @@ describe('dashboard routes', () => {
     expect(missing.res.status).toBe(404);
   });
 });
+
+describe('dashboard behind a read-access decision', () => {
+  let server2: Server;
+  let base2: string;
+  beforeAll(async () => {
+    const cookies = cookieSettingsFor('http://127.0.0.1:3000');
+    const dashboard = makeDashboardHandler({
+      store: db.store,
+      approvals: ctx.service,
+      approvers: ctx.deps.approvers,
+      random: cryptoRandom,
+      githubWebUrl: 'https://github.example.org',
+      json: makeDeploymentsHandler({ store: db.store, logger: ctx.deps.logger }),
+      signingKey: async () => SIGNING_KEY,
+      cookies,
+      clock: ctx.clock,
+      logger: ctx.deps.logger,
+      oneTimeLogin: {
+        consume: (t) => {
+          const who = tokens.get(t);
+          tokens.delete(t);
+          return who;
+        },
+      },
+      // a stand-in for lib/auth's decision: `Bearer reader-token` reads all; alice may not read org/secret
+      readAccess: {
+        authenticate: async (event) => {
+          const auth = event.headers?.authorization;
+          if (auth === 'Bearer reader-token') return { kind: 'token' };
+          const m = /helmgate_session=([^;]+)/.exec(event.headers?.cookie ?? '');
+          if (!m) return undefined;
+          const s = JSON.parse(Buffer.from((m[1] as string).split('.')[0] as string, 'base64url').toString());
+          return { kind: 'github', login: s.login, teams: s.teams };
+        },
+        mayRead: async (reader, repository) => reader.kind === 'token' || repository !== 'org/secret',
+      },
+    });
+    server2 = createLocalHttpServer([
+      { method: 'GET', path: '/', handler: dashboard },
+      { method: 'GET', path: '/deployments/{id}', handler: dashboard },
+      { method: 'GET', path: '/metrics', handler: dashboard },
+      { method: 'GET', path: '/auth/local', handler: dashboard },
+    ]);
+    base2 = `http://127.0.0.1:${await listen(server2, 0)}`;
+  });
+  afterAll(async () => {
+    await new Promise<void>((r) => server2.close(() => r()));
+    server2.closeAllConnections?.();
+  });
+
+  test('a reader sees only repositories they may read; an API token reads all but cannot vote', async () => {
+    const hidden = deployment({ repository: 'org/secret', environment: 'vault', status: 'succeeded' });
+    await db.store.createDeployment(hidden);
+    const waiting = deployment();
+    await offered(db, ctx.service, waiting);
+
+    const alice = new Browser(base2);
+    tokens.set('alice-2', { login: 'alice', teams: [] });
+    await alice.get('/auth/local?token=alice-2');
+    const overview = await alice.get('/');
+    expect(overview.res.status).toBe(200);
+    expect(overview.text).not.toContain('org/secret');
+    expect(overview.text).not.toContain('data-environment="vault"');
+    expect(overview.text).toContain(`action="/approvals/${waiting.id}/approve"`);
+    const forbidden = await alice.send(`/deployments/${hidden.id}`, { method: 'GET', headers: HTML });
+    expect(forbidden.res.status).toBe(403);
+    expect((await alice.get('/metrics?format=json')).text).not.toContain('vault');
+
+    const token = await fetch(`${base2}/`, { headers: { authorization: 'Bearer reader-token' } });
+    const text = await token.text();
+    expect(token.status).toBe(200);
+    expect(text).toContain('data-environment="vault"');
+    expect(text).not.toContain('data-vote="approve"');
+    expect(text).toContain('an API token reads only');
+    expect((await fetch(`${base2}/`)).status).toBe(401);
+  });
+});

@@ -116,6 +116,8 @@ function parseHistoryQuery(q: Record<string, string | undefined>): HistoryQuery 
   const commit = str(q.commit, 40);
   const out: HistoryQuery = { limit: HISTORY_PAGE_SIZE };
   const environment = str(q.environment, 100);
+  const repository = str(q.repository, 201);
+  if (repository && /^[\w.-]+\/[\w.-]+$/.test(repository)) out.repository = repository;
   const person = str(q.person, 100);
   const cursor = str(q.cursor, 300);
   if (environment) out.environment = environment;

@@ -175,6 +175,8 @@ export async function overviewCards(deps: DashboardReadDeps, viewer: Viewer): Pr
 }
 
 export interface HistoryQuery {
+  /** `owner/name`; needed with `environment` when several repositories deploy */
+  repository?: string;
   environment?: string;
   status?: DeploymentStatus;
   /** a commit SHA or its prefix */
@@ -191,6 +193,7 @@ export interface HistoryPage {
   /** present when there is a next page */
   nextCursor?: string;
   environments: string[];
+  repositories: string[];
 }
 
 export function cursorOf(d: Deployment): string {
@@ -198,6 +201,7 @@ export function cursorOf(d: Deployment): string {
 }
 
 export function matchesQuery(d: Deployment, q: Omit<HistoryQuery, 'cursor' | 'limit'>): boolean {
+  if (q.repository && d.repository !== q.repository) return false;
   if (q.environment && d.environment !== q.environment) return false;
   if (q.status && d.status !== q.status) return false;
   if (q.commit && !d.sha.toLowerCase().startsWith(q.commit.toLowerCase())) return false;
@@ -228,6 +232,7 @@ export async function historyPage(
     deployments: page,
     ...(matching.length > q.limit && last ? { nextCursor: cursorOf(last) } : {}),
     environments: [...new Set(all.map((d) => d.environment))].sort(),
+    repositories: [...new Set(all.map((d) => d.repository))].sort(),
   };
 }
 

@@ -107,7 +107,11 @@ describe('dashboard pages', () => {
         [card({ waiting: [waiting()], lastFailure: dep({ status: 'failed', reason: EVIL }) })],
         ctx,
       ),
-      renderHistory({ deployments: [dep()], environments: ['production'] }, { limit: 25, person: EVIL }, ctx),
+      renderHistory(
+        { deployments: [dep()], environments: ['production'], repositories: ['org/charts'] },
+        { limit: 25, person: EVIL },
+        ctx,
+      ),
       renderDeploymentPage(
         { deployment: dep({ status: 'failed', reason: EVIL }), audit: [], request, waiting: waiting() },
         ctx,
@@ -231,7 +235,12 @@ describe('dashboard pages', () => {
 
   it('page the history with a cursor that keeps the filters', () => {
     const html = renderHistory(
-      { deployments: [dep()], nextCursor: '2026-03-15T10:00:00.000Z#d1', environments: ['production'] },
+      {
+        deployments: [dep()],
+        nextCursor: '2026-03-15T10:00:00.000Z#d1',
+        environments: ['production'],
+        repositories: ['org/charts'],
+      },
       { limit: 25, environment: 'production', status: 'failed' },
       ctx,
     );

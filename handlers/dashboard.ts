@@ -193,6 +193,7 @@ export function makeDashboardHandler(deps: DashboardDeps): HttpHandler {
         const report = doraFigures(all, {
           now,
           days: period,
+          byRepository: new Set(all.map((d) => d.repository)).size > 1,
           ...(deps.allowRendered ? { allowRendered: true } : {}),
         });
         if (/\bapplication\/json\b/.test(header(event, 'accept') ?? '') || q.format === 'json')

@@ -27,6 +27,11 @@ export interface DoraOptions {
   allowRendered?: boolean;
   /** bucket width for the series; default one day up to 31 days, else one week */
   bucketDays?: number;
+  /**
+   * Figures per `owner/name: environment` instead of per environment name (when several repositories
+   * deploy environments of the same name); default false.
+   */
+  byRepository?: boolean;
 }
 
 export interface DoraBucket {
@@ -109,11 +114,12 @@ export function doraFigures(deployments: readonly Deployment[], opts: DoraOption
     byCommit.set(key, [...(byCommit.get(key) ?? []), d]);
   }
 
-  const environments = [...new Set(deployments.map((d) => d.environment))].sort();
+  const keyOf = (d: Deployment) => (opts.byRepository ? `${d.repository}: ${d.environment}` : d.environment);
+  const environments = [...new Set(deployments.map(keyOf))].sort();
   const out: EnvironmentFigures[] = [];
   for (const environment of environments) {
     const runs = deployments
-      .filter((d) => d.environment === environment && ran(d) && ms(d.finishedAt) !== undefined)
+      .filter((d) => keyOf(d) === environment && ran(d) && ms(d.finishedAt) !== undefined)
       .sort((a, b) => (ms(a.finishedAt) as number) - (ms(b.finishedAt) as number));
     const buckets: DoraBucket[] = Array.from({ length: bucketCount }, (_, i) => ({
       from: new Date(from + i * bucketMs).toISOString(),
@@ -160,11 +166,11 @@ export function doraFigures(deployments: readonly Deployment[], opts: DoraOption
     // approval wait: environments with approval, by start time
     let approvals = 0;
     for (const d of deployments) {
-      if (d.environment !== environment || d.approval === 'none') continue;
+      if (keyOf(d) !== environment || d.approval === 'none') continue;
       const started = ms(d.startedAt);
       if (!inPeriod(started)) continue;
       const ready = (byCommit.get(`${d.repository}@${d.sha}`) ?? [])
-        .filter((o) => o.environment !== environment && ok(o))
+        .filter((o) => o.environment !== d.environment && ok(o))
         .map((o) => ms(o.finishedAt))
         .filter((t): t is number => t !== undefined && t <= started)
         .reduce((a, t) => Math.max(a, t), ms(d.createdAt) ?? started);

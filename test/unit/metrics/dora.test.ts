@@ -160,6 +160,20 @@ describe('doraFigures', () => {
     ).toBe(4);
   });
 
+  it('keeps repositories apart when asked', () => {
+    const other = FIXTURE.map((d) => ({ ...d, id: `o-${d.id}`, repository: 'org/other' }));
+    const shared = doraFigures([...FIXTURE, ...other], { now: NOW, days: 14 });
+    expect(env(shared.environments, 'production').deployments).toBe(8);
+    const apart = doraFigures([...FIXTURE, ...other], { now: NOW, days: 14, byRepository: true });
+    expect(apart.environments.map((e) => e.environment)).toEqual([
+      'org/other: production',
+      'org/other: staging',
+      'org/r: production',
+      'org/r: staging',
+    ]);
+    expect(env(apart.environments, 'org/r: production').timeToRestoreMedianMs).toBe(727.5 * MIN);
+  });
+
   it('takes the middle of an odd list and the mean of the two middles of an even one', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 3, 2])).toBe(2.5);

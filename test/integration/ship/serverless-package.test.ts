@@ -159,8 +159,11 @@ describe('osls package (offline, dummy credentials)', () => {
     );
     expect(routes).toEqual({
       'POST /webhook': 'handlers/github-webhook.handler',
-      'GET /deployments': 'handlers/deployments.handler',
-      'GET /deployments/{id}': 'handlers/deployments.handler',
+      'GET /': 'handlers/dashboard.handler',
+      'GET /deployments': 'handlers/dashboard.handler',
+      'GET /deployments/{id}': 'handlers/dashboard.handler',
+      'GET /metrics': 'handlers/dashboard.handler',
+      'GET /assets/helmgate.css': 'handlers/dashboard.handler',
       'GET /approvals/{id}': 'handlers/approval.handler',
       'POST /approvals/{id}/approve': 'handlers/approval.handler',
       'POST /approvals/{id}/reject': 'handlers/approval.handler',
@@ -352,7 +355,8 @@ describe('IAM: a role per function, every statement scoped to named resources', 
     expect(secrets('WebhookLambdaFunction')).toEqual(
       named('helmgate/github-webhook', 'helmgate/github-token', 'helmgate/slack'),
     );
-    expect(secrets('DeploymentsLambdaFunction')).toEqual([]);
+    // the dashboard reads the session cookie, signed with the approval signing key
+    expect(secrets('DeploymentsLambdaFunction')).toEqual(named('helmgate/approval-signing-key'));
     expect(secrets('ApprovalLambdaFunction')).toEqual(
       named('helmgate/approval-signing-key', 'helmgate/slack', 'helmgate/github-token'),
     );

@@ -23,6 +23,7 @@ import {
   json,
   STATUS_BY_CODE,
 } from '../lib/http/lambda-http';
+import { withLambdaContext } from '../lib/log/lambda-logger';
 import type { Logger } from '../lib/log/logger';
 import { doraFigures } from '../lib/metrics/dora';
 import type { Random } from '../lib/random';
@@ -242,10 +243,12 @@ export function makeDashboardHandler(deps: DashboardDeps): HttpHandler {
 }
 
 /** AWS: the deployments function serves the dashboard and, for API clients, the JSON as before. */
-export const handler = lazyHandler(async () => {
-  const graph = composeAws();
-  return makeDashboardHandler({
-    ...(await graph.dashboard()),
-    json: makeDeploymentsHandler(await graph.deployments()),
-  });
-});
+export const handler = withLambdaContext(
+  lazyHandler(async () => {
+    const graph = composeAws();
+    return makeDashboardHandler({
+      ...(await graph.dashboard()),
+      json: makeDeploymentsHandler(await graph.deployments()),
+    });
+  }),
+);

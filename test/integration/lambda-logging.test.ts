@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Context } from 'aws-lambda';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite';
 import { httpEvent } from '../helpers/events';
@@ -102,4 +104,19 @@ describe('Lambda logging at the real webhook entry', () => {
     ]);
     for (const l of lines) expect(l.function_request_id).toMatch(/^req-[12]$/);
   });
+});
+
+test('every Lambda entry point in serverless.yml, and the runner image, tells the logger its invocation', () => {
+  const root = path.resolve(__dirname, '../..');
+  const yml = readFileSync(path.join(root, 'serverless.yml'), 'utf8');
+  const entries = [...yml.matchAll(/^\s+handler: (handlers\/[\w-]+)\.handler$/gm)].map((m) => `${m[1]}.ts`);
+  entries.push('handlers/deploy-runner.ts'); // the container image's CMD index.handler (Dockerfile)
+  expect(entries.length).toBeGreaterThanOrEqual(7);
+  for (const file of entries) {
+    const text = readFileSync(path.join(root, file), 'utf8');
+    expect({ file, wrapped: /withLambdaContext\(|enterInvocation\(context\)/.test(text) }).toEqual({
+      file,
+      wrapped: true,
+    });
+  }
 });

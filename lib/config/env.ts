@@ -52,6 +52,11 @@ export const AppConfig = z.object({
    * {"production": {"github": [...], "githubTeams": [...], "slack": [...], "required": 1}}
    */
   HELMGATE_APPROVERS: z.string().default('{}'),
+  /**
+   * The deploy runner in AWS: JSON {"<owner/name or *>#<environment>": "<role ARN>"} (set by
+   * scripts/serverless-policy.cjs). Deployment secrets are read only through that environment's role.
+   */
+  HELMGATE_ENVIRONMENT_ROLES: z.string().min(2).optional(),
   HELMGATE_APPROVAL_TTL_HOURS: z.coerce.number().positive().default(24),
   /** the deploy runner's helm binary and pre-pulled chart cache (the container image sets both) */
   HELMGATE_HELM_BIN: z.string().min(1).optional(),

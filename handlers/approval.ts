@@ -5,7 +5,7 @@ import {
   renderMessagePage,
 } from '../lib/approval/approval-page';
 import type { ApproversConfig } from '../lib/approval/approval-port';
-import type { ApprovalService } from '../lib/approval/approval-service';
+import type { ApprovalService, ApproversKey } from '../lib/approval/approval-service';
 import { verifyApprovalToken } from '../lib/approval/approval-token';
 import { authorize } from '../lib/approval/approver-policy';
 import { approvalHandlerDeps, approvalWiring } from '../lib/approval/aws-wiring';
@@ -25,7 +25,8 @@ import { lazyHandler } from '../lib/wiring/lazy';
 
 export interface ApprovalHandlerDeps {
   approvals: Pick<ApprovalService, 'vote' | 'view'>;
-  approvers: ApproversConfig | (() => ApproversConfig);
+  /** from the operator's policy, per deployment (see ApprovalServiceDeps.approvers) */
+  approvers: ApproversConfig | ((d: ApproversKey) => ApproversConfig);
   /** HMAC key for the session cookie (`helmgate/approval-signing-key`) */
   signingKey: () => Promise<string>;
   cookies: CookieSettings;
@@ -61,7 +62,8 @@ function csrfPurpose(deploymentId: string): string {
  * allowed or a bad token, 410 expired or superseded, 409 already decided, 400 bad CSRF.
  */
 export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
-  const approvers = () => (typeof deps.approvers === 'function' ? deps.approvers() : deps.approvers);
+  const approvers = (d: ApproversKey) =>
+    typeof deps.approvers === 'function' ? deps.approvers(d) : deps.approvers;
   return async (event: HttpEvent) => {
     const id = event.pathParameters?.id ?? '';
     const log = deps.logger.child({ deploymentId: id, route: 'approval' });
@@ -129,7 +131,7 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
     let state: ApprovalPageState;
     let status = 200;
     const auth = session
-      ? authorize({ kind: 'github', id: session.login, teams: session.teams }, d.environment, approvers())
+      ? authorize({ kind: 'github', id: session.login, teams: session.teams }, d.environment, approvers(d))
       : undefined;
     if (d.status === 'superseded') {
       state = { kind: 'superseded', by: d.supersededBy ?? 'a newer commit' };

@@ -4,7 +4,6 @@
  * local JSON file, the deploy runner in-process, Slack and GitHub replaced by the console.
  */
 import path from 'node:path';
-import { parseApprovers } from '../lib/approval/aws-wiring';
 import { addLocalPlaceholders, ensureSecretsFile, startLocalStack } from '../lib/local/local-stack';
 
 async function main(): Promise<void> {
@@ -26,7 +25,12 @@ async function main(): Promise<void> {
     secretsFile,
     ...(repositories?.length ? { repositories } : {}),
     logLevel: (process.env.HELMGATE_LOG_LEVEL as 'info' | undefined) ?? 'info',
-    approvers: parseApprovers(process.env.HELMGATE_APPROVERS),
+    // the operator policy: HELMGATE_POLICY, else this checkout's deploy.yaml as it is now (read once);
+    // HELMGATE_APPROVERS is still accepted and merged into it
+    policySettings: {
+      HELMGATE_POLICY: process.env.HELMGATE_POLICY,
+      HELMGATE_APPROVERS: process.env.HELMGATE_APPROVERS,
+    },
     ...(process.env.HELMGATE_PUBLIC_URL ? { publicUrl: process.env.HELMGATE_PUBLIC_URL } : {}),
     runner: process.env.KUBECONFIG ? { kubeconfig: process.env.KUBECONFIG } : {},
   });
@@ -37,6 +41,7 @@ async function main(): Promise<void> {
       `helmgate: render-only, so ${secretsFile} got random placeholders for the secrets deploy.yaml references: ${placeholders.join(', ')}`,
     );
   say(`helmgate: listening on ${stack.url}  (repositories: ${stack.repositories.join(', ')})`);
+  say(`helmgate: policy ${stack.policy.digest.slice(0, 12)} from ${stack.policy.source} (docs/policy.md)`);
   say(
     process.env.KUBECONFIG
       ? `helmgate: KUBECONFIG is set: deployments go to that cluster for real`

@@ -7,12 +7,15 @@ import type { Dispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
 import type { Notifier } from '../notify/notifier';
 import { cryptoRandom } from '../random';
+import { repositoryChartDigests } from '../helm/chart-digest';
+import { openChartCache } from '../helm/chart-cache';
+import { approversFor } from '../policy/check';
 import { planAt } from '../runner/runner';
 import type { SweeperDeps } from '../sweeper/sweeper';
 import { type AwsBase, awsBase, awsDispatcher, awsNotifier } from '../wiring/aws';
 import { cached } from '../wiring/lazy';
 import { ApproversConfig } from './approval-port';
-import { ApprovalService } from './approval-service';
+import { ApprovalService, type ApproversKey } from './approval-service';
 
 /** Parses HELMGATE_APPROVERS; the error names the bad field, never more. */
 export function parseApprovers(raw: string | undefined): ApproversConfig {
@@ -34,7 +37,7 @@ export function parseApprovers(raw: string | undefined): ApproversConfig {
 export interface ApprovalWiring {
   base: AwsBase;
   service: ApprovalService;
-  approvers: ApproversConfig;
+  approvers: (d: ApproversKey) => ApproversConfig;
   signingKey: () => Promise<string>;
   notifier: Notifier;
   dispatcher: Dispatcher;
@@ -43,7 +46,12 @@ export interface ApprovalWiring {
 /** The approval service as every AWS handler that votes or promotes builds it. */
 export async function approvalWiring(base: AwsBase = awsBase()): Promise<ApprovalWiring> {
   const { config } = base;
-  const approvers = parseApprovers(config.HELMGATE_APPROVERS);
+  // who may approve: the operator policy (HELMGATE_APPROVERS is merged into it by the loader)
+  const { policy } = base.policy();
+  const approvers = (d: ApproversKey) => approversFor(policy, d);
+  // plans that approvals bind to pin remote charts exactly as the runner will (a fresh resolver per
+  // plan: a warm container must not remember an index a re-publish has changed)
+  const chartCache = openChartCache(config.HELMGATE_CHART_CACHE);
   const notifier = await awsNotifier(base);
   const dispatcher = awsDispatcher(base);
   const service = new ApprovalService({
@@ -57,7 +65,12 @@ export async function approvalWiring(base: AwsBase = awsBase()): Promise<Approva
     publicUrl: config.HELMGATE_PUBLIC_URL,
     approvalTtlMs: config.HELMGATE_APPROVAL_TTL_HOURS * 3600_000,
     planFor: async (waiting, ctx) =>
-      ctx.sourceDir ? planAt(ctx.sourceDir, config.HELMGATE_DEPLOY_CONFIG, waiting) : undefined,
+      ctx.sourceDir
+        ? planAt(ctx.sourceDir, config.HELMGATE_DEPLOY_CONFIG, waiting, {
+            policy,
+            charts: repositoryChartDigests({ fetch, cache: chartCache }),
+          })
+        : undefined,
   });
   const signingKey = cached(
     async () => base.secrets.resolve({ secret: config.HELMGATE_SIGNING_KEY_ID }),

@@ -141,7 +141,11 @@ async function createDeployment(
 ): Promise<number> {
   const principal = await t.principal();
   const repository = await t.repository();
-  const tree = await openCommit(t.repoDir, input.sha, t.deployConfigPath);
+  const tree = await openCommit(t.repoDir, input.sha, t.deployConfigPath, {
+    repository,
+    policy: t.policy().policy,
+    charts: t.charts(),
+  });
   try {
     const [environment] = environmentsOf(tree, input.environment) as [string];
     const plan = await tree.plan(environment);

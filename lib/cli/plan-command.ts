@@ -48,7 +48,11 @@ export async function planCommand(
   rev: string,
   environment: string | undefined,
 ): Promise<number> {
-  const tree = await openCommit(t.repoDir, rev, t.deployConfigPath);
+  const tree = await openCommit(t.repoDir, rev, t.deployConfigPath, {
+    repository: await t.repository(),
+    policy: t.policy().policy,
+    charts: t.charts(),
+  });
   try {
     const repository = await t.repository();
     const approvals = t.readApprovals();
@@ -98,7 +102,11 @@ export async function secretsCheckCommand(
   environment: string | undefined,
   rev: string,
 ): Promise<number> {
-  const tree = await openCommit(t.repoDir, rev, t.deployConfigPath);
+  const tree = await openCommit(t.repoDir, rev, t.deployConfigPath, {
+    repository: await t.repository(),
+    policy: t.policy().policy,
+    charts: t.charts(),
+  });
   try {
     const resolver = new SecretResolver(t.secretsProvider, t.redactor);
     const reports: SecretsCheckReport[] = [];

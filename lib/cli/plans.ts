@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type DeployConfig, parseDeployConfig } from '../deploy/deploy-config';
-import type { EnvironmentPlan } from '../deploy/plan';
+import type { ChartDigestResolver, EnvironmentPlan } from '../deploy/plan';
 import { HelmgateError } from '../errors';
 import { LocalGitSource } from '../github/local-git-source';
+import type { Policy } from '../policy/policy';
 import { planAt } from '../runner/runner';
 import { directorySourceReader } from '../runner/source-reader';
 
@@ -48,6 +49,8 @@ export async function openCommit(
   repoDir: string,
   rev: string,
   deployConfigPath: string,
+  /** plans are checked against the operator policy and pin remote charts, as the runner's */
+  planning: { repository: string; policy: Policy; charts?: ChartDigestResolver },
 ): Promise<CommitTree> {
   const sha = await resolveCommit(repoDir, rev);
   const work = await mkdtemp(path.join(tmpdir(), 'helmgate-cli-'));
@@ -63,7 +66,8 @@ export async function openCommit(
       sha,
       dir,
       config,
-      plan: (environment) => planAt(dir, deployConfigPath, { environment, sha }),
+      plan: (environment) =>
+        planAt(dir, deployConfigPath, { repository: planning.repository, environment, sha }, planning),
       dispose: () => rm(work, { recursive: true, force: true }),
     };
   } catch (e) {

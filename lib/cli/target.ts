@@ -5,15 +5,19 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import * as z from 'zod';
 import { ApproversConfig } from '../approval/approval-port';
-import { ApprovalService } from '../approval/approval-service';
-import { parseApprovers } from '../approval/aws-wiring';
+import { ApprovalService, type ApproversKey } from '../approval/approval-service';
 import type { Clock } from '../clock';
+import { type LoadedPolicy, loadPolicy } from '../config/policy-loader';
+import type { ChartDigestResolver } from '../deploy/plan';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
 import { originRepository } from '../github/origin-repository';
+import { repositoryChartDigests } from '../helm/chart-digest';
 import { createLogger, type Logger } from '../log/logger';
 import { Redactor } from '../log/redact';
 import { ConsoleNotifier, type Notifier } from '../notify/notifier';
+import { approversFor } from '../policy/check';
+import { Policy, policyDigest } from '../policy/policy';
 import { cryptoRandom } from '../random';
 import { FileSecretsProvider } from '../secrets/file-provider';
 import type { SecretsProvider } from '../secrets/secrets-provider';
@@ -41,8 +45,11 @@ export const LocalStackState = z.object({
   repoDir: z.string().min(1),
   deployConfigPath: z.string().min(1).default('deploy.yaml'),
   pid: z.number().int().positive().optional(),
-  /** who may approve what, as the stack enforces it; default HELMGATE_APPROVERS of the CLI's env */
+  /** test stacks only: who may approve what, replacing the policy's approvers */
   approvers: ApproversConfig.optional(),
+  /** the operator policy the stack loaded at start (lib/policy); absent: loaded as the stack would */
+  policy: z.unknown().optional(),
+  policySource: z.string().optional(),
   /** the repositories the stack accepts; the first one is the CLI's default */
   repositories: z.array(z.string()).optional(),
   /** no cluster: `rendered` counts as what runs and the cluster secret is not needed (default true) */
@@ -77,7 +84,12 @@ export interface CliTarget {
   /** `local stack at http://…` or `AWS table helmgate in eu-west-1` */
   description: string;
   store: DynamoDbDeploymentStore;
-  approvers: ApproversConfig;
+  /** who may approve a deployment: the policy's approvers for its repository and environment */
+  approvers: ApproversConfig | ((d: ApproversKey) => ApproversConfig);
+  /** the operator policy in force (loaded on first use) */
+  policy(): LoadedPolicy;
+  /** pins remote charts when planning, as the runner does */
+  charts(): ChartDigestResolver;
   secretsProvider: SecretsProvider;
   redactor: Redactor;
   logger: Logger;
@@ -199,7 +211,31 @@ function localTarget(stateFile: string, opts: TargetOptions, t: TargetEnv): CliT
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
   const store = new DynamoDbDeploymentStore(dynamo, state.table);
-  const approvers = state.approvers ?? parseApprovers(t.env.HELMGATE_APPROVERS);
+  const repoDirOfState = path.resolve(path.dirname(stateFile), state.repoDir);
+  let loaded: LoadedPolicy | undefined;
+  const policy = () => {
+    if (!loaded) {
+      if (state.policy !== undefined) {
+        const p = Policy.parse(state.policy);
+        loaded = {
+          policy: p,
+          source: state.policySource ?? `the local stack (${stateFile})`,
+          digest: policyDigest(p),
+        };
+      } else
+        loaded = loadPolicy(
+          {
+            HELMGATE_POLICY: t.env.HELMGATE_POLICY,
+            HELMGATE_APPROVERS: t.env.HELMGATE_APPROVERS,
+            HELMGATE_REPOSITORIES: state.repositories ?? [],
+            HELMGATE_DEPLOY_CONFIG: state.deployConfigPath,
+          },
+          { repoDir: repoDirOfState, cwd: t.cwd },
+        );
+    }
+    return loaded;
+  };
+  const approvers = state.approvers ?? ((d: ApproversKey) => approversFor(policy().policy, d));
   const renderOnly = state.renderOnly ?? true;
   const dispatcher = new ReportingDispatcher(() => new LocalHttpDispatcher(state.url));
   const notifier: Notifier = new ConsoleNotifier(logger);
@@ -209,6 +245,8 @@ function localTarget(stateFile: string, opts: TargetOptions, t: TargetEnv): CliT
     description: `local stack at ${state.url}`,
     store,
     approvers,
+    policy,
+    charts: () => repositoryChartDigests({ fetch }),
     secretsProvider: new FileSecretsProvider(state.secretsFile),
     redactor,
     logger,
@@ -251,7 +289,7 @@ const refusingDispatcher: Dispatcher = {
 
 function readOnlyApprovals(
   store: DynamoDbDeploymentStore,
-  approvers: ApproversConfig,
+  approvers: CliTarget['approvers'],
   clock: Clock,
   logger: Logger,
   publicUrl: string,
@@ -285,8 +323,18 @@ function awsTarget(opts: TargetOptions, t: TargetEnv): CliTarget {
   const logger = stderrLogger(redactor, t, opts.verbose === true);
   const baseWithLogger = { ...base, logger };
   const { config } = base;
-  const approvers = parseApprovers(config.HELMGATE_APPROVERS);
   const repoDir = path.resolve(t.cwd, t.env.HELMGATE_REPO_DIR ?? '.');
+  // the stack's policy: HELMGATE_POLICY (as the stack sets it), else the packaged file in this checkout
+  let loaded: LoadedPolicy | undefined;
+  const policy = () => {
+    const packaged = path.join(repoDir, 'helmgate-policy.yaml');
+    loaded ??= loadPolicy({
+      ...config,
+      HELMGATE_POLICY: config.HELMGATE_POLICY ?? (existsSync(packaged) ? packaged : undefined),
+    });
+    return loaded;
+  };
+  const approvers = (d: ApproversKey) => approversFor(policy().policy, d);
   let lambda: Dispatcher | undefined;
   const dispatcher = new ReportingDispatcher(() => {
     lambda ??= awsDispatcher(baseWithLogger);
@@ -303,6 +351,8 @@ function awsTarget(opts: TargetOptions, t: TargetEnv): CliTarget {
     description: `AWS table ${config.HELMGATE_TABLE} in ${config.AWS_REGION}`,
     store: base.store,
     approvers,
+    policy,
+    charts: () => repositoryChartDigests({ fetch }),
     secretsProvider: base.secretsProvider,
     redactor,
     logger,

@@ -89,6 +89,8 @@ export interface EnvironmentPlan {
   kubernetesSecrets: PlannedKubeSecret[];
   /** every distinct {secret,key} the releases and Kubernetes Secrets reference, for the pre-flight check */
   secretRefs: SecretRef[];
+  /** the operator policy the plan was checked against (set by the runner's planAt): digest and one line */
+  policy?: { digest: string; summary: string };
   /**
    * sha256 of the deploy content, independent of the commit: environment name, cluster secret name,
    * each release's digest with its needs, timeout and health, and the Kubernetes Secrets (names and
@@ -365,6 +367,7 @@ export function describePlan(plan: EnvironmentPlan): string {
   lines.push(
     `${plan.environment} @ ${plan.sha.slice(0, 12)} — ${gate}${plan.after ? ` after ${plan.after}` : ''} (plan ${plan.digest.slice(0, 12)})`,
   );
+  if (plan.policy) lines.push(`policy ${plan.policy.digest.slice(0, 12)}: ${plan.policy.summary}`);
   lines.push(`cluster credentials: ${plan.cluster.secret}`);
   if (plan.kubernetesSecrets.length > 0) {
     lines.push('Kubernetes Secrets:');

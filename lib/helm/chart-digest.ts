@@ -20,7 +20,7 @@ type Fetch = (url: string, init?: { method?: string; headers?: Record<string, st
 
 /** The chart cache's word, for charts the image carries (no network needed for them). */
 export interface CachedDigests {
-  digestOf(chart: { url: string; name: string; version: string }): Promise<string | undefined>;
+  digestOf?(chart: { url: string; name: string; version: string }): Promise<string | undefined>;
 }
 
 const SHA256 = /^sha256:[0-9a-f]{64}$/;
@@ -121,7 +121,7 @@ export function repositoryChartDigests(opts: { fetch: Fetch; cache?: CachedDiges
 
   return {
     async digest(chart) {
-      const cached = await opts.cache?.digestOf(chart);
+      const cached = await opts.cache?.digestOf?.(chart);
       if (cached && SHA256.test(cached)) return cached;
       let protocol: string;
       try {

@@ -9,6 +9,8 @@ import type { RepoSource } from '../github/repo-source';
 import { handle } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Notifier } from '../notify/notifier';
+import { checkPlan, violationReason } from '../policy/check';
+import type { Policy } from '../policy/policy';
 import type { DeploymentStore } from '../store/deployment-store';
 
 export interface PushIntakeDeps {
@@ -20,6 +22,11 @@ export interface PushIntakeDeps {
   clock: Clock;
   logger: Logger;
   deployConfigPath: string;
+  /**
+   * The operator's policy (lib/policy), loaded once at start and never from a commit: it decides the
+   * approval mode and who approves; the pushed deploy.yaml may only be stricter.
+   */
+  policy: Policy;
   /** how long a delivery id is remembered (GitHub redelivers for days) */
   deliveryTtlSeconds?: number;
 }
@@ -107,12 +114,38 @@ export async function acceptPush(
   const created: Deployment[] = [];
   const superseded: string[] = [];
   for (const [environment, env] of Object.entries(config.environments)) {
+    const id = deploymentId(deliveryId, environment, base.sha);
+    // the gate comes from the operator's policy, never from the commit alone
+    const check = checkPlan(deps.policy, base.repository, config, environment, deps.deployConfigPath);
+    const policy = check.effective
+      ? { policy: { digest: check.effective.policyDigest, summary: check.effective.summary } }
+      : {};
+    if (!check.effective || check.violations.length > 0) {
+      const reason = violationReason(check.violations);
+      log.warn('push refused by the policy', { environment, reason });
+      const refused: Deployment = {
+        ...base,
+        id,
+        environment,
+        status: 'failed',
+        approval: check.effective?.approval ?? 'required',
+        reason,
+        finishedAt: now.toISOString(),
+        ...policy,
+      };
+      if (await store.createDeployment(refused)) await deps.notifier.deploymentChanged(refused);
+      created.push(refused);
+      continue;
+    }
+    const { approval, after } = check.effective;
     const d: Deployment = {
       ...base,
-      id: deploymentId(deliveryId, environment, base.sha),
+      id,
       environment,
-      approval: env.approval,
-      status: initialStatus(env.approval),
+      approval,
+      status: initialStatus(approval),
+      ...policy,
+      ...(env.approvers ? { requestedApprovers: env.approvers } : {}),
     };
     const isNew = await store.createDeployment(d);
     const fresh = isNew ? d : ((await store.getDeployment(d.id)) ?? d);
@@ -122,7 +155,7 @@ export async function acceptPush(
     // now (no `after`); with `after`, its approval opens when that environment succeeded (the gate)
     const applied = await handle(
       deps,
-      { type: 'created', deployment: fresh, offer: !env.after },
+      { type: 'created', deployment: fresh, offer: !after },
       { environment: await store.listByEnvironment(fresh.repository, fresh.environment, { limit: 50 }) },
     );
     for (const a of applied) if (a.kind === 'moved') superseded.push(a.deployment.id);

@@ -4,8 +4,10 @@ import path from 'node:path';
 import type { EnvironmentPlan } from '../deploy/plan';
 import type { DeployJob } from '../dispatch/dispatcher';
 import { createProcessRunner } from '../exec/command-runner';
+import { repositoryChartDigests } from '../helm/chart-digest';
 import { ensureHelmBinary } from '../helm/helm-binary';
 import type { RetryPolicy } from '../helm/release-deployer';
+import type { Policy } from '../policy/policy';
 import { type ChartLookup, type ClusterAccess, helmClusterConnector } from '../runner/helm-cluster';
 import { kubeconfigFileAccess } from '../runner/kube-access';
 import { type FinishedHook, type RunnerDeps, runDeployment } from '../runner/runner';
@@ -16,6 +18,8 @@ export interface LocalRunnerOptions {
   /** the project's working directory for helmgate's own files (`.helmgate/`) */
   stateDir: string;
   deployConfigPath?: string;
+  /** the operator policy the stack loaded at start */
+  policy: Policy;
   /**
    * How to reach a cluster. Absent: render-only (`helm template` into `<stateDir>/rendered/<id>/`),
    * status `rendered`, never `succeeded`.
@@ -82,6 +86,8 @@ export function localRunner(
       ...(opts.rollbackOnFailure !== undefined ? { rollbackOnFailure: opts.rollbackOnFailure } : {}),
     }),
     ...(opts.finished ? { finished: opts.finished } : {}),
+    policy: opts.policy,
+    charts: repositoryChartDigests({ fetch, ...(opts.chartCache ? { cache: opts.chartCache } : {}) }),
     workRoot,
     deployConfigPath: opts.deployConfigPath ?? 'deploy.yaml',
     remainingTimeMs: () => Number.POSITIVE_INFINITY,

@@ -13,11 +13,13 @@ import {
   type SlackInteractionJob,
 } from '../../handlers/slack-interactions';
 import type { ApproversConfig } from '../approval/approval-port';
+import type { ApproversKey } from '../approval/approval-service';
 import { ApprovalService } from '../approval/approval-service';
 import { parseOAuthClient } from '../auth/github-oauth';
 import { cookieSettingsFor } from '../auth/session';
 import { LOCAL_DISPATCH_PATH, makeLocalDispatchHandler } from '../cli/local-dispatch';
 import { type Clock, systemClock } from '../clock';
+import { type LoadedPolicy, loadPolicy } from '../config/policy-loader';
 import { parseDeployConfig } from '../deploy/deploy-config';
 import { planEnvironment } from '../deploy/plan';
 import { InProcessBackgroundWork } from '../dispatch/background';
@@ -25,11 +27,13 @@ import { type DeployJob, type Dispatcher, InProcessDispatcher } from '../dispatc
 import { LocalGitSource } from '../github/local-git-source';
 import { originRepository } from '../github/origin-repository';
 import type { RepoSource } from '../github/repo-source';
+import { repositoryChartDigests } from '../helm/chart-digest';
 import { json } from '../http/lambda-http';
 import { createLocalHttpServer, listen, type Route } from '../http/local-adapter';
 import { createLogger, type Logger, type LogLevel } from '../log/logger';
 import { Redactor } from '../log/redact';
 import { ConsoleNotifier, FanOutNotifier, type Notifier } from '../notify/notifier';
+import { approversFor } from '../policy/check';
 import { cryptoRandom, type Random } from '../random';
 import { planAt } from '../runner/runner';
 import { directorySourceReader } from '../runner/source-reader';
@@ -62,12 +66,19 @@ export interface LocalStackOptions {
    * The deploy runner. Default: the real runner (render-only unless `runner.access` reaches a cluster).
    * `false`: dispatched deployments stay `queued` (webhook-only tests and benches).
    */
-  runner?: (Omit<LocalRunnerOptions, 'finished' | 'stateDir'> & { stateDir?: string }) | false;
+  runner?: (Omit<LocalRunnerOptions, 'finished' | 'stateDir' | 'policy'> & { stateDir?: string }) | false;
   /** extra notifiers besides the console (and Slack, when its secret is configured) */
   notifiers?: Notifier[];
   /** where the repository is read from; default: git on repoDir */
   source?: RepoSource;
-  /** who may approve what (HELMGATE_APPROVERS); default: nobody */
+  /**
+   * The operator policy. Default: loaded once at start (lib/config/policy-loader.ts) from
+   * `policySettings` — HELMGATE_POLICY, else the deploy config in the working tree of `repoDir`;
+   * HELMGATE_APPROVERS merged in.
+   */
+  policy?: LoadedPolicy;
+  policySettings?: { HELMGATE_POLICY?: string | undefined; HELMGATE_APPROVERS?: string | undefined };
+  /** tests: who may approve what, replacing the policy's approvers; default: the policy's */
   approvers?: ApproversConfig;
   /** public base URL for approval links; default the stack's own URL */
   publicUrl?: string;
@@ -102,6 +113,8 @@ export interface LocalStackContext {
 
 export interface LocalStack extends LocalStackContext {
   url: string;
+  /** the operator policy this stack enforces, loaded once at start */
+  policy: LoadedPolicy;
   port: number;
   secretsFile: string;
   approvals: ApprovalService;
@@ -218,6 +231,18 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   const source = opts.source ?? new LocalGitSource(opts.repoDir);
   const repositories = opts.repositories ?? [await originRepository(opts.repoDir)];
   const deployConfigPath = opts.deployConfigPath ?? 'deploy.yaml';
+  // read once, now: a later commit (even one checked out here) never changes the gate of this stack
+  const loadedPolicy =
+    opts.policy ??
+    loadPolicy(
+      {
+        ...opts.policySettings,
+        HELMGATE_REPOSITORIES: repositories,
+        HELMGATE_DEPLOY_CONFIG: deployConfigPath,
+      },
+      { repoDir: opts.repoDir, cwd: opts.repoDir },
+    );
+  const policy = loadedPolicy.policy;
 
   // the HTTP server first: approval links need its port
   const routes: Route[] = [];
@@ -268,7 +293,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     repositories,
   };
 
-  const approvers = opts.approvers ?? {};
+  const approvers = opts.approvers ?? ((d: ApproversKey) => approversFor(policy, d));
   const approvals = new ApprovalService({
     store,
     notifier,
@@ -282,7 +307,15 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     allowRendered: opts.runner === false || !(opts.runner?.access || opts.runner?.kubeconfig),
     ...(opts.approvalTtlMs ? { approvalTtlMs: opts.approvalTtlMs } : {}),
     planFor: async (waiting, ctx) =>
-      ctx.sourceDir ? planAt(ctx.sourceDir, deployConfigPath, waiting) : undefined,
+      ctx.sourceDir
+        ? planAt(ctx.sourceDir, deployConfigPath, waiting, {
+            policy,
+            charts: repositoryChartDigests({
+              fetch,
+              ...(opts.runner && opts.runner.chartCache ? { cache: opts.runner.chartCache } : {}),
+            }),
+          })
+        : undefined,
   });
   if (opts.runner !== false) {
     const stateDir = opts.runner?.stateDir ?? path.join(opts.repoDir, '.helmgate');
@@ -290,6 +323,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       ...(opts.runner ?? {}),
       stateDir,
       deployConfigPath,
+      policy,
       finished: approvals,
     });
     runJob = runner.run;
@@ -306,6 +340,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     clock,
     logger,
     deployConfigPath,
+    policy,
     repositories,
     branches: opts.branches ?? [],
     maxBodyBytes: opts.maxBodyBytes ?? 5 * 1024 * 1024,
@@ -384,7 +419,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       deployConfigPath,
       pid: process.pid,
       repositories,
-      approvers,
+      // the CLI decides and plans as this stack does: the same policy (and test approvers, if any)
+      ...(opts.approvers ? { approvers: opts.approvers } : {}),
+      policy,
+      policySource: loadedPolicy.source,
       renderOnly: opts.runner === false || !(opts.runner?.access || opts.runner?.kubeconfig),
     };
     writeFileSync(opts.stateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
@@ -402,6 +440,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   return {
     ...context,
     url,
+    policy: loadedPolicy,
     port,
     secretsFile: opts.secretsFile,
     approvals,

@@ -1,4 +1,5 @@
 import type { DeployConfig, EnvironmentSpec } from '../deploy/deploy-config';
+import { HelmgateError } from '../errors';
 import {
   APPROVAL_RANK,
   type ApprovalMode,
@@ -307,4 +308,30 @@ export function violationReason(violations: readonly PolicyViolation[]): string 
   const shown = violations.slice(0, 10).map((v) => v.message);
   if (violations.length > 10) shown.push(`… and ${violations.length - 10} more`);
   return shown.join('\n');
+}
+
+/** A deployment the policy forbids; the message lists every violation, each naming its rule. */
+export class PolicyViolationError extends HelmgateError {
+  override name = 'PolicyViolationError';
+  readonly violations: PolicyViolation[];
+  constructor(violations: PolicyViolation[]) {
+    super('forbidden', violationReason(violations));
+    this.violations = violations;
+  }
+}
+
+/**
+ * Who may approve each environment of a deployment's repository, as the approval side consumes it:
+ * the policy's approvers, narrowed for the deployment's own environment by what its commit asked
+ * (`requestedApprovers`, recorded at intake). A repository the policy does not know: nobody.
+ */
+export function approversFor(
+  policy: Policy,
+  d: { repository: string; environment: string; requestedApprovers?: RequestedApprovers | undefined },
+): Record<string, EffectiveApprovers> {
+  const rp = repositoryPolicy(policy, d.repository);
+  const out: Record<string, EffectiveApprovers> = {};
+  for (const [name, env] of Object.entries(rp?.environments ?? {}))
+    out[name] = effectiveApprovers(env.approvers, name === d.environment ? d.requestedApprovers : undefined);
+  return out;
 }

@@ -4,7 +4,12 @@ import path from 'node:path';
 import type { Clock } from '../clock';
 import { parseDeployConfig } from '../deploy/deploy-config';
 import { type Deployment, deadRuns, lockName, type ReleaseResult } from '../deploy/lifecycle';
-import { type EnvironmentPlan, type PlannedRelease, planEnvironment } from '../deploy/plan';
+import {
+  type ChartDigestResolver,
+  type EnvironmentPlan,
+  type PlannedRelease,
+  planEnvironment,
+} from '../deploy/plan';
 import { type NodeOutcome, runDag } from '../deploy/scheduler';
 import type { DeployJob, Dispatcher } from '../dispatch/dispatcher';
 import { describeError, HelmgateError } from '../errors';
@@ -13,6 +18,8 @@ import { type Applied, handle, movedOrCurrent } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
+import { checkPlan, PolicyViolationError } from '../policy/check';
+import type { Policy } from '../policy/policy';
 import { SecretMissingError, type SecretResolver } from '../secrets/secrets-provider';
 import type { DeploymentStore } from '../store/deployment-store';
 import { directorySourceReader } from './source-reader';
@@ -69,8 +76,15 @@ export interface RunnerDeps {
   clock: Clock;
   logger: Logger;
   redactor: Redactor;
-  /** a fresh resolver per invocation (values cached for this invocation only) */
-  secrets: () => SecretResolver;
+  /**
+   * A fresh resolver per invocation (values cached for this invocation only), for this deployment:
+   * in AWS it reads through the deployment's environment role (lib/runner/environment-secrets.ts).
+   */
+  secrets: (d: Pick<Deployment, 'id' | 'repository' | 'environment'>) => SecretResolver;
+  /** the operator's policy: checked before any secret is read; a violation fails the deployment */
+  policy: Policy;
+  /** pins remote charts to their repository digests when planning (approved charts are the charts that run) */
+  charts?: ChartDigestResolver;
   cluster: ClusterConnector;
   finished?: FinishedHook;
   /** private temp dirs are made here (mode 0700) */
@@ -170,29 +184,12 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
     sourceDir = path.join(workDir, 'src');
     await mkdir(sourceDir, { mode: 0o700 });
     await deps.source.extractTree(deployment.repository, deployment.sha, sourceDir);
-    const reader = directorySourceReader(sourceDir);
-    const text = await reader.readFile(deps.deployConfigPath);
-    if (text === undefined)
-      throw new HelmgateError(
-        'invalid_deploy_config',
-        `${deps.deployConfigPath} does not exist at ${deployment.sha}`,
-      );
-    const config = parseDeployConfig(text, deps.deployConfigPath);
-    if (!config.environments[deployment.environment])
-      throw new HelmgateError(
-        'invalid_deploy_config',
-        `environment ${deployment.environment} is not in ${deps.deployConfigPath} at ${deployment.sha}`,
-      );
-    plan = await planEnvironment({
-      config,
-      environment: deployment.environment,
-      sha: deployment.sha,
-      source: reader,
-    });
+    // the policy check comes first: nothing the commit names is fetched or read before it passed
+    plan = await planAt(sourceDir, deps.deployConfigPath, deployment, deps);
     if (deployment.planDigest && deployment.planDigest !== plan.digest)
       throw new HelmgateError('conflict', 'the plan differs from the one that was approved; approval void');
 
-    const secrets = deps.secrets();
+    const secrets = deps.secrets(deployment);
     await secrets.preflight([
       ...(deps.cluster.readsClusterSecret ? [{ secret: plan.cluster.secret }] : []),
       ...plan.secretRefs,
@@ -266,11 +263,17 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
   return result;
 }
 
-/** Parses the deploy config of an extracted tree and plans one deployment's environment. */
+/**
+ * Parses the deploy config of an extracted tree, checks the environment against the operator's
+ * policy (a violation throws PolicyViolationError naming the rule, before anything the commit names
+ * is fetched or read) and plans it, pinning remote charts with `charts`. The plan says which policy
+ * applied.
+ */
 export async function planAt(
   sourceDir: string,
   deployConfigPath: string,
-  d: Pick<Deployment, 'environment' | 'sha'>,
+  d: Pick<Deployment, 'repository' | 'environment' | 'sha'>,
+  opts: { policy: Policy; charts?: ChartDigestResolver | undefined },
 ): Promise<EnvironmentPlan> {
   const reader = directorySourceReader(sourceDir);
   const text = await reader.readFile(deployConfigPath);
@@ -282,7 +285,21 @@ export async function planAt(
       'invalid_deploy_config',
       `environment ${d.environment} is not in ${deployConfigPath} at ${d.sha}`,
     );
-  return planEnvironment({ config, environment: d.environment, sha: d.sha, source: reader });
+  const check = checkPlan(opts.policy, d.repository, config, d.environment, deployConfigPath);
+  if (!check.effective || check.violations.length > 0) throw new PolicyViolationError(check.violations);
+  const plan = await planEnvironment({
+    config,
+    environment: d.environment,
+    sha: d.sha,
+    source: reader,
+    ...(opts.charts ? { charts: opts.charts } : {}),
+  });
+  return {
+    ...plan,
+    approval: check.effective.approval,
+    ...(check.effective.after !== undefined ? { after: check.effective.after } : {}),
+    policy: { digest: check.effective.policyDigest, summary: check.effective.summary },
+  };
 }
 
 /**
@@ -297,7 +314,7 @@ async function offerApproval(deps: RunnerDeps, d: Deployment): Promise<RunResult
     const sourceDir = path.join(workDir, 'src');
     await mkdir(sourceDir, { mode: 0o700 });
     await deps.source.extractTree(d.repository, d.sha, sourceDir);
-    const plan = await planAt(sourceDir, deps.deployConfigPath, d);
+    const plan = await planAt(sourceDir, deps.deployConfigPath, d, deps);
     await deps.finished.offer(d.id, { plan });
     return { kind: 'waiting', reason: 'approval offered' };
   } catch (e) {

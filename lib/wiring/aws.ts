@@ -5,6 +5,7 @@ import { Octokit } from '@octokit/core';
 import type { GithubWebhookDeps } from '../../handlers/github-webhook';
 import { systemClock } from '../clock';
 import { type AppConfig, loadConfig } from '../config/env';
+import { type LoadedPolicy, loadPolicy } from '../config/policy-loader';
 import { LambdaDispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
 import { GithubContentsSource } from '../github/github-contents';
@@ -30,6 +31,8 @@ export interface AwsBase {
   secrets: SecretResolver;
   /** for per-invocation resolvers (the runner caches values for one invocation only) */
   secretsProvider: SecretsProvider;
+  /** the operator policy (HELMGATE_POLICY, set from the packaged policy), loaded once on first use */
+  policy: () => LoadedPolicy;
 }
 
 export function awsBase(env: Record<string, string | undefined> = process.env): AwsBase {
@@ -45,6 +48,7 @@ export function awsBase(env: Record<string, string | undefined> = process.env): 
     ...(config.HELMGATE_SECRETS_ENDPOINT ? { endpoint: config.HELMGATE_SECRETS_ENDPOINT } : {}),
   });
   const secretsProvider = new SecretsManagerProvider(sm);
+  let policy: LoadedPolicy | undefined;
   return {
     config,
     redactor,
@@ -52,6 +56,10 @@ export function awsBase(env: Record<string, string | undefined> = process.env): 
     store: new DynamoDbDeploymentStore(dynamo, config.HELMGATE_TABLE),
     secrets: new SecretResolver(secretsProvider, redactor),
     secretsProvider,
+    policy: () => {
+      policy ??= loadPolicy(config);
+      return policy;
+    },
   };
 }
 
@@ -126,6 +134,7 @@ export async function awsWebhookDeps(
     clock: systemClock,
     logger: base.logger,
     deployConfigPath: config.HELMGATE_DEPLOY_CONFIG,
+    policy: base.policy().policy,
     repositories: config.HELMGATE_REPOSITORIES,
     branches: config.HELMGATE_BRANCHES,
     maxBodyBytes: config.HELMGATE_MAX_BODY_BYTES,

@@ -19,6 +19,7 @@ import type { ApprovalRequestNotice, Notifier } from '../../../lib/notify/notifi
 import { cryptoRandom } from '../../../lib/random';
 import { type RunResult, runDeployment } from '../../../lib/runner/runner';
 import { branchPush, signedGithubEvent } from '../../../test/helpers/events';
+import { policyOf } from '../../../test/helpers/policy';
 import { REPOSITORY } from '../../../test/integration/runner/harness';
 import { blockActions, form } from '../../../test/unit/slack/payloads';
 import { type RunnerWorld, startRunnerWorld } from './runner-env';
@@ -158,6 +159,7 @@ export async function startRaceWorld(): Promise<RaceWorld> {
     clock: systemClock,
     logger,
     deployConfigPath: 'deploy.yaml',
+    policy: policyOf(RACES_DEPLOY_YAML),
     repositories: [REPOSITORY],
     branches: [],
     maxBodyBytes: 5 * 1024 * 1024,

@@ -14,6 +14,7 @@ import { createLocalHttpServer, listen } from '../../../lib/http/local-adapter';
 import { type LocalStack, startLocalStack } from '../../../lib/local/local-stack';
 import { headCommit, pushPayload, signedWebhook } from '../../../lib/local/push-payload';
 import { makeGitRepo } from '../../helpers/git-repo';
+import { policyOf } from '../../helpers/policy';
 import { SecretsManagerStandIn } from '../../stand-ins/secrets-manager';
 import { StsStandIn } from '../../stand-ins/sts';
 
@@ -558,6 +559,8 @@ describe('AWS mode (the environment of the Lambdas, DynamoDB at a loopback endpo
         HELMGATE_TABLE: 'helmgate',
         HELMGATE_DYNAMODB_ENDPOINT: dynamodbEndpoint,
         HELMGATE_SECRETS_ENDPOINT: secretsManager.url,
+        // as the stack sets it on every function (scripts/serverless-policy.cjs)
+        HELMGATE_POLICY: JSON.stringify(policyOf(DEPLOY_YAML)),
         HELMGATE_APPROVERS: JSON.stringify(APPROVERS),
         ...extra,
       },

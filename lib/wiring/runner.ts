@@ -1,18 +1,18 @@
 import { tmpdir } from 'node:os';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { STSClient } from '@aws-sdk/client-sts';
 import { approvalWiring } from '../approval/aws-wiring';
 import { systemClock } from '../clock';
 import { HelmgateError } from '../errors';
 import { createProcessRunner } from '../exec/command-runner';
 import { GithubRepoSource } from '../github/github-source';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { STSClient } from '@aws-sdk/client-sts';
 import { openChartCache } from '../helm/chart-cache';
 import { repositoryChartDigests } from '../helm/chart-digest';
 import { environmentSecretsProviders, parseEnvironmentRoles } from '../runner/environment-secrets';
-import { SecretsManagerProvider } from '../secrets/secrets-manager-provider';
 import { helmClusterConnector } from '../runner/helm-cluster';
 import { clusterAccessFromSecret } from '../runner/kube-access';
 import type { RunnerDeps } from '../runner/runner';
+import { SecretsManagerProvider } from '../secrets/secrets-manager-provider';
 import { SecretResolver } from '../secrets/secrets-provider';
 import { type AwsBase, awsBase, awsOctokit } from './aws';
 

@@ -4,7 +4,8 @@
  * local JSON file, the deploy runner in-process, Slack and GitHub replaced by the console.
  */
 import path from 'node:path';
-import { addLocalPlaceholders, ensureSecretsFile, startLocalStack } from '../lib/local/local-stack';
+import { addLocalPlaceholders, ensureSecretsFile } from '../lib/local/local-secrets';
+import { startLocalStack } from './local/local-stack';
 
 async function main(): Promise<void> {
   const repoDir = path.resolve(process.env.HELMGATE_REPO_DIR ?? process.cwd());
@@ -25,14 +26,11 @@ async function main(): Promise<void> {
     secretsFile,
     ...(repositories?.length ? { repositories } : {}),
     logLevel: (process.env.HELMGATE_LOG_LEVEL as 'info' | undefined) ?? 'info',
-    // the operator policy: HELMGATE_POLICY, else this checkout's deploy.yaml as it is now (read once);
-    // HELMGATE_APPROVERS is still accepted and merged into it
-    policySettings: {
-      HELMGATE_POLICY: process.env.HELMGATE_POLICY,
-      HELMGATE_APPROVERS: process.env.HELMGATE_APPROVERS,
-    },
+    // who may approve comes from the operator policy: HELMGATE_POLICY, else this checkout's
+    // deploy.yaml as it is now (read once); HELMGATE_APPROVERS is still accepted and merged into it
     ...(process.env.HELMGATE_PUBLIC_URL ? { publicUrl: process.env.HELMGATE_PUBLIC_URL } : {}),
     runner: process.env.KUBECONFIG ? { kubeconfig: process.env.KUBECONFIG } : {},
+    env: process.env,
   });
   const say = (s: string) => process.stderr.write(`${s}\n`);
   if (created) say(`helmgate: created ${secretsFile} (mode 0600) with random local secrets`);

@@ -48,7 +48,7 @@ export async function planCommand(
   rev: string,
   environment: string | undefined,
 ): Promise<number> {
-  const tree = await openCommit(t.repoDir, rev, t.deployConfigPath, {
+  const tree = await openCommit(t.git, t.repoDir, rev, t.deployConfigPath, {
     repository: await t.repository(),
     policy: t.policy().policy,
     charts: t.charts(),
@@ -102,7 +102,7 @@ export async function secretsCheckCommand(
   environment: string | undefined,
   rev: string,
 ): Promise<number> {
-  const tree = await openCommit(t.repoDir, rev, t.deployConfigPath, {
+  const tree = await openCommit(t.git, t.repoDir, rev, t.deployConfigPath, {
     repository: await t.repository(),
     policy: t.policy().policy,
     charts: t.charts(),

@@ -1,8 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { type LocalStack, startLocalStack } from '../../../handlers/local/local-stack';
 import type { Deployment } from '../../../lib/deploy/lifecycle';
-import { type LocalStack, startLocalStack } from '../../../lib/local/local-stack';
 import { headCommit, pushPayload, signedWebhook } from '../../../lib/local/push-payload';
+import { testGit } from '../../helpers/git';
 import { makeGitRepo } from '../../helpers/git-repo';
 
 /**
@@ -85,7 +86,7 @@ afterAll(async () => {
 /** Commits `deploy.yaml` (the attacker's), pushes HEAD signed like GitHub, returns its deployments. */
 async function pushDeployYaml(text: string): Promise<Record<string, Deployment>> {
   repo.commit({ 'deploy.yaml': text }, 'attack');
-  const commit = await headCommit(repo.dir);
+  const commit = await headCommit(testGit, repo.dir);
   const req = await signedWebhook(WEBHOOK_SECRET, 'push', pushPayload('idr/deployment', commit));
   const res = await fetch(`${stack.url}/webhook`, { method: 'POST', headers: req.headers, body: req.body });
   expect(res.status).toBe(202);

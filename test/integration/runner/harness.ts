@@ -15,6 +15,7 @@ import { type RunnerDeps, runDeployment } from '../../../lib/runner/runner';
 import { FileSecretsProvider } from '../../../lib/secrets/file-provider';
 import { SecretResolver } from '../../../lib/secrets/secrets-provider';
 import type { TestDynamo } from '../../helpers/dynalite';
+import { testGit } from '../../helpers/git';
 import { makeGitRepo } from '../../helpers/git-repo';
 import { policyOfTree } from '../../helpers/policy';
 import type { KubeApiStandIn } from '../../stand-ins/kube-api';
@@ -118,7 +119,7 @@ export function makeHarness(opts: {
   const provider = new FileSecretsProvider(secretsFile);
   const deps: RunnerDeps = {
     store: opts.db.store,
-    source: new LocalGitSource(opts.repoDir),
+    source: new LocalGitSource(opts.repoDir, testGit),
     dispatcher,
     notifier,
     clock: systemClock,

@@ -1,7 +1,12 @@
+/**
+ * The AWS graph's deploy-runner part (handlers/deploy-runner.ts): the tarball through the GitHub API,
+ * Secrets Manager (a fresh resolver per invocation), the cluster from the plan's cluster secret, the
+ * image's helm and chart cache, and the approval service as the promotion gate. Kept apart from
+ * ./aws.ts only so the HTTP handlers' bundles do not carry helm and the Kubernetes client.
+ */
 import { tmpdir } from 'node:os';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
-import { approvalWiring } from '../approval/aws-wiring';
 import { systemClock } from '../clock';
 import { HelmgateError } from '../errors';
 import { createProcessRunner } from '../exec/command-runner';
@@ -14,7 +19,7 @@ import { clusterAccessFromSecret } from '../runner/kube-access';
 import type { RunnerDeps } from '../runner/runner';
 import { SecretsManagerProvider } from '../secrets/secrets-manager-provider';
 import { SecretResolver } from '../secrets/secrets-provider';
-import { type AwsBase, awsBase, awsOctokit } from './aws';
+import { awsOctokit, composeAws } from './aws';
 
 /** What one Lambda invocation tells the runner about itself. */
 export interface InvocationContext {
@@ -22,24 +27,20 @@ export interface InvocationContext {
   getRemainingTimeInMillis(): number;
 }
 
-/**
- * The deploy runner in AWS: the tarball through the GitHub API, Secrets Manager (a fresh resolver per
- * invocation), the cluster from the plan's cluster secret, the image's helm and chart cache, and the
- * approval service as the promotion gate.
- */
-export async function awsRunnerDeps(
-  base: AwsBase = awsBase(),
+export async function composeAwsRunner(
+  aws: ReturnType<typeof composeAws> = composeAws(),
 ): Promise<(ctx: InvocationContext) => RunnerDeps> {
-  const { config } = base;
+  const b = aws.base();
+  const a = await aws.approvals();
+  const { config } = b;
   const helmBin = config.HELMGATE_HELM_BIN;
   if (!helmBin)
     throw new HelmgateError('invalid_config', 'HELMGATE_HELM_BIN is not set (the runner image sets it)');
-  const w = await approvalWiring(base);
-  const source = new GithubRepoSource(await awsOctokit(base));
+  const source = new GithubRepoSource(await awsOctokit(b));
   const chartCache = openChartCache(config.HELMGATE_CHART_CACHE);
   // Deployment secrets only through the deployment's environment role (scripts/serverless-policy.cjs
-  // makes one per environment of the policy). Without HELMGATE_ENVIRONMENT_ROLES (local tools, tests
-  // against a stand-in) the runner's own credentials are used.
+  // makes one per environment of the policy; the runner's own role reads none). Without
+  // HELMGATE_ENVIRONMENT_ROLES (tools, tests against a stand-in) the runner's own credentials are used.
   const rolesJson = config.HELMGATE_ENVIRONMENT_ROLES;
   const envProviders = rolesJson
     ? environmentSecretsProviders({
@@ -59,26 +60,27 @@ export async function awsRunnerDeps(
   const cluster = helmClusterConnector({
     helmBin,
     commandRunner: createProcessRunner(),
-    redactor: base.redactor,
+    redactor: b.redactor,
     clock: systemClock,
-    logger: base.logger,
+    logger: b.logger,
     chartCache,
-    baseEnv: process.env,
-    access: clusterAccessFromSecret({ logger: base.logger }),
+    baseEnv: b.env,
+    access: clusterAccessFromSecret({ logger: b.logger }),
   });
   return (ctx) => ({
-    store: base.store,
+    store: b.store,
     source,
-    dispatcher: w.dispatcher,
-    notifier: w.notifier,
+    dispatcher: a.dispatcher,
+    notifier: a.notifier,
     clock: systemClock,
-    logger: base.logger,
-    redactor: base.redactor,
-    secrets: (d) => new SecretResolver(envProviders ? envProviders(d) : base.secretsProvider, base.redactor),
-    policy: base.policy().policy,
+    logger: b.logger,
+    redactor: b.redactor,
+    secrets: (d) => new SecretResolver(envProviders ? envProviders(d) : b.secretsProvider, b.redactor),
+    policy: b.policy().policy,
+    // per invocation: a warm container must not remember an index that a re-publish changed
     charts: repositoryChartDigests({ fetch, cache: chartCache }),
     cluster,
-    finished: w.service,
+    finished: a.service,
     workRoot: tmpdir(),
     deployConfigPath: config.HELMGATE_DEPLOY_CONFIG,
     remainingTimeMs: () => ctx.getRemainingTimeInMillis(),

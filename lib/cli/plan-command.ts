@@ -8,7 +8,7 @@ import type { CliTarget } from './target';
 function chartLabel(r: EnvironmentPlan['releases'][number]): string {
   return r.chart.kind === 'local'
     ? `./${r.chart.path}`
-    : `${r.chart.repository}/${r.chart.name}@${r.chart.version}`;
+    : `${r.chart.repository}/${r.chart.name}@${r.chart.version}${r.chart.digest ? ` (${r.chart.digest})` : ''}`;
 }
 
 /** The plan as scripts see it: structure and names, no values-file contents. */
@@ -20,6 +20,8 @@ function planJson(plan: EnvironmentPlan) {
     approval: plan.approval,
     ...(plan.after !== undefined ? { after: plan.after } : {}),
     cluster: plan.cluster.secret,
+    /** the operator policy the plan was checked against */
+    ...(plan.policy ? { policy: plan.policy } : {}),
     releases: plan.releases.map((r) => ({
       name: r.name,
       namespace: r.namespace,

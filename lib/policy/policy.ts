@@ -227,6 +227,21 @@ function approverCount(a: PolicyApprovers): string {
   return a.githubTeams.length > 0 ? `${n}+` : String(n);
 }
 
+/**
+ * Every chart repository and health-check host any environment of the policy allows: what an outbound
+ * request guard may let the planner, the runner and the health checks reach.
+ */
+export function policyOutbound(policy: Policy): { chartRepositories: string[]; healthHosts: string[] } {
+  const charts = new Set<string>();
+  const hosts = new Set<string>();
+  for (const rp of Object.values(policy.repositories))
+    for (const env of Object.values(rp.environments)) {
+      for (const c of env.chartRepositories) charts.add(c);
+      for (const h of env.healthHosts) hosts.add(h);
+    }
+  return { chartRepositories: [...charts].sort(), healthHosts: [...hosts].sort() };
+}
+
 // ── sources ──────────────────────────────────────────────────────────────────────────────────────
 
 /**

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { loadPolicy } from '../../../lib/config/policy-loader';
 import { parseDeployConfig } from '../../../lib/deploy/deploy-config';
 import { checkPlan } from '../../../lib/policy/check';
-import { environmentPolicy, parsePolicy, policyDigest } from '../../../lib/policy/policy';
+import { environmentPolicy, parsePolicy, policyDigest, policyOutbound } from '../../../lib/policy/policy';
 
 const root = path.resolve(__dirname, '../../..');
 const POLICY_JSON = JSON.stringify({
@@ -133,5 +133,20 @@ describe('helmgate-policy.yaml (this stack)', () => {
     const config = parseDeployConfig(readFileSync(path.join(root, 'deploy.yaml'), 'utf8'));
     for (const env of ['staging', 'production'])
       expect(checkPlan(policy, 'any/repository', config, env).violations).toEqual([]);
+  });
+});
+
+describe('policyOutbound', () => {
+  it("lists every environment's chart repositories and health hosts once (for the outbound guard)", () => {
+    const policy = parsePolicy(readFileSync(path.join(root, 'helmgate-policy.yaml'), 'utf8'));
+    const out = policyOutbound(policy);
+    expect(out.chartRepositories).toEqual([
+      'https://grafana-community.github.io/helm-charts',
+      'https://hub.jupyter.org/helm-chart/',
+      'https://prometheus-community.github.io/helm-charts',
+    ]);
+    expect(out.healthHosts).toContain('staging.idr-analysis.openmicroscopy.org');
+    expect(out.healthHosts).toContain('grafana.idr-analysis.openmicroscopy.org');
+    expect(new Set(out.healthHosts).size).toBe(out.healthHosts.length);
   });
 });

@@ -12,7 +12,7 @@ import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
 import type { SecretsProvider } from '../secrets/secrets-provider';
-import type { DynamoDbDeploymentStore } from '../store/dynamodb-deployment-store';
+import type { DeploymentStore } from '../store/deployment-store';
 import type { ReportingDispatcher } from './local-dispatch';
 
 /** A usage problem (exit code 2): a missing flag, a bad argument, an unknown target. */
@@ -73,7 +73,7 @@ export interface CliTarget {
   mode: 'local' | 'aws';
   /** `local stack at http://…` or `AWS table helmgate in eu-west-1` */
   description: string;
-  store: DynamoDbDeploymentStore;
+  store: DeploymentStore;
   /** who may approve a deployment: the policy's approvers for its repository and environment */
   approvers: ApproversConfig | ((d: ApproversKey) => ApproversConfig);
   /** the operator policy in force (loaded on first use) */

@@ -111,52 +111,63 @@ export async function acceptPush(
     };
   }
 
-  const created: Deployment[] = [];
-  const superseded: string[] = [];
-  for (const [environment, env] of Object.entries(config.environments)) {
-    const id = deploymentId(deliveryId, environment, base.sha);
-    // the gate comes from the operator's policy, never from the commit alone
-    const check = checkPlan(deps.policy, base.repository, config, environment, deps.deployConfigPath);
-    const policy = check.effective
-      ? { policy: { digest: check.effective.policyDigest, summary: check.effective.summary } }
-      : {};
-    if (!check.effective || check.violations.length > 0) {
-      const reason = violationReason(check.violations);
-      log.warn('push refused by the policy', { environment, reason });
-      const refused: Deployment = {
+  // environments are independent: their round trips go out together
+  const prepared = await Promise.all(
+    Object.entries(config.environments).map(async ([environment, env]) => {
+      const id = deploymentId(deliveryId, environment, base.sha);
+      // the gate comes from the operator's policy, never from the commit alone
+      const check = checkPlan(deps.policy, base.repository, config, environment, deps.deployConfigPath);
+      const policy = check.effective
+        ? { policy: { digest: check.effective.policyDigest, summary: check.effective.summary } }
+        : {};
+      if (!check.effective || check.violations.length > 0) {
+        // refused: recorded with every violation, never dispatched, supersedes nothing
+        const reason = violationReason(check.violations);
+        log.warn('push refused by the policy', { environment, reason });
+        const refused: Deployment = {
+          ...base,
+          id,
+          environment,
+          status: 'failed',
+          approval: check.effective?.approval ?? 'required',
+          reason,
+          finishedAt: now.toISOString(),
+          ...policy,
+        };
+        const isNew = await store.createDeployment(refused);
+        return { refused: true as const, fresh: refused, isNew };
+      }
+      const { approval, after } = check.effective;
+      const d: Deployment = {
         ...base,
         id,
         environment,
-        status: 'failed',
-        approval: check.effective?.approval ?? 'required',
-        reason,
-        finishedAt: now.toISOString(),
+        approval,
+        status: initialStatus(approval),
         ...policy,
+        ...(env.approvers ? { requestedApprovers: env.approvers } : {}),
       };
-      if (await store.createDeployment(refused)) await deps.notifier.deploymentChanged(refused);
-      created.push(refused);
-      continue;
-    }
-    const { approval, after } = check.effective;
-    const d: Deployment = {
-      ...base,
-      id,
-      environment,
-      approval,
-      status: initialStatus(approval),
-      ...policy,
-      ...(env.approvers ? { requestedApprovers: env.approvers } : {}),
-    };
-    const isNew = await store.createDeployment(d);
-    const fresh = isNew ? d : ((await store.getDeployment(d.id)) ?? d);
+      const isNew = await store.createDeployment(d);
+      const fresh = isNew ? d : ((await store.getDeployment(d.id)) ?? d);
+      // listed only after our create: of two racing pushes, the second to list sees both
+      const others = await store.listByEnvironment(d.repository, d.environment, { limit: 50 });
+      return { refused: false as const, fresh, isNew, others, offer: !after };
+    }),
+  );
+  const created: Deployment[] = [];
+  const superseded: string[] = [];
+  for (const p of prepared) {
+    const { fresh, isNew } = p;
     created.push(fresh);
-    if (isNew) await deps.notifier.deploymentChanged(d);
+    if (isNew) await deps.notifier.deploymentChanged(fresh);
+    if (p.refused) continue;
+    const { others, offer } = p;
     // older not-yet-started deployments of the environment give way; this one runs, or is offered
     // now (no `after`); with `after`, its approval opens when that environment succeeded (the gate)
     const applied = await handle(
       deps,
-      { type: 'created', deployment: fresh, offer: !after },
-      { environment: await store.listByEnvironment(fresh.repository, fresh.environment, { limit: 50 }) },
+      { type: 'created', deployment: fresh, offer },
+      { environment: others },
     );
     for (const a of applied) if (a.kind === 'moved') superseded.push(a.deployment.id);
   }

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Context } from 'aws-lambda';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite';
 import { httpEvent } from '../helpers/events';
@@ -48,6 +49,8 @@ describe('Lambda logging at the real webhook entry', () => {
       HELMGATE_DYNAMODB_ENDPOINT: dynamo.endpoint,
       HELMGATE_SECRETS_ENDPOINT: sm.url,
       HELMGATE_TABLE: dynamo.table,
+      // as the stack sets it on every function (scripts/serverless-policy.cjs): the packaged policy
+      HELMGATE_POLICY: path.resolve(__dirname, '../../helmgate-policy.yaml'),
     });
     jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
       stdout.push(String(chunk));

@@ -168,6 +168,8 @@ async function createDeployment(
       trigger: input.trigger,
       requestedBy: principal,
       ...(input.rollbackOf ? { rollbackOf: input.rollbackOf.id } : {}),
+      // the plan was checked against the operator policy (planAt): say which one
+      ...(plan.policy ? { policy: plan.policy } : {}),
     };
     if (!(await t.store.createDeployment(d)))
       throw new HelmgateError('conflict', `deployment ${d.id} exists already`);

@@ -184,7 +184,7 @@ export async function composeLocal(opts: LocalGraphOptions) {
   const charts = () =>
     repositoryChartDigests({
       fetch,
-      ...(opts.runner && opts.runner.chartCache ? { cache: opts.runner.chartCache } : {}),
+      ...(opts.runner && opts.runner.chartCache !== undefined ? { cache: opts.runner.chartCache } : {}),
     });
   const approvals: ApprovalService = approvalService({
     store,

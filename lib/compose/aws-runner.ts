@@ -76,6 +76,8 @@ export async function composeAwsRunner(
     logger: b.logger,
     redactor: b.redactor,
     secrets: (d) => new SecretResolver(envProviders ? envProviders(d) : b.secretsProvider, b.redactor),
+    // the digest key is the runner's own secret (its role reads it; the environment roles do not)
+    ownSecrets: () => new SecretResolver(b.secretsProvider, b.redactor),
     policy: b.policy().policy,
     // per invocation: a warm container must not remember an index that a re-publish changed
     charts: repositoryChartDigests({ fetch, cache: chartCache }),

@@ -37,7 +37,9 @@ import {
   approvalService,
   approversOf,
   authDepsFrom,
+  dashboardDepsFrom,
   notifierOf,
+  readOnlyApprovalService,
   slackCredentialsFrom,
   webhookSecretsFrom,
 } from './shared';
@@ -131,6 +133,7 @@ export async function awsNotifier(base: AwsBase): Promise<Notifier> {
         logger: base.logger,
         redactor: base.redactor,
         githubUrl: base.config.HELMGATE_GITHUB_WEB_URL,
+        publicUrl: base.config.HELMGATE_PUBLIC_URL,
       }),
     );
   if (await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_TOKEN_ID }))
@@ -234,6 +237,35 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
     async deployments() {
       const b = base();
       return { store: b.store, logger: b.logger };
+    },
+
+    /**
+     * handlers/dashboard.ts: reads only (store, approval requests, the session key); votes go to the
+     * approval function, so its approval service notifies nobody and dispatches nothing.
+     */
+    async dashboard() {
+      const b = base();
+      const { config } = b;
+      // who may approve: the operator policy (HELMGATE_APPROVERS is merged into it by the loader)
+      const approvers = approversOf(b.policy().policy);
+      return dashboardDepsFrom({
+        store: b.store,
+        approvals: readOnlyApprovalService({
+          store: b.store,
+          clock: systemClock,
+          random: cryptoRandom,
+          logger: b.logger,
+          approvers,
+          publicUrl: config.HELMGATE_PUBLIC_URL,
+        }),
+        approvers,
+        signingKey: signingKeyOf(b),
+        publicUrl: config.HELMGATE_PUBLIC_URL,
+        githubWebUrl: config.HELMGATE_GITHUB_WEB_URL,
+        clock: systemClock,
+        random: cryptoRandom,
+        logger: b.logger,
+      });
     },
 
     /** handlers/approval.ts */

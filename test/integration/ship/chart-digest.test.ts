@@ -124,6 +124,7 @@ async function render(p: Awaited<ReturnType<typeof plan>>, cacheDir?: string) {
     workDir,
     secrets: new SecretResolver({ getSecretString: async () => undefined }, redactor),
     deploymentId: `d-${path.basename(workDir)}`,
+    digestKey: 'test-digest-key',
   });
   const release = p.releases[0];
   if (!release) throw new Error('no release');

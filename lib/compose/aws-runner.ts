@@ -12,7 +12,6 @@ import { HelmgateError } from '../errors';
 import { createProcessRunner } from '../exec/command-runner';
 import { GithubRepoSource } from '../github/github-source';
 import { openChartCache } from '../helm/chart-cache';
-import { repositoryChartDigests } from '../helm/chart-digest';
 import { environmentSecretsProviders, parseEnvironmentRoles } from '../runner/environment-secrets';
 import { helmClusterConnector } from '../runner/helm-cluster';
 import { clusterAccessFromSecret } from '../runner/kube-access';
@@ -20,6 +19,7 @@ import type { RunnerDeps } from '../runner/runner';
 import { SecretsManagerProvider } from '../secrets/secrets-manager-provider';
 import { SecretResolver } from '../secrets/secrets-provider';
 import { awsOctokit, composeAws } from './aws';
+import { chartDigestsOf, outboundOf } from './shared';
 
 /** What one Lambda invocation tells the runner about itself. */
 export interface InvocationContext {
@@ -38,6 +38,10 @@ export async function composeAwsRunner(
     throw new HelmgateError('invalid_config', 'HELMGATE_HELM_BIN is not set (the runner image sets it)');
   const source = new GithubRepoSource(await awsOctokit(b));
   const chartCache = openChartCache(config.HELMGATE_CHART_CACHE);
+  const { policy } = b.policy();
+  // chart pulls and health checks reach only the policy's hosts for the environment, at public addresses
+  const outbound = outboundOf(policy);
+  const charts = chartDigestsOf(policy, chartCache);
   // Deployment secrets only through the deployment's environment role (scripts/serverless-policy.cjs
   // makes one per environment of the policy; the runner's own role reads none). Without
   // HELMGATE_ENVIRONMENT_ROLES (tools, tests against a stand-in) the runner's own credentials are used.
@@ -65,7 +69,8 @@ export async function composeAwsRunner(
     logger: b.logger,
     chartCache,
     baseEnv: b.env,
-    access: clusterAccessFromSecret({ logger: b.logger }),
+    access: clusterAccessFromSecret({ logger: b.logger, outbound }),
+    outbound,
   });
   return (ctx) => ({
     store: b.store,
@@ -78,9 +83,9 @@ export async function composeAwsRunner(
     secrets: (d) => new SecretResolver(envProviders ? envProviders(d) : b.secretsProvider, b.redactor),
     // the digest key is the runner's own secret (its role reads it; the environment roles do not)
     ownSecrets: () => new SecretResolver(b.secretsProvider, b.redactor),
-    policy: b.policy().policy,
+    policy,
     // per invocation: a warm container must not remember an index that a re-publish changed
-    charts: repositoryChartDigests({ fetch, cache: chartCache }),
+    charts: charts(),
     cluster,
     finished: a.service,
     workRoot: tmpdir(),

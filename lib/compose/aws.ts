@@ -17,7 +17,6 @@ import { GithubContentsSource } from '../github/github-contents';
 import { createGithubClient } from '../github/octokit';
 import { GithubDeploymentsReporter } from '../github/status-reporter';
 import { openChartCache } from '../helm/chart-cache';
-import { repositoryChartDigests } from '../helm/chart-digest';
 import { createLambdaLogger } from '../log/lambda-logger';
 import type { Logger } from '../log/logger';
 import { Redactor } from '../log/redact';
@@ -37,6 +36,7 @@ import {
   approvalService,
   approversOf,
   authDepsFrom,
+  chartDigestsOf,
   dashboardDepsFrom,
   notifierOf,
   readOnlyApprovalService,
@@ -190,7 +190,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
       policy: b.policy().policy,
       // plans that approvals bind to pin remote charts as the runner will (a fresh resolver per plan:
       // a warm container must not remember an index that a re-publish changed)
-      charts: () => repositoryChartDigests({ fetch, cache: openChartCache(config.HELMGATE_CHART_CACHE) }),
+      charts: chartDigestsOf(b.policy().policy, openChartCache(config.HELMGATE_CHART_CACHE)),
     });
     const signingKey = signingKeyOf(b);
     return { service, notifier, dispatcher, signingKey };

@@ -5,7 +5,6 @@ import type { EnvironmentPlan } from '../deploy/plan';
 import type { DeployJob, Dispatcher } from '../dispatch/dispatcher';
 import { createProcessRunner } from '../exec/command-runner';
 import type { RepoSource } from '../github/repo-source';
-import { repositoryChartDigests } from '../helm/chart-digest';
 import { ensureHelmBinary } from '../helm/helm-binary';
 import type { RetryPolicy } from '../helm/release-deployer';
 import type { Logger } from '../log/logger';
@@ -17,6 +16,7 @@ import { type ChartLookup, type ClusterAccess, helmClusterConnector } from '../r
 import { kubeconfigFileAccess } from '../runner/kube-access';
 import { type FinishedHook, type RunnerDeps, runDeployment } from '../runner/runner';
 import type { SecretResolver } from '../secrets/secrets-provider';
+import { chartDigestsOf, outboundOf } from './shared';
 
 /** What the local runner takes from the stack it runs in. */
 export interface LocalRunnerContext {
@@ -70,11 +70,15 @@ export function localRunner(
   const workRoot = path.join(opts.stateDir, 'work');
   const renderRoot = path.join(opts.stateDir, 'rendered');
   mkdirSync(workRoot, { recursive: true, mode: 0o700 });
+  // chart pulls and health checks reach only the policy's hosts for the environment, at public addresses
+  const outbound = outboundOf(opts.policy);
+  const charts = chartDigestsOf(opts.policy, opts.chartCache);
   const access =
     opts.access ??
     (opts.kubeconfig
       ? kubeconfigFileAccess(opts.kubeconfig, {
           logger: ctx.logger,
+          outbound,
           ...(opts.upgradeFlags ? { upgradeFlags: opts.upgradeFlags } : {}),
         })
       : undefined);
@@ -98,6 +102,7 @@ export function localRunner(
       renderRoot,
       baseEnv: ctx.env,
       ...(access ? { access } : {}),
+      outbound,
       // a KUBECONFIG file replaces the environments' cluster secrets; a custom `access` may read them
       readsClusterSecret: opts.access !== undefined,
       ...(opts.chartCache ? { chartCache: opts.chartCache } : {}),
@@ -107,7 +112,7 @@ export function localRunner(
     }),
     ...(opts.finished ? { finished: opts.finished } : {}),
     policy: opts.policy,
-    charts: repositoryChartDigests({ fetch, ...(opts.chartCache ? { cache: opts.chartCache } : {}) }),
+    charts: charts(),
     workRoot,
     deployConfigPath: opts.deployConfigPath ?? 'deploy.yaml',
     remainingTimeMs: () => Number.POSITIVE_INFINITY,
@@ -121,7 +126,8 @@ export function localRunner(
     run: async (job) => {
       // the dispatcher may be swapped after construction (the stack wires itself up)
       const result = await runDeployment(
-        { ...deps, dispatcher: ctx.dispatcher, notifier: ctx.notifier },
+        // a fresh chart resolver per run: the stack must not remember an index a re-publish changed
+        { ...deps, dispatcher: ctx.dispatcher, notifier: ctx.notifier, charts: charts() },
         job,
       );
       ctx.logger.info('deploy job done', {

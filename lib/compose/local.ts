@@ -18,7 +18,6 @@ import { type Git, gitOver } from '../exec/git';
 import { LocalGitSource } from '../github/local-git-source';
 import { originRepository } from '../github/origin-repository';
 import type { RepoSource } from '../github/repo-source';
-import { repositoryChartDigests } from '../helm/chart-digest';
 import { createLogger, type Logger, type LogLevel } from '../log/logger';
 import { Redactor } from '../log/redact';
 import { ConsoleNotifier, type Notifier } from '../notify/notifier';
@@ -37,6 +36,7 @@ import {
   approvalService,
   approversOf,
   authDepsFrom,
+  chartDigestsOf,
   dashboardDepsFrom,
   notifierOf,
   slackCredentialsFrom,
@@ -190,11 +190,10 @@ export async function composeLocal(opts: LocalGraphOptions) {
   }, logger);
 
   const approvers = opts.approvers ?? approversOf(policy);
-  const charts = () =>
-    repositoryChartDigests({
-      fetch,
-      ...(opts.runner && opts.runner.chartCache !== undefined ? { cache: opts.runner.chartCache } : {}),
-    });
+  const charts = chartDigestsOf(
+    policy,
+    opts.runner && opts.runner.chartCache !== undefined ? opts.runner.chartCache : undefined,
+  );
   const approvals: ApprovalService = approvalService({
     store,
     notifier,

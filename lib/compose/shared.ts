@@ -10,11 +10,14 @@ import type { Clock } from '../clock';
 import type { ChartDigestResolver } from '../deploy/plan';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
+import type { CachedDigests } from '../helm/chart-digest';
+import { repositoryChartDigests } from '../helm/chart-digest';
+import { type OutboundGuard, outboundGuard } from '../http/outbound-guard';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import { FanOutNotifier, type Notifier } from '../notify/notifier';
 import { approversFor } from '../policy/check';
-import type { Policy } from '../policy/policy';
+import { outboundHosts, type Policy } from '../policy/policy';
 import type { Random } from '../random';
 import { planAt } from '../runner/runner';
 import { parseSecretList, type SecretResolver } from '../secrets/secrets-provider';
@@ -52,6 +55,38 @@ export type Approvers = ApproversConfig | ((d: ApproversKey) => ApproversConfig)
 /** The approvers of the operator policy (HELMGATE_APPROVERS is merged into it by the loader). */
 export function approversOf(policy: Policy): (d: ApproversKey) => ApproversConfig {
   return (d) => approversFor(policy, d);
+}
+
+/**
+ * Where an environment's requests on behalf of a commit may go (chart pulls, health checks): the
+ * hosts of its allowed chart repositories and health hosts, at public addresses (lib/http/outbound-guard).
+ */
+export function outboundOf(policy: Policy): (environment: string) => OutboundGuard {
+  const guards = new Map<string, OutboundGuard>();
+  return (environment) => {
+    let g = guards.get(environment);
+    if (!g) {
+      g = outboundGuard({ hosts: outboundHosts(policy, environment) });
+      guards.set(environment, g);
+    }
+    return g;
+  };
+}
+
+/**
+ * Pins remote charts to their repository digests (a fresh resolver per call: a warm process must not
+ * remember an index a re-publish changed), through the outbound guard: the policy's chart hosts at
+ * public addresses; an OCI registry's token service at a public address.
+ */
+export function chartDigestsOf(policy: Policy, cache?: CachedDigests) {
+  const repositories = outboundGuard({ hosts: outboundHosts(policy) });
+  const tokens = outboundGuard();
+  return () =>
+    repositoryChartDigests({
+      fetch,
+      ...(cache ? { cache } : {}),
+      check: (url, purpose) => (purpose === 'token' ? tokens : repositories).check(url),
+    });
 }
 
 /** The approval service (votes, offers, promotion), as every target builds it. */

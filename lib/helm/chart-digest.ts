@@ -59,13 +59,25 @@ function bearerChallenge(
  * build time), then the repository over the network through `fetch` (the outbound guard, in AWS).
  * Results are remembered for the resolver's lifetime (one invocation).
  */
-export function repositoryChartDigests(opts: { fetch: Fetch; cache?: CachedDigests }): ChartDigestResolver {
+export function repositoryChartDigests(opts: {
+  fetch: Fetch;
+  cache?: CachedDigests;
+  /**
+   * Checks a URL before it is fetched (the outbound guard: the policy's hosts, public addresses only);
+   * `token` for an OCI registry's token service, which may live on another host.
+   */
+  check?: (url: string, purpose: 'repository' | 'token') => Promise<unknown>;
+}): ChartDigestResolver {
+  const get: Fetch = async (url, init) => {
+    await opts.check?.(url, 'repository');
+    return opts.fetch(url, init);
+  };
   const indexes = new Map<string, Promise<unknown>>();
   const loadIndex = (url: string) => {
     let p = indexes.get(url);
     if (!p) {
       p = (async () => {
-        const res = await opts.fetch(indexUrl(url));
+        const res = await get(indexUrl(url));
         if (!res.ok) throw new ChartDigestError(`${indexUrl(url)} answered ${res.status}`);
         const text = await res.text();
         if (text.length > MAX_INDEX_BYTES) throw new ChartDigestError(`${indexUrl(url)} is too large`);
@@ -94,7 +106,7 @@ export function repositoryChartDigests(opts: { fetch: Fetch; cache?: CachedDiges
   async function fromRegistry(url: string, name: string, version: string): Promise<string> {
     const manifest = ociManifestUrl(url, name, version);
     const head = (auth?: string) =>
-      opts.fetch(manifest, {
+      get(manifest, {
         method: 'HEAD',
         headers: { accept: OCI_ACCEPT, ...(auth ? { authorization: auth } : {}) },
       });
@@ -105,6 +117,7 @@ export function repositoryChartDigests(opts: { fetch: Fetch; cache?: CachedDiges
       if (!challenge) throw new ChartDigestError(`${manifest} needs credentials helmgate does not have`);
       const tokenUrl = new URL(challenge.realm);
       for (const [k, v] of Object.entries(challenge.params)) tokenUrl.searchParams.set(k, v);
+      await opts.check?.(tokenUrl.toString(), 'token');
       const tokenRes = await opts.fetch(tokenUrl.toString());
       if (!tokenRes.ok)
         throw new ChartDigestError(`${challenge.realm} refused an anonymous token (${tokenRes.status})`);
@@ -133,7 +146,7 @@ export function repositoryChartDigests(opts: { fetch: Fetch; cache?: CachedDiges
         if (protocol === 'oci:') return await fromRegistry(chart.url, chart.name, chart.version);
         return await fromIndex(chart.url, chart.name, chart.version);
       } catch (e) {
-        if (e instanceof ChartDigestError) throw e;
+        if (e instanceof HelmgateError) throw e;
         throw new ChartDigestError(
           `cannot read the digest of ${chart.name} ${chart.version} from ${chart.url}: ${e instanceof Error ? e.message : String(e)}`,
           { cause: e },

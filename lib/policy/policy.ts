@@ -242,6 +242,28 @@ export function policyOutbound(policy: Policy): { chartRepositories: string[]; h
   return { chartRepositories: [...charts].sort(), healthHosts: [...hosts].sort() };
 }
 
+/**
+ * The hosts requests on behalf of a commit may reach (the outbound guard's `hosts`, lib/http): the
+ * hostnames of the allowed chart repositories and the allowed health hosts of `environment` in every
+ * repository of the policy, or of every environment. Lower case, sorted, each once.
+ */
+export function outboundHosts(policy: Policy, environment?: string): string[] {
+  const hosts = new Set<string>();
+  for (const rp of Object.values(policy.repositories))
+    for (const [name, env] of Object.entries(rp.environments)) {
+      if (environment !== undefined && name !== environment) continue;
+      for (const c of env.chartRepositories) {
+        try {
+          hosts.add(new URL(c).hostname.toLowerCase());
+        } catch {
+          // the schema refuses unparsable URLs; nothing to add
+        }
+      }
+      for (const h of env.healthHosts) hosts.add(h);
+    }
+  return [...hosts].sort();
+}
+
 // ── sources ──────────────────────────────────────────────────────────────────────────────────────
 
 /**

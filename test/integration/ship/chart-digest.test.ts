@@ -11,6 +11,7 @@ import { planEnvironment } from '../../../lib/deploy/plan';
 import { createProcessRunner } from '../../../lib/exec/command-runner';
 import { openChartCache, writeChartCacheIndex } from '../../../lib/helm/chart-cache';
 import { ChartDigestError, repositoryChartDigests } from '../../../lib/helm/chart-digest';
+import { OutboundRefusedError, outboundGuard } from '../../../lib/http/outbound-guard';
 import { createLogger, memorySink } from '../../../lib/log/logger';
 import { Redactor } from '../../../lib/log/redact';
 import { helmClusterConnector } from '../../../lib/runner/helm-cluster';
@@ -118,6 +119,8 @@ async function render(p: Awaited<ReturnType<typeof plan>>, cacheDir?: string) {
     logger,
     renderRoot: path.join(work, 'rendered'),
     baseEnv: process.env,
+    // the loopback chart repository is named, as tests name their stand-ins
+    outbound: outboundGuard({ cidrs: ['127.0.0.1/32'] }),
     ...(cacheDir ? { chartCache: openChartCache(cacheDir) } : {}),
   });
   const session = await connector.open(p, {
@@ -195,6 +198,25 @@ describe('remote chart digests', () => {
   });
 });
 
+describe('the outbound check', () => {
+  it('runs before every request the resolver makes; a refusal fails the plan and nothing is fetched', async () => {
+    const fetched: string[] = [];
+    const resolver = repositoryChartDigests({
+      fetch: async (url) => {
+        fetched.push(url);
+        return new Response('', { status: 500 });
+      },
+      check: async (url) => {
+        throw new OutboundRefusedError(`refused: ${new URL(url).hostname} is not an allowed host`);
+      },
+    });
+    await expect(
+      resolver.digest({ url: 'https://169.254.169.254/charts', name: 'x', version: '1.0.0' }),
+    ).rejects.toThrow('refused: 169.254.169.254 is not an allowed host');
+    expect(fetched).toEqual([]);
+  });
+});
+
 describe('OCI manifest digests', () => {
   it('reads the manifest digest with an anonymous bearer token, as public registries want', async () => {
     const digest = `sha256:${'b'.repeat(64)}`;
@@ -213,9 +235,11 @@ describe('OCI manifest digests', () => {
     await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
     const base = `http://127.0.0.1:${(registry.address() as AddressInfo).port}`;
     try {
+      const checked: string[] = [];
       const resolver = repositoryChartDigests({
         // the registry is reached over https in real life; the stand-in speaks http on loopback
         fetch: (url, init) => fetch(url.replace('https://registry.test', base), init),
+        check: async (url, purpose) => void checked.push(`${purpose} ${new URL(url).pathname}`),
       });
       await expect(
         resolver.digest({ url: 'oci://registry.test/charts', name: 'tiny', version: '0.1.0+build.1' }),
@@ -224,6 +248,12 @@ describe('OCI manifest digests', () => {
         'HEAD /v2/charts/tiny/manifests/0.1.0_build.1 ',
         'GET /token?service=reg&scope=repository%3Acharts%2Ftiny%3Apull ',
         'HEAD /v2/charts/tiny/manifests/0.1.0_build.1 Bearer t0k',
+      ]);
+      // every request was checked first; the token service as such (it may live on another host)
+      expect(checked).toEqual([
+        'repository /v2/charts/tiny/manifests/0.1.0_build.1',
+        'token /token',
+        'repository /v2/charts/tiny/manifests/0.1.0_build.1',
       ]);
     } finally {
       await new Promise((resolve) => registry.close(resolve));

@@ -4,7 +4,13 @@ import path from 'node:path';
 import { loadPolicy } from '../../../lib/config/policy-loader';
 import { parseDeployConfig } from '../../../lib/deploy/deploy-config';
 import { checkPlan } from '../../../lib/policy/check';
-import { environmentPolicy, parsePolicy, policyDigest, policyOutbound } from '../../../lib/policy/policy';
+import {
+  environmentPolicy,
+  outboundHosts,
+  parsePolicy,
+  policyDigest,
+  policyOutbound,
+} from '../../../lib/policy/policy';
 
 const root = path.resolve(__dirname, '../../..');
 const POLICY_JSON = JSON.stringify({
@@ -148,5 +154,19 @@ describe('policyOutbound', () => {
     expect(out.healthHosts).toContain('staging.idr-analysis.openmicroscopy.org');
     expect(out.healthHosts).toContain('grafana.idr-analysis.openmicroscopy.org');
     expect(new Set(out.healthHosts).size).toBe(out.healthHosts.length);
+  });
+});
+
+describe('outboundHosts', () => {
+  it("names an environment's chart repository hosts and health hosts, for the outbound guard", () => {
+    const policy = parsePolicy(readFileSync(path.join(root, 'helmgate-policy.yaml'), 'utf8'));
+    expect(outboundHosts(policy, 'staging')).toEqual([
+      'hub.jupyter.org',
+      'idr-analysis.openmicroscopy.org',
+      'staging.idr-analysis.openmicroscopy.org',
+    ]);
+    expect(outboundHosts(policy, 'production')).not.toContain('staging.idr-analysis.openmicroscopy.org');
+    expect(outboundHosts(policy, 'qa')).toEqual([]);
+    expect(outboundHosts(policy)).toContain('grafana-community.github.io');
   });
 });

@@ -1,5 +1,6 @@
 import { PAGE_HEADERS, renderMessagePage } from '../lib/approval/approval-page';
 import type { ApproversConfig } from '../lib/approval/approval-port';
+import type { ApproversKey } from '../lib/approval/approval-service';
 import {
   type CookieSettings,
   csrfToken,
@@ -65,7 +66,8 @@ export interface DashboardReadAccess {
 export interface DashboardDeps extends Omit<DashboardReadDeps, 'approvers'> {
   /** read access; without it any valid GitHub session reads everything */
   readAccess?: DashboardReadAccess;
-  approvers: ApproversConfig | (() => ApproversConfig);
+  /** from the operator's policy, per deployment (see ApprovalServiceDeps.approvers) */
+  approvers: ApproversConfig | ((d: ApproversKey) => ApproversConfig);
   /** HMAC key of the session cookie (`helmgate/approval-signing-key`) */
   signingKey: () => Promise<string>;
   cookies: CookieSettings;
@@ -135,7 +137,8 @@ function parseHistoryQuery(q: Record<string, string | undefined>): HistoryQuery 
  * a GitHub session; votes go through the approval routes.
  */
 export function makeDashboardHandler(deps: DashboardDeps): HttpHandler {
-  const approvers = () => (typeof deps.approvers === 'function' ? deps.approvers() : deps.approvers);
+  const approvers = (d: ApproversKey) =>
+    typeof deps.approvers === 'function' ? deps.approvers(d) : deps.approvers;
   const read: DashboardReadDeps = { ...deps, approvers };
   return async (event: HttpEvent) => {
     const path = event.rawPath ?? event.requestContext?.http?.path ?? '/';

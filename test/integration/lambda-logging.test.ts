@@ -50,6 +50,8 @@ describe('Lambda logging at the real webhook entry', () => {
       HELMGATE_DYNAMODB_ENDPOINT: dynamo.endpoint,
       HELMGATE_SECRETS_ENDPOINT: sm.url,
       HELMGATE_TABLE: dynamo.table,
+      // as the stack sets it on every function (scripts/serverless-policy.cjs): the packaged policy
+      HELMGATE_POLICY: path.resolve(__dirname, '../../helmgate-policy.yaml'),
     });
     jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
       stdout.push(String(chunk));

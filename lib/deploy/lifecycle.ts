@@ -1,4 +1,5 @@
 import type { ApprovalMode } from './deploy-config';
+import type { ReleaseDiagnosis } from './diagnosis';
 
 /**
  * The deployment lifecycle, in one place: the states, the edges between them, which event may take
@@ -42,6 +43,10 @@ export interface ReleaseResult {
   chart?: string;
   /** the last lines of helm's output, redacted */
   errorTail?: string;
+  /** what the cluster showed when it failed: pods, container states, events, log tails (redacted) */
+  diagnosis?: ReleaseDiagnosis;
+  /** the revision it was rolled back to after the deployment failed (policy `rollback`) */
+  rolledBackTo?: number;
 }
 
 /** A Deployment is one environment at one commit. */

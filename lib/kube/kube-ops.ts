@@ -1,5 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { ReleaseDiagnosis } from '../deploy/diagnosis';
 import type { Logger } from '../log/logger';
+import { diagnoseRelease } from './diagnosis';
 import { checkReleaseHealth, type HealthCheckInput, type HealthDeps, type HealthResult } from './health';
 import { type SecretSpec, type SecretSyncResult, syncSecrets } from './secret-sync';
 
@@ -10,6 +12,11 @@ import { type SecretSpec, type SecretSyncResult, syncSecrets } from './secret-sy
 export interface KubeOperations {
   syncSecrets(secrets: SecretSpec[]): Promise<SecretSyncResult[]>;
   checkHealth(input: HealthCheckInput): Promise<HealthResult>;
+  diagnose(input: {
+    namespace: string;
+    release: string;
+    redact: (text: string) => string;
+  }): Promise<ReleaseDiagnosis>;
 }
 
 export function kubeOperations(
@@ -34,6 +41,9 @@ export function kubeOperations(
     },
     checkHealth(input) {
       return checkReleaseHealth(kc, input, deps.health);
+    },
+    diagnose({ redact, ...input }) {
+      return diagnoseRelease(kc, input, { redact, ...(deps.now ? { now: deps.now } : {}) });
     },
   };
 }

@@ -107,7 +107,12 @@ export const EnvironmentPolicy = z.strictObject({
     )
     .default([]),
   freezeWindows: z.array(FreezeWindow).default([]),
-  rollback: z.strictObject({ requireConfirmation: z.boolean().default(true) }).optional(),
+  /**
+   * After a failed health check: `rollback` returns every release this deployment changed to the
+   * revision that ran before it (reverse dependency order); `keep` leaves the new revisions. Absent:
+   * `rollback` where approval is required, `keep` elsewhere (see rollbackOnHealthFailure).
+   */
+  rollback: z.enum(['rollback', 'keep']).optional(),
   drift: z.strictObject({ action: z.enum(['ignore', 'report', 'block']).default('report') }).optional(),
 });
 export type EnvironmentPolicy = z.infer<typeof EnvironmentPolicy>;
@@ -182,6 +187,13 @@ export function environmentPolicy(
 ): EnvironmentPolicy | undefined {
   const rp = repositoryPolicy(policy, repository);
   return rp && Object.hasOwn(rp.environments, environment) ? rp.environments[environment] : undefined;
+}
+
+/** What a failed health check does in this environment: the policy's word, else by approval mode. */
+export function rollbackOnHealthFailure(
+  env: Pick<EnvironmentPolicy, 'rollback' | 'approval'>,
+): 'rollback' | 'keep' {
+  return env.rollback ?? (env.approval === 'required' ? 'rollback' : 'keep');
 }
 
 /** Self-approval is forbidden unless the policy allows it explicitly. */

@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../clock';
 import { parseDeployConfig } from '../deploy/deploy-config';
+import type { ReleaseDiagnosis } from '../deploy/diagnosis';
 import { type Deployment, deadRuns, lockName, type ReleaseResult, refusal } from '../deploy/lifecycle';
 import {
   type ChartDigestResolver,
@@ -18,11 +19,12 @@ import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
 import { checkPlan, PolicyViolationError } from '../policy/check';
-import type { Policy } from '../policy/policy';
+import { environmentPolicy, type Policy, rollbackOnHealthFailure } from '../policy/policy';
 import { DIGEST_KEY_SECRET, keyedHash } from '../secrets/digest-key';
 import { SecretMissingError, type SecretResolver } from '../secrets/secrets-provider';
 import type { DeploymentStore } from '../store/deployment-store';
 import { DEFAULT_STEP_DEADLINES, type StepDeadlines, withDeadline } from './deadline';
+import { describeRollback, rollbackEnvironment } from './rollback';
 import { directorySourceReader } from './source-reader';
 import { openWorkDir } from './work-dir';
 
@@ -33,12 +35,18 @@ export interface ReleaseOutcome {
   attempts: number;
   reason?: string;
   errorTail?: string;
+  /** why it failed: helm itself, or the health checks after a helm success */
+  failure?: 'helm' | 'health';
+  /** what the cluster showed when it failed (collected before any rollback) */
+  diagnosis?: ReleaseDiagnosis;
 }
 
 export interface ClusterSession {
   mode: 'deploy' | 'render';
   /** helm's view of the release: for skip-unchanged */
   releaseStatus(release: PlannedRelease): Promise<{ status: string; revision: number } | undefined>;
+  /** `helm rollback` to an earlier revision (deploy mode only): the policy's rollback on a failed health check */
+  rollbackRelease?(release: PlannedRelease, revision: number, deadline: number): Promise<void>;
   /** create/update the Kubernetes Secrets of the plan, restarting readers when content changed */
   syncSecrets(plan: EnvironmentPlan): Promise<void>;
   /** helm upgrade --install (or template) of one release, then its health checks */
@@ -416,6 +424,7 @@ async function runReleases(
     ]),
   );
   const byName = new Map(plan.releases.map((r) => [r.name, r]));
+  const healthFailed = new Set<string>();
   const margin = deps.safetyMarginMs ?? 60_000;
   const deadline = deps.clock.now().getTime() + deps.remainingTimeMs() - margin;
   const force = deps.force ?? deployment.force ?? false;
@@ -490,7 +499,9 @@ async function runReleases(
         ...(out.revision !== undefined ? { revision: out.revision } : {}),
         ...(out.reason ? { reason: deps.redactor.redact(out.reason) } : {}),
         ...(out.errorTail ? { errorTail: deps.redactor.redact(out.errorTail) } : {}),
+        ...(out.diagnosis ? { diagnosis: out.diagnosis } : {}),
       };
+      if (out.failure === 'health') healthFailed.add(name);
       if (out.status === 'deferred') base.reason = 'handed to a fresh invocation (time limit)';
       record(base);
       if (out.status === 'succeeded' && out.revision !== undefined)
@@ -537,10 +548,16 @@ async function runReleases(
   const releases = [...results.values()];
   if (failedNames.length > 0 || outcomes.some(([, o]) => o === 'cancelled')) {
     const reasons = failedNames.map((n) => `${n}: ${results.get(n)?.reason ?? 'failed'}`);
+    // the diagnosis is already recorded (collected inside runRelease): only now is anything rolled back
+    const rolledBack =
+      healthFailed.size > 0 && session.mode === 'deploy' ? await rollbackOnFailure(deps, ctx, results) : '';
     return finish(deps, deployment, {
       outcome: 'failed',
-      releases,
-      reason: deps.redactor.redact(`release(s) failed: ${reasons.join('; ')}`).slice(0, 1000),
+      releases: [...results.values()],
+      // the rollback summary leads: it must survive the length bound
+      reason: deps.redactor
+        .redact(`${rolledBack ? `${rolledBack}. ` : ''}release(s) failed: ${reasons.join('; ')}`)
+        .slice(0, 1000),
     });
   }
   const final = session.mode === 'render' ? 'rendered' : 'succeeded';
@@ -556,6 +573,38 @@ async function runReleases(
           }
         : {}),
   });
+}
+
+/**
+ * Policy `rollback` (issue 13, item 3): after a failed health check, every release this deployment
+ * changed goes back to the revision that ran before, dependents first. Returns the summary for the
+ * deployment's reason ('' under `keep`), and marks each release result with the revision it returned to.
+ */
+async function rollbackOnFailure(
+  deps: RunnerDeps,
+  ctx: { deployment: Deployment; plan: EnvironmentPlan; session: ClusterSession },
+  results: Map<string, ReleaseResult>,
+): Promise<string> {
+  const env = environmentPolicy(deps.policy, ctx.deployment.repository, ctx.deployment.environment);
+  if (!env || rollbackOnHealthFailure(env) === 'keep') return '';
+  const changed = new Map<string, number>();
+  for (const r of results.values())
+    if ((r.status === 'succeeded' || r.status === 'failed') && r.revision !== undefined)
+      changed.set(r.name, r.revision);
+  const steps = await rollbackEnvironment({
+    session: ctx.session,
+    releases: ctx.plan.releases,
+    changed,
+    // a rollback is worth finishing even near the limit: helm gets at least its minimum
+    deadline: deps.clock.now().getTime() + Math.max(60_000, deps.remainingTimeMs() - 10_000),
+    logger: deps.logger.child({ deploymentId: ctx.deployment.id }),
+  });
+  for (const s of steps)
+    if (s.outcome === 'rolled-back' && s.to !== undefined) {
+      const r = results.get(s.release);
+      if (r) results.set(s.release, { ...r, rolledBackTo: s.to });
+    }
+  return describeRollback(steps);
 }
 
 /** The deployment after a move: the moved one, or (lost write) what it is now, or what we had. */

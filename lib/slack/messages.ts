@@ -1,4 +1,5 @@
 import type { Deployment, ReleaseResult } from '../deploy/deployment';
+import { formatDiagnosis } from '../deploy/diagnosis';
 import type { ApprovalRequestNotice } from '../notify/notifier';
 import { approveActionId, approveAllActionId, rejectActionId } from './interaction';
 
@@ -379,7 +380,13 @@ export function renderFailureDetails(d: Deployment, opts: RenderOptions = {}): S
   const failed = (d.releases ?? []).filter((r) => r.status === 'failed');
   for (const r of failed.slice(0, MAX_FAILED_RELEASES_SHOWN)) {
     const title = `*${escapeMrkdwn(r.name)}* (${escapeMrkdwn(r.namespace)})${r.reason ? ` — ${escapeMrkdwn(truncate(r.reason, 300))}` : ''}${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}`;
-    const text = r.errorTail ? `${title}\n${codeBlock(tail(r.errorTail, TAIL_MAX))}` : title;
+    const evidence = [
+      // both fit one section: the error tail gets less room when a diagnosis follows it
+      ...(r.errorTail ? [codeBlock(tail(r.errorTail, r.diagnosis ? 800 : TAIL_MAX))] : []),
+      // the failing pods as they were before any rollback (issue 13): states, events, last log lines
+      ...(r.diagnosis ? [codeBlock(tail(formatDiagnosis(r.diagnosis), 1300))] : []),
+    ];
+    const text = [title, ...evidence].join('\n');
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(text, SECTION_MAX) } });
   }
   if (failed.length > MAX_FAILED_RELEASES_SHOWN)

@@ -51,7 +51,8 @@ const RESOURCES: ResourceType[] = [
   r('', 'v1', 'services', 'Service', true, ['status']),
   r('', 'v1', 'serviceaccounts', 'ServiceAccount', true),
   r('', 'v1', 'persistentvolumeclaims', 'PersistentVolumeClaim', true, ['status']),
-  r('', 'v1', 'pods', 'Pod', true, ['status']),
+  r('', 'v1', 'pods', 'Pod', true, ['status', 'log']),
+  r('', 'v1', 'events', 'Event', true),
   r('apps', 'v1', 'deployments', 'Deployment', true, ['status', 'scale']),
   r('apps', 'v1', 'statefulsets', 'StatefulSet', true, ['status', 'scale']),
   r('apps', 'v1', 'daemonsets', 'DaemonSet', true, ['status']),
@@ -85,6 +86,8 @@ export interface KubeRequest {
    * from base64; JSON bodies have Secret data decoded too; anything else is the raw UTF-8.
    */
   text: string;
+  /** performance.now() when it arrived (to order it against other effects) */
+  at: number;
 }
 
 /** A fault answered instead of the real response, for the next `times` matching requests. */
@@ -148,6 +151,8 @@ export class KubeApiStandIn {
   private readinessRule: ((workload: Json) => boolean) | undefined;
   private readonly watchers = new Set<Watcher>();
   private readonly sockets = new Set<Socket>();
+  /** `namespace/pod/container` -> the log text `pods/{name}/log` answers (see setPodLog) */
+  private readonly podLogs = new Map<string, string>();
   private server: Server | undefined;
   private rv = 100;
   private readonly options: Required<Omit<KubeApiOptions, 'token'>> & { token: string | undefined };
@@ -275,6 +280,11 @@ export class KubeApiStandIn {
     }
   }
 
+  /** The text `GET .../pods/{name}/log?container=` answers (client-node's readNamespacedPodLog). */
+  setPodLog(namespace: string, pod: string, container: string, text: string): void {
+    this.podLogs.set(`${namespace}/${pod}/${container}`, text);
+  }
+
   /** Helm's release records (decoded from its storage Secrets) for a release, oldest revision first. */
   helmReleases(namespace: string, release: string): Json[] {
     return this.helmSecrets(namespace, release).map((s) => decodeHelmRelease(s.data.release));
@@ -319,6 +329,7 @@ export class KubeApiStandIn {
       authorization: req.headers.authorization,
       body,
       text: requestText(body, contentType),
+      at: performance.now(),
     });
 
     const fault = this.faults.find(
@@ -371,6 +382,17 @@ export class KubeApiStandIn {
       }
       if (!name && method !== 'POST')
         throw new ApiError(405, 'MethodNotAllowed', 'collection operations are not supported');
+      if (subresource === 'log' && type.kind === 'Pod' && method === 'GET') {
+        this.mustGet(type, namespace, name as string);
+        const text = this.podLogs.get(`${namespace}/${name}/${query.container ?? ''}`);
+        if (text === undefined)
+          throw new ApiError(400, 'BadRequest', `container ${query.container} has no log`);
+        const lines = text.split('\n');
+        const tail = query.tailLines ? lines.slice(-Number(query.tailLines)) : lines;
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end(tail.join('\n'));
+        return;
+      }
       if (subresource && subresource !== 'status' && subresource !== 'scale')
         throw new ApiError(404, 'NotFound', `subresource ${subresource} is not served`);
 

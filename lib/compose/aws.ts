@@ -310,6 +310,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         dispatcher: a.dispatcher,
         clock: systemClock,
         logger: b.logger,
+        policy: b.policy().policy,
       };
     },
 

@@ -240,7 +240,7 @@ export async function composeLocal(opts: LocalGraphOptions) {
     // the same path as the AWS function's self-invocation: the job is parsed before it is voted on
     await runSlackBackgroundJob({ approvals, store, slack: slackClient, logger }, job);
   }, logger);
-  const sweeper: SweeperDeps = { store, notifier, dispatcher, clock, logger };
+  const sweeper: SweeperDeps = { store, notifier, dispatcher, clock, logger, policy };
 
   return {
     store,

@@ -71,6 +71,8 @@ export interface Deployment {
   planDigest?: string;
   releases?: ReleaseResult[];
   force?: boolean;
+  /** queued inside a freeze window: it starts when the window ends (the sweeper dispatches it then) */
+  frozenUntil?: string;
   /** how it came to be: a push (default), or an operator's `helmgate redeploy` / `helmgate rollback` */
   trigger?: 'push' | 'redeploy' | 'rollback';
   /** the operator who asked for a redeploy or rollback */

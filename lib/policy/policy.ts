@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { parseDocument } from 'yaml';
 import * as z from 'zod';
 import { type DeployConfig, environmentNames } from '../deploy/deploy-config';
+import { freezeInstant, isTimeZone, WEEKDAYS, type Weekday } from '../deploy/freeze';
 import { HelmgateError } from '../errors';
 
 /**
@@ -69,14 +70,42 @@ export const PolicyApprovers = z.strictObject({
 });
 export type PolicyApprovers = z.infer<typeof PolicyApprovers>;
 
-/** Reserved for the release-management issue: accepted and validated now, not enforced yet. */
-const FreezeWindow = z
+const TimeZone = z.string().refine(isTimeZone, 'an IANA time zone such as Europe/London');
+const WallClock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a wall-clock time HH:MM');
+
+/** A date range: instants with an offset, or wall-clock `YYYY-MM-DD[THH:MM]` read in `timeZone`. */
+const DateRangeFreeze = z
   .strictObject({
-    from: z.iso.datetime({ offset: true }),
-    to: z.iso.datetime({ offset: true }),
+    from: z.string().max(40),
+    to: z.string().max(40),
+    timeZone: TimeZone.optional(),
     reason: z.string().max(200).optional(),
   })
-  .refine((w) => Date.parse(w.from) < Date.parse(w.to), 'a freeze window ends after it starts');
+  .superRefine((w, ctx) => {
+    const from = freezeInstant(w.from, w.timeZone);
+    const to = freezeInstant(w.to, w.timeZone);
+    if (from === undefined || to === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'from/to are ISO times with an offset (2026-12-24T00:00:00Z), or local YYYY-MM-DD[THH:MM] with a timeZone',
+      });
+    else if (from >= to) ctx.addIssue({ code: 'custom', message: 'a freeze window ends after it starts' });
+  });
+
+/** Every week on `days`, from `from` to `to` wall-clock time in `timeZone` (a `to` ≤ `from` ends the next day). */
+const WeeklyFreeze = z.strictObject({
+  weekly: z.strictObject({
+    days: z.array(z.enum(WEEKDAYS as [Weekday, ...Weekday[]])).min(1),
+    from: WallClock,
+    to: WallClock,
+  }),
+  timeZone: TimeZone,
+  reason: z.string().max(200).optional(),
+});
+
+/** Freeze windows (issue 13): deployments of the environment do not start inside one. */
+const FreezeWindow = z.union([WeeklyFreeze, DateRangeFreeze]);
 
 export const EnvironmentPolicy = z.strictObject({
   approval: ApprovalMode,
@@ -106,7 +135,8 @@ export const EnvironmentPolicy = z.strictObject({
         .pipe(z.string().regex(HOSTNAME, 'a hostname')),
     )
     .default([]),
-  freezeWindows: z.array(FreezeWindow).default([]),
+  /** when deployments do not start; an approved deployment waits and starts when the window ends */
+  freezeWindows: z.array(FreezeWindow).max(50).default([]),
   /**
    * After a failed health check: `rollback` returns every release this deployment changed to the
    * revision that ran before it (reverse dependency order); `keep` leaves the new revisions. Absent:

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Clock } from '../clock';
 import { parseDeployConfig } from '../deploy/deploy-config';
 import type { ReleaseDiagnosis } from '../deploy/diagnosis';
+import { frozenAt } from '../deploy/freeze';
 import { type Deployment, deadRuns, lockName, type ReleaseResult, refusal } from '../deploy/lifecycle';
 import {
   type ChartDigestResolver,
@@ -177,6 +178,20 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
   if (job.purpose === 'offer') return offerApproval(deps, existing);
   const refused = refusal({ type: 'run-started', target: existing }, deps.clock.now().toISOString());
   if (refused) return { kind: 'not-runnable', reason: refused };
+
+  // a freeze window (issue 13): the deployment stays queued, approved or not, and the sweeper starts it
+  // when the window ends; a continuation of a run that already started is not stopped half-way
+  const envPolicy = environmentPolicy(deps.policy, existing.repository, existing.environment);
+  const frozen =
+    envPolicy && !job.continuation ? frozenAt(envPolicy.freezeWindows, deps.clock.now()) : undefined;
+  if (frozen) {
+    const until = frozen.until.toISOString();
+    const reason = `frozen until ${until}${frozen.reason ? ` (${frozen.reason})` : ''}: starts when the freeze ends`;
+    if (existing.frozenUntil !== until)
+      await deps.store.update(existing.id, { frozenUntil: until, reason }, deps.clock.now());
+    log.info('environment frozen; deployment stays queued', { until });
+    return { kind: 'waiting', reason };
+  }
 
   const leaseMs = deps.lockLeaseMs ?? 120_000;
   const lock = lockName(existing);
@@ -571,7 +586,10 @@ async function runReleases(
           {
             reason: `finished in invocation ${ctx.job.continuation + 1} (handed off near Lambda's time limit)`,
           }
-        : {}),
+        : deployment.frozenUntil
+          ? // replaces the "frozen until" it waited with
+            { reason: `started when the freeze ended (${deployment.frozenUntil})` }
+          : {}),
   });
 }
 

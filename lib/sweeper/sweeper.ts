@@ -1,10 +1,12 @@
 import type { ApprovalRequest } from '../approval/approval-request';
 import type { Clock } from '../clock';
+import { frozenAt } from '../deploy/freeze';
 import { type Deployment, deadRuns, lockName } from '../deploy/lifecycle';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { handle } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Notifier } from '../notify/notifier';
+import { environmentPolicy, type Policy } from '../policy/policy';
 import type { DeploymentStore } from '../store/deployment-store';
 
 /** A reminder that an approval will expire soon. The link is not repeated: only its hash is stored. */
@@ -28,6 +30,8 @@ export interface SweeperDeps {
   logger: Logger;
   /** remind this long before expiry; default 2 h */
   remindBeforeMs?: number;
+  /** the operator policy: its freeze windows say when frozen deployments may start */
+  policy?: Policy;
   /** how many recent deployments to scan for environments (locks) and stranded approvals; default 200 */
   scanLimit?: number;
 }
@@ -39,6 +43,8 @@ export interface SweepReport {
   /** deployments left `running` by a runner whose lock expired, now failed */
   deadRuns: string[];
   redispatched: string[];
+  /** queued deployments whose freeze window ended, dispatched now */
+  thawed: string[];
 }
 
 /**
@@ -54,6 +60,7 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
     locksReleased: [],
     deadRuns: [],
     redispatched: [],
+    thawed: [],
   };
   const log = deps.logger.child({ job: 'sweeper' });
 
@@ -85,6 +92,16 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
   for (const d of recent) {
     const k = lockName(d);
     envs.set(k, [...(envs.get(k) ?? []), d]);
+  }
+  // a deployment queued during a freeze starts when it ends (the runner left it queued with `frozenUntil`);
+  // the runner checks the freeze again, so a dispatch during a window extended meanwhile only waits again
+  for (const d of recent) {
+    if (d.status !== 'queued' || !d.frozenUntil || Date.parse(d.frozenUntil) > now.getTime()) continue;
+    const env = deps.policy ? environmentPolicy(deps.policy, d.repository, d.environment) : undefined;
+    if (env && frozenAt(env.freezeWindows, now)) continue;
+    await deps.dispatcher.dispatch({ deploymentId: d.id });
+    report.thawed.push(d.id);
+    log.info('freeze ended; deployment dispatched', { deploymentId: d.id, frozenUntil: d.frozenUntil });
   }
   for (const [name, deployments] of envs) {
     const lease = await deps.store.getLock(name);

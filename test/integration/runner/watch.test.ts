@@ -3,6 +3,7 @@ import type { Policy } from '../../../lib/policy/policy';
 import { helmClusterConnector } from '../../../lib/runner/helm-cluster';
 import { clusterAccessFromSecret } from '../../../lib/runner/kube-access';
 import { renderFailureDetails } from '../../../lib/slack/messages';
+import { sweep } from '../../../lib/sweeper/sweeper';
 import { renderDeploymentPage } from '../../../lib/web/deployment-page';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
 import { policyOf } from '../../helpers/policy';
@@ -16,10 +17,10 @@ import { CANARY, type Harness, makeHarness, runnerRepo, timingRunner } from './h
  * first; under `keep` it stays.
  */
 
-const yamlFor = (env: string) => `apiVersion: helmgate/v1
+const yamlFor = (env: string, approval = 'none') => `apiVersion: helmgate/v1
 environments:
   ${env}:
-    approval: none
+    approval: ${approval}
     cluster: { secret: test/cluster }
     releases:
       - name: base
@@ -252,4 +253,57 @@ test('under `keep` (the default without required approval) a failed health check
   );
   // no failing pods in the stand-in for this release: the diagnosis says so rather than nothing
   expect(done?.releases?.find((r) => r.name === 'front')?.diagnosis?.pods).toEqual([]);
+});
+
+test('a deployment approved inside a freeze waits, and starts when the window ends (injected clock)', async () => {
+  const env = 'frozen';
+  const yaml = yamlFor(env, 'required');
+  const repo = runnerRepo({
+    'deploy.yaml': yaml,
+    'values/base.yaml': 'greeting: one\n',
+    'values/front.yaml': 'image: { tag: "1.0.0" }\n',
+  });
+  const policy = withRollback(yaml, env, undefined);
+  const e = policy.repositories['*']?.environments[env];
+  if (!e) throw new Error('no environment');
+  e.approval = 'required';
+  e.freezeWindows = [
+    { from: '2026-12-24', to: '2026-12-24T12:00', timeZone: 'Europe/Berlin', reason: 'Christmas Eve' },
+  ];
+  const h = quick(makeHarness({ db, kube, repoDir: repo.dir, policy }));
+  let now = new Date('2026-12-24T08:00:00Z');
+  const clock = { now: () => now };
+  // approved (queued) while the environment is frozen
+  const d = await h.queue(repo.head(), env, { approval: 'required' });
+  const waited = await h.run(d.id, { clock });
+  expect(waited).toEqual({
+    kind: 'waiting',
+    reason: 'frozen until 2026-12-24T11:00:00.000Z (Christmas Eve): starts when the freeze ends',
+  });
+  expect(await db.store.getDeployment(d.id)).toMatchObject({
+    status: 'queued',
+    frozenUntil: '2026-12-24T11:00:00.000Z',
+  });
+  expect(h.calls.filter((c) => c.args[0] === 'upgrade')).toHaveLength(0);
+
+  const sweeper = {
+    store: db.store,
+    notifier: h.notifier,
+    dispatcher: h.dispatcher,
+    logger: h.deps.logger,
+    policy,
+  };
+  now = new Date('2026-12-24T10:59:59Z');
+  expect((await sweep({ ...sweeper, clock })).thawed).not.toContain(d.id);
+  now = new Date('2026-12-24T11:00:00Z');
+  expect((await sweep({ ...sweeper, clock })).thawed).toContain(d.id);
+  expect(h.dispatcher.jobs).toContainEqual({ deploymentId: d.id });
+
+  expect(await h.run(d.id, { clock })).toMatchObject({ kind: 'finished' });
+  const done = await db.store.getDeployment(d.id);
+  expect([done?.status, done?.reason]).toEqual([
+    'succeeded',
+    'started when the freeze ended (2026-12-24T11:00:00.000Z)',
+  ]);
+  expect(done?.startedAt).toBe('2026-12-24T11:00:00.000Z');
 });

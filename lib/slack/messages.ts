@@ -1,6 +1,6 @@
 import type { Deployment, ReleaseResult } from '../deploy/deployment';
 import { formatDiagnosis } from '../deploy/diagnosis';
-import type { ApprovalRequestNotice } from '../notify/notifier';
+import type { ApprovalReminderNotice, ApprovalRequestNotice } from '../notify/notifier';
 import { approveActionId, approveAllActionId, rejectActionId } from './interaction';
 
 /**
@@ -397,6 +397,28 @@ export function renderFailureDetails(d: Deployment, opts: RenderOptions = {}): S
       ],
     });
   return { text: truncate(`${environmentName(d)} failed at ${shortSha(d.sha)}`, 3000), blocks };
+}
+
+/**
+ * The reminder before an approval expires, posted once in the commit's thread: it mentions the approvers
+ * (Slack ids) and names the ones Slack cannot reach; the link is not repeated (it is further up the thread).
+ */
+export function renderApprovalReminder(notice: ApprovalReminderNotice): SlackMessage {
+  const d = notice.deployment;
+  const mentions = (notice.approvers?.slack ?? [])
+    .filter((id) => /^[UW][A-Z0-9]+$/.test(id))
+    .map((id) => `<@${id}>`);
+  const named = (notice.approvers?.github ?? []).map((l) => escapeMrkdwn(l));
+  const who = [...mentions, ...named].join(' ');
+  const votes =
+    notice.required !== undefined
+      ? `${notice.votes} of ${notice.required} approvals`
+      : `${notice.votes} approval(s)`;
+  const text = `:alarm_clock: ${who ? `${who}: ` : ''}*${escapeMrkdwn(environmentName(d))}* at \`${shortSha(d.sha)}\` still waits for approval (${votes}); the request expires at ${escapeMrkdwn(notice.expiresAt)}. The approval link is further up this thread.`;
+  return {
+    text: truncate(`${environmentName(d)} approval expires at ${notice.expiresAt}`, 3000),
+    blocks: [{ type: 'section', text: { type: 'mrkdwn', text: truncate(text, SECTION_MAX) } }],
+  };
 }
 
 /**

@@ -13,10 +13,12 @@ import { type CookieSettings, csrfToken, readSession, type Session, verifyCsrf }
 import type { Clock } from '../lib/clock';
 import { HelmgateError } from '../lib/errors';
 import {
+  guardHttp,
   type HttpEvent,
   type HttpHandler,
   type HttpResult,
   html,
+  lookup,
   rawBody,
   STATUS_BY_CODE,
 } from '../lib/http/lambda-http';
@@ -125,7 +127,7 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
     const d = view.deployment;
     const now = deps.clock.now();
     const flashKey = event.queryStringParameters?.result;
-    const flash = flashKey ? FLASH[flashKey] : undefined;
+    const flash = lookup(FLASH, flashKey);
     let state: ApprovalPageState;
     let status = 200;
     const auth = session
@@ -186,6 +188,7 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
   }
 }
 
-export const handler = lazyHandler(async () =>
-  makeApprovalHandler(approvalHandlerDeps(await approvalWiring())),
+export const handler = guardHttp(
+  lazyHandler(async () => makeApprovalHandler(approvalHandlerDeps(await approvalWiring()))),
+  { hsts: true },
 );

@@ -22,6 +22,7 @@ import type { Clock } from '../lib/clock';
 import { HelmgateError } from '../lib/errors';
 import {
   errorResponse,
+  guardHttp,
   type HttpEvent,
   type HttpHandler,
   type HttpResult,
@@ -94,15 +95,23 @@ export function makeAuthHandler(deps: AuthDeps): HttpHandler {
       }
       throw new HelmgateError('not_found', 'no such auth route');
     } catch (e) {
-      if (e instanceof HelmgateError && STATUS_BY_CODE[e.code] < 500)
+      if (e instanceof HelmgateError && (STATUS_BY_CODE[e.code] < 500 || e.code === 'not_configured')) {
+        if (e.code === 'not_configured') log.warn('github login is not configured', { err: e });
         return html(
           STATUS_BY_CODE[e.code],
-          renderMessagePage({ title: 'Login failed', message: e.message }),
+          renderMessagePage({
+            title: e.code === 'not_configured' ? 'GitHub login is not configured' : 'Login failed',
+            message: e.message,
+          }),
           { ...PAGE_HEADERS },
         );
+      }
       return errorResponse(e, log);
     }
   };
 }
 
-export const handler = lazyHandler(async () => makeAuthHandler(awsAuthDeps()));
+export const handler = guardHttp(
+  lazyHandler(async () => makeAuthHandler(awsAuthDeps())),
+  { hsts: true },
+);

@@ -1,5 +1,5 @@
 import { HelmgateError } from '../lib/errors';
-import { errorResponse, type HttpEvent, type HttpHandler, json } from '../lib/http/lambda-http';
+import { errorResponse, guardHttp, type HttpEvent, type HttpHandler, json } from '../lib/http/lambda-http';
 import type { Logger } from '../lib/log/logger';
 import type { DeploymentStore } from '../lib/store/deployment-store';
 import { awsBase } from '../lib/wiring/aws';
@@ -31,7 +31,10 @@ export function makeDeploymentsHandler(deps: DeploymentsDeps): HttpHandler {
   };
 }
 
-export const handler = lazyHandler(async () => {
-  const base = awsBase();
-  return makeDeploymentsHandler({ store: base.store, logger: base.logger });
-});
+export const handler = guardHttp(
+  lazyHandler(async () => {
+    const base = awsBase();
+    return makeDeploymentsHandler({ store: base.store, logger: base.logger });
+  }),
+  { hsts: true },
+);

@@ -3,6 +3,7 @@ import { decidePush, PushEvent } from '../lib/github/push-event';
 import { verifyGithubSignature } from '../lib/github/verify-signature';
 import {
   errorResponse,
+  guardHttp,
   type HttpEvent,
   type HttpHandler,
   header,
@@ -84,4 +85,7 @@ export function makeGithubWebhookHandler(deps: GithubWebhookDeps): HttpHandler {
   };
 }
 
-export const handler = lazyHandler(async () => makeGithubWebhookHandler(await awsWebhookDeps()));
+export const handler = guardHttp(
+  lazyHandler(async () => makeGithubWebhookHandler(await awsWebhookDeps())),
+  { hsts: true },
+);

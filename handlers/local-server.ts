@@ -5,9 +5,11 @@
  */
 import path from 'node:path';
 import { parseApprovers } from '../lib/approval/aws-wiring';
+import { keepAliveOnUnhandledRejection } from '../lib/local/crash-guard';
 import { addLocalPlaceholders, ensureSecretsFile, startLocalStack } from '../lib/local/local-stack';
 
 async function main(): Promise<void> {
+  keepAliveOnUnhandledRejection(process, (line) => process.stderr.write(`${line}\n`));
   const repoDir = path.resolve(process.env.HELMGATE_REPO_DIR ?? process.cwd());
   const secretsFile = path.resolve(
     process.env.HELMGATE_SECRETS_FILE ?? path.join(repoDir, '.helmgate', 'secrets.json'),

@@ -13,6 +13,7 @@ import {
 import { HelmgateError, isHelmgateError } from '../lib/errors';
 import {
   errorResponse,
+  guardHttp,
   type HttpEvent,
   type HttpHandler,
   type HttpResult,
@@ -69,7 +70,10 @@ export function makeSlackInteractionsHandler(deps: SlackInteractionsDeps): HttpH
         throw new HelmgateError('payload_too_large', `body of ${body.length} bytes exceeds ${maxBody}`);
       const secrets = await deps.signingSecrets();
       if (secrets.length === 0)
-        throw new HelmgateError('invalid_config', 'no Slack signing secret is configured');
+        throw new HelmgateError(
+          'not_configured',
+          'Slack is not configured on this helmgate (no signing secret in its Slack secret)',
+        );
       const verified = verifySlackRequest({
         signingSecrets: secrets,
         body,
@@ -228,17 +232,17 @@ export function makeSlackInteractionsLambda(
     }
     return built;
   };
+  // HTTP events: a failed build (Slack not configured) is answered, not thrown at API Gateway
+  const http = guardHttp(async (event) => (await get()).http(event), { hsts: true });
   return async (event: unknown) => {
-    const { http, deps } = await get();
-    if (isBackgroundEvent(event)) {
-      if (event.job.kind !== SLACK_INTERACTION_JOB) {
-        deps.logger.warn('unknown background job', { kind: event.job.kind });
-        return undefined;
-      }
-      await processSlackInteraction(deps, event.job.payload as SlackInteraction);
+    if (!isBackgroundEvent(event)) return http(event as HttpEvent);
+    const { deps } = await get();
+    if (event.job.kind !== SLACK_INTERACTION_JOB) {
+      deps.logger.warn('unknown background job', { kind: event.job.kind });
       return undefined;
     }
-    return http(event as HttpEvent);
+    await processSlackInteraction(deps, event.job.payload as SlackInteraction);
+    return undefined;
   };
 }
 
@@ -248,7 +252,7 @@ export const handler = makeSlackInteractionsLambda(async () => {
   const slack = await awsSlack(w.base);
   if (!slack)
     throw new HelmgateError(
-      'invalid_config',
+      'not_configured',
       `Slack is not configured: secret ${w.base.config.HELMGATE_SLACK_SECRET_ID} does not exist`,
     );
   const self = process.env.AWS_LAMBDA_FUNCTION_NAME;

@@ -89,7 +89,10 @@ export function awsAuthDeps(base: AwsBase = awsBase()): AuthDeps {
     oauth,
     oauthClient: cached(
       async () =>
-        parseOAuthClient(await base.secrets.tryResolve({ secret: config.HELMGATE_OAUTH_SECRET_ID })),
+        parseOAuthClient(
+          await base.secrets.tryResolve({ secret: config.HELMGATE_OAUTH_SECRET_ID }),
+          config.HELMGATE_OAUTH_SECRET_ID,
+        ),
       5 * 60_000,
     ),
     signingKey: cached(

@@ -221,7 +221,9 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
 
   // the HTTP server first: approval links need its port
   const routes: Route[] = [];
-  const server: Server = createLocalHttpServer(routes);
+  // HSTS only when the stack is published over https (behind a TLS proxy), never on plain-http loopback
+  const hsts = opts.publicUrl ? cookieSettingsFor(opts.publicUrl).secure : false;
+  const server: Server = createLocalHttpServer(routes, { hsts, logger });
   const port = await listen(server, opts.port ?? 3000);
   const url = `http://127.0.0.1:${port}`;
   const publicUrl = (opts.publicUrl ?? url).replace(/\/+$/, '');
@@ -324,7 +326,11 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       redirectUri: `${publicUrl}/auth/github/callback`,
     },
     oauthClient: cached(
-      async () => parseOAuthClient(await secrets.tryResolve({ secret: 'helmgate/github-oauth' })),
+      async () =>
+        parseOAuthClient(
+          await secrets.tryResolve({ secret: 'helmgate/github-oauth' }),
+          'helmgate/github-oauth',
+        ),
       60_000,
     ),
     signingKey,

@@ -19,6 +19,7 @@ const suites: Array<
     'deploy-config',
     async () => (await import('../test/property/deploy-config-properties')).deployConfigProperties,
   ],
+  ['http', async () => (await import('../test/property/http-properties')).httpProperties],
 ];
 
 export async function runReports(numRuns = RUNS): Promise<PropertyReport[]> {

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../log/logger';
 import { guardHttp, type HttpEvent, type HttpHandler, type HttpResult } from './lambda-http';
 
@@ -53,7 +54,7 @@ export function createLocalHttpServer(routes: Route[], opts: LocalHttpOptions = 
       };
     });
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     compiled ??= compile();
     handle(compiled, req, res).catch((e: unknown) => {
       opts.logger?.error('local request failed in the adapter', { err: e });
@@ -61,6 +62,12 @@ export function createLocalHttpServer(routes: Route[], opts: LocalHttpOptions = 
       else res.destroy();
     });
   });
+  // CONNECT bypasses the request handler; without a listener Node drops the connection unanswered
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => {});
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+  return server;
 }
 
 function problem(statusCode: number, error: string, message?: string): HttpResult {

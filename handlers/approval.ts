@@ -9,7 +9,9 @@ import type { ApprovalService } from '../lib/approval/approval-service';
 import { verifyApprovalToken } from '../lib/approval/approval-token';
 import { authorize } from '../lib/approval/approver-policy';
 import { approvalHandlerDeps, approvalWiring } from '../lib/approval/aws-wiring';
-import { type CookieSettings, csrfToken, readSession, type Session, verifyCsrf } from '../lib/auth/session';
+import { type CookieSettings, csrfToken, type Session, verifyCsrf } from '../lib/auth/session';
+import { readActiveSession, type SessionRegistry } from '../lib/auth/session-registry';
+import { approverTeams, type TeamMembership } from '../lib/auth/team-membership';
 import type { Clock } from '../lib/clock';
 import { HelmgateError } from '../lib/errors';
 import {
@@ -35,6 +37,10 @@ export interface ApprovalHandlerDeps {
   logger: Logger;
   /** form bodies are tiny; default 8 KiB */
   maxBodyBytes?: number;
+  /** server-side session records: a logged-out (revoked) session is no session */
+  sessions?: SessionRegistry;
+  /** team membership asked when a vote is cast; absent: the teams read at login */
+  teamMembership?: TeamMembership;
 }
 
 const FLASH: Record<string, string> = {
@@ -69,7 +75,13 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
     const log = deps.logger.child({ deploymentId: id, route: 'approval' });
     try {
       const now = deps.clock.now();
-      const session = readSession(await deps.signingKey(), event, deps.cookies, now);
+      const session = await readActiveSession({
+        key: await deps.signingKey(),
+        event,
+        cookies: deps.cookies,
+        now,
+        registry: deps.sessions,
+      });
       const method = event.requestContext?.http?.method ?? 'GET';
       if (method === 'GET') return await show(id, event, session);
       const path = event.rawPath ?? event.requestContext?.http?.path ?? '';
@@ -93,7 +105,14 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
       const token = form.get('token') ?? '';
       const outcome = await deps.approvals.vote({
         deploymentId: id,
-        voter: { kind: 'github', id: session.login, teams: session.teams },
+        voter: {
+          kind: 'github',
+          id: session.login,
+          // membership now, not as it was at login: leaving a team ends its approvals at once
+          teams: deps.teamMembership
+            ? await deps.teamMembership(session.login, approverTeams(approvers()))
+            : session.teams,
+        },
         via: 'web',
         decision,
         token,
@@ -103,7 +122,7 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
       const location = `/approvals/${encodeURIComponent(id)}?token=${encodeURIComponent(token)}&result=${outcome.kind}`;
       return { statusCode: 303, headers: { location, 'cache-control': 'no-store' }, body: '' };
     } catch (e) {
-      if (e instanceof HelmgateError && STATUS_BY_CODE[e.code] < 500)
+      if (e instanceof HelmgateError && (STATUS_BY_CODE[e.code] < 500 || e.code === 'unavailable'))
         return message(
           STATUS_BY_CODE[e.code],
           e.code === 'unauthenticated' ? 'Not logged in' : 'Not done',

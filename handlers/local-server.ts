@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { parseApprovers } from '../lib/approval/aws-wiring';
+import { AppConfig } from '../lib/config/env';
 import { keepAliveOnUnhandledRejection } from '../lib/local/crash-guard';
 import { addLocalPlaceholders, ensureSecretsFile, startLocalStack } from '../lib/local/local-stack';
 
@@ -30,6 +31,10 @@ async function main(): Promise<void> {
     logLevel: (process.env.HELMGATE_LOG_LEVEL as 'info' | undefined) ?? 'info',
     approvers: parseApprovers(process.env.HELMGATE_APPROVERS),
     ...(process.env.HELMGATE_PUBLIC_URL ? { publicUrl: process.env.HELMGATE_PUBLIC_URL } : {}),
+    // the same rules as in AWS (lib/config/env.ts): a bad value stops the start with its name
+    sessionTtlMs:
+      AppConfig.shape.HELMGATE_SESSION_TTL_MINUTES.parse(process.env.HELMGATE_SESSION_TTL_MINUTES) * 60_000,
+    slackTeamIds: AppConfig.shape.HELMGATE_SLACK_TEAM_IDS.parse(process.env.HELMGATE_SLACK_TEAM_IDS),
     runner: process.env.KUBECONFIG ? { kubeconfig: process.env.KUBECONFIG } : {},
   });
   const say = (s: string) => process.stderr.write(`${s}\n`);

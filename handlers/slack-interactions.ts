@@ -21,7 +21,12 @@ import {
   rawBody,
 } from '../lib/http/lambda-http';
 import type { Logger } from '../lib/log/logger';
-import { parseInteractionBody, type SlackAction, type SlackInteraction } from '../lib/slack/interaction';
+import {
+  parseInteractionBody,
+  parseSlackInteraction,
+  type SlackAction,
+  type SlackInteraction,
+} from '../lib/slack/interaction';
 import { escapeMrkdwn, shortSha } from '../lib/slack/messages';
 import { verifySlackRequest } from '../lib/slack/verify-request';
 import { createSlackWebClient, slackErrorCode } from '../lib/slack/web-client';
@@ -241,7 +246,14 @@ export function makeSlackInteractionsLambda(
       deps.logger.warn('unknown background job', { kind: event.job.kind });
       return undefined;
     }
-    await processSlackInteraction(deps, event.job.payload as SlackInteraction);
+    let interaction: SlackInteraction;
+    try {
+      interaction = parseSlackInteraction(event.job.payload);
+    } catch (e) {
+      deps.logger.warn('background slack interaction refused', { err: e });
+      return undefined;
+    }
+    await processSlackInteraction(deps, interaction);
     return undefined;
   };
 }
@@ -265,6 +277,7 @@ export const handler = makeSlackInteractionsLambda(async () => {
     ),
     clock: systemClock,
     logger: w.base.logger,
+    teamIds: w.base.config.HELMGATE_SLACK_TEAM_IDS,
     approvals: w.service,
     store: w.base.store,
     slack: createSlackWebClient({ botToken: slack.botToken, logger: w.base.logger }),

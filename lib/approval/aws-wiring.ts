@@ -2,6 +2,8 @@ import type { ApprovalHandlerDeps } from '../../handlers/approval';
 import type { AuthDeps } from '../../handlers/auth';
 import { type GithubOAuthConfig, parseOAuthClient } from '../auth/github-oauth';
 import { cookieSettingsFor } from '../auth/session';
+import { SessionRegistry } from '../auth/session-registry';
+import { githubTeamMembership, noTeamMembership } from '../auth/team-membership';
 import { systemClock } from '../clock';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
@@ -9,7 +11,7 @@ import type { Notifier } from '../notify/notifier';
 import { cryptoRandom } from '../random';
 import { planAt } from '../runner/runner';
 import type { SweeperDeps } from '../sweeper/sweeper';
-import { type AwsBase, awsBase, awsDispatcher, awsNotifier } from '../wiring/aws';
+import { type AwsBase, awsBase, awsDispatcher, awsNotifier, awsOctokit } from '../wiring/aws';
 import { cached } from '../wiring/lazy';
 import { ApproversConfig } from './approval-port';
 import { ApprovalService } from './approval-service';
@@ -67,7 +69,19 @@ export async function approvalWiring(base: AwsBase = awsBase()): Promise<Approva
 }
 
 export function approvalHandlerDeps(w: ApprovalWiring): ApprovalHandlerDeps {
+  const { base } = w;
+  // team membership is asked with helmgate's GitHub token when a vote is cast; without a token
+  // teams grant nothing (logins still do) rather than trusting what was true at login
+  const membership = cached(
+    async () =>
+      (await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_TOKEN_ID }))
+        ? githubTeamMembership(await awsOctokit(base))
+        : noTeamMembership,
+    5 * 60_000,
+  );
   return {
+    sessions: new SessionRegistry(base.store),
+    teamMembership: async (login, teams) => (teams.length === 0 ? [] : (await membership())(login, teams)),
     approvals: w.service,
     approvers: w.approvers,
     signingKey: w.signingKey,
@@ -103,6 +117,8 @@ export function awsAuthDeps(base: AwsBase = awsBase()): AuthDeps {
     clock: systemClock,
     random: cryptoRandom,
     logger: base.logger,
+    sessions: new SessionRegistry(base.store),
+    sessionTtlMs: config.HELMGATE_SESSION_TTL_MINUTES * 60_000,
   };
 }
 

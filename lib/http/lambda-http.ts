@@ -52,11 +52,17 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
   };
 }
 
-export function html(statusCode: number, body: string, headers: Record<string, string> = {}): HttpResult {
+export function html(
+  statusCode: number,
+  body: string,
+  headers: Record<string, string> = {},
+  cookies: string[] = [],
+): HttpResult {
   return {
     statusCode,
     headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...headers },
     body,
+    ...(cookies.length > 0 ? { cookies } : {}),
   };
 }
 

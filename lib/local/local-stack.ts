@@ -16,6 +16,7 @@ import type { ApproversConfig } from '../approval/approval-port';
 import { ApprovalService } from '../approval/approval-service';
 import { parseOAuthClient } from '../auth/github-oauth';
 import { cookieSettingsFor } from '../auth/session';
+import { SessionRegistry } from '../auth/session-registry';
 import { LOCAL_DISPATCH_PATH, makeLocalDispatchHandler } from '../cli/local-dispatch';
 import { type Clock, systemClock } from '../clock';
 import { parseDeployConfig } from '../deploy/deploy-config';
@@ -78,6 +79,10 @@ export interface LocalStackOptions {
   /** run the sweeper this often (ms); 0 = never; default 60 s */
   sweepIntervalMs?: number;
   approvalTtlMs?: number;
+  /** login lifetime (HELMGATE_SESSION_TTL_MINUTES); default one hour */
+  sessionTtlMs?: number;
+  /** Slack workspaces whose button presses count (HELMGATE_SLACK_TEAM_IDS); default any */
+  slackTeamIds?: string[];
   /**
    * Where to write `{url, dynamodbEndpoint, table, secretsFile, repoDir, pid}` (0600) so the operator CLI
    * finds this stack (`npm start` writes `.helmgate/stack.json`; removed on close).
@@ -318,7 +323,17 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     }, 5_000),
   });
   const deployments = makeDeploymentsHandler({ store, logger });
-  const approval = makeApprovalHandler({ approvals, approvers, signingKey, cookies, clock, logger });
+  // locally, team membership is as GitHub reported it at login (no service token to ask with)
+  const sessions = new SessionRegistry(store);
+  const approval = makeApprovalHandler({
+    approvals,
+    approvers,
+    signingKey,
+    cookies,
+    clock,
+    logger,
+    sessions,
+  });
   const auth = makeAuthHandler({
     oauth: {
       githubWebUrl: opts.githubWebUrl ?? 'https://github.com',
@@ -338,6 +353,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     clock,
     random,
     logger,
+    sessions,
+    ...(opts.sessionTtlMs ? { sessionTtlMs: opts.sessionTtlMs } : {}),
   });
   const background = new InProcessBackgroundWork<SlackInteractionJob>(async (job) => {
     if (!slackClient) return;
@@ -349,6 +366,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     background,
     clock,
     logger,
+    ...(opts.slackTeamIds?.length ? { teamIds: opts.slackTeamIds } : {}),
   });
   const sweeperDeps = { store, notifier, dispatcher: inProcess, clock, logger };
 
@@ -361,6 +379,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     { method: 'POST', path: '/approvals/{id}/reject', handler: approval },
     { method: 'GET', path: '/auth/github/login', handler: auth },
     { method: 'GET', path: '/auth/github/callback', handler: auth },
+    { method: 'POST', path: '/auth/logout', handler: auth },
     { method: 'POST', path: '/slack/interactions', handler: slackHandler },
     // the operator CLI hands jobs to this process (loopback only, JSON only)
     {

@@ -287,4 +287,38 @@ describe('makeSlackInteractionsLambda', () => {
     expect(res?.statusCode).toBe(200);
     expect(enqueued).toHaveLength(1);
   });
+  it('parses the background payload with the interaction schema: a forged or malformed job votes nothing', async () => {
+    const approvals = new FakeApprovals();
+    const sink = memorySink();
+    const logger = createLogger({ redactor: new Redactor(), clock: fixedClock(NOW), write: sink.write });
+    const lambda = makeSlackInteractionsLambda(async () => ({
+      signingSecrets: async () => [SIGNING_SECRET],
+      background: { enqueue: async () => {} },
+      clock: fixedClock(NOW),
+      logger,
+      approvals,
+      store: { listDeployments: async () => [], getDeployment: async () => undefined } as never,
+      slack: { chat: { postEphemeral: async () => ({ ok: true }) } } as never,
+    }));
+    const bad: unknown[] = [
+      { userId: 'not-a-slack-id', actions: [{ kind: 'approve', deploymentId: 'd1' }] },
+      { userId: 'U0BOB001', actions: [{ kind: 'approve', deploymentId: '../../d1' }] },
+      { userId: 'U0BOB001', actions: [{ kind: 'approve', deploymentId: 'd1', extra: 1 }] },
+      { userId: 'U0BOB001', actions: [{ kind: 'approve_all', sha: 'ZZZZZZZ' }] },
+      { userId: 'U0BOB001', actions: [] },
+      { userId: 'U0BOB001', actions: 'approve:d1' },
+      { userId: 'U0BOB001', actions: [{ kind: 'delete', deploymentId: 'd1' }] },
+      { userId: 'U0BOB001', teams: ['org/platform'], actions: [{ kind: 'approve', deploymentId: 'd1' }] },
+      null,
+      'U0BOB001',
+    ];
+    for (const payload of bad)
+      expect(
+        await lambda({ [BACKGROUND_MARKER]: 1, job: { kind: SLACK_INTERACTION_JOB, payload } }),
+      ).toBeUndefined();
+    expect(approvals.votes).toEqual([]);
+    expect(sink.lines.filter((l) => l.includes('background slack interaction refused'))).toHaveLength(
+      bad.length,
+    );
+  });
 });

@@ -16,7 +16,7 @@ describe('base images are pinned by digest', () => {
     const docker = dockerfileImages(
       [
         'ARG BASE=node:22-bookworm-slim',
-        'FROM ${BASE} AS build',
+        `FROM \${BASE} AS build`,
         'FROM build AS test',
         'FROM --platform=linux/amd64 alpine:3.20',
         'FROM scratch',

@@ -207,7 +207,13 @@ describe('approval over HTTP with GitHub login (stand-in)', () => {
     await login(b, 'alice');
     const s = deployment();
     const st = await offered(db, ctx.service, s);
-    await db.store.transition(s.id, ['awaiting_approval'], 'superseded', { supersededBy: NEWER_SHA });
+    await db.store.transition(
+      s.id,
+      ['awaiting_approval'],
+      'superseded',
+      { supersededBy: NEWER_SHA },
+      new Date(),
+    );
     const sp = await b.get(`/approvals/${s.id}?token=${st.token}`);
     expect(sp.res.status).toBe(410);
     expect(sp.text).toContain(`Superseded by ${NEWER_SHA}`);

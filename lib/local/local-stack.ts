@@ -322,7 +322,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       return list;
     }, 5_000),
   });
-  const deployments = makeDeploymentsHandler({ store, logger });
+  const deployments = makeDeploymentsHandler({ store, logger, repositories });
   // locally, team membership is as GitHub reported it at login (no service token to ask with)
   const sessions = new SessionRegistry(store);
   const approval = makeApprovalHandler({

@@ -107,6 +107,7 @@ describe('sessions: lifetime, logout and revocation, team membership at vote tim
     expect(open.text).toContain('id="approve"');
     const csrf = field(open.text, 'csrf');
 
+    expect(open.text).toContain('action="/auth/logout"');
     const out = await b.send('/auth/logout', { method: 'POST' });
     expect(out.res.status).toBe(200);
     expect(out.text).toContain('Logged out');

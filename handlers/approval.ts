@@ -1,18 +1,13 @@
-import {
-  type ApprovalPageState,
-  PAGE_HEADERS,
-  renderApprovalPage,
-  renderMessagePage,
-} from '../lib/approval/approval-page';
+import { PAGE_HEADERS, renderApprovalPage, renderMessagePage } from '../lib/approval/approval-page';
+import { approvalCsrfPurpose, approvalPageOutcome } from '../lib/approval/approval-page-state';
 import type { ApproversConfig } from '../lib/approval/approval-port';
 import type { ApprovalService } from '../lib/approval/approval-service';
-import { verifyApprovalToken } from '../lib/approval/approval-token';
-import { authorize } from '../lib/approval/approver-policy';
-import { approvalHandlerDeps, approvalWiring } from '../lib/approval/aws-wiring';
-import { type CookieSettings, csrfToken, type Session, verifyCsrf } from '../lib/auth/session';
+import { type CookieSettings, type Session, verifyCsrf } from '../lib/auth/session';
 import { readActiveSession, type SessionRegistry } from '../lib/auth/session-registry';
 import { approverTeams, type TeamMembership } from '../lib/auth/team-membership';
 import type { Clock } from '../lib/clock';
+import { composeAws } from '../lib/compose/aws';
+import { lazyHandler } from '../lib/compose/lazy';
 import { HelmgateError } from '../lib/errors';
 import {
   guardHttp,
@@ -20,12 +15,11 @@ import {
   type HttpHandler,
   type HttpResult,
   html,
-  lookup,
   rawBody,
   STATUS_BY_CODE,
 } from '../lib/http/lambda-http';
+import { withLambdaContext } from '../lib/log/lambda-logger';
 import type { Logger } from '../lib/log/logger';
-import { lazyHandler } from '../lib/wiring/lazy';
 
 export interface ApprovalHandlerDeps {
   approvals: Pick<ApprovalService, 'vote' | 'view'>;
@@ -43,23 +37,12 @@ export interface ApprovalHandlerDeps {
   teamMembership?: TeamMembership;
 }
 
-const FLASH: Record<string, string> = {
-  approved: 'Approved: the deployment is queued.',
-  recorded: 'Your approval is recorded; more approvals are needed.',
-  rejected: 'Rejected: the deployment will not run.',
-  duplicate: 'You had already voted; nothing changed.',
-};
-
 function page(status: number, body: string): HttpResult {
   return html(status, body, { ...PAGE_HEADERS });
 }
 
 function message(status: number, title: string, text: string): HttpResult {
   return page(status, renderMessagePage({ title, message: text }));
-}
-
-function csrfPurpose(deploymentId: string): string {
-  return `approval:${deploymentId}`;
 }
 
 /**
@@ -97,7 +80,7 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
       if (body.length > (deps.maxBodyBytes ?? 8192))
         throw new HelmgateError('payload_too_large', 'form too large');
       const form = new URLSearchParams(body.toString('utf8'));
-      if (!verifyCsrf(session, csrfPurpose(id), form.get('csrf') ?? undefined))
+      if (!verifyCsrf(session, approvalCsrfPurpose(id), form.get('csrf') ?? undefined))
         throw new HelmgateError(
           'bad_request',
           'the form expired or did not come from this page (CSRF check failed); reload and try again',
@@ -129,85 +112,33 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
           e.message,
         );
       log.error('approval request failed', { err: e });
-      return message(500, 'Internal error', 'Something went wrong on our side; see the logs.');
+      return message(
+        STATUS_BY_CODE.internal,
+        'Internal error',
+        'Something went wrong on our side; see the logs.',
+      );
     }
   };
 
   async function show(id: string, event: HttpEvent, session: Session | undefined): Promise<HttpResult> {
-    const view = await deps.approvals.view(id);
-    const token = event.queryStringParameters?.token;
-    const req = view?.request;
-    if (!view || !req || !verifyApprovalToken(token, req.tokenHash))
-      return message(
-        403,
-        'Link not valid',
-        'This approval link is not valid. Use the newest link from the notification.',
-      );
-    const d = view.deployment;
-    const now = deps.clock.now();
-    const flashKey = event.queryStringParameters?.result;
-    const flash = lookup(FLASH, flashKey);
-    let state: ApprovalPageState;
-    let status = 200;
-    const auth = session
-      ? authorize({ kind: 'github', id: session.login, teams: session.teams }, d.environment, approvers())
-      : undefined;
-    if (d.status === 'superseded') {
-      state = { kind: 'superseded', by: d.supersededBy ?? 'a newer commit' };
-      status = 410;
-    } else if (
-      req.status === 'expired' ||
-      d.status === 'expired' ||
-      (req.status === 'pending' && now.getTime() >= req.expiresAtMs)
-    ) {
-      state = { kind: 'expired', expiresAt: req.expiresAt };
-      status = 410;
-    } else if (req.status === 'void') {
-      state = { kind: 'void', reason: req.reason ?? 'the plan changed' };
-      status = 409;
-    } else if (req.status !== 'pending' || d.status !== 'awaiting_approval') {
-      state = {
-        kind: 'decided',
-        status: req.status !== 'pending' ? req.status : d.status,
-        ...(req.decidedBy ? { by: req.decidedBy } : {}),
-        ...(req.decidedAt ? { at: req.decidedAt } : {}),
-      };
-    } else if (!session) {
-      const back = `/approvals/${encodeURIComponent(id)}?token=${encodeURIComponent(token ?? '')}`;
-      state = { kind: 'login', loginUrl: `/auth/github/login?return=${encodeURIComponent(back)}` };
-    } else if (auth && !auth.ok) {
-      state = { kind: 'forbidden', login: session.login, reason: auth.reason };
-      status = 403;
-    } else {
-      const s = session as Session;
-      const key = `github:${s.login.toLowerCase()}`;
-      state = {
-        kind: 'open',
-        login: s.login,
-        csrf: csrfToken(s, csrfPurpose(id)),
-        token: token ?? '',
-        rollbackNeeded: view.newerRunning !== undefined,
-        votes: req.voteCount,
-        required: view.required,
-        alreadyVoted: req.votes[key] !== undefined,
-      };
-    }
-    return page(
-      status,
-      renderApprovalPage({
-        state,
-        deployment: d,
-        request: req,
-        audit: view.audit,
-        ...(view.previousStage ? { previousStage: view.previousStage } : {}),
-        ...(view.newerRunning ? { newerRunning: view.newerRunning } : {}),
-        ...(flash ? { flash } : {}),
-      }),
-    );
+    const outcome = approvalPageOutcome({
+      deploymentId: id,
+      view: await deps.approvals.view(id),
+      token: event.queryStringParameters?.token,
+      session,
+      approvers: approvers(),
+      now: deps.clock.now(),
+      ...(event.queryStringParameters?.result ? { result: event.queryStringParameters.result } : {}),
+    });
+    if (outcome.kind === 'invalid_link')
+      return message(STATUS_BY_CODE[outcome.code], outcome.title, outcome.message);
+    return page(outcome.code ? STATUS_BY_CODE[outcome.code] : 200, renderApprovalPage(outcome.input));
   }
 }
 
-export const handler = guardHttp(
-  lazyHandler(async () => makeApprovalHandler(approvalHandlerDeps(await approvalWiring()))),
-  { hsts: true },
+export const handler = withLambdaContext(
+  guardHttp(
+    lazyHandler(async () => makeApprovalHandler(await composeAws().approval())),
+    { hsts: true },
+  ),
 );

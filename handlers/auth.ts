@@ -1,5 +1,4 @@
 import { PAGE_HEADERS, renderMessagePage } from '../lib/approval/approval-page';
-import { awsAuthDeps } from '../lib/approval/aws-wiring';
 import {
   authorizeUrl,
   exchangeCode,
@@ -22,6 +21,8 @@ import {
 } from '../lib/auth/session';
 import type { SessionRegistry } from '../lib/auth/session-registry';
 import type { Clock } from '../lib/clock';
+import { composeAws } from '../lib/compose/aws';
+import { lazyHandler } from '../lib/compose/lazy';
 import { HelmgateError } from '../lib/errors';
 import {
   errorResponse,
@@ -32,9 +33,9 @@ import {
   html,
   STATUS_BY_CODE,
 } from '../lib/http/lambda-http';
+import { withLambdaContext } from '../lib/log/lambda-logger';
 import type { Logger } from '../lib/log/logger';
 import type { Random } from '../lib/random';
-import { lazyHandler } from '../lib/wiring/lazy';
 
 export interface AuthDeps {
   oauth: GithubOAuthConfig;
@@ -134,7 +135,9 @@ export function makeAuthHandler(deps: AuthDeps): HttpHandler {
   };
 }
 
-export const handler = guardHttp(
-  lazyHandler(async () => makeAuthHandler(awsAuthDeps())),
-  { hsts: true },
+export const handler = withLambdaContext(
+  guardHttp(
+    lazyHandler(async () => makeAuthHandler(await composeAws().auth())),
+    { hsts: true },
+  ),
 );

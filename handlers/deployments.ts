@@ -1,11 +1,12 @@
+import { composeAws } from '../lib/compose/aws';
+import { lazyHandler } from '../lib/compose/lazy';
 import type { DeploymentStatus } from '../lib/deploy/deployment';
 import { HelmgateError } from '../lib/errors';
 import { errorResponse, guardHttp, type HttpEvent, type HttpHandler, json } from '../lib/http/lambda-http';
+import { withLambdaContext } from '../lib/log/lambda-logger';
 import type { Logger } from '../lib/log/logger';
 import { MAX_PAGE } from '../lib/store/deployment-query';
 import type { DeploymentStore } from '../lib/store/deployment-store';
-import { awsBase } from '../lib/wiring/aws';
-import { lazyHandler } from '../lib/wiring/lazy';
 
 export interface DeploymentsDeps {
   store: DeploymentStore;
@@ -58,14 +59,9 @@ export function makeDeploymentsHandler(deps: DeploymentsDeps): HttpHandler {
   };
 }
 
-export const handler = guardHttp(
-  lazyHandler(async () => {
-    const base = awsBase();
-    return makeDeploymentsHandler({
-      store: base.store,
-      logger: base.logger,
-      repositories: base.config.HELMGATE_REPOSITORIES,
-    });
-  }),
-  { hsts: true },
+export const handler = withLambdaContext(
+  guardHttp(
+    lazyHandler(async () => makeDeploymentsHandler(await composeAws().deployments())),
+    { hsts: true },
+  ),
 );

@@ -1,3 +1,5 @@
+import { composeAws } from '../lib/compose/aws';
+import { lazyHandler } from '../lib/compose/lazy';
 import { HelmgateError } from '../lib/errors';
 import { decidePush, PushEvent } from '../lib/github/push-event';
 import { verifyGithubSignature } from '../lib/github/verify-signature';
@@ -11,8 +13,7 @@ import {
   rawBody,
 } from '../lib/http/lambda-http';
 import { acceptPush, type PushIntakeDeps } from '../lib/intake/push-intake';
-import { awsWebhookDeps } from '../lib/wiring/aws';
-import { lazyHandler } from '../lib/wiring/lazy';
+import { withLambdaContext } from '../lib/log/lambda-logger';
 
 export interface GithubWebhookDeps extends PushIntakeDeps {
   repositories: readonly string[];
@@ -85,7 +86,9 @@ export function makeGithubWebhookHandler(deps: GithubWebhookDeps): HttpHandler {
   };
 }
 
-export const handler = guardHttp(
-  lazyHandler(async () => makeGithubWebhookHandler(await awsWebhookDeps())),
-  { hsts: true },
+export const handler = withLambdaContext(
+  guardHttp(
+    lazyHandler(async () => makeGithubWebhookHandler(await composeAws().webhook())),
+    { hsts: true },
+  ),
 );

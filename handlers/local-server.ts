@@ -4,10 +4,11 @@
  * local JSON file, the deploy runner in-process, Slack and GitHub replaced by the console.
  */
 import path from 'node:path';
-import { parseApprovers } from '../lib/approval/aws-wiring';
+import { parseApprovers } from '../lib/config/approvers';
 import { AppConfig } from '../lib/config/env';
 import { keepAliveOnUnhandledRejection } from '../lib/local/crash-guard';
-import { addLocalPlaceholders, ensureSecretsFile, startLocalStack } from '../lib/local/local-stack';
+import { addLocalPlaceholders, ensureSecretsFile } from '../lib/local/local-secrets';
+import { startLocalStack } from './local/local-stack';
 
 async function main(): Promise<void> {
   keepAliveOnUnhandledRejection(process, (line) => process.stderr.write(`${line}\n`));
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
       AppConfig.shape.HELMGATE_SESSION_TTL_MINUTES.parse(process.env.HELMGATE_SESSION_TTL_MINUTES) * 60_000,
     slackTeamIds: AppConfig.shape.HELMGATE_SLACK_TEAM_IDS.parse(process.env.HELMGATE_SLACK_TEAM_IDS),
     runner: process.env.KUBECONFIG ? { kubeconfig: process.env.KUBECONFIG } : {},
+    env: process.env,
   });
   const say = (s: string) => process.stderr.write(`${s}\n`);
   if (created) say(`helmgate: created ${secretsFile} (mode 0600) with random local secrets`);

@@ -1,10 +1,13 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import packageJson from '../../package.json';
 import { type Clock, systemClock } from '../clock';
+import { resolveTarget } from '../compose/cli';
+import { processEnv } from '../config/env';
 import { redeployCommand, rollbackCommand, voteCommand, type WaitOptions } from './decide';
 import { showCommand, statusCommand } from './inspect';
-import { Output } from './output';
+import { Output, wantsColor } from './output';
 import { planCommand, secretsCheckCommand } from './plan-command';
-import { type CliTarget, CliUsageError, resolveTarget, type TargetOptions } from './target';
+import { type CliTarget, CliUsageError, type TargetOptions } from './target';
 
 /** Exit codes: 0 ok, 1 failed or refused, 2 usage. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -12,14 +15,18 @@ export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 export interface CliIo {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
-  env: Record<string, string | undefined>;
+  env: Readonly<Record<string, string | undefined>>;
   cwd: string;
   clock: Clock;
   sleep: (ms: number) => Promise<void>;
+  /** stdout is a terminal: text output may be coloured */
+  isTTY: boolean;
 }
 
 interface GlobalOptions extends TargetOptions {
   json?: boolean;
+  /** false with --no-color */
+  color?: boolean;
 }
 
 function positiveInt(v: string): number {
@@ -36,10 +43,11 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
   const io: CliIo = {
     stdout: (s) => process.stdout.write(s),
     stderr: (s) => process.stderr.write(s),
-    env: process.env,
+    env: processEnv(),
     cwd: process.cwd(),
     clock: systemClock,
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    isTTY: process.stdout.isTTY === true,
     ...partial,
   };
   let code: number = EXIT.ok;
@@ -51,7 +59,9 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     async (...a: A) => {
       const cmd = a[a.length - 1] as Command;
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const o = new Output(io.stdout, io.stderr, g.json === true);
+      const json = g.json === true;
+      const color = wantsColor({ isTTY: io.isTTY, json, noColorFlag: g.color === false, env: io.env });
+      const o = new Output(io.stdout, io.stderr, json, color);
       output = o;
       const target = await resolveTarget(
         {
@@ -85,7 +95,9 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError('(add --help for usage)')
+    .version(packageJson.version, '-V, --version', 'print the version of helmgate')
     .option('--json', 'print only JSON on stdout (for scripts)')
+    .option('--no-color', 'no colour, even on a terminal (so does NO_COLOR)')
     .option('--local', 'use the running local stack (default when .helmgate/stack.json exists)')
     .option('--aws', 'use AWS from the environment (HELMGATE_TABLE, AWS_REGION, credentials)')
     .option('--state <file>', 'the local stack state file (default .helmgate/stack.json)')

@@ -48,7 +48,7 @@ export async function planCommand(
   rev: string,
   environment: string | undefined,
 ): Promise<number> {
-  const tree = await openCommit(t.repoDir, rev, t.deployConfigPath);
+  const tree = await openCommit(t.git, t.repoDir, rev, t.deployConfigPath);
   try {
     const repository = await t.repository();
     const approvals = t.readApprovals();
@@ -98,7 +98,7 @@ export async function secretsCheckCommand(
   environment: string | undefined,
   rev: string,
 ): Promise<number> {
-  const tree = await openCommit(t.repoDir, rev, t.deployConfigPath);
+  const tree = await openCommit(t.git, t.repoDir, rev, t.deployConfigPath);
   try {
     const resolver = new SecretResolver(t.secretsProvider, t.redactor);
     const reports: SecretsCheckReport[] = [];
@@ -123,7 +123,8 @@ export async function secretsCheckCommand(
         lines.push(
           `${r.environment} @ ${short(tree.sha)}: ${r.checked.length} secret reference${r.checked.length === 1 ? '' : 's'}, ${r.missing.length ? `${r.missing.length} missing or empty` : 'all present'}`,
         );
-        for (const c of r.checked) lines.push(`  ${c.ok ? 'ok     ' : 'MISSING'}  ${c.ref}`);
+        for (const c of r.checked)
+          lines.push(`  ${c.ok ? o.status('ok') + ' '.repeat(5) : o.status('MISSING')}  ${c.ref}`);
       }
       if (t.renderOnly)
         lines.push('(render-only local stack: cluster credentials are not needed and not checked)');

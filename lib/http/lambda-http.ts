@@ -163,8 +163,3 @@ function codeOf(fields: Record<string, unknown> | undefined): string {
   if (e instanceof HelmgateError) return e.code;
   return e instanceof Error ? e.name : 'unknown';
 }
-
-/** An own-property lookup: `?result=constructor` must not find Object.prototype's members. */
-export function lookup<V>(table: Readonly<Record<string, V>>, key: string | undefined): V | undefined {
-  return key !== undefined && Object.hasOwn(table, key) ? table[key] : undefined;
-}

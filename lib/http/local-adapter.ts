@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { type Clock, systemClock } from '../clock';
 import type { Logger } from '../log/logger';
+import { cryptoRandom, type Random } from '../random';
 import { guardHttp, type HttpEvent, type HttpHandler, type HttpResult } from './lambda-http';
 
 export interface Route {
@@ -27,6 +29,8 @@ export interface LocalHttpOptions {
   hsts?: boolean;
   /** where a request that failed inside the adapter itself is logged */
   logger?: Logger;
+  clock?: Clock;
+  random?: Random;
 }
 
 /**
@@ -35,6 +39,8 @@ export interface LocalHttpOptions {
  * turn into an event (a malformed target or percent-encoding) and never lets a request reject unhandled.
  */
 export function createLocalHttpServer(routes: Route[], opts: LocalHttpOptions = {}): Server {
+  const clock = opts.clock ?? systemClock;
+  const random = opts.random ?? cryptoRandom;
   let compiled: CompiledRoute[] | undefined;
   const compile = (): CompiledRoute[] =>
     routes.map((r) => {
@@ -56,7 +62,7 @@ export function createLocalHttpServer(routes: Route[], opts: LocalHttpOptions = 
 
   const server = createServer((req, res) => {
     compiled ??= compile();
-    handle(compiled, req, res).catch((e: unknown) => {
+    handle(compiled, req, res, clock, random).catch((e: unknown) => {
       opts.logger?.error('local request failed in the adapter', { err: e });
       if (!res.headersSent && !res.destroyed) send(res, problem(500, 'internal_error'));
       else res.destroy();
@@ -96,7 +102,13 @@ function decodeParam(s: string): string | undefined {
   }
 }
 
-async function handle(routes: CompiledRoute[], req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  routes: CompiledRoute[],
+  req: IncomingMessage,
+  res: ServerResponse,
+  clock: Clock,
+  random: Random,
+): Promise<void> {
   const url = targetOf(req.url);
   if (!url) {
     req.resume();
@@ -145,6 +157,7 @@ async function handle(routes: CompiledRoute[], req: IncomingMessage, res: Server
   const query: Record<string, string> = {};
   for (const [k, v] of url.searchParams) query[k] = v;
   const cookies = headers.cookie ? headers.cookie.split(/;\s*/) : undefined;
+  const now = clock.now();
   const event = {
     version: '2.0',
     routeKey: `${method} ${found.r.path}`,
@@ -168,11 +181,11 @@ async function handle(routes: CompiledRoute[], req: IncomingMessage, res: Server
         sourceIp: req.socket.remoteAddress ?? '',
         userAgent: headers['user-agent'] ?? '',
       },
-      requestId: `local-${Date.now().toString(36)}`,
+      requestId: `local-${random.id()}`,
       routeKey: `${method} ${found.r.path}`,
       stage: '$default',
-      time: new Date().toUTCString(),
-      timeEpoch: Date.now(),
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
     },
   } as HttpEvent;
   send(res, await found.r.handler(event));

@@ -6,12 +6,14 @@ export const ACTION_PREFIX = { approve: 'approve', approveAll: 'approve_all', re
 
 const DEPLOYMENT_ID = /^[\w-]{1,200}$/;
 const SHA = /^[0-9a-f]{7,64}$/;
-const SLACK_USER_ID = /^[UW][A-Z0-9]+$/;
 
-export type SlackAction =
-  | { kind: 'approve'; deploymentId: string }
-  | { kind: 'reject'; deploymentId: string }
-  | { kind: 'approve_all'; sha: string };
+/** One button press of ours, as the worker receives it (also the shape checked on a background job). */
+export const SlackAction = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('approve'), deploymentId: z.string().regex(DEPLOYMENT_ID) }),
+  z.strictObject({ kind: z.literal('reject'), deploymentId: z.string().regex(DEPLOYMENT_ID) }),
+  z.strictObject({ kind: z.literal('approve_all'), sha: z.string().regex(SHA) }),
+]);
+export type SlackAction = z.infer<typeof SlackAction>;
 
 export function approveActionId(deploymentId: string): string {
   return `${ACTION_PREFIX.approve}:${deploymentId}`;
@@ -43,7 +45,7 @@ export function parseActionId(value: string): SlackAction | undefined {
 export const SlackBlockActions = z.object({
   type: z.literal('block_actions'),
   user: z.object({
-    id: z.string().regex(SLACK_USER_ID),
+    id: z.string().regex(/^[UW][A-Z0-9]+$/),
     username: z.string().optional(),
     name: z.string().optional(),
     team_id: z.string().optional(),
@@ -77,60 +79,15 @@ export type SlackBlockActions = z.infer<typeof SlackBlockActions>;
  * What the background worker needs from an interaction: deliberately small, and without the
  * `response_url` (a capability URL: it must not travel through Lambda payloads or logs).
  */
-export interface SlackInteraction {
-  userId: string;
-  userName?: string;
-  teamId?: string;
-  channelId?: string;
-  messageTs?: string;
-  actions: SlackAction[];
-}
-
-/**
- * The same interaction as a schema: what the HTTP half hands over is checked against it before it
- * leaves, and what the background half receives (a Lambda invocation payload, which anyone allowed
- * to invoke the function can write) is parsed with it, never cast. Same id rules as the request.
- */
-export const SlackInteractionSchema = z
-  .object({
-    userId: z.string().regex(SLACK_USER_ID),
-    userName: z.string().max(200).optional(),
-    teamId: z.string().max(64).optional(),
-    channelId: z.string().max(64).optional(),
-    messageTs: z.string().max(64).optional(),
-    actions: z
-      .array(
-        z.discriminatedUnion('kind', [
-          z.object({ kind: z.literal('approve'), deploymentId: z.string().regex(DEPLOYMENT_ID) }).strict(),
-          z.object({ kind: z.literal('reject'), deploymentId: z.string().regex(DEPLOYMENT_ID) }).strict(),
-          z.object({ kind: z.literal('approve_all'), sha: z.string().regex(SHA) }).strict(),
-        ]),
-      )
-      .min(1)
-      .max(25),
-  })
-  .strict();
-
-/** A background payload as a SlackInteraction, or a bad_request naming the first bad field. */
-export function parseSlackInteraction(payload: unknown): SlackInteraction {
-  const r = SlackInteractionSchema.safeParse(payload);
-  if (!r.success) {
-    const first = r.error.issues[0];
-    throw new HelmgateError(
-      'bad_request',
-      `not a Slack interaction: ${first?.path.join('.')}: ${first?.message}`,
-    );
-  }
-  const v = r.data;
-  return {
-    userId: v.userId,
-    actions: v.actions,
-    ...(v.userName !== undefined ? { userName: v.userName } : {}),
-    ...(v.teamId !== undefined ? { teamId: v.teamId } : {}),
-    ...(v.channelId !== undefined ? { channelId: v.channelId } : {}),
-    ...(v.messageTs !== undefined ? { messageTs: v.messageTs } : {}),
-  };
-}
+export const SlackInteraction = z.strictObject({
+  userId: z.string().regex(/^[UW][A-Z0-9]+$/),
+  userName: z.string().max(200).optional(),
+  teamId: z.string().max(100).optional(),
+  channelId: z.string().max(100).optional(),
+  messageTs: z.string().max(100).optional(),
+  actions: z.array(SlackAction).min(1).max(25),
+});
+export type SlackInteraction = z.infer<typeof SlackInteraction>;
 
 export type ParsedInteraction =
   | { kind: 'block_actions'; interaction: SlackInteraction; responseUrl?: string }
@@ -175,15 +132,14 @@ export function parseInteractionBody(body: Buffer): ParsedInteraction {
   const userName = p.user.username ?? p.user.name;
   return {
     kind: 'block_actions',
-    // through the worker's schema here too: the job can only carry what the worker accepts
-    interaction: parseSlackInteraction({
+    interaction: {
       userId: p.user.id,
       actions,
       ...(userName ? { userName } : {}),
       ...(teamId ? { teamId } : {}),
       ...(channelId ? { channelId } : {}),
       ...(messageTs ? { messageTs } : {}),
-    }),
+    },
     ...(p.response_url ? { responseUrl: p.response_url } : {}),
   };
 }

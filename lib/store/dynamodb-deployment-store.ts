@@ -20,7 +20,7 @@ import {
 import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../approval/approval-request';
 import type { Deployment, DeploymentStatus } from '../deploy/deployment';
 import { cryptoRandom, type Random } from '../random';
-import { type DeploymentPage, type DeploymentQuery, queryDeploymentsTable } from './deployment-query';
+import type { DeploymentPage, DeploymentQuery } from './deployment-query';
 import {
   type AuditEntry,
   assertEdge,
@@ -29,6 +29,7 @@ import {
   StoreConflictError,
 } from './deployment-store';
 import { DynamoDbApprovalRequests } from './dynamodb-approval-requests';
+import { queryDeploymentsTable } from './dynamodb-deployment-query';
 import { isConditionFailure } from './dynamodb-errors';
 
 const META = '#META';

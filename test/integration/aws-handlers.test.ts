@@ -62,7 +62,7 @@ function slackRequest(teamId: string) {
 describe('AWS exports of the HTTP handlers', () => {
   it('POST /slack/interactions without the Slack secret: 503 saying so, with HSTS', async () => {
     const { handler } = await import('../../handlers/slack-interactions');
-    const res = await handler(slackRequest('T0ALLOWED'));
+    const res = await handler(slackRequest('T0ALLOWED'), {} as never);
     expect(res?.statusCode).toBe(503);
     expect(JSON.parse(res?.body ?? '{}')).toMatchObject({
       error: 'not_configured',
@@ -77,24 +77,27 @@ describe('AWS exports of the HTTP handlers', () => {
       JSON.stringify({ botToken: 'xoxb-test', signingSecret: SIGNING_SECRET, channel: 'C0DEPLOYS' }),
     );
     const { handler } = await import('../../handlers/slack-interactions');
-    const res = await handler(slackRequest('T0ELSEWHERE'));
+    const res = await handler(slackRequest('T0ELSEWHERE'), {} as never);
     expect(res?.statusCode).toBe(403);
     expect(res?.body).toContain('workspace is not allowed');
   });
 
   it('GET /approvals/{id} with a malformed id: 400 before any lookup, with HSTS', async () => {
     const { handler } = await import('../../handlers/approval');
-    const res = await handler({
-      ...httpEvent({ method: 'GET', path: '/approvals/%E0%A4%A' }),
-      pathParameters: { id: '%E0%A4%A' },
-    });
+    const res = await handler(
+      {
+        ...httpEvent({ method: 'GET', path: '/approvals/%E0%A4%A' }),
+        pathParameters: { id: '%E0%A4%A' },
+      },
+      {} as never,
+    );
     expect(res.statusCode).toBe(400);
     expect(res.headers?.['strict-transport-security']).toBe('max-age=31536000');
   });
 
   it('GET /auth/github/login without the OAuth secret: an HTML 503 naming the secret', async () => {
     const { handler } = await import('../../handlers/auth');
-    const res = await handler(httpEvent({ method: 'GET', path: '/auth/github/login' }));
+    const res = await handler(httpEvent({ method: 'GET', path: '/auth/github/login' }), {} as never);
     expect(res.statusCode).toBe(503);
     expect(String(res.headers?.['content-type'])).toMatch(/^text\/html/);
     expect(res.body).toContain('helmgate/github-oauth');
@@ -106,7 +109,7 @@ describe('AWS exports of the HTTP handlers', () => {
     delete process.env.HELMGATE_REPOSITORIES;
     try {
       const { handler } = await import('../../handlers/deployments');
-      const res = await handler(httpEvent({ method: 'GET', path: '/deployments' }));
+      const res = await handler(httpEvent({ method: 'GET', path: '/deployments' }), {} as never);
       expect(res.statusCode).toBe(500);
       expect(res.body).not.toContain('HELMGATE_REPOSITORIES');
       expect(res.headers?.['strict-transport-security']).toBe('max-age=31536000');

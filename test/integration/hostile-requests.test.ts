@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import path from 'node:path';
-import { type LocalStack, startLocalStack } from '../../lib/local/local-stack';
+import { type LocalStack, startLocalStack } from '../../handlers/local/local-stack';
 import { makeGitRepo } from '../helpers/git-repo';
 
 const DEPLOY_YAML = readFileSync(path.join(__dirname, '../fixtures/intake/deploy.yaml'), 'utf8');

@@ -2,7 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
 import fc from 'fast-check';
-import { ensureSecretsFile, type LocalStack, startLocalStack } from '../../lib/local/local-stack';
+import { type LocalStack, startLocalStack } from '../../handlers/local/local-stack';
+import { ensureSecretsFile } from '../../lib/local/local-secrets';
 import { makeGitRepo } from '../helpers/git-repo';
 import { checkProperty, headerName, type PropertyOptions, type PropertyReport, tally } from './harness';
 

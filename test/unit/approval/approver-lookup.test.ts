@@ -1,6 +1,6 @@
 import { ApproversConfig } from '../../../lib/approval/approval-port';
 import { authorize } from '../../../lib/approval/approver-policy';
-import { parseApprovers } from '../../../lib/approval/aws-wiring';
+import { parseApprovers } from '../../../lib/config/approvers';
 
 describe('approver lookups by an environment a commit names', () => {
   const raw = { production: { github: ['alice'] } };

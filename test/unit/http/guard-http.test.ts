@@ -1,5 +1,6 @@
 import { HelmgateError } from '../../../lib/errors';
-import { guardHttp, type HttpEvent, json, lookup } from '../../../lib/http/lambda-http';
+import { guardHttp, type HttpEvent, json } from '../../../lib/http/lambda-http';
+import { lookup } from '../../../lib/lookup';
 
 function event(method: string, pathParameters?: Record<string, string>): HttpEvent {
   return {

@@ -2,7 +2,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
 import fc from 'fast-check';
+import { makeApprovalHandler } from '../../handlers/approval';
+import { makeAuthHandler } from '../../handlers/auth';
+import { makeDeploymentsHandler } from '../../handlers/deployments';
+import { makeGithubWebhookHandler } from '../../handlers/github-webhook';
 import { type LocalStack, startLocalStack } from '../../handlers/local/local-stack';
+import { makeSlackInteractionsHandler } from '../../handlers/slack-interactions';
+import { composeLocal } from '../../lib/compose/local';
+import { guardHttp, type HttpEvent, type HttpHandler } from '../../lib/http/lambda-http';
 import { ensureSecretsFile } from '../../lib/local/local-secrets';
 import { makeGitRepo } from '../helpers/git-repo';
 import { checkProperty, headerName, type PropertyOptions, type PropertyReport, tally } from './harness';
@@ -207,8 +214,172 @@ export async function httpProperties(opts: PropertyOptions): Promise<PropertyRep
       },
       opts,
     );
-    return [outcomes.into(report)];
+    const lambda = await lambdaEventProperty(repo.dir, secretsFile, opts);
+    return [outcomes.into(report), lambda];
   } finally {
     await stack?.close();
+  }
+}
+
+/** Slack and the OAuth app configured: then no route has a reason to answer 5xx, and every 5xx is a defect. */
+function configureOptionalFeatures(secretsFile: string): void {
+  ensureSecretsFile(secretsFile);
+  const doc = JSON.parse(readFileSync(secretsFile, 'utf8')) as Record<string, string>;
+  doc['helmgate/slack'] = JSON.stringify({
+    botToken: 'xoxb-property',
+    signingSecret: 'slack-signing-property',
+  });
+  doc['helmgate/github-oauth'] = JSON.stringify({ client_id: 'id', client_secret: 'client-secret-property' });
+  writeFileSync(secretsFile, JSON.stringify(doc), { mode: 0o600 });
+}
+
+/** Strings API Gateway may hand over undecoded, or a caller may forge: any text, and nasty ones. */
+const anyText = fc.oneof(
+  fc.string({ maxLength: 30 }),
+  fc.string({ unit: 'binary', maxLength: 30 }),
+  fc.constantFrom(
+    '%E0%A4%A',
+    '%',
+    'constructor',
+    '__proto__',
+    'toString',
+    '../../x',
+    'a'.repeat(3000),
+    '',
+    ' ',
+  ),
+);
+
+const lambdaEvent = fc.record({
+  route: fc.constantFrom(
+    'webhook',
+    'deployments',
+    'deployment',
+    'approval',
+    'approve',
+    'login',
+    'callback',
+    'logout',
+    'slack',
+  ),
+  method: fc.oneof(
+    { weight: 6, arbitrary: fc.constantFrom('GET', 'POST') },
+    { weight: 1, arbitrary: fc.oneof(fc.constant('HEAD'), fc.string({ maxLength: 8 })) },
+  ),
+  id: anyText,
+  query: fc.option(
+    fc.dictionary(
+      fc.oneof(
+        fc.constantFrom(
+          'limit',
+          'environment',
+          'status',
+          'cursor',
+          'repository',
+          'token',
+          'result',
+          'return',
+          'code',
+          'state',
+          'error',
+        ),
+        anyText,
+      ),
+      anyText,
+      { maxKeys: 5 },
+    ),
+    { nil: undefined },
+  ),
+  headers: fc.dictionary(fc.oneof(headerName, fc.constantFrom('authorization', 'cookie')), anyText, {
+    maxKeys: 5,
+  }),
+  cookies: fc.option(fc.array(anyText, { maxLength: 3 }), { nil: undefined }),
+  body: fc.option(anyText, { nil: undefined }),
+  base64: fc.boolean(),
+});
+type LambdaCase = typeof lambdaEvent extends fc.Arbitrary<infer T> ? T : never;
+
+const PATHS: Record<LambdaCase['route'], (id: string) => string> = {
+  webhook: () => '/webhook',
+  deployments: () => '/deployments',
+  deployment: (id) => `/deployments/${id}`,
+  approval: (id) => `/approvals/${id}`,
+  approve: (id) => `/approvals/${id}/approve`,
+  login: () => '/auth/github/login',
+  callback: () => '/auth/github/callback',
+  logout: () => '/auth/logout',
+  slack: () => '/slack/interactions',
+};
+
+function eventOf(c: LambdaCase): HttpEvent {
+  const path = PATHS[c.route](c.id);
+  const withId = ['deployment', 'approval', 'approve'].includes(c.route);
+  return {
+    version: '2.0',
+    routeKey: `${c.method} ${path}`,
+    rawPath: path,
+    rawQueryString: '',
+    headers: c.headers,
+    ...(c.query ? { queryStringParameters: c.query } : {}),
+    ...(withId ? { pathParameters: { id: c.id } } : {}),
+    ...(c.cookies ? { cookies: c.cookies } : {}),
+    ...(c.body !== undefined ? { body: c.body, isBase64Encoded: c.base64 } : { isBase64Encoded: false }),
+    requestContext: { http: { method: c.method, path } },
+  } as unknown as HttpEvent;
+}
+
+/**
+ * Every handler as its AWS export runs it (guardHttp with HSTS), fed API Gateway events no client
+ * library produced: undecoded or hostile path parameters, arbitrary query strings, headers, cookie
+ * arrays, methods and bodies (with and without the base64 flag). Never a throw, never a 5xx.
+ */
+async function lambdaEventProperty(
+  repoDir: string,
+  secretsFile: string,
+  opts: PropertyOptions,
+): Promise<PropertyReport> {
+  const g = await composeLocal({
+    repoDir,
+    secretsFile,
+    url: 'https://helmgate.example.org',
+    logWrite: () => {},
+    runner: false,
+    slackApiUrl: 'http://127.0.0.1:9/',
+    githubWebUrl: 'http://127.0.0.1:9',
+    githubApiUrl: 'http://127.0.0.1:9',
+  });
+  try {
+    const guard = (h: HttpHandler) => guardHttp(h, { hsts: true, logger: g.logger });
+    const deployments = guard(makeDeploymentsHandler(g.deployments));
+    const approval = guard(makeApprovalHandler(g.approval));
+    const auth = guard(makeAuthHandler(g.auth));
+    const handlers: Record<LambdaCase['route'], HttpHandler> = {
+      webhook: guard(makeGithubWebhookHandler(g.webhook)),
+      deployments,
+      deployment: deployments,
+      approval,
+      approve: approval,
+      login: auth,
+      callback: auth,
+      logout: auth,
+      slack: guard(makeSlackInteractionsHandler(g.slack)),
+    };
+    const outcomes = tally();
+    const report = await checkProperty(
+      'Lambda events: arbitrary path parameters, queries, headers, cookies, methods and bodies',
+      lambdaEvent,
+      async (c) => {
+        const res = await handlers[c.route](eventOf(c));
+        outcomes.add(res.statusCode);
+        const v: string[] = [];
+        if (res.statusCode >= 500) v.push(`status ${res.statusCode} on ${c.route}`);
+        if (res.headers?.['strict-transport-security'] === undefined) v.push('no HSTS header');
+        return v;
+      },
+      opts,
+    );
+    return outcomes.into(report);
+  } finally {
+    await g.close();
   }
 }

@@ -18,4 +18,11 @@ describe('the local HTTP adapter under arbitrary requests (fast-check, raw bytes
     // the cases reached past the first check: some were routed to a handler and answered 2xx/4xx
     expect(Object.keys(r?.outcomes ?? {}).length).toBeGreaterThan(3);
   });
+
+  it('answers every hostile API Gateway event through the AWS guard without a throw or a 5xx, always with HSTS', () => {
+    const r = reports[1];
+    expect(r?.examples).toEqual([]);
+    expect(r?.runs).toBe(NUM_RUNS);
+    expect(Object.keys(r?.outcomes ?? {}).length).toBeGreaterThan(3);
+  });
 });

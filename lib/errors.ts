@@ -22,6 +22,10 @@ export type ErrorCode =
   | 'unavailable'
   /** an optional feature was asked for but this installation has not set it up (Slack, GitHub login) */
   | 'not_configured'
+  /** the commit's tree holds something refused: a link out, a device file, a FIFO (issue 12) */
+  | 'unsafe_source'
+  /** a step of a run passed its deadline */
+  | 'deadline_exceeded'
   | 'store_conflict'
   | 'helm_failed'
   | 'internal';

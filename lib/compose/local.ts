@@ -35,6 +35,7 @@ import {
   approvalPageDepsFrom,
   approvalService,
   authDepsFrom,
+  dashboardDepsFrom,
   notifierOf,
   slackCredentialsFrom,
   webhookSecretsFrom,
@@ -150,7 +151,15 @@ export async function composeLocal(opts: LocalGraphOptions) {
   const notifiers: Notifier[] = [new ConsoleNotifier(logger), ...(opts.notifiers ?? [])];
   if (slackClient && slack?.channel)
     notifiers.push(
-      new SlackNotifier({ client: slackClient, channel: slack.channel, store, clock, logger, redactor }),
+      new SlackNotifier({
+        client: slackClient,
+        channel: slack.channel,
+        store,
+        clock,
+        logger,
+        redactor,
+        publicUrl,
+      }),
     );
   const notifier = notifierOf(notifiers, logger);
 
@@ -258,6 +267,21 @@ export async function composeLocal(opts: LocalGraphOptions) {
     },
     /** handlers/deployments.ts */
     deployments: { store, logger, repositories },
+    /** handlers/dashboard.ts (its JSON half is handlers/deployments.ts) */
+    dashboard: dashboardDepsFrom({
+      store,
+      approvals,
+      approvers,
+      signingKey,
+      publicUrl,
+      githubWebUrl: opts.githubWebUrl ?? 'https://github.com',
+      allowRendered: renderOnly,
+      clock,
+      random,
+      logger,
+      sessions,
+      ...(opts.sessionTtlMs !== undefined ? { sessionTtlMs: opts.sessionTtlMs } : {}),
+    }),
     /** handlers/approval.ts: locally, team membership is as GitHub reported it at login (no token to ask with) */
     approval: approvalPageDepsFrom({ approvals, approvers, signingKey, publicUrl, clock, logger, sessions }),
     /** handlers/auth.ts */

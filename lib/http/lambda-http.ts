@@ -25,6 +25,8 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   source_unavailable: 502,
   unavailable: 503,
   not_configured: 503,
+  unsafe_source: 422,
+  deadline_exceeded: 504,
   store_conflict: 409,
   helm_failed: 500,
   internal: 500,

@@ -108,11 +108,16 @@ describe('AWS exports of the HTTP handlers', () => {
     const repos = process.env.HELMGATE_REPOSITORIES;
     delete process.env.HELMGATE_REPOSITORIES;
     try {
-      const { handler } = await import('../../handlers/deployments');
-      const res = await handler(httpEvent({ method: 'GET', path: '/deployments' }), {} as never);
-      expect(res.statusCode).toBe(500);
-      expect(res.body).not.toContain('HELMGATE_REPOSITORIES');
-      expect(res.headers?.['strict-transport-security']).toBe('max-age=31536000');
+      const handlers = [
+        (await import('../../handlers/deployments')).handler,
+        (await import('../../handlers/dashboard')).handler,
+      ];
+      for (const handler of handlers) {
+        const res = await handler(httpEvent({ method: 'GET', path: '/deployments' }), {} as never);
+        expect(res.statusCode).toBe(500);
+        expect(res.body).not.toContain('HELMGATE_REPOSITORIES');
+        expect(res.headers?.['strict-transport-security']).toBe('max-age=31536000');
+      }
     } finally {
       process.env.HELMGATE_REPOSITORIES = repos;
     }

@@ -138,3 +138,35 @@ describe('hostile requests against the local stack', () => {
     expect(res.headers['strict-transport-security']).toBeUndefined();
   });
 });
+
+describe('dashboard sessions on the local stack', () => {
+  it('a one-time login is a registered session, and logging out ends it for a replayed cookie too', async () => {
+    const repo = makeGitRepo(
+      { 'deploy.yaml': DEPLOY_YAML, 'values/hello.yaml': 'greeting: hi\n' },
+      { origin: 'git@github.com:idr/deployment.git' },
+    );
+    const stack = await startLocalStack({
+      port: 0,
+      repoDir: repo.dir,
+      secretsFile: path.join(repo.dir, '.helmgate', 'secrets.json'),
+      logWrite: () => {},
+      runner: false,
+      sweepIntervalMs: 0,
+      oneTimeLogin: { login: 'alice' },
+    });
+    try {
+      const login = await fetch(stack.loginUrl as string, { redirect: 'manual' });
+      expect(login.status).toBe(302);
+      const cookie = (login.headers.getSetCookie()[0] ?? '').split(';')[0] as string;
+      const home = { headers: { cookie, accept: 'text/html' } };
+      expect((await fetch(`${stack.url}/`, home)).status).toBe(200);
+      const out = await fetch(`${stack.url}/auth/logout`, { method: 'POST', headers: { cookie } });
+      expect(out.status).toBe(200);
+      expect(out.headers.getSetCookie().join(';')).toMatch(/helmgate_session=;/);
+      // the same cookie, replayed: the dashboard asks to log in again
+      expect((await fetch(`${stack.url}/`, home)).status).toBe(401);
+    } finally {
+      await stack.close();
+    }
+  });
+});

@@ -1,7 +1,7 @@
 import { PAGE_HEADERS, renderApprovalPage, renderMessagePage } from '../lib/approval/approval-page';
 import { approvalCsrfPurpose, approvalPageOutcome } from '../lib/approval/approval-page-state';
 import type { ApproversConfig } from '../lib/approval/approval-port';
-import type { ApprovalService } from '../lib/approval/approval-service';
+import type { ApprovalService, ApproversKey } from '../lib/approval/approval-service';
 import { type CookieSettings, type Session, safeReturnPath, verifyCsrf } from '../lib/auth/session';
 import { readActiveSession, type SessionRegistry } from '../lib/auth/session-registry';
 import { approverTeams, type TeamMembership } from '../lib/auth/team-membership';
@@ -23,7 +23,8 @@ import type { Logger } from '../lib/log/logger';
 
 export interface ApprovalHandlerDeps {
   approvals: Pick<ApprovalService, 'vote' | 'view'>;
-  approvers: ApproversConfig | (() => ApproversConfig);
+  /** from the operator's policy, per deployment (see ApprovalServiceDeps.approvers) */
+  approvers: ApproversConfig | ((d: ApproversKey) => ApproversConfig);
   /** HMAC key for the session cookie (`helmgate/approval-signing-key`) */
   signingKey: () => Promise<string>;
   cookies: CookieSettings;
@@ -52,7 +53,14 @@ function message(status: number, title: string, text: string): HttpResult {
  * allowed or a bad token, 410 expired or superseded, 409 already decided, 400 bad CSRF.
  */
 export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
-  const approvers = () => (typeof deps.approvers === 'function' ? deps.approvers() : deps.approvers);
+  const approvers = (d: ApproversKey | undefined) =>
+    typeof deps.approvers === 'function' ? (d ? deps.approvers(d) : {}) : deps.approvers;
+  /** The approver teams of this deployment the voter belongs to now (asked of GitHub). */
+  async function teamsNow(id: string, session: Session): Promise<string[]> {
+    const d = typeof deps.approvers === 'function' ? (await deps.approvals.view(id))?.deployment : undefined;
+    const candidates = approverTeams(approvers(d));
+    return candidates.length === 0 ? [] : ((await deps.teamMembership?.(session.login, candidates)) ?? []);
+  }
   return async (event: HttpEvent) => {
     const id = event.pathParameters?.id ?? '';
     const log = deps.logger.child({ deploymentId: id, route: 'approval' });
@@ -94,9 +102,7 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
           kind: 'github',
           id: session.login,
           // membership now, not as it was at login: leaving a team ends its approvals at once
-          teams: deps.teamMembership
-            ? await deps.teamMembership(session.login, approverTeams(approvers()))
-            : session.teams,
+          teams: deps.teamMembership ? await teamsNow(id, session) : session.teams,
         },
         via: 'web',
         decision,
@@ -132,12 +138,13 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
   };
 
   async function show(id: string, event: HttpEvent, session: Session | undefined): Promise<HttpResult> {
+    const view = await deps.approvals.view(id);
     const outcome = approvalPageOutcome({
       deploymentId: id,
-      view: await deps.approvals.view(id),
+      view,
       token: event.queryStringParameters?.token,
       session,
-      approvers: approvers(),
+      approvers: approvers(view?.deployment),
       now: deps.clock.now(),
       ...(event.queryStringParameters?.result ? { result: event.queryStringParameters.result } : {}),
     });

@@ -5,7 +5,6 @@
  */
 import { userInfo } from 'node:os';
 import path from 'node:path';
-import { parseApprovers } from '../lib/config/approvers';
 import { AppConfig } from '../lib/config/env';
 import { keepAliveOnUnhandledRejection } from '../lib/local/crash-guard';
 import { addLocalPlaceholders, ensureSecretsFile } from '../lib/local/local-secrets';
@@ -31,7 +30,8 @@ async function main(): Promise<void> {
     secretsFile,
     ...(repositories?.length ? { repositories } : {}),
     logLevel: (process.env.HELMGATE_LOG_LEVEL as 'info' | undefined) ?? 'info',
-    approvers: parseApprovers(process.env.HELMGATE_APPROVERS),
+    // who may approve comes from the operator policy: HELMGATE_POLICY, else this checkout's
+    // deploy.yaml as it is now (read once); HELMGATE_APPROVERS is still accepted and merged into it
     ...(process.env.HELMGATE_PUBLIC_URL ? { publicUrl: process.env.HELMGATE_PUBLIC_URL } : {}),
     // the same rules as in AWS (lib/config/env.ts): a bad value stops the start with its name
     sessionTtlMs:
@@ -49,6 +49,7 @@ async function main(): Promise<void> {
       `helmgate: render-only, so ${secretsFile} got random placeholders for the secrets deploy.yaml references: ${placeholders.join(', ')}`,
     );
   say(`helmgate: listening on ${stack.url}  (repositories: ${stack.repositories.join(', ')})`);
+  say(`helmgate: policy ${stack.policy.digest.slice(0, 12)} from ${stack.policy.source} (docs/policy.md)`);
   say(
     process.env.KUBECONFIG
       ? `helmgate: KUBECONFIG is set: deployments go to that cluster for real`

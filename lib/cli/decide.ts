@@ -136,7 +136,11 @@ async function createDeployment(
 ): Promise<number> {
   const principal = await t.principal();
   const repository = await t.repository();
-  const tree = await openCommit(t.git, t.repoDir, input.sha, t.deployConfigPath);
+  const tree = await openCommit(t.git, t.repoDir, input.sha, t.deployConfigPath, {
+    repository,
+    policy: t.policy().policy,
+    charts: t.charts(),
+  });
   try {
     const [environment] = environmentsOf(tree, input.environment) as [string];
     const plan = await tree.plan(environment);
@@ -164,6 +168,8 @@ async function createDeployment(
       trigger: input.trigger,
       requestedBy: principal,
       ...(input.rollbackOf ? { rollbackOf: input.rollbackOf.id } : {}),
+      // the plan was checked against the operator policy (planAt): say which one
+      ...(plan.policy ? { policy: plan.policy } : {}),
     };
     if (!(await t.store.createDeployment(d)))
       throw new HelmgateError('conflict', `deployment ${d.id} exists already`);

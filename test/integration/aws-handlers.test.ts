@@ -1,6 +1,9 @@
 import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite';
 import { httpEvent } from '../helpers/events';
+import { policyOf } from '../helpers/policy';
 import { SecretsManagerStandIn } from '../stand-ins/secrets-manager';
 import { blockActions, form } from '../unit/slack/payloads';
 
@@ -25,6 +28,9 @@ beforeAll(async () => {
     HELMGATE_RUNNER_FUNCTION: 'helmgate-test-deployRunner',
     HELMGATE_PUBLIC_URL: 'https://helmgate.example.org',
     HELMGATE_SLACK_TEAM_IDS: 'T0ALLOWED',
+    HELMGATE_POLICY: JSON.stringify(
+      policyOf(readFileSync(path.join(__dirname, '../fixtures/intake/deploy.yaml'), 'utf8')),
+    ),
     HELMGATE_LOG_LEVEL: 'error',
     AWS_LAMBDA_FUNCTION_NAME: 'helmgate-test-slackInteractions',
     AWS_REGION: 'eu-west-1',

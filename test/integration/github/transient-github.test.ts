@@ -9,6 +9,7 @@ import { createLogger } from '../../../lib/log/logger';
 import { Redactor } from '../../../lib/log/redact';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
 import { branchPush, signedGithubEvent } from '../../helpers/events';
+import { policyOf } from '../../helpers/policy';
 import { GithubApiStandIn } from '../../stand-ins/github-api';
 
 const SECRET = 'webhook-secret-transient-0123456789';
@@ -42,6 +43,7 @@ describe('the webhook when GitHub fails while deploy.yaml is read (real Octokit,
       clock,
       logger: createLogger({ redactor: new Redactor(), clock, write: () => {} }),
       deployConfigPath: 'deploy.yaml',
+      policy: policyOf(DEPLOY_YAML),
       repositories: [REPO],
       branches: [],
       maxBodyBytes: 64 * 1024,

@@ -2,9 +2,11 @@ import type { Server } from 'node:http';
 import { Octokit } from '@octokit/core';
 import { makeApprovalHandler } from '../../../handlers/approval';
 import { makeAuthHandler } from '../../../handlers/auth';
-import { cookieSettingsFor } from '../../../lib/auth/session';
+import type { ApproversConfig } from '../../../lib/approval/approval-port';
+import { cookieSettingsFor, csrfToken, newSession, sessionCookie } from '../../../lib/auth/session';
 import { SessionRegistry } from '../../../lib/auth/session-registry';
 import { githubTeamMembership } from '../../../lib/auth/team-membership';
+import type { HttpEvent } from '../../../lib/http/lambda-http';
 import { createLocalHttpServer, listen } from '../../../lib/http/local-adapter';
 import { cryptoRandom } from '../../../lib/random';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
@@ -156,5 +158,47 @@ describe('sessions: lifetime, logout and revocation, team membership at vote tim
     const vote = await b.post(`/approvals/${d.id}/approve`, { token, csrf: field(open.text, 'csrf') });
     expect(vote.res.status).toBe(303);
     expect((await db.store.getDeployment(d.id))?.status).toBe('queued');
+  });
+});
+
+describe('team check with approvers per deployment (the policy form)', () => {
+  test('asks GitHub only about the approver teams of the deployment voted on', async () => {
+    const asked: string[][] = [];
+    const cookies = cookieSettingsFor('http://127.0.0.1:3000');
+    const handler = makeApprovalHandler({
+      approvals: ctx.service,
+      approvers: (d) =>
+        d.environment === 'production'
+          ? {
+              production: {
+                ...(ctx.deps.approvers as ApproversConfig).production!,
+                githubTeams: ['org/ops'],
+              },
+            }
+          : {},
+      signingKey: async () => SIGNING_KEY,
+      cookies,
+      clock: ctx.clock,
+      logger: ctx.deps.logger,
+      teamMembership: async (_login, teams) => {
+        asked.push([...teams]);
+        return [];
+      },
+    });
+    const d = deployment();
+    const { token } = await offered(db, ctx.service, d);
+    const session = newSession({ login: 'zed', teams: ['org/ops'] }, cryptoRandom, ctx.clock.now());
+    const cookie = sessionCookie(SIGNING_KEY, session, cookies, ctx.clock.now()).split(';')[0] as string;
+    const res = await handler({
+      rawPath: `/approvals/${d.id}/approve`,
+      pathParameters: { id: d.id },
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token, csrf: csrfToken(session, `approval:${d.id}`) }).toString(),
+      isBase64Encoded: false,
+      requestContext: { http: { method: 'POST', path: `/approvals/${d.id}/approve` } },
+    } as unknown as HttpEvent);
+    expect(asked).toEqual([['org/ops']]);
+    // zed is in no approver team now: refused
+    expect(res.statusCode).toBe(403);
   });
 });

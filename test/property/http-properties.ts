@@ -178,18 +178,7 @@ export async function httpProperties(opts: PropertyOptions): Promise<PropertyRep
   const secretsFile = path.join(repo.dir, '.helmgate', 'secrets.json');
   let stack: LocalStack | undefined;
   try {
-    // configure Slack and the OAuth app first: then every 5xx is a defect
-    ensureSecretsFile(secretsFile);
-    const doc = JSON.parse(readFileSync(secretsFile, 'utf8')) as Record<string, string>;
-    doc['helmgate/slack'] = JSON.stringify({
-      botToken: 'xoxb-property',
-      signingSecret: 'slack-signing-property',
-    });
-    doc['helmgate/github-oauth'] = JSON.stringify({
-      client_id: 'id',
-      client_secret: 'client-secret-property',
-    });
-    writeFileSync(secretsFile, JSON.stringify(doc), { mode: 0o600 });
+    configureOptionalFeatures(secretsFile);
     stack = await startLocalStack({
       port: 0,
       repoDir: repo.dir,

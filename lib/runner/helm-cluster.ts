@@ -7,6 +7,7 @@ import type { CommandRunner } from '../exec/command-runner';
 import type { HelmChartSource, HelmConnection } from '../helm/helm-args';
 import { createHelmRunner, type HelmRunner } from '../helm/helm-runner';
 import { deployRelease, type RetryPolicy, renderRelease } from '../helm/release-deployer';
+import { type ReleaseStates, releaseKey } from '../helm/release-states';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { SecretResolver } from '../secrets/secrets-provider';
@@ -32,6 +33,8 @@ export interface KubeOps {
     http: Array<{ url: string; expectStatus: number }>;
     timeoutMs: number;
   }): Promise<HealthResult>;
+  /** what helm runs now per release (`namespace/name`), from one read; absent: one `helm list` instead */
+  releaseStates?(namespaces: readonly string[]): Promise<ReleaseStates>;
 }
 
 /** How a session reaches the cluster: helm's connection plus the Kubernetes client side. */
@@ -111,6 +114,9 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
           async releaseStatus() {
             return undefined;
           },
+          async releaseStates() {
+            return new Map();
+          },
           async syncSecrets() {},
           async runRelease(release, input) {
             const started = opts.clock.now().getTime();
@@ -137,6 +143,14 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
         async releaseStatus(release) {
           const s = await helm.status(release.name, release.namespace);
           return s ? { status: s.status, revision: s.revision } : undefined;
+        },
+        async releaseStates(releases) {
+          if (access.kube.releaseStates)
+            return access.kube.releaseStates([...new Set(releases.map((r) => r.namespace))]);
+          const all = await helm.list();
+          return new Map(
+            all.map((r) => [releaseKey(r.namespace, r.name), { status: r.status, revision: r.revision }]),
+          );
         },
         async syncSecrets(p) {
           if (p.kubernetesSecrets.length === 0) return;

@@ -6,9 +6,11 @@ import { parseDeployConfig } from '../deploy/deploy-config';
 import { type Deployment, deadRuns, lockName, type ReleaseResult, refusal } from '../deploy/lifecycle';
 import { type EnvironmentPlan, type PlannedRelease, planEnvironment } from '../deploy/plan';
 import { type NodeOutcome, runDag } from '../deploy/scheduler';
+import { type RecordedRelease, skipDecision } from '../deploy/skip-unchanged';
 import type { DeployJob, Dispatcher } from '../dispatch/dispatcher';
 import { describeError, HelmgateError } from '../errors';
 import type { RepoSource } from '../github/repo-source';
+import { type ReleaseStates, releaseKey } from '../helm/release-states';
 import { type Applied, handle, movedOrCurrent } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
@@ -30,6 +32,8 @@ export interface ClusterSession {
   mode: 'deploy' | 'render';
   /** helm's view of the release: for skip-unchanged */
   releaseStatus(release: PlannedRelease): Promise<{ status: string; revision: number } | undefined>;
+  /** what helm runs now for every release of the plan, from ONE read of the cluster (skip-unchanged, drift) */
+  releaseStates(releases: readonly PlannedRelease[]): Promise<ReleaseStates>;
   /** create/update the Kubernetes Secrets of the plan, restarting readers when content changed */
   syncSecrets(plan: EnvironmentPlan): Promise<void>;
   /** helm upgrade --install (or template) of one release, then its health checks */
@@ -107,6 +111,42 @@ export function releaseStateDigest(
     h.update('\0secret\0').update(s.path).update('\0').update(createHash('sha256').update(s.value).digest());
   }
   return h.digest('hex');
+}
+
+function releaseStateId(d: Pick<Deployment, 'repository' | 'environment'>, release: string): string {
+  return `${d.repository}#${d.environment}#${release}`;
+}
+
+/** What helmgate last deployed per release (its store) and what helm runs now (one read of the cluster). */
+async function knownStates(
+  deps: RunnerDeps,
+  deployment: Deployment,
+  plan: EnvironmentPlan,
+  session: ClusterSession,
+): Promise<{ recorded: Map<string, RecordedRelease>; live: ReleaseStates }> {
+  const [recorded, live] = await Promise.all([
+    Promise.all(
+      plan.releases.map(
+        async (r) =>
+          [
+            r.name,
+            await deps.store.getItem<{ digest: string; revision: number }>(
+              RELEASE_STATE,
+              releaseStateId(deployment, r.name),
+            ),
+          ] as const,
+      ),
+    ),
+    session.releaseStates(plan.releases),
+  ]);
+  return {
+    recorded: new Map(
+      recorded.flatMap(([name, item]) =>
+        item ? [[name, { digest: item.digest, revision: item.revision }] as const] : [],
+      ),
+    ),
+    live,
+  };
 }
 
 /**
@@ -197,7 +237,7 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
       ...(deps.cluster.readsClusterSecret ? [{ secret: plan.cluster.secret }] : []),
       ...plan.secretRefs,
     ]);
-    deployment = await deps.store.update(
+    const recorded = deps.store.update(
       deployment.id,
       {
         planDigest: plan.digest,
@@ -211,20 +251,27 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
       },
       deps.clock.now(),
     );
-
-    const session = await deps.cluster.open(plan, { workDir, secrets, deploymentId: deployment.id });
+    // the cluster session opens while the plan is recorded (neither needs the other)
+    const opening = deps.cluster.open(plan, { workDir, secrets, deploymentId: deployment.id });
+    const [updated, session] = await Promise.allSettled([recorded, opening]);
+    if (updated.status === 'rejected') {
+      if (session.status === 'fulfilled') await session.value.close();
+      throw updated.reason;
+    }
+    deployment = updated.value;
+    if (session.status === 'rejected') throw session.reason;
     try {
       result = await runReleases(deps, {
         deployment,
         plan,
-        session,
+        session: session.value,
         secrets,
         sourceDir,
         job,
         isLockLost: () => lostLock,
       });
     } finally {
-      await session.close();
+      await session.value.close();
     }
   } catch (e) {
     const reason =
@@ -362,12 +409,60 @@ async function runReleases(
       );
   };
 
-  if (session.mode === 'deploy') await session.syncSecrets(plan);
+  // skip-unchanged reads the cluster ONCE for the whole environment (not a `helm status` per release), and
+  // what helmgate recorded for every release at once, while the Kubernetes Secrets are synced
+  const [, known] = await Promise.all([
+    session.mode === 'deploy' ? session.syncSecrets(plan) : undefined,
+    !force && session.mode === 'deploy' ? knownStates(deps, deployment, plan, session) : undefined,
+  ]);
+  const prepared = new Map(
+    await Promise.all(
+      plan.releases.map(async (release) => {
+        const secretValues = await Promise.all(
+          release.secretValues.map(async (s) => ({ path: s.path, value: await ctx.secrets.resolve(s.ref) })),
+        );
+        const digest = releaseStateDigest(release, secretValues);
+        const skip = skipDecision({
+          force: known === undefined,
+          digest,
+          recorded: known?.recorded.get(release.name),
+          live: known?.live.get(releaseKey(release.namespace, release.name)),
+        });
+        return [release.name, { secretValues, digest, skip }] as const;
+      }),
+    ),
+  );
+  // unchanged releases are settled before anything runs: one write (with the first result, or the
+  // finish) instead of one per release
+  for (const [name, p] of prepared) {
+    const release = byName.get(name) as PlannedRelease;
+    if (p.skip.skip)
+      results.set(name, {
+        name,
+        namespace: release.namespace,
+        status: 'skipped',
+        reason: 'unchanged',
+        revision: p.skip.revision,
+        attempts: 0,
+        durationMs: 0,
+        chart: chartLabel(release),
+      });
+    else if (p.skip.why === 'drifted')
+      deps.logger.warn('release drifted from what helmgate deployed; deploying it again', {
+        deploymentId: deployment.id,
+        release: name,
+        detail: p.skip.detail,
+      });
+  }
 
   const dag = await runDag(
     plan.releases.map((r) => ({ name: r.name, needs: r.needs })),
     async (name): Promise<NodeOutcome> => {
       const release = byName.get(name) as PlannedRelease;
+      const { secretValues, digest, skip } = prepared.get(name) as NonNullable<
+        ReturnType<typeof prepared.get>
+      >;
+      if (skip.skip) return 'skipped';
       const started = deps.clock.now().getTime();
       if (ctx.isLockLost()) {
         record({
@@ -377,30 +472,7 @@ async function runReleases(
         });
         return 'failed';
       }
-      const secretValues = await Promise.all(
-        release.secretValues.map(async (s) => ({ path: s.path, value: await ctx.secrets.resolve(s.ref) })),
-      );
-      const digest = releaseStateDigest(release, secretValues);
-      const stateId = `${deployment.repository}#${deployment.environment}#${release.name}`;
-      if (!force && session.mode === 'deploy') {
-        const last = await deps.store.getItem<{ digest: string; revision: number }>(RELEASE_STATE, stateId);
-        if (last?.digest === digest) {
-          const status = await session.releaseStatus(release);
-          if (status?.status === 'deployed' && status.revision === last.revision) {
-            record({
-              name,
-              namespace: release.namespace,
-              status: 'skipped',
-              reason: 'unchanged',
-              revision: status.revision,
-              attempts: 0,
-              durationMs: 0,
-              chart: chartLabel(release),
-            });
-            return 'skipped';
-          }
-        }
-      }
+      const stateId = releaseStateId(deployment, release.name);
       record({ ...(results.get(name) as ReleaseResult), status: 'running' });
       const out = await session.runRelease(release, { sourceDir: ctx.sourceDir, secretValues, deadline });
       const base: ReleaseResult = {

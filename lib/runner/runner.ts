@@ -174,6 +174,17 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
     };
   }
 
+  // the commit is fetched and planned while the environment's bookkeeping below goes on (neither needs the
+  // other); a failure surfaces where the plan is awaited, and fails the run there
+  const workDir = await mkdtemp(path.join(deps.workRoot, 'run-'));
+  const sourceDir = path.join(workDir, 'src');
+  const planning = (async () => {
+    await mkdir(sourceDir, { mode: 0o700 });
+    await deps.source.extractTree(existing.repository, existing.sha, sourceDir);
+    return planAt(sourceDir, deps.deployConfigPath, existing);
+  })();
+  planning.catch(() => undefined);
+
   // we hold the lock, so no other run of the environment is alive: a `running` one there is dead
   const environment = await deps.store.listByEnvironment(existing.repository, existing.environment, {
     limit: 50,
@@ -183,7 +194,11 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
 
   const [started] = await handle(deps, { type: 'run-started', target: existing });
   if (started?.kind !== 'moved') {
-    await deps.store.releaseLock(lock, deps.invocationId);
+    await planning.catch(() => undefined);
+    await Promise.all([
+      deps.store.releaseLock(lock, deps.invocationId),
+      rm(workDir, { recursive: true, force: true }),
+    ]);
     return { kind: 'not-runnable', reason: 'deployment was taken or superseded meanwhile' };
   }
   let deployment: Deployment = started.deployment;
@@ -202,33 +217,10 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
   );
   renew.unref?.();
 
-  const workDir = await mkdtemp(path.join(deps.workRoot, 'run-'));
   let plan: EnvironmentPlan | undefined;
-  let sourceDir: string | undefined;
   let result: Extract<RunResult, { deployment: Deployment }>;
   try {
-    sourceDir = path.join(workDir, 'src');
-    await mkdir(sourceDir, { mode: 0o700 });
-    await deps.source.extractTree(deployment.repository, deployment.sha, sourceDir);
-    const reader = directorySourceReader(sourceDir);
-    const text = await reader.readFile(deps.deployConfigPath);
-    if (text === undefined)
-      throw new HelmgateError(
-        'invalid_deploy_config',
-        `${deps.deployConfigPath} does not exist at ${deployment.sha}`,
-      );
-    const config = parseDeployConfig(text, deps.deployConfigPath);
-    if (!config.environments[deployment.environment])
-      throw new HelmgateError(
-        'invalid_deploy_config',
-        `environment ${deployment.environment} is not in ${deps.deployConfigPath} at ${deployment.sha}`,
-      );
-    plan = await planEnvironment({
-      config,
-      environment: deployment.environment,
-      sha: deployment.sha,
-      source: reader,
-    });
+    plan = await planning;
     if (deployment.planDigest && deployment.planDigest !== plan.digest)
       throw new HelmgateError('conflict', 'the plan differs from the one that was approved; approval void');
 
@@ -289,10 +281,7 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
   } else if (result.kind === 'finished') {
     if (deps.finished)
       await deps.finished
-        .onDeploymentFinished(result.deployment, {
-          ...(plan ? { plan } : {}),
-          ...(sourceDir ? { sourceDir } : {}),
-        })
+        .onDeploymentFinished(result.deployment, { ...(plan ? { plan } : {}), sourceDir })
         .catch((e) => log.error('promotion gate failed', { err: e }));
     // the environment is free: its newest queued deployment runs next, older queued ones give way
     await handle(

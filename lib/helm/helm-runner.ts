@@ -13,6 +13,7 @@ import type { Redactor } from '../log/redact';
 import { classifyHelmFailure, type FailureClassification } from './failure-classifier';
 import {
   connectionArgs,
+  getManifestArgs,
   type HelmChartSource,
   type HelmConnection,
   historyArgs,
@@ -114,6 +115,8 @@ export interface HelmRunner {
   template(input: TemplateInput): Promise<string>;
   /** undefined when helm has no such release */
   status(release: string, namespace: string): Promise<HelmReleaseStatus | undefined>;
+  /** The manifest of the release's current revision (redacted); undefined when helm has no such release. */
+  getManifest?(release: string, namespace: string): Promise<string | undefined>;
   /** Oldest first; empty when helm has no such release. */
   history(release: string, namespace: string, max?: number): Promise<HelmHistoryEntry[]>;
   rollback(release: string, namespace: string, revision: number, opts: MaintenanceOptions): Promise<void>;
@@ -272,6 +275,13 @@ export function createHelmRunner(opts: HelmRunnerOptions): HelmRunner {
       });
       if (notFound) return undefined;
       return parseStatusJson(stdout);
+    },
+
+    async getManifest(release, namespace) {
+      const { stdout, notFound } = await exec([...getManifestArgs(release, namespace), ...connection()], {
+        notFoundOk: true,
+      });
+      return notFound ? undefined : redact(stdout);
     },
 
     async history(release, namespace, max) {

@@ -162,6 +162,15 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
           }
           await access.kube.syncSecrets(writes);
         },
+        async renderManifests(release, input) {
+          const chart = await charts.resolve(release, input.sourceDir);
+          if ('failure' in chart) throw new HelmgateError('helm_failed', chart.failure);
+          const [live, proposed] = await Promise.all([
+            helm.getManifest?.(release.name, release.namespace),
+            helm.template(helmInput(release, chart.source, input)),
+          ]);
+          return { live, proposed };
+        },
         async runRelease(release, input) {
           const chart = await charts.resolve(release, input.sourceDir);
           if ('failure' in chart) return { status: 'failed', attempts: 1, reason: chart.failure };

@@ -41,6 +41,14 @@ export interface ClusterSession {
     release: PlannedRelease,
     input: { sourceDir: string; secretValues: Array<{ path: string; value: string }>; deadline: number },
   ): Promise<ReleaseOutcome>;
+  /**
+   * What the release runs now (`helm get manifest`; undefined when not installed) and what the plan would
+   * render (`helm template`), both redacted: for the manifest diff shown before approval. Deploy mode only.
+   */
+  renderManifests?(
+    release: PlannedRelease,
+    input: { sourceDir: string; secretValues: Array<{ path: string; value: string }> },
+  ): Promise<{ live: string | undefined; proposed: string }>;
   close(): Promise<void>;
 }
 

@@ -1,0 +1,109 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  boundManifestDiff,
+  diffReleaseManifests,
+  type ManifestDiff,
+  type ReleaseManifestDiff,
+} from '../deploy/manifest-diff';
+import type { EnvironmentPlan, PlannedRelease } from '../deploy/plan';
+import { describeError, HelmgateError } from '../errors';
+import type { Logger } from '../log/logger';
+import type { Redactor } from '../log/redact';
+import type { SecretResolver } from '../secrets/secrets-provider';
+
+/** The part of a cluster session the preview needs (the runner's ClusterSession fits). */
+interface PreviewSession {
+  mode: 'deploy' | 'render';
+  renderManifests?(
+    release: PlannedRelease,
+    input: { sourceDir: string; secretValues: Array<{ path: string; value: string }> },
+  ): Promise<{ live: string | undefined; proposed: string }>;
+  close(): Promise<void>;
+}
+
+export interface ManifestPreviewDeps {
+  cluster: {
+    open(
+      plan: EnvironmentPlan,
+      ctx: { workDir: string; secrets: SecretResolver; deploymentId: string },
+    ): Promise<PreviewSession>;
+  };
+  secrets: () => SecretResolver;
+  workRoot: string;
+  clock: { now(): Date };
+  logger: Logger;
+  redactor: Redactor;
+  concurrency?: number;
+}
+
+/**
+ * Renders what approving `plan` would change in its cluster, per release and object (issue 13, item 1):
+ * `helm get manifest` of what runs against `helm template` of the proposal, with the environment's own
+ * cluster credentials and secret values (redacted before they are compared). Never throws: what cannot
+ * be rendered is said in `unavailable` or the release's `error`, and the approval is offered anyway.
+ */
+export async function previewManifests(
+  deps: ManifestPreviewDeps,
+  plan: EnvironmentPlan,
+  ctx: { sourceDir: string; deploymentId: string },
+): Promise<ManifestDiff> {
+  const base = { planDigest: plan.digest, renderedAt: deps.clock.now().toISOString() };
+  const log = deps.logger.child({ deploymentId: ctx.deploymentId });
+  const workDir = await mkdtemp(path.join(deps.workRoot, 'preview-'));
+  let session: PreviewSession | undefined;
+  try {
+    const secrets = deps.secrets();
+    session = await deps.cluster.open(plan, { workDir, secrets, deploymentId: ctx.deploymentId });
+    const render = session.renderManifests?.bind(session);
+    if (session.mode !== 'deploy' || !render)
+      return {
+        ...base,
+        releases: [],
+        unavailable: 'no cluster configured (render-only): nothing to compare with',
+      };
+    const releases: ReleaseManifestDiff[] = new Array(plan.releases.length);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < plan.releases.length; i = next++) {
+        const release = plan.releases[i] as PlannedRelease;
+        try {
+          const secretValues = await Promise.all(
+            release.secretValues.map(async (s) => ({ path: s.path, value: await secrets.resolve(s.ref) })),
+          );
+          const { live, proposed } = await render(release, { sourceDir: ctx.sourceDir, secretValues });
+          releases[i] = diffReleaseManifests({
+            release: release.name,
+            namespace: release.namespace,
+            live,
+            proposed,
+          });
+        } catch (e) {
+          const error = deps.redactor.redact(describeReason(e)).slice(0, 500);
+          log.warn('could not render the manifest diff of a release', { release: release.name, error });
+          releases[i] = {
+            release: release.name,
+            namespace: release.namespace,
+            objects: [],
+            unchanged: 0,
+            omitted: 0,
+            error,
+          };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, deps.concurrency ?? 4) }, worker));
+    return { ...base, releases: boundManifestDiff(releases) };
+  } catch (e) {
+    const unavailable = deps.redactor.redact(describeReason(e)).slice(0, 500);
+    log.warn('could not render the manifest diff', { error: unavailable });
+    return { ...base, releases: [], unavailable };
+  } finally {
+    await session?.close().catch(() => undefined);
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+function describeReason(e: unknown): string {
+  return e instanceof HelmgateError ? e.message : describeError(e);
+}

@@ -1,4 +1,5 @@
 import type { Deployment } from '../deploy/deployment';
+import { type ManifestDiff, objectLabel } from '../deploy/manifest-diff';
 import type { ReleaseChange } from '../deploy/plan-diff';
 import type { AuditEntry } from '../store/deployment-store';
 import type { ApprovalRequest } from './approval-request';
@@ -74,7 +75,7 @@ h1{font-size:1.4rem}code,pre{font:13px ui-monospace,monospace}pre{background:#f6
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}
 .state{padding:.7rem 1rem;border-radius:4px;background:#fff8c5;margin:1rem 0}.refused{background:#ffebe9}.ok{background:#dafbe1}
 table{border-collapse:collapse}td,th{border-bottom:1px solid #d0d7de;padding:.25rem .6rem;text-align:left}
-.del{color:#82071e}.add{color:#116329}button{font-size:1rem;padding:.4rem 1.2rem;margin-right:.6rem}
+.del{color:#82071e}.add{color:#116329}h4{margin:.8rem 0 .2rem;font-size:1rem}button{font-size:1rem;padding:.4rem 1.2rem;margin-right:.6rem}
 form{display:inline}`;
 
 function layout(title: string, body: string): string {
@@ -143,6 +144,47 @@ function changesSection(changes: readonly ReleaseChange[]): string {
       `<p id="unchanged">Skipped as unchanged: ${unchanged.map((n) => `<code>${escapeHtml(n)}</code>`).join(', ')}</p>`,
     );
   return parts.join('\n');
+}
+
+/** The rendered objects' diff: per release, per object, Secret keys by name only. */
+function manifestSection(m: ManifestDiff | undefined): string {
+  if (!m) return '<p id="manifests-none">No rendered diff was made for this approval.</p>';
+  if (m.unavailable)
+    return `<p class="state" id="manifests-unavailable">Rendered diff not available: ${escapeHtml(m.unavailable)}</p>`;
+  const parts: string[] = [];
+  for (const r of m.releases) {
+    const head = `<h3>${escapeHtml(r.release)} <small>(${escapeHtml(r.namespace)}${r.firstInstall ? ', first install' : ''})</small></h3>`;
+    if (r.error) {
+      parts.push(
+        `<section class="manifest" data-release="${escapeHtml(r.release)}">${head}<p class="state refused">Could not render: ${escapeHtml(r.error)}</p></section>`,
+      );
+      continue;
+    }
+    if (r.objects.length === 0) continue;
+    const objects = r.objects.map((o) => {
+      const keys = o.secretKeys
+        ? (['added', 'removed', 'changed'] as const)
+            .filter((k) => o.secretKeys?.[k].length)
+            .map((k) => `${k}: ${o.secretKeys?.[k].map((x) => `<code>${escapeHtml(x)}</code>`).join(', ')}`)
+            .join('; ')
+        : '';
+      return `<div class="object" data-object="${escapeHtml(`${o.ref.kind}/${o.ref.name}`)}" data-change="${escapeHtml(o.change)}"><h4>${escapeHtml(objectLabel(o.ref))} <small>(${escapeHtml(o.change)})</small></h4>${
+        keys ? `<p>Secret keys (values never shown) ${keys}</p>` : ''
+      }${o.diff !== undefined ? diffBlock(o.diff) : '<p>(diff left out: size limit)</p>'}</div>`;
+    });
+    const tail = [
+      r.unchanged ? `${r.unchanged} object${r.unchanged === 1 ? '' : 's'} unchanged` : '',
+      r.omitted ? `${r.omitted} diff${r.omitted === 1 ? '' : 's'} left out for size` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
+    parts.push(
+      `<section class="manifest" data-release="${escapeHtml(r.release)}">${head}${objects.join('\n')}${tail ? `<p>${escapeHtml(tail)}.</p>` : ''}</section>`,
+    );
+  }
+  if (parts.length === 0)
+    return '<p id="manifests-same">The rendered objects are the same as what runs now.</p>';
+  return `<p>Rendered at ${escapeHtml(m.renderedAt)} against what the cluster runs (<code>helm get manifest</code> → <code>helm template</code>).</p>\n${parts.join('\n')}`;
 }
 
 function auditSection(audit: readonly AuditEntry[]): string {
@@ -220,6 +262,7 @@ ${r ? `<dt>Expires</dt><dd id="expires">${escapeHtml(r.expiresAt)}</dd><dt>Plan<
 </dl>
 ${stateSection(input)}
 ${showDetails && r ? `<h2>What will change</h2>\n${changesSection(r.changes)}` : ''}
+${showDetails && r ? `<h2 id="manifests">Rendered objects</h2>\n${manifestSection(r.manifests)}` : ''}
 ${showDetails ? `<h2>Decisions</h2>\n${auditSection(input.audit)}` : ''}`;
   return layout(`helmgate: ${d.environment} @ ${d.sha.slice(0, 12)}`, body);
 }

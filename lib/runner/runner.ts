@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Clock } from '../clock';
 import { parseDeployConfig } from '../deploy/deploy-config';
 import { type Deployment, deadRuns, lockName, type ReleaseResult, refusal } from '../deploy/lifecycle';
+import type { ManifestDiff } from '../deploy/manifest-diff';
 import { type EnvironmentPlan, type PlannedRelease, planEnvironment } from '../deploy/plan';
 import { type NodeOutcome, runDag } from '../deploy/scheduler';
 import { type RecordedRelease, skipDecision } from '../deploy/skip-unchanged';
@@ -17,6 +18,7 @@ import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
 import { SecretMissingError, type SecretResolver } from '../secrets/secrets-provider';
 import type { DeploymentStore } from '../store/deployment-store';
+import { previewManifests } from './manifest-preview';
 import { directorySourceReader } from './source-reader';
 
 /** What a cluster session can do for one release (helm + health), deploying or rendering. */
@@ -68,9 +70,16 @@ export interface ClusterConnector {
 /** The approval side the runner calls (ApprovalService implements it). */
 export interface FinishedHook {
   /** a deployment reached a terminal state: promotion gate (auto-promote, offer approvals, fail waiters) */
-  onDeploymentFinished(d: Deployment, ctx: { plan?: EnvironmentPlan; sourceDir?: string }): Promise<void>;
+  onDeploymentFinished(
+    d: Deployment,
+    ctx: {
+      plan?: EnvironmentPlan;
+      sourceDir?: string;
+      manifestsFor?: (plan: EnvironmentPlan, waiting: Deployment) => Promise<ManifestDiff | undefined>;
+    },
+  ): Promise<void>;
   /** open the approval request of a deployment in `awaiting_approval` for this plan */
-  offer(deploymentId: string, input: { plan: EnvironmentPlan }): Promise<unknown>;
+  offer(deploymentId: string, input: { plan: EnvironmentPlan; manifests?: ManifestDiff }): Promise<unknown>;
 }
 
 export interface RunnerDeps {
@@ -289,7 +298,12 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
   } else if (result.kind === 'finished') {
     if (deps.finished)
       await deps.finished
-        .onDeploymentFinished(result.deployment, { ...(plan ? { plan } : {}), sourceDir })
+        .onDeploymentFinished(result.deployment, {
+          ...(plan ? { plan } : {}),
+          sourceDir,
+          // the next environment's approval shows what its cluster would change, rendered from this tree
+          manifestsFor: (p, waiting) => previewManifests(deps, p, { sourceDir, deploymentId: waiting.id }),
+        })
         .catch((e) => log.error('promotion gate failed', { err: e }));
     // the environment is free: its newest queued deployment runs next, older queued ones give way
     await handle(
@@ -343,7 +357,8 @@ async function offerApproval(deps: RunnerDeps, d: Deployment): Promise<RunResult
     await mkdir(sourceDir, { mode: 0o700 });
     await deps.source.extractTree(d.repository, d.sha, sourceDir);
     const plan = await planAt(sourceDir, deps.deployConfigPath, d);
-    await deps.finished.offer(d.id, { plan });
+    const manifests = await previewManifests(deps, plan, { sourceDir, deploymentId: d.id });
+    await deps.finished.offer(d.id, { plan, manifests });
     return { kind: 'waiting', reason: 'approval offered' };
   } catch (e) {
     const reason = deps.redactor.redact(e instanceof HelmgateError ? e.message : describeError(e));

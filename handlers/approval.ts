@@ -2,7 +2,13 @@ import { PAGE_HEADERS, renderApprovalPage, renderMessagePage } from '../lib/appr
 import { approvalCsrfPurpose, approvalPageOutcome } from '../lib/approval/approval-page-state';
 import type { ApproversConfig } from '../lib/approval/approval-port';
 import type { ApprovalService } from '../lib/approval/approval-service';
-import { type CookieSettings, readSession, type Session, verifyCsrf } from '../lib/auth/session';
+import {
+  type CookieSettings,
+  readSession,
+  type Session,
+  safeReturnPath,
+  verifyCsrf,
+} from '../lib/auth/session';
 import type { Clock } from '../lib/clock';
 import { composeAws } from '../lib/compose/aws';
 import { lazyHandler } from '../lib/compose/lazy';
@@ -73,16 +79,27 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
           'the form expired or did not come from this page (CSRF check failed); reload and try again',
         );
       const token = form.get('token') ?? '';
+      // from a dashboard page: no link token, but the plan digest the page showed
+      const plan = token ? undefined : (form.get('plan') ?? undefined);
       const outcome = await deps.approvals.vote({
         deploymentId: id,
         voter: { kind: 'github', id: session.login, teams: session.teams },
         via: 'web',
         decision,
-        token,
+        ...(plan !== undefined ? { planDigest: plan } : { token }),
         rollback: form.get('rollback') === '1',
       });
-      log.info('web vote', { decision, outcome: outcome.kind, login: session.login });
-      const location = `/approvals/${encodeURIComponent(id)}?token=${encodeURIComponent(token)}&result=${outcome.kind}`;
+      log.info('web vote', {
+        decision,
+        outcome: outcome.kind,
+        login: session.login,
+        page: plan !== undefined,
+      });
+      const back = safeReturnPath(form.get('return') ?? undefined);
+      const location =
+        plan !== undefined
+          ? `${back}${back.includes('?') ? '&' : '?'}result=${outcome.kind}`
+          : `/approvals/${encodeURIComponent(id)}?token=${encodeURIComponent(token)}&result=${outcome.kind}`;
       return { statusCode: 303, headers: { location, 'cache-control': 'no-store' }, body: '' };
     } catch (e) {
       if (e instanceof HelmgateError && STATUS_BY_CODE[e.code] < 500)

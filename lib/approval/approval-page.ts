@@ -1,20 +1,15 @@
 import type { Deployment } from '../deploy/deployment';
-import { type ManifestDiff, objectLabel } from '../deploy/manifest-diff';
-import type { ReleaseChange } from '../deploy/plan-diff';
 import type { AuditEntry } from '../store/deployment-store';
+import { auditSection, changesSection, manifestSection } from '../web/fragments';
+import { escapeHtml, safeHttpUrl } from '../web/html';
+import { pageHeaders, renderLayout } from '../web/layout';
 import type { ApprovalRequest } from './approval-request';
 
 /**
- * Headers for every page: no script at all, styles only inline, forms only to us, never framed, and
- * no Referer (the page URL carries the approval token).
+ * Headers for every approval page: the shared page headers without a script nonce (the approval page
+ * has no script), so no script runs at all.
  */
-export const PAGE_HEADERS: Readonly<Record<string, string>> = {
-  'content-security-policy':
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
-  'x-content-type-options': 'nosniff',
-};
+export const PAGE_HEADERS: Readonly<Record<string, string>> = pageHeaders();
 
 export type ApprovalPageState =
   | { kind: 'login'; loginUrl: string }
@@ -47,52 +42,10 @@ export interface ApprovalPageInput {
   flash?: string;
 }
 
-const ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-
-/** Every dynamic string goes through this: text and attribute values alike. */
-export function escapeHtml(v: unknown): string {
-  return String(v ?? '').replace(/[&<>"']/g, (c) => ESCAPES[c] as string);
-}
-
-function safeHttpUrl(u: string | undefined): string | undefined {
-  if (!u) return undefined;
-  try {
-    const p = new URL(u);
-    return p.protocol === 'https:' || p.protocol === 'http:' ? p.toString() : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const STYLE = `body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1f24}
-h1{font-size:1.4rem}code,pre{font:13px ui-monospace,monospace}pre{background:#f6f8fa;padding:.6rem;overflow:auto;border-radius:4px}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}
-.state{padding:.7rem 1rem;border-radius:4px;background:#fff8c5;margin:1rem 0}.refused{background:#ffebe9}.ok{background:#dafbe1}
-table{border-collapse:collapse}td,th{border-bottom:1px solid #d0d7de;padding:.25rem .6rem;text-align:left}
-.del{color:#82071e}.add{color:#116329}h4{margin:.8rem 0 .2rem;font-size:1rem}button{font-size:1rem;padding:.4rem 1.2rem;margin-right:.6rem}
-form{display:inline}`;
+export { escapeHtml };
 
 function layout(title: string, body: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>${escapeHtml(title)}</title>
-<style>${STYLE}</style>
-</head>
-<body>
-${body}
-</body>
-</html>
-`;
+  return renderLayout({ title, body });
 }
 
 /** A plain page for errors outside an approval (login failures, unknown links). */
@@ -101,101 +54,6 @@ export function renderMessagePage(input: { title: string; message: string }): st
     input.title,
     `<h1>${escapeHtml(input.title)}</h1>\n<p class="state refused" id="message">${escapeHtml(input.message)}</p>`,
   );
-}
-
-function diffBlock(diff: string): string {
-  const lines = diff.split('\n').map((l) => {
-    const cls =
-      l.startsWith('+') && !l.startsWith('+++')
-        ? 'add'
-        : l.startsWith('-') && !l.startsWith('---')
-          ? 'del'
-          : '';
-    return cls ? `<span class="${cls}">${escapeHtml(l)}</span>` : escapeHtml(l);
-  });
-  return `<pre>${lines.join('\n')}</pre>`;
-}
-
-function changesSection(changes: readonly ReleaseChange[]): string {
-  if (changes.length === 0) return '<p>No releases in this plan.</p>';
-  const unchanged = changes.filter((c) => c.change === 'unchanged').map((c) => c.name);
-  const parts: string[] = [];
-  for (const c of changes) {
-    if (c.change === 'unchanged') continue;
-    const items: string[] = [];
-    if (c.chart) {
-      if (c.change === 'new') items.push(`<li>chart ${escapeHtml(c.chart.to)}</li>`);
-      else if (c.change === 'removed')
-        items.push(`<li>was ${escapeHtml(c.chart.from)}; no longer in the plan</li>`);
-      else items.push(`<li>chart ${escapeHtml(c.chart.from)} → ${escapeHtml(c.chart.to)}</li>`);
-    }
-    if (c.secretKeysChanged.length)
-      items.push(
-        `<li>secret values whose source changed (values not shown): ${c.secretKeysChanged.map((k) => `<code>${escapeHtml(k)}</code>`).join(', ')}</li>`,
-      );
-    if (c.note) items.push(`<li>${escapeHtml(c.note)}</li>`);
-    parts.push(
-      `<section class="release" data-release="${escapeHtml(c.name)}"><h3>${escapeHtml(c.name)} <small>(${escapeHtml(c.change)})</small></h3>` +
-        `${items.length ? `<ul>${items.join('')}</ul>` : ''}${c.valuesDiff ? diffBlock(c.valuesDiff) : ''}</section>`,
-    );
-  }
-  if (unchanged.length)
-    parts.push(
-      `<p id="unchanged">Skipped as unchanged: ${unchanged.map((n) => `<code>${escapeHtml(n)}</code>`).join(', ')}</p>`,
-    );
-  return parts.join('\n');
-}
-
-/** The rendered objects' diff: per release, per object, Secret keys by name only. */
-function manifestSection(m: ManifestDiff | undefined): string {
-  if (!m) return '<p id="manifests-none">No rendered diff was made for this approval.</p>';
-  if (m.unavailable)
-    return `<p class="state" id="manifests-unavailable">Rendered diff not available: ${escapeHtml(m.unavailable)}</p>`;
-  const parts: string[] = [];
-  for (const r of m.releases) {
-    const head = `<h3>${escapeHtml(r.release)} <small>(${escapeHtml(r.namespace)}${r.firstInstall ? ', first install' : ''})</small></h3>`;
-    if (r.error) {
-      parts.push(
-        `<section class="manifest" data-release="${escapeHtml(r.release)}">${head}<p class="state refused">Could not render: ${escapeHtml(r.error)}</p></section>`,
-      );
-      continue;
-    }
-    if (r.objects.length === 0) continue;
-    const objects = r.objects.map((o) => {
-      const keys = o.secretKeys
-        ? (['added', 'removed', 'changed'] as const)
-            .filter((k) => o.secretKeys?.[k].length)
-            .map((k) => `${k}: ${o.secretKeys?.[k].map((x) => `<code>${escapeHtml(x)}</code>`).join(', ')}`)
-            .join('; ')
-        : '';
-      return `<div class="object" data-object="${escapeHtml(`${o.ref.kind}/${o.ref.name}`)}" data-change="${escapeHtml(o.change)}"><h4>${escapeHtml(objectLabel(o.ref))} <small>(${escapeHtml(o.change)})</small></h4>${
-        keys ? `<p>Secret keys (values never shown) ${keys}</p>` : ''
-      }${o.diff !== undefined ? diffBlock(o.diff) : '<p>(diff left out: size limit)</p>'}</div>`;
-    });
-    const tail = [
-      r.unchanged ? `${r.unchanged} object${r.unchanged === 1 ? '' : 's'} unchanged` : '',
-      r.omitted ? `${r.omitted} diff${r.omitted === 1 ? '' : 's'} left out for size` : '',
-    ]
-      .filter(Boolean)
-      .join('; ');
-    parts.push(
-      `<section class="manifest" data-release="${escapeHtml(r.release)}">${head}${objects.join('\n')}${tail ? `<p>${escapeHtml(tail)}.</p>` : ''}</section>`,
-    );
-  }
-  if (parts.length === 0)
-    return '<p id="manifests-same">The rendered objects are the same as what runs now.</p>';
-  return `<p>Rendered at ${escapeHtml(m.renderedAt)} against what the cluster runs (<code>helm get manifest</code> → <code>helm template</code>).</p>\n${parts.join('\n')}`;
-}
-
-function auditSection(audit: readonly AuditEntry[]): string {
-  if (audit.length === 0) return '<p>No decisions yet.</p>';
-  const rows = audit
-    .map(
-      (a) =>
-        `<tr><td>${escapeHtml(a.at)}</td><td>${escapeHtml(a.actor)}</td><td>${escapeHtml(a.via)}</td><td>${escapeHtml(a.action)}</td><td>${escapeHtml(a.outcome)}</td><td>${escapeHtml(a.detail ?? '')}</td></tr>`,
-    )
-    .join('\n');
-  return `<table id="audit"><thead><tr><th>when</th><th>who</th><th>via</th><th>action</th><th>outcome</th><th>detail</th></tr></thead><tbody>\n${rows}\n</tbody></table>`;
 }
 
 function stateSection(input: ApprovalPageInput): string {
@@ -228,8 +86,8 @@ function stateSection(input: ApprovalPageInput): string {
           : '';
       return `<p class="state" id="state" data-state="open">Logged in as <strong>${escapeHtml(s.login)}</strong>.</p>
 ${progress}
-<form method="post" action="${escapeHtml(`${action}/approve`)}" id="approve-form">${hidden}${rollback}<button type="submit" id="approve" name="decision" value="approve">Approve</button></form>
-<form method="post" action="${escapeHtml(`${action}/reject`)}" id="reject-form">${hidden}<button type="submit" id="reject" name="decision" value="reject">Reject</button></form>`;
+<form method="post" action="${escapeHtml(`${action}/approve`)}" id="approve-form">${hidden}${rollback}<button type="submit" class="primary" id="approve" name="decision" value="approve">Approve</button></form>
+<form method="post" action="${escapeHtml(`${action}/reject`)}" id="reject-form">${hidden}<button type="submit" class="danger" id="reject" name="decision" value="reject">Reject</button></form>`;
     }
   }
 }

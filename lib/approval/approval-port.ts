@@ -41,8 +41,13 @@ export interface VoteInput {
   voter: Voter;
   via: Via;
   decision: Decision;
-  /** the raw approval-link token: required for web votes */
+  /** the raw approval-link token: a web vote carries it, or `planDigest` instead */
   token?: string;
+  /**
+   * The plan digest the page showed, for a web vote from a logged-in session without the link's token
+   * (the dashboard and the deployment page): the vote counts only if the approval is still bound to it.
+   */
+  planDigest?: string;
   /** explicit choice to deploy a commit older than what production runs */
   rollback?: boolean;
 }

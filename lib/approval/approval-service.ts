@@ -222,7 +222,10 @@ export class ApprovalService implements ApprovalPort {
     const now = clock.now();
     let req = read;
     const web = input.via === 'web';
-    if (web && (!req || !verifyApprovalToken(input.token, req.tokenHash)))
+    // a web vote proves it saw the offer by the link's token, or (a logged-in page without the link)
+    // by the plan digest the page showed, checked below against the request
+    const byPage = web && !input.token && input.planDigest !== undefined;
+    if (web && !byPage && (!req || !verifyApprovalToken(input.token, req.tokenHash)))
       refuse('forbidden', 'this approval link is not valid (wrong or forged token)');
     if (d.status === 'superseded')
       refuse('superseded', `superseded by ${d.supersededBy ?? 'a newer commit'}`);
@@ -253,6 +256,8 @@ export class ApprovalService implements ApprovalPort {
     };
     const early = await settled(req);
     if (early) return early;
+    if (input.planDigest !== undefined && input.planDigest !== req.planDigest)
+      refuse('conflict', 'the plan changed since the page was shown; reload the page and look again');
     if (d.status === 'expired') refuse('expired', `approval expired at ${req.expiresAt}`);
     const refused = refusal({ type: 'vote', target: d, final: false }, now.toISOString());
     if (refused) refuse('conflict', refused);
@@ -264,7 +269,7 @@ export class ApprovalService implements ApprovalPort {
           voterKey: identity.key,
           vote,
           now,
-          spendToken: web,
+          spendToken: web && !byPage,
         }))
       ) {
         const again = await this.deps.store.getApprovalRequest(d.id);
@@ -301,7 +306,7 @@ export class ApprovalService implements ApprovalPort {
         final,
         now,
         planDigest: d.planDigest ?? '',
-        spendToken: web,
+        spendToken: web && !byPage,
         rollback: input.rollback === true,
       });
       if (ok) {

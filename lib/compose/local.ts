@@ -34,6 +34,7 @@ import {
   approvalPageDepsFrom,
   approvalService,
   authDepsFrom,
+  dashboardDepsFrom,
   notifierOf,
   slackCredentialsFrom,
   webhookSecretsFrom,
@@ -145,7 +146,15 @@ export async function composeLocal(opts: LocalGraphOptions) {
   const notifiers: Notifier[] = [new ConsoleNotifier(logger), ...(opts.notifiers ?? [])];
   if (slackClient && slack?.channel)
     notifiers.push(
-      new SlackNotifier({ client: slackClient, channel: slack.channel, store, clock, logger, redactor }),
+      new SlackNotifier({
+        client: slackClient,
+        channel: slack.channel,
+        store,
+        clock,
+        logger,
+        redactor,
+        publicUrl,
+      }),
     );
   const notifier = notifierOf(notifiers, logger);
 
@@ -252,6 +261,19 @@ export async function composeLocal(opts: LocalGraphOptions) {
     },
     /** handlers/deployments.ts */
     deployments: { store, logger },
+    /** handlers/dashboard.ts (its JSON half is handlers/deployments.ts) */
+    dashboard: dashboardDepsFrom({
+      store,
+      approvals,
+      approvers,
+      signingKey,
+      publicUrl,
+      githubWebUrl: opts.githubWebUrl ?? 'https://github.com',
+      allowRendered: renderOnly,
+      clock,
+      random,
+      logger,
+    }),
     /** handlers/approval.ts */
     approval: approvalPageDepsFrom({ approvals, approvers, signingKey, publicUrl, clock, logger }),
     /** handlers/auth.ts */

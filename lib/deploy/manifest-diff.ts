@@ -152,6 +152,17 @@ export function objectLabel(r: ObjectRef): string {
  * and a name is an error.
  */
 export function parseManifest(text: string): Map<string, { ref: ObjectRef; obj: Json }> {
+  const docs: unknown[] = [];
+  for (const doc of parseAllDocuments(text)) {
+    if ('errors' in doc && doc.errors.length > 0)
+      throw new Error(`the manifest is not valid YAML: ${doc.errors[0]?.message.split('\n')[0]}`);
+    docs.push(doc.toJS({ maxAliasCount: 1000 }));
+  }
+  return indexObjects(docs);
+}
+
+/** Already parsed documents (helm's parse-then-redact output), by key; as parseManifest. */
+export function indexObjects(docs: readonly unknown[]): Map<string, { ref: ObjectRef; obj: Json }> {
   const out = new Map<string, { ref: ObjectRef; obj: Json }>();
   const add = (o: unknown) => {
     if (o === null || o === undefined) return;
@@ -164,11 +175,7 @@ export function parseManifest(text: string): Map<string, { ref: ObjectRef; obj: 
     if (!ref) throw new Error('a manifest object has no kind or name');
     out.set(keyOf(ref), { ref, obj: o });
   };
-  for (const doc of parseAllDocuments(text)) {
-    if ('errors' in doc && doc.errors.length > 0)
-      throw new Error(`the manifest is not valid YAML: ${doc.errors[0]?.message.split('\n')[0]}`);
-    add(doc.toJS({ maxAliasCount: 1000 }));
-  }
+  for (const doc of docs) add(doc);
   return out;
 }
 
@@ -305,13 +312,17 @@ function cut(text: string, max: number): { text: string; truncated: boolean } {
 export function diffReleaseManifests(input: {
   release: string;
   namespace: string;
-  live: string | undefined;
-  proposed: string;
+  /** text (tests) or parsed documents (helm's parse-then-redact output); undefined: not installed */
+  live: string | readonly unknown[] | undefined;
+  proposed: string | readonly unknown[];
   maxObjectChars?: number;
 }): ReleaseManifestDiff {
   const max = input.maxObjectChars ?? DEFAULT_DIFF_LIMITS.maxObjectChars;
-  const before = input.live === undefined ? new Map() : parseManifest(input.live);
-  const after = parseManifest(input.proposed);
+  const index = (m: string | readonly unknown[]) =>
+    typeof m === 'string' ? parseManifest(m) : indexObjects(m);
+  const before =
+    input.live === undefined ? new Map<string, { ref: ObjectRef; obj: Json }>() : index(input.live);
+  const after = index(input.proposed);
   const keys = new Set([...before.keys(), ...after.keys()]);
   const objects: ObjectChange[] = [];
   let unchanged = 0;

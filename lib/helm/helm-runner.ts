@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { setPath, type Values } from '../deploy/values-merge';
+import { emptyValues, setPath, type Values } from '../deploy/values-merge';
 import { HelmgateError } from '../errors';
 import {
   allowlistedEnv,
@@ -25,6 +26,7 @@ import {
   uninstallArgs,
   upgradeInstallArgs,
 } from './helm-args';
+import { parseRedactedManifest } from './manifest-objects';
 
 /** A secret value for a helm values path (`--set` syntax: `a.b`, `a\.b`, `list[0].x`). */
 export interface SecretValue {
@@ -115,8 +117,13 @@ export interface HelmRunner {
   template(input: TemplateInput): Promise<string>;
   /** undefined when helm has no such release */
   status(release: string, namespace: string): Promise<HelmReleaseStatus | undefined>;
-  /** The manifest of the release's current revision (redacted); undefined when helm has no such release. */
-  getManifest?(release: string, namespace: string): Promise<string | undefined>;
+  /**
+   * The objects of the release's current manifest (`helm get manifest`), parsed then redacted (see
+   * manifest-objects.ts); undefined when helm has no such release.
+   */
+  getManifestObjects?(release: string, namespace: string): Promise<unknown[] | undefined>;
+  /** The objects `helm template` renders, parsed then redacted (see manifest-objects.ts). */
+  templateObjects?(input: HelmReleaseInput): Promise<unknown[]>;
   /** Oldest first; empty when helm has no such release. */
   history(release: string, namespace: string, max?: number): Promise<HelmHistoryEntry[]>;
   rollback(release: string, namespace: string, revision: number, opts: MaintenanceOptions): Promise<void>;
@@ -167,6 +174,8 @@ const PROCESS_GRACE_MS = 30_000;
 
 export function createHelmRunner(opts: HelmRunnerOptions): HelmRunner {
   const redact = (s: string) => opts.redactor.redact(s);
+  // keys the digests of Secret values in parsed manifests: they compare within this runner only
+  const manifestKey = randomBytes(32);
   const quickTimeoutMs = opts.quickTimeoutMs ?? 120_000;
   const env = allowlistedEnv(opts.baseEnv ?? {}, {
     HELM_CACHE_HOME: path.join(opts.homeDir, 'cache'),
@@ -277,11 +286,24 @@ export function createHelmRunner(opts: HelmRunnerOptions): HelmRunner {
       return parseStatusJson(stdout);
     },
 
-    async getManifest(release, namespace) {
+    async getManifestObjects(release, namespace) {
       const { stdout, notFound } = await exec([...getManifestArgs(release, namespace), ...connection()], {
         notFoundOk: true,
       });
-      return notFound ? undefined : redact(stdout);
+      return notFound ? undefined : parseRedactedManifest(stdout, redact, manifestKey);
+    },
+
+    async templateObjects(input) {
+      const stdin = secretStdin(input.secretValues);
+      const args = templateArgs({
+        release: input.release,
+        namespace: input.namespace,
+        chart: input.chart,
+        valuesFiles: input.valuesFiles,
+        secretValuesOnStdin: stdin !== undefined,
+      });
+      const { stdout } = await exec(args, stdin !== undefined ? { stdin } : {});
+      return parseRedactedManifest(stdout, redact, manifestKey);
     },
 
     async history(release, namespace, max) {
@@ -336,7 +358,7 @@ export function createHelmRunner(opts: HelmRunnerOptions): HelmRunner {
  * helm's YAML reader is YAML 1.1: a plain `yes`, `on` or `0123` would reach the chart as a bool or number.
  */
 export function secretValuesDocument(secrets: readonly SecretValue[]): string {
-  const doc: Values = {};
+  const doc: Values = emptyValues();
   for (const s of secrets) setPath(doc, s.path, s.value);
   return stringify(doc, {
     version: '1.1',

@@ -10,11 +10,29 @@ import type { SecretRef } from '../secrets/secrets-provider';
 export const LOCAL_SECRET_DEFAULTS = {
   'helmgate/github-webhook': (random: Random) => random.bytes(32).toString('hex'),
   'helmgate/approval-signing-key': (random: Random) => random.bytes(32).toString('hex'),
+  // keys the runner's digests of secret content (issue 12)
+  'helmgate/digest-key': (random: Random) => random.bytes(32).toString('hex'),
 } as const;
 
-/** Creates the secrets file (mode 0600) if it does not exist; returns true when it did. */
+/**
+ * Creates the secrets file (mode 0600) if it does not exist; returns true when it did. An existing file
+ * gets the defaults it lacks (a key added in a later version), its other entries untouched.
+ */
 export function ensureSecretsFile(file: string, random: Random = cryptoRandom): boolean {
-  if (existsSync(file)) return false;
+  if (existsSync(file)) {
+    let doc: Record<string, unknown>;
+    try {
+      doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch {
+      return false; // reported by the provider when it reads the file
+    }
+    const missing = Object.keys(LOCAL_SECRET_DEFAULTS).filter((k) => !Object.hasOwn(doc, k));
+    if (missing.length === 0) return false;
+    for (const k of missing) doc[k] = LOCAL_SECRET_DEFAULTS[k as keyof typeof LOCAL_SECRET_DEFAULTS](random);
+    writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+    return false;
+  }
   mkdirSync(path.dirname(file), { recursive: true });
   const doc: Record<string, string> = {};
   for (const [k, make] of Object.entries(LOCAL_SECRET_DEFAULTS)) doc[k] = make(random);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -18,7 +19,7 @@ interface PreviewSession {
   renderManifests?(
     release: PlannedRelease,
     input: { sourceDir: string; secretValues: Array<{ path: string; value: string }> },
-  ): Promise<{ live: string | undefined; proposed: string }>;
+  ): Promise<{ live: unknown[] | undefined; proposed: unknown[] }>;
   close(): Promise<void>;
 }
 
@@ -26,7 +27,7 @@ export interface ManifestPreviewDeps {
   cluster: {
     open(
       plan: EnvironmentPlan,
-      ctx: { workDir: string; secrets: SecretResolver; deploymentId: string },
+      ctx: { workDir: string; secrets: SecretResolver; deploymentId: string; digestKey: string },
     ): Promise<PreviewSession>;
   };
   secrets: () => SecretResolver;
@@ -54,7 +55,9 @@ export async function previewManifests(
   let session: PreviewSession | undefined;
   try {
     const secrets = deps.secrets();
-    session = await deps.cluster.open(plan, { workDir, secrets, deploymentId: ctx.deploymentId });
+    // the preview syncs no Kubernetes Secret, so it makes no content digest: a throwaway key, never stored
+    const digestKey = randomBytes(32).toString('hex');
+    session = await deps.cluster.open(plan, { workDir, secrets, deploymentId: ctx.deploymentId, digestKey });
     const render = session.renderManifests?.bind(session);
     if (session.mode !== 'deploy' || !render)
       return {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../clock';
@@ -16,10 +15,13 @@ import { type Applied, handle, movedOrCurrent } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
+import { DIGEST_KEY_SECRET, keyedHash } from '../secrets/digest-key';
 import { SecretMissingError, type SecretResolver } from '../secrets/secrets-provider';
 import type { DeploymentStore } from '../store/deployment-store';
+import { DEFAULT_STEP_DEADLINES, type StepDeadlines, withDeadline } from './deadline';
 import { previewManifests } from './manifest-preview';
 import { directorySourceReader } from './source-reader';
+import { openWorkDir } from './work-dir';
 
 /** What a cluster session can do for one release (helm + health), deploying or rendering. */
 export interface ReleaseOutcome {
@@ -45,12 +47,12 @@ export interface ClusterSession {
   ): Promise<ReleaseOutcome>;
   /**
    * What the release runs now (`helm get manifest`; undefined when not installed) and what the plan would
-   * render (`helm template`), both redacted: for the manifest diff shown before approval. Deploy mode only.
+   * render (`helm template`), as objects parsed then redacted: for the manifest diff shown before approval.
    */
   renderManifests?(
     release: PlannedRelease,
     input: { sourceDir: string; secretValues: Array<{ path: string; value: string }> },
-  ): Promise<{ live: string | undefined; proposed: string }>;
+  ): Promise<{ live: unknown[] | undefined; proposed: unknown[] }>;
   close(): Promise<void>;
 }
 
@@ -63,7 +65,7 @@ export interface ClusterConnector {
   readonly readsClusterSecret: boolean;
   open(
     plan: EnvironmentPlan,
-    ctx: { workDir: string; secrets: SecretResolver; deploymentId: string },
+    ctx: { workDir: string; secrets: SecretResolver; deploymentId: string; digestKey: string },
   ): Promise<ClusterSession>;
 }
 
@@ -107,6 +109,10 @@ export interface RunnerDeps {
   safetyMarginMs?: number;
   /** redeploy releases even when unchanged */
   force?: boolean;
+  /** the secret holding the installation's digest key; default `helmgate/digest-key` */
+  digestKeySecret?: string;
+  /** per-step deadlines (ms); see DEFAULT_STEP_DEADLINES */
+  deadlines?: Partial<StepDeadlines>;
 }
 
 export type RunResult =
@@ -118,16 +124,21 @@ export type RunResult =
 /** Item kind holding the last successful state of one release (for skip-unchanged). */
 const RELEASE_STATE = 'RELSTATE';
 
-/** The digest that decides "unchanged": the release's plan digest plus a digest of its secret values. */
+/**
+ * The digest that decides "unchanged": the release's plan digest plus its secret values, an HMAC keyed
+ * with the installation key (a stored digest must not let anyone confirm a guessed secret offline).
+ */
 export function releaseStateDigest(
   release: PlannedRelease,
   secretValues: Array<{ path: string; value: string }>,
+  digestKey: string,
 ): string {
-  const h = createHash('sha256').update(release.digest);
+  const h = keyedHash(digestKey).update(release.digest);
   for (const s of [...secretValues].sort((a, b) => a.path.localeCompare(b.path))) {
-    h.update('\0secret\0').update(s.path).update('\0').update(createHash('sha256').update(s.value).digest());
+    const value = Buffer.from(s.value, 'utf8');
+    h.update('\0secret\0').update(s.path).update(`\0${value.length}\0`).update(value);
   }
-  return h.digest('hex');
+  return `hmac-sha256:${h.digest('hex')}`;
 }
 
 function releaseStateId(d: Pick<Deployment, 'repository' | 'environment'>, release: string): string {
@@ -172,6 +183,24 @@ async function knownStates(
  * before Lambda's limit, and hand the environment to the next queued deployment.
  */
 export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<RunResult> {
+  // everything the run writes (source tree, kubeconfig, helm home) lives in one directory that is
+  // removed however the run ends; stale ones of dead runs are swept first (issue 12)
+  const work = await openWorkDir(deps.workRoot);
+  try {
+    return await runDeploymentIn({ ...deps, workRoot: work.dir }, job);
+  } finally {
+    await work.remove();
+  }
+}
+
+/** The deadline of one step: its configured limit, never beyond what is left of the invocation. */
+function stepMs(deps: RunnerDeps, step: keyof StepDeadlines): number {
+  const limit = deps.deadlines?.[step] ?? DEFAULT_STEP_DEADLINES[step];
+  // a few seconds before Lambda would kill the invocation, so the failure is still recorded
+  return Math.max(0, Math.min(limit, deps.remainingTimeMs() - 5_000));
+}
+
+async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunResult> {
   const log = deps.logger.child({ deploymentId: job.deploymentId });
   const existing = await deps.store.getDeployment(job.deploymentId);
   if (!existing) return { kind: 'not-runnable', reason: 'no such deployment' };
@@ -197,8 +226,12 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
   const sourceDir = path.join(workDir, 'src');
   const planning = (async () => {
     await mkdir(sourceDir, { mode: 0o700 });
-    await deps.source.extractTree(existing.repository, existing.sha, sourceDir);
-    return planAt(sourceDir, deps.deployConfigPath, existing);
+    await withDeadline('fetching the commit', stepMs(deps, 'source'), (signal) =>
+      deps.source.extractTree(existing.repository, existing.sha, sourceDir, signal),
+    );
+    return withDeadline('planning', stepMs(deps, 'plan'), () =>
+      planAt(sourceDir, deps.deployConfigPath, existing),
+    );
   })();
   planning.catch(() => undefined);
 
@@ -237,15 +270,20 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
   let plan: EnvironmentPlan | undefined;
   let result: Extract<RunResult, { deployment: Deployment }>;
   try {
+    const d = deployment;
     plan = await planning;
     if (deployment.planDigest && deployment.planDigest !== plan.digest)
       throw new HelmgateError('conflict', 'the plan differs from the one that was approved; approval void');
 
     const secrets = deps.secrets();
-    await secrets.preflight([
+    const keyRef = { secret: deps.digestKeySecret ?? DIGEST_KEY_SECRET };
+    const refs = [
       ...(deps.cluster.readsClusterSecret ? [{ secret: plan.cluster.secret }] : []),
       ...plan.secretRefs,
-    ]);
+      keyRef,
+    ];
+    await withDeadline('the secrets pre-flight', stepMs(deps, 'secrets'), () => secrets.preflight(refs));
+    const digestKey = await secrets.resolve(keyRef);
     const recorded = deps.store.update(
       deployment.id,
       {
@@ -260,27 +298,33 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
       },
       deps.clock.now(),
     );
+
     // the cluster session opens while the plan is recorded (neither needs the other)
-    const opening = deps.cluster.open(plan, { workDir, secrets, deploymentId: deployment.id });
-    const [updated, session] = await Promise.allSettled([recorded, opening]);
+    const opened = plan;
+    const opening = withDeadline('connecting to the cluster', stepMs(deps, 'cluster'), () =>
+      deps.cluster.open(opened, { workDir, secrets, deploymentId: d.id, digestKey }),
+    );
+    const [updated, connected] = await Promise.allSettled([recorded, opening]);
     if (updated.status === 'rejected') {
-      if (session.status === 'fulfilled') await session.value.close();
+      if (connected.status === 'fulfilled') await connected.value.close();
       throw updated.reason;
     }
     deployment = updated.value;
-    if (session.status === 'rejected') throw session.reason;
+    if (connected.status === 'rejected') throw connected.reason;
+    const session = connected.value;
     try {
       result = await runReleases(deps, {
         deployment,
         plan,
-        session: session.value,
+        session,
         secrets,
         sourceDir,
         job,
+        digestKey,
         isLockLost: () => lostLock,
       });
     } finally {
-      await session.value.close();
+      await session.close();
     }
   } catch (e) {
     const reason =
@@ -355,8 +399,12 @@ async function offerApproval(deps: RunnerDeps, d: Deployment): Promise<RunResult
   try {
     const sourceDir = path.join(workDir, 'src');
     await mkdir(sourceDir, { mode: 0o700 });
-    await deps.source.extractTree(d.repository, d.sha, sourceDir);
-    const plan = await planAt(sourceDir, deps.deployConfigPath, d);
+    await withDeadline('fetching the commit', stepMs(deps, 'source'), (signal) =>
+      deps.source.extractTree(d.repository, d.sha, sourceDir, signal),
+    );
+    const plan = await withDeadline('planning', stepMs(deps, 'plan'), () =>
+      planAt(sourceDir, deps.deployConfigPath, d),
+    );
     const manifests = await previewManifests(deps, plan, { sourceDir, deploymentId: d.id });
     await deps.finished.offer(d.id, { plan, manifests });
     return { kind: 'waiting', reason: 'approval offered' };
@@ -389,6 +437,7 @@ async function runReleases(
     secrets: SecretResolver;
     sourceDir: string;
     job: DeployJob;
+    digestKey: string;
     isLockLost: () => boolean;
   },
 ): Promise<Extract<RunResult, { deployment: Deployment }>> {
@@ -424,7 +473,11 @@ async function runReleases(
   // skip-unchanged reads the cluster ONCE for the whole environment (not a `helm status` per release), and
   // what helmgate recorded for every release at once, while the Kubernetes Secrets are synced
   const [, known] = await Promise.all([
-    session.mode === 'deploy' ? session.syncSecrets(plan) : undefined,
+    session.mode === 'deploy'
+      ? withDeadline('syncing Kubernetes Secrets', stepMs(deps, 'syncSecrets'), () =>
+          session.syncSecrets(plan),
+        )
+      : undefined,
     !force && session.mode === 'deploy' ? knownStates(deps, deployment, plan, session) : undefined,
   ]);
   const prepared = new Map(
@@ -433,7 +486,7 @@ async function runReleases(
         const secretValues = await Promise.all(
           release.secretValues.map(async (s) => ({ path: s.path, value: await ctx.secrets.resolve(s.ref) })),
         );
-        const digest = releaseStateDigest(release, secretValues);
+        const digest = releaseStateDigest(release, secretValues, ctx.digestKey);
         const skip = skipDecision({
           force: known === undefined,
           digest,

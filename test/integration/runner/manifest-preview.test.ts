@@ -156,9 +156,9 @@ test("a Secret's data is never shown, only which keys changed; a secret value el
     'changed Deployment/app',
   ]);
   const secret = object(app, 'Secret', 'app-db');
-  // host holds the secret value: it was rotated, but the runner's redactor knows both values, so both
-  // sides read "***" and the change cannot be told (documented); port is plain and shows as changed
-  expect(secret?.secretKeys).toEqual({ added: [], removed: [], changed: ['port'] });
+  // host holds the rotated secret value, port a plain one: both are named as changed, neither is shown
+  // (Secret values are compared before redaction, as keyed digests)
+  expect(secret?.secretKeys).toEqual({ added: [], removed: [], changed: ['host', 'port'] });
   expect(secret?.diff).toContain('-  port: (hidden)\n');
   expect(secret?.diff).toContain('+  port: (hidden, changed)\n');
   const deployment = object(app, 'Deployment', 'app')?.diff ?? '';

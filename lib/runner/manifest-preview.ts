@@ -42,13 +42,14 @@ export interface ManifestPreviewDeps {
  * Renders what approving `plan` would change in its cluster, per release and object (issue 13, item 1):
  * `helm get manifest` of what runs against `helm template` of the proposal, with the environment's own
  * cluster credentials and secret values (redacted before they are compared). Never throws: what cannot
- * be rendered is said in `unavailable` or the release's `error`, and the approval is offered anyway.
+ * be rendered is said in `unavailable` or the release's `error`, and the approval is offered anyway;
+ * undefined in render-only mode.
  */
 export async function previewManifests(
   deps: ManifestPreviewDeps,
   plan: EnvironmentPlan,
   ctx: { sourceDir: string; deploymentId: string },
-): Promise<ManifestDiff> {
+): Promise<ManifestDiff | undefined> {
   const base = { planDigest: plan.digest, renderedAt: deps.clock.now().toISOString() };
   const log = deps.logger.child({ deploymentId: ctx.deploymentId });
   const workDir = await mkdtemp(path.join(deps.workRoot, 'preview-'));
@@ -59,12 +60,8 @@ export async function previewManifests(
     const digestKey = randomBytes(32).toString('hex');
     session = await deps.cluster.open(plan, { workDir, secrets, deploymentId: ctx.deploymentId, digestKey });
     const render = session.renderManifests?.bind(session);
-    if (session.mode !== 'deploy' || !render)
-      return {
-        ...base,
-        releases: [],
-        unavailable: 'no cluster configured (render-only): nothing to compare with',
-      };
+    // render-only (no cluster): nothing runs to compare with, and that is by design, not worth a line
+    if (session.mode !== 'deploy' || !render) return undefined;
     const releases: ReleaseManifestDiff[] = new Array(plan.releases.length);
     let next = 0;
     const worker = async () => {

@@ -406,7 +406,7 @@ async function offerApproval(deps: RunnerDeps, d: Deployment): Promise<RunResult
       planAt(sourceDir, deps.deployConfigPath, d),
     );
     const manifests = await previewManifests(deps, plan, { sourceDir, deploymentId: d.id });
-    await deps.finished.offer(d.id, { plan, manifests });
+    await deps.finished.offer(d.id, { plan, ...(manifests ? { manifests } : {}) });
     return { kind: 'waiting', reason: 'approval offered' };
   } catch (e) {
     const reason = deps.redactor.redact(e instanceof HelmgateError ? e.message : describeError(e));

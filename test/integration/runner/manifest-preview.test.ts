@@ -83,7 +83,9 @@ async function preview(sha: string): Promise<ManifestDiff> {
   const dir = mkdtempSync(path.join(h.deps.workRoot, 'tree-'));
   await h.deps.source.extractTree(REPOSITORY, sha, dir);
   const plan = await planAt(dir, 'deploy.yaml', { environment: 'staging', sha });
-  return previewManifests(h.deps, plan, { sourceDir: dir, deploymentId: 'preview-test' });
+  const d = await previewManifests(h.deps, plan, { sourceDir: dir, deploymentId: 'preview-test' });
+  if (!d) throw new Error('no preview with a cluster configured');
+  return d;
 }
 
 const release = (d: ManifestDiff, name: string) =>

@@ -67,11 +67,13 @@ export interface Deployment {
   releases?: ReleaseResult[];
   force?: boolean;
   /** how it came to be: a push (default), or an operator's `helmgate redeploy` / `helmgate rollback` */
-  trigger?: 'push' | 'redeploy' | 'rollback';
+  trigger?: 'push' | 'redeploy' | 'rollback' | 'retry';
   /** the operator who asked for a redeploy or rollback */
   requestedBy?: string;
   /** a rollback: the deployment whose commit it replaces */
   rollbackOf?: string;
+  /** a retry: the failed deployment it runs again (same commit, same plan digest) */
+  retryOf?: string;
   /** for GitHub Deployments / Slack message threading, set by reporters */
   externalRefs?: Record<string, string>;
 }

@@ -22,6 +22,7 @@ import { ConsoleNotifier } from '../lib/notify/notifier';
 import { MemoryDeploymentStore } from '../test/fakes/memory-store';
 import { branchPush, signedGithubEvent } from '../test/helpers/events';
 import { MemoryRepoSource } from '../test/helpers/memory-source';
+import { policyOf } from '../test/helpers/policy';
 import { fmt, summarize, table } from './lib';
 import { handlerBundles } from './lib/bundles';
 import { measureRoundTrips, type RoundTripReport } from './lib/round-trips';
@@ -49,6 +50,7 @@ async function inProcess() {
     clock,
     logger: quiet,
     deployConfigPath: 'deploy.yaml',
+    policy: policyOf(DEPLOY_YAML),
     repositories: [REPO],
     branches: [],
     maxBodyBytes: 5 * 1024 * 1024,

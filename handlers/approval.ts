@@ -1,7 +1,7 @@
 import { PAGE_HEADERS, renderApprovalPage, renderMessagePage } from '../lib/approval/approval-page';
 import { approvalCsrfPurpose, approvalPageOutcome } from '../lib/approval/approval-page-state';
 import type { ApproversConfig } from '../lib/approval/approval-port';
-import type { ApprovalService } from '../lib/approval/approval-service';
+import type { ApprovalService, ApproversKey } from '../lib/approval/approval-service';
 import {
   type CookieSettings,
   readSession,
@@ -26,7 +26,8 @@ import type { Logger } from '../lib/log/logger';
 
 export interface ApprovalHandlerDeps {
   approvals: Pick<ApprovalService, 'vote' | 'view'>;
-  approvers: ApproversConfig | (() => ApproversConfig);
+  /** from the operator's policy, per deployment (see ApprovalServiceDeps.approvers) */
+  approvers: ApproversConfig | ((d: ApproversKey) => ApproversConfig);
   /** HMAC key for the session cookie (`helmgate/approval-signing-key`) */
   signingKey: () => Promise<string>;
   cookies: CookieSettings;
@@ -51,7 +52,8 @@ function message(status: number, title: string, text: string): HttpResult {
  * allowed or a bad token, 410 expired or superseded, 409 already decided, 400 bad CSRF.
  */
 export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
-  const approvers = () => (typeof deps.approvers === 'function' ? deps.approvers() : deps.approvers);
+  const approvers = (d: ApproversKey | undefined) =>
+    typeof deps.approvers === 'function' ? (d ? deps.approvers(d) : {}) : deps.approvers;
   return async (event: HttpEvent) => {
     const id = event.pathParameters?.id ?? '';
     const log = deps.logger.child({ deploymentId: id, route: 'approval' });
@@ -118,12 +120,13 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
   };
 
   async function show(id: string, event: HttpEvent, session: Session | undefined): Promise<HttpResult> {
+    const view = await deps.approvals.view(id);
     const outcome = approvalPageOutcome({
       deploymentId: id,
-      view: await deps.approvals.view(id),
+      view,
       token: event.queryStringParameters?.token,
       session,
-      approvers: approvers(),
+      approvers: approvers(view?.deployment),
       now: deps.clock.now(),
       ...(event.queryStringParameters?.result ? { result: event.queryStringParameters.result } : {}),
     });

@@ -14,6 +14,7 @@ import { cryptoRandom } from '../../lib/random';
 import { startDynalite } from '../../test/helpers/dynalite';
 import { branchPush, signedGithubEvent } from '../../test/helpers/events';
 import { MemoryRepoSource } from '../../test/helpers/memory-source';
+import { policyOf } from '../../test/helpers/policy';
 
 /** DynamoDB requests by command, counted at the SDK client: every round trip, whatever code made it. */
 export function countRequests(client: DynamoDBClient): {
@@ -78,6 +79,7 @@ export async function measureRoundTrips(root: string): Promise<RoundTripReport> 
       clock,
       logger: quiet,
       deployConfigPath: 'deploy.yaml',
+      policy: policyOf(deployYaml),
       repositories: [REPO],
       branches: [],
       maxBodyBytes: 5 * 1024 * 1024,

@@ -138,7 +138,11 @@ async function createDeployment(
 ): Promise<number> {
   const principal = await t.principal();
   const repository = await t.repository();
-  const tree = await openCommit(t.git, t.repoDir, input.sha, t.deployConfigPath);
+  const tree = await openCommit(t.git, t.repoDir, input.sha, t.deployConfigPath, {
+    repository,
+    policy: t.policy().policy,
+    charts: t.charts(),
+  });
   try {
     const [environment] = environmentsOf(tree, input.environment) as [string];
     const plan = await tree.plan(environment);
@@ -166,6 +170,8 @@ async function createDeployment(
       trigger: input.trigger,
       requestedBy: principal,
       ...(input.rollbackOf ? { rollbackOf: input.rollbackOf.id } : {}),
+      // the plan was checked against the operator policy (planAt): say which one
+      ...(plan.policy ? { policy: plan.policy } : {}),
     };
     if (!(await t.store.createDeployment(d)))
       throw new HelmgateError('conflict', `deployment ${d.id} exists already`);
@@ -309,7 +315,8 @@ export async function retryCommand(
   const failed = await findDeployment(t, input.id);
   const notifier = await t.notifier();
   const approvals = await t.approvals();
-  const mayApprove = authorize({ kind: 'cli', id: principal }, failed.environment, t.approvers).ok;
+  const approvers = typeof t.approvers === 'function' ? t.approvers(failed) : t.approvers;
+  const mayApprove = authorize({ kind: 'cli', id: principal }, failed.environment, approvers).ok;
   const { retry, reason } = await retryDeployment(
     {
       store: t.store,

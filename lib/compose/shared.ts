@@ -3,15 +3,21 @@
  * The approval service is constructed here and nowhere else in lib/ or handlers/.
  */
 import type { ApproversConfig } from '../approval/approval-port';
-import { ApprovalService } from '../approval/approval-service';
+import { ApprovalService, type ApproversKey } from '../approval/approval-service';
 import { type GithubOAuthConfig, parseOAuthClient } from '../auth/github-oauth';
 import { cookieSettingsFor } from '../auth/session';
 import type { Clock } from '../clock';
+import type { ChartDigestResolver } from '../deploy/plan';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
+import type { CachedDigests } from '../helm/chart-digest';
+import { repositoryChartDigests } from '../helm/chart-digest';
+import { type OutboundGuard, outboundGuard } from '../http/outbound-guard';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import { FanOutNotifier, type Notifier } from '../notify/notifier';
+import { approversFor } from '../policy/check';
+import { outboundHosts, type Policy } from '../policy/policy';
 import type { Random } from '../random';
 import { planAt } from '../runner/runner';
 import { parseSecretList, type SecretResolver } from '../secrets/secrets-provider';
@@ -26,7 +32,8 @@ export interface ApprovalServiceInputs {
   clock: Clock;
   random: Random;
   logger: Logger;
-  approvers: ApproversConfig;
+  /** who may approve: `approversOf(policy)` (tests may pass a fixed config) */
+  approvers: Approvers;
   publicUrl: string;
   approvalTtlMs?: number;
   /** count `rendered` as success (the render-only local stack) */
@@ -36,11 +43,55 @@ export interface ApprovalServiceInputs {
    * runner passes the finished deployment's tree): plans are then read from that tree.
    */
   deployConfigPath?: string;
+  /** with `deployConfigPath`: plans are checked against this policy, as the runner checks them */
+  policy?: Policy;
+  /** with `deployConfigPath`: pins remote charts as the runner does (a fresh resolver per plan) */
+  charts?: () => ChartDigestResolver;
+}
+
+/** Who may approve a deployment: a fixed config, or per deployment from the policy. */
+export type Approvers = ApproversConfig | ((d: ApproversKey) => ApproversConfig);
+
+/** The approvers of the operator policy (HELMGATE_APPROVERS is merged into it by the loader). */
+export function approversOf(policy: Policy): (d: ApproversKey) => ApproversConfig {
+  return (d) => approversFor(policy, d);
+}
+
+/**
+ * Where an environment's requests on behalf of a commit may go (chart pulls, health checks): the
+ * hosts of its allowed chart repositories and health hosts, at public addresses (lib/http/outbound-guard).
+ */
+export function outboundOf(policy: Policy): (environment: string) => OutboundGuard {
+  const guards = new Map<string, OutboundGuard>();
+  return (environment) => {
+    let g = guards.get(environment);
+    if (!g) {
+      g = outboundGuard({ hosts: outboundHosts(policy, environment) });
+      guards.set(environment, g);
+    }
+    return g;
+  };
+}
+
+/**
+ * Pins remote charts to their repository digests (a fresh resolver per call: a warm process must not
+ * remember an index a re-publish changed), through the outbound guard: the policy's chart hosts at
+ * public addresses; an OCI registry's token service at a public address.
+ */
+export function chartDigestsOf(policy: Policy, cache?: CachedDigests) {
+  const repositories = outboundGuard({ hosts: outboundHosts(policy) });
+  const tokens = outboundGuard();
+  return () =>
+    repositoryChartDigests({
+      fetch,
+      ...(cache ? { cache } : {}),
+      check: (url, purpose) => (purpose === 'token' ? tokens : repositories).check(url),
+    });
 }
 
 /** The approval service (votes, offers, promotion), as every target builds it. */
 export function approvalService(i: ApprovalServiceInputs): ApprovalService {
-  const { deployConfigPath } = i;
+  const { deployConfigPath, policy } = i;
   return new ApprovalService({
     store: i.store,
     notifier: i.notifier,
@@ -52,10 +103,12 @@ export function approvalService(i: ApprovalServiceInputs): ApprovalService {
     publicUrl: i.publicUrl,
     ...(i.approvalTtlMs !== undefined ? { approvalTtlMs: i.approvalTtlMs } : {}),
     ...(i.allowRendered !== undefined ? { allowRendered: i.allowRendered } : {}),
-    ...(deployConfigPath !== undefined
+    ...(deployConfigPath !== undefined && policy !== undefined
       ? {
           planFor: async (waiting, ctx) =>
-            ctx.sourceDir ? planAt(ctx.sourceDir, deployConfigPath, waiting) : undefined,
+            ctx.sourceDir
+              ? planAt(ctx.sourceDir, deployConfigPath, waiting, { policy, charts: i.charts?.() })
+              : undefined,
         }
       : {}),
   });
@@ -70,7 +123,7 @@ const refusingDispatcher: Dispatcher = {
 
 /** The same service for reading only (view, current snapshot): it notifies nobody and dispatches nothing. */
 export function readOnlyApprovalService(
-  i: Omit<ApprovalServiceInputs, 'notifier' | 'dispatcher' | 'deployConfigPath'>,
+  i: Omit<ApprovalServiceInputs, 'notifier' | 'dispatcher' | 'deployConfigPath' | 'policy' | 'charts'>,
 ): ApprovalService {
   return approvalService({ ...i, notifier: silentNotifier, dispatcher: refusingDispatcher });
 }
@@ -149,7 +202,7 @@ export function authDepsFrom(i: {
 /** What the approval page (handlers/approval.ts) needs. */
 export function approvalPageDepsFrom(i: {
   approvals: ApprovalService;
-  approvers: ApproversConfig;
+  approvers: Approvers;
   signingKey: () => Promise<string>;
   publicUrl: string;
   clock: Clock;
@@ -169,7 +222,7 @@ export function approvalPageDepsFrom(i: {
 export function dashboardDepsFrom(i: {
   store: DeploymentStore;
   approvals: ApprovalService;
-  approvers: ApproversConfig;
+  approvers: Approvers;
   signingKey: () => Promise<string>;
   publicUrl: string;
   githubWebUrl: string;

@@ -9,6 +9,8 @@ import type { RepoSource } from '../github/repo-source';
 import { handle } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Notifier } from '../notify/notifier';
+import { checkPlan, violationReason } from '../policy/check';
+import type { Policy } from '../policy/policy';
 import type { DeploymentStore } from '../store/deployment-store';
 
 export interface PushIntakeDeps {
@@ -20,6 +22,11 @@ export interface PushIntakeDeps {
   clock: Clock;
   logger: Logger;
   deployConfigPath: string;
+  /**
+   * The operator's policy (lib/policy), loaded once at start and never from a commit: it decides the
+   * approval mode and who approves; the pushed deploy.yaml may only be stricter.
+   */
+  policy: Policy;
   /** how long a delivery id is remembered (GitHub redelivers for days) */
   deliveryTtlSeconds?: number;
 }
@@ -107,25 +114,54 @@ export async function acceptPush(
   // environments are independent: their round trips go out together
   const prepared = await Promise.all(
     Object.entries(config.environments).map(async ([environment, env]) => {
+      const id = deploymentId(deliveryId, environment, base.sha);
+      // the gate comes from the operator's policy, never from the commit alone
+      const check = checkPlan(deps.policy, base.repository, config, environment, deps.deployConfigPath);
+      const policy = check.effective
+        ? { policy: { digest: check.effective.policyDigest, summary: check.effective.summary } }
+        : {};
+      if (!check.effective || check.violations.length > 0) {
+        // refused: recorded with every violation, never dispatched, supersedes nothing
+        const reason = violationReason(check.violations);
+        log.warn('push refused by the policy', { environment, reason });
+        const refused: Deployment = {
+          ...base,
+          id,
+          environment,
+          status: 'failed',
+          approval: check.effective?.approval ?? 'required',
+          reason,
+          finishedAt: now.toISOString(),
+          ...policy,
+        };
+        const isNew = await store.createDeployment(refused);
+        return { refused: true as const, fresh: refused, isNew };
+      }
+      const { approval, after } = check.effective;
       const d: Deployment = {
         ...base,
-        id: deploymentId(deliveryId, environment, base.sha),
+        id,
         environment,
-        approval: env.approval,
-        status: initialStatus(env.approval),
+        approval,
+        status: initialStatus(approval),
+        ...policy,
+        ...(env.approvers ? { requestedApprovers: env.approvers } : {}),
       };
       const isNew = await store.createDeployment(d);
       const fresh = isNew ? d : ((await store.getDeployment(d.id)) ?? d);
       // listed only after our create: of two racing pushes, the second to list sees both
       const others = await store.listByEnvironment(d.repository, d.environment, { limit: 50 });
-      return { fresh, isNew, others, offer: !env.after };
+      return { refused: false as const, fresh, isNew, others, offer: !after };
     }),
   );
   const created: Deployment[] = [];
   const superseded: string[] = [];
-  for (const { fresh, isNew, others, offer } of prepared) {
+  for (const p of prepared) {
+    const { fresh, isNew } = p;
     created.push(fresh);
     if (isNew) await deps.notifier.deploymentChanged(fresh);
+    if (p.refused) continue;
+    const { others, offer } = p;
     // older not-yet-started deployments of the environment give way; this one runs, or is offered
     // now (no `after`); with `after`, its approval opens when that environment succeeded (the gate)
     const applied = await handle(

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { Deployment } from '../deploy/lifecycle';
 import {
   boundManifestDiff,
   diffReleaseManifests,
@@ -30,7 +31,8 @@ export interface ManifestPreviewDeps {
       ctx: { workDir: string; secrets: SecretResolver; deploymentId: string; digestKey: string },
     ): Promise<PreviewSession>;
   };
-  secrets: () => SecretResolver;
+  /** the resolver scoped to the deployment whose plan is previewed (its environment's secrets only) */
+  secrets: (d: Pick<Deployment, 'id' | 'environment' | 'repository'>) => SecretResolver;
   workRoot: string;
   clock: { now(): Date };
   logger: Logger;
@@ -48,17 +50,17 @@ export interface ManifestPreviewDeps {
 export async function previewManifests(
   deps: ManifestPreviewDeps,
   plan: EnvironmentPlan,
-  ctx: { sourceDir: string; deploymentId: string },
+  ctx: { sourceDir: string; deployment: Pick<Deployment, 'id' | 'environment' | 'repository'> },
 ): Promise<ManifestDiff | undefined> {
   const base = { planDigest: plan.digest, renderedAt: deps.clock.now().toISOString() };
-  const log = deps.logger.child({ deploymentId: ctx.deploymentId });
+  const log = deps.logger.child({ deploymentId: ctx.deployment.id });
   const workDir = await mkdtemp(path.join(deps.workRoot, 'preview-'));
   let session: PreviewSession | undefined;
   try {
-    const secrets = deps.secrets();
+    const secrets = deps.secrets(ctx.deployment);
     // the preview syncs no Kubernetes Secret, so it makes no content digest: a throwaway key, never stored
     const digestKey = randomBytes(32).toString('hex');
-    session = await deps.cluster.open(plan, { workDir, secrets, deploymentId: ctx.deploymentId, digestKey });
+    session = await deps.cluster.open(plan, { workDir, secrets, deploymentId: ctx.deployment.id, digestKey });
     const render = session.renderManifests?.bind(session);
     // render-only (no cluster): nothing runs to compare with, and that is by design, not worth a line
     if (session.mode !== 'deploy' || !render) return undefined;

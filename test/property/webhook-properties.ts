@@ -13,6 +13,7 @@ import type { Notifier } from '../../lib/notify/notifier';
 import { startDynalite } from '../helpers/dynalite';
 import { branchPush } from '../helpers/events';
 import { MemoryRepoSource } from '../helpers/memory-source';
+import { policyOf } from '../helpers/policy';
 import {
   bodyBytes,
   checkProperty,
@@ -269,6 +270,7 @@ export async function webhookProperties(opts: PropertyOptions): Promise<Property
     // no secret registered with the redactor: a leak must not be hidden by it
     logger: createLogger({ redactor: new Redactor(), clock, write: sink.write, level: 'debug' }),
     deployConfigPath: 'deploy.yaml',
+    policy: policyOf(DEPLOY_YAML),
     repositories: [REPO],
     branches: [],
     maxBodyBytes: 64 * 1024,

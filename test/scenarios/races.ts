@@ -17,6 +17,7 @@ import { type RunResult, runDeployment } from '../../lib/runner/runner';
 import { processSlackInteraction, type SlackInteractionJob } from '../../lib/slack/vote-worker';
 import { branchPush, signedGithubEvent } from '../helpers/events';
 import { testGit } from '../helpers/git';
+import { policyOf } from '../helpers/policy';
 import { REPOSITORY } from '../integration/runner/harness';
 import { blockActions, form } from '../unit/slack/payloads';
 import { type RunnerWorld, startRunnerWorld } from './runner-env';
@@ -156,6 +157,7 @@ export async function startRaceWorld(): Promise<RaceWorld> {
     clock: systemClock,
     logger,
     deployConfigPath: 'deploy.yaml',
+    policy: policyOf(RACES_DEPLOY_YAML),
     repositories: [REPOSITORY],
     branches: [],
     maxBodyBytes: 5 * 1024 * 1024,

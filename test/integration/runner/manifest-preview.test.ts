@@ -82,8 +82,16 @@ afterAll(async () => {
 async function preview(sha: string): Promise<ManifestDiff> {
   const dir = mkdtempSync(path.join(h.deps.workRoot, 'tree-'));
   await h.deps.source.extractTree(REPOSITORY, sha, dir);
-  const plan = await planAt(dir, 'deploy.yaml', { environment: 'staging', sha });
-  const d = await previewManifests(h.deps, plan, { sourceDir: dir, deploymentId: 'preview-test' });
+  const plan = await planAt(
+    dir,
+    'deploy.yaml',
+    { repository: REPOSITORY, environment: 'staging', sha },
+    h.deps,
+  );
+  const d = await previewManifests(h.deps, plan, {
+    sourceDir: dir,
+    deployment: { id: 'preview-test', environment: 'staging', repository: REPOSITORY },
+  });
   if (!d) throw new Error('no preview with a cluster configured');
   return d;
 }
@@ -175,7 +183,7 @@ test("a Secret's data is never shown, only which keys changed; a secret value el
 test('a release not installed yet is a first install: every object added', async () => {
   const sha = repo.commit(
     {
-      'deploy.yaml': `${DEPLOY_YAML}      - name: web3\n        namespace: web3\n        chart: ./charts/web\n`,
+      'deploy.yaml': `${DEPLOY_YAML}      - name: web3\n        namespace: web\n        chart: ./charts/web\n`,
     },
     'web3',
   );

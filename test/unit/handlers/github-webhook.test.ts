@@ -10,6 +10,7 @@ import type { Notifier } from '../../../lib/notify/notifier';
 import { MemoryDeploymentStore } from '../../fakes/memory-store';
 import { branchPush, githubExample, httpEvent, signedGithubEvent } from '../../helpers/events';
 import { MemoryRepoSource } from '../../helpers/memory-source';
+import { policyOf } from '../../helpers/policy';
 
 const SECRET = 'webhook-secret-for-tests-0123456789';
 const REPO = 'Codertocat/Hello-World';
@@ -54,6 +55,7 @@ describe('POST /webhook', () => {
       clock,
       logger: createLogger({ redactor: new Redactor(), clock, write: sink.write }),
       deployConfigPath: 'deploy.yaml',
+      policy: policyOf(DEPLOY_YAML),
       repositories: [REPO],
       branches: [],
       maxBodyBytes: 64 * 1024,

@@ -87,6 +87,7 @@ export interface ApprovalView {
 }
 
 const DAY_MS = 86_400_000;
+/** the environment's plan snapshot; the runner reads it for pruning (lib/runner/prune.ts) */
 const PLAN_SNAPSHOT = 'PLANSNAP';
 
 function short(sha: string | undefined): string {
@@ -379,10 +380,18 @@ export class ApprovalService implements ApprovalPort {
     const log = logger.child({ deploymentId: finished.id });
     const ok = this.succeeded(finished);
     if (ok && ctx.plan && ctx.plan.environment === finished.environment) {
+      const snapshot = snapshotOf(ctx.plan);
+      // a release removed from deploy.yaml but kept (pruning not allowed, or not in view when approved)
+      // still runs: it stays in what the environment runs, so a later approval shows it as removed
+      const kept = new Set((finished.releases ?? []).filter((r) => r.pruned === 'kept').map((r) => r.name));
+      if (kept.size > 0) {
+        const before = await this.currentSnapshot(finished.repository, finished.environment);
+        snapshot.releases.push(...(before?.releases ?? []).filter((r) => kept.has(r.name)));
+      }
       await store.putItem(PLAN_SNAPSHOT, `${finished.repository}#${finished.environment}`, {
         deploymentId: finished.id,
         sha: finished.sha,
-        snapshotJson: JSON.stringify(snapshotOf(ctx.plan)),
+        snapshotJson: JSON.stringify(snapshot),
       });
     }
     if (!ok && finished.status !== 'failed') return; // superseded, rejected, expired: nothing to promote

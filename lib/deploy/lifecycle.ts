@@ -42,6 +42,8 @@ export interface ReleaseResult {
   chart?: string;
   /** the last lines of helm's output, redacted */
   errorTail?: string;
+  /** a release removed from deploy.yaml: uninstalled by this deployment, or kept (policy, approval) */
+  pruned?: 'uninstalled' | 'kept';
 }
 
 /** A Deployment is one environment at one commit. */

@@ -178,6 +178,9 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
           }
           await access.kube.syncSecrets(writes);
         },
+        async uninstallRelease(r) {
+          await helm.uninstall(r.name, r.namespace, { timeoutSeconds: 300 });
+        },
         async renderManifests(release, input) {
           const chart = await charts.resolve(release, input.sourceDir);
           if ('failure' in chart) throw new HelmgateError('helm_failed', chart.failure);

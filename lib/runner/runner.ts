@@ -27,6 +27,7 @@ import { SecretMissingError, type SecretResolver } from '../secrets/secrets-prov
 import type { DeploymentStore } from '../store/deployment-store';
 import { DEFAULT_STEP_DEADLINES, type StepDeadlines, withDeadline } from './deadline';
 import { previewManifests } from './manifest-preview';
+import { pruneRemoved } from './prune';
 import { directorySourceReader } from './source-reader';
 import { openWorkDir } from './work-dir';
 
@@ -60,6 +61,8 @@ export interface ClusterSession {
     release: PlannedRelease,
     input: { sourceDir: string; secretValues: Array<{ path: string; value: string }> },
   ): Promise<{ live: unknown[] | undefined; proposed: unknown[] }>;
+  /** `helm uninstall` of a release removed from deploy.yaml (pruning). Deploy mode only. */
+  uninstallRelease?(release: { name: string; namespace: string }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -647,9 +650,25 @@ async function runReleases(
     });
   }
   const final = session.mode === 'render' ? 'rendered' : 'succeeded';
+  // releases removed from deploy.yaml go only after everything in it deployed, and only as the policy
+  // and the approval allow (lib/deploy/prune.ts)
+  const pruned =
+    session.mode === 'deploy'
+      ? await pruneRemoved(deps, { deployment, plan, session, stateKind: RELEASE_STATE })
+      : [];
+  const pruneFailed = pruned.filter((r) => r.status === 'failed');
+  if (pruneFailed.length > 0)
+    return finish(deps, deployment, {
+      outcome: 'failed',
+      releases: [...releases, ...pruned],
+      reason: pruneFailed
+        .map((r) => `${r.name}: ${r.reason}`)
+        .join('; ')
+        .slice(0, 1000),
+    });
   return finish(deps, deployment, {
     outcome: final,
-    releases,
+    releases: [...releases, ...pruned],
     ...(final === 'rendered'
       ? { reason: 'rendered only: no cluster configured (helm template), nothing was deployed' }
       : ctx.job.continuation

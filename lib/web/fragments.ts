@@ -27,7 +27,9 @@ export function changesSection(changes: readonly ReleaseChange[]): string {
     if (c.chart) {
       if (c.change === 'new') items.push(`<li>chart ${escapeHtml(c.chart.to)}</li>`);
       else if (c.change === 'removed')
-        items.push(`<li>was ${escapeHtml(c.chart.from)}; no longer in the plan</li>`);
+        items.push(
+          `<li>was ${escapeHtml(c.chart.from)}; no longer in the plan: <strong>will be uninstalled</strong> by this deployment where the environment's policy allows pruning</li>`,
+        );
       else items.push(`<li>chart ${escapeHtml(c.chart.from)} → ${escapeHtml(c.chart.to)}</li>`);
     }
     if (c.secretKeysChanged.length)

@@ -1,6 +1,6 @@
 import type { Deployment } from '../deploy/deployment';
 import type { AuditEntry } from '../store/deployment-store';
-import { auditSection, changesSection } from '../web/fragments';
+import { auditSection, changesSection, manifestSection } from '../web/fragments';
 import { escapeHtml, safeHttpUrl } from '../web/html';
 import { pageHeaders, renderLayout } from '../web/layout';
 import type { ApprovalRequest } from './approval-request';
@@ -127,6 +127,7 @@ ${d.policy ? `<dt>Policy</dt><dd id="policy"><code>${escapeHtml(d.policy.digest.
 </dl>
 ${stateSection(input)}
 ${showDetails && r ? `<h2>What will change</h2>\n${changesSection(r.changes)}` : ''}
+${showDetails && r ? `<h2 id="manifests">Rendered objects</h2>\n${manifestSection(r.manifests)}` : ''}
 ${showDetails ? `<h2>Decisions</h2>\n${auditSection(input.audit)}` : ''}`;
   return layout(`helmgate: ${d.environment} @ ${d.sha.slice(0, 12)}`, body);
 }

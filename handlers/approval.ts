@@ -2,18 +2,15 @@ import { PAGE_HEADERS, renderApprovalPage, renderMessagePage } from '../lib/appr
 import { approvalCsrfPurpose, approvalPageOutcome } from '../lib/approval/approval-page-state';
 import type { ApproversConfig } from '../lib/approval/approval-port';
 import type { ApprovalService, ApproversKey } from '../lib/approval/approval-service';
-import {
-  type CookieSettings,
-  readSession,
-  type Session,
-  safeReturnPath,
-  verifyCsrf,
-} from '../lib/auth/session';
+import { type CookieSettings, type Session, safeReturnPath, verifyCsrf } from '../lib/auth/session';
+import { readActiveSession, type SessionRegistry } from '../lib/auth/session-registry';
+import { approverTeams, type TeamMembership } from '../lib/auth/team-membership';
 import type { Clock } from '../lib/clock';
 import { composeAws } from '../lib/compose/aws';
 import { lazyHandler } from '../lib/compose/lazy';
 import { HelmgateError } from '../lib/errors';
 import {
+  guardHttp,
   type HttpEvent,
   type HttpHandler,
   type HttpResult,
@@ -35,6 +32,10 @@ export interface ApprovalHandlerDeps {
   logger: Logger;
   /** form bodies are tiny; default 8 KiB */
   maxBodyBytes?: number;
+  /** server-side session records: a logged-out (revoked) session is no session */
+  sessions?: SessionRegistry;
+  /** team membership asked when a vote is cast; absent: the teams read at login */
+  teamMembership?: TeamMembership;
 }
 
 function page(status: number, body: string): HttpResult {
@@ -54,12 +55,24 @@ function message(status: number, title: string, text: string): HttpResult {
 export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
   const approvers = (d: ApproversKey | undefined) =>
     typeof deps.approvers === 'function' ? (d ? deps.approvers(d) : {}) : deps.approvers;
+  /** The approver teams of this deployment the voter belongs to now (asked of GitHub). */
+  async function teamsNow(id: string, session: Session): Promise<string[]> {
+    const d = typeof deps.approvers === 'function' ? (await deps.approvals.view(id))?.deployment : undefined;
+    const candidates = approverTeams(approvers(d));
+    return candidates.length === 0 ? [] : ((await deps.teamMembership?.(session.login, candidates)) ?? []);
+  }
   return async (event: HttpEvent) => {
     const id = event.pathParameters?.id ?? '';
     const log = deps.logger.child({ deploymentId: id, route: 'approval' });
     try {
       const now = deps.clock.now();
-      const session = readSession(await deps.signingKey(), event, deps.cookies, now);
+      const session = await readActiveSession({
+        key: await deps.signingKey(),
+        event,
+        cookies: deps.cookies,
+        now,
+        registry: deps.sessions,
+      });
       const method = event.requestContext?.http?.method ?? 'GET';
       if (method === 'GET') return await show(id, event, session);
       const path = event.rawPath ?? event.requestContext?.http?.path ?? '';
@@ -85,7 +98,12 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
       const plan = token ? undefined : (form.get('plan') ?? undefined);
       const outcome = await deps.approvals.vote({
         deploymentId: id,
-        voter: { kind: 'github', id: session.login, teams: session.teams },
+        voter: {
+          kind: 'github',
+          id: session.login,
+          // membership now, not as it was at login: leaving a team ends its approvals at once
+          teams: deps.teamMembership ? await teamsNow(id, session) : session.teams,
+        },
         via: 'web',
         decision,
         ...(plan !== undefined ? { planDigest: plan } : { token }),
@@ -104,7 +122,7 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
           : `/approvals/${encodeURIComponent(id)}?token=${encodeURIComponent(token)}&result=${outcome.kind}`;
       return { statusCode: 303, headers: { location, 'cache-control': 'no-store' }, body: '' };
     } catch (e) {
-      if (e instanceof HelmgateError && STATUS_BY_CODE[e.code] < 500)
+      if (e instanceof HelmgateError && (STATUS_BY_CODE[e.code] < 500 || e.code === 'unavailable'))
         return message(
           STATUS_BY_CODE[e.code],
           e.code === 'unauthenticated' ? 'Not logged in' : 'Not done',
@@ -137,5 +155,8 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
 }
 
 export const handler = withLambdaContext(
-  lazyHandler(async () => makeApprovalHandler(await composeAws().approval())),
+  guardHttp(
+    lazyHandler(async () => makeApprovalHandler(await composeAws().approval())),
+    { hsts: true },
+  ),
 );

@@ -5,6 +5,7 @@ import { decidePush, PushEvent } from '../lib/github/push-event';
 import { verifyGithubSignature } from '../lib/github/verify-signature';
 import {
   errorResponse,
+  guardHttp,
   type HttpEvent,
   type HttpHandler,
   header,
@@ -86,5 +87,8 @@ export function makeGithubWebhookHandler(deps: GithubWebhookDeps): HttpHandler {
 }
 
 export const handler = withLambdaContext(
-  lazyHandler(async () => makeGithubWebhookHandler(await composeAws().webhook())),
+  guardHttp(
+    lazyHandler(async () => makeGithubWebhookHandler(await composeAws().webhook())),
+    { hsts: true },
+  ),
 );

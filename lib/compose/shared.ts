@@ -6,6 +6,8 @@ import type { ApproversConfig } from '../approval/approval-port';
 import { ApprovalService, type ApproversKey } from '../approval/approval-service';
 import { type GithubOAuthConfig, parseOAuthClient } from '../auth/github-oauth';
 import { cookieSettingsFor } from '../auth/session';
+import type { SessionRegistry } from '../auth/session-registry';
+import type { TeamMembership } from '../auth/team-membership';
 import type { Clock } from '../clock';
 import type { ChartDigestResolver } from '../deploy/plan';
 import type { Dispatcher } from '../dispatch/dispatcher';
@@ -177,6 +179,10 @@ export function authDepsFrom(i: {
   clock: Clock;
   random: Random;
   logger: Logger;
+  /** server-side session records (logout revokes them) */
+  sessions?: SessionRegistry;
+  /** login lifetime (HELMGATE_SESSION_TTL_MINUTES) */
+  sessionTtlMs?: number;
 }) {
   const publicUrl = i.publicUrl.replace(/\/+$/, '');
   const oauth: GithubOAuthConfig = {
@@ -187,7 +193,7 @@ export function authDepsFrom(i: {
   return {
     oauth,
     oauthClient: cached(
-      async () => parseOAuthClient(await i.secrets.tryResolve({ secret: i.oauthSecretId })),
+      async () => parseOAuthClient(await i.secrets.tryResolve({ secret: i.oauthSecretId }), i.oauthSecretId),
       i.ttlMs,
       i.clock,
     ),
@@ -196,6 +202,8 @@ export function authDepsFrom(i: {
     clock: i.clock,
     random: i.random,
     logger: i.logger,
+    ...(i.sessions ? { sessions: i.sessions } : {}),
+    ...(i.sessionTtlMs !== undefined ? { sessionTtlMs: i.sessionTtlMs } : {}),
   };
 }
 
@@ -207,8 +215,12 @@ export function approvalPageDepsFrom(i: {
   publicUrl: string;
   clock: Clock;
   logger: Logger;
+  sessions?: SessionRegistry;
+  teamMembership?: TeamMembership;
 }) {
   return {
+    ...(i.sessions ? { sessions: i.sessions } : {}),
+    ...(i.teamMembership ? { teamMembership: i.teamMembership } : {}),
     approvals: i.approvals,
     approvers: i.approvers,
     signingKey: i.signingKey,
@@ -230,8 +242,12 @@ export function dashboardDepsFrom(i: {
   clock: Clock;
   random: Random;
   logger: Logger;
+  sessions?: SessionRegistry;
+  sessionTtlMs?: number;
 }) {
   return {
+    ...(i.sessions ? { sessions: i.sessions } : {}),
+    ...(i.sessionTtlMs !== undefined ? { sessionTtlMs: i.sessionTtlMs } : {}),
     store: i.store,
     approvals: i.approvals,
     approvers: i.approvers,

@@ -47,6 +47,8 @@ export interface ReleaseResult {
   diagnosis?: ReleaseDiagnosis;
   /** the revision it was rolled back to after the deployment failed (policy `rollback`) */
   rolledBackTo?: number;
+  /** a release removed from deploy.yaml: uninstalled by this deployment, or kept (policy, approval) */
+  pruned?: 'uninstalled' | 'kept';
 }
 
 /** A Deployment is one environment at one commit. */
@@ -74,11 +76,13 @@ export interface Deployment {
   /** queued inside a freeze window: it starts when the window ends (the sweeper dispatches it then) */
   frozenUntil?: string;
   /** how it came to be: a push (default), or an operator's `helmgate redeploy` / `helmgate rollback` */
-  trigger?: 'push' | 'redeploy' | 'rollback';
+  trigger?: 'push' | 'redeploy' | 'rollback' | 'retry';
   /** the operator who asked for a redeploy or rollback */
   requestedBy?: string;
   /** a rollback: the deployment whose commit it replaces */
   rollbackOf?: string;
+  /** a retry: the failed deployment it runs again (same commit, same plan digest) */
+  retryOf?: string;
   /** for GitHub Deployments / Slack message threading, set by reporters */
   externalRefs?: Record<string, string>;
   /** the operator policy the push was checked against (lib/policy): its digest and one line for people */

@@ -1,8 +1,10 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { ReleaseDiagnosis } from '../deploy/diagnosis';
+import { type ReleaseStates, releaseStatesFromRecords } from '../helm/release-states';
 import type { Logger } from '../log/logger';
 import { diagnoseRelease } from './diagnosis';
 import { checkReleaseHealth, type HealthCheckInput, type HealthDeps, type HealthResult } from './health';
+import { listHelmReleaseRecords } from './release-records';
 import { type SecretSpec, type SecretSyncResult, syncSecrets } from './secret-sync';
 
 /**
@@ -17,6 +19,8 @@ export interface KubeOperations {
     release: string;
     redact: (text: string) => string;
   }): Promise<ReleaseDiagnosis>;
+  /** what helm runs now, per release: one list of helm's release records (metadata only) */
+  releaseStates(namespaces: readonly string[]): Promise<ReleaseStates>;
 }
 
 export function kubeOperations(
@@ -44,6 +48,9 @@ export function kubeOperations(
     },
     diagnose({ redact, ...input }) {
       return diagnoseRelease(kc, input, { redact, ...(deps.now ? { now: deps.now } : {}) });
+    },
+    async releaseStates(namespaces) {
+      return releaseStatesFromRecords(await listHelmReleaseRecords(kc, namespaces));
     },
   };
 }

@@ -138,6 +138,11 @@ export const EnvironmentPolicy = z.strictObject({
   /** when deployments do not start; an approved deployment waits and starts when the window ends */
   freezeWindows: z.array(FreezeWindow).max(50).default([]),
   /**
+   * Releases removed from deploy.yaml: `allow` uninstalls them as part of a deployment (where approval is
+   * required, only when the approval showed them as removed); `forbid` (the default) keeps them.
+   */
+  prune: z.enum(['allow', 'forbid']).default('forbid'),
+  /**
    * After a failed health check: `rollback` returns every release this deployment changed to the
    * revision that ran before it (reverse dependency order); `keep` leaves the new revisions. Absent:
    * `rollback` where approval is required, `keep` elsewhere (see rollbackOnHealthFailure).

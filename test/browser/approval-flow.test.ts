@@ -153,6 +153,7 @@ async function approveInBrowser(sha: string, screenshot?: string) {
   expect(await page.textContent('#commit')).toContain(sha.slice(0, 7));
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
   const changes = (await page.locator('section.release').allTextContents()).join('\n');
+  const manifests = (await page.locator('section.manifest').allTextContents()).join('\n');
   await page.click('#approve');
   await page.waitForSelector('#flash');
   const flash = await page.textContent('#flash');
@@ -160,7 +161,7 @@ async function approveInBrowser(sha: string, screenshot?: string) {
   await page.reload();
   const after = await page.textContent('body');
   await context.close();
-  return { changes, flash, after };
+  return { changes, manifests, flash, after };
 }
 
 test('push → staging → Slack link → GitHub login → see the change → approve → production deploys', async () => {
@@ -186,6 +187,17 @@ test('push → staging → Slack link → GitHub login → see the change → ap
   expect(existsSync(shot)).toBe(true);
   expect(two.changes).toContain('bonjour');
   expect(two.changes).toContain('hello');
+  // …and the rendered objects: what helm would change in production's cluster, object by object
+  expect(two.manifests).toContain('ConfigMap web-config (changed)');
+  expect(two.manifests).toContain('-  greeting: hello');
+  expect(two.manifests).toContain('+  greeting: bonjour');
+  expect(two.manifests).toContain('Deployment web (changed)');
+  expect(two.manifests).toMatch(/\+\s+checksum\/config: [0-9a-f]{64}/);
+  expect(two.manifests).toContain('1 object unchanged');
+  // the Slack thread says which objects change
+  expect(JSON.stringify(slack.calls)).toContain(
+    'web: objects 2 changed (ConfigMap/web-config, Deployment/web)',
+  );
   expect(await statusOf(second, 'production')).toBe('succeeded');
   const cm = kube.get('ConfigMap', 'web-production', 'web-config');
   expect(cm?.data?.greeting).toBe('bonjour');

@@ -210,6 +210,7 @@ export async function startRaceWorld(): Promise<RaceWorld> {
     },
     async webVote(deploymentId, login, token) {
       const session: Session = {
+        sid: `sid-${login}`,
         login,
         teams: [],
         csrf: `csrf-${login}`,

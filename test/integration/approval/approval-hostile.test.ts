@@ -1,0 +1,48 @@
+import { makeApprovalHandler } from '../../../handlers/approval';
+import { cookieSettingsFor } from '../../../lib/auth/session';
+import type { HttpEvent } from '../../../lib/http/lambda-http';
+import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
+import { deployment, makeService, offered } from './approval-fixtures';
+
+let db: TestDynamo;
+let ctx: ReturnType<typeof makeService>;
+
+beforeAll(async () => {
+  db = await startDynalite();
+  ctx = makeService(db);
+});
+afterAll(async () => {
+  await db.close();
+});
+
+function get(id: string, query: Record<string, string>): HttpEvent {
+  return {
+    rawPath: `/approvals/${id}`,
+    pathParameters: { id },
+    queryStringParameters: query,
+    headers: {},
+    requestContext: { http: { method: 'GET', path: `/approvals/${id}` } },
+  } as unknown as HttpEvent;
+}
+
+describe('the approval page under hostile query strings', () => {
+  test('?result= names from Object.prototype print no flash (constructor, __proto__, toString)', async () => {
+    const handler = makeApprovalHandler({
+      approvals: ctx.service,
+      approvers: ctx.deps.approvers,
+      signingKey: async () => 'k'.repeat(64),
+      cookies: cookieSettingsFor('http://127.0.0.1:3000'),
+      clock: ctx.clock,
+      logger: ctx.deps.logger,
+    });
+    const d = deployment();
+    const { token } = await offered(db, ctx.service, d);
+    for (const result of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const res = await handler(get(d.id, { token, result }));
+      expect(res.statusCode).toBe(200);
+      expect(res.body).not.toMatch(/function|\[object|native code/);
+    }
+    const ok = await handler(get(d.id, { token, result: 'duplicate' }));
+    expect(ok.body).toContain('You had already voted');
+  });
+});

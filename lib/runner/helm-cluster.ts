@@ -250,7 +250,9 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
               log.warn('diagnosis failed', { release: release.name, err: e });
               return undefined;
             });
-            return diagnosis ? { ...o, diagnosis } : o;
+            // a helm error with no failing pods (a template or API error) needs no "no failing pods found"
+            const empty = diagnosis && diagnosis.pods.length === 0 && !diagnosis.error;
+            return diagnosis && !(empty && o.failure === 'helm') ? { ...o, diagnosis } : o;
           };
           if (out.status === 'failed') return diagnosed({ ...out, failure: 'helm' });
           if (out.status !== 'succeeded') return out;

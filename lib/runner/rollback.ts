@@ -1,7 +1,11 @@
 import type { PlannedRelease } from '../deploy/plan';
 import { describeError } from '../errors';
 import type { Logger } from '../log/logger';
-import type { ClusterSession } from './runner';
+
+/** The part of a cluster session a rollback needs (structurally ClusterSession's; no import: no cycle). */
+export interface RollbackSession {
+  rollbackRelease?(release: PlannedRelease, revision: number, deadline: number): Promise<void>;
+}
 
 /** One release's part in an environment rollback. */
 export interface RollbackStep {
@@ -42,7 +46,7 @@ export function rollbackOrder(
  * stop the others.
  */
 export async function rollbackEnvironment(input: {
-  session: Pick<ClusterSession, 'rollbackRelease'>;
+  session: RollbackSession;
   releases: readonly PlannedRelease[];
   /** the revision this deployment made, per release it changed */
   changed: ReadonlyMap<string, number>;

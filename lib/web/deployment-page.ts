@@ -111,12 +111,12 @@ function errorTails(d: Deployment): string {
 function diagnosis(d: Deployment): string {
   const diagnosed = (d.releases ?? []).filter((r) => r.diagnosis);
   if (diagnosed.length === 0) return '';
-  return `<h2>Diagnosis</h2>${diagnosed
+  return `<div id="diagnosis"><h2>Diagnosis</h2>${diagnosed
     .map(
       (r) =>
         `<details open class="diagnosis" data-release="${escapeHtml(r.name)}"><summary>${escapeHtml(r.name)} (${escapeHtml(r.namespace)}) — collected ${escapeHtml(r.diagnosis?.at ?? '')}${r.rolledBackTo !== undefined ? `, before the rollback to revision ${escapeHtml(r.rolledBackTo)}` : ''}</summary><pre>${escapeHtml(r.diagnosis ? formatDiagnosis(r.diagnosis) : '')}</pre></details>`,
     )
-    .join('')}`;
+    .join('')}</div>`;
 }
 
 /** `/deployments/{id}` for a browser. */

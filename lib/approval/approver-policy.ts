@@ -73,3 +73,16 @@ export function selfApprovalRefusal(
     return `you pushed this commit; ${environment} needs someone else's approval`;
   return undefined;
 }
+
+/** Is this GitHub login (or one of its teams) an approver of any environment? Approvers may read everything. */
+export function isApproverAnywhere(
+  login: string,
+  teams: readonly string[],
+  approvers: ApproversConfig,
+): boolean {
+  const l = lower(login);
+  const t = new Set(teams.map(lower));
+  return Object.values(approvers).some(
+    (cfg) => cfg.github.some((g) => lower(g) === l) || cfg.githubTeams.some((g) => t.has(lower(g))),
+  );
+}

@@ -1,6 +1,7 @@
 import type { ApprovalHandlerDeps } from '../../handlers/approval';
 import type { AuthDeps } from '../../handlers/auth';
 import { type GithubOAuthConfig, parseOAuthClient } from '../auth/github-oauth';
+import { githubRepositoryPermission, parseApiTokens, ReadAccess } from '../auth/read-access';
 import { cookieSettingsFor } from '../auth/session';
 import { systemClock } from '../clock';
 import type { Dispatcher } from '../dispatch/dispatcher';
@@ -9,7 +10,7 @@ import type { Notifier } from '../notify/notifier';
 import { cryptoRandom } from '../random';
 import { planAt } from '../runner/runner';
 import type { SweeperDeps } from '../sweeper/sweeper';
-import { type AwsBase, awsBase, awsDispatcher, awsNotifier } from '../wiring/aws';
+import { type AwsBase, awsBase, awsDispatcher, awsNotifier, awsOctokit } from '../wiring/aws';
 import { cached } from '../wiring/lazy';
 import { ApproversConfig } from './approval-port';
 import { ApprovalService } from './approval-service';
@@ -101,6 +102,34 @@ export function awsAuthDeps(base: AwsBase = awsBase()): AuthDeps {
     random: cryptoRandom,
     logger: base.logger,
   };
+}
+
+/**
+ * Who may read deployments in AWS: API tokens from Secrets Manager (re-read every 5 minutes, so a
+ * rotation needs no redeploy), GitHub sessions, and GitHub's collaborators API when helmgate has a
+ * GitHub token.
+ */
+export async function awsReadAccess(base: AwsBase = awsBase()): Promise<ReadAccess> {
+  const { config } = base;
+  const hasGithubToken =
+    (await base.secrets.tryResolve({ secret: config.HELMGATE_GITHUB_TOKEN_ID })) !== undefined;
+  const octokit = hasGithubToken ? await awsOctokit(base) : undefined;
+  return new ReadAccess({
+    apiTokens: cached(async () => {
+      const list = parseApiTokens(await base.secrets.tryResolve({ secret: config.HELMGATE_API_TOKENS_ID }));
+      for (const t of list) base.redactor.register(t);
+      return list;
+    }, 5 * 60_000),
+    signingKey: cached(
+      async () => base.secrets.resolve({ secret: config.HELMGATE_SIGNING_KEY_ID }),
+      5 * 60_000,
+    ),
+    cookies: cookieSettingsFor(config.HELMGATE_PUBLIC_URL),
+    clock: systemClock,
+    logger: base.logger,
+    approvers: parseApprovers(config.HELMGATE_APPROVERS),
+    ...(octokit ? { repositoryPermission: githubRepositoryPermission(octokit) } : {}),
+  });
 }
 
 export function sweeperDeps(w: ApprovalWiring): SweeperDeps {

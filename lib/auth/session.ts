@@ -157,11 +157,11 @@ export function readState(
 }
 
 /**
- * Where a login may send the browser back to: our own approval pages only (no open redirect through
- * `//evil`, `/\evil` or absolute URLs).
+ * Where a login may send the browser back to: our own approval pages and deployment views only (no
+ * open redirect through `//evil`, `/\evil` or absolute URLs).
  */
 export function safeReturnPath(raw: string | undefined): string {
   if (!raw) return '/';
-  if (!/^\/approvals\/[\w.-]+(\?[\w=&%.-]*)?$/.test(raw)) return '/';
+  if (!/^\/(approvals\/[\w.-]+|deployments(\/[\w.-]+)?)(\?[\w=&%.-]*)?$/.test(raw)) return '/';
   return raw;
 }

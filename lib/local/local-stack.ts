@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { Octokit } from '@octokit/core';
 import { makeApprovalHandler } from '../../handlers/approval';
 import { makeAuthHandler } from '../../handlers/auth';
 import { makeDeploymentsHandler } from '../../handlers/deployments';
@@ -15,6 +16,7 @@ import {
 import type { ApproversConfig } from '../approval/approval-port';
 import { ApprovalService } from '../approval/approval-service';
 import { parseOAuthClient } from '../auth/github-oauth';
+import { githubRepositoryPermission, parseApiTokens, ReadAccess } from '../auth/read-access';
 import { cookieSettingsFor } from '../auth/session';
 import { LOCAL_DISPATCH_PATH, makeLocalDispatchHandler } from '../cli/local-dispatch';
 import { type Clock, systemClock } from '../clock';
@@ -25,6 +27,7 @@ import { type DeployJob, type Dispatcher, InProcessDispatcher } from '../dispatc
 import { LocalGitSource } from '../github/local-git-source';
 import { originRepository } from '../github/origin-repository';
 import type { RepoSource } from '../github/repo-source';
+import { GithubDeploymentsReporter } from '../github/status-reporter';
 import { json } from '../http/lambda-http';
 import { createLocalHttpServer, listen, type Route } from '../http/local-adapter';
 import { createLogger, type Logger, type LogLevel } from '../log/logger';
@@ -102,6 +105,8 @@ export interface LocalStackContext {
 
 export interface LocalStack extends LocalStackContext {
   url: string;
+  /** the read API's bearer token from the secrets file (created on first start) */
+  apiToken: string;
   port: number;
   secretsFile: string;
   approvals: ApprovalService;
@@ -116,17 +121,45 @@ export interface LocalStack extends LocalStackContext {
 export const LOCAL_SECRET_DEFAULTS = {
   'helmgate/github-webhook': () => randomBytes(32).toString('hex'),
   'helmgate/approval-signing-key': () => randomBytes(32).toString('hex'),
+  // the read API's bearer token (GET /deployments…): the CLI and `npm run push` read it from here
+  'helmgate/api-tokens': () => randomBytes(32).toString('base64url'),
 } as const;
 
-/** Creates the secrets file (mode 0600) if it does not exist; returns true when it did. */
+/**
+ * Creates the secrets file (mode 0600) if it does not exist; returns true when it did. A file from an
+ * older helmgate gets the secrets it lacks (e.g. the API token) added, keeping what it has.
+ */
 export function ensureSecretsFile(file: string): boolean {
-  if (existsSync(file)) return false;
+  if (existsSync(file)) {
+    let doc: Record<string, unknown>;
+    try {
+      doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch {
+      return false; // an unreadable file is reported by whoever reads a secret from it
+    }
+    const missing = Object.entries(LOCAL_SECRET_DEFAULTS).filter(([k]) => doc[k] === undefined);
+    if (missing.length === 0) return false;
+    for (const [k, make] of missing) doc[k] = make();
+    writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+    return false;
+  }
   mkdirSync(path.dirname(file), { recursive: true });
   const doc: Record<string, string> = {};
   for (const [k, make] of Object.entries(LOCAL_SECRET_DEFAULTS)) doc[k] = make();
   writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
   return true;
+}
+
+/** The first API token in a local secrets file (what the CLI and `npm run push` send as Bearer). */
+export function localApiToken(file: string): string | undefined {
+  try {
+    const raw = (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)['helmgate/api-tokens'];
+    return parseApiTokens(typeof raw === 'string' ? raw : JSON.stringify(raw))[0];
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -238,11 +271,20 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       })
     : undefined;
 
+  // GitHub, when `helmgate/github-token` is in the secrets file: deployment statuses (whose links lead
+  // to the approval pages) and the read permission of logged-in users
+  const githubToken = await secrets.tryResolve({ secret: 'helmgate/github-token' });
+  const octokit = githubToken
+    ? new Octokit({ auth: githubToken, baseUrl: opts.githubApiUrl ?? 'https://api.github.com' })
+    : undefined;
+
   const notifiers: Notifier[] = [new ConsoleNotifier(logger), ...(opts.notifiers ?? [])];
   if (slackClient && slack?.channel)
     notifiers.push(
       new SlackNotifier({ client: slackClient, channel: slack.channel, store, clock, logger, redactor }),
     );
+  if (octokit)
+    notifiers.push(new GithubDeploymentsReporter({ octokit, store, publicUrl, clock, logger, redactor }));
   const notifier: Notifier =
     notifiers.length === 1 ? (notifiers[0] as Notifier) : new FanOutNotifier(notifiers, logger);
 
@@ -315,7 +357,20 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       return list;
     }, 5_000),
   });
-  const deployments = makeDeploymentsHandler({ store, logger });
+  const readAccess = new ReadAccess({
+    apiTokens: cached(async () => {
+      const list = parseApiTokens(await secrets.tryResolve({ secret: 'helmgate/api-tokens' }));
+      for (const t of list) redactor.register(t);
+      return list;
+    }, 5_000),
+    signingKey,
+    cookies,
+    clock,
+    logger,
+    approvers,
+    ...(octokit ? { repositoryPermission: githubRepositoryPermission(octokit) } : {}),
+  });
+  const deployments = makeDeploymentsHandler({ store, logger, readAccess });
   const approval = makeApprovalHandler({ approvals, approvers, signingKey, cookies, clock, logger });
   const auth = makeAuthHandler({
     oauth: {
@@ -402,6 +457,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   return {
     ...context,
     url,
+    apiToken: localApiToken(opts.secretsFile) ?? '',
     port,
     secretsFile: opts.secretsFile,
     approvals,

@@ -49,6 +49,8 @@ const CHART = {
 };
 
 let stack: LocalStack;
+/** reads need credentials: the stack's API token */
+const reader = () => ({ headers: { authorization: `Bearer ${stack.apiToken}` } });
 let repo: ReturnType<typeof makeGitRepo>;
 let github: GithubOAuthStandIn;
 let slack: SlackApiStandIn;
@@ -112,7 +114,7 @@ async function push(): Promise<string> {
 }
 
 async function deploymentsOf(sha: string) {
-  const list = (await (await fetch(`${stack.url}/deployments`)).json()) as {
+  const list = (await (await fetch(`${stack.url}/deployments`, reader())).json()) as {
     deployments: Array<{ id: string; environment: string; status: string; sha: string }>;
   };
   return list.deployments.filter((d) => d.sha === sha);
@@ -134,7 +136,7 @@ test('push → staging rendered → approval link → GitHub login → approve �
   expect(manifest).not.toContain(CANARY);
 
   // the per-release result says rendered, never succeeded
-  const detail = (await (await fetch(`${stack.url}/deployments/${staging?.id}`)).json()) as {
+  const detail = (await (await fetch(`${stack.url}/deployments/${staging?.id}`, reader())).json()) as {
     releases: Array<{ name: string; status: string }>;
     reason?: string;
   };
@@ -203,7 +205,7 @@ test('a push whose secret is missing fails staging before helm runs, naming the 
   const sha = await push();
   const staging = (await deploymentsOf(sha)).find((d) => d.environment === 'staging');
   expect(staging?.status).toBe('failed');
-  const detail = (await (await fetch(`${stack.url}/deployments/${staging?.id}`)).json()) as {
+  const detail = (await (await fetch(`${stack.url}/deployments/${staging?.id}`, reader())).json()) as {
     reason: string;
   };
   expect(detail.reason).toContain('app/token');

@@ -31,7 +31,12 @@ export interface StandInDeployment {
   }>;
 }
 
-type Route = 'create_deployment' | 'create_status' | 'contents' | 'tarball';
+type Route = 'create_deployment' | 'create_status' | 'contents' | 'tarball' | 'permission';
+
+/** Something that answers the requests this stand-in does not (e.g. the OAuth stand-in's `/user`). */
+export interface GithubDelegate {
+  serve(req: IncomingMessage, res: ServerResponse): Promise<void>;
+}
 
 /**
  * A loopback GitHub REST API for tests: the Deployments API (create a deployment → id, create and
@@ -50,9 +55,18 @@ export class GithubApiStandIn {
   port = 0;
   /** the token requests must carry (`token x` or `bearer x`); undefined accepts any */
   token: string | undefined;
+  /** `owner/name:login` → GitHub permission (`admin`, `write`, `read`…); absent = not a collaborator (404) */
+  readonly permissions = new Map<string, string>();
+  private readonly delegate: GithubDelegate | undefined;
 
-  constructor(opts: { token?: string } = {}) {
+  /** `delegate` serves every path outside `/repos/` (one API base URL for OAuth identity and REST). */
+  constructor(opts: { token?: string; delegate?: GithubDelegate } = {}) {
     this.token = opts.token;
+    this.delegate = opts.delegate;
+  }
+
+  setPermission(repository: string, login: string, permission: string): void {
+    this.permissions.set(`${repository}:${login.toLowerCase()}`, permission);
   }
 
   get url(): string {
@@ -96,6 +110,7 @@ export class GithubApiStandIn {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.delegate && !(req.url ?? '/').startsWith('/repos/')) return this.delegate.serve(req, res);
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks).toString('utf8');
@@ -188,6 +203,14 @@ export class GithubApiStandIn {
       };
       d.statuses.push(status);
       return send(201, status);
+    }
+    const permissionPath = /^collaborators\/([^/]+)\/permission$/.exec(rest);
+    if (method === 'GET' && permissionPath) {
+      if (fail('permission')) return;
+      const login = decodeURIComponent(permissionPath[1] ?? '');
+      const permission = this.permissions.get(`${repository}:${login.toLowerCase()}`);
+      if (permission === undefined) return notFound();
+      return send(200, { permission, role_name: permission, user: { login } });
     }
     const contentsPath = /^contents\/(.+)$/.exec(rest);
     if (method === 'GET' && contentsPath) {

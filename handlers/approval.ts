@@ -2,13 +2,14 @@ import {
   type ApprovalPageState,
   PAGE_HEADERS,
   renderApprovalPage,
+  renderLoginPage,
   renderMessagePage,
 } from '../lib/approval/approval-page';
 import type { ApproversConfig } from '../lib/approval/approval-port';
 import type { ApprovalService } from '../lib/approval/approval-service';
-import { verifyApprovalToken } from '../lib/approval/approval-token';
 import { authorize } from '../lib/approval/approver-policy';
-import { approvalHandlerDeps, approvalWiring } from '../lib/approval/aws-wiring';
+import { approvalHandlerDeps, approvalWiring, awsReadAccess } from '../lib/approval/aws-wiring';
+import type { ReadAccess } from '../lib/auth/read-access';
 import { type CookieSettings, csrfToken, readSession, type Session, verifyCsrf } from '../lib/auth/session';
 import type { Clock } from '../lib/clock';
 import { HelmgateError } from '../lib/errors';
@@ -26,6 +27,8 @@ import { lazyHandler } from '../lib/wiring/lazy';
 export interface ApprovalHandlerDeps {
   approvals: Pick<ApprovalService, 'vote' | 'view'>;
   approvers: ApproversConfig | (() => ApproversConfig);
+  /** who may see the page at all: approvers, and GitHub users who can read the repository */
+  readAccess: Pick<ReadAccess, 'mayRead'>;
   /** HMAC key for the session cookie (`helmgate/approval-signing-key`) */
   signingKey: () => Promise<string>;
   cookies: CookieSettings;
@@ -55,10 +58,13 @@ function csrfPurpose(deploymentId: string): string {
 }
 
 /**
- * GET /approvals/{id}?token=… shows the approval (never changes state: link scanners open it);
- * POST /approvals/{id}/approve and /reject vote as the logged-in GitHub user, with the link's token
- * and a CSRF token bound to the session, then 303 back to the page. 401 not logged in, 403 not
- * allowed or a bad token, 410 expired or superseded, 409 already decided, 400 bad CSRF.
+ * GET /approvals/{id} shows the approval to a logged-in reader (never changes state: link scanners
+ * open it); anonymous visitors get only a login link. The same URL comes from Slack, GitHub's
+ * deployment status and the dashboard: it carries no token, because nothing but a GitHub login grants
+ * anything. POST /approvals/{id}/approve and /reject vote as the logged-in GitHub user, with a CSRF
+ * token bound to the session and this deployment and the plan digest the page showed, then 303 back
+ * to the page. 401 not logged in, 403 not allowed, 410 expired or superseded, 409 already decided or
+ * the plan changed, 400 bad CSRF.
  */
 export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
   const approvers = () => (typeof deps.approvers === 'function' ? deps.approvers() : deps.approvers);
@@ -88,17 +94,22 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
           'bad_request',
           'the form expired or did not come from this page (CSRF check failed); reload and try again',
         );
-      const token = form.get('token') ?? '';
+      const planDigest = form.get('plan');
+      if (!planDigest)
+        throw new HelmgateError(
+          'bad_request',
+          'the form does not say which plan you approve; reload the page',
+        );
       const outcome = await deps.approvals.vote({
         deploymentId: id,
         voter: { kind: 'github', id: session.login, teams: session.teams },
         via: 'web',
         decision,
-        token,
+        planDigest,
         rollback: form.get('rollback') === '1',
       });
       log.info('web vote', { decision, outcome: outcome.kind, login: session.login });
-      const location = `/approvals/${encodeURIComponent(id)}?token=${encodeURIComponent(token)}&result=${outcome.kind}`;
+      const location = `/approvals/${encodeURIComponent(id)}?result=${outcome.kind}`;
       return { statusCode: 303, headers: { location, 'cache-control': 'no-store' }, body: '' };
     } catch (e) {
       if (e instanceof HelmgateError && STATUS_BY_CODE[e.code] < 500)
@@ -113,24 +124,40 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
   };
 
   async function show(id: string, event: HttpEvent, session: Session | undefined): Promise<HttpResult> {
+    // anonymous: a login link and nothing else, not even whether this deployment exists
+    if (!session)
+      return page(
+        200,
+        renderLoginPage({
+          loginUrl: `/auth/github/login?return=${encodeURIComponent(`/approvals/${encodeURIComponent(id)}`)}`,
+        }),
+      );
     const view = await deps.approvals.view(id);
-    const token = event.queryStringParameters?.token;
     const req = view?.request;
-    if (!view || !req || !verifyApprovalToken(token, req.tokenHash))
+    if (!view || !req)
+      return message(404, 'No such approval', 'There is no approval for this deployment (or not yet).');
+    const d = view.deployment;
+    if (
+      !(await deps.readAccess.mayRead(
+        { kind: 'github', login: session.login, teams: session.teams },
+        d.repository,
+      ))
+    )
       return message(
         403,
-        'Link not valid',
-        'This approval link is not valid. Use the newest link from the notification.',
+        'Not allowed',
+        `You are logged in as ${session.login}, who may neither approve nor read deployments of this repository.`,
       );
-    const d = view.deployment;
     const now = deps.clock.now();
     const flashKey = event.queryStringParameters?.result;
     const flash = flashKey ? FLASH[flashKey] : undefined;
     let state: ApprovalPageState;
     let status = 200;
-    const auth = session
-      ? authorize({ kind: 'github', id: session.login, teams: session.teams }, d.environment, approvers())
-      : undefined;
+    const auth = authorize(
+      { kind: 'github', id: session.login, teams: session.teams },
+      d.environment,
+      approvers(),
+    );
     if (d.status === 'superseded') {
       state = { kind: 'superseded', by: d.supersededBy ?? 'a newer commit' };
       status = 410;
@@ -151,20 +178,16 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
         ...(req.decidedBy ? { by: req.decidedBy } : {}),
         ...(req.decidedAt ? { at: req.decidedAt } : {}),
       };
-    } else if (!session) {
-      const back = `/approvals/${encodeURIComponent(id)}?token=${encodeURIComponent(token ?? '')}`;
-      state = { kind: 'login', loginUrl: `/auth/github/login?return=${encodeURIComponent(back)}` };
-    } else if (auth && !auth.ok) {
+    } else if (!auth.ok) {
       state = { kind: 'forbidden', login: session.login, reason: auth.reason };
       status = 403;
     } else {
-      const s = session as Session;
-      const key = `github:${s.login.toLowerCase()}`;
+      const key = `github:${session.login.toLowerCase()}`;
       state = {
         kind: 'open',
-        login: s.login,
-        csrf: csrfToken(s, csrfPurpose(id)),
-        token: token ?? '',
+        login: session.login,
+        csrf: csrfToken(session, csrfPurpose(id)),
+        planDigest: req.planDigest,
         rollbackNeeded: view.newerRunning !== undefined,
         votes: req.voteCount,
         required: view.required,
@@ -186,6 +209,10 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
   }
 }
 
-export const handler = lazyHandler(async () =>
-  makeApprovalHandler(approvalHandlerDeps(await approvalWiring())),
-);
+export const handler = lazyHandler(async () => {
+  const wiring = await approvalWiring();
+  return makeApprovalHandler({
+    ...approvalHandlerDeps(wiring),
+    readAccess: await awsReadAccess(wiring.base),
+  });
+});

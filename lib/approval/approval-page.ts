@@ -5,7 +5,7 @@ import type { ApprovalRequest } from './approval-request';
 
 /**
  * Headers for every page: no script at all, styles only inline, forms only to us, never framed, and
- * no Referer (the page URL carries the approval token).
+ * no Referer (nothing of a deployment leaks to the sites it links).
  */
 export const PAGE_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy':
@@ -16,7 +16,6 @@ export const PAGE_HEADERS: Readonly<Record<string, string>> = {
 };
 
 export type ApprovalPageState =
-  | { kind: 'login'; loginUrl: string }
   | { kind: 'forbidden'; login: string; reason: string }
   | { kind: 'expired'; expiresAt: string }
   | { kind: 'superseded'; by: string }
@@ -26,7 +25,8 @@ export type ApprovalPageState =
       kind: 'open';
       login: string;
       csrf: string;
-      token: string;
+      /** the plan shown: the vote is refused if the request is bound to another one by then */
+      planDigest: string;
       rollbackNeeded: boolean;
       votes: number;
       required: number;
@@ -102,6 +102,16 @@ export function renderMessagePage(input: { title: string; message: string }): st
   );
 }
 
+/** What an anonymous visitor of an approval link sees: a login link, nothing of the deployment. */
+export function renderLoginPage(input: { loginUrl: string }): string {
+  return layout(
+    'helmgate: log in',
+    `<h1>Log in to see this deployment</h1>
+<p class="state" id="state" data-state="login">Approvals and deployments are shown to approvers and to people who can read the repository on GitHub.</p>
+<p><a id="login" href="${escapeHtml(input.loginUrl)}">Log in with GitHub</a></p>`,
+  );
+}
+
 function diffBlock(diff: string): string {
   const lines = diff.split('\n').map((l) => {
     const cls =
@@ -161,9 +171,6 @@ function stateSection(input: ApprovalPageInput): string {
   const d = input.deployment;
   const env = escapeHtml(d.environment);
   switch (s.kind) {
-    case 'login':
-      return `<p class="state" id="state" data-state="login">Log in to approve or reject this deployment.</p>
-<p><a id="login" href="${escapeHtml(s.loginUrl)}">Log in with GitHub</a></p>`;
     case 'forbidden':
       return `<p class="state refused" id="state" data-state="forbidden">You are logged in as <strong>${escapeHtml(s.login)}</strong>, who may not approve ${env}: ${escapeHtml(s.reason)}</p>`;
     case 'expired':
@@ -176,7 +183,7 @@ function stateSection(input: ApprovalPageInput): string {
       return `<p class="state ${s.status === 'approved' ? 'ok' : 'refused'}" id="state" data-state="decided">Already ${escapeHtml(s.status)}${s.by ? ` by ${escapeHtml(s.by)}` : ''}${s.at ? ` at ${escapeHtml(s.at)}` : ''}.</p>`;
     case 'open': {
       const action = `/approvals/${encodeURIComponent(d.id)}`;
-      const hidden = `<input type="hidden" name="token" value="${escapeHtml(s.token)}"><input type="hidden" name="csrf" value="${escapeHtml(s.csrf)}">`;
+      const hidden = `<input type="hidden" name="plan" value="${escapeHtml(s.planDigest)}"><input type="hidden" name="csrf" value="${escapeHtml(s.csrf)}">`;
       const rollback = s.rollbackNeeded
         ? `<p class="state refused"><label><input type="checkbox" id="rollback" name="rollback" value="1"> Roll back: ${env} runs ${escapeHtml(input.newerRunning?.sha.slice(0, 12) ?? 'a newer commit')}, pushed after this one. Tick to deploy this older commit anyway.</label></p>`
         : '';
@@ -192,7 +199,10 @@ ${progress}
   }
 }
 
-/** The approval page: a pure render of the deployment, its request and the viewer's state. */
+/**
+ * The approval page: a pure render of the deployment, its request and the viewer's state. Only
+ * readers get here (approvers, and people who can read the repository): all of it is theirs to see.
+ */
 export function renderApprovalPage(input: ApprovalPageInput): string {
   const d = input.deployment;
   const r = input.request;
@@ -205,7 +215,6 @@ export function renderApprovalPage(input: ApprovalPageInput): string {
     : r?.after
       ? `${escapeHtml(r.after)}: no deployment of this commit found`
       : 'none required';
-  const showDetails = input.state.kind !== 'login' && input.state.kind !== 'forbidden';
   const flash = input.flash ? `<p class="state ok" id="flash">${escapeHtml(input.flash)}</p>` : '';
   const body = `<h1>Deploy <code>${escapeHtml(d.repository)}</code> to ${escapeHtml(d.environment)}?</h1>
 ${flash}
@@ -219,7 +228,7 @@ ${flash}
 ${r ? `<dt>Expires</dt><dd id="expires">${escapeHtml(r.expiresAt)}</dd><dt>Plan</dt><dd><code>${escapeHtml(r.planDigest.slice(0, 12))}</code></dd>` : ''}
 </dl>
 ${stateSection(input)}
-${showDetails && r ? `<h2>What will change</h2>\n${changesSection(r.changes)}` : ''}
-${showDetails ? `<h2>Decisions</h2>\n${auditSection(input.audit)}` : ''}`;
+${r ? `<h2>What will change</h2>\n${changesSection(r.changes)}` : ''}
+<h2>Decisions</h2>\n${auditSection(input.audit)}`;
   return layout(`helmgate: ${d.environment} @ ${d.sha.slice(0, 12)}`, body);
 }

@@ -41,8 +41,11 @@ export interface VoteInput {
   voter: Voter;
   via: Via;
   decision: Decision;
-  /** the raw approval-link token: required for web votes */
-  token?: string;
+  /**
+   * The plan digest the voter was shown (the approval page's hidden field): an approval is refused
+   * when the request is bound to another plan by now. Slack and the CLI vote on the current plan.
+   */
+  planDigest?: string;
   /** explicit choice to deploy a commit older than what production runs */
   rollback?: boolean;
 }

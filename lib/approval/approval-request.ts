@@ -35,13 +35,14 @@ export interface ApprovalRequest {
   createdAt: string;
   expiresAt: string;
   expiresAtMs: number;
-  tokenHash: string;
+  /** legacy (before issue 11): the hash of the link's token; links carry no token any more */
+  tokenHash?: string;
   status: ApprovalRequestStatus;
   votes: Record<string, VoteRecord>;
   voteCount: number;
   decidedAt?: string;
   decidedBy?: string;
-  /** set when the link's token was spent by the deciding web vote */
+  /** legacy (before issue 11) */
   tokenUsedAt?: string;
   reason?: string;
   remindedAt?: string;
@@ -167,7 +168,6 @@ export class ApprovalRequestTable {
       final: boolean;
       now: Date;
       planDigest: string;
-      spendToken: boolean;
       rollback: boolean;
     },
   ): Promise<boolean> {
@@ -196,10 +196,6 @@ export class ApprovalRequestTable {
       values[':at'] = a.vote.at;
       values[':by'] = a.vote.actor;
       sets.push('#status = :approved', '#decidedAt = :at', '#decidedBy = :by');
-      if (a.spendToken) {
-        names['#used'] = 'tokenUsedAt';
-        sets.push('#used = :at');
-      }
       if (a.rollback) {
         names['#rollback'] = 'rollback';
         values[':true'] = true;
@@ -217,10 +213,7 @@ export class ApprovalRequestTable {
   }
 
   /** A rejection decides at once: pending and not expired → rejected, with the vote recorded. */
-  async recordRejection(
-    id: string,
-    r: { voterKey: string; vote: VoteRecord; now: Date; spendToken: boolean },
-  ): Promise<boolean> {
+  async recordRejection(id: string, r: { voterKey: string; vote: VoteRecord; now: Date }): Promise<boolean> {
     const names: Record<string, string> = {
       '#status': 'status',
       '#votes': 'votes',
@@ -230,10 +223,6 @@ export class ApprovalRequestTable {
       '#decidedBy': 'decidedBy',
     };
     const sets = ['#votes.#voter = :vote', '#status = :rejected', '#decidedAt = :at', '#decidedBy = :by'];
-    if (r.spendToken) {
-      names['#used'] = 'tokenUsedAt';
-      sets.push('#used = :at');
-    }
     return this.update(id, {
       UpdateExpression: `SET ${sets.join(', ')} REMOVE GSI1PK, GSI1SK`,
       ConditionExpression: 'attribute_exists(PK) AND #status = :pending AND #exp > :now',

@@ -15,7 +15,6 @@ import {
   type ApprovalStore,
   type VoteRecord,
 } from './approval-request';
-import { issueApprovalToken, verifyApprovalToken } from './approval-token';
 import { authorize, identify, selfApprovalRefusal } from './approver-policy';
 
 /** A vote or offer that was refused; `code` picks the HTTP status (403, 409, 410...). */
@@ -40,7 +39,7 @@ export interface ApprovalServiceDeps {
   logger: Logger;
   /** helmgate's own approvers config (HELMGATE_APPROVERS), never the deployed repository's */
   approvers: ApproversConfig | (() => ApproversConfig);
-  /** https://…, no trailing slash: approval links are `${publicUrl}/approvals/{id}?token=…` */
+  /** https://…, no trailing slash: approval links are `${publicUrl}/approvals/{id}` */
   publicUrl: string;
   /** how long an approval link is valid; default 24 h */
   approvalTtlMs?: number;
@@ -60,7 +59,7 @@ export interface ApprovalServiceDeps {
 
 export interface OfferResult {
   offered: boolean;
-  /** present when offered: the link with its token, handed out once */
+  /** present when offered: the approval page (it grants nothing: deciding needs an approver's GitHub login) */
   approvalUrl?: string;
   expiresAt?: string;
   summary: string[];
@@ -83,6 +82,11 @@ const PLAN_SNAPSHOT = 'PLANSNAP';
 
 function short(sha: string | undefined): string {
   return (sha ?? '?').slice(0, 12);
+}
+
+/** The approval page of a deployment: the same link in Slack, GitHub Deployments, the dashboard and the CLI. */
+export function approvalPageUrl(publicUrl: string, deploymentId: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}/approvals/${encodeURIComponent(deploymentId)}`;
 }
 
 function refuse(code: ErrorCode, message: string): never {
@@ -137,7 +141,6 @@ export class ApprovalService implements ApprovalPort {
     const previous = input.previous ?? (await this.currentSnapshot(d.repository, d.environment));
     const changes = diffPlans(previous, snapshotOf(input.plan));
     const summary = summaryLines(changes);
-    const { token, hash } = issueApprovalToken(this.deps.random);
     const expiresAtMs = now.getTime() + (this.deps.approvalTtlMs ?? DAY_MS);
     const expiresAt = new Date(expiresAtMs).toISOString();
     const request: ApprovalRequest = {
@@ -152,7 +155,6 @@ export class ApprovalService implements ApprovalPort {
       createdAt: now.toISOString(),
       expiresAt,
       expiresAtMs,
-      tokenHash: hash,
       status: 'pending',
       votes: {},
       voteCount: 0,
@@ -171,7 +173,7 @@ export class ApprovalService implements ApprovalPort {
       'offered',
       `expires ${expiresAt}; plan ${short(input.plan.digest)}`,
     );
-    const approvalUrl = `${this.deps.publicUrl.replace(/\/+$/, '')}/approvals/${encodeURIComponent(deploymentId)}?token=${token}`;
+    const approvalUrl = approvalPageUrl(this.deps.publicUrl, deploymentId);
     const fresh = (await store.getDeployment(deploymentId)) ?? d;
     await this.deps.notifier.approvalRequested?.({ deployment: fresh, approvalUrl, expiresAt, summary });
     return { offered: true, approvalUrl, expiresAt, summary };
@@ -213,9 +215,6 @@ export class ApprovalService implements ApprovalPort {
     const { clock } = this.deps;
     const now = clock.now();
     let req = await this.table.get(d.id);
-    const web = input.via === 'web';
-    if (web && (!req || !verifyApprovalToken(input.token, req.tokenHash)))
-      refuse('forbidden', 'this approval link is not valid (wrong or forged token)');
     if (d.status === 'superseded')
       refuse('superseded', `superseded by ${d.supersededBy ?? 'a newer commit'}`);
     if (!req) refuse('conflict', `deployment ${d.id} is ${d.status} and not open for approval`);
@@ -239,7 +238,7 @@ export class ApprovalService implements ApprovalPort {
       if (r.status === 'void') refuse('conflict', `approval void: ${r.reason ?? 'the plan changed'}`);
       if (r.status !== 'pending') {
         const by = `${r.status} by ${r.decidedBy ?? '?'} at ${r.decidedAt ?? '?'}`;
-        refuse('conflict', web ? `this approval link was already used: ${by}` : `already ${by}`);
+        refuse('conflict', `already ${by}`);
       }
       return undefined;
     };
@@ -249,9 +248,15 @@ export class ApprovalService implements ApprovalPort {
     if (d.status !== 'awaiting_approval')
       refuse('conflict', `deployment is ${d.status}, not awaiting approval`);
     if (!auth.ok) refuse('forbidden', auth.reason);
+    // a vote is on the plan the voter was shown (the page's hidden field): never for a newer one
+    if (input.planDigest !== undefined && input.planDigest !== req.planDigest)
+      refuse(
+        'conflict',
+        `the plan changed since it was shown to you (${short(input.planDigest)} → ${short(req.planDigest)}); reload and review it again`,
+      );
 
     if (input.decision === 'reject') {
-      if (!(await this.table.recordRejection(d.id, { voterKey: identity.key, vote, now, spendToken: web }))) {
+      if (!(await this.table.recordRejection(d.id, { voterKey: identity.key, vote, now }))) {
         const again = await this.table.get(d.id);
         const outcome = again ? await settled(again) : undefined;
         if (outcome) return outcome;
@@ -296,7 +301,6 @@ export class ApprovalService implements ApprovalPort {
         final,
         now,
         planDigest: d.planDigest ?? '',
-        spendToken: web,
         rollback: input.rollback === true,
       });
       if (ok) {

@@ -67,7 +67,7 @@ export async function approvalWiring(base: AwsBase = awsBase()): Promise<Approva
   return { base, service, approvers, signingKey, notifier, dispatcher };
 }
 
-export function approvalHandlerDeps(w: ApprovalWiring): ApprovalHandlerDeps {
+export function approvalHandlerDeps(w: ApprovalWiring): Omit<ApprovalHandlerDeps, 'readAccess'> {
   return {
     approvals: w.service,
     approvers: w.approvers,

@@ -371,7 +371,15 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     ...(octokit ? { repositoryPermission: githubRepositoryPermission(octokit) } : {}),
   });
   const deployments = makeDeploymentsHandler({ store, logger, readAccess });
-  const approval = makeApprovalHandler({ approvals, approvers, signingKey, cookies, clock, logger });
+  const approval = makeApprovalHandler({
+    approvals,
+    approvers,
+    readAccess,
+    signingKey,
+    cookies,
+    clock,
+    logger,
+  });
   const auth = makeAuthHandler({
     oauth: {
       githubWebUrl: opts.githubWebUrl ?? 'https://github.com',

@@ -348,8 +348,8 @@ export function renderFailureDetails(d: Deployment): SlackMessage | undefined {
 }
 
 /**
- * The approval link, posted once in the commit's thread. The URL carries a single-use token: it is
- * rendered here and nowhere else, and never logged.
+ * The approval link, posted once in the commit's thread: the same page GitHub's deployment status
+ * links to. It grants nothing by itself: deciding there needs an approver's GitHub login.
  */
 export function renderApprovalRequested(notice: ApprovalRequestNotice): SlackMessage {
   const d = notice.deployment;

@@ -5,15 +5,16 @@ import { ApproversConfig } from '../../lib/approval/approval-port';
 import { type LocalStack, startLocalStack } from '../../lib/local/local-stack';
 import { headCommit, pushPayload, signedWebhook } from '../../lib/local/push-payload';
 import { runnerRepo } from '../integration/runner/harness';
+import { GithubApiStandIn } from '../stand-ins/github-api';
 import { GithubOAuthStandIn } from '../stand-ins/github-oauth';
 import { KubeApiStandIn } from '../stand-ins/kube-api';
-import { SlackApiStandIn } from '../stand-ins/slack-api';
 
 /**
- * The approval flow in a real browser (Debian's chromium driven by playwright-core): push → staging
- * deploys to the Kubernetes stand-in → Slack gets the message with the approval link → open it → log
- * in with GitHub → see what will change → approve → production deploys → the page and the Slack
- * message show the result. A screenshot of the approval page goes to test-output/.
+ * The approval flow in a real browser (Debian's chromium driven by playwright-core), with Slack off:
+ * push → staging deploys to the Kubernetes stand-in → GitHub's deployment status (REST stand-in) for
+ * production says "Waiting for approval" and links the approval page → open that link → log in with
+ * GitHub → see what will change → approve → production deploys → the page and GitHub's deployment
+ * status show the result. A screenshot of the approval page goes to test-output/.
  */
 
 const CHROMIUM = process.env.HELMGATE_CHROMIUM ?? '/usr/bin/chromium';
@@ -41,8 +42,9 @@ environments:
 `;
 
 let kube: KubeApiStandIn;
-let slack: SlackApiStandIn;
 let github: GithubOAuthStandIn;
+let githubApi: GithubApiStandIn;
+const GITHUB_TOKEN = 'ghs_browser-test-installation-token';
 let stack: LocalStack;
 let browser: Browser;
 let repo: ReturnType<typeof runnerRepo>;
@@ -51,8 +53,9 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM))
     throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)`);
   kube = await KubeApiStandIn.start();
-  slack = await new SlackApiStandIn().start();
   github = await new GithubOAuthStandIn('client-browser', 'client-secret-browser').start();
+  // one API base URL, as in AWS: REST (deployments) here, OAuth identity (/user) delegated
+  githubApi = await new GithubApiStandIn({ token: GITHUB_TOKEN, delegate: github }).start();
   repo = runnerRepo({
     'deploy.yaml': DEPLOY_YAML,
     'values/web.yaml': 'greeting: hello\n',
@@ -72,11 +75,8 @@ beforeAll(async () => {
         client_id: 'client-browser',
         client_secret: 'client-secret-browser',
       }),
-      'helmgate/slack': JSON.stringify({
-        botToken: 'xoxb-browser-test',
-        signingSecret: 's'.repeat(32),
-        channel: 'C0DEPLOY',
-      }),
+      // no helmgate/slack: Slack is off; GitHub Deployments is on
+      'helmgate/github-token': GITHUB_TOKEN,
     }),
     { mode: 0o600 },
   );
@@ -88,8 +88,7 @@ beforeAll(async () => {
     logWrite: () => {},
     approvers: ApproversConfig.parse({ production: { github: ['dora'] } }),
     githubWebUrl: github.url,
-    githubApiUrl: github.url,
-    slackApiUrl: slack.apiUrl,
+    githubApiUrl: githubApi.url,
     sweepIntervalMs: 0,
     runner: { kubeconfig, upgradeFlags: ['--disable-openapi-validation'] },
   });
@@ -111,7 +110,7 @@ afterAll(async () => {
   await browser?.close();
   await stack?.close();
   await kube?.close();
-  await slack?.close();
+  await githubApi?.close();
   await github?.close();
 });
 
@@ -129,14 +128,21 @@ async function statusOf(sha: string, environment: string): Promise<string | unde
   return list.find((d) => d.sha === sha)?.status;
 }
 
-/** The approval link in the newest Slack message for a commit (button URL or text). */
+/** GitHub's deployment of `environment` at `sha`, as helmgate created it on the REST stand-in. */
+function githubDeployment(sha: string, environment: string) {
+  const d = githubApi.deployments.find((x) => x.sha === sha && x.environment === environment);
+  if (!d) throw new Error(`no GitHub deployment of ${environment} at ${sha}`);
+  return d;
+}
+
+/** The link GitHub shows for production's "Waiting for approval" status (what a person clicks there). */
 function approvalLink(sha: string): string {
-  const calls = JSON.stringify(slack.calls.filter((c) => JSON.stringify(c.body).includes(sha.slice(0, 7))));
-  const links = [
-    ...calls.matchAll(/(http:\/\/127\.0\.0\.1:\d+\/approvals\/[A-Za-z0-9_-]+\?token=[A-Za-z0-9_-]+)/g),
-  ];
-  const link = links.at(-1)?.[1];
-  if (!link) throw new Error('no approval link in the Slack messages');
+  const waiting = githubDeployment(sha, 'production').statuses.filter(
+    (s) => s.state === 'queued' && s.description === 'Waiting for approval',
+  );
+  const link = waiting.at(-1)?.environment_url;
+  if (!link) throw new Error('no approval link in the GitHub deployment statuses');
+  expect(waiting.at(-1)?.log_url).toBe(link);
   return link;
 }
 
@@ -162,13 +168,15 @@ async function approveInBrowser(sha: string, screenshot?: string) {
   return { changes, flash, after };
 }
 
-test('push → staging → Slack link → GitHub login → see the change → approve → production deploys', async () => {
+test('Slack off: push → staging → GitHub deployment status link → GitHub login → see the change → approve → production deploys', async () => {
   mkdirSync(OUT, { recursive: true });
   github.user = { login: 'dora', teams: [] };
 
   const first = await push();
   expect(await statusOf(first, 'staging')).toBe('succeeded');
   expect(await statusOf(first, 'production')).toBe('awaiting_approval');
+  const link = approvalLink(first);
+  expect(link).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/approvals\/[\w-]+$/); // no token: a login decides
   const one = await approveInBrowser(first);
   expect(one.changes).toContain('web');
   expect(one.flash).toContain('Approved');
@@ -189,10 +197,17 @@ test('push → staging → Slack link → GitHub login → see the change → ap
   const cm = kube.get('ConfigMap', 'web-production', 'web-config');
   expect(cm?.data?.greeting).toBe('bonjour');
 
-  // the commit's Slack message was edited in place to the result, and lost its buttons
-  const message = slack.topLevel().find((m) => JSON.stringify(m.history).includes(second.slice(0, 7)));
-  const last = JSON.stringify(message?.history.at(-1));
-  expect(last).toMatch(/succeeded/i);
-  expect(last).not.toContain('"action_id":"approve');
+  // GitHub's deployment of production went from waiting to deployed; helmgate's calls carried its token
+  expect(githubDeployment(second, 'production').statuses.map((s) => s.state)).toEqual([
+    'queued',
+    'queued',
+    'in_progress',
+    'success',
+  ]);
+  expect(
+    githubApi.calls
+      .filter((c) => c.path.startsWith('/repos/'))
+      .every((c) => c.authorization === `token ${GITHUB_TOKEN}`),
+  ).toBe(true);
   process.stdout.write(`approval page screenshot: ${shot}\n`);
 }, 120_000);

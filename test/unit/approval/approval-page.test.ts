@@ -1,4 +1,9 @@
-import { escapeHtml, PAGE_HEADERS, renderApprovalPage } from '../../../lib/approval/approval-page';
+import {
+  escapeHtml,
+  PAGE_HEADERS,
+  renderApprovalPage,
+  renderLoginPage,
+} from '../../../lib/approval/approval-page';
 import type { ApprovalRequest } from '../../../lib/approval/approval-request';
 import type { Deployment } from '../../../lib/deploy/deployment';
 
@@ -48,7 +53,7 @@ const open = {
   kind: 'open' as const,
   login: 'alice',
   csrf: 'csrf"><script>',
-  token: 'tok',
+  planDigest: 'plan"><b>',
   rollbackNeeded: true,
   votes: 0,
   required: 1,
@@ -78,6 +83,7 @@ describe('approval page', () => {
     expect(html).toContain('fix&lt;/pre&gt;&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;');
     expect(html).toContain('&lt;b&gt;eve&lt;/b&gt;');
     expect(html).toContain('value="csrf&quot;&gt;&lt;script&gt;"');
+    expect(html).toContain('name="plan" value="plan&quot;&gt;&lt;b&gt;"');
     expect(html).toContain('&lt;i&gt;x&lt;/i&gt;');
   });
 
@@ -93,16 +99,12 @@ describe('approval page', () => {
     expect(html).toContain('method="post" action="/approvals/abc1234-production-x/approve"');
   });
 
-  test('not logged in: a login link and no forms or plan details', () => {
-    const html = renderApprovalPage({
-      state: { kind: 'login', loginUrl: '/auth/github/login?return=%2Fapprovals%2Fx' },
-      deployment,
-      request,
-      audit: [],
-    });
+  test('not logged in: a login link and nothing of the deployment', () => {
+    const html = renderLoginPage({ loginUrl: '/auth/github/login?return=%2Fapprovals%2Fx' });
     expect(html).toContain('id="login" href="/auth/github/login?return=%2Fapprovals%2Fx"');
     expect(html).not.toContain('id="approve"');
     expect(html).not.toContain('What will change');
+    expect(html).not.toContain(deployment.repository);
   });
 
   test('superseded, expired and decided states say so', () => {

@@ -331,7 +331,10 @@ describe('IAM: a role per function, every statement scoped to named resources', 
     expect(secrets('WebhookLambdaFunction')).toEqual(
       named('helmgate/github-webhook', 'helmgate/github-token', 'helmgate/slack'),
     );
-    expect(secrets('DeploymentsLambdaFunction')).toEqual([]);
+    // reads need credentials (issue 11): API tokens, the session's signing key, GitHub's permission API
+    expect(secrets('DeploymentsLambdaFunction')).toEqual(
+      named('helmgate/api-tokens', 'helmgate/approval-signing-key', 'helmgate/github-token'),
+    );
     expect(secrets('ApprovalLambdaFunction')).toEqual(
       named('helmgate/approval-signing-key', 'helmgate/slack', 'helmgate/github-token'),
     );

@@ -15,7 +15,7 @@ import {
   type ApprovalStore,
   type VoteRecord,
 } from './approval-request';
-import { authorize, identify, selfApprovalRefusal } from './approver-policy';
+import { authorize, identify, involvedIn, selfApprovalRefusal } from './approver-policy';
 
 /** A vote or offer that was refused; `code` picks the HTTP status (403, 409, 410...). */
 export class ApprovalRefusedError extends HelmgateError {
@@ -277,7 +277,7 @@ export class ApprovalService implements ApprovalPort {
       return { kind: 'rejected', deploymentId: d.id };
     }
 
-    const selfRefusal = selfApprovalRefusal(identity, auth.config, d.pusher, d.environment);
+    const selfRefusal = selfApprovalRefusal(identity, auth.config, involvedIn(d), d.environment);
     if (selfRefusal) refuse('forbidden', selfRefusal);
     if (d.planDigest !== req.planDigest) {
       const reason = `the plan changed since this approval was requested (${short(req.planDigest)} → ${short(d.planDigest)})`;

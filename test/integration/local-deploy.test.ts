@@ -163,7 +163,7 @@ test('push → staging rendered → approval link → GitHub login → approve �
   expect(page.text).toContain('id="approve"');
   expect(page.text).toContain('hello');
   const approve = await b.post(`/approvals/${production?.id}/approve`, {
-    token: field(page.text, 'token'),
+    plan: field(page.text, 'plan'),
     csrf: field(page.text, 'csrf'),
   });
   expect(approve.res.status).toBe(303);

@@ -125,7 +125,11 @@ export async function startRaceWorld(): Promise<RaceWorld> {
     production: {
       github: ['dora', ...Array.from({ length: PEOPLE }, (_, i) => `user${i}`)],
       slack: Array.from({ length: PEOPLE }, (_, i) => slackId(i)),
-      slackToGithub: { U0DORA: 'dora' },
+      // every vote is a GitHub login: person n votes as user<n> on the web or as slackId(n) in Slack
+      slackToGithub: {
+        U0DORA: 'dora',
+        ...Object.fromEntries(Array.from({ length: PEOPLE }, (_, i) => [slackId(i), `user${i}`])),
+      },
     },
   });
   const notifier = new RaceNotifier(h.notifier);

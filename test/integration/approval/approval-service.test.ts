@@ -168,7 +168,7 @@ describe('ApprovalService (dynalite)', () => {
       }),
     );
     expect(r.code).toBe('forbidden');
-    expect(r.message).toMatch(/you pushed this commit/);
+    expect(r.message).toMatch(/pusher pushed, merged or wrote this change/);
     expect(
       (await service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', planDigest }))
         .kind,

@@ -4,17 +4,13 @@ import type { EnvironmentPlan } from '../deploy/plan';
 import { diffPlans, type PlanSnapshot, snapshotOf, summaryLines } from '../deploy/plan-diff';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { describeError, type ErrorCode, HelmgateError } from '../errors';
+import { handle } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Notifier } from '../notify/notifier';
 import type { Random } from '../random';
-import { type AuditEntry, StoreConflictError } from '../store/deployment-store';
+import type { AuditEntry, DeploymentStore } from '../store/deployment-store';
 import type { ApprovalPort, ApproversConfig, VoteInput, VoteOutcome } from './approval-port';
-import {
-  type ApprovalRequest,
-  ApprovalRequestTable,
-  type ApprovalStore,
-  type VoteRecord,
-} from './approval-request';
+import type { ApprovalRequest, VoteRecord } from './approval-request';
 import { authorize, identify, involvedIn, selfApprovalRefusal } from './approver-policy';
 
 /** A vote or offer that was refused; `code` picks the HTTP status (403, 409, 410...). */
@@ -31,7 +27,7 @@ export interface FinishedContext {
 }
 
 export interface ApprovalServiceDeps {
-  store: ApprovalStore;
+  store: DeploymentStore;
   notifier: Notifier;
   dispatcher: Dispatcher;
   clock: Clock;
@@ -99,11 +95,7 @@ function refuse(code: ErrorCode, message: string): never {
  * concurrent Lambdas agree; every decision, refusals included, is audited.
  */
 export class ApprovalService implements ApprovalPort {
-  private readonly table: ApprovalRequestTable;
-
-  constructor(private readonly deps: ApprovalServiceDeps) {
-    this.table = new ApprovalRequestTable(deps.store);
-  }
+  constructor(private readonly deps: ApprovalServiceDeps) {}
 
   private approvers(): ApproversConfig {
     return typeof this.deps.approvers === 'function' ? this.deps.approvers() : this.deps.approvers;
@@ -118,7 +110,7 @@ export class ApprovalService implements ApprovalPort {
   }
 
   async getRequest(deploymentId: string): Promise<ApprovalRequest | undefined> {
-    return this.table.get(deploymentId);
+    return this.deps.store.getApprovalRequest(deploymentId);
   }
 
   /** Opens an approval for a deployment in `awaiting_approval`, bound to `plan`, and tells the notifier. */
@@ -161,7 +153,7 @@ export class ApprovalService implements ApprovalPort {
     };
     // bind the deployment to the plan people see; the runner refuses to deploy any other plan
     await store.update(deploymentId, { planDigest: input.plan.digest }, now);
-    if (!(await this.table.create(request))) {
+    if (!(await this.deps.store.createApprovalRequest(request))) {
       this.deps.logger.info('approval already offered', { deploymentId });
       return { offered: false, summary };
     }
@@ -214,7 +206,7 @@ export class ApprovalService implements ApprovalPort {
   private async decide(input: VoteInput, d: Deployment): Promise<VoteOutcome> {
     const { clock } = this.deps;
     const now = clock.now();
-    let req = await this.table.get(d.id);
+    let req = await this.deps.store.getApprovalRequest(d.id);
     if (d.status === 'superseded')
       refuse('superseded', `superseded by ${d.supersededBy ?? 'a newer commit'}`);
     if (!req) refuse('conflict', `deployment ${d.id} is ${d.status} and not open for approval`);
@@ -256,24 +248,13 @@ export class ApprovalService implements ApprovalPort {
       );
 
     if (input.decision === 'reject') {
-      if (!(await this.table.recordRejection(d.id, { voterKey: identity.key, vote, now }))) {
-        const again = await this.table.get(d.id);
+      if (!(await this.deps.store.recordRejectionVote(d.id, { voterKey: identity.key, vote, now }))) {
+        const again = await this.deps.store.getApprovalRequest(d.id);
         const outcome = again ? await settled(again) : undefined;
         if (outcome) return outcome;
         refuse('conflict', 'the approval changed meanwhile; reload and try again');
       }
-      try {
-        const moved = await this.deps.store.transition(
-          d.id,
-          ['awaiting_approval'],
-          'rejected',
-          { reason: `rejected by ${identity.label} via ${input.via}`, finishedAt: now.toISOString() },
-          now,
-        );
-        await this.deps.notifier.deploymentChanged(moved);
-      } catch (e) {
-        if (!(e instanceof StoreConflictError)) throw e;
-      }
+      await handle(this.deps, { type: 'rejection', target: d, by: identity.label, via: input.via });
       return { kind: 'rejected', deploymentId: d.id };
     }
 
@@ -281,7 +262,7 @@ export class ApprovalService implements ApprovalPort {
     if (selfRefusal) refuse('forbidden', selfRefusal);
     if (d.planDigest !== req.planDigest) {
       const reason = `the plan changed since this approval was requested (${short(req.planDigest)} → ${short(d.planDigest)})`;
-      await this.table.close(d.id, 'void', now, reason);
+      await this.deps.store.closeApprovalRequest(d.id, 'void', now, reason);
       refuse('conflict', `approval void: ${reason}`);
     }
     const newer = await this.newerRunning(d);
@@ -294,7 +275,7 @@ export class ApprovalService implements ApprovalPort {
     const required = this.requiredFor(d.environment);
     for (let attempt = 0; attempt < 100; attempt++) {
       const final = req.voteCount + 1 >= required;
-      const ok = await this.table.recordApproval(d.id, {
+      const ok = await this.deps.store.recordApprovalVote(d.id, {
         voterKey: identity.key,
         vote,
         expectedCount: req.voteCount,
@@ -305,9 +286,9 @@ export class ApprovalService implements ApprovalPort {
       });
       if (ok) {
         if (!final) return { kind: 'recorded', deploymentId: d.id, votes: req.voteCount + 1, required };
-        return { kind: 'approved', deploymentId: d.id, dispatched: await this.release(d.id, now) };
+        return { kind: 'approved', deploymentId: d.id, dispatched: await this.release(d) };
       }
-      const again = await this.table.get(d.id);
+      const again = await this.deps.store.getApprovalRequest(d.id);
       if (!again) refuse('conflict', 'the approval request disappeared');
       const outcome = await settled(again);
       if (outcome) return outcome;
@@ -318,17 +299,11 @@ export class ApprovalService implements ApprovalPort {
   }
 
   /** The deciding approval: awaiting_approval → queued (conditional: one winner), then one dispatch. */
-  private async release(id: string, now: Date): Promise<boolean> {
-    try {
-      const moved = await this.deps.store.transition(id, ['awaiting_approval'], 'queued', {}, now);
-      await this.deps.notifier.deploymentChanged(moved);
-      await this.deps.dispatcher.dispatch({ deploymentId: id });
-      return true;
-    } catch (e) {
-      if (!(e instanceof StoreConflictError)) throw e;
-      this.deps.logger.warn('approved deployment was no longer awaiting approval', { deploymentId: id });
-      return false;
-    }
+  private async release(d: Deployment): Promise<boolean> {
+    const [out] = await handle(this.deps, { type: 'vote', target: d, final: true });
+    if (out?.kind === 'moved') return true;
+    this.deps.logger.warn('approved deployment was no longer awaiting approval', { deploymentId: d.id });
+    return false;
   }
 
   /** The newest successful deployment of the environment, when it was pushed after `d` (a rollback). */
@@ -344,7 +319,7 @@ export class ApprovalService implements ApprovalPort {
     const d = await this.deps.store.getDeployment(deploymentId);
     if (!d) return undefined;
     const [request, audit, newer] = await Promise.all([
-      this.table.get(deploymentId),
+      this.deps.store.getApprovalRequest(deploymentId),
       this.deps.store.listAudit(deploymentId),
       this.newerRunning(d),
     ]);
@@ -369,7 +344,7 @@ export class ApprovalService implements ApprovalPort {
    * environment>` is promoted (`auto`), offered for approval (`required`), or failed when this one failed.
    */
   async onDeploymentFinished(finished: Deployment, ctx: FinishedContext = {}): Promise<void> {
-    const { store, clock, logger } = this.deps;
+    const { store, logger } = this.deps;
     const log = logger.child({ deploymentId: finished.id });
     const ok = this.succeeded(finished);
     if (ok && ctx.plan && ctx.plan.environment === finished.environment) {
@@ -397,18 +372,7 @@ export class ApprovalService implements ApprovalPort {
         // its commit cannot be planned for its environment: it can never be approved, so say why now
         const reason = `cannot plan ${w.environment} at ${w.sha}: ${describeError(e)}`.slice(0, 1000);
         log.warn('waiting deployment cannot be planned', { waiting: w.id, reason });
-        try {
-          const failed = await store.transition(
-            w.id,
-            ['awaiting_approval'],
-            'failed',
-            { reason, finishedAt: clock.now().toISOString() },
-            clock.now(),
-          );
-          await this.deps.notifier.deploymentChanged(failed);
-        } catch (conflict) {
-          if (!(conflict instanceof StoreConflictError)) throw conflict;
-        }
+        await handle(this.deps, { type: 'unplannable', target: w, reason });
         continue;
       }
       if (!plan) {
@@ -416,52 +380,34 @@ export class ApprovalService implements ApprovalPort {
         continue;
       }
       if (plan.after !== finished.environment) continue;
-      const now = clock.now();
       if (!ok && this.deps.requireStagingSuccess !== false) {
-        try {
-          const failed = await store.transition(
-            w.id,
-            ['awaiting_approval'],
-            'failed',
-            { reason: `${finished.environment} failed for ${finished.sha}`, finishedAt: now.toISOString() },
-            now,
-          );
-          await this.audit(
-            w.id,
-            'system',
-            'system',
-            'promote',
-            'failed',
-            `${finished.environment} failed (${finished.id})`,
-          );
-          await this.deps.notifier.deploymentChanged(failed);
-        } catch (e) {
-          if (!(e instanceof StoreConflictError)) throw e;
-        }
+        await handle(this.deps, {
+          type: 'unplannable',
+          target: w,
+          reason: `${finished.environment} failed for ${finished.sha}`,
+          audit: {
+            actor: 'system',
+            via: 'system',
+            action: 'promote',
+            outcome: 'failed',
+            detail: `${finished.environment} failed (${finished.id})`,
+          },
+        });
         continue;
       }
       if (plan.approval === 'auto') {
-        try {
-          const queued = await store.transition(
-            w.id,
-            ['awaiting_approval'],
-            'queued',
-            { planDigest: plan.digest },
-            now,
-          );
-          await this.audit(
-            w.id,
-            'system',
-            'system',
-            'promote',
-            'queued',
-            `${finished.environment} ${finished.status} (${finished.id})`,
-          );
-          await this.deps.notifier.deploymentChanged(queued);
-          await this.deps.dispatcher.dispatch({ deploymentId: w.id });
-        } catch (e) {
-          if (!(e instanceof StoreConflictError)) throw e;
-        }
+        await handle(this.deps, {
+          type: 'promoted',
+          target: w,
+          planDigest: plan.digest,
+          audit: {
+            actor: 'system',
+            via: 'system',
+            action: 'promote',
+            outcome: 'queued',
+            detail: `${finished.environment} ${finished.status} (${finished.id})`,
+          },
+        });
       } else if (plan.approval === 'required') {
         const previous = ctx.previous ?? (await this.currentSnapshot(w.repository, w.environment));
         await this.offer(w.id, { plan, ...(previous ? { previous } : {}) }).catch((e) => {

@@ -2,10 +2,10 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Decision, VoteOutcome } from '../approval/approval-port';
-import { type Deployment, isTerminal, SUPERSEDABLE } from '../deploy/deployment';
+import { type Deployment, isTerminal } from '../deploy/lifecycle';
 import { HelmgateError } from '../errors';
 import { deploymentId } from '../intake/push-intake';
-import { StoreConflictError } from '../store/deployment-store';
+import { handle } from '../lifecycle/apply';
 import { type CliDeployment, findDeployment, summarize } from './inspect';
 import { type Output, short } from './output';
 import { environmentsOf, openCommit } from './plans';
@@ -119,31 +119,6 @@ async function commitSubject(repoDir: string, sha: string): Promise<string | und
   }
 }
 
-/** Older deployments of the environment that have not started give way to the new one (as a push does). */
-async function supersedeOlder(t: CliTarget, fresh: Deployment): Promise<string[]> {
-  const notifier = await t.notifier();
-  const superseded: string[] = [];
-  for (const old of await t.store.listByEnvironment(fresh.repository, fresh.environment, { limit: 50 })) {
-    if (old.id === fresh.id || !SUPERSEDABLE.includes(old.status) || old.createdAt > fresh.createdAt)
-      continue;
-    try {
-      const now = t.clock.now();
-      const moved = await t.store.transition(
-        old.id,
-        SUPERSEDABLE,
-        'superseded',
-        { supersededBy: fresh.sha, reason: `superseded by ${fresh.id}`, finishedAt: now.toISOString() },
-        now,
-      );
-      superseded.push(old.id);
-      await notifier.deploymentChanged(moved);
-    } catch (e) {
-      if (!(e instanceof StoreConflictError)) throw e; // it started meanwhile: running deploys are never superseded
-    }
-  }
-  return superseded;
-}
-
 interface CreateInput {
   trigger: 'redeploy' | 'rollback';
   sha: string;
@@ -208,15 +183,20 @@ async function createDeployment(
     });
     const notifier = await t.notifier();
     await notifier.deploymentChanged(d);
-    const superseded = await supersedeOlder(t, d);
+    // as a push: older deployments of the environment that have not started give way; a queued one
+    // is dispatched; one that needs approval is offered here, from the plan we already made
+    const applied = await handle(
+      { store: t.store, notifier, dispatcher: t.dispatcher, clock: t.clock },
+      { type: 'created', deployment: d, offer: false },
+      { environment: await t.store.listByEnvironment(repository, environment, { limit: 50 }) },
+    );
+    const superseded = applied.flatMap((a) => (a.kind === 'moved' ? [a.deployment.id] : []));
 
     let offer: { approvalUrl?: string; expiresAt?: string; summary: string[] } | undefined;
     if (needsApproval) {
       const approvals = await t.approvals();
       const previous = await approvals.currentSnapshot(repository, environment);
       offer = await approvals.offer(d.id, { plan, ...(previous ? { previous } : {}) });
-    } else {
-      await t.dispatcher.dispatch({ deploymentId: d.id });
     }
     const dispatched = reportDispatchFailures(t, o);
 

@@ -57,7 +57,7 @@ export async function findDeployment(t: CliTarget, idOrPrefix: string): Promise<
 }
 
 const SUCCESS = new Set<Deployment['status']>(['succeeded', 'rendered']);
-const WAITING = new Set<Deployment['status']>(['queued', 'approved', 'awaiting_approval']);
+const WAITING = new Set<Deployment['status']>(['queued', 'awaiting_approval']);
 
 export interface WaitingSummary extends DeploymentSummary {
   approval?: { status: string; expiresAt: string; votes: number; required: number };

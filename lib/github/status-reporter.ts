@@ -59,8 +59,6 @@ export function githubStatusOf(d: Deployment, publicUrl: string): GithubStatus {
       const approvalUrl = `${base}/approvals/${encodeURIComponent(d.id)}`;
       return { ...s('queued', 'Waiting for approval'), log_url: approvalUrl, environment_url: approvalUrl };
     }
-    case 'approved':
-      return s('queued', 'Approved; waiting to deploy');
     case 'queued':
       return s('queued', 'Queued');
     case 'running':

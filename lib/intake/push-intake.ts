@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../clock';
 import { type DeployConfig, DeployConfigError, parseDeployConfig } from '../deploy/deploy-config';
-import { type ApprovalMode, type Deployment, SUPERSEDABLE } from '../deploy/deployment';
+import { type Deployment, initialStatus } from '../deploy/lifecycle';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { describeError, HelmgateError } from '../errors';
 import type { PushEvent } from '../github/push-event';
 import type { RepoSource } from '../github/repo-source';
+import { handle } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Notifier } from '../notify/notifier';
-import { type DeploymentStore, StoreConflictError } from '../store/deployment-store';
+import type { DeploymentStore } from '../store/deployment-store';
 
 export interface PushIntakeDeps {
   store: DeploymentStore;
@@ -44,11 +45,6 @@ export function deploymentId(deliveryId: string, environment: string, sha: strin
   const h = createHash('sha256').update(`${deliveryId}\0${environment}`).digest('hex').slice(0, 10);
   const env = environment === CONFIG_ENVIRONMENT ? 'config' : environment.replace(/[^\w-]/g, '_');
   return `${sha.slice(0, 7)}-${env}-${h}`;
-}
-
-/** Initial status per approval mode: only `none` deploys at once. */
-export function initialStatus(approval: ApprovalMode): Deployment['status'] {
-  return approval === 'none' ? 'queued' : 'awaiting_approval';
 }
 
 /**
@@ -109,28 +105,27 @@ export async function acceptPush(
   }
 
   const created: Deployment[] = [];
+  const superseded: string[] = [];
   for (const [environment, env] of Object.entries(config.environments)) {
-    const approval = env.approval as ApprovalMode;
     const d: Deployment = {
       ...base,
       id: deploymentId(deliveryId, environment, base.sha),
       environment,
-      approval,
-      status: initialStatus(approval),
+      approval: env.approval,
+      status: initialStatus(env.approval),
     };
     const isNew = await store.createDeployment(d);
-    created.push(isNew ? d : ((await store.getDeployment(d.id)) ?? d));
+    const fresh = isNew ? d : ((await store.getDeployment(d.id)) ?? d);
+    created.push(fresh);
     if (isNew) await deps.notifier.deploymentChanged(d);
-  }
-
-  const superseded = await supersedeOlder(deps, created);
-
-  for (const d of created) {
-    if (d.status === 'queued') await deps.dispatcher.dispatch({ deploymentId: d.id });
-    // waiting with no `after`: the runner plans it and opens the approval now; with `after`, the
-    // approval opens when that environment succeeded for this commit (the promotion gate)
-    else if (d.status === 'awaiting_approval' && !config.environments[d.environment]?.after)
-      await deps.dispatcher.dispatch({ deploymentId: d.id, purpose: 'offer' });
+    // older not-yet-started deployments of the environment give way; this one runs, or is offered
+    // now (no `after`); with `after`, its approval opens when that environment succeeded (the gate)
+    const applied = await handle(
+      deps,
+      { type: 'created', deployment: fresh, offer: !env.after },
+      { environment: await store.listByEnvironment(fresh.repository, fresh.environment, { limit: 50 }) },
+    );
+    for (const a of applied) if (a.kind === 'moved') superseded.push(a.deployment.id);
   }
   await store.recordDelivery(deliveryId, now, deps.deliveryTtlSeconds ?? 7 * 86400);
   log.info('push accepted', { deployments: created.map((d) => d.id), superseded });
@@ -138,34 +133,4 @@ export async function acceptPush(
     deployments: created.map((d) => ({ id: d.id, environment: d.environment, status: d.status })),
     superseded,
   };
-}
-
-/** Older deployments of the same environments that have not started yet give way to the new ones. */
-async function supersedeOlder(deps: PushIntakeDeps, created: Deployment[]): Promise<string[]> {
-  const superseded: string[] = [];
-  for (const fresh of created) {
-    const others = await deps.store.listByEnvironment(fresh.repository, fresh.environment, { limit: 50 });
-    for (const old of others) {
-      if (old.id === fresh.id || !SUPERSEDABLE.includes(old.status)) continue;
-      if (old.createdAt > fresh.createdAt) continue; // a newer push already exists: never let an older one win
-      try {
-        const moved = await deps.store.transition(
-          old.id,
-          SUPERSEDABLE,
-          'superseded',
-          {
-            supersededBy: fresh.sha,
-            reason: `superseded by ${fresh.sha}`,
-            finishedAt: deps.clock.now().toISOString(),
-          },
-          deps.clock.now(),
-        );
-        superseded.push(old.id);
-        await deps.notifier.deploymentChanged(moved);
-      } catch (e) {
-        if (!(e instanceof StoreConflictError)) throw e; // it started meanwhile: running deploys are never superseded
-      }
-    }
-  }
-  return superseded;
 }

@@ -3,17 +3,18 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../clock';
 import { parseDeployConfig } from '../deploy/deploy-config';
-import type { Deployment, ReleaseResult } from '../deploy/deployment';
+import { type Deployment, deadRuns, lockName, type ReleaseResult } from '../deploy/lifecycle';
 import { type EnvironmentPlan, type PlannedRelease, planEnvironment } from '../deploy/plan';
 import { type NodeOutcome, runDag } from '../deploy/scheduler';
 import type { DeployJob, Dispatcher } from '../dispatch/dispatcher';
 import { describeError, HelmgateError } from '../errors';
 import type { RepoSource } from '../github/repo-source';
+import { type Applied, handle, movedOrCurrent } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
 import { SecretMissingError, type SecretResolver } from '../secrets/secrets-provider';
-import { type DeploymentStore, StoreConflictError } from '../store/deployment-store';
+import type { DeploymentStore } from '../store/deployment-store';
 import { directorySourceReader } from './source-reader';
 
 /** What a cluster session can do for one release (helm + health), deploying or rendering. */
@@ -96,10 +97,6 @@ export type RunResult =
 /** Item kind holding the last successful state of one release (for skip-unchanged). */
 const RELEASE_STATE = 'RELSTATE';
 
-export function lockName(d: Pick<Deployment, 'repository' | 'environment'>): string {
-  return `env:${d.repository}:${d.environment}`;
-}
-
 /** The digest that decides "unchanged": the release's plan digest plus a digest of its secret values. */
 export function releaseStateDigest(
   release: PlannedRelease,
@@ -137,24 +134,19 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
     };
   }
 
-  await closeDeadRuns(deps, existing);
+  // we hold the lock, so no other run of the environment is alive: a `running` one there is dead
+  const environment = await deps.store.listByEnvironment(existing.repository, existing.environment, {
+    limit: 50,
+  });
+  for (const dead of deadRuns(environment, existing.id))
+    await handle(deps, { type: 'dead-run', target: dead, takenOverBy: existing.id });
 
-  let deployment: Deployment;
-  try {
-    deployment = await deps.store.transition(
-      existing.id,
-      ['queued'],
-      'running',
-      { startedAt: existing.startedAt ?? deps.clock.now().toISOString() },
-      deps.clock.now(),
-    );
-  } catch (e) {
+  const [started] = await handle(deps, { type: 'run-started', target: existing });
+  if (started?.kind !== 'moved') {
     await deps.store.releaseLock(lock, deps.invocationId);
-    if (e instanceof StoreConflictError)
-      return { kind: 'not-runnable', reason: 'deployment was taken or superseded meanwhile' };
-    throw e;
+    return { kind: 'not-runnable', reason: 'deployment was taken or superseded meanwhile' };
   }
-  await deps.notifier.deploymentChanged(deployment);
+  let deployment: Deployment = started.deployment;
 
   let lostLock = false;
   const renew = setInterval(
@@ -205,16 +197,20 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
       ...(deps.cluster.readsClusterSecret ? [{ secret: plan.cluster.secret }] : []),
       ...plan.secretRefs,
     ]);
-    deployment = await deps.store.update(deployment.id, {
-      planDigest: plan.digest,
-      releases: plan.releases.map((r) => ({
-        name: r.name,
-        namespace: r.namespace,
-        status: 'pending',
-        attempts: 0,
-        chart: chartLabel(r),
-      })),
-    });
+    deployment = await deps.store.update(
+      deployment.id,
+      {
+        planDigest: plan.digest,
+        releases: plan.releases.map((r) => ({
+          name: r.name,
+          namespace: r.namespace,
+          status: 'pending',
+          attempts: 0,
+          chart: chartLabel(r),
+        })),
+      },
+      deps.clock.now(),
+    );
 
     const session = await deps.cluster.open(plan, { workDir, secrets, deploymentId: deployment.id });
     try {
@@ -234,21 +230,14 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
     const reason =
       e instanceof SecretMissingError || e instanceof HelmgateError ? e.message : describeError(e);
     log.error('deployment failed', { reason: deps.redactor.redact(reason) });
-    const failed = await deps.store.transition(
-      deployment.id,
-      ['running'],
-      'failed',
-      { reason: deps.redactor.redact(reason), finishedAt: deps.clock.now().toISOString() },
-      deps.clock.now(),
-    );
-    result = { kind: 'finished', deployment: failed };
+    result = await finish(deps, deployment, { outcome: 'failed', reason: deps.redactor.redact(reason) });
   } finally {
     clearInterval(renew);
   }
 
-  await deps.notifier.deploymentChanged(result.deployment);
   await deps.store.releaseLock(lock, deps.invocationId);
   if (result.kind === 'handed-off') {
+    // dispatched only now that the lock is free, or the continuation would find it taken
     await deps.dispatcher.dispatch({ deploymentId: result.deployment.id, continuation: result.continuation });
   } else if (result.kind === 'finished') {
     if (deps.finished)
@@ -258,36 +247,23 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
           ...(sourceDir ? { sourceDir } : {}),
         })
         .catch((e) => log.error('promotion gate failed', { err: e }));
-    await dispatchNextQueued(deps, result.deployment);
+    // the environment is free: its newest queued deployment runs next, older queued ones give way
+    await handle(
+      deps,
+      { type: 'environment-free', exceptId: result.deployment.id },
+      {
+        environment: await deps.store.listByEnvironment(
+          result.deployment.repository,
+          result.deployment.environment,
+          {
+            limit: 50,
+          },
+        ),
+      },
+    );
   }
   await rm(workDir, { recursive: true, force: true });
   return result;
-}
-
-/**
- * We hold the environment's lock, so no other run of it is alive: a deployment still `running` there
- * belongs to a runner that died (its lease expired). It fails with why; its pending release is
- * recovered by this run's deployer.
- */
-async function closeDeadRuns(deps: RunnerDeps, ours: Deployment): Promise<void> {
-  const others = await deps.store.listByEnvironment(ours.repository, ours.environment, { limit: 50 });
-  for (const dead of others.filter((d) => d.status === 'running' && d.id !== ours.id)) {
-    try {
-      const failed = await deps.store.transition(
-        dead.id,
-        ['running'],
-        'failed',
-        {
-          reason: `the deploy runner died (its environment lock expired); ${ours.id} took over and recovers what it left pending`,
-          finishedAt: deps.clock.now().toISOString(),
-        },
-        deps.clock.now(),
-      );
-      await deps.notifier.deploymentChanged(failed);
-    } catch (e) {
-      if (!(e instanceof StoreConflictError)) throw e;
-    }
-  }
 }
 
 /** Parses the deploy config of an extracted tree and plans one deployment's environment. */
@@ -327,21 +303,14 @@ async function offerApproval(deps: RunnerDeps, d: Deployment): Promise<RunResult
   } catch (e) {
     const reason = deps.redactor.redact(e instanceof HelmgateError ? e.message : describeError(e));
     deps.logger.error('could not plan the deployment for approval', { deploymentId: d.id, reason });
-    try {
-      const failed = await deps.store.transition(
-        d.id,
-        ['awaiting_approval'],
-        'failed',
-        { reason: `cannot plan for approval: ${reason}`, finishedAt: deps.clock.now().toISOString() },
-        deps.clock.now(),
-      );
-      await deps.notifier.deploymentChanged(failed);
-      return { kind: 'finished', deployment: failed };
-    } catch (conflict) {
-      if (conflict instanceof StoreConflictError)
-        return { kind: 'not-runnable', reason: 'deployment changed meanwhile' };
-      throw conflict;
-    }
+    const [blocked] = await handle(deps, {
+      type: 'unplannable',
+      target: d,
+      reason: `cannot plan for approval: ${reason}`,
+    });
+    return blocked?.kind === 'moved'
+      ? { kind: 'finished', deployment: blocked.deployment }
+      : { kind: 'not-runnable', reason: 'deployment changed meanwhile' };
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
@@ -373,7 +342,7 @@ async function runReleases(
   );
   const byName = new Map(plan.releases.map((r) => [r.name, r]));
   const margin = deps.safetyMarginMs ?? 60_000;
-  const deadline = Date.now() + deps.remainingTimeMs() - margin;
+  const deadline = deps.clock.now().getTime() + deps.remainingTimeMs() - margin;
   const force = deps.force ?? deployment.force ?? false;
   let writes = Promise.resolve();
   const record = (r: ReleaseResult) => {
@@ -381,7 +350,11 @@ async function runReleases(
     // results are written in order, one at a time; a failing write is logged and the next write carries the state
     writes = writes
       .then(async () => {
-        deployment = await deps.store.update(deployment.id, { releases: [...results.values()] });
+        deployment = await deps.store.update(
+          deployment.id,
+          { releases: [...results.values()] },
+          deps.clock.now(),
+        );
       })
       .catch((e) =>
         deps.logger.warn('recording release result failed', { deploymentId: deployment.id, err: e }),
@@ -394,7 +367,7 @@ async function runReleases(
     plan.releases.map((r) => ({ name: r.name, needs: r.needs })),
     async (name): Promise<NodeOutcome> => {
       const release = byName.get(name) as PlannedRelease;
-      const started = Date.now();
+      const started = deps.clock.now().getTime();
       if (ctx.isLockLost()) {
         record({
           ...(results.get(name) as ReleaseResult),
@@ -434,7 +407,7 @@ async function runReleases(
         namespace: release.namespace,
         status: out.status === 'deferred' ? 'pending' : out.status,
         attempts: out.attempts,
-        durationMs: Date.now() - started,
+        durationMs: deps.clock.now().getTime() - started,
         chart: chartLabel(release),
         ...(out.revision !== undefined ? { revision: out.revision } : {}),
         ...(out.reason ? { reason: deps.redactor.redact(out.reason) } : {}),
@@ -473,79 +446,55 @@ async function runReleases(
   const outcomes = [...dag.outcomes.entries()];
   const deferred = outcomes.some(([, o]) => o === 'deferred');
   const failedNames = outcomes.filter(([, o]) => o === 'failed').map(([n]) => n);
-  const now = deps.clock.now();
   if (deferred && failedNames.length === 0) {
     const continuation = (ctx.job.continuation ?? 0) + 1;
-    const handed = await deps.store.transition(
-      deployment.id,
-      ['running'],
-      'queued',
-      { releases: [...results.values()], reason: `continuing in invocation ${continuation + 1}` },
-      now,
+    const [handed] = await handle(
+      deps,
+      { type: 'hand-off', target: deployment, continuation, releases: [...results.values()] },
+      {},
+      { holdDispatch: true },
     );
-    return { kind: 'handed-off', deployment: handed, continuation };
+    return { kind: 'handed-off', deployment: settled(handed, deployment), continuation };
   }
   const releases = [...results.values()];
   if (failedNames.length > 0 || outcomes.some(([, o]) => o === 'cancelled')) {
     const reasons = failedNames.map((n) => `${n}: ${results.get(n)?.reason ?? 'failed'}`);
-    const failed = await deps.store.transition(
-      deployment.id,
-      ['running'],
-      'failed',
-      {
-        releases,
-        reason: deps.redactor.redact(`release(s) failed: ${reasons.join('; ')}`).slice(0, 1000),
-        finishedAt: now.toISOString(),
-      },
-      now,
-    );
-    return { kind: 'finished', deployment: failed };
+    return finish(deps, deployment, {
+      outcome: 'failed',
+      releases,
+      reason: deps.redactor.redact(`release(s) failed: ${reasons.join('; ')}`).slice(0, 1000),
+    });
   }
   const final = session.mode === 'render' ? 'rendered' : 'succeeded';
-  const done = await deps.store.transition(
-    deployment.id,
-    ['running'],
-    final,
-    {
-      releases,
-      finishedAt: now.toISOString(),
-      ...(final === 'rendered'
-        ? { reason: 'rendered only: no cluster configured (helm template), nothing was deployed' }
-        : ctx.job.continuation
-          ? // replaces the "continuing in invocation n" of the hand-off
-            {
-              reason: `finished in invocation ${ctx.job.continuation + 1} (handed off near Lambda's time limit)`,
-            }
-          : {}),
-    },
-    now,
-  );
-  return { kind: 'finished', deployment: done };
+  return finish(deps, deployment, {
+    outcome: final,
+    releases,
+    ...(final === 'rendered'
+      ? { reason: 'rendered only: no cluster configured (helm template), nothing was deployed' }
+      : ctx.job.continuation
+        ? // replaces the "continuing in invocation n" of the hand-off
+          {
+            reason: `finished in invocation ${ctx.job.continuation + 1} (handed off near Lambda's time limit)`,
+          }
+        : {}),
+  });
 }
 
-/** After a run: the newest queued deployment of the environment runs next; older queued ones are superseded. */
-async function dispatchNextQueued(deps: RunnerDeps, finished: Deployment): Promise<void> {
-  const queued = (
-    await deps.store.listByEnvironment(finished.repository, finished.environment, { limit: 50 })
-  ).filter((d) => d.status === 'queued' && d.id !== finished.id);
-  const [newest, ...older] = queued;
-  for (const old of older) {
-    try {
-      const moved = await deps.store.transition(
-        old.id,
-        ['queued'],
-        'superseded',
-        {
-          ...(newest ? { supersededBy: newest.sha } : {}),
-          reason: `superseded by ${newest?.sha}`,
-          finishedAt: deps.clock.now().toISOString(),
-        },
-        deps.clock.now(),
-      );
-      await deps.notifier.deploymentChanged(moved);
-    } catch (e) {
-      if (!(e instanceof StoreConflictError)) throw e;
-    }
-  }
-  if (newest) await deps.dispatcher.dispatch({ deploymentId: newest.id });
+/** The deployment after a move: the moved one, or (lost write) what it is now, or what we had. */
+function settled(a: Applied | undefined, fallback: Deployment): Deployment {
+  return (a ? movedOrCurrent([a]) : undefined) ?? fallback;
+}
+
+/** running → succeeded / rendered / failed, through the lifecycle. */
+async function finish(
+  deps: RunnerDeps,
+  deployment: Deployment,
+  input: {
+    outcome: 'succeeded' | 'rendered' | 'failed';
+    reason?: string;
+    releases?: ReleaseResult[];
+  },
+): Promise<{ kind: 'finished'; deployment: Deployment }> {
+  const [done] = await handle(deps, { type: 'run-finished', target: deployment, ...input });
+  return { kind: 'finished', deployment: settled(done, deployment) };
 }

@@ -156,8 +156,6 @@ export function environmentLine(d: Deployment, votes: Votes | undefined): string
   switch (d.status) {
     case 'awaiting_approval':
       return `:hourglass_flowing_sand: ${env} awaiting approval${approvedBy ? ` (approved so far${approvedBy})` : ''}`;
-    case 'approved':
-      return `:+1: ${env} approved${approvedBy}`;
     case 'queued':
       return `:clock3: ${env} queued${d.approval !== 'none' && approvedBy ? ` (approved${approvedBy})` : ''}`;
     case 'running':

@@ -1,4 +1,5 @@
-import type { Deployment, DeploymentStatus } from '../deploy/deployment';
+import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../approval/approval-request';
+import { type Deployment, type DeploymentStatus, edgeViolation } from '../deploy/lifecycle';
 import { HelmgateError } from '../errors';
 
 export interface AuditEntry {
@@ -18,12 +19,31 @@ export interface LockLease {
   expiresAt: string;
 }
 
-/** A conditional write lost: the item was not in the state the caller assumed. */
+/**
+ * A conditional write lost: the item was not in the state the caller assumed. `current` is the item as
+ * it is now (absent when it does not exist), so the caller never re-reads.
+ */
 export class StoreConflictError extends HelmgateError {
   override name = 'StoreConflictError';
-  constructor(message: string, options?: { cause?: unknown }) {
+  readonly current: Deployment | undefined;
+  constructor(message: string, options?: { cause?: unknown; current?: Deployment }) {
     super('store_conflict', message, options);
+    this.current = options?.current;
   }
+}
+
+/** A move that is not an edge of the lifecycle: a bug in the caller, never a lost race. */
+export class LifecycleEdgeError extends HelmgateError {
+  override name = 'LifecycleEdgeError';
+  constructor(message: string) {
+    super('internal', message);
+  }
+}
+
+/** The one edge check of every store implementation's `transition`. */
+export function assertEdge(from: readonly DeploymentStatus[], to: DeploymentStatus): void {
+  const violation = edgeViolation(from, to);
+  if (violation) throw new LifecycleEdgeError(violation);
 }
 
 /**
@@ -46,18 +66,20 @@ export interface DeploymentStore {
     opts?: { limit?: number },
   ): Promise<Deployment[]>;
   /**
-   * Moves a deployment to `to` if its status is one of `from`, applying `patch`. Throws
-   * StoreConflictError when the condition fails (someone else moved it first).
+   * Moves a deployment to `to` if its status is one of `from`, applying `patch`. Refuses (throws
+   * LifecycleEdgeError, before any write) when some `from` has no edge to `to`. Throws
+   * StoreConflictError carrying the current item when the condition fails (someone moved it first).
+   * Only lib/lifecycle/apply calls it.
    */
   transition(
     id: string,
     from: readonly DeploymentStatus[],
     to: DeploymentStatus,
-    patch?: Partial<Deployment>,
-    at?: Date,
+    patch: Partial<Deployment>,
+    at: Date,
   ): Promise<Deployment>;
   /** Unconditional patch of non-status fields (results while running, external refs). */
-  update(id: string, patch: Partial<Omit<Deployment, 'id' | 'status'>>, at?: Date): Promise<Deployment>;
+  update(id: string, patch: Partial<Omit<Deployment, 'id' | 'status'>>, at: Date): Promise<Deployment>;
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(deploymentId: string): Promise<AuditEntry[]>;
   /** Takes the lock if free, expired, or already ours; returns the lease or undefined if held by another. */
@@ -65,7 +87,37 @@ export interface DeploymentStore {
   /** Extends our lease; false if we lost it. */
   renewLock(name: string, holder: string, leaseMs: number, now: Date): Promise<boolean>;
   releaseLock(name: string, holder: string): Promise<void>;
+  /**
+   * Deletes the lock only if it is still `holder`'s and its lease expired before `now` (not renewed or
+   * retaken meanwhile); false otherwise. The sweeper's way to free an environment of a dead run.
+   */
+  releaseExpiredLock(name: string, holder: string, now: Date): Promise<boolean>;
   getLock(name: string): Promise<LockLease | undefined>;
+  /**
+   * Approval requests (one per deployment). Creates the request; false when one exists that is not
+   * void (a void request — its plan changed — may be replaced by a fresh offer).
+   */
+  createApprovalRequest(req: ApprovalRequest): Promise<boolean>;
+  getApprovalRequest(deploymentId: string): Promise<ApprovalRequest | undefined>;
+  /** Pending requests whose deadline is at or before `before` (ISO), oldest deadline first. */
+  listPendingApprovalsDueBefore(before: string, limit?: number): Promise<ApprovalRequest[]>;
+  /**
+   * One approve vote as ONE conditional write: still pending, not expired, bound to the same plan,
+   * this person has not voted, and nobody else voted since `expectedCount` was read (so exactly one
+   * vote can be the deciding one). False when the condition failed.
+   */
+  recordApprovalVote(deploymentId: string, a: ApprovalVoteWrite): Promise<boolean>;
+  /** A rejection decides at once: pending and not expired → rejected, with the vote recorded. */
+  recordRejectionVote(deploymentId: string, r: RejectionWrite): Promise<boolean>;
+  /** pending → expired (only once the deadline has passed) or → void (its plan changed). */
+  closeApprovalRequest(
+    deploymentId: string,
+    to: 'expired' | 'void',
+    now: Date,
+    reason: string,
+  ): Promise<boolean>;
+  /** Marks the one reminder as sent; false when it already was (or the request is no longer pending). */
+  markApprovalReminded(deploymentId: string, now: Date): Promise<boolean>;
   /** Generic keyed items for other features (approvals, sessions): conditional put / get / update. */
   putItem(
     kind: string,

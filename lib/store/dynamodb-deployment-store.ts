@@ -1,5 +1,5 @@
 import {
-  ConditionalCheckFailedException,
+  type AttributeValue,
   CreateTableCommand,
   DescribeTableCommand,
   type DynamoDBClient,
@@ -13,13 +13,18 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../approval/approval-request';
 import type { Deployment, DeploymentStatus } from '../deploy/deployment';
+import { cryptoRandom, type Random } from '../random';
 import {
   type AuditEntry,
+  assertEdge,
   type DeploymentStore,
   type LockLease,
   StoreConflictError,
 } from './deployment-store';
+import { DynamoDbApprovalRequests } from './dynamodb-approval-requests';
+import { isConditionFailure } from './dynamodb-errors';
 
 const META = '#META';
 const KEY_ATTRS = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'ttl', 'kind'] as const;
@@ -79,10 +84,20 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
   throw new Error(`table ${tableName} did not become ACTIVE`);
 }
 
-function isConditionFailure(e: unknown): boolean {
-  return (
-    e instanceof ConditionalCheckFailedException || (e as Error)?.name === 'ConditionalCheckFailedException'
-  );
+/** The few attribute types our items hold, read from a raw (not document-client) item. */
+function fromAttribute(v: AttributeValue): unknown {
+  if (v.S !== undefined) return v.S;
+  if (v.N !== undefined) return Number(v.N);
+  if (v.BOOL !== undefined) return v.BOOL;
+  if (v.NULL !== undefined) return null;
+  if (v.L !== undefined) return v.L.map(fromAttribute);
+  if (v.M !== undefined) return fromAttributeMap(v.M);
+  if (v.SS !== undefined) return new Set(v.SS);
+  return undefined;
+}
+
+function fromAttributeMap(m: Record<string, AttributeValue>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, fromAttribute(v)]));
 }
 
 function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
@@ -94,14 +109,17 @@ function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
 
 export class DynamoDbDeploymentStore implements DeploymentStore {
   private readonly doc: DynamoDBDocumentClient;
+  private readonly approvals: DynamoDbApprovalRequests;
 
   constructor(
     client: DynamoDBClient,
     private readonly table: string,
+    private readonly random: Random = cryptoRandom,
   ) {
     this.doc = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
     });
+    this.approvals = new DynamoDbApprovalRequests(this.doc, table);
   }
 
   async recordDelivery(deliveryId: string, at: Date, ttlSeconds: number): Promise<boolean> {
@@ -196,9 +214,10 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
     id: string,
     from: readonly DeploymentStatus[],
     to: DeploymentStatus,
-    patch: Partial<Deployment> = {},
-    at: Date = new Date(),
+    patch: Partial<Deployment>,
+    at: Date,
   ): Promise<Deployment> {
+    assertEdge(from, to);
     const { id: _i, status: _s, ...rest } = patch;
     const fields: Record<string, unknown> = { ...rest, status: to, updatedAt: at.toISOString() };
     const names: Record<string, string> = {};
@@ -225,23 +244,23 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
       return strip<Deployment>(out.Attributes) as Deployment;
     } catch (e) {
-      if (isConditionFailure(e))
-        throw new StoreConflictError(`deployment ${id} is not in ${from.join('|')}; cannot move to ${to}`, {
-          cause: e,
-        });
-      throw e;
+      if (!isConditionFailure(e)) throw e;
+      // DynamoDB returns the item on the error; dynalite does not, so fall back to one re-read
+      const old = (e as { Item?: Record<string, AttributeValue> }).Item;
+      const current = old ? strip<Deployment>(fromAttributeMap(old)) : await this.getDeployment(id);
+      throw new StoreConflictError(`deployment ${id} is not in ${from.join('|')}; cannot move to ${to}`, {
+        cause: e,
+        ...(current ? { current } : {}),
+      });
     }
   }
 
-  async update(
-    id: string,
-    patch: Partial<Omit<Deployment, 'id' | 'status'>>,
-    at: Date = new Date(),
-  ): Promise<Deployment> {
+  async update(id: string, patch: Partial<Omit<Deployment, 'id' | 'status'>>, at: Date): Promise<Deployment> {
     const { id: _i, status: _s, ...rest } = patch as Partial<Deployment>;
     const fields: Record<string, unknown> = { ...rest, updatedAt: at.toISOString() };
     const names: Record<string, string> = {};
@@ -274,7 +293,7 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {
-    const suffix = Math.random().toString(36).slice(2, 10);
+    const suffix = this.random.bytes(5).toString('hex');
     await this.doc.send(
       new PutCommand({
         TableName: this.table,
@@ -362,6 +381,23 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
     }
   }
 
+  async releaseExpiredLock(name: string, holder: string, now: Date): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: { PK: `LOCK#${name}`, SK: META },
+          ConditionExpression: 'holder = :holder AND expiresAtMs < :now',
+          ExpressionAttributeValues: { ':holder': holder, ':now': now.getTime() },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailure(e)) return false;
+      throw e;
+    }
+  }
+
   async getLock(name: string): Promise<LockLease | undefined> {
     const item = await this.getItem<Record<string, unknown>>('LOCK', name);
     if (!item) return undefined;
@@ -402,7 +438,29 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
     return strip<T>(out.Item);
   }
 
-  /** Exposed for features that need a conditional update on a generic item (approvals). */
+  createApprovalRequest(req: ApprovalRequest): Promise<boolean> {
+    return this.approvals.create(req);
+  }
+  getApprovalRequest(id: string): Promise<ApprovalRequest | undefined> {
+    return this.approvals.get(id);
+  }
+  listPendingApprovalsDueBefore(before: string, limit?: number): Promise<ApprovalRequest[]> {
+    return this.approvals.listPendingDueBefore(before, limit);
+  }
+  recordApprovalVote(id: string, a: ApprovalVoteWrite): Promise<boolean> {
+    return this.approvals.recordApproval(id, a);
+  }
+  recordRejectionVote(id: string, r: RejectionWrite): Promise<boolean> {
+    return this.approvals.recordRejection(id, r);
+  }
+  closeApprovalRequest(id: string, to: 'expired' | 'void', now: Date, reason: string): Promise<boolean> {
+    return this.approvals.close(id, to, now, reason);
+  }
+  markApprovalReminded(id: string, now: Date): Promise<boolean> {
+    return this.approvals.markReminded(id, now);
+  }
+
+  /** Raw table access for benches that scan the table (never for lib code: it goes through the port). */
   get documentClient(): DynamoDBDocumentClient {
     return this.doc;
   }

@@ -1,16 +1,11 @@
-import { DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import {
-  type ApprovalRequest,
-  ApprovalRequestTable,
-  type ApprovalStore,
-  isConditionFailure,
-} from '../approval/approval-request';
+import type { ApprovalRequest } from '../approval/approval-request';
 import type { Clock } from '../clock';
-import type { Deployment } from '../deploy/deployment';
+import { type Deployment, deadRuns, lockName } from '../deploy/lifecycle';
 import type { Dispatcher } from '../dispatch/dispatcher';
+import { handle } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Notifier } from '../notify/notifier';
-import { StoreConflictError } from '../store/deployment-store';
+import type { DeploymentStore } from '../store/deployment-store';
 
 /** A reminder that an approval will expire soon. The link is not repeated: only its hash is stored. */
 export interface ApprovalReminderNotice {
@@ -26,7 +21,7 @@ export interface ApprovalReminderNotifier {
 }
 
 export interface SweeperDeps {
-  store: ApprovalStore;
+  store: DeploymentStore;
   notifier: Notifier & Partial<ApprovalReminderNotifier>;
   dispatcher: Dispatcher;
   clock: Clock;
@@ -46,11 +41,6 @@ export interface SweepReport {
   redispatched: string[];
 }
 
-/** Same name as the runner's lock (lib/deploy/runner.ts `lockName`). */
-function lockNameOf(d: Pick<Deployment, 'repository' | 'environment'>): string {
-  return `env:${d.repository}:${d.environment}`;
-}
-
 /**
  * The scheduled sweep. Each step is a conditional write, so overlapping sweeps (or a sweep racing a
  * vote) cannot both act: an approval expires only if still pending and past its deadline, a
@@ -58,7 +48,6 @@ function lockNameOf(d: Pick<Deployment, 'repository' | 'environment'>): string {
  */
 export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
   const now = deps.clock.now();
-  const table = new ApprovalRequestTable(deps.store);
   const report: SweepReport = {
     expired: [],
     reminded: [],
@@ -69,11 +58,13 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
   const log = deps.logger.child({ job: 'sweeper' });
 
   const remindBefore = deps.remindBeforeMs ?? 2 * 3600_000;
-  const due = await table.listPendingDueBefore(new Date(now.getTime() + remindBefore).toISOString());
+  const due = await deps.store.listPendingApprovalsDueBefore(
+    new Date(now.getTime() + remindBefore).toISOString(),
+  );
   for (const req of due) {
     if (req.expiresAtMs <= now.getTime()) {
-      if (await expire(deps, table, req, now)) report.expired.push(req.deploymentId);
-    } else if (!req.remindedAt && (await table.markReminded(req.deploymentId, now))) {
+      if (await expire(deps, req, now)) report.expired.push(req.deploymentId);
+    } else if (!req.remindedAt && (await deps.store.markApprovalReminded(req.deploymentId, now))) {
       const d = await deps.store.getDeployment(req.deploymentId);
       if (d && d.status === 'awaiting_approval') {
         const notice = {
@@ -92,14 +83,13 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
   const recent = await deps.store.listDeployments({ limit: deps.scanLimit ?? 200 });
   const envs = new Map<string, Deployment[]>();
   for (const d of recent) {
-    const k = lockNameOf(d);
+    const k = lockName(d);
     envs.set(k, [...(envs.get(k) ?? []), d]);
   }
   for (const [name, deployments] of envs) {
     const lease = await deps.store.getLock(name);
     if (!lease || new Date(lease.expiresAt).getTime() > now.getTime()) continue;
-    if (!(await deleteExpiredLock(deps.store.documentClient, deps.store.tableName, name, lease.holder, now)))
-      continue;
+    if (!(await deps.store.releaseExpiredLock(name, lease.holder, now))) continue;
     report.locksReleased.push(name);
     log.warn('released an expired environment lock', {
       lock: name,
@@ -108,88 +98,34 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
     });
     // the run that held it died mid-deploy (a hand-off re-queues before letting go): say so, so it
     // does not stay `running` for ever; the next run recovers any release it left pending
-    for (const dead of deployments.filter((d) => d.status === 'running')) {
-      try {
-        const failed = await deps.store.transition(
-          dead.id,
-          ['running'],
-          'failed',
-          {
-            reason: `the deploy runner died (its environment lock expired at ${lease.expiresAt}); a release it left pending is recovered by the next run`,
-            finishedAt: now.toISOString(),
-          },
-          now,
-        );
-        report.deadRuns.push(dead.id);
-        await deps.notifier.deploymentChanged(failed);
-      } catch (e) {
-        if (!(e instanceof StoreConflictError)) throw e;
-      }
+    for (const dead of deadRuns(deployments)) {
+      const [failed] = await handle(deps, {
+        type: 'dead-run',
+        target: dead,
+        lockExpiredAt: lease.expiresAt,
+      });
+      if (failed?.kind === 'moved') report.deadRuns.push(dead.id);
     }
-    // whatever waited behind it would otherwise wait for the next push
-    const next = deployments
-      .filter((d) => d.status === 'queued')
-      .sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0];
-    if (next) {
-      await deps.dispatcher.dispatch({ deploymentId: next.id });
-      report.redispatched.push(next.id);
-    }
+    // whatever waited behind it would otherwise wait for the next push: the same next-to-run rule
+    // as the runner's (the newest queued runs, older queued ones give way)
+    const next = await handle(deps, { type: 'environment-free' }, { environment: deployments });
+    for (const a of next) if (a.kind === 'dispatched') report.redispatched.push(a.job.deploymentId);
   }
   return report;
 }
 
-async function expire(
-  deps: SweeperDeps,
-  table: ApprovalRequestTable,
-  req: ApprovalRequest,
-  now: Date,
-): Promise<boolean> {
-  const reason = `approval expired at ${req.expiresAt}`;
-  if (!(await table.close(req.deploymentId, 'expired', now, reason))) return false;
-  try {
-    const d = await deps.store.transition(
+async function expire(deps: SweeperDeps, req: ApprovalRequest, now: Date): Promise<boolean> {
+  if (
+    !(await deps.store.closeApprovalRequest(
       req.deploymentId,
-      ['awaiting_approval'],
       'expired',
-      { reason, finishedAt: now.toISOString() },
       now,
-    );
-    await deps.store.appendAudit({
-      deploymentId: d.id,
-      at: now.toISOString(),
-      actor: 'system',
-      via: 'system',
-      action: 'expire',
-      outcome: 'expired',
-      detail: reason,
-    });
-    await deps.notifier.deploymentChanged(d);
-  } catch (e) {
-    if (!(e instanceof StoreConflictError)) throw e; // superseded or decided meanwhile: nothing to expire
-  }
+      `approval expired at ${req.expiresAt}`,
+    ))
+  )
+    return false;
+  const d = await deps.store.getDeployment(req.deploymentId);
+  // superseded or decided meanwhile: nothing to expire (decide refuses, apply loses the write)
+  if (d) await handle(deps, { type: 'expiry', target: d, expiresAt: req.expiresAt });
   return true;
-}
-
-/** Deletes the lock only if it is still `holder`'s and still expired (not renewed or retaken meanwhile). */
-async function deleteExpiredLock(
-  doc: DynamoDBDocumentClient,
-  table: string,
-  name: string,
-  holder: string,
-  now: Date,
-): Promise<boolean> {
-  try {
-    await doc.send(
-      new DeleteCommand({
-        TableName: table,
-        Key: { PK: `LOCK#${name}`, SK: '#META' },
-        ConditionExpression: 'holder = :holder AND expiresAtMs < :now',
-        ExpressionAttributeValues: { ':holder': holder, ':now': now.getTime() },
-      }),
-    );
-    return true;
-  } catch (e) {
-    if (isConditionFailure(e)) return false;
-    throw e;
-  }
 }

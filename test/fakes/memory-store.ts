@@ -1,6 +1,8 @@
+import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../../lib/approval/approval-request';
 import type { Deployment, DeploymentStatus } from '../../lib/deploy/deployment';
 import {
   type AuditEntry,
+  assertEdge,
   type DeploymentStore,
   type LockLease,
   StoreConflictError,
@@ -17,6 +19,7 @@ export class MemoryDeploymentStore implements DeploymentStore {
   private readonly items = new Map<string, Record<string, unknown>>();
   private readonly audit: AuditEntry[] = [];
   private readonly locks = new Map<string, LockLease & { expiresAtMs: number }>();
+  private readonly approvals = new Map<string, ApprovalRequest>();
 
   async recordDelivery(deliveryId: string, at: Date): Promise<boolean> {
     return this.putItem('DELIVERY', deliveryId, { receivedAt: at.toISOString() }, { ifNotExists: true });
@@ -74,12 +77,15 @@ export class MemoryDeploymentStore implements DeploymentStore {
     id: string,
     from: readonly DeploymentStatus[],
     to: DeploymentStatus,
-    patch: Partial<Deployment> = {},
-    at: Date = new Date(),
+    patch: Partial<Deployment>,
+    at: Date,
   ): Promise<Deployment> {
+    assertEdge(from, to);
     const d = this.deployments.get(id);
     if (!d || !from.includes(d.status))
-      throw new StoreConflictError(`deployment ${id} is not in ${from.join('|')}`);
+      throw new StoreConflictError(`deployment ${id} is not in ${from.join('|')}`, {
+        ...(d ? { current: structuredClone(d) } : {}),
+      });
     const next = {
       ...d,
       ...stripUndefined(patch),
@@ -90,11 +96,7 @@ export class MemoryDeploymentStore implements DeploymentStore {
     this.deployments.set(id, next);
     return structuredClone(next);
   }
-  async update(
-    id: string,
-    patch: Partial<Omit<Deployment, 'id' | 'status'>>,
-    at: Date = new Date(),
-  ): Promise<Deployment> {
+  async update(id: string, patch: Partial<Omit<Deployment, 'id' | 'status'>>, at: Date): Promise<Deployment> {
     const d = this.deployments.get(id);
     if (!d) throw new StoreConflictError(`deployment ${id} does not exist`);
     const next = {
@@ -140,9 +142,81 @@ export class MemoryDeploymentStore implements DeploymentStore {
   async releaseLock(name: string, holder: string): Promise<void> {
     if (this.locks.get(name)?.holder === holder) this.locks.delete(name);
   }
+  async releaseExpiredLock(name: string, holder: string, now: Date): Promise<boolean> {
+    const cur = this.locks.get(name);
+    if (!cur || cur.holder !== holder || cur.expiresAtMs >= now.getTime()) return false;
+    this.locks.delete(name);
+    return true;
+  }
   async getLock(name: string): Promise<LockLease | undefined> {
     const l = this.locks.get(name);
     return l ? { name: l.name, holder: l.holder, expiresAt: l.expiresAt } : undefined;
+  }
+  async createApprovalRequest(req: ApprovalRequest): Promise<boolean> {
+    const cur = this.approvals.get(req.deploymentId);
+    if (cur && cur.status !== 'void') return false;
+    this.approvals.set(req.deploymentId, structuredClone(req));
+    return true;
+  }
+  async getApprovalRequest(id: string): Promise<ApprovalRequest | undefined> {
+    const r = this.approvals.get(id);
+    return r ? structuredClone(r) : undefined;
+  }
+  async listPendingApprovalsDueBefore(before: string, limit = 100): Promise<ApprovalRequest[]> {
+    // the DynamoDB store's sparse index: pending only, ordered by deadline then id
+    return [...this.approvals.values()]
+      .filter((r) => r.status === 'pending' && `${r.expiresAt}#${r.deploymentId}` <= `${before}#\uffff`)
+      .sort((a, b) => `${a.expiresAt}#${a.deploymentId}`.localeCompare(`${b.expiresAt}#${b.deploymentId}`))
+      .slice(0, limit)
+      .map((r) => structuredClone(r));
+  }
+  async recordApprovalVote(id: string, a: ApprovalVoteWrite): Promise<boolean> {
+    const r = this.approvals.get(id);
+    if (
+      r?.status !== 'pending' ||
+      r.expiresAtMs <= a.now.getTime() ||
+      r.voteCount !== a.expectedCount ||
+      r.planDigest !== a.planDigest ||
+      r.votes[a.voterKey] !== undefined
+    )
+      return false;
+    r.votes[a.voterKey] = structuredClone(a.vote);
+    r.voteCount = a.expectedCount + 1;
+    if (a.final) {
+      r.status = 'approved';
+      r.decidedAt = a.vote.at;
+      r.decidedBy = a.vote.actor;
+      if (a.rollback) r.rollback = true;
+    }
+    return true;
+  }
+  async recordRejectionVote(id: string, v: RejectionWrite): Promise<boolean> {
+    const r = this.approvals.get(id);
+    if (r?.status !== 'pending' || r.expiresAtMs <= v.now.getTime()) return false;
+    r.votes[v.voterKey] = structuredClone(v.vote);
+    r.status = 'rejected';
+    r.decidedAt = v.vote.at;
+    r.decidedBy = v.vote.actor;
+    return true;
+  }
+  async closeApprovalRequest(
+    id: string,
+    to: 'expired' | 'void',
+    now: Date,
+    reason: string,
+  ): Promise<boolean> {
+    const r = this.approvals.get(id);
+    if (r?.status !== 'pending' || (to === 'expired' && r.expiresAtMs > now.getTime())) return false;
+    r.status = to;
+    r.reason = reason;
+    r.decidedAt = now.toISOString();
+    return true;
+  }
+  async markApprovalReminded(id: string, now: Date): Promise<boolean> {
+    const r = this.approvals.get(id);
+    if (r?.status !== 'pending' || r.remindedAt !== undefined) return false;
+    r.remindedAt = now.toISOString();
+    return true;
   }
   async putItem(
     kind: string,

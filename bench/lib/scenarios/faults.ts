@@ -1,8 +1,8 @@
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { systemClock } from '../../../lib/clock';
 import type { Deployment, ReleaseResult } from '../../../lib/deploy/deployment';
+import { lockName } from '../../../lib/deploy/lifecycle';
 import { RecordingDispatcher } from '../../../lib/dispatch/dispatcher';
-import { lockName } from '../../../lib/runner/runner';
 import { sweep } from '../../../lib/sweeper/sweeper';
 import type { TestDynamo } from '../../../test/helpers/dynalite';
 import { type DynamoThrottleStandIn, startThrottledDynamo } from '../../../test/stand-ins/dynamodb-throttle';

@@ -7,7 +7,7 @@ import { createLogger } from '../../../lib/log/logger';
 import { Redactor } from '../../../lib/log/redact';
 import type { ApprovalRequestNotice, Notifier } from '../../../lib/notify/notifier';
 import { cryptoRandom } from '../../../lib/random';
-import type { TestDynamo } from '../../helpers/dynalite';
+import type { DeploymentStore } from '../../../lib/store/deployment-store';
 
 export const REPO = 'org/charts';
 export const SHA = 'a'.repeat(40);
@@ -82,7 +82,7 @@ export class RecordingNotifier implements Notifier {
   }
 }
 
-export function makeService(db: TestDynamo, over: Partial<ApprovalServiceDeps> = {}) {
+export function makeService(db: { store: DeploymentStore }, over: Partial<ApprovalServiceDeps> = {}) {
   const clock = fixedClock('2026-01-01T01:00:00.000Z');
   const notifier = new RecordingNotifier();
   const dispatcher = new RecordingDispatcher();
@@ -115,7 +115,7 @@ export function makeService(db: TestDynamo, over: Partial<ApprovalServiceDeps> =
 
 /** Creates the deployment and offers it; returns the link and the plan digest the page shows. */
 export async function offered(
-  db: TestDynamo,
+  db: { store: DeploymentStore },
   svc: ApprovalService,
   d: Deployment,
   p: EnvironmentPlan = plan(),

@@ -110,7 +110,13 @@ describe('ApprovalService (dynalite)', () => {
     const { service } = makeService(db);
     const d = deployment();
     const { planDigest } = await offered(db, service, d);
-    await db.store.transition(d.id, ['awaiting_approval'], 'superseded', { supersededBy: NEWER_SHA });
+    await db.store.transition(
+      d.id,
+      ['awaiting_approval'],
+      'superseded',
+      { supersededBy: NEWER_SHA },
+      new Date(),
+    );
     const r = await refusal(
       service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', planDigest }),
     );
@@ -249,7 +255,7 @@ describe('ApprovalService (dynalite)', () => {
     const { service, dispatcher } = makeService(db);
     const d = deployment();
     const { planDigest } = await offered(db, service, d);
-    await db.store.update(d.id, { planDigest: 'plan-digest-2' });
+    await db.store.update(d.id, { planDigest: 'plan-digest-2' }, new Date());
     const r = await refusal(
       service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', planDigest }),
     );

@@ -1,5 +1,4 @@
 import type { Server } from 'node:http';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { makeApprovalHandler } from '../../../handlers/approval';
 import { makeAuthHandler } from '../../../handlers/auth';
 import { ReadAccess } from '../../../lib/auth/read-access';
@@ -9,7 +8,7 @@ import { cryptoRandom } from '../../../lib/random';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
 import { Browser, field } from '../../helpers/form-browser';
 import { GithubOAuthStandIn } from '../../stand-ins/github-oauth';
-import { deployment, makeService, NEWER_SHA, offered, REPO } from './approval-fixtures';
+import { deployment, makeService, NEWER_SHA, offered, plan, REPO } from './approval-fixtures';
 
 let db: TestDynamo;
 let github: GithubOAuthStandIn;
@@ -216,18 +215,11 @@ describe('approval over HTTP with GitHub login (stand-in)', () => {
     await login(b, 'alice');
     const open = await b.get(`/approvals/${d.id}`);
     const shown = field(open.text, 'plan');
-    // meanwhile the plan changed and a new approval was offered for it
-    const req = await ctx.service.getRequest(d.id);
-    await db.store.update(d.id, { planDigest: 'plan-digest-2' });
-    expect(req?.status).toBe('pending');
-    await db.store.documentClient.send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: { PK: `APPROVAL#${d.id}`, SK: '#META' },
-        UpdateExpression: 'SET planDigest = :p',
-        ExpressionAttributeValues: { ':p': 'plan-digest-2' },
-      }),
-    );
+    // meanwhile the plan changed: the request went void and a new one was offered for the new plan
+    expect(await db.store.closeApprovalRequest(d.id, 'void', ctx.clock.now(), 'the plan changed')).toBe(true);
+    const again = await ctx.service.offer(d.id, { plan: plan({ digest: 'plan-digest-2' }) });
+    expect(again.offered).toBe(true);
+    expect(field((await b.get(`/approvals/${d.id}`)).text, 'plan')).toBe('plan-digest-2');
     const stale = await b.post(`/approvals/${d.id}/approve`, { plan: shown, csrf: field(open.text, 'csrf') });
     expect(stale.res.status).toBe(409);
     expect(stale.text).toContain('the plan changed since it was shown to you');
@@ -274,7 +266,13 @@ describe('approval over HTTP with GitHub login (stand-in)', () => {
     await login(b, 'alice');
     const s = deployment();
     await offered(db, ctx.service, s);
-    await db.store.transition(s.id, ['awaiting_approval'], 'superseded', { supersededBy: NEWER_SHA });
+    await db.store.transition(
+      s.id,
+      ['awaiting_approval'],
+      'superseded',
+      { supersededBy: NEWER_SHA },
+      new Date(),
+    );
     const sp = await b.get(`/approvals/${s.id}`);
     expect(sp.res.status).toBe(410);
     expect(sp.text).toContain(`Superseded by ${NEWER_SHA}`);

@@ -192,7 +192,6 @@ describe('githubStatusOf', () => {
   });
   it.each([
     ['awaiting_approval', 'queued'],
-    ['approved', 'queued'],
     ['queued', 'queued'],
     ['running', 'in_progress'],
     ['succeeded', 'success'],

@@ -161,8 +161,9 @@ describe('SlackNotifier (real WebClient, loopback Slack, dynalite)', () => {
       action: 'approve',
       outcome: 'approved',
     });
-    await move(n, 'pub', ['awaiting_approval'], 'approved');
-    expect(textOf(slack.topLevel()[0]?.blocks)).toContain('*public* approved by <@U0ALICE1>');
+    // the deciding vote queues the deployment (there is no `approved` status): the line says who
+    await move(n, 'pub', ['awaiting_approval'], 'queued');
+    expect(textOf(slack.topLevel()[0]?.blocks)).toContain('*public* queued (approved by <@U0ALICE1>)');
   });
 
   it('posts a single message when two Lambdas are notified at the same moment', async () => {

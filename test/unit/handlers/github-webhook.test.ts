@@ -225,7 +225,7 @@ describe('POST /webhook', () => {
     const first = await dynamo.store.listDeployments();
     const oldStaging = first.find((d) => d.environment === 'staging') as Deployment;
     const oldProd = first.find((d) => d.environment === 'production') as Deployment;
-    await dynamo.store.transition(oldStaging.id, ['queued'], 'running');
+    await dynamo.store.transition(oldStaging.id, ['queued'], 'running', {}, clock.now());
     clock.advance(60_000);
     await handler(await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA2 })));
     expect((await dynamo.store.getDeployment(oldStaging.id))?.status).toBe('running');

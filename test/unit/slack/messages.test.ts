@@ -126,19 +126,13 @@ describe('renderCommitMessage', () => {
     ]);
   });
 
-  it.each([
-    'superseded',
-    'expired',
-    'rejected',
-    'approved',
-    'queued',
-    'running',
-    'succeeded',
-    'failed',
-  ] as const)('takes the buttons away once production is %s', (status) => {
-    const msg = renderCommitMessage(state([dep({ id: 'pub', environment: 'public', status })]));
-    expect(buttons(msg.blocks)).toEqual([]);
-  });
+  it.each(['superseded', 'expired', 'rejected', 'queued', 'running', 'succeeded', 'failed'] as const)(
+    'takes the buttons away once production is %s',
+    (status) => {
+      const msg = renderCommitMessage(state([dep({ id: 'pub', environment: 'public', status })]));
+      expect(buttons(msg.blocks)).toEqual([]);
+    },
+  );
 
   it('says who approved and who rejected, mentioning Slack users', () => {
     const msg = renderCommitMessage(

@@ -17,6 +17,7 @@ import { startLocalStack } from '../lib/local/local-stack';
 import { createLogger } from '../lib/log/logger';
 import { Redactor } from '../lib/log/redact';
 import { ConsoleNotifier } from '../lib/notify/notifier';
+import { MemoryBranchState } from '../test/fakes/memory-branch-state';
 import { MemoryDeploymentStore } from '../test/fakes/memory-store';
 import { branchPush, signedGithubEvent } from '../test/helpers/events';
 import { MemoryRepoSource } from '../test/helpers/memory-source';
@@ -36,6 +37,7 @@ function sha(i: number): string {
 
 async function inProcess() {
   const source = new MemoryRepoSource();
+  const branches = new MemoryBranchState();
   const clock = fixedClock('2026-01-01T00:00:00Z');
   const quiet = createLogger({ redactor: new Redactor(), clock, write: () => {}, level: 'warn' });
   const handler = makeGithubWebhookHandler({
@@ -46,6 +48,8 @@ async function inProcess() {
     clock,
     logger: quiet,
     deployConfigPath: 'deploy.yaml',
+    // every push moves the branch: the head is the commit of the push being sent
+    branchState: branches,
     repositories: [REPO],
     branches: [],
     maxBodyBytes: 5 * 1024 * 1024,
@@ -68,8 +72,9 @@ async function inProcess() {
   const lat: number[] = [];
   const statuses = new Map<number, number>();
   const t0all = process.hrtime.bigint();
-  for (const ev of events) {
+  for (const [i, ev] of events.entries()) {
     clock.advance(1000);
+    branches.setHead(REPO, 'master', sha(i + 1));
     const t0 = process.hrtime.bigint();
     const res = await handler(ev);
     lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
@@ -96,6 +101,8 @@ async function loopback() {
     logLevel: 'error',
     clock: systemClock,
     source,
+    // the same push, 1500 times under new delivery ids: the first is accepted, the rest are duplicates
+    branchState: new MemoryBranchState().setHead(REPO, 'master', 'a'.repeat(40)),
     runner: false, // the webhook alone: deployments stay queued
     sweepIntervalMs: 0,
   });

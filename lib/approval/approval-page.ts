@@ -40,7 +40,7 @@ export interface ApprovalPageInput {
   audit: AuditEntry[];
   /** the `after` environment's deployment of the same commit */
   previousStage?: Deployment;
-  /** what the environment runs now, when pushed after this commit */
+  /** what the environment runs now, when this commit does not lead to it (a rollback) */
   newerRunning?: Deployment;
   /** the outcome of the POST that redirected here */
   flash?: string;
@@ -185,7 +185,7 @@ function stateSection(input: ApprovalPageInput): string {
       const action = `/approvals/${encodeURIComponent(d.id)}`;
       const hidden = `<input type="hidden" name="plan" value="${escapeHtml(s.planDigest)}"><input type="hidden" name="csrf" value="${escapeHtml(s.csrf)}">`;
       const rollback = s.rollbackNeeded
-        ? `<p class="state refused"><label><input type="checkbox" id="rollback" name="rollback" value="1"> Roll back: ${env} runs ${escapeHtml(input.newerRunning?.sha.slice(0, 12) ?? 'a newer commit')}, pushed after this one. Tick to deploy this older commit anyway.</label></p>`
+        ? `<p class="state refused"><label><input type="checkbox" id="rollback" name="rollback" value="1"> Roll back: ${env} runs ${escapeHtml(input.newerRunning?.sha.slice(0, 12) ?? 'a newer commit')}, which this commit does not lead to (it is older, or on another line). Tick to deploy it anyway.</label></p>`
         : '';
       const progress =
         s.required > 1

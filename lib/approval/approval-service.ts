@@ -4,6 +4,7 @@ import type { EnvironmentPlan } from '../deploy/plan';
 import { diffPlans, type PlanSnapshot, snapshotOf, summaryLines } from '../deploy/plan-diff';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { describeError, type ErrorCode, HelmgateError } from '../errors';
+import type { Ancestry } from '../github/branch-state';
 import { handle } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Notifier } from '../notify/notifier';
@@ -49,6 +50,11 @@ export interface ApprovalServiceDeps {
    * deployment's tree as `ctx.sourceDir`, so this is usually parse + plan on that tree.
    */
   planFor?: (waiting: Deployment, ctx: FinishedContext) => Promise<EnvironmentPlan | undefined>;
+  /**
+   * How `head` relates to `base` in the repository (BranchState.compare: GitHub's compare API, locally
+   * git merge-base): a rollback is recognised by ancestry, not by time.
+   */
+  ancestry?: (repository: string, base: string, head: string) => Promise<Ancestry>;
   /** how many recent deployments the promotion gate scans for the same commit; default 200 */
   scanLimit?: number;
 }
@@ -68,7 +74,7 @@ export interface ApprovalView {
   audit: AuditEntry[];
   /** the `after` environment's deployment of the same commit, newest first */
   previousStage?: Deployment;
-  /** what the environment runs now (newest success), when it was pushed after this commit */
+  /** what the environment runs now (newest success), when this commit does not lead to it (a rollback) */
   newerRunning?: Deployment;
   required: number;
 }
@@ -269,7 +275,7 @@ export class ApprovalService implements ApprovalPort {
     if (newer && input.rollback !== true)
       refuse(
         'conflict',
-        `${d.environment} runs ${short(newer.sha)}, pushed after this commit: approving would roll it back; confirm the rollback to go ahead`,
+        `${d.environment} runs ${short(newer.sha)}, which this commit does not lead to (it is older, or on another line): approving would roll it back; confirm the rollback to go ahead`,
       );
 
     const required = this.requiredFor(d.environment);
@@ -306,12 +312,26 @@ export class ApprovalService implements ApprovalPort {
     return false;
   }
 
-  /** The newest successful deployment of the environment, when it was pushed after `d` (a rollback). */
+  /**
+   * What the environment runs now, when deploying `d` would move it back: by commit ancestry (issue
+   * 11), not push time — `d` is behind it or on another line. When ancestry cannot be told, the
+   * rollback confirmation is asked for. Without an `ancestry` dependency (old wiring): by push time.
+   */
   async newerRunning(d: Deployment): Promise<Deployment | undefined> {
     const recent = await this.deps.store.listByEnvironment(d.repository, d.environment, { limit: 50 });
     const current = recent.find((x) => this.succeeded(x));
     if (!current || current.sha === d.sha) return undefined;
-    return current.createdAt > d.createdAt ? current : undefined;
+    if (!this.deps.ancestry) return current.createdAt > d.createdAt ? current : undefined;
+    try {
+      const relation = await this.deps.ancestry(d.repository, current.sha, d.sha);
+      return relation === 'ahead' || relation === 'identical' ? undefined : current;
+    } catch (e) {
+      this.deps.logger.warn('commit ancestry unknown; asking for the rollback confirmation', {
+        deploymentId: d.id,
+        err: e,
+      });
+      return current;
+    }
   }
 
   /** For the approval page: the deployment, its request, audit, the previous stage and rollback state. */
@@ -395,7 +415,8 @@ export class ApprovalService implements ApprovalPort {
         });
         continue;
       }
-      if (plan.approval === 'auto') {
+      // a rollback push made an `auto` environment wait for a person (w.approval): the stricter wins
+      if (plan.approval === 'auto' && w.approval !== 'required') {
         await handle(this.deps, {
           type: 'promoted',
           target: w,
@@ -408,7 +429,7 @@ export class ApprovalService implements ApprovalPort {
             detail: `${finished.environment} ${finished.status} (${finished.id})`,
           },
         });
-      } else if (plan.approval === 'required') {
+      } else if (plan.approval === 'required' || w.approval === 'required') {
         const previous = ctx.previous ?? (await this.currentSnapshot(w.repository, w.environment));
         await this.offer(w.id, { plan, ...(previous ? { previous } : {}) }).catch((e) => {
           if (!(e instanceof ApprovalRefusedError)) throw e;

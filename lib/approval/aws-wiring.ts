@@ -6,6 +6,7 @@ import { cookieSettingsFor } from '../auth/session';
 import { systemClock } from '../clock';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
+import { GithubBranchState } from '../github/branch-state';
 import type { Notifier } from '../notify/notifier';
 import { cryptoRandom } from '../random';
 import { planAt } from '../runner/runner';
@@ -47,6 +48,12 @@ export async function approvalWiring(base: AwsBase = awsBase()): Promise<Approva
   const approvers = parseApprovers(config.HELMGATE_APPROVERS);
   const notifier = await awsNotifier(base);
   const dispatcher = awsDispatcher(base);
+  // rollbacks by commit ancestry: GitHub's compare API with helmgate's token (built on first use)
+  let branchState: Promise<GithubBranchState> | undefined;
+  const branches = () => {
+    branchState ??= awsOctokit(base).then((o) => new GithubBranchState(o));
+    return branchState;
+  };
   const service = new ApprovalService({
     store: base.store,
     notifier,
@@ -57,6 +64,7 @@ export async function approvalWiring(base: AwsBase = awsBase()): Promise<Approva
     approvers,
     publicUrl: config.HELMGATE_PUBLIC_URL,
     approvalTtlMs: config.HELMGATE_APPROVAL_TTL_HOURS * 3600_000,
+    ancestry: async (repository, b, head) => (await branches()).compare(repository, b, head),
     planFor: async (waiting, ctx) =>
       ctx.sourceDir ? planAt(ctx.sourceDir, config.HELMGATE_DEPLOY_CONFIG, waiting) : undefined,
   });

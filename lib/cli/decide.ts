@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { Decision, VoteOutcome } from '../approval/approval-port';
+import type { Decision, EnvironmentApprovers, VoteOutcome } from '../approval/approval-port';
+import { identify } from '../approval/approver-policy';
 import { type Deployment, isTerminal } from '../deploy/lifecycle';
 import { HelmgateError } from '../errors';
 import { deploymentId } from '../intake/push-intake';
@@ -159,8 +160,10 @@ async function createDeployment(
       ref: earlier?.ref ?? tree.sha,
       status: needsApproval ? 'awaiting_approval' : 'queued',
       approval: needsApproval ? 'required' : plan.approval,
-      // the requester stands where a pusher would: the self-approval rule applies to them
+      // the requester stands where a pusher would: the self-approval rule applies to them, also as
+      // the GitHub login their principal maps to (cliToGithub), so they cannot approve from the web
       pusher: principal,
+      involved: requesterLogins(principal, t.approvers[environment]),
       createdAt: now.toISOString(),
       updatedAt: now.toISOString(),
       ...(message ? { commitMessage: message.slice(0, 2000) } : {}),
@@ -296,4 +299,10 @@ export async function rollbackCommand(
     },
     input,
   );
+}
+
+/** The requester's GitHub login, when the approvers config maps their CLI principal to one. */
+function requesterLogins(principal: string, cfg: EnvironmentApprovers | undefined): string[] {
+  const login = identify({ kind: 'cli', id: principal }, cfg).login;
+  return login ? [login] : [];
 }

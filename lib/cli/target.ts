@@ -10,6 +10,8 @@ import { parseApprovers } from '../approval/aws-wiring';
 import type { Clock } from '../clock';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
+import { createProcessRunner } from '../exec/command-runner';
+import { type Ancestry, GithubBranchState, LocalBranchState } from '../github/branch-state';
 import { originRepository } from '../github/origin-repository';
 import { createLogger, type Logger } from '../log/logger';
 import { Redactor } from '../log/redact';
@@ -18,7 +20,7 @@ import { cryptoRandom } from '../random';
 import { FileSecretsProvider } from '../secrets/file-provider';
 import type { SecretsProvider } from '../secrets/secrets-provider';
 import { DynamoDbDeploymentStore } from '../store/dynamodb-deployment-store';
-import { awsBase, awsDispatcher, awsNotifier } from '../wiring/aws';
+import { awsBase, awsDispatcher, awsNotifier, awsOctokit } from '../wiring/aws';
 import { LocalHttpDispatcher, ReportingDispatcher } from './local-dispatch';
 
 /** A usage problem (exit code 2): a missing flag, a bad argument, an unknown target. */
@@ -204,6 +206,9 @@ function localTarget(stateFile: string, opts: TargetOptions, t: TargetEnv): CliT
   const dispatcher = new ReportingDispatcher(() => new LocalHttpDispatcher(state.url));
   const notifier: Notifier = new ConsoleNotifier(logger);
   const repoDir = path.resolve(path.dirname(stateFile), state.repoDir);
+  // rollbacks by commit ancestry, as the stack sees them: the same checkout
+  const branches = new LocalBranchState(repoDir, createProcessRunner());
+  const ancestry: Ancestor = (repository, base, head) => branches.compare(repository, base, head);
   return {
     mode: 'local',
     description: `local stack at ${state.url}`,
@@ -230,8 +235,10 @@ function localTarget(stateFile: string, opts: TargetOptions, t: TargetEnv): CliT
         approvers,
         publicUrl: state.url,
         allowRendered: renderOnly,
+        ancestry,
       }),
-    readApprovals: () => readOnlyApprovals(store, approvers, t.clock, logger, state.url, renderOnly),
+    readApprovals: () =>
+      readOnlyApprovals(store, approvers, t.clock, logger, state.url, renderOnly, ancestry),
     repository: async () =>
       opts.repository ??
       state.repositories?.[0] ??
@@ -241,6 +248,8 @@ function localTarget(stateFile: string, opts: TargetOptions, t: TargetEnv): CliT
     close: () => dynamo.destroy(),
   };
 }
+
+type Ancestor = (repository: string, base: string, head: string) => Promise<Ancestry>;
 
 const silentNotifier: Notifier = { deploymentChanged: async () => undefined };
 const refusingDispatcher: Dispatcher = {
@@ -256,6 +265,7 @@ function readOnlyApprovals(
   logger: Logger,
   publicUrl: string,
   allowRendered: boolean,
+  ancestry: Ancestor,
 ): ApprovalService {
   return new ApprovalService({
     store,
@@ -267,6 +277,7 @@ function readOnlyApprovals(
     approvers,
     publicUrl,
     allowRendered,
+    ancestry,
   });
 }
 
@@ -284,6 +295,11 @@ function awsTarget(opts: TargetOptions, t: TargetEnv): CliTarget {
   const redactor = base.redactor;
   const logger = stderrLogger(redactor, t, opts.verbose === true);
   const baseWithLogger = { ...base, logger };
+  let branches: Promise<GithubBranchState> | undefined;
+  const ancestry: Ancestor = async (repository, b, head) => {
+    branches ??= awsOctokit(baseWithLogger).then((o) => new GithubBranchState(o));
+    return (await branches).compare(repository, b, head);
+  };
   const { config } = base;
   const approvers = parseApprovers(config.HELMGATE_APPROVERS);
   const repoDir = path.resolve(t.cwd, t.env.HELMGATE_REPO_DIR ?? '.');
@@ -325,11 +341,12 @@ function awsTarget(opts: TargetOptions, t: TargetEnv): CliTarget {
         approvers,
         publicUrl: config.HELMGATE_PUBLIC_URL,
         approvalTtlMs: config.HELMGATE_APPROVAL_TTL_HOURS * 3600_000,
+        ancestry,
       });
       return service;
     },
     readApprovals: () =>
-      readOnlyApprovals(base.store, approvers, t.clock, logger, config.HELMGATE_PUBLIC_URL, false),
+      readOnlyApprovals(base.store, approvers, t.clock, logger, config.HELMGATE_PUBLIC_URL, false, ancestry),
     repository: async () =>
       opts.repository ?? firstCsv(t.env.HELMGATE_REPOSITORIES) ?? (await originRepository(repoDir)),
     principal: () => awsPrincipal(opts, base.config.AWS_REGION),

@@ -16,7 +16,10 @@ export type Ancestry = 'ahead' | 'behind' | 'diverged' | 'identical';
 export interface BranchState {
   /** The commit `branch` points at now; undefined when the branch does not exist. */
   head(repository: string, branch: string): Promise<string | undefined>;
-  /** How `head` relates to `base` (both full SHAs). */
+  /**
+   * How `head` relates to `base` (both full SHAs). A commit the repository does not know is
+   * `diverged`: nothing proves it moves forward, so it is treated like a rollback.
+   */
   compare(repository: string, base: string, head: string): Promise<Ancestry>;
 }
 
@@ -85,6 +88,7 @@ export class GithubBranchState implements BranchState {
       throw new HelmgateError('source_unavailable', `GitHub's compare answered status ${String(status)}`);
     } catch (e) {
       if (e instanceof HelmgateError) throw e;
+      if ((e as { status?: number }).status === 404) return 'diverged';
       throw new HelmgateError('source_unavailable', `GitHub could not compare ${base} with ${head}`, {
         cause: e,
       });
@@ -126,6 +130,8 @@ export class LocalBranchState implements BranchState {
     checkSha(base);
     checkSha(head);
     if (base === head) return 'identical';
+    const known = async (sha: string) => (await this.git(['cat-file', '-e', `${sha}^{commit}`])).code === 0;
+    if (!(await known(base)) || !(await known(head))) return 'diverged';
     const isAncestor = async (a: string, b: string): Promise<boolean> => {
       const r = await this.git(['merge-base', '--is-ancestor', a, b]);
       if (r.code === 0) return true;

@@ -24,6 +24,8 @@ import { parseDeployConfig } from '../deploy/deploy-config';
 import { planEnvironment } from '../deploy/plan';
 import { InProcessBackgroundWork } from '../dispatch/background';
 import { type DeployJob, type Dispatcher, InProcessDispatcher } from '../dispatch/dispatcher';
+import { createProcessRunner } from '../exec/command-runner';
+import { type BranchState, LocalBranchState } from '../github/branch-state';
 import { LocalGitSource } from '../github/local-git-source';
 import { originRepository } from '../github/origin-repository';
 import type { RepoSource } from '../github/repo-source';
@@ -70,6 +72,8 @@ export interface LocalStackOptions {
   notifiers?: Notifier[];
   /** where the repository is read from; default: git on repoDir */
   source?: RepoSource;
+  /** where its branches point now (stale pushes, rollbacks); default: git on repoDir */
+  branchState?: BranchState;
   /** who may approve what (HELMGATE_APPROVERS); default: nobody */
   approvers?: ApproversConfig;
   /** public base URL for approval links; default the stack's own URL */
@@ -311,6 +315,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   };
 
   const approvers = opts.approvers ?? {};
+  const branchState = opts.branchState ?? new LocalBranchState(opts.repoDir, createProcessRunner());
   const approvals = new ApprovalService({
     store,
     notifier,
@@ -320,6 +325,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     logger,
     approvers,
     publicUrl,
+    ancestry: (repository, base, head) => branchState.compare(repository, base, head),
     // render-only (no cluster): a rendered staging may promote, so the whole flow can be tried locally
     allowRendered: opts.runner === false || !(opts.runner?.access || opts.runner?.kubeconfig),
     ...(opts.approvalTtlMs ? { approvalTtlMs: opts.approvalTtlMs } : {}),
@@ -348,6 +354,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     clock,
     logger,
     deployConfigPath,
+    branchState,
     repositories,
     branches: opts.branches ?? [],
     maxBodyBytes: opts.maxBodyBytes ?? 5 * 1024 * 1024,

@@ -7,6 +7,7 @@ import { systemClock } from '../clock';
 import { type AppConfig, loadConfig } from '../config/env';
 import { LambdaDispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
+import { GithubBranchState } from '../github/branch-state';
 import { GithubContentsSource } from '../github/github-contents';
 import { GithubDeploymentsReporter } from '../github/status-reporter';
 import { createLogger, type Logger } from '../log/logger';
@@ -126,6 +127,7 @@ export async function awsWebhookDeps(
     clock: systemClock,
     logger: base.logger,
     deployConfigPath: config.HELMGATE_DEPLOY_CONFIG,
+    branchState: new GithubBranchState(await awsOctokit(base)),
     repositories: config.HELMGATE_REPOSITORIES,
     branches: config.HELMGATE_BRANCHES,
     maxBodyBytes: config.HELMGATE_MAX_BODY_BYTES,

@@ -222,10 +222,12 @@ export class MemoryDeploymentStore implements DeploymentStore {
     kind: string,
     id: string,
     item: Record<string, unknown>,
-    opts: { ifNotExists?: boolean } = {},
+    opts: { ifNotExists?: boolean; unlessEqual?: { field: string; value: string } } = {},
   ): Promise<boolean> {
     const key = `${kind}#${id}`;
     if (opts.ifNotExists && this.items.has(key)) return false;
+    const unless = opts.unlessEqual;
+    if (unless && this.items.get(key)?.[unless.field] === unless.value) return false;
     this.items.set(key, structuredClone(item));
     return true;
   }

@@ -13,6 +13,8 @@ import { systemClock } from '../../../lib/clock';
 import type { Deployment } from '../../../lib/deploy/deployment';
 import { InProcessBackgroundWork } from '../../../lib/dispatch/background';
 import { type DeployJob, InProcessDispatcher } from '../../../lib/dispatch/dispatcher';
+import { createProcessRunner } from '../../../lib/exec/command-runner';
+import { LocalBranchState } from '../../../lib/github/branch-state';
 import { LocalGitSource } from '../../../lib/github/local-git-source';
 import type { HttpEvent } from '../../../lib/http/lambda-http';
 import type { ApprovalRequestNotice, Notifier } from '../../../lib/notify/notifier';
@@ -163,8 +165,10 @@ export async function startRaceWorld(): Promise<RaceWorld> {
     clock: systemClock,
     logger,
     deployConfigPath: 'deploy.yaml',
+    branchState: new LocalBranchState(w.repo.dir, createProcessRunner()),
     repositories: [REPOSITORY],
-    branches: [],
+    // the checkout's branch: pushes are accepted only while their commit is its head
+    branches: ['main'],
     maxBodyBytes: 5 * 1024 * 1024,
     webhookSecrets: async () => [WEBHOOK_SECRET],
   });
@@ -206,7 +210,7 @@ export async function startRaceWorld(): Promise<RaceWorld> {
     },
     async push() {
       const sha = w.repo.head();
-      const ev = await signedGithubEvent(WEBHOOK_SECRET, 'push', branchPush({ sha, repository: REPOSITORY }));
+      const ev = await signedGithubEvent(WEBHOOK_SECRET, 'push', branchPush({ sha, repository: REPOSITORY, ref: 'refs/heads/main' }));
       const res = await webhook(ev);
       return { sha, status: res.statusCode };
     },

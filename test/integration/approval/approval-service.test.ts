@@ -282,7 +282,7 @@ describe('ApprovalService (dynalite)', () => {
       service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', planDigest }),
     );
     expect(r.code).toBe('conflict');
-    expect(r.message).toContain(`runs ${NEWER_SHA.slice(0, 12)}, pushed after this commit`);
+    expect(r.message).toContain(`runs ${NEWER_SHA.slice(0, 12)}, which this commit does not lead to`);
     const out = await service.vote({
       deploymentId: d.id,
       voter: alice,

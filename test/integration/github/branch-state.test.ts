@@ -58,6 +58,8 @@ describe.each(sides)('branch state from %s', (_name, make) => {
     expect(await s.compare(REPO, shas.c as string, shas.b as string)).toBe('behind');
     expect(await s.compare(REPO, shas.c as string, shas.x as string)).toBe('diverged');
     expect(await s.compare(REPO, shas.b as string, shas.b as string)).toBe('identical');
+    // a commit the repository does not know proves nothing: treated like a rollback
+    expect(await s.compare(REPO, 'f'.repeat(40), shas.c as string)).toBe('diverged');
   });
 
   test('refuses a branch name or SHA that could be read as an option or a path', async () => {

@@ -7,6 +7,7 @@ import { RecordingDispatcher } from '../../../lib/dispatch/dispatcher';
 import { createLogger, memorySink } from '../../../lib/log/logger';
 import { Redactor } from '../../../lib/log/redact';
 import type { Notifier } from '../../../lib/notify/notifier';
+import { MemoryBranchState } from '../../fakes/memory-branch-state';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
 import { branchPush, githubExample, httpEvent, signedGithubEvent } from '../../helpers/events';
 import { MemoryRepoSource } from '../../helpers/memory-source';
@@ -28,6 +29,9 @@ describe('POST /webhook', () => {
   let dynamo: TestDynamo;
   let deps: GithubWebhookDeps;
   let dispatcher: RecordingDispatcher;
+  let branches: MemoryBranchState;
+  /** where the branch (master) points: the push a test sends must be its head to deploy */
+  let head: string;
   let source: MemoryRepoSource;
   let notifier: RecordingNotifier;
   let logs: string[];
@@ -37,6 +41,8 @@ describe('POST /webhook', () => {
   beforeEach(async () => {
     dynamo = await startDynalite();
     dispatcher = new RecordingDispatcher();
+    head = SHA1;
+    branches = new MemoryBranchState(() => head);
     source = new MemoryRepoSource({
       [SHA1]: { 'deploy.yaml': DEPLOY_YAML },
       [SHA2]: { 'deploy.yaml': DEPLOY_YAML },
@@ -54,6 +60,7 @@ describe('POST /webhook', () => {
       clock,
       logger: createLogger({ redactor: new Redactor(), clock, write: sink.write }),
       deployConfigPath: 'deploy.yaml',
+      branchState: branches,
       repositories: [REPO],
       branches: [],
       maxBodyBytes: 64 * 1024,
@@ -86,6 +93,7 @@ describe('POST /webhook', () => {
   });
 
   it('accepts the real example payload, base64 or plain body', async () => {
+    head = branchPush().after;
     const plain = await signedGithubEvent(SECRET, 'push', branchPush(), { base64: false });
     expect((await handler(plain)).statusCode).toBe(202);
   });
@@ -227,6 +235,7 @@ describe('POST /webhook', () => {
     const oldProd = first.find((d) => d.environment === 'production') as Deployment;
     await dynamo.store.transition(oldStaging.id, ['queued'], 'running', {}, clock.now());
     clock.advance(60_000);
+    head = SHA2;
     await handler(await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA2 })));
     expect((await dynamo.store.getDeployment(oldStaging.id))?.status).toBe('running');
     expect(await dynamo.store.getDeployment(oldProd.id)).toMatchObject({

@@ -210,7 +210,11 @@ export async function startRaceWorld(): Promise<RaceWorld> {
     },
     async push() {
       const sha = w.repo.head();
-      const ev = await signedGithubEvent(WEBHOOK_SECRET, 'push', branchPush({ sha, repository: REPOSITORY, ref: 'refs/heads/main' }));
+      const ev = await signedGithubEvent(
+        WEBHOOK_SECRET,
+        'push',
+        branchPush({ sha, repository: REPOSITORY, ref: 'refs/heads/main' }),
+      );
       const res = await webhook(ev);
       return { sha, status: res.statusCode };
     },

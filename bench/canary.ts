@@ -7,8 +7,8 @@
  * captured.
  */
 import './lib/esm';
+import { type CanaryResult, canaryScan } from '../test/scenarios/canary';
 import { table } from './lib';
-import { type CanaryResult, canaryScan } from './lib/scenarios/canary';
 import { type BenchRow, benchTable, machine, row } from './lib/table';
 
 const B = 'canary';

@@ -5,8 +5,8 @@
  * the right reason, and that no lock stayed held past its lease.
  */
 import './lib/esm';
+import { type FaultOutcome, runFaultMatrix } from '../test/scenarios/faults';
 import { table } from './lib';
-import { type FaultOutcome, runFaultMatrix } from './lib/scenarios/faults';
 import { type BenchRow, benchTable, machine, row } from './lib/table';
 
 const B = 'faults';

@@ -5,14 +5,14 @@
  * (BENCH_RACE_ROUNDS, default 10), through the real handlers, runner and helm.
  */
 import './lib/esm';
-import { table } from './lib';
 import {
   type ApprovalRound,
   approvalRound,
   type SupersedeRound,
   startRaceWorld,
   supersedeRound,
-} from './lib/scenarios/races';
+} from '../test/scenarios/races';
+import { table } from './lib';
 import { type BenchRow, benchTable, machine, row } from './lib/table';
 
 const B = 'races';

@@ -5,8 +5,8 @@
  * time inside helm processes. Real helm 4 against the loopback Kubernetes API stand-in.
  */
 import './lib/esm';
+import { type RolloutResult, rolloutOnce } from '../test/scenarios/rollout';
 import { fmt, table } from './lib';
-import { type RolloutResult, rolloutOnce } from './lib/scenarios/rollout';
 import { type BenchRow, benchTable, machine, row } from './lib/table';
 
 const B = 'rollout';

@@ -6,10 +6,10 @@
  * size and cold import time (the building blocks bench/webhook.ts uses).
  */
 import './lib/esm';
+import { startFlowWorld } from '../test/scenarios/local-flow';
+import { rolloutOnce } from '../test/scenarios/rollout';
 import { fmt, summarize, table } from './lib';
 import { handlerBundles } from './lib/bundles';
-import { startFlowWorld } from './lib/scenarios/local-flow';
-import { rolloutOnce } from './lib/scenarios/rollout';
 import { type BenchRow, benchTable, machine, row } from './lib/table';
 
 const B = 'speed';

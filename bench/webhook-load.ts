@@ -11,7 +11,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { startLocalStack } from '../lib/local/local-stack';
+import { startLocalStack } from '../handlers/local/local-stack';
 import { pushPayload } from '../lib/local/push-payload';
 import { makeGitRepo } from '../test/helpers/git-repo';
 import { type BenchRow, benchTable, counts, machine, row } from './lib/table';

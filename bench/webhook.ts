@@ -3,7 +3,9 @@
  * in the same run as the baseline.
  *  1. in-process (store excluded: an in-memory store): p50/p99 per request and requests/s;
  *  2. loopback HTTP against the local stack (real dynalite) with autocannon;
- *  3. each handler's minified bundle size and cold import time (minus a bare `node -e ""`).
+ *  3. each handler's minified bundle size and cold import time (minus a bare `node -e ""`);
+ *  4. the store round trips (DynamoDB requests, counted at the SDK client) of an accepted push, an
+ *     approval offer and a vote.
  */
 import './lib/esm';
 import { createHmac, randomUUID } from 'node:crypto';
@@ -11,9 +13,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { makeGithubWebhookHandler } from '../handlers/github-webhook';
+import { startLocalStack } from '../handlers/local/local-stack';
 import { fixedClock, systemClock } from '../lib/clock';
 import { RecordingDispatcher } from '../lib/dispatch/dispatcher';
-import { startLocalStack } from '../lib/local/local-stack';
 import { createLogger } from '../lib/log/logger';
 import { Redactor } from '../lib/log/redact';
 import { ConsoleNotifier } from '../lib/notify/notifier';
@@ -23,6 +25,7 @@ import { branchPush, signedGithubEvent } from '../test/helpers/events';
 import { MemoryRepoSource } from '../test/helpers/memory-source';
 import { fmt, summarize, table } from './lib';
 import { handlerBundles } from './lib/bundles';
+import { measureRoundTrips, type RoundTripReport } from './lib/round-trips';
 import { type BenchRow, row } from './lib/table';
 
 const SECRET = 'bench-webhook-secret-0123456789abcdef';
@@ -154,12 +157,28 @@ export async function benchWebhook() {
   const ip = await inProcess();
   const lb = await loopback();
   const b = await bundles();
-  return { ip, lb, b };
+  const rt = await measureRoundTrips(root);
+  return { ip, lb, b, rt };
+}
+
+const ROUND_TRIP_ROWS: Array<[keyof RoundTripReport, string]> = [
+  ['firstPush', 'accepted push (2 environments, nothing to supersede)'],
+  ['nextPush', 'accepted push (2 environments, each supersedes one)'],
+  ['offer', 'approval offer'],
+  ['vote', 'deciding vote'],
+  ['rollbackVote', 'deciding vote, rollback confirmed'],
+];
+
+function roundTripText(counts: Record<string, number>): string {
+  return Object.entries(counts)
+    .filter(([k]) => k !== 'total')
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
 }
 
 /** `npm run bench` rows: our figures against the baselines measured in the same run. */
 export async function run(): Promise<BenchRow[]> {
-  const { ip, lb, b } = await benchWebhook();
+  const { ip, lb, b, rt } = await benchWebhook();
   const B = 'webhook';
   const rows: BenchRow[] = [
     row(B, 'in-process p50 (store excluded)', Number(ip.ours.p50.toFixed(3)), {
@@ -179,6 +198,12 @@ export async function run(): Promise<BenchRow[]> {
       note: `autocannon, 8 connections, ${lb.result.requests.total} pushes; statuses ${JSON.stringify(Object.fromEntries(lb.statuses))}`,
     }),
     row(B, 'loopback HTTP p50 / p99', `${lb.result.latency.p50} / ${lb.result.latency.p99}`, { unit: 'ms' }),
+    ...ROUND_TRIP_ROWS.map(([k, label]) =>
+      row(B, `store round trips: ${label}`, rt[k].total ?? 0, {
+        unit: 'requests',
+        note: roundTripText(rt[k]),
+      }),
+    ),
   ];
   for (const h of b.rows)
     rows.push(
@@ -193,7 +218,7 @@ export async function run(): Promise<BenchRow[]> {
 
 if (require.main === module) {
   benchWebhook().then(
-    ({ ip, lb, b }) => {
+    ({ ip, lb, b, rt }) => {
       console.log(
         `\nwebhook in-process, store excluded (in-memory store), ${ip.ours.n} signed pushes of ${ip.payloadBytes} bytes`,
       );
@@ -240,6 +265,16 @@ if (require.main === module) {
         `\nhandler bundles (esbuild, minified, AWS SDK bundled); bare node start = ${fmt(b.baseline, 1)} ms`,
       );
       console.log(table(b.rows));
+      console.log('\nstore round trips (DynamoDB requests, counted at the SDK client, against dynalite)');
+      console.log(
+        table(
+          ROUND_TRIP_ROWS.map(([k, label]) => ({
+            'entry point': label,
+            requests: String(rt[k].total ?? 0),
+            'by command': roundTripText(rt[k]),
+          })),
+        ),
+      );
     },
     (e) => {
       console.error(e);

@@ -1,17 +1,17 @@
 import {
-  type ApprovalPageState,
   PAGE_HEADERS,
   renderApprovalPage,
   renderLoginPage,
   renderMessagePage,
 } from '../lib/approval/approval-page';
+import { approvalCsrfPurpose, approvalPageOutcome } from '../lib/approval/approval-page-state';
 import type { ApproversConfig } from '../lib/approval/approval-port';
 import type { ApprovalService } from '../lib/approval/approval-service';
-import { authorize } from '../lib/approval/approver-policy';
-import { approvalHandlerDeps, approvalWiring, awsReadAccess } from '../lib/approval/aws-wiring';
 import type { ReadAccess } from '../lib/auth/read-access';
-import { type CookieSettings, csrfToken, readSession, type Session, verifyCsrf } from '../lib/auth/session';
+import { type CookieSettings, readSession, type Session, verifyCsrf } from '../lib/auth/session';
 import type { Clock } from '../lib/clock';
+import { composeAws } from '../lib/compose/aws';
+import { lazyHandler } from '../lib/compose/lazy';
 import { HelmgateError } from '../lib/errors';
 import {
   type HttpEvent,
@@ -22,7 +22,6 @@ import {
   STATUS_BY_CODE,
 } from '../lib/http/lambda-http';
 import type { Logger } from '../lib/log/logger';
-import { lazyHandler } from '../lib/wiring/lazy';
 
 export interface ApprovalHandlerDeps {
   approvals: Pick<ApprovalService, 'vote' | 'view'>;
@@ -38,23 +37,12 @@ export interface ApprovalHandlerDeps {
   maxBodyBytes?: number;
 }
 
-const FLASH: Record<string, string> = {
-  approved: 'Approved: the deployment is queued.',
-  recorded: 'Your approval is recorded; more approvals are needed.',
-  rejected: 'Rejected: the deployment will not run.',
-  duplicate: 'You had already voted; nothing changed.',
-};
-
 function page(status: number, body: string): HttpResult {
   return html(status, body, { ...PAGE_HEADERS });
 }
 
 function message(status: number, title: string, text: string): HttpResult {
   return page(status, renderMessagePage({ title, message: text }));
-}
-
-function csrfPurpose(deploymentId: string): string {
-  return `approval:${deploymentId}`;
 }
 
 /**
@@ -89,7 +77,7 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
       if (body.length > (deps.maxBodyBytes ?? 8192))
         throw new HelmgateError('payload_too_large', 'form too large');
       const form = new URLSearchParams(body.toString('utf8'));
-      if (!verifyCsrf(session, csrfPurpose(id), form.get('csrf') ?? undefined))
+      if (!verifyCsrf(session, approvalCsrfPurpose(id), form.get('csrf') ?? undefined))
         throw new HelmgateError(
           'bad_request',
           'the form expired or did not come from this page (CSRF check failed); reload and try again',
@@ -119,100 +107,38 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
           e.message,
         );
       log.error('approval request failed', { err: e });
-      return message(500, 'Internal error', 'Something went wrong on our side; see the logs.');
+      return message(
+        STATUS_BY_CODE.internal,
+        'Internal error',
+        'Something went wrong on our side; see the logs.',
+      );
     }
   };
 
   async function show(id: string, event: HttpEvent, session: Session | undefined): Promise<HttpResult> {
-    // anonymous: a login link and nothing else, not even whether this deployment exists
-    if (!session)
-      return page(
-        200,
-        renderLoginPage({
-          loginUrl: `/auth/github/login?return=${encodeURIComponent(`/approvals/${encodeURIComponent(id)}`)}`,
-        }),
-      );
-    const view = await deps.approvals.view(id);
-    const req = view?.request;
-    if (!view || !req)
-      return message(404, 'No such approval', 'There is no approval for this deployment (or not yet).');
-    const d = view.deployment;
-    if (
-      !(await deps.readAccess.mayRead(
+    // anonymous visitors learn nothing, not even whether the deployment exists: no read at all
+    const view = session ? await deps.approvals.view(id) : undefined;
+    const readable =
+      session !== undefined &&
+      view !== undefined &&
+      (await deps.readAccess.mayRead(
         { kind: 'github', login: session.login, teams: session.teams },
-        d.repository,
-      ))
-    )
-      return message(
-        403,
-        'Not allowed',
-        `You are logged in as ${session.login}, who may neither approve nor read deployments of this repository.`,
-      );
-    const now = deps.clock.now();
-    const flashKey = event.queryStringParameters?.result;
-    const flash = flashKey ? FLASH[flashKey] : undefined;
-    let state: ApprovalPageState;
-    let status = 200;
-    const auth = authorize(
-      { kind: 'github', id: session.login, teams: session.teams },
-      d.environment,
-      approvers(),
-    );
-    if (d.status === 'superseded') {
-      state = { kind: 'superseded', by: d.supersededBy ?? 'a newer commit' };
-      status = 410;
-    } else if (
-      req.status === 'expired' ||
-      d.status === 'expired' ||
-      (req.status === 'pending' && now.getTime() >= req.expiresAtMs)
-    ) {
-      state = { kind: 'expired', expiresAt: req.expiresAt };
-      status = 410;
-    } else if (req.status === 'void') {
-      state = { kind: 'void', reason: req.reason ?? 'the plan changed' };
-      status = 409;
-    } else if (req.status !== 'pending' || d.status !== 'awaiting_approval') {
-      state = {
-        kind: 'decided',
-        status: req.status !== 'pending' ? req.status : d.status,
-        ...(req.decidedBy ? { by: req.decidedBy } : {}),
-        ...(req.decidedAt ? { at: req.decidedAt } : {}),
-      };
-    } else if (!auth.ok) {
-      state = { kind: 'forbidden', login: session.login, reason: auth.reason };
-      status = 403;
-    } else {
-      const key = `github:${session.login.toLowerCase()}`;
-      state = {
-        kind: 'open',
-        login: session.login,
-        csrf: csrfToken(session, csrfPurpose(id)),
-        planDigest: req.planDigest,
-        rollbackNeeded: view.newerRunning !== undefined,
-        votes: req.voteCount,
-        required: view.required,
-        alreadyVoted: req.votes[key] !== undefined,
-      };
-    }
-    return page(
-      status,
-      renderApprovalPage({
-        state,
-        deployment: d,
-        request: req,
-        audit: view.audit,
-        ...(view.previousStage ? { previousStage: view.previousStage } : {}),
-        ...(view.newerRunning ? { newerRunning: view.newerRunning } : {}),
-        ...(flash ? { flash } : {}),
-      }),
-    );
+        view.deployment.repository,
+      ));
+    const outcome = approvalPageOutcome({
+      deploymentId: id,
+      view,
+      session,
+      readable,
+      approvers: approvers(),
+      now: deps.clock.now(),
+      ...(event.queryStringParameters?.result ? { result: event.queryStringParameters.result } : {}),
+    });
+    if (outcome.kind === 'login') return page(200, renderLoginPage({ loginUrl: outcome.loginUrl }));
+    if (outcome.kind === 'message')
+      return message(STATUS_BY_CODE[outcome.code], outcome.title, outcome.message);
+    return page(outcome.code ? STATUS_BY_CODE[outcome.code] : 200, renderApprovalPage(outcome.input));
   }
 }
 
-export const handler = lazyHandler(async () => {
-  const wiring = await approvalWiring();
-  return makeApprovalHandler({
-    ...approvalHandlerDeps(wiring),
-    readAccess: await awsReadAccess(wiring.base),
-  });
-});
+export const handler = lazyHandler(async () => makeApprovalHandler(await composeAws().approval()));

@@ -1,5 +1,4 @@
 import { PAGE_HEADERS, renderMessagePage } from '../lib/approval/approval-page';
-import { awsAuthDeps } from '../lib/approval/aws-wiring';
 import {
   authorizeUrl,
   exchangeCode,
@@ -19,6 +18,8 @@ import {
   stateCookieName,
 } from '../lib/auth/session';
 import type { Clock } from '../lib/clock';
+import { composeAws } from '../lib/compose/aws';
+import { lazyHandler } from '../lib/compose/lazy';
 import { HelmgateError } from '../lib/errors';
 import {
   errorResponse,
@@ -30,7 +31,6 @@ import {
 } from '../lib/http/lambda-http';
 import type { Logger } from '../lib/log/logger';
 import type { Random } from '../lib/random';
-import { lazyHandler } from '../lib/wiring/lazy';
 
 export interface AuthDeps {
   oauth: GithubOAuthConfig;
@@ -105,4 +105,4 @@ export function makeAuthHandler(deps: AuthDeps): HttpHandler {
   };
 }
 
-export const handler = lazyHandler(async () => makeAuthHandler(awsAuthDeps()));
+export const handler = lazyHandler(async () => makeAuthHandler(await composeAws().auth()));

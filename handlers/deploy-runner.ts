@@ -5,9 +5,10 @@
  * on-failure destination (the dead-letter queue) keeps the event.
  */
 import * as z from 'zod';
+import { composeAwsRunner, type InvocationContext } from '../lib/compose/aws-runner';
+import { once } from '../lib/compose/lazy';
 import { HelmgateError } from '../lib/errors';
 import { type RunResult, runDeployment } from '../lib/runner/runner';
-import { awsRunnerDeps, type InvocationContext } from '../lib/wiring/runner';
 
 const DeployJobEvent = z.object({
   deploymentId: z.string().min(1).max(200),
@@ -15,19 +16,13 @@ const DeployJobEvent = z.object({
   purpose: z.enum(['deploy', 'offer']).optional(),
 });
 
-let built: Promise<(ctx: InvocationContext) => Parameters<typeof runDeployment>[0]> | undefined;
+const built = once(() => composeAwsRunner());
 
 export async function handler(event: unknown, context: InvocationContext): Promise<RunResult> {
   const parsed = DeployJobEvent.safeParse(event);
   if (!parsed.success)
     throw new HelmgateError('bad_request', `not a deploy job: ${parsed.error.issues[0]?.message}`);
-  if (!built) {
-    built = awsRunnerDeps();
-    built.catch(() => {
-      built = undefined;
-    });
-  }
-  const deps = (await built)(context);
+  const deps = (await built())(context);
   const job = parsed.data;
   const result = await runDeployment(deps, {
     deploymentId: job.deploymentId,

@@ -1,15 +1,14 @@
-import { awsReadAccess } from '../lib/approval/aws-wiring';
 import {
   anonymousReadResponse,
   type ReadAccess,
   ReadAccess as ReadAccessClass,
 } from '../lib/auth/read-access';
+import { composeAws } from '../lib/compose/aws';
+import { lazyHandler } from '../lib/compose/lazy';
 import { HelmgateError } from '../lib/errors';
 import { errorResponse, type HttpEvent, type HttpHandler, json } from '../lib/http/lambda-http';
 import type { Logger } from '../lib/log/logger';
 import type { DeploymentStore } from '../lib/store/deployment-store';
-import { awsBase } from '../lib/wiring/aws';
-import { lazyHandler } from '../lib/wiring/lazy';
 
 export interface DeploymentsDeps {
   store: DeploymentStore;
@@ -51,11 +50,4 @@ export function makeDeploymentsHandler(deps: DeploymentsDeps): HttpHandler {
   };
 }
 
-export const handler = lazyHandler(async () => {
-  const base = awsBase();
-  return makeDeploymentsHandler({
-    store: base.store,
-    logger: base.logger,
-    readAccess: await awsReadAccess(base),
-  });
-});
+export const handler = lazyHandler(async () => makeDeploymentsHandler(await composeAws().deployments()));

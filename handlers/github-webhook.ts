@@ -1,3 +1,5 @@
+import { composeAws } from '../lib/compose/aws';
+import { lazyHandler } from '../lib/compose/lazy';
 import { HelmgateError } from '../lib/errors';
 import { decidePush, PushEvent } from '../lib/github/push-event';
 import { verifyGithubSignature } from '../lib/github/verify-signature';
@@ -10,8 +12,6 @@ import {
   rawBody,
 } from '../lib/http/lambda-http';
 import { acceptPush, type PushIntakeDeps } from '../lib/intake/push-intake';
-import { awsWebhookDeps } from '../lib/wiring/aws';
-import { lazyHandler } from '../lib/wiring/lazy';
 
 export interface GithubWebhookDeps extends PushIntakeDeps {
   repositories: readonly string[];
@@ -86,4 +86,4 @@ export function makeGithubWebhookHandler(deps: GithubWebhookDeps): HttpHandler {
   };
 }
 
-export const handler = lazyHandler(async () => makeGithubWebhookHandler(await awsWebhookDeps()));
+export const handler = lazyHandler(async () => makeGithubWebhookHandler(await composeAws().webhook()));

@@ -4,8 +4,9 @@
  * local JSON file, the deploy runner in-process, Slack and GitHub replaced by the console.
  */
 import path from 'node:path';
-import { parseApprovers } from '../lib/approval/aws-wiring';
-import { addLocalPlaceholders, ensureSecretsFile, startLocalStack } from '../lib/local/local-stack';
+import { parseApprovers } from '../lib/config/approvers';
+import { addLocalPlaceholders, ensureSecretsFile } from '../lib/local/local-secrets';
+import { startLocalStack } from './local/local-stack';
 
 async function main(): Promise<void> {
   const repoDir = path.resolve(process.env.HELMGATE_REPO_DIR ?? process.cwd());
@@ -29,6 +30,7 @@ async function main(): Promise<void> {
     approvers: parseApprovers(process.env.HELMGATE_APPROVERS),
     ...(process.env.HELMGATE_PUBLIC_URL ? { publicUrl: process.env.HELMGATE_PUBLIC_URL } : {}),
     runner: process.env.KUBECONFIG ? { kubeconfig: process.env.KUBECONFIG } : {},
+    env: process.env,
   });
   const say = (s: string) => process.stderr.write(`${s}\n`);
   if (created) say(`helmgate: created ${secretsFile} (mode 0600) with random local secrets`);

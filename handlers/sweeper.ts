@@ -1,7 +1,7 @@
-import { approvalWiring, sweeperDeps } from '../lib/approval/aws-wiring';
+import { composeAws } from '../lib/compose/aws';
+import { lazyHandler } from '../lib/compose/lazy';
 import type { Logger } from '../lib/log/logger';
 import { type SweeperDeps, type SweepReport, sweep } from '../lib/sweeper/sweeper';
-import { lazyHandler } from '../lib/wiring/lazy';
 
 /** The scheduled event (EventBridge `rate(5 minutes)`): its content does not matter. */
 export function makeSweeperHandler(
@@ -19,4 +19,4 @@ export function makeSweeperHandler(
   };
 }
 
-export const handler = lazyHandler(async () => makeSweeperHandler(sweeperDeps(await approvalWiring())));
+export const handler = lazyHandler(async () => makeSweeperHandler(await composeAws().sweeper()));

@@ -4,8 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { createProcessRunner } from '../lib/exec/command-runner';
+import { gitOver } from '../lib/exec/git';
 import { originRepository } from '../lib/github/origin-repository';
-import { localApiToken } from '../lib/local/local-stack';
+import { localApiToken } from '../lib/local/local-secrets';
 import { headCommit, pushPayload, signedWebhook } from '../lib/local/push-payload';
 import { parseSecretList } from '../lib/secrets/secrets-provider';
 
@@ -23,9 +25,10 @@ async function main(): Promise<void> {
   const [secret] = parseSecretList(typeof raw === 'string' ? raw : JSON.stringify(raw));
   if (!secret)
     throw new Error(`no helmgate/github-webhook secret in ${secretsFile}; start the stack first (npm start)`);
+  const git = gitOver(createProcessRunner(), process.env);
   const repository =
-    process.env.HELMGATE_REPOSITORIES?.split(',')[0]?.trim() || (await originRepository(repoDir));
-  const commit = await headCommit(repoDir, process.argv[2] ?? 'HEAD');
+    process.env.HELMGATE_REPOSITORIES?.split(',')[0]?.trim() || (await originRepository(git, repoDir));
+  const commit = await headCommit(git, repoDir, process.argv[2] ?? 'HEAD');
   const req = await signedWebhook(secret, 'push', pushPayload(repository, commit));
   const res = await fetch(`${url}/webhook`, { method: 'POST', headers: req.headers, body: req.body });
   console.log(`POST ${url}/webhook (${commit.sha.slice(0, 7)} on ${commit.branch}) -> ${res.status}`);

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock';
-import type { Deployment } from '../deploy/deployment';
+import { type Deployment, refusal } from '../deploy/lifecycle';
 import type { EnvironmentPlan } from '../deploy/plan';
 import { diffPlans, type PlanSnapshot, snapshotOf, summaryLines } from '../deploy/plan-diff';
 import type { Dispatcher } from '../dispatch/dispatcher';
@@ -128,8 +128,8 @@ export class ApprovalService implements ApprovalPort {
     const now = clock.now();
     const d = await store.getDeployment(deploymentId);
     if (!d) refuse('not_found', `no deployment ${deploymentId}`);
-    if (d.status !== 'awaiting_approval')
-      refuse('conflict', `deployment ${deploymentId} is ${d.status}, not awaiting approval`);
+    const refused = refusal({ type: 'offer-opened', target: d }, now.toISOString());
+    if (refused) refuse('conflict', refused);
     if (input.plan.sha !== d.sha || input.plan.environment !== d.environment)
       refuse(
         'conflict',
@@ -158,7 +158,7 @@ export class ApprovalService implements ApprovalPort {
       voteCount: 0,
     };
     // bind the deployment to the plan people see; the runner refuses to deploy any other plan
-    await store.update(deploymentId, { planDigest: input.plan.digest }, now);
+    const bound = await store.update(deploymentId, { planDigest: input.plan.digest }, now);
     if (!(await this.deps.store.createApprovalRequest(request))) {
       this.deps.logger.info('approval already offered', { deploymentId });
       return { offered: false, summary };
@@ -172,8 +172,7 @@ export class ApprovalService implements ApprovalPort {
       `expires ${expiresAt}; plan ${short(input.plan.digest)}`,
     );
     const approvalUrl = approvalPageUrl(this.deps.publicUrl, deploymentId);
-    const fresh = (await store.getDeployment(deploymentId)) ?? d;
-    await this.deps.notifier.approvalRequested?.({ deployment: fresh, approvalUrl, expiresAt, summary });
+    await this.deps.notifier.approvalRequested?.({ deployment: bound, approvalUrl, expiresAt, summary });
     return { offered: true, approvalUrl, expiresAt, summary };
   }
 
@@ -187,11 +186,15 @@ export class ApprovalService implements ApprovalPort {
   }
 
   async vote(input: VoteInput): Promise<VoteOutcome> {
-    const d = await this.deps.store.getDeployment(input.deploymentId);
+    // both reads at once: one round trip of latency instead of two
+    const [d, req] = await Promise.all([
+      this.deps.store.getDeployment(input.deploymentId),
+      this.deps.store.getApprovalRequest(input.deploymentId),
+    ]);
     if (!d) refuse('not_found', `no deployment ${input.deploymentId}`);
     const actor = identify(input.voter, this.approvers()[d.environment]).label;
     try {
-      const outcome = await this.decide(input, d);
+      const outcome = await this.decide(input, d, req);
       const detail =
         outcome.kind === 'recorded'
           ? `${outcome.votes} of ${outcome.required} approvals`
@@ -209,10 +212,14 @@ export class ApprovalService implements ApprovalPort {
     }
   }
 
-  private async decide(input: VoteInput, d: Deployment): Promise<VoteOutcome> {
+  private async decide(
+    input: VoteInput,
+    d: Deployment,
+    read: ApprovalRequest | undefined,
+  ): Promise<VoteOutcome> {
     const { clock } = this.deps;
     const now = clock.now();
-    let req = await this.deps.store.getApprovalRequest(d.id);
+    let req = read;
     if (d.status === 'superseded')
       refuse('superseded', `superseded by ${d.supersededBy ?? 'a newer commit'}`);
     if (!req) refuse('conflict', `deployment ${d.id} is ${d.status} and not open for approval`);
@@ -243,8 +250,8 @@ export class ApprovalService implements ApprovalPort {
     const early = await settled(req);
     if (early) return early;
     if (d.status === 'expired') refuse('expired', `approval expired at ${req.expiresAt}`);
-    if (d.status !== 'awaiting_approval')
-      refuse('conflict', `deployment is ${d.status}, not awaiting approval`);
+    const refused = refusal({ type: 'vote', target: d, final: false }, now.toISOString());
+    if (refused) refuse('conflict', refused);
     if (!auth.ok) refuse('forbidden', auth.reason);
     // a vote is on the plan the voter was shown (the page's hidden field): never for a newer one
     if (input.planDigest !== undefined && input.planDigest !== req.planDigest)
@@ -271,8 +278,9 @@ export class ApprovalService implements ApprovalPort {
       await this.deps.store.closeApprovalRequest(d.id, 'void', now, reason);
       refuse('conflict', `approval void: ${reason}`);
     }
-    const newer = await this.newerRunning(d);
-    if (newer && input.rollback !== true)
+    // a confirmed rollback needs no look at what runs now (one query less)
+    const newer = input.rollback === true ? undefined : await this.newerRunning(d);
+    if (newer)
       refuse(
         'conflict',
         `${d.environment} runs ${short(newer.sha)}, which this commit does not lead to (it is older, or on another line): approving would roll it back; confirm the rollback to go ahead`,

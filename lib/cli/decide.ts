@@ -1,6 +1,4 @@
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import type { Decision, EnvironmentApprovers, VoteOutcome } from '../approval/approval-port';
 import { identify } from '../approval/approver-policy';
 import { type Deployment, isTerminal } from '../deploy/lifecycle';
@@ -11,8 +9,6 @@ import { type CliDeployment, findDeployment, summarize } from './inspect';
 import { type Output, short } from './output';
 import { environmentsOf, openCommit } from './plans';
 import type { CliTarget } from './target';
-
-const run = promisify(execFile);
 
 export interface WaitOptions {
   wait: boolean;
@@ -34,7 +30,7 @@ export async function waitForDeployment(
   id: string,
   w: WaitOptions,
 ): Promise<{ deployment: Deployment; finished: boolean }> {
-  const started = Date.now();
+  const started = t.clock.now().getTime();
   let last: Deployment | undefined;
   const releases = new Map<string, string>();
   for (;;) {
@@ -52,7 +48,7 @@ export async function waitForDeployment(
     }
     last = d;
     if (isTerminal(d.status)) return { deployment: d, finished: true };
-    if (Date.now() - started >= w.timeoutMs) {
+    if (t.clock.now().getTime() - started >= w.timeoutMs) {
       o.note(`${d.id}: still ${d.status} after ${Math.round(w.timeoutMs / 1000)} s; stopped waiting`);
       return { deployment: d, finished: false };
     }
@@ -111,10 +107,9 @@ export async function voteCommand(
   return final && !GOOD.has(final.status) ? 1 : 0;
 }
 
-async function commitSubject(repoDir: string, sha: string): Promise<string | undefined> {
+async function commitSubject(t: CliTarget, sha: string): Promise<string | undefined> {
   try {
-    const { stdout } = await run('git', ['-C', repoDir, 'log', '-1', '--format=%s', sha]);
-    return stdout.trim() || undefined;
+    return (await t.git.output(t.repoDir, ['log', '-1', '--format=%s', sha])) || undefined;
   } catch {
     return undefined;
   }
@@ -142,7 +137,7 @@ async function createDeployment(
 ): Promise<number> {
   const principal = await t.principal();
   const repository = await t.repository();
-  const tree = await openCommit(t.repoDir, input.sha, t.deployConfigPath);
+  const tree = await openCommit(t.git, t.repoDir, input.sha, t.deployConfigPath);
   try {
     const [environment] = environmentsOf(tree, input.environment) as [string];
     const plan = await tree.plan(environment);
@@ -151,7 +146,7 @@ async function createDeployment(
     const earlier = (await t.store.listByEnvironment(repository, environment, { limit: 50 })).find(
       (x) => x.sha === tree.sha,
     );
-    const message = earlier?.commitMessage ?? (await commitSubject(t.repoDir, tree.sha));
+    const message = earlier?.commitMessage ?? (await commitSubject(t, tree.sha));
     const d: CliDeployment = {
       id: deploymentId(`cli-${input.trigger}-${randomUUID()}`, environment, tree.sha),
       repository,

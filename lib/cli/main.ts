@@ -1,10 +1,12 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { type Clock, systemClock } from '../clock';
+import { resolveTarget } from '../compose/cli';
+import { processEnv } from '../config/env';
 import { redeployCommand, rollbackCommand, voteCommand, type WaitOptions } from './decide';
 import { showCommand, statusCommand } from './inspect';
 import { Output } from './output';
 import { planCommand, secretsCheckCommand } from './plan-command';
-import { type CliTarget, CliUsageError, resolveTarget, type TargetOptions } from './target';
+import { type CliTarget, CliUsageError, type TargetOptions } from './target';
 
 /** Exit codes: 0 ok, 1 failed or refused, 2 usage. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -12,7 +14,7 @@ export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 export interface CliIo {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
-  env: Record<string, string | undefined>;
+  env: Readonly<Record<string, string | undefined>>;
   cwd: string;
   clock: Clock;
   sleep: (ms: number) => Promise<void>;
@@ -36,7 +38,7 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
   const io: CliIo = {
     stdout: (s) => process.stdout.write(s),
     stderr: (s) => process.stderr.write(s),
-    env: process.env,
+    env: processEnv(),
     cwd: process.cwd(),
     clock: systemClock,
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),

@@ -48,7 +48,7 @@ export async function planCommand(
   rev: string,
   environment: string | undefined,
 ): Promise<number> {
-  const tree = await openCommit(t.repoDir, rev, t.deployConfigPath);
+  const tree = await openCommit(t.git, t.repoDir, rev, t.deployConfigPath);
   try {
     const repository = await t.repository();
     const approvals = t.readApprovals();
@@ -98,7 +98,7 @@ export async function secretsCheckCommand(
   environment: string | undefined,
   rev: string,
 ): Promise<number> {
-  const tree = await openCommit(t.repoDir, rev, t.deployConfigPath);
+  const tree = await openCommit(t.git, t.repoDir, rev, t.deployConfigPath);
   try {
     const resolver = new SecretResolver(t.secretsProvider, t.redactor);
     const reports: SecretsCheckReport[] = [];

@@ -1,29 +1,19 @@
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { type DeployConfig, parseDeployConfig } from '../deploy/deploy-config';
 import type { EnvironmentPlan } from '../deploy/plan';
 import { HelmgateError } from '../errors';
+import type { Git } from '../exec/git';
 import { LocalGitSource } from '../github/local-git-source';
 import { planAt } from '../runner/runner';
 import { directorySourceReader } from '../runner/source-reader';
 
-const run = promisify(execFile);
-
 /** A revision (`HEAD`, a branch, a short SHA) of the checkout as a full commit SHA. */
-export async function resolveCommit(repoDir: string, rev: string): Promise<string> {
+export async function resolveCommit(git: Git, repoDir: string, rev: string): Promise<string> {
   if (/^-/.test(rev)) throw new HelmgateError('bad_request', `not a revision: ${rev}`);
   try {
-    const { stdout } = await run(
-      'git',
-      ['-C', repoDir, 'rev-parse', '--verify', '--quiet', `${rev}^{commit}`],
-      {
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' },
-      },
-    );
-    const sha = stdout.trim();
+    const sha = await git.output(repoDir, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]);
     if (/^[0-9a-f]{40}$/.test(sha)) return sha;
   } catch {
     // fall through
@@ -45,16 +35,17 @@ export interface CommitTree {
 
 /** Extracts the commit's tree (git archive, like the local runner) into a private temp dir and parses its deploy config. */
 export async function openCommit(
+  git: Git,
   repoDir: string,
   rev: string,
   deployConfigPath: string,
 ): Promise<CommitTree> {
-  const sha = await resolveCommit(repoDir, rev);
+  const sha = await resolveCommit(git, repoDir, rev);
   const work = await mkdtemp(path.join(tmpdir(), 'helmgate-cli-'));
   const dir = path.join(work, 'src');
   try {
     await mkdir(dir, { mode: 0o700 });
-    await new LocalGitSource(repoDir).extractTree('local', sha, dir);
+    await new LocalGitSource(repoDir, git).extractTree('local', sha, dir);
     const text = await directorySourceReader(dir).readFile(deployConfigPath);
     if (text === undefined)
       throw new HelmgateError('invalid_deploy_config', `${deployConfigPath} does not exist at ${sha}`);

@@ -54,8 +54,16 @@ export const AppConfig = z.object({
   HELMGATE_METRICS_NAMESPACE: z.string().min(1).default('Helmgate'),
   /** parallel helm releases per deployment */
   HELMGATE_CONCURRENCY: positiveInt.default(4),
+  /** Lambda sets it: the Slack function sends its background jobs to itself */
+  AWS_LAMBDA_FUNCTION_NAME: z.string().min(1).optional(),
 });
 export type AppConfig = z.infer<typeof AppConfig>;
+
+/** The variables of this process. The one place in lib that reads `process.env`: entry points and the
+ * composition root call it and pass the result on (child processes get an allow-listed subset). */
+export function processEnv(): Readonly<Record<string, string | undefined>> {
+  return process.env;
+}
 
 export class ConfigError extends HelmgateError {
   override name = 'ConfigError';
@@ -65,7 +73,7 @@ export class ConfigError extends HelmgateError {
 }
 
 /** Parses the environment; the error names every missing or bad variable (never its value). */
-export function loadConfig(env: Record<string, string | undefined>): AppConfig {
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): AppConfig {
   const result = AppConfig.safeParse(env);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);

@@ -431,3 +431,9 @@ export function decide(event: LifecycleEvent, facts: Facts): Step[] {
     }
   }
 }
+
+/** Why the event cannot apply to its deployment now, or undefined when it can: a guard before any effect. */
+export function refusal(event: LifecycleEvent, now: string): string | undefined {
+  const refused = decide(event, { now }).find((s) => s.kind === 'refuse');
+  return refused?.kind === 'refuse' ? refused.reason : undefined;
+}

@@ -1,5 +1,5 @@
 import { HelmgateError } from '../errors';
-import type { CommandRunner } from '../exec/command-runner';
+import type { Git } from '../exec/git';
 import { splitRepo } from './github-contents';
 
 /**
@@ -98,22 +98,17 @@ export class GithubBranchState implements BranchState {
 
 /**
  * The local stack: the checkout in `repoDir` is the repository. `git rev-parse --verify` for a branch
- * head, `git merge-base --is-ancestor` (exit 0 yes, 1 no) both ways for ancestry; through the
- * command runner, argv only, an allow-listed environment.
+ * head, `git merge-base --is-ancestor` (exit 0 yes, 1 no) both ways for ancestry; through the git
+ * port (the command runner: argv only, an allow-listed environment).
  */
 export class LocalBranchState implements BranchState {
   constructor(
     private readonly repoDir: string,
-    private readonly runner: CommandRunner,
-    private readonly env: Record<string, string> = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: process.env.HOME ?? '/tmp',
-      GIT_TERMINAL_PROMPT: '0',
-    },
+    private readonly gitPort: Git,
   ) {}
 
   private git(args: string[]) {
-    return this.runner.run('git', ['-C', this.repoDir, ...args], { env: this.env, timeoutMs: 30_000 });
+    return this.gitPort.run(this.repoDir, args, { timeoutMs: 30_000 });
   }
 
   async head(_repository: string, branch: string): Promise<string | undefined> {

@@ -1,16 +1,13 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import type { Git } from '../exec/git';
 
 /** `owner/name` of a checkout's `origin` remote (SSH or HTTPS form), else `local/helmgate`. */
-export async function originRepository(repoDir: string): Promise<string> {
+export async function originRepository(git: Git, repoDir: string): Promise<string> {
   try {
-    const { stdout } = await run('git', ['-C', repoDir, 'remote', 'get-url', 'origin']);
-    const m = /[:/]([\w.-]+)\/([\w.-]+?)(?:\.git)?\/?$/.exec(stdout.trim());
+    const url = await git.output(repoDir, ['remote', 'get-url', 'origin']);
+    const m = /[:/]([\w.-]+)\/([\w.-]+?)(?:\.git)?\/?$/.exec(url);
     if (m) return `${m[1]}/${m[2]}`;
   } catch {
-    // no origin remote
+    // no origin remote (or no git)
   }
   return 'local/helmgate';
 }

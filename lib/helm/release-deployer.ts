@@ -5,6 +5,7 @@ import type { Clock } from '../clock';
 import { describeError } from '../errors';
 import { isExecError, tailLines } from '../exec/command-runner';
 import type { Logger } from '../log/logger';
+import { cryptoRandom } from '../random';
 import type { FailureClassification } from './failure-classifier';
 import {
   type HelmHistoryEntry,
@@ -33,7 +34,7 @@ export interface ReleaseDeployerDeps {
   clock: Clock;
   /** Waits between attempts; tests pass one that returns at once (and records the delays). */
   sleep: (ms: number) => Promise<void>;
-  /** [0, 1), for the jitter; default Math.random (the jitter needs no cryptographic quality). */
+  /** [0, 1), for the jitter; default from the crypto random source (the jitter needs no more than that). */
   random?: () => number;
   logger?: Logger;
   retry?: Partial<RetryPolicy>;
@@ -141,7 +142,7 @@ export async function deployRelease(
   input: DeployReleaseInput,
 ): Promise<DeployReleaseResult> {
   const policy = { ...DEFAULT_RETRY_POLICY, ...deps.retry };
-  const random = deps.random ?? Math.random;
+  const random = deps.random ?? (() => cryptoRandom.bytes(4).readUInt32BE(0) / 2 ** 32);
   const now = () => deps.clock.now().getTime();
   const started = now();
   const budget = (delayMs = 0) =>

@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type Clock, systemClock } from '../clock';
+import { cryptoRandom, type Random } from '../random';
 import type { HttpEvent, HttpHandler, HttpResult } from './lambda-http';
 
 export interface Route {
@@ -21,7 +23,12 @@ const MAX_LOCAL_BODY = 32 * 1024 * 1024; // the handlers enforce their own, lowe
  * handlers get in AWS (raw body base64-encoded, headers lower-cased), and their results back.
  */
 /** Routes are compiled on the first request, so a caller may add them after `listen` (to learn its port). */
-export function createLocalHttpServer(routes: Route[]): Server {
+export function createLocalHttpServer(
+  routes: Route[],
+  effects: { clock?: Clock; random?: Random } = {},
+): Server {
+  const clock = effects.clock ?? systemClock;
+  const random = effects.random ?? cryptoRandom;
   let compiled: CompiledRoute[] | undefined;
   const compile = (): CompiledRoute[] =>
     routes.map((r) => {
@@ -35,11 +42,17 @@ export function createLocalHttpServer(routes: Route[]): Server {
 
   return createServer((req, res) => {
     compiled ??= compile();
-    void handle(compiled, req, res);
+    void handle(compiled, req, res, clock, random);
   });
 }
 
-async function handle(routes: CompiledRoute[], req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  routes: CompiledRoute[],
+  req: IncomingMessage,
+  res: ServerResponse,
+  clock: Clock,
+  random: Random,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://local');
   const method = req.method ?? 'GET';
   const matches = routes.map((r) => ({ r, m: r.regex.exec(url.pathname) })).filter((x) => x.m);
@@ -78,6 +91,7 @@ async function handle(routes: CompiledRoute[], req: IncomingMessage, res: Server
   const query: Record<string, string> = {};
   for (const [k, v] of url.searchParams) query[k] = v;
   const cookies = headers.cookie ? headers.cookie.split(/;\s*/) : undefined;
+  const now = clock.now();
   const event = {
     version: '2.0',
     routeKey: `${method} ${found.r.path}`,
@@ -101,11 +115,11 @@ async function handle(routes: CompiledRoute[], req: IncomingMessage, res: Server
         sourceIp: req.socket.remoteAddress ?? '',
         userAgent: headers['user-agent'] ?? '',
       },
-      requestId: `local-${Date.now().toString(36)}`,
+      requestId: `local-${random.id()}`,
       routeKey: `${method} ${found.r.path}`,
       stage: '$default',
-      time: new Date().toUTCString(),
-      timeEpoch: Date.now(),
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
     },
   } as HttpEvent;
   try {

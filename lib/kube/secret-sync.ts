@@ -7,6 +7,7 @@ import {
   setHeaderOptions,
   type V1Secret,
 } from '@kubernetes/client-node';
+import { systemClock } from '../clock';
 import { HelmgateError } from '../errors';
 import { apiStatus, kubeApiError } from './kube-errors';
 
@@ -60,7 +61,7 @@ export async function syncSecrets(
 ): Promise<SecretSyncResult[]> {
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
-  const now = deps.now ?? (() => new Date());
+  const now = deps.now ?? (() => systemClock.now());
   const namespaces = new Map<string, Promise<void>>();
   const results: SecretSyncResult[] = [];
   for (const spec of secrets) {

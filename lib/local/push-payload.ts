@@ -1,9 +1,6 @@
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import { sign } from '@octokit/webhooks-methods';
-
-const run = promisify(execFile);
+import type { Git } from '../exec/git';
 
 export interface LocalCommit {
   sha: string;
@@ -12,8 +9,9 @@ export interface LocalCommit {
   author: string;
 }
 
-export async function headCommit(repoDir: string, rev = 'HEAD'): Promise<LocalCommit> {
-  const git = async (...args: string[]) => (await run('git', ['-C', repoDir, ...args])).stdout.trim();
+/** The commit `rev` of a checkout (`npm run push`, tests): sha, branch, message, author. */
+export async function headCommit(g: Git, repoDir: string, rev = 'HEAD'): Promise<LocalCommit> {
+  const git = (...args: string[]) => g.output(repoDir, args);
   const sha = await git('rev-parse', `${rev}^{commit}`);
   let branch = 'main';
   try {

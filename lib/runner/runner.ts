@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../clock';
 import { parseDeployConfig } from '../deploy/deploy-config';
-import { type Deployment, deadRuns, lockName, type ReleaseResult } from '../deploy/lifecycle';
+import { type Deployment, deadRuns, lockName, type ReleaseResult, refusal } from '../deploy/lifecycle';
 import { type EnvironmentPlan, type PlannedRelease, planEnvironment } from '../deploy/plan';
 import { type NodeOutcome, runDag } from '../deploy/scheduler';
 import type { DeployJob, Dispatcher } from '../dispatch/dispatcher';
@@ -119,8 +119,8 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
   const existing = await deps.store.getDeployment(job.deploymentId);
   if (!existing) return { kind: 'not-runnable', reason: 'no such deployment' };
   if (job.purpose === 'offer') return offerApproval(deps, existing);
-  if (existing.status !== 'queued')
-    return { kind: 'not-runnable', reason: `deployment is ${existing.status}` };
+  const refused = refusal({ type: 'run-started', target: existing }, deps.clock.now().toISOString());
+  if (refused) return { kind: 'not-runnable', reason: refused };
 
   const leaseMs = deps.lockLeaseMs ?? 120_000;
   const lock = lockName(existing);
@@ -290,7 +290,8 @@ export async function planAt(
  * commit and its approval request opened. A plan that cannot be made fails the deployment with why.
  */
 async function offerApproval(deps: RunnerDeps, d: Deployment): Promise<RunResult> {
-  if (d.status !== 'awaiting_approval') return { kind: 'not-runnable', reason: `deployment is ${d.status}` };
+  const refused = refusal({ type: 'offer-opened', target: d }, deps.clock.now().toISOString());
+  if (refused) return { kind: 'not-runnable', reason: refused };
   if (!deps.finished) return { kind: 'not-runnable', reason: 'no approval service configured' };
   const workDir = await mkdtemp(path.join(deps.workRoot, 'offer-'));
   try {

@@ -7,10 +7,13 @@ export const ACTION_PREFIX = { approve: 'approve', approveAll: 'approve_all', re
 const DEPLOYMENT_ID = /^[\w-]{1,200}$/;
 const SHA = /^[0-9a-f]{7,64}$/;
 
-export type SlackAction =
-  | { kind: 'approve'; deploymentId: string }
-  | { kind: 'reject'; deploymentId: string }
-  | { kind: 'approve_all'; sha: string };
+/** One button press of ours, as the worker receives it (also the shape checked on a background job). */
+export const SlackAction = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('approve'), deploymentId: z.string().regex(DEPLOYMENT_ID) }),
+  z.strictObject({ kind: z.literal('reject'), deploymentId: z.string().regex(DEPLOYMENT_ID) }),
+  z.strictObject({ kind: z.literal('approve_all'), sha: z.string().regex(SHA) }),
+]);
+export type SlackAction = z.infer<typeof SlackAction>;
 
 export function approveActionId(deploymentId: string): string {
   return `${ACTION_PREFIX.approve}:${deploymentId}`;
@@ -76,14 +79,15 @@ export type SlackBlockActions = z.infer<typeof SlackBlockActions>;
  * What the background worker needs from an interaction: deliberately small, and without the
  * `response_url` (a capability URL: it must not travel through Lambda payloads or logs).
  */
-export interface SlackInteraction {
-  userId: string;
-  userName?: string;
-  teamId?: string;
-  channelId?: string;
-  messageTs?: string;
-  actions: SlackAction[];
-}
+export const SlackInteraction = z.strictObject({
+  userId: z.string().regex(/^[UW][A-Z0-9]+$/),
+  userName: z.string().max(200).optional(),
+  teamId: z.string().max(100).optional(),
+  channelId: z.string().max(100).optional(),
+  messageTs: z.string().max(100).optional(),
+  actions: z.array(SlackAction).min(1).max(25),
+});
+export type SlackInteraction = z.infer<typeof SlackInteraction>;
 
 export type ParsedInteraction =
   | { kind: 'block_actions'; interaction: SlackInteraction; responseUrl?: string }

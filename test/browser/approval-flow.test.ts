@@ -1,9 +1,10 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
+import { type LocalStack, startLocalStack } from '../../handlers/local/local-stack';
 import { ApproversConfig } from '../../lib/approval/approval-port';
-import { type LocalStack, startLocalStack } from '../../lib/local/local-stack';
 import { headCommit, pushPayload, signedWebhook } from '../../lib/local/push-payload';
+import { testGit } from '../helpers/git';
 import { runnerRepo } from '../integration/runner/harness';
 import { GithubApiStandIn } from '../stand-ins/github-api';
 import { GithubOAuthStandIn } from '../stand-ins/github-oauth';
@@ -115,7 +116,7 @@ afterAll(async () => {
 });
 
 async function push(): Promise<string> {
-  const commit = await headCommit(repo.dir);
+  const commit = await headCommit(testGit, repo.dir);
   const req = await signedWebhook(WEBHOOK_SECRET, 'push', pushPayload('idr/deployment', commit));
   const res = await fetch(`${stack.url}/webhook`, { method: 'POST', headers: req.headers, body: req.body });
   expect(res.status).toBe(202);

@@ -1,4 +1,4 @@
-import { canaryForms, canaryScan } from '../../bench/lib/scenarios/canary';
+import { canaryForms, canaryScan } from '../scenarios/canary';
 
 /**
  * The secret canary over the full local flow (bench/canary.ts prints the same scan): push → staging

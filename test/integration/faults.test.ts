@@ -1,9 +1,4 @@
-import {
-  type FaultOutcome,
-  runFaultCase,
-  SMALL_FAULT_MATRIX,
-  startFaultWorld,
-} from '../../bench/lib/scenarios/faults';
+import { type FaultOutcome, runFaultCase, SMALL_FAULT_MATRIX, startFaultWorld } from '../scenarios/faults';
 
 /**
  * A few rows of the bench's fault matrix (bench/faults.ts runs them all), against the real runner:

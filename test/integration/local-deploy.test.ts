@@ -1,9 +1,10 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { type LocalStack, startLocalStack } from '../../handlers/local/local-stack';
 import { ApproversConfig } from '../../lib/approval/approval-port';
-import { type LocalStack, startLocalStack } from '../../lib/local/local-stack';
 import { headCommit, pushPayload, signedWebhook } from '../../lib/local/push-payload';
 import { Browser, field } from '../helpers/form-browser';
+import { testGit } from '../helpers/git';
 import { makeGitRepo } from '../helpers/git-repo';
 import { GithubOAuthStandIn } from '../stand-ins/github-oauth';
 import { SlackApiStandIn } from '../stand-ins/slack-api';
@@ -105,7 +106,7 @@ afterAll(async () => {
 });
 
 async function push(): Promise<string> {
-  const commit = await headCommit(repo.dir);
+  const commit = await headCommit(testGit, repo.dir);
   const req = await signedWebhook('w'.repeat(40), 'push', pushPayload('idr/deployment', commit));
   const res = await fetch(`${stack.url}/webhook`, { method: 'POST', headers: req.headers, body: req.body });
   expect(res.status).toBe(202);

@@ -1,12 +1,9 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import {
-  ensureSecretsFile,
-  type LocalStack,
-  localApiToken,
-  startLocalStack,
-} from '../../lib/local/local-stack';
+import { type LocalStack, startLocalStack } from '../../handlers/local/local-stack';
+import { ensureSecretsFile, localApiToken } from '../../lib/local/local-secrets';
 import { headCommit, pushPayload, signedWebhook } from '../../lib/local/push-payload';
+import { testGit } from '../helpers/git';
 import { makeGitRepo } from '../helpers/git-repo';
 
 const DEPLOY_YAML = readFileSync(path.join(__dirname, '../fixtures/intake/deploy.yaml'), 'utf8');
@@ -87,7 +84,7 @@ describe('the local stack over real HTTP', () => {
   });
 
   it('turns a signed push of HEAD into a queued staging deployment visible in GET /deployments', async () => {
-    const commit = await headCommit(repo.dir);
+    const commit = await headCommit(testGit, repo.dir);
     const req = await signedWebhook(secret, 'push', pushPayload('idr/deployment', commit));
     const res = await fetch(`${stack.url}/webhook`, { method: 'POST', headers: req.headers, body: req.body });
     expect(res.status).toBe(202);
@@ -106,7 +103,7 @@ describe('the local stack over real HTTP', () => {
   });
 
   it('refuses a push signed with another secret with 401 and answers 404 for an unknown deployment', async () => {
-    const commit = await headCommit(repo.dir);
+    const commit = await headCommit(testGit, repo.dir);
     const req = await signedWebhook('not-the-secret', 'push', pushPayload('idr/deployment', commit));
     expect(
       (await fetch(`${stack.url}/webhook`, { method: 'POST', headers: req.headers, body: req.body })).status,
@@ -119,7 +116,7 @@ describe('the local stack over real HTTP', () => {
       { 'deploy.yaml': 'apiVersion: helmgate/v1\nenvironments: 3\n' },
       'break the config',
     );
-    const commit = await headCommit(repo.dir);
+    const commit = await headCommit(testGit, repo.dir);
     expect(commit.sha).toBe(broken);
     const req = await signedWebhook(secret, 'push', pushPayload('idr/deployment', commit));
     expect(

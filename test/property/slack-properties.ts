@@ -1,14 +1,11 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import fc from 'fast-check';
-import {
-  makeSlackInteractionsHandler,
-  processSlackInteraction,
-  type SlackInteractionJob,
-} from '../../handlers/slack-interactions';
+import { makeSlackInteractionsHandler } from '../../handlers/slack-interactions';
 import { InProcessBackgroundWork } from '../../lib/dispatch/background';
 import type { HttpEvent } from '../../lib/http/lambda-http';
 import { createLogger, memorySink } from '../../lib/log/logger';
 import { Redactor } from '../../lib/log/redact';
+import { processSlackInteraction, type SlackInteractionJob } from '../../lib/slack/vote-worker';
 import { startDynalite } from '../helpers/dynalite';
 import { deployment, makeService, offered, SHA } from '../integration/approval/approval-fixtures';
 import { blockActions, form } from '../unit/slack/payloads';

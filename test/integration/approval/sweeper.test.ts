@@ -1,19 +1,34 @@
+import { supersedeReason } from '../../../lib/deploy/lifecycle';
+import type { DeploymentStore } from '../../../lib/store/deployment-store';
 import { type SweeperDeps, sweep } from '../../../lib/sweeper/sweeper';
+import { MemoryDeploymentStore } from '../../fakes/memory-store';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
 import { deployment, makeService, offered, REPO } from './approval-fixtures';
 
 /** handlers/sweeper.ts wraps exactly this; importing it would load the AWS wiring (Octokit) too */
 const makeSweeperHandler = (deps: SweeperDeps) => () => sweep(deps);
 
-let db: TestDynamo;
+let dynamo: TestDynamo;
 beforeAll(async () => {
-  db = await startDynalite();
+  dynamo = await startDynalite();
 });
 afterAll(async () => {
-  await db.close();
+  await dynamo.close();
 });
 
-describe('sweeper', () => {
+// the same behaviour through both implementations of the store port: approvals, locks and sweeping
+// need nothing beyond it
+const stores: Array<[string, () => { store: DeploymentStore }]> = [
+  ['dynalite', () => dynamo],
+  ['memory store', () => ({ store: new MemoryDeploymentStore() })],
+];
+
+describe.each(stores)('sweeper (%s)', (_name, storeOf) => {
+  let db: { store: DeploymentStore };
+  beforeEach(() => {
+    db = storeOf();
+  });
+
   test('reminds once before expiry, then expires the approval and the deployment and tells the notifier', async () => {
     const { service, clock, notifier, dispatcher, deps } = makeService(db);
     const d = deployment();
@@ -92,5 +107,36 @@ describe('sweeper', () => {
     const failed = await db.store.getDeployment(dead.id);
     expect(failed?.status).toBe('failed');
     expect(failed?.reason).toContain('the deploy runner died');
+  });
+
+  test('behind an expired lock the NEWEST queued deployment runs next and older queued ones are superseded', async () => {
+    const { clock, notifier, dispatcher, deps } = makeService(db);
+    const repo = `${REPO}-next-${Math.random().toString(36).slice(2, 8)}`;
+    const older = deployment({
+      repository: repo,
+      environment: 'staging',
+      status: 'queued',
+      approval: 'none',
+      createdAt: '2026-01-01T00:01:00.000Z',
+    });
+    const newer = deployment({
+      repository: repo,
+      environment: 'staging',
+      status: 'queued',
+      approval: 'none',
+      sha: 'c'.repeat(40),
+      createdAt: '2026-01-01T00:02:00.000Z',
+    });
+    for (const d of [older, newer]) await db.store.createDeployment(d);
+    await db.store.acquireLock(`env:${repo}:staging`, 'dead-run', 60_000, clock.now());
+    clock.advance(2 * 60_000);
+    const report = await sweep({ store: db.store, notifier, dispatcher, clock, logger: deps.logger });
+    expect(report.redispatched).toEqual([newer.id]);
+    expect(dispatcher.jobs).toEqual([{ deploymentId: newer.id }]);
+    expect(await db.store.getDeployment(older.id)).toMatchObject({
+      status: 'superseded',
+      supersededBy: newer.sha,
+      reason: supersedeReason(newer),
+    });
   });
 });

@@ -1,12 +1,13 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { type LocalStack, startLocalStack } from '../../../handlers/local/local-stack';
 import { ApproversConfig } from '../../../lib/approval/approval-port';
 import { runCli } from '../../../lib/cli/main';
 import type { Deployment } from '../../../lib/deploy/deployment';
-import { type LocalStack, startLocalStack } from '../../../lib/local/local-stack';
 import { headCommit, pushPayload, signedWebhook } from '../../../lib/local/push-payload';
 import { Browser, field } from '../../helpers/form-browser';
+import { testGit } from '../../helpers/git';
 import { makeGitRepo } from '../../helpers/git-repo';
 import { GithubOAuthStandIn } from '../../stand-ins/github-oauth';
 import { SlackApiStandIn } from '../../stand-ins/slack-api';
@@ -111,7 +112,7 @@ afterAll(async () => {
 /** Commits, then pushes HEAD as GitHub would describe a push by `sender` of commits by `authors`. */
 async function push(sender: string, authors: Array<{ author?: string; committer?: string }>) {
   repo.commit({ 'n.txt': randomUUID() }, `change by ${authors.map((a) => a.author).join(', ')}`);
-  const commit = await headCommit(repo.dir);
+  const commit = await headCommit(testGit, repo.dir);
   const payload = {
     ...pushPayload(REPO, commit),
     pusher: { name: sender },

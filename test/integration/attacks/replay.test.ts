@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { type LocalStack, startLocalStack } from '../../../handlers/local/local-stack';
 import { ApproversConfig } from '../../../lib/approval/approval-port';
 import type { Deployment } from '../../../lib/deploy/deployment';
-import { type LocalStack, startLocalStack } from '../../../lib/local/local-stack';
 import { headCommit, pushPayload, type SignedRequest, signedWebhook } from '../../../lib/local/push-payload';
+import { testGit } from '../../helpers/git';
 import { makeGitRepo } from '../../helpers/git-repo';
 
 /**
@@ -79,7 +80,7 @@ afterAll(async () => {
 
 /** A push of the checkout's HEAD as GitHub would sign it; `before` is where the branch was. */
 async function signedPush(before: string, opts: { forced?: boolean } = {}): Promise<SignedRequest> {
-  const commit = await headCommit(repo.dir);
+  const commit = await headCommit(testGit, repo.dir);
   const payload = { ...pushPayload(REPO, commit, { before }), forced: opts.forced === true };
   return signedWebhook(SECRET, 'push', payload);
 }

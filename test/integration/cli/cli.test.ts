@@ -3,16 +3,14 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { type LocalStack, startLocalStack } from '../../../handlers/local/local-stack';
+import { makeLocalDispatchHandler } from '../../../handlers/local-dispatch';
 import { ApproversConfig } from '../../../lib/approval/approval-port';
-import {
-  LOCAL_DISPATCH_PATH,
-  LocalHttpDispatcher,
-  makeLocalDispatchHandler,
-} from '../../../lib/cli/local-dispatch';
+import { LOCAL_DISPATCH_PATH, LocalHttpDispatcher } from '../../../lib/cli/local-dispatch';
 import { runCli } from '../../../lib/cli/main';
 import { createLocalHttpServer, listen } from '../../../lib/http/local-adapter';
-import { type LocalStack, startLocalStack } from '../../../lib/local/local-stack';
 import { headCommit, pushPayload, signedWebhook } from '../../../lib/local/push-payload';
+import { testGit } from '../../helpers/git';
 import { makeGitRepo } from '../../helpers/git-repo';
 import { SecretsManagerStandIn } from '../../stand-ins/secrets-manager';
 import { StsStandIn } from '../../stand-ins/sts';
@@ -111,7 +109,7 @@ async function cliJson<T>(
 }
 
 async function push(): Promise<string> {
-  const commit = await headCommit(repo.dir);
+  const commit = await headCommit(testGit, repo.dir);
   const req = await signedWebhook(WEBHOOK_SECRET, 'push', pushPayload(REPOSITORY, commit));
   const res = await fetch(`${stack.url}/webhook`, { method: 'POST', headers: req.headers, body: req.body });
   expect(res.status).toBe(202);

@@ -1,6 +1,6 @@
 import { Octokit } from '@octokit/core';
-import { createProcessRunner } from '../../../lib/exec/command-runner';
 import { type BranchState, GithubBranchState, LocalBranchState } from '../../../lib/github/branch-state';
+import { testGit } from '../../helpers/git';
 import { makeGitRepo } from '../../helpers/git-repo';
 import { GithubApiStandIn } from '../../stand-ins/github-api';
 
@@ -41,7 +41,7 @@ const sides: Array<[string, () => BranchState]> = [
     'GitHub (refs + compare APIs)',
     () => new GithubBranchState(new Octokit({ auth: 't0k', baseUrl: api.url })),
   ],
-  ['the local checkout (git)', () => new LocalBranchState(repo.dir, createProcessRunner())],
+  ['the local checkout (git)', () => new LocalBranchState(repo.dir, testGit)],
 ];
 
 describe.each(sides)('branch state from %s', (_name, make) => {

@@ -14,6 +14,7 @@ import { type RunnerDeps, runDeployment } from '../../../lib/runner/runner';
 import { FileSecretsProvider } from '../../../lib/secrets/file-provider';
 import { SecretResolver } from '../../../lib/secrets/secrets-provider';
 import type { TestDynamo } from '../../helpers/dynalite';
+import { testGit } from '../../helpers/git';
 import { makeGitRepo } from '../../helpers/git-repo';
 import type { KubeApiStandIn } from '../../stand-ins/kube-api';
 
@@ -114,7 +115,7 @@ export function makeHarness(opts: {
   const provider = new FileSecretsProvider(secretsFile);
   const deps: RunnerDeps = {
     store: opts.db.store,
-    source: new LocalGitSource(opts.repoDir),
+    source: new LocalGitSource(opts.repoDir, testGit),
     dispatcher,
     notifier,
     clock: systemClock,

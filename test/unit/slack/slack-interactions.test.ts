@@ -2,11 +2,7 @@ import { createHmac } from 'node:crypto';
 import {
   makeSlackInteractionsHandler,
   makeSlackInteractionsLambda,
-  processSlackInteraction,
-  SLACK_INTERACTION_JOB,
-  type SlackInteractionJob,
   type SlackInteractionsDeps,
-  type SlackInteractionWorkerDeps,
 } from '../../../handlers/slack-interactions';
 import type { ApprovalPort, VoteInput, VoteOutcome } from '../../../lib/approval/approval-port';
 import { fixedClock } from '../../../lib/clock';
@@ -16,6 +12,12 @@ import { HelmgateError } from '../../../lib/errors';
 import { createLogger, memorySink } from '../../../lib/log/logger';
 import { Redactor } from '../../../lib/log/redact';
 import type { SlackInteraction } from '../../../lib/slack/interaction';
+import {
+  processSlackInteraction,
+  SLACK_INTERACTION_JOB,
+  type SlackInteractionJob,
+  type SlackInteractionWorkerDeps,
+} from '../../../lib/slack/vote-worker';
 import { createSlackWebClient } from '../../../lib/slack/web-client';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
 import { httpEvent } from '../../helpers/events';
@@ -286,5 +288,52 @@ describe('makeSlackInteractionsLambda', () => {
     const res = await lambda(signed(form(blockActions(['approve:d2']))));
     expect(res?.statusCode).toBe(200);
     expect(enqueued).toHaveLength(1);
+  });
+  it('parses its background payload and drops a malformed job without voting', async () => {
+    const approvals = new FakeApprovals();
+    const sink = memorySink();
+    const logger = createLogger({ redactor: new Redactor(), clock: fixedClock(NOW), write: sink.write });
+    const lambda = makeSlackInteractionsLambda(async () => ({
+      signingSecrets: async () => [SIGNING_SECRET],
+      background: { enqueue: async () => undefined },
+      clock: fixedClock(NOW),
+      logger,
+      approvals,
+      store: { listDeployments: async () => [], getDeployment: async () => undefined } as never,
+      slack: { chat: { postEphemeral: async () => ({ ok: true }) } } as never,
+    }));
+    const malformed: unknown[] = [
+      undefined,
+      'approve:d1',
+      { actions: [{ kind: 'approve', deploymentId: 'd1' }] },
+      { userId: 'U0BOB001', actions: [] },
+      { userId: 'U0BOB001', actions: [{ kind: 'approve_everything' }] },
+      { userId: 'U0BOB001', actions: [{ kind: 'approve', deploymentId: '../d1' }] },
+      { userId: 'U0BOB001', actions: [{ kind: 'approve_all', sha: 'not-a-sha' }] },
+      { userId: 'not-a-slack-id', actions: [{ kind: 'approve', deploymentId: 'd1' }] },
+      {
+        userId: 'U0BOB001',
+        actions: [{ kind: 'approve', deploymentId: 'd1' }],
+        responseUrl: 'https://hooks.slack.com/actions/T/1/secret',
+      },
+    ];
+    for (const payload of malformed)
+      expect(
+        await lambda({ [BACKGROUND_MARKER]: 1, job: { kind: SLACK_INTERACTION_JOB, payload } }),
+      ).toBeUndefined();
+    expect(approvals.votes).toEqual([]);
+    expect(sink.lines.filter((l) => l.includes('slack interaction job rejected'))).toHaveLength(
+      malformed.length,
+    );
+    expect(sink.lines.join('\n')).not.toContain('hooks.slack.com');
+
+    await lambda({
+      [BACKGROUND_MARKER]: 1,
+      job: {
+        kind: SLACK_INTERACTION_JOB,
+        payload: { userId: 'U0BOB001', actions: [{ kind: 'approve', deploymentId: 'd1' }] },
+      },
+    });
+    expect(approvals.votes.map((v) => v.deploymentId)).toEqual(['d1']);
   });
 });

@@ -1,5 +1,10 @@
+/**
+ * The AWS graph's deploy-runner part (handlers/deploy-runner.ts): the tarball through the GitHub API,
+ * Secrets Manager (a fresh resolver per invocation), the cluster from the plan's cluster secret, the
+ * image's helm and chart cache, and the approval service as the promotion gate. Kept apart from
+ * ./aws.ts only so the HTTP handlers' bundles do not carry helm and the Kubernetes client.
+ */
 import { tmpdir } from 'node:os';
-import { approvalWiring } from '../approval/aws-wiring';
 import { systemClock } from '../clock';
 import { HelmgateError } from '../errors';
 import { createProcessRunner } from '../exec/command-runner';
@@ -9,7 +14,7 @@ import { helmClusterConnector } from '../runner/helm-cluster';
 import { clusterAccessFromSecret } from '../runner/kube-access';
 import type { RunnerDeps } from '../runner/runner';
 import { SecretResolver } from '../secrets/secrets-provider';
-import { type AwsBase, awsBase, awsOctokit } from './aws';
+import { awsOctokit, composeAws } from './aws';
 
 /** What one Lambda invocation tells the runner about itself. */
 export interface InvocationContext {
@@ -17,41 +22,37 @@ export interface InvocationContext {
   getRemainingTimeInMillis(): number;
 }
 
-/**
- * The deploy runner in AWS: the tarball through the GitHub API, Secrets Manager (a fresh resolver per
- * invocation), the cluster from the plan's cluster secret, the image's helm and chart cache, and the
- * approval service as the promotion gate.
- */
-export async function awsRunnerDeps(
-  base: AwsBase = awsBase(),
+export async function composeAwsRunner(
+  aws: ReturnType<typeof composeAws> = composeAws(),
 ): Promise<(ctx: InvocationContext) => RunnerDeps> {
-  const { config } = base;
+  const b = aws.base();
+  const a = await aws.approvals();
+  const { config } = b;
   const helmBin = config.HELMGATE_HELM_BIN;
   if (!helmBin)
     throw new HelmgateError('invalid_config', 'HELMGATE_HELM_BIN is not set (the runner image sets it)');
-  const w = await approvalWiring(base);
-  const source = new GithubRepoSource(await awsOctokit(base));
+  const source = new GithubRepoSource(await awsOctokit(b));
   const cluster = helmClusterConnector({
     helmBin,
     commandRunner: createProcessRunner(),
-    redactor: base.redactor,
+    redactor: b.redactor,
     clock: systemClock,
-    logger: base.logger,
+    logger: b.logger,
     chartCache: openChartCache(config.HELMGATE_CHART_CACHE),
-    baseEnv: process.env,
-    access: clusterAccessFromSecret({ logger: base.logger }),
+    baseEnv: b.env,
+    access: clusterAccessFromSecret({ logger: b.logger }),
   });
   return (ctx) => ({
-    store: base.store,
+    store: b.store,
     source,
-    dispatcher: w.dispatcher,
-    notifier: w.notifier,
+    dispatcher: a.dispatcher,
+    notifier: a.notifier,
     clock: systemClock,
-    logger: base.logger,
-    redactor: base.redactor,
-    secrets: () => new SecretResolver(base.secretsProvider, base.redactor),
+    logger: b.logger,
+    redactor: b.redactor,
+    secrets: () => new SecretResolver(b.secretsProvider, b.redactor),
     cluster,
-    finished: w.service,
+    finished: a.service,
     workRoot: tmpdir(),
     deployConfigPath: config.HELMGATE_DEPLOY_CONFIG,
     remainingTimeMs: () => ctx.getRemainingTimeInMillis(),

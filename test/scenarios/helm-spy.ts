@@ -11,7 +11,7 @@ export interface SpiedHelmCall {
  * A helm "binary" for the local stack (`runner.helmBin`) that records each call's start time and argv
  * to a log file, then `exec`s the real helm with the same stdin, stdout, stderr and environment. The
  * local runner builds its own process runner, so this is how a bench sees the helm calls of the
- * whole local stack without a seam in lib/local/local-runner.ts. bash's `$EPOCHREALTIME` costs no
+ * whole local stack without a seam in lib/compose/local-runner.ts. bash's `$EPOCHREALTIME` costs no
  * fork; the wrapper adds one bash start (a few ms) before helm itself starts.
  */
 export function writeHelmSpy(

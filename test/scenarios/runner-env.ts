@@ -1,11 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { defaultHelmDir, ensureHelmBinary } from '../../../lib/helm/helm-binary';
-import { startDynalite, type TestDynamo } from '../../../test/helpers/dynalite';
-import { type Harness, makeHarness, runnerRepo } from '../../../test/integration/runner/harness';
-import { KubeApiStandIn } from '../../../test/stand-ins/kube-api';
+import { defaultHelmDir, ensureHelmBinary } from '../../lib/helm/helm-binary';
+import { startDynalite, type TestDynamo } from '../helpers/dynalite';
+import { type Harness, makeHarness, runnerRepo } from '../integration/runner/harness';
+import { KubeApiStandIn } from '../stand-ins/kube-api';
 
-const ROOT = path.resolve(__dirname, '../../..');
+const ROOT = path.resolve(__dirname, '../..');
 
 /**
  * The helm binary for scenarios: jest's globalSetup sets HELMGATE_HELM_BIN; a bench run outside jest

@@ -1,16 +1,36 @@
-import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import type { Clock } from '../clock';
 import type { EnvironmentPlan } from '../deploy/plan';
-import type { DeployJob } from '../dispatch/dispatcher';
+import type { DeployJob, Dispatcher } from '../dispatch/dispatcher';
 import { createProcessRunner } from '../exec/command-runner';
+import type { RepoSource } from '../github/repo-source';
 import { ensureHelmBinary } from '../helm/helm-binary';
 import type { RetryPolicy } from '../helm/release-deployer';
+import type { Logger } from '../log/logger';
+import type { Redactor } from '../log/redact';
+import type { Notifier } from '../notify/notifier';
+import type { Random } from '../random';
 import { type ChartLookup, type ClusterAccess, helmClusterConnector } from '../runner/helm-cluster';
 import { kubeconfigFileAccess } from '../runner/kube-access';
 import { type FinishedHook, type RunnerDeps, runDeployment } from '../runner/runner';
 import type { SecretResolver } from '../secrets/secrets-provider';
-import type { LocalStackContext } from './local-stack';
+
+/** What the local runner takes from the stack it runs in. */
+export interface LocalRunnerContext {
+  store: RunnerDeps['store'];
+  source: RepoSource;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  redactor: Redactor;
+  notifier: Notifier;
+  dispatcher: Dispatcher;
+  /** a fresh resolver per deploy run: values cached for that run only */
+  newSecretResolver: () => SecretResolver;
+  /** the process environment: PATH/HOME/TMPDIR/LANG for helm, HELMGATE_HELM_BIN */
+  env: Readonly<Record<string, string | undefined>>;
+}
 
 export interface LocalRunnerOptions {
   /** the project's working directory for helmgate's own files (`.helmgate/`) */
@@ -40,7 +60,7 @@ export interface LocalRunnerOptions {
 
 /** The deploy runner of the local stack: the same runner as in AWS, in this process. */
 export function localRunner(
-  ctx: LocalStackContext,
+  ctx: LocalRunnerContext,
   opts: LocalRunnerOptions,
 ): { deps: RunnerDeps; run: (job: DeployJob) => Promise<void> } {
   const workRoot = path.join(opts.stateDir, 'work');
@@ -55,7 +75,7 @@ export function localRunner(
         })
       : undefined);
   const helmBin =
-    opts.helmBin ?? ensureHelmBinary(path.join(opts.stateDir, 'bin'), process.env.HELMGATE_HELM_BIN);
+    opts.helmBin ?? ensureHelmBinary(path.join(opts.stateDir, 'bin'), ctx.env.HELMGATE_HELM_BIN);
   const deps: RunnerDeps = {
     store: ctx.store,
     source: ctx.source,
@@ -72,7 +92,7 @@ export function localRunner(
       clock: ctx.clock,
       logger: ctx.logger,
       renderRoot,
-      baseEnv: process.env,
+      baseEnv: ctx.env,
       ...(access ? { access } : {}),
       // a KUBECONFIG file replaces the environments' cluster secrets; a custom `access` may read them
       readsClusterSecret: opts.access !== undefined,
@@ -85,7 +105,7 @@ export function localRunner(
     workRoot,
     deployConfigPath: opts.deployConfigPath ?? 'deploy.yaml',
     remainingTimeMs: () => Number.POSITIVE_INFINITY,
-    invocationId: `local-${process.pid}-${randomUUID().slice(0, 8)}`,
+    invocationId: `local-${process.pid}-${ctx.random.id().slice(0, 8)}`,
     safetyMarginMs: 0,
     ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
     ...(opts.force ? { force: opts.force } : {}),

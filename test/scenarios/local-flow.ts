@@ -2,18 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Octokit } from '@octokit/core';
-import { ApproversConfig } from '../../../lib/approval/approval-port';
-import { systemClock } from '../../../lib/clock';
-import { GithubDeploymentsReporter } from '../../../lib/github/status-reporter';
-import { type LocalStack, startLocalStack } from '../../../lib/local/local-stack';
-import { headCommit, pushPayload, signedWebhook } from '../../../lib/local/push-payload';
-import { createLogger } from '../../../lib/log/logger';
-import { Browser, field } from '../../../test/helpers/form-browser';
-import { runnerRepo } from '../../../test/integration/runner/harness';
-import { GithubApiStandIn } from '../../../test/stand-ins/github-api';
-import { GithubOAuthStandIn } from '../../../test/stand-ins/github-oauth';
-import { KubeApiStandIn } from '../../../test/stand-ins/kube-api';
-import { SlackApiStandIn } from '../../../test/stand-ins/slack-api';
+import { type LocalStack, startLocalStack } from '../../handlers/local/local-stack';
+import { ApproversConfig } from '../../lib/approval/approval-port';
+import { systemClock } from '../../lib/clock';
+import { GithubDeploymentsReporter } from '../../lib/github/status-reporter';
+import { headCommit, pushPayload, signedWebhook } from '../../lib/local/push-payload';
+import { createLogger } from '../../lib/log/logger';
+import { Browser, field } from '../helpers/form-browser';
+import { testGit } from '../helpers/git';
+import { runnerRepo } from '../integration/runner/harness';
+import { GithubApiStandIn } from '../stand-ins/github-api';
+import { GithubOAuthStandIn } from '../stand-ins/github-oauth';
+import { KubeApiStandIn } from '../stand-ins/kube-api';
+import { SlackApiStandIn } from '../stand-ins/slack-api';
 import { type SpiedHelmCall, writeHelmSpy } from './helm-spy';
 import { ensureHelmForScenarios } from './runner-env';
 
@@ -187,7 +188,7 @@ export async function startFlowWorld(opts: { force?: boolean } = {}): Promise<Fl
     canaries,
     webhookSecret,
     async push() {
-      const commit = await headCommit(repo.dir);
+      const commit = await headCommit(testGit, repo.dir);
       const req = await signedWebhook(webhookSecret, 'push', pushPayload(REPO, commit));
       const sentEpochMs = performance.timeOrigin + performance.now();
       const res = await fetch(`${stack.url}/webhook`, {

@@ -1,28 +1,25 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import { makeApprovalHandler } from '../../../handlers/approval';
-import { makeGithubWebhookHandler } from '../../../handlers/github-webhook';
-import {
-  makeSlackInteractionsHandler,
-  processSlackInteraction,
-  type SlackInteractionJob,
-} from '../../../handlers/slack-interactions';
-import { ApproversConfig } from '../../../lib/approval/approval-port';
-import { ApprovalService } from '../../../lib/approval/approval-service';
-import { cookieSettingsFor, csrfToken, type Session, signValue } from '../../../lib/auth/session';
-import { systemClock } from '../../../lib/clock';
-import type { Deployment } from '../../../lib/deploy/deployment';
-import { InProcessBackgroundWork } from '../../../lib/dispatch/background';
-import { type DeployJob, InProcessDispatcher } from '../../../lib/dispatch/dispatcher';
-import { createProcessRunner } from '../../../lib/exec/command-runner';
-import { LocalBranchState } from '../../../lib/github/branch-state';
-import { LocalGitSource } from '../../../lib/github/local-git-source';
-import type { HttpEvent } from '../../../lib/http/lambda-http';
-import type { ApprovalRequestNotice, Notifier } from '../../../lib/notify/notifier';
-import { cryptoRandom } from '../../../lib/random';
-import { type RunResult, runDeployment } from '../../../lib/runner/runner';
-import { branchPush, signedGithubEvent } from '../../../test/helpers/events';
-import { REPOSITORY } from '../../../test/integration/runner/harness';
-import { blockActions, form } from '../../../test/unit/slack/payloads';
+import { makeApprovalHandler } from '../../handlers/approval';
+import { makeGithubWebhookHandler } from '../../handlers/github-webhook';
+import { makeSlackInteractionsHandler } from '../../handlers/slack-interactions';
+import { ApproversConfig } from '../../lib/approval/approval-port';
+import { ApprovalService } from '../../lib/approval/approval-service';
+import { cookieSettingsFor, csrfToken, type Session, signValue } from '../../lib/auth/session';
+import { systemClock } from '../../lib/clock';
+import type { Deployment } from '../../lib/deploy/deployment';
+import { InProcessBackgroundWork } from '../../lib/dispatch/background';
+import { type DeployJob, InProcessDispatcher } from '../../lib/dispatch/dispatcher';
+import { LocalBranchState } from '../../lib/github/branch-state';
+import { LocalGitSource } from '../../lib/github/local-git-source';
+import type { HttpEvent } from '../../lib/http/lambda-http';
+import type { ApprovalRequestNotice, Notifier } from '../../lib/notify/notifier';
+import { cryptoRandom } from '../../lib/random';
+import { type RunResult, runDeployment } from '../../lib/runner/runner';
+import { processSlackInteraction, type SlackInteractionJob } from '../../lib/slack/vote-worker';
+import { branchPush, signedGithubEvent } from '../helpers/events';
+import { testGit } from '../helpers/git';
+import { REPOSITORY } from '../integration/runner/harness';
+import { blockActions, form } from '../unit/slack/payloads';
 import { type RunnerWorld, startRunnerWorld } from './runner-env';
 
 /**
@@ -159,13 +156,13 @@ export async function startRaceWorld(): Promise<RaceWorld> {
   const service = approvals;
   const webhook = makeGithubWebhookHandler({
     store: db.store,
-    source: new LocalGitSource(w.repo.dir),
+    source: new LocalGitSource(w.repo.dir, testGit),
     dispatcher,
     notifier,
     clock: systemClock,
     logger,
     deployConfigPath: 'deploy.yaml',
-    branchState: new LocalBranchState(w.repo.dir, createProcessRunner()),
+    branchState: new LocalBranchState(w.repo.dir, testGit),
     repositories: [REPOSITORY],
     // the checkout's branch: pushes are accepted only while their commit is its head
     branches: ['main'],

@@ -1,5 +1,5 @@
-import type { Deployment } from '../../../lib/deploy/deployment';
-import type { HelmCall } from '../../../test/integration/runner/harness';
+import type { Deployment } from '../../lib/deploy/deployment';
+import type { HelmCall } from '../integration/runner/harness';
 import { helmBusyMs, helmMs, type RunnerWorld, startRunnerWorld } from './runner-env';
 
 /**

@@ -1,12 +1,12 @@
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { systemClock } from '../../../lib/clock';
-import type { Deployment, ReleaseResult } from '../../../lib/deploy/deployment';
-import { lockName } from '../../../lib/deploy/lifecycle';
-import { RecordingDispatcher } from '../../../lib/dispatch/dispatcher';
-import { sweep } from '../../../lib/sweeper/sweeper';
-import type { TestDynamo } from '../../../test/helpers/dynalite';
-import { type DynamoThrottleStandIn, startThrottledDynamo } from '../../../test/stand-ins/dynamodb-throttle';
-import type { KubeFault } from '../../../test/stand-ins/kube-api';
+import { systemClock } from '../../lib/clock';
+import type { Deployment, ReleaseResult } from '../../lib/deploy/deployment';
+import { lockName } from '../../lib/deploy/lifecycle';
+import { RecordingDispatcher } from '../../lib/dispatch/dispatcher';
+import { sweep } from '../../lib/sweeper/sweeper';
+import type { TestDynamo } from '../helpers/dynalite';
+import { type DynamoThrottleStandIn, startThrottledDynamo } from '../stand-ins/dynamodb-throttle';
+import type { KubeFault } from '../stand-ins/kube-api';
 import { type RunnerWorld, startRunnerWorld } from './runner-env';
 
 /**

@@ -1,0 +1,161 @@
+/**
+ * The local stack: the same handlers as in AWS, mounted on the local HTTP adapter, with the
+ * dependency graph of lib/compose/local.ts (dynalite in-process, a secrets file, the runner in-process).
+ */
+import { rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { ApprovalService } from '../../lib/approval/approval-service';
+import { LOCAL_DISPATCH_PATH } from '../../lib/cli/local-dispatch';
+import type { Clock } from '../../lib/clock';
+import { composeLocal, type LocalGraphOptions } from '../../lib/compose/local';
+import type { Dispatcher } from '../../lib/dispatch/dispatcher';
+import type { RepoSource } from '../../lib/github/repo-source';
+import { json } from '../../lib/http/lambda-http';
+import { createLocalHttpServer, listen, type Route } from '../../lib/http/local-adapter';
+import { ensureSecretsFile, localApiToken } from '../../lib/local/local-secrets';
+import type { Logger } from '../../lib/log/logger';
+import type { Redactor } from '../../lib/log/redact';
+import type { Notifier } from '../../lib/notify/notifier';
+import type { SecretResolver } from '../../lib/secrets/secrets-provider';
+import type { DynamoDbDeploymentStore } from '../../lib/store/dynamodb-deployment-store';
+import { type SweepReport, sweep } from '../../lib/sweeper/sweeper';
+import { makeApprovalHandler } from '../approval';
+import { makeAuthHandler } from '../auth';
+import { makeDeploymentsHandler } from '../deployments';
+import { makeGithubWebhookHandler } from '../github-webhook';
+import { makeLocalDispatchHandler } from '../local-dispatch';
+import { makeSlackInteractionsHandler } from '../slack-interactions';
+
+export interface LocalStackOptions extends Omit<LocalGraphOptions, 'url'> {
+  port?: number;
+  /** run the sweeper this often (ms); 0 = never; default 60 s */
+  sweepIntervalMs?: number;
+  /**
+   * Where to write `{url, dynamodbEndpoint, table, secretsFile, repoDir, pid}` (0600) so the operator CLI
+   * finds this stack (`npm start` writes `.helmgate/stack.json`; removed on close).
+   */
+  stateFile?: string;
+}
+
+export interface LocalStackContext {
+  store: DynamoDbDeploymentStore;
+  redactor: Redactor;
+  logger: Logger;
+  /** the stack's own resolver (webhook, Slack, OAuth secrets) */
+  secrets: SecretResolver;
+  /** a fresh resolver per deploy run: values cached for that run only */
+  newSecretResolver: () => SecretResolver;
+  source: RepoSource;
+  clock: Clock;
+  notifier: Notifier;
+  dispatcher: Dispatcher;
+  repositories: string[];
+}
+
+export interface LocalStack extends LocalStackContext {
+  url: string;
+  /** the read API's bearer token from the secrets file (created on first start) */
+  apiToken: string;
+  port: number;
+  secretsFile: string;
+  approvals: ApprovalService;
+  /** runs one sweep now (expiry, reminders, stale locks) */
+  sweep(): Promise<SweepReport>;
+  /** waits for in-process deploy jobs and background work started so far */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {
+  ensureSecretsFile(opts.secretsFile, opts.random);
+
+  // the HTTP server first: approval links need its port
+  const routes: Route[] = [];
+  const server: Server = createLocalHttpServer(routes, {
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.random ? { random: opts.random } : {}),
+  });
+  const port = await listen(server, opts.port ?? 3000);
+  const url = `http://127.0.0.1:${port}`;
+  const g = await composeLocal({ ...opts, url });
+
+  const deployments = makeDeploymentsHandler(g.deployments);
+  const approval = makeApprovalHandler(g.approval);
+  const auth = makeAuthHandler(g.auth);
+  routes.push(
+    { method: 'POST', path: '/webhook', handler: makeGithubWebhookHandler(g.webhook) },
+    { method: 'GET', path: '/deployments', handler: deployments },
+    { method: 'GET', path: '/deployments/{id}', handler: deployments },
+    { method: 'GET', path: '/approvals/{id}', handler: approval },
+    { method: 'POST', path: '/approvals/{id}/approve', handler: approval },
+    { method: 'POST', path: '/approvals/{id}/reject', handler: approval },
+    { method: 'GET', path: '/auth/github/login', handler: auth },
+    { method: 'GET', path: '/auth/github/callback', handler: auth },
+    { method: 'POST', path: '/slack/interactions', handler: makeSlackInteractionsHandler(g.slack) },
+    // the operator CLI hands jobs to this process (loopback only, JSON only)
+    { method: 'POST', path: LOCAL_DISPATCH_PATH, handler: makeLocalDispatchHandler(g.localDispatch) },
+    { method: 'GET', path: '/healthz', handler: async () => json(200, { ok: true }) },
+  );
+
+  const sweepEvery = opts.sweepIntervalMs ?? 60_000;
+  const sweepTimer =
+    sweepEvery > 0
+      ? setInterval(() => {
+          sweep(g.sweeper).catch((e) => g.logger.warn('sweep failed', { err: e }));
+        }, sweepEvery)
+      : undefined;
+  sweepTimer?.unref();
+
+  if (opts.stateFile) {
+    const state = {
+      url,
+      dynamodbEndpoint: g.dynamodbEndpoint,
+      table: g.table,
+      secretsFile: opts.secretsFile,
+      repoDir: opts.repoDir,
+      deployConfigPath: g.deployConfigPath,
+      pid: process.pid,
+      repositories: g.repositories,
+      approvers: g.approvers,
+      renderOnly: g.renderOnly,
+    };
+    writeFileSync(opts.stateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  }
+
+  const idle = async () => {
+    // jobs start background work and vice versa: wait until both are quiet
+    for (let i = 0; i < 50; i++) {
+      await g.dispatcher.idle();
+      await g.background.idle();
+      if (g.dispatcher.inFlight.size === 0) return;
+    }
+  };
+
+  return {
+    store: g.store,
+    redactor: g.redactor,
+    logger: g.logger,
+    secrets: g.secrets,
+    newSecretResolver: g.newSecretResolver,
+    source: g.source,
+    clock: g.clock,
+    notifier: g.notifier,
+    dispatcher: g.dispatcher,
+    repositories: g.repositories,
+    url,
+    apiToken: localApiToken(opts.secretsFile) ?? '',
+    port,
+    secretsFile: opts.secretsFile,
+    approvals: g.approvals,
+    sweep: () => sweep(g.sweeper),
+    idle,
+    close: async () => {
+      if (sweepTimer) clearInterval(sweepTimer);
+      if (opts.stateFile) rmSync(opts.stateFile, { force: true });
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections?.();
+      await idle();
+      await g.close();
+    },
+  };
+}

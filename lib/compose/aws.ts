@@ -1,0 +1,318 @@
+/**
+ * The composition root for AWS: every Lambda handler gets its dependencies from `composeAws()`, built
+ * once per container from the environment (AppConfig) and the AWS SDK clients constructed here.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { Octokit } from '@octokit/core';
+import type { ApprovalService } from '../approval/approval-service';
+import { systemClock } from '../clock';
+import { parseApprovers } from '../config/approvers';
+import { type AppConfig, loadConfig, processEnv } from '../config/env';
+import { LambdaBackgroundWork } from '../dispatch/background';
+import { LambdaDispatcher } from '../dispatch/dispatcher';
+import { HelmgateError } from '../errors';
+import { GithubBranchState } from '../github/branch-state';
+import { GithubContentsSource } from '../github/github-contents';
+import { GithubDeploymentsReporter } from '../github/status-reporter';
+import { createLogger, type Logger } from '../log/logger';
+import { Redactor } from '../log/redact';
+import { MetricsNotifier } from '../metrics/metrics-notifier';
+import { ConsoleNotifier, type Notifier } from '../notify/notifier';
+import { cryptoRandom } from '../random';
+import { SecretsManagerProvider } from '../secrets/secrets-manager-provider';
+import { SecretResolver, type SecretsProvider } from '../secrets/secrets-provider';
+import { SlackNotifier } from '../slack/slack-notifier';
+import type { SlackCredentials } from '../slack/slack-secret';
+import type { SlackInteractionJob } from '../slack/vote-worker';
+import { createSlackWebClient } from '../slack/web-client';
+import { DynamoDbDeploymentStore } from '../store/dynamodb-deployment-store';
+import { cached, once } from './lazy';
+import {
+  approvalPageDepsFrom,
+  approvalService,
+  authDepsFrom,
+  notifierOf,
+  readAccessFrom,
+  slackCredentialsFrom,
+  webhookSecretsFrom,
+} from './shared';
+
+/** Secrets are re-read this often, so a rotation takes effect without a redeploy. */
+const SECRET_TTL_MS = 5 * 60_000;
+
+/** Shared pieces every AWS handler builds once per container. */
+export interface AwsBase {
+  config: AppConfig;
+  /** the process environment (the runner's child processes get an allow-listed part of it) */
+  env: Readonly<Record<string, string | undefined>>;
+  redactor: Redactor;
+  logger: Logger;
+  store: DynamoDbDeploymentStore;
+  secrets: SecretResolver;
+  /** for per-invocation resolvers (the runner caches values for one invocation only) */
+  secretsProvider: SecretsProvider;
+}
+
+export function awsBase(env: Readonly<Record<string, string | undefined>> = processEnv()): AwsBase {
+  const config = loadConfig(env);
+  const redactor = new Redactor();
+  const logger = createLogger({ redactor, clock: systemClock, level: config.HELMGATE_LOG_LEVEL });
+  const dynamo = new DynamoDBClient({
+    region: config.AWS_REGION,
+    ...(config.HELMGATE_DYNAMODB_ENDPOINT ? { endpoint: config.HELMGATE_DYNAMODB_ENDPOINT } : {}),
+  });
+  const sm = new SecretsManagerClient({
+    region: config.AWS_REGION,
+    ...(config.HELMGATE_SECRETS_ENDPOINT ? { endpoint: config.HELMGATE_SECRETS_ENDPOINT } : {}),
+  });
+  const secretsProvider = new SecretsManagerProvider(sm);
+  return {
+    config,
+    env,
+    redactor,
+    logger,
+    store: new DynamoDbDeploymentStore(dynamo, config.HELMGATE_TABLE),
+    secrets: new SecretResolver(secretsProvider, redactor),
+    secretsProvider,
+  };
+}
+
+/** Octokit for the GitHub API (token from Secrets Manager; GitHub Enterprise through the API URL). */
+export async function awsOctokit(base: AwsBase): Promise<Octokit> {
+  const token = await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_TOKEN_ID });
+  return new Octokit({ ...(token ? { auth: token } : {}), baseUrl: base.config.HELMGATE_GITHUB_API_URL });
+}
+
+/** The runner's Lambda (async invoke): from the webhook, approvals, Slack, the sweeper and itself. */
+export function awsDispatcher(base: AwsBase): LambdaDispatcher {
+  const fn = base.config.HELMGATE_RUNNER_FUNCTION;
+  if (!fn) throw new HelmgateError('invalid_config', 'HELMGATE_RUNNER_FUNCTION is not set');
+  return new LambdaDispatcher(new LambdaClient({ region: base.config.AWS_REGION }), fn);
+}
+
+/** Slack credentials when the Slack secret exists (Slack is optional). */
+export function awsSlack(base: AwsBase): Promise<SlackCredentials | undefined> {
+  return slackCredentialsFrom(base.secrets, base.redactor, base.config.HELMGATE_SLACK_SECRET_ID);
+}
+
+/**
+ * Every transition goes to the log, to Slack (one message per commit, edited in place) when Slack is
+ * configured, and to GitHub Deployments when a GitHub token is.
+ */
+export async function awsNotifier(base: AwsBase): Promise<Notifier> {
+  const notifiers: Notifier[] = [
+    new ConsoleNotifier(base.logger, { withTokens: false }),
+    new MetricsNotifier({ namespace: base.config.HELMGATE_METRICS_NAMESPACE, service: 'helmgate' }),
+  ];
+  const slack = await awsSlack(base);
+  if (slack?.channel)
+    notifiers.push(
+      new SlackNotifier({
+        client: createSlackWebClient({ botToken: slack.botToken, logger: base.logger }),
+        channel: slack.channel,
+        store: base.store,
+        clock: systemClock,
+        logger: base.logger,
+        redactor: base.redactor,
+        githubUrl: base.config.HELMGATE_GITHUB_WEB_URL,
+      }),
+    );
+  if (await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_TOKEN_ID }))
+    notifiers.push(
+      new GithubDeploymentsReporter({
+        octokit: await awsOctokit(base),
+        store: base.store,
+        publicUrl: base.config.HELMGATE_PUBLIC_URL,
+        clock: systemClock,
+        logger: base.logger,
+        redactor: base.redactor,
+      }),
+    );
+  return notifierOf(notifiers, base.logger);
+}
+
+/** The pieces of the approval flow that voting, promoting and sweeping handlers share. */
+export interface AwsApprovals {
+  service: ApprovalService;
+  notifier: Notifier;
+  dispatcher: LambdaDispatcher;
+  signingKey: () => Promise<string>;
+}
+
+/**
+ * The dependency graph of the AWS deployment: one builder per handler. Each builds what it needs on
+ * first use (a handler module imported by a test or a tool touches no environment and no network).
+ * The deploy runner's part (helm, kube, the tarball) extends this graph in ./aws-runner.ts, so the
+ * HTTP handlers' bundles do not carry the Kubernetes client.
+ */
+export function composeAws(env: Readonly<Record<string, string | undefined>> = processEnv()) {
+  let baseOnce: AwsBase | undefined;
+  const base = () => {
+    baseOnce ??= awsBase(env);
+    return baseOnce;
+  };
+  /** where branches point and how commits relate: GitHub's refs and compare APIs, helmgate's token */
+  const branchState = once(async () => new GithubBranchState(await awsOctokit(base())));
+  /** helmgate's GitHub client, when a GitHub token is configured (read permissions) */
+  const github = once(async () => {
+    const b = base();
+    return (await b.secrets.tryResolve({ secret: b.config.HELMGATE_GITHUB_TOKEN_ID }))
+      ? awsOctokit(b)
+      : undefined;
+  });
+  const readAccessOf = (b: AwsBase) =>
+    readAccessFrom({
+      secrets: b.secrets,
+      redactor: b.redactor,
+      apiTokensId: b.config.HELMGATE_API_TOKENS_ID,
+      signingKey: signingKeyOf(b),
+      publicUrl: b.config.HELMGATE_PUBLIC_URL,
+      approvers: parseApprovers(b.config.HELMGATE_APPROVERS),
+      github,
+      ttlMs: SECRET_TTL_MS,
+      clock: systemClock,
+      logger: b.logger,
+    });
+  const approvals = once(async (): Promise<AwsApprovals> => {
+    const b = base();
+    const { config } = b;
+    const notifier = await awsNotifier(b);
+    const dispatcher = awsDispatcher(b);
+    const service = approvalService({
+      store: b.store,
+      notifier,
+      dispatcher,
+      clock: systemClock,
+      random: cryptoRandom,
+      logger: b.logger,
+      approvers: parseApprovers(config.HELMGATE_APPROVERS),
+      publicUrl: config.HELMGATE_PUBLIC_URL,
+      approvalTtlMs: config.HELMGATE_APPROVAL_TTL_HOURS * 3600_000,
+      deployConfigPath: config.HELMGATE_DEPLOY_CONFIG,
+      ancestry: async (repository, b, head) => (await branchState()).compare(repository, b, head),
+    });
+    const signingKey = signingKeyOf(b);
+    return { service, notifier, dispatcher, signingKey };
+  });
+  const signingKeyOf = (b: AwsBase) =>
+    cached(
+      async () => b.secrets.resolve({ secret: b.config.HELMGATE_SIGNING_KEY_ID }),
+      SECRET_TTL_MS,
+      systemClock,
+    );
+
+  return {
+    base,
+    /** the approval service with its notifier, dispatcher and signing key (built once) */
+    approvals,
+
+    /** handlers/github-webhook.ts */
+    async webhook() {
+      const b = base();
+      const { config } = b;
+      return {
+        store: b.store,
+        source: new GithubContentsSource(await awsOctokit(b)),
+        dispatcher: awsDispatcher(b),
+        notifier: await awsNotifier(b),
+        clock: systemClock,
+        logger: b.logger,
+        deployConfigPath: config.HELMGATE_DEPLOY_CONFIG,
+        branchState: await branchState(),
+        repositories: config.HELMGATE_REPOSITORIES,
+        branches: config.HELMGATE_BRANCHES,
+        maxBodyBytes: config.HELMGATE_MAX_BODY_BYTES,
+        webhookSecrets: webhookSecretsFrom(
+          b.secrets,
+          b.redactor,
+          config.HELMGATE_WEBHOOK_SECRET_ID,
+          SECRET_TTL_MS,
+          systemClock,
+        ),
+      };
+    },
+
+    /** handlers/deployments.ts */
+    async deployments() {
+      const b = base();
+      return { store: b.store, logger: b.logger, readAccess: readAccessOf(b) };
+    },
+
+    /** handlers/approval.ts */
+    async approval() {
+      const b = base();
+      const a = await approvals();
+      return approvalPageDepsFrom({
+        approvals: a.service,
+        approvers: parseApprovers(b.config.HELMGATE_APPROVERS),
+        readAccess: readAccessOf(b),
+        signingKey: a.signingKey,
+        publicUrl: b.config.HELMGATE_PUBLIC_URL,
+        clock: systemClock,
+        logger: b.logger,
+      });
+    },
+
+    /** handlers/auth.ts */
+    async auth() {
+      const b = base();
+      const { config } = b;
+      return authDepsFrom({
+        publicUrl: config.HELMGATE_PUBLIC_URL,
+        githubWebUrl: config.HELMGATE_GITHUB_WEB_URL,
+        githubApiUrl: config.HELMGATE_GITHUB_API_URL,
+        secrets: b.secrets,
+        oauthSecretId: config.HELMGATE_OAUTH_SECRET_ID,
+        signingKey: signingKeyOf(b),
+        ttlMs: SECRET_TTL_MS,
+        clock: systemClock,
+        random: cryptoRandom,
+        logger: b.logger,
+      });
+    },
+
+    /** handlers/sweeper.ts */
+    async sweeper() {
+      const b = base();
+      const a = await approvals();
+      return {
+        store: b.store,
+        notifier: a.notifier,
+        dispatcher: a.dispatcher,
+        clock: systemClock,
+        logger: b.logger,
+      };
+    },
+
+    /**
+     * handlers/slack-interactions.ts: one function serves the HTTP half and its own background jobs
+     * (AWS_LAMBDA_FUNCTION_NAME receives them).
+     */
+    async slack() {
+      const b = base();
+      const a = await approvals();
+      const slack = await awsSlack(b);
+      if (!slack)
+        throw new HelmgateError(
+          'invalid_config',
+          `Slack is not configured: secret ${b.config.HELMGATE_SLACK_SECRET_ID} does not exist`,
+        );
+      const self = b.config.AWS_LAMBDA_FUNCTION_NAME;
+      if (!self) throw new HelmgateError('invalid_config', 'AWS_LAMBDA_FUNCTION_NAME is not set');
+      return {
+        signingSecrets: async () => slack.signingSecrets,
+        background: new LambdaBackgroundWork<SlackInteractionJob>(
+          new LambdaClient({ region: b.config.AWS_REGION }),
+          self,
+        ),
+        clock: systemClock,
+        logger: b.logger,
+        approvals: a.service,
+        store: b.store,
+        slack: createSlackWebClient({ botToken: slack.botToken, logger: b.logger }),
+      };
+    },
+  };
+}

@@ -89,6 +89,11 @@ module.exports = {
   ],
   options: {
     tsPreCompilationDeps: true,
+    // ESM-only packages (Octokit) export only under the import condition
+    enhancedResolveOptions: {
+      conditionNames: ['import', 'require', 'node', 'default'],
+      exportsFields: ['exports'],
+    },
     tsConfig: { fileName: 'tsconfig.json' },
     doNotFollow: { path: 'node_modules' },
     exclude: { path: '^(node_modules|dist|[.]helmgate|test/fixtures)' },

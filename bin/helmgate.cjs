@@ -10,6 +10,11 @@
 const path = require('node:path');
 const fs = require('node:fs');
 
+// The AWS SDK prints a multi-line "node >= 22 from January 2027" notice on every call under Node 20.
+// It tells an operator nothing they can act on from here; the SDK's documented switch turns it off
+// (https://github.com/aws/aws-sdk-js-v3/issues/7983) — for this CLI only, never in Lambda.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 function load() {
   let tsx;
   try {

@@ -21,6 +21,7 @@ import {
   rawBody,
   STATUS_BY_CODE,
 } from '../lib/http/lambda-http';
+import { withLambdaContext } from '../lib/log/lambda-logger';
 import type { Logger } from '../lib/log/logger';
 
 export interface ApprovalHandlerDeps {
@@ -141,4 +142,6 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
   }
 }
 
-export const handler = lazyHandler(async () => makeApprovalHandler(await composeAws().approval()));
+export const handler = withLambdaContext(
+  lazyHandler(async () => makeApprovalHandler(await composeAws().approval())),
+);

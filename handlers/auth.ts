@@ -29,6 +29,7 @@ import {
   html,
   STATUS_BY_CODE,
 } from '../lib/http/lambda-http';
+import { withLambdaContext } from '../lib/log/lambda-logger';
 import type { Logger } from '../lib/log/logger';
 import type { Random } from '../lib/random';
 
@@ -105,4 +106,4 @@ export function makeAuthHandler(deps: AuthDeps): HttpHandler {
   };
 }
 
-export const handler = lazyHandler(async () => makeAuthHandler(await composeAws().auth()));
+export const handler = withLambdaContext(lazyHandler(async () => makeAuthHandler(await composeAws().auth())));

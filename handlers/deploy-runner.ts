@@ -8,6 +8,7 @@ import * as z from 'zod';
 import { composeAwsRunner, type InvocationContext } from '../lib/compose/aws-runner';
 import { once } from '../lib/compose/lazy';
 import { HelmgateError } from '../lib/errors';
+import { enterInvocation } from '../lib/log/lambda-logger';
 import { type RunResult, runDeployment } from '../lib/runner/runner';
 
 const DeployJobEvent = z.object({
@@ -19,6 +20,7 @@ const DeployJobEvent = z.object({
 const built = once(() => composeAwsRunner());
 
 export async function handler(event: unknown, context: InvocationContext): Promise<RunResult> {
+  enterInvocation(context);
   const parsed = DeployJobEvent.safeParse(event);
   if (!parsed.success)
     throw new HelmgateError('bad_request', `not a deploy job: ${parsed.error.issues[0]?.message}`);

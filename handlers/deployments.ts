@@ -7,6 +7,7 @@ import { composeAws } from '../lib/compose/aws';
 import { lazyHandler } from '../lib/compose/lazy';
 import { HelmgateError } from '../lib/errors';
 import { errorResponse, type HttpEvent, type HttpHandler, json } from '../lib/http/lambda-http';
+import { withLambdaContext } from '../lib/log/lambda-logger';
 import type { Logger } from '../lib/log/logger';
 import type { DeploymentStore } from '../lib/store/deployment-store';
 
@@ -50,4 +51,6 @@ export function makeDeploymentsHandler(deps: DeploymentsDeps): HttpHandler {
   };
 }
 
-export const handler = lazyHandler(async () => makeDeploymentsHandler(await composeAws().deployments()));
+export const handler = withLambdaContext(
+  lazyHandler(async () => makeDeploymentsHandler(await composeAws().deployments())),
+);

@@ -12,6 +12,7 @@ import {
   rawBody,
 } from '../lib/http/lambda-http';
 import { acceptPush, type PushIntakeDeps } from '../lib/intake/push-intake';
+import { withLambdaContext } from '../lib/log/lambda-logger';
 
 export interface GithubWebhookDeps extends PushIntakeDeps {
   repositories: readonly string[];
@@ -86,4 +87,6 @@ export function makeGithubWebhookHandler(deps: GithubWebhookDeps): HttpHandler {
   };
 }
 
-export const handler = lazyHandler(async () => makeGithubWebhookHandler(await composeAws().webhook()));
+export const handler = withLambdaContext(
+  lazyHandler(async () => makeGithubWebhookHandler(await composeAws().webhook())),
+);

@@ -11,6 +11,7 @@ import {
   header,
   rawBody,
 } from '../lib/http/lambda-http';
+import { withLambdaContext } from '../lib/log/lambda-logger';
 import type { Logger } from '../lib/log/logger';
 import { parseInteractionBody } from '../lib/slack/interaction';
 import { verifySlackRequest } from '../lib/slack/verify-request';
@@ -110,4 +111,4 @@ export function makeSlackInteractionsLambda(
 }
 
 /** AWS: one function for both halves; its own name (AWS_LAMBDA_FUNCTION_NAME) receives the background jobs. */
-export const handler = makeSlackInteractionsLambda(() => composeAws().slack());
+export const handler = withLambdaContext(makeSlackInteractionsLambda(() => composeAws().slack()));

@@ -1,5 +1,6 @@
 import { composeAws } from '../lib/compose/aws';
 import { lazyHandler } from '../lib/compose/lazy';
+import { withLambdaContext } from '../lib/log/lambda-logger';
 import type { Logger } from '../lib/log/logger';
 import { type SweeperDeps, type SweepReport, sweep } from '../lib/sweeper/sweeper';
 
@@ -19,4 +20,6 @@ export function makeSweeperHandler(
   };
 }
 
-export const handler = lazyHandler(async () => makeSweeperHandler(await composeAws().sweeper()));
+export const handler = withLambdaContext(
+  lazyHandler(async () => makeSweeperHandler(await composeAws().sweeper())),
+);

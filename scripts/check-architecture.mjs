@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The architecture rules of .dependency-cruiser.cjs, checked with dependency-cruiser's JS API (its CLI
-// refuses Node 20 in an engine check), plus two checks dependency-cruiser cannot express: AWS SDK clients
-// are constructed in the composition root (lib/compose) only, and nothing in lib reads process.env but
+// refuses Node 20 in an engine check), plus three checks dependency-cruiser cannot express: AWS SDK clients
+// are constructed in the composition root (lib/compose) only, Octokit only by createGithubClient
+// (lib/github/octokit.ts, with the retry and throttling plugins), and nothing in lib reads process.env but
 // config loading (lib/config/env.ts). Prints every violation; exits 1 if any.
 // Usage: node scripts/check-architecture.mjs [--cwd <project dir>] [dir...]
 //        (default: this project; lib handlers bench test scripts)
@@ -40,8 +41,12 @@ export async function checkArchitecture({
   }
   for (const file of [...sourceFiles(path.join(cwd, 'lib')), ...sourceFiles(path.join(cwd, 'handlers'))]) {
     const rel = path.relative(cwd, file).split(path.sep).join('/');
-    if (rel.startsWith('lib/compose/')) continue;
     const text = readFileSync(file, 'utf8');
+    if (rel !== 'lib/github/octokit.ts' && /\bnew\s+Octokit\b|\bOctokit\.plugin\s*\(/.test(text))
+      lines.push(
+        `octokit-only-through-the-factory: ${rel} builds an Octokit (use createGithubClient from lib/github/octokit.ts: retries and rate-limit waits)`,
+      );
+    if (rel.startsWith('lib/compose/')) continue;
     if (rel.startsWith('lib/') && rel !== 'lib/config/env.ts')
       for (const [i, line] of text.split('\n').entries())
         if (/\bprocess\.env\b/.test(line) && !/^\s*(\/\/|\*|\/\*)/.test(line))

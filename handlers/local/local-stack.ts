@@ -4,20 +4,11 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import type { ApprovalService } from '../../lib/approval/approval-service';
 import { LOCAL_DISPATCH_PATH } from '../../lib/cli/local-dispatch';
-import type { Clock } from '../../lib/clock';
-import { composeLocal, type LocalGraphOptions } from '../../lib/compose/local';
-import type { Dispatcher } from '../../lib/dispatch/dispatcher';
-import type { RepoSource } from '../../lib/github/repo-source';
+import { composeLocal, type LocalGraph, type LocalGraphOptions } from '../../lib/compose/local';
 import { json } from '../../lib/http/lambda-http';
 import { createLocalHttpServer, listen, type Route } from '../../lib/http/local-adapter';
 import { ensureSecretsFile, localApiToken } from '../../lib/local/local-secrets';
-import type { Logger } from '../../lib/log/logger';
-import type { Redactor } from '../../lib/log/redact';
-import type { Notifier } from '../../lib/notify/notifier';
-import type { SecretResolver } from '../../lib/secrets/secrets-provider';
-import type { DynamoDbDeploymentStore } from '../../lib/store/dynamodb-deployment-store';
 import { type SweepReport, sweep } from '../../lib/sweeper/sweeper';
 import { makeApprovalHandler } from '../approval';
 import { makeAuthHandler } from '../auth';
@@ -37,28 +28,27 @@ export interface LocalStackOptions extends Omit<LocalGraphOptions, 'url'> {
   stateFile?: string;
 }
 
-export interface LocalStackContext {
-  store: DynamoDbDeploymentStore;
-  redactor: Redactor;
-  logger: Logger;
-  /** the stack's own resolver (webhook, Slack, OAuth secrets) */
-  secrets: SecretResolver;
-  /** a fresh resolver per deploy run: values cached for that run only */
-  newSecretResolver: () => SecretResolver;
-  source: RepoSource;
-  clock: Clock;
-  notifier: Notifier;
-  dispatcher: Dispatcher;
-  repositories: string[];
-}
-
-export interface LocalStack extends LocalStackContext {
+/** What tests, benches and `npm start` reach into: the graph's main pieces plus the server. */
+export interface LocalStack
+  extends Pick<
+    LocalGraph,
+    | 'store'
+    | 'redactor'
+    | 'logger'
+    | 'secrets'
+    | 'newSecretResolver'
+    | 'source'
+    | 'clock'
+    | 'notifier'
+    | 'dispatcher'
+    | 'repositories'
+    | 'approvals'
+  > {
   url: string;
   /** the read API's bearer token from the secrets file (created on first start) */
   apiToken: string;
   port: number;
   secretsFile: string;
-  approvals: ApprovalService;
   /** runs one sweep now (expiry, reminders, stale locks) */
   sweep(): Promise<SweepReport>;
   /** waits for in-process deploy jobs and background work started so far */
@@ -142,11 +132,11 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     notifier: g.notifier,
     dispatcher: g.dispatcher,
     repositories: g.repositories,
+    approvals: g.approvals,
     url,
     apiToken: localApiToken(opts.secretsFile) ?? '',
     port,
     secretsFile: opts.secretsFile,
-    approvals: g.approvals,
     sweep: () => sweep(g.sweeper),
     idle,
     close: async () => {

@@ -1,5 +1,5 @@
-import { Octokit } from '@octokit/core';
 import { HelmgateError } from '../errors';
+import { createGithubClient } from '../github/octokit';
 
 /** The OAuth App's credentials, from Secrets Manager (JSON `{"client_id","client_secret"}`). */
 export interface OAuthClient {
@@ -99,10 +99,10 @@ export async function fetchIdentity(
   accessToken: string,
   fetchImpl?: typeof fetch,
 ): Promise<GithubIdentity> {
-  const octokit = new Octokit({
+  const octokit = createGithubClient({
     auth: accessToken,
     baseUrl: cfg.githubApiUrl,
-    ...(fetchImpl ? { request: { fetch: fetchImpl } } : {}),
+    ...(fetchImpl ? { fetch: fetchImpl } : {}),
   });
   const user = await octokit.request('GET /user');
   const teams: string[] = [];

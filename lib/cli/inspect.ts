@@ -2,7 +2,7 @@ import type { ApprovalRequest } from '../approval/approval-request';
 import type { Deployment } from '../deploy/deployment';
 import { HelmgateError } from '../errors';
 import type { AuditEntry } from '../store/deployment-store';
-import { type Output, relative, short } from './output';
+import { duration, type Output, relative, short, table } from './output';
 import type { CliTarget } from './target';
 
 /** The fields the CLI marks on deployments it creates (see the report: proposed for Deployment). */
@@ -126,28 +126,70 @@ export async function statusCommand(
   const now = t.clock.now();
   o.result({ target: t.mode, environments }, () => {
     if (environments.length === 0) return `no deployments yet (${t.description})`;
-    const lines: string[] = [];
-    for (const e of environments) {
-      lines.push(`${e.repository} · ${e.environment}`);
-      lines.push(
-        `  runs     ${e.current ? `${short(e.current.sha)} ${e.current.status} ${relative(e.current.finishedAt ?? e.current.updatedAt, now)}  ${e.current.id}` : 'nothing deployed by helmgate yet'}`,
+    // one row per thing to know, the id first: what runs, what is running, what waits, what happened last
+    const repositories = [...new Set(environments.map((e) => e.repository))];
+    const many = repositories.length > 1;
+    const rows: string[][] = [];
+    const row = (id: string, e: EnvironmentStatus, state: string, cells: string[]) =>
+      rows.push(
+        many ? [id, e.repository, e.environment, state, ...cells] : [id, e.environment, state, ...cells],
       );
+    const oneLine = (s: string | undefined) => (s ?? '').replace(/\s*\n\s*/g, ' ');
+    for (const e of environments) {
+      if (e.current)
+        row(e.current.id, e, 'runs', [
+          short(e.current.sha),
+          e.current.status,
+          relative(e.current.finishedAt ?? e.current.updatedAt, now),
+          '',
+        ]);
+      else row('-', e, 'runs', ['-', '-', '', 'nothing deployed by helmgate yet']);
       for (const r of e.running)
-        lines.push(`  running  ${short(r.sha)} since ${relative(r.startedAt ?? r.updatedAt, now)}  ${r.id}`);
+        row(r.id, e, 'running', [
+          short(r.sha),
+          r.status,
+          `since ${relative(r.startedAt ?? r.updatedAt, now)}`,
+          '',
+        ]);
       for (const w of e.waiting) {
-        const gate = w.approval
-          ? `awaiting approval (${w.approval.votes}/${w.approval.required}, expires ${relative(w.approval.expiresAt, now)})`
+        const detail = w.approval
+          ? `${w.approval.votes}/${w.approval.required} votes, expires ${relative(w.approval.expiresAt, now)}`
           : w.status === 'awaiting_approval'
-            ? 'awaiting approval (not offered yet)'
-            : w.status;
-        lines.push(`  waits    ${short(w.sha)} ${gate}  ${w.id}`);
+            ? 'not offered yet'
+            : '';
+        row(w.id, e, 'waits', [
+          short(w.sha),
+          w.status === 'awaiting_approval' ? 'awaiting approval' : w.status,
+          relative(w.createdAt, now),
+          detail,
+        ]);
       }
       if (e.latest)
-        lines.push(
-          `  last     ${short(e.latest.sha)} ${e.latest.status} ${relative(e.latest.finishedAt ?? e.latest.updatedAt, now)}${e.latest.reason ? `: ${e.latest.reason}` : ''}  ${e.latest.id}`,
-        );
+        row(e.latest.id, e, 'last', [
+          short(e.latest.sha),
+          e.latest.status,
+          relative(e.latest.finishedAt ?? e.latest.updatedAt, now),
+          oneLine(e.latest.reason),
+        ]);
     }
-    return lines.join('\n');
+    const header = [
+      'ID',
+      ...(many ? ['REPOSITORY'] : []),
+      'ENVIRONMENT',
+      'STATE',
+      'COMMIT',
+      'STATUS',
+      'WHEN',
+      'DETAIL',
+    ];
+    const statusColumn = header.indexOf('STATUS');
+    const idColumn = 0;
+    const body = table(header, rows, {
+      head: (h) => o.dim(h),
+      style: (c, text) =>
+        c === statusColumn ? o.status(text) : c === idColumn && text !== '-' ? o.bold(text) : text,
+    });
+    return many ? body : `${o.bold(repositories[0] ?? '')}\n${body}`;
   });
   return 0;
 }
@@ -177,7 +219,7 @@ export async function showCommand(t: CliTarget, o: Output, idOrPrefix: string): 
     },
     () => {
       const lines = [
-        `deployment ${d.id}`,
+        `deployment ${o.bold(d.id)}`,
         `  repository   ${d.repository}`,
         `  environment  ${d.environment} (approval: ${d.approval})`,
         `  commit       ${d.sha}${d.ref && d.ref !== d.sha ? ` (${d.ref})` : ''}${d.pusher ? ` by ${d.pusher}` : ''}`,
@@ -187,7 +229,7 @@ export async function showCommand(t: CliTarget, o: Output, idOrPrefix: string): 
         lines.push(
           `  trigger      ${d.trigger}${d.requestedBy ? ` by ${d.requestedBy}` : ''}${d.rollbackOf ? ` (rolls back ${d.rollbackOf})` : ''}${d.force ? ', forced' : ''}`,
         );
-      lines.push(`  status       ${d.status}${d.reason ? `: ${d.reason}` : ''}`);
+      lines.push(`  status       ${o.status(d.status)}${d.reason ? `: ${d.reason}` : ''}`);
       lines.push(`  created      ${d.createdAt} (${relative(d.createdAt, now)})`);
       if (d.startedAt) lines.push(`  started      ${d.startedAt}`);
       if (d.finishedAt) lines.push(`  finished     ${d.finishedAt}`);
@@ -203,11 +245,34 @@ export async function showCommand(t: CliTarget, o: Output, idOrPrefix: string): 
         );
         for (const s of r.summary) lines.push(`  ${s}`);
       }
-      lines.push(d.releases?.length ? 'releases:' : 'releases: none recorded yet');
-      for (const rel of d.releases ?? [])
+      const releases = d.releases ?? [];
+      lines.push(releases.length ? 'releases:' : 'releases: none recorded yet');
+      if (releases.length)
         lines.push(
-          `  ${rel.name} in ${rel.namespace}: ${rel.status}${rel.revision !== undefined ? ` (revision ${rel.revision})` : ''}, ${rel.attempts} attempt${rel.attempts === 1 ? '' : 's'}${rel.chart ? `, ${rel.chart}` : ''}${rel.reason ? ` — ${rel.reason}` : ''}`,
+          table(
+            ['RELEASE', 'NAMESPACE', 'STATUS', 'REVISION', 'ATTEMPTS', 'DURATION', 'CHART', 'REASON'],
+            releases.map((rel) => [
+              rel.name,
+              rel.namespace,
+              rel.status,
+              rel.revision !== undefined ? String(rel.revision) : '-',
+              String(rel.attempts),
+              duration(rel.durationMs),
+              rel.chart ?? '',
+              (rel.reason ?? '').replace(/\s*\n\s*/g, ' '),
+            ]),
+            {
+              indent: '  ',
+              head: (h) => o.dim(h),
+              style: (c, text) => (c === 2 ? o.status(text) : c === 0 ? o.bold(text) : text),
+            },
+          ),
         );
+      // what helm said, where it failed: the reason to open `show` at all
+      for (const rel of releases.filter((x) => x.errorTail)) {
+        lines.push(`${o.red(`${rel.name}: the last lines helm printed`)}`);
+        for (const l of (rel.errorTail ?? '').trimEnd().split('\n')) lines.push(`  │ ${l}`.trimEnd());
+      }
       lines.push(view.audit.length ? 'audit:' : 'audit: empty');
       for (const a of view.audit) lines.push(auditLine(a));
       return lines.join('\n');

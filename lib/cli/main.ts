@@ -1,10 +1,11 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import packageJson from '../../package.json';
 import { type Clock, systemClock } from '../clock';
 import { resolveTarget } from '../compose/cli';
 import { processEnv } from '../config/env';
 import { redeployCommand, rollbackCommand, voteCommand, type WaitOptions } from './decide';
 import { showCommand, statusCommand } from './inspect';
-import { Output } from './output';
+import { Output, wantsColor } from './output';
 import { planCommand, secretsCheckCommand } from './plan-command';
 import { type CliTarget, CliUsageError, type TargetOptions } from './target';
 
@@ -18,10 +19,14 @@ export interface CliIo {
   cwd: string;
   clock: Clock;
   sleep: (ms: number) => Promise<void>;
+  /** stdout is a terminal: text output may be coloured */
+  isTTY: boolean;
 }
 
 interface GlobalOptions extends TargetOptions {
   json?: boolean;
+  /** false with --no-color */
+  color?: boolean;
 }
 
 function positiveInt(v: string): number {
@@ -42,6 +47,7 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     cwd: process.cwd(),
     clock: systemClock,
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    isTTY: process.stdout.isTTY === true,
     ...partial,
   };
   let code: number = EXIT.ok;
@@ -53,7 +59,9 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     async (...a: A) => {
       const cmd = a[a.length - 1] as Command;
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const o = new Output(io.stdout, io.stderr, g.json === true);
+      const json = g.json === true;
+      const color = wantsColor({ isTTY: io.isTTY, json, noColorFlag: g.color === false, env: io.env });
+      const o = new Output(io.stdout, io.stderr, json, color);
       output = o;
       const target = await resolveTarget(
         {
@@ -87,7 +95,9 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError('(add --help for usage)')
+    .version(packageJson.version, '-V, --version', 'print the version of helmgate')
     .option('--json', 'print only JSON on stdout (for scripts)')
+    .option('--no-color', 'no colour, even on a terminal (so does NO_COLOR)')
     .option('--local', 'use the running local stack (default when .helmgate/stack.json exists)')
     .option('--aws', 'use AWS from the environment (HELMGATE_TABLE, AWS_REGION, credentials)')
     .option('--state <file>', 'the local stack state file (default .helmgate/stack.json)')

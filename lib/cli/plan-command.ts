@@ -123,7 +123,8 @@ export async function secretsCheckCommand(
         lines.push(
           `${r.environment} @ ${short(tree.sha)}: ${r.checked.length} secret reference${r.checked.length === 1 ? '' : 's'}, ${r.missing.length ? `${r.missing.length} missing or empty` : 'all present'}`,
         );
-        for (const c of r.checked) lines.push(`  ${c.ok ? 'ok     ' : 'MISSING'}  ${c.ref}`);
+        for (const c of r.checked)
+          lines.push(`  ${c.ok ? o.status('ok') + ' '.repeat(5) : o.status('MISSING')}  ${c.ref}`);
       }
       if (t.renderOnly)
         lines.push('(render-only local stack: cluster credentials are not needed and not checked)');

@@ -10,7 +10,7 @@ import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
 import type { SecretsProvider } from '../secrets/secrets-provider';
-import type { DynamoDbDeploymentStore } from '../store/dynamodb-deployment-store';
+import type { DeploymentStore } from '../store/deployment-store';
 import type { ReportingDispatcher } from './local-dispatch';
 
 /** A usage problem (exit code 2): a missing flag, a bad argument, an unknown target. */
@@ -68,7 +68,7 @@ export interface CliTarget {
   mode: 'local' | 'aws';
   /** `local stack at http://…` or `AWS table helmgate in eu-west-1` */
   description: string;
-  store: DynamoDbDeploymentStore;
+  store: DeploymentStore;
   approvers: ApproversConfig;
   secretsProvider: SecretsProvider;
   redactor: Redactor;

@@ -5,7 +5,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { Octokit } from '@octokit/core';
+import type { Octokit } from '@octokit/core';
 import type { ApprovalService } from '../approval/approval-service';
 import { systemClock } from '../clock';
 import { parseApprovers } from '../config/approvers';
@@ -15,8 +15,10 @@ import { LambdaDispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
 import { GithubBranchState } from '../github/branch-state';
 import { GithubContentsSource } from '../github/github-contents';
+import { createGithubClient } from '../github/octokit';
 import { GithubDeploymentsReporter } from '../github/status-reporter';
-import { createLogger, type Logger } from '../log/logger';
+import { createLambdaLogger } from '../log/lambda-logger';
+import type { Logger } from '../log/logger';
 import { Redactor } from '../log/redact';
 import { MetricsNotifier } from '../metrics/metrics-notifier';
 import { ConsoleNotifier, type Notifier } from '../notify/notifier';
@@ -58,7 +60,7 @@ export interface AwsBase {
 export function awsBase(env: Readonly<Record<string, string | undefined>> = processEnv()): AwsBase {
   const config = loadConfig(env);
   const redactor = new Redactor();
-  const logger = createLogger({ redactor, clock: systemClock, level: config.HELMGATE_LOG_LEVEL });
+  const logger = createLambdaLogger({ redactor, level: config.HELMGATE_LOG_LEVEL });
   const dynamo = new DynamoDBClient({
     region: config.AWS_REGION,
     ...(config.HELMGATE_DYNAMODB_ENDPOINT ? { endpoint: config.HELMGATE_DYNAMODB_ENDPOINT } : {}),
@@ -82,7 +84,11 @@ export function awsBase(env: Readonly<Record<string, string | undefined>> = proc
 /** Octokit for the GitHub API (token from Secrets Manager; GitHub Enterprise through the API URL). */
 export async function awsOctokit(base: AwsBase): Promise<Octokit> {
   const token = await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_TOKEN_ID });
-  return new Octokit({ ...(token ? { auth: token } : {}), baseUrl: base.config.HELMGATE_GITHUB_API_URL });
+  return createGithubClient({
+    ...(token ? { auth: token } : {}),
+    baseUrl: base.config.HELMGATE_GITHUB_API_URL,
+    logger: base.logger,
+  });
 }
 
 /** The runner's Lambda (async invoke): from the webhook, approvals, Slack, the sweeper and itself. */

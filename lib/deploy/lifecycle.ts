@@ -181,6 +181,14 @@ export function deadRuns(environment: readonly Deployment[], oursId?: string): D
   return environment.filter((d) => d.status === 'running' && d.id !== oursId);
 }
 
+/** Creation order (the intake's clock, then the id, so two deployments are never equal). */
+export function isNewer(
+  a: Pick<Deployment, 'createdAt' | 'id'>,
+  b: Pick<Deployment, 'createdAt' | 'id'>,
+): boolean {
+  return `${a.createdAt}#${a.id}` > `${b.createdAt}#${b.id}`;
+}
+
 /**
  * The next-to-run rule: the NEWEST queued deployment of an environment runs next; older queued ones
  * are superseded by it (a newer commit of the same environment makes an older one pointless).
@@ -191,7 +199,7 @@ export function nextToRun(
 ): { next?: Deployment; superseded: Deployment[] } {
   const queued = environment
     .filter((d) => d.status === 'queued' && d.id !== exceptId)
-    .sort((a, b) => `${b.createdAt}#${b.id}`.localeCompare(`${a.createdAt}#${a.id}`));
+    .sort((a, b) => (isNewer(a, b) ? -1 : 1));
   const [next, ...superseded] = queued;
   return next ? { next, superseded } : { superseded: [] };
 }
@@ -310,10 +318,15 @@ export function decide(event: LifecycleEvent, facts: Facts): Step[] {
   switch (event.type) {
     case 'created': {
       const fresh = event.deployment;
-      // older deployments of the environment that have not started give way; a newer one never does
-      const older = (facts.environment ?? []).filter(
-        (o) => o.id !== fresh.id && SUPERSEDABLE.includes(o.status) && o.createdAt <= fresh.createdAt,
-      );
+      const others = (facts.environment ?? []).filter((o) => o.id !== fresh.id);
+      // created after a newer one (a late or racing delivery): it gives way itself, and never runs
+      // after it; of two racing pushes, the second to look sees both, so one rule settles the race
+      const newer = others
+        .filter((o) => isNewer(o, fresh) && (SUPERSEDABLE.includes(o.status) || o.status === 'running'))
+        .sort((a, b) => (isNewer(a, b) ? -1 : 1))[0];
+      if (newer && SUPERSEDABLE.includes(fresh.status)) return [supersede(fresh, newer, now)];
+      // older deployments of the environment that have not started give way
+      const older = others.filter((o) => SUPERSEDABLE.includes(o.status) && isNewer(fresh, o));
       const steps = older.map((o) => supersede(o, fresh, now));
       if (fresh.status === 'queued')
         steps.push({ kind: 'dispatch', job: { deploymentId: fresh.id }, reason: 'queued: runs at once' });

@@ -173,38 +173,46 @@ export async function acceptPush(
     return { deployments: [], superseded: [], duplicate: { reason } };
   }
 
+  // environments are independent: their round trips go out together
+  const prepared = await Promise.all(
+    Object.entries(config.environments).map(async ([environment, env]) => {
+      // a rollback never promotes itself: `auto` waits for a person, who confirms the rollback
+      const approval = rollback && env.approval === 'auto' ? 'required' : env.approval;
+      const d: Deployment = {
+        ...base,
+        id: deploymentId(deliveryId, environment, base.sha),
+        environment,
+        approval,
+        status: initialStatus(approval),
+      };
+      const isNew = await store.createDeployment(d);
+      const fresh = isNew ? d : ((await store.getDeployment(d.id)) ?? d);
+      if (isNew && rollback)
+        await store.appendAudit({
+          deploymentId: d.id,
+          at: now.toISOString(),
+          actor: 'system',
+          via: 'webhook',
+          action: 'rollback-push',
+          outcome: approval === env.approval ? 'recorded' : `approval ${env.approval} → ${approval}`,
+          detail: `${event.ref} moved back from ${rollback.from.slice(0, 12)} to ${base.sha.slice(0, 12)} (${rollback.ancestry}${event.forced ? ', forced' : ''}): approving it needs the rollback confirmation`,
+        });
+      // listed only after our create: of two racing pushes, the second to list sees both
+      const others = await store.listByEnvironment(d.repository, d.environment, { limit: 50 });
+      return { fresh, isNew, others, offer: !env.after };
+    }),
+  );
   const created: Deployment[] = [];
   const superseded: string[] = [];
-  for (const [environment, env] of Object.entries(config.environments)) {
-    // a rollback never promotes itself: `auto` waits for a person, who confirms the rollback
-    const approval = rollback && env.approval === 'auto' ? 'required' : env.approval;
-    const d: Deployment = {
-      ...base,
-      id: deploymentId(deliveryId, environment, base.sha),
-      environment,
-      approval,
-      status: initialStatus(approval),
-    };
-    const isNew = await store.createDeployment(d);
-    const fresh = isNew ? d : ((await store.getDeployment(d.id)) ?? d);
+  for (const { fresh, isNew, others, offer } of prepared) {
     created.push(fresh);
-    if (isNew) await deps.notifier.deploymentChanged(d);
-    if (isNew && rollback)
-      await store.appendAudit({
-        deploymentId: d.id,
-        at: now.toISOString(),
-        actor: 'system',
-        via: 'webhook',
-        action: 'rollback-push',
-        outcome: approval === env.approval ? 'recorded' : `approval ${env.approval} → ${approval}`,
-        detail: `${event.ref} moved back from ${rollback.from.slice(0, 12)} to ${base.sha.slice(0, 12)} (${rollback.ancestry}${event.forced ? ', forced' : ''}): approving it needs the rollback confirmation`,
-      });
+    if (isNew) await deps.notifier.deploymentChanged(fresh);
     // older not-yet-started deployments of the environment give way; this one runs, or is offered
     // now (no `after`); with `after`, its approval opens when that environment succeeded (the gate)
     const applied = await handle(
       deps,
-      { type: 'created', deployment: fresh, offer: !env.after },
-      { environment: await store.listByEnvironment(fresh.repository, fresh.environment, { limit: 50 }) },
+      { type: 'created', deployment: fresh, offer },
+      { environment: others },
     );
     for (const a of applied) if (a.kind === 'moved') superseded.push(a.deployment.id);
   }

@@ -54,10 +54,23 @@ function serializeFields(fields?: LogFields): LogFields {
   if (!fields) return {};
   const out: LogFields = {};
   for (const [k, v] of Object.entries(fields)) {
-    out[k] =
-      v instanceof Error ? { name: v.name, message: v.message, code: (v as { code?: unknown }).code } : v;
+    out[k] = v instanceof Error ? serializeError(v, 0) : v;
   }
   return out;
+}
+
+/** name, message, `code` and the `cause` chain (a few levels: causes can be cyclic). */
+function serializeError(e: Error, depth: number): LogFields {
+  const code = (e as { code?: unknown }).code;
+  const cause = e.cause;
+  return {
+    name: e.name,
+    message: e.message,
+    ...(code !== undefined ? { code } : {}),
+    ...(cause === undefined || depth >= 4
+      ? {}
+      : { cause: cause instanceof Error ? serializeError(cause, depth + 1) : cause }),
+  };
 }
 
 function safeStringify(v: unknown): string {

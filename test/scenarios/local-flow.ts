@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Octokit } from '@octokit/core';
 import { type LocalStack, startLocalStack } from '../../handlers/local/local-stack';
 import { ApproversConfig } from '../../lib/approval/approval-port';
 import { systemClock } from '../../lib/clock';
+import { createGithubClient } from '../../lib/github/octokit';
 import { GithubDeploymentsReporter } from '../../lib/github/status-reporter';
 import { headCommit, pushPayload, signedWebhook } from '../../lib/local/push-payload';
 import { createLogger } from '../../lib/log/logger';
@@ -158,14 +158,14 @@ export async function startFlowWorld(opts: { force?: boolean } = {}): Promise<Fl
       ...(opts.force ? { force: true } : {}),
     },
   });
-  // GitHub Deployments through real Octokit to the GitHub API stand-in, fed by the stack's transitions
+  // GitHub Deployments through helmgate's Octokit (retry, throttling) to the GitHub API stand-in, fed by the stack's transitions
   const reporterLogger = createLogger({
     redactor: stack.redactor,
     clock: systemClock,
     write: (l) => logs.push(l),
   });
   reporter = new GithubDeploymentsReporter({
-    octokit: new Octokit({ auth: `ghs_flow_${id}`, baseUrl: githubApi.url }),
+    octokit: createGithubClient({ auth: `ghs_flow_${id}`, baseUrl: githubApi.url, logger: reporterLogger }),
     store: stack.store,
     publicUrl: stack.url,
     clock: systemClock,

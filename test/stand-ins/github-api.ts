@@ -59,7 +59,14 @@ export class GithubApiStandIn {
   readonly deployments: StandInDeployment[] = [];
   private readonly files = new Map<string, string | Buffer>();
   private readonly tarballs = new Map<string, Buffer>();
-  private readonly failures = new Map<Route, Array<{ status: number; message: string }>>();
+  private readonly failures = new Map<
+    Route,
+    Array<{ status: number; message: string; headers: Record<string, string> }>
+  >();
+  private readonly holds = new Map<
+    Route,
+    { count: number; arrived: number; all: Promise<void>; release: () => void }
+  >();
   private server: Server | undefined;
   private nextId = 1000;
   port = 0;
@@ -131,11 +138,44 @@ export class GithubApiStandIn {
     this.tarballs.set(`${repository}@${ref}`, tarGz);
   }
 
-  /** The next `times` requests of a route answer `status` with GitHub's error shape. */
-  failNext(route: Route, status: number, message = 'stand-in failure', times = 1): void {
+  /**
+   * The next `times` requests of a route answer `status` with GitHub's error shape (and `headers`,
+   * e.g. `retry-after` for a secondary rate limit).
+   */
+  failNext(
+    route: Route,
+    status: number,
+    message = 'stand-in failure',
+    times = 1,
+    headers: Record<string, string> = {},
+  ): void {
     const list = this.failures.get(route) ?? [];
-    for (let i = 0; i < times; i++) list.push({ status, message });
+    for (let i = 0; i < times; i++) list.push({ status, message, headers });
     this.failures.set(route, list);
+  }
+
+  /**
+   * Holds requests of a route until `count` of them have arrived, then answers them all. The promise
+   * settles when the last one arrives: proof that a client sent them concurrently.
+   */
+  hold(route: Route, count: number): Promise<void> {
+    let release = () => {};
+    const all = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.holds.set(route, { count, arrived: 0, all, release });
+    return all;
+  }
+
+  private async barrier(route: Route): Promise<void> {
+    const h = this.holds.get(route);
+    if (!h) return;
+    h.arrived++;
+    if (h.arrived >= h.count) {
+      this.holds.delete(route);
+      h.release();
+    }
+    await h.all;
   }
 
   /** Statuses posted to the deployments of one environment, in order. */
@@ -167,15 +207,16 @@ export class GithubApiStandIn {
       accept: req.headers.accept,
     });
 
-    const send = (status: number, payload: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+    const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8' });
       res.end(JSON.stringify(payload));
     };
     const notFound = () =>
       send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
     const fail = (route: Route) => {
       const f = this.failures.get(route)?.shift();
-      if (f) send(f.status, { message: f.message, documentation_url: 'https://docs.github.com/rest' });
+      if (f)
+        send(f.status, { message: f.message, documentation_url: 'https://docs.github.com/rest' }, f.headers);
       return f !== undefined;
     };
     if (this.token !== undefined) {
@@ -194,6 +235,7 @@ export class GithubApiStandIn {
     const rest = m[3] ?? '';
 
     if (method === 'POST' && rest === 'deployments') {
+      await this.barrier('create_deployment');
       if (fail('create_deployment')) return;
       if (!body?.ref) return send(422, { message: 'Invalid request: ref is required' });
       const d: StandInDeployment = {

@@ -93,4 +93,27 @@ describe('the architecture rules of npm run lint', () => {
       for (const f of Object.keys(files)) rmSync(path.join(dir, f));
     }
   });
+
+  it('fail when Octokit is built outside createGithubClient, or the pure core imports it (an ESM-only package)', async () => {
+    const bare = path.join(dir, 'lib', 'bare-octokit.ts');
+    const core = path.join(dir, 'lib', 'deploy', 'calls-github.ts');
+    writeFileSync(
+      bare,
+      "import { Octokit } from '@octokit/core';\nexport const o = new Octokit({ baseUrl: 'https://api.github.com' });\n",
+    );
+    writeFileSync(core, "import { Octokit } from '@octokit/core';\nexport const O = Octokit;\n");
+    try {
+      const result = await check(dir, ['lib', 'handlers']);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(
+        /^pure-core-acts-on-nothing: lib\/deploy\/calls-github\.ts -> .*node_modules\/@octokit\/core\//m,
+      );
+      expect(result.stderr).toMatch(
+        /^octokit-only-through-the-factory: lib\/bare-octokit\.ts builds an Octokit/m,
+      );
+    } finally {
+      rmSync(bare);
+      rmSync(core);
+    }
+  });
 });

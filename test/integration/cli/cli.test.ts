@@ -1,12 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type LocalStack, startLocalStack } from '../../../handlers/local/local-stack';
-import { makeLocalDispatchHandler } from '../../../handlers/local-dispatch';
 import { ApproversConfig } from '../../../lib/approval/approval-port';
-import { LOCAL_DISPATCH_PATH, LocalHttpDispatcher } from '../../../lib/cli/local-dispatch';
+import { LocalHttpDispatcher } from '../../../lib/cli/local-dispatch';
 import { runCli } from '../../../lib/cli/main';
 import { createLocalHttpServer, listen } from '../../../lib/http/local-adapter';
 import { headCommit, pushPayload, signedWebhook } from '../../../lib/local/push-payload';
@@ -69,7 +68,6 @@ const REPOSITORY = 'idr/deployment';
 let stack: LocalStack;
 let repo: ReturnType<typeof makeGitRepo>;
 let stateFile: string;
-let dispatchShim: Server | undefined;
 const logs: string[] = [];
 
 interface CliRun {
@@ -95,7 +93,9 @@ async function cli(args: string[], opts: { as?: string } = {}): Promise<CliRun> 
       HELMGATE_CLI_PRINCIPAL: opts.as ?? 'dora',
     },
     cwd: repo.dir,
-    sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 50))),
+    isTTY: false,
+    // --wait polls between sleeps: wait for the stack to finish what it is doing instead of for time
+    sleep: () => stack.idle(),
   });
   return { code, stdout, stderr };
 }
@@ -149,34 +149,12 @@ beforeAll(async () => {
     approvers: ApproversConfig.parse(APPROVERS),
     sweepIntervalMs: 0,
   });
-  // Until local-stack.ts serves POST /local/dispatch (asked for in the CLI's report), the same handler
-  // runs on a loopback server of its own over the stack's dispatcher, and the state file points there.
-  const probe = await fetch(`${stack.url}${LOCAL_DISPATCH_PATH}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: '{}',
-  });
-  if (probe.status === 404) {
-    dispatchShim = createLocalHttpServer([
-      {
-        method: 'POST',
-        path: LOCAL_DISPATCH_PATH,
-        handler: makeLocalDispatchHandler({
-          store: stack.store,
-          dispatcher: stack.dispatcher,
-          logger: stack.logger,
-        }),
-      },
-    ]);
-    const port = await listen(dispatchShim, 0);
-    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as Record<string, unknown>;
-    writeFileSync(stateFile, JSON.stringify({ ...state, url: `http://127.0.0.1:${port}` }), { mode: 0o600 });
-  }
+  // the CLI finds the stack through its state file, and reaches the stack's own routes there
+  expect(JSON.parse(readFileSync(stateFile, 'utf8')).url).toBe(stack.url);
 });
 
 afterAll(async () => {
   await stack?.close();
-  if (dispatchShim) await new Promise((r) => dispatchShim?.close(r));
 });
 
 let first: string;
@@ -191,13 +169,25 @@ describe('after a push (staging rendered, production waiting)', () => {
     expect(text.code).toBe(0);
     const staging = await ofSha(first, 'staging');
     const production = await ofSha(first, 'production');
-    expect(text.stdout).toContain(`${REPOSITORY} · staging`);
-    expect(text.stdout).toMatch(new RegExp(`runs +${first.slice(0, 12)} rendered .*${staging.id}`));
-    expect(text.stdout).toMatch(
+    // a table, the id first, columns aligned under their heading
+    const lines = text.stdout.split('\n');
+    expect(lines[0]).toBe(REPOSITORY);
+    expect(lines[1]).toMatch(/^ID +ENVIRONMENT +STATE +COMMIT +STATUS +WHEN +DETAIL$/);
+    const sha = first.slice(0, 12);
+    const runs = lines.find((l) => l.startsWith(staging.id)) ?? '';
+    expect(runs).toMatch(new RegExp(`^${staging.id} +staging +runs +${sha} +rendered +\\d+\\w ago$`));
+    const waits = lines.find((l) => l.startsWith(production.id)) ?? '';
+    expect(waits).toMatch(
       new RegExp(
-        `waits +${first.slice(0, 12)} awaiting approval \\(0/1, expires in \\d+h\\) +${production.id}`,
+        `^${production.id} +production +waits +${sha} +awaiting approval +\\d+\\w ago +0/1 votes, expires in \\d+h$`,
       ),
     );
+    const column = (heading: string) => (lines[1] ?? '').indexOf(heading);
+    for (const l of [runs, waits]) {
+      expect(l.indexOf(sha)).toBe(column('COMMIT'));
+      expect(l.indexOf(l.includes('rendered') ? 'rendered' : 'awaiting')).toBe(column('STATUS'));
+    }
+    expect(text.stdout).not.toContain('\x1b['); // not a terminal: no colour
 
     const json = await cliJson<{ target: string; environments: Array<Record<string, unknown>> }>(['status']);
     expect(json.code).toBe(0);
@@ -227,7 +217,10 @@ describe('after a push (staging rendered, production waiting)', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(`deployment ${staging.id}`);
     expect(text.stdout).toContain('status       rendered');
-    expect(text.stdout).toMatch(/hello in hello-staging: rendered, 1 attempt/);
+    expect(text.stdout).toMatch(
+      /^ {2}RELEASE +NAMESPACE +STATUS +REVISION +ATTEMPTS +DURATION +CHART +REASON$/m,
+    );
+    expect(text.stdout).toMatch(/^ {2}hello +hello-staging +rendered +- +1 +\d[\d.]* m?s +charts\/hello$/m);
 
     const production = await ofSha(first, 'production');
     // a unique prefix is enough
@@ -496,11 +489,12 @@ describe('redeploy, reject and rollback', () => {
   });
 });
 
-describe('the local dispatch route', () => {
-  const post = async (body: string, type = 'application/json') => {
-    const { url } = JSON.parse(readFileSync(stateFile, 'utf8')) as { url: string };
-    return fetch(`${url}${LOCAL_DISPATCH_PATH}`, { method: 'POST', headers: { 'content-type': type }, body });
-  };
+/** The route the local stack serves for the CLI (the contract: POST /local/dispatch, loopback, JSON). */
+const LOCAL_DISPATCH = '/local/dispatch';
+
+describe('the local dispatch route of the running stack', () => {
+  const post = async (body: string, type = 'application/json') =>
+    fetch(`${stack.url}${LOCAL_DISPATCH}`, { method: 'POST', headers: { 'content-type': type }, body });
 
   test('only JSON is accepted, so a web page cannot post to it without a CORS preflight', async () => {
     expect((await post('deploymentId=x', 'text/plain')).status).toBe(415);
@@ -521,7 +515,7 @@ describe('the local dispatch route', () => {
     try {
       await expect(
         new LocalHttpDispatcher(`http://127.0.0.1:${port}`).dispatch({ deploymentId: 'x' }),
-      ).rejects.toThrow(`has no ${LOCAL_DISPATCH_PATH} route`);
+      ).rejects.toThrow(`has no ${LOCAL_DISPATCH} route`);
     } finally {
       await new Promise((r) => bare.close(r));
     }
@@ -618,6 +612,8 @@ describe('usage and the launcher', () => {
   });
 
   test('--local without a running stack is an error that says how to start one', async () => {
+    // a directory of its own: a stack the developer runs in this checkout must not answer here
+    const empty = mkdtempSync(path.join(tmpdir(), 'helmgate-cli-nostack-'));
     let stderr = '';
     const code = await runCli(['status', '--local'], {
       stdout: () => undefined,
@@ -625,7 +621,7 @@ describe('usage and the launcher', () => {
         stderr += s;
       },
       env: {},
-      cwd: ROOT,
+      cwd: empty,
     });
     expect(code).toBe(1);
     expect(stderr).toContain('npm start');
@@ -639,8 +635,8 @@ describe('usage and the launcher', () => {
       expect(stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
   });
 
-  test('node bin/helmgate.cjs status --json in the checkout finds the running stack through its state file', async () => {
-    const { stdout } = await run(
+  test('node bin/helmgate.cjs status --json in the checkout finds the running stack through its state file, and nothing else speaks', async () => {
+    const { stdout, stderr } = await run(
       process.execPath,
       [path.join(ROOT, 'bin', 'helmgate.cjs'), 'status', '--json'],
       {
@@ -651,5 +647,33 @@ describe('usage and the launcher', () => {
     const body = JSON.parse(stdout) as { target: string; environments: Array<{ environment: string }> };
     expect(body.target).toBe('local');
     expect(body.environments.map((e) => e.environment).sort()).toEqual(['production', 'staging']);
+    // no dependency's notice on every call (the AWS SDK's Node version warning, on Node 20)
+    expect(stderr).toBe('');
+  });
+
+  test('--version prints the version of the package', async () => {
+    const { stdout } = await run(process.execPath, [path.join(ROOT, 'bin', 'helmgate.cjs'), '--version'], {
+      cwd: repo.dir,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    });
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(stdout).toBe(`${pkg.version}\n`);
+  });
+});
+
+describe('show of a deployment that failed in helm', () => {
+  test('prints the last lines helm printed, without --json', async () => {
+    repo.commit(
+      { 'charts/hello/templates/broken.yaml': '{{ fail "hello chart broken on purpose" }}\n' },
+      'break the chart',
+    );
+    const sha = await push();
+    const staging = await ofSha(sha, 'staging');
+    expect(staging.status).toBe('failed');
+    const r = await cli(['show', staging.id]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}hello +hello-staging +failed\b/m);
+    expect(r.stdout).toContain('hello: the last lines helm printed');
+    expect(r.stdout).toMatch(/^ {2}│ .*hello chart broken on purpose/m);
   });
 });

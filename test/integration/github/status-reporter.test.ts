@@ -1,11 +1,11 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Octokit } from '@octokit/core';
 import { c as createTar } from 'tar';
 import { fixedClock } from '../../../lib/clock';
 import type { Deployment } from '../../../lib/deploy/deployment';
 import { GithubRepoSource } from '../../../lib/github/github-source';
+import { createGithubClient } from '../../../lib/github/octokit';
 import { GithubDeploymentsReporter, githubStatusOf } from '../../../lib/github/status-reporter';
 import { createLogger, memorySink } from '../../../lib/log/logger';
 import { Redactor } from '../../../lib/log/redact';
@@ -33,7 +33,7 @@ describe('GithubDeploymentsReporter (real Octokit, loopback GitHub, dynalite)', 
     const logger = createLogger({ redactor: new Redactor(), clock, write: sink.write });
     makeReporter = () =>
       new GithubDeploymentsReporter({
-        octokit: new Octokit({ auth: TOKEN, baseUrl: github.url }),
+        octokit: createGithubClient({ auth: TOKEN, baseUrl: github.url, logger, retryAfterBaseMs: 1 }),
         store: dynamo.store,
         publicUrl: PUBLIC_URL,
         clock,
@@ -165,11 +165,11 @@ describe('GithubDeploymentsReporter (real Octokit, loopback GitHub, dynalite)', 
     expect(github.statesOf('staging')).toEqual(['queued', 'queued']);
   });
 
-  it('logs and swallows GitHub errors, and creates the deployment on the next transition', async () => {
+  it('logs and swallows GitHub errors that outlast the retries, and creates the deployment on the next transition', async () => {
     const r = makeReporter();
     const st = base('st', 'staging', 'none', 'queued');
     await dynamo.store.createDeployment(st);
-    github.failNext('create_deployment', 500, 'boom');
+    github.failNext('create_deployment', 500, 'boom', 3); // the first try and both retries
     await expect(r.deploymentChanged(st)).resolves.toBeUndefined();
     expect(logs.join('\n')).toContain('github deployment status failed');
     await move(r, 'st', ['queued'], 'running');
@@ -210,7 +210,7 @@ describe('GithubApiStandIn serves contents and tarballs to GithubRepoSource', ()
     const github = await new GithubApiStandIn().start();
     try {
       github.setFile(REPO, SHA, 'deploy.yaml', 'environments: {}\n');
-      const source = new GithubRepoSource(new Octokit({ baseUrl: github.url }));
+      const source = new GithubRepoSource(createGithubClient({ baseUrl: github.url, retryAfterBaseMs: 1 }));
       expect(await source.readFile(REPO, SHA, 'deploy.yaml')).toBe('environments: {}\n');
       expect(await source.readFile(REPO, SHA, 'missing.yaml')).toBeUndefined();
       expect(github.calls[0]?.query).toEqual({ ref: SHA });
@@ -230,7 +230,9 @@ describe('GithubApiStandIn serves contents and tarballs to GithubRepoSource', ()
         chunks.push(Buffer.from(c as Buffer));
       github.setTarball(REPO, SHA, Buffer.concat(chunks));
       const dest = path.join(work, 'out');
-      await new GithubRepoSource(new Octokit({ baseUrl: github.url })).extractTree(REPO, SHA, dest);
+      await new GithubRepoSource(
+        createGithubClient({ baseUrl: github.url, retryAfterBaseMs: 1 }),
+      ).extractTree(REPO, SHA, dest);
       expect(readFileSync(path.join(dest, 'deploy.yaml'), 'utf8')).toBe('x: 1\n');
       expect(github.calls.map((c) => c.path)).toEqual([`/repos/${REPO}/tarball/${SHA}`]);
     } finally {

@@ -56,6 +56,21 @@ const workload = (
   },
 });
 
+/** Virtual time for the poll loop: each sleep moves the clock at once, and `meanwhile` is what happens during it. */
+function virtualTime(meanwhile: () => void = () => {}) {
+  let t = 0;
+  const slept: number[] = [];
+  const deps = {
+    now: () => t,
+    sleep: async (ms: number) => {
+      slept.push(ms);
+      t += ms;
+      meanwhile();
+    },
+  };
+  return { slept, deps };
+}
+
 const input = (over: Partial<Parameters<typeof checkReleaseHealth>[1]> = {}) => ({
   namespace: 'hub',
   release: 'jupyterhub',
@@ -76,7 +91,7 @@ it('names the workload that is not available and what is wrong with it', async (
   kube.put(workload('Deployment', 'hub', 'jupyterhub', 'label'));
   kube.put(workload('StatefulSet', 'db', 'jupyterhub', 'annotation'));
   kube.setDeploymentAvailable('hub', 'db', false);
-  const r = await checkReleaseHealth(kc, input());
+  const r = await checkReleaseHealth(kc, input(), virtualTime().deps);
   expect(r.healthy).toBe(false);
   const reason = r.healthy ? '' : r.reason;
   expect(reason).toContain('release jupyterhub not available after 400ms');
@@ -97,8 +112,10 @@ it('ignores workloads of other releases', async () => {
 it('waits for a workload that becomes available before the timeout', async () => {
   kube.put(workload('Deployment', 'hub', 'jupyterhub', 'label'));
   kube.setDeploymentAvailable('hub', 'hub', false);
-  setTimeout(() => kube.setDeploymentAvailable('hub', 'hub', true), 150);
-  expect(await checkReleaseHealth(kc, input({ timeoutMs: 5000 }))).toEqual({ healthy: true });
+  // the controller catches up while the check waits between two polls
+  const time = virtualTime(() => kube.setDeploymentAvailable('hub', 'hub', true));
+  expect(await checkReleaseHealth(kc, input({ timeoutMs: 5000 }), time.deps)).toEqual({ healthy: true });
+  expect(time.slept).toEqual([50]);
 });
 
 it('a generation the controller has not observed yet is not healthy', async () => {
@@ -123,6 +140,7 @@ it('checks HTTP endpoints after the workloads: 200 passes, 503 fails with the UR
   const r = await checkReleaseHealth(
     kc,
     input({ http: [{ url: `${base}/down?token=secret-in-query`, expectStatus: 200 }], timeoutMs: 200 }),
+    virtualTime().deps,
   );
   expect(r).toEqual({ healthy: false, reason: `GET ${base}/down answered 503, expected 200` });
   expect(hits.filter((h) => h.startsWith('/down')).length).toBeGreaterThan(1);
@@ -168,10 +186,12 @@ it('a request that hangs times out with a reason, and a closed port is reported'
 it('keeps polling through an API error and reports it if it never clears', async () => {
   kube.put(workload('Deployment', 'hub', 'jupyterhub', 'label'));
   kube.inject({ method: 'GET', pathPattern: /\/deployments$/, status: 503, times: 2 });
-  expect(await checkReleaseHealth(kc, input({ timeoutMs: 5000 }))).toEqual({ healthy: true });
+  const time = virtualTime();
+  expect(await checkReleaseHealth(kc, input({ timeoutMs: 5000 }), time.deps)).toEqual({ healthy: true });
+  expect(time.slept).toEqual([50, 50]);
 
   kube.inject({ method: 'GET', pathPattern: /\/deployments$/, status: 503, times: 1000 });
-  const r = await checkReleaseHealth(kc, input({ timeoutMs: 200 }));
+  const r = await checkReleaseHealth(kc, input({ timeoutMs: 200 }), virtualTime().deps);
   expect(r.healthy ? '' : r.reason).toContain(
     'could not list workloads in hub: HTTP 503 ServiceUnavailable: the server is currently unable to handle the request',
   );

@@ -85,14 +85,26 @@ test('installs every release at the exact commit, syncs the Secret first, record
   const secret = await core.readNamespacedSecret({ name: 'app-credentials', namespace: 'apps' });
   expect(secret.metadata?.labels?.['app.kubernetes.io/managed-by']).toBe('helmgate');
   expect(Buffer.from(secret.data?.PASSWORD ?? '', 'base64').toString()).toBe(CANARY);
-  // the Secret was written before the release that reads it
+  // the Secret was written before the release that reads it: the request that creates it comes before
+  // the first write of the app Deployment (helm's server-side apply) and before helm records the release
   const secretWrite = kube.requests.findIndex(
     (r) =>
       r.method === 'POST' &&
       r.path.endsWith('/namespaces/apps/secrets') &&
       r.text.includes('app-credentials'),
   );
+  const readerWrite = kube.requests.findIndex(
+    (r) => r.method !== 'GET' && r.path.endsWith('/apis/apps/v1/namespaces/apps/deployments/app'),
+  );
+  const appRelease = kube.requests.findIndex(
+    (r) =>
+      r.method === 'POST' &&
+      r.path.endsWith('/namespaces/apps/secrets') &&
+      r.text.includes('sh.helm.release.v1.app.'),
+  );
   expect(secretWrite).toBeGreaterThanOrEqual(0);
+  expect(readerWrite).toBeGreaterThan(secretWrite);
+  expect(appRelease).toBeGreaterThan(secretWrite);
   // the release ran at the deployment's commit, and each deployment transition was announced
   expect(h.notifier.changes.filter((c) => c.id === d.id).map((c) => c.status)).toEqual([
     'running',

@@ -127,6 +127,18 @@ const FUNCTIONS = [
 ];
 
 describe('osls package (offline, dummy credentials)', () => {
+  it('declares the framework version of the osls that runs it (the pinned devDependency)', () => {
+    const declared = /^frameworkVersion: "([^"]+)"$/m.exec(
+      readFileSync(path.join(root, 'serverless.yml'), 'utf8'),
+    )?.[1];
+    const pinned = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).devDependencies.osls;
+    const installed = JSON.parse(
+      readFileSync(path.join(root, 'node_modules/osls/package.json'), 'utf8'),
+    ).version;
+    expect(declared).toBe(pinned);
+    expect(installed).toBe(pinned);
+  });
+
   it('refuses a stage that sets neither the repositories nor the runner image', async () => {
     const result = await packageService('nowhere');
     expect(result.code).not.toBe(0);

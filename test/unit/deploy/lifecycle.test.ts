@@ -216,13 +216,30 @@ describe('one rule each', () => {
     expect(lockName({ repository: 'org/charts', environment: 'public' })).toBe('env:org/charts:public');
   });
 
-  it('never supersedes a newer deployment when an older one is created late', () => {
+  it('a deployment created after a newer one of its environment gives way itself and never runs', () => {
     const newer = dep('n', 'queued', { createdAt: '2026-01-01T00:05:00.000Z' });
     const late = dep('l', 'queued', { createdAt: '2026-01-01T00:01:00.000Z' });
     const steps = decide(
       { type: 'created', deployment: late, offer: false },
       { now: NOW, environment: [newer, late] },
     );
-    expect(steps.filter((s) => s.kind === 'move')).toEqual([]);
+    expect(steps).toEqual([
+      expect.objectContaining({
+        kind: 'move',
+        id: 'l',
+        to: 'superseded',
+        patch: expect.objectContaining({ reason: supersedeReason(newer) }),
+      }),
+    ]);
+  });
+
+  it('two deployments created in the same millisecond: exactly one gives way, whichever looks', () => {
+    const a = dep('a', 'queued');
+    const b = dep('b', 'queued');
+    const byA = decide({ type: 'created', deployment: a, offer: false }, { now: NOW, environment: [a, b] });
+    const byB = decide({ type: 'created', deployment: b, offer: false }, { now: NOW, environment: [a, b] });
+    const loser = (steps: Step[]) => steps.flatMap((s) => (s.kind === 'move' ? [s.id] : []));
+    expect(loser(byA)).toEqual(['a']);
+    expect(loser(byB)).toEqual(['a']);
   });
 });

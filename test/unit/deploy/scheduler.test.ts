@@ -8,17 +8,27 @@ function deferred() {
   return { promise, resolve };
 }
 
+/** Resolves once every promise reaction queued so far has run (a macrotask comes after all microtasks). */
+const settled = () => new Promise<void>((r) => setImmediate(r));
+
 describe('runDag', () => {
   it('runs independent releases in parallel up to the concurrency bound', async () => {
     let active = 0;
     let peak = 0;
+    // every release waits until three run at once: a bound below 3 never gets there (the test times
+    // out), no bound lets all five in before the first finishes (peak 5)
+    let threeRunning!: () => void;
+    const gate = new Promise<void>((r) => {
+      threeRunning = r;
+    });
     const nodes = ['a', 'b', 'c', 'd', 'e'].map((name) => ({ name, needs: [] }));
     await runDag(
       nodes,
       async () => {
         active++;
         peak = Math.max(peak, active);
-        await new Promise((r) => setTimeout(r, 10));
+        if (active === 3) threeRunning();
+        await gate;
         active--;
         return 'succeeded';
       },
@@ -43,10 +53,10 @@ describe('runDag', () => {
       },
       { concurrency: 4 },
     );
-    await new Promise((r) => setTimeout(r, 5));
+    await settled();
     expect(order).toEqual(['start scratch', 'start other']);
     gates.scratch.resolve('succeeded');
-    await new Promise((r) => setTimeout(r, 5));
+    await settled();
     expect(order).not.toContain('start hub');
     gates.other.resolve('skipped');
     const result = await done;

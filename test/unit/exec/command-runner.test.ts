@@ -88,9 +88,10 @@ describe('createProcessRunner', () => {
   it('stops a child when the signal aborts', async () => {
     const ac = new AbortController();
     const p = runner.run(node, ['-e', 'setTimeout(()=>{}, 60000)'], { env, signal: ac.signal });
-    setTimeout(() => ac.abort(), 50);
+    ac.abort(); // run() has spawned the child by the time it returns: this stops a running process
     const r = await p;
     expect(r.code).toBeNull();
+    expect(r.stderr).not.toBe('aborted before start');
   });
 
   it('rejects with an ExecError naming only the program when it cannot start', async () => {

@@ -8,7 +8,7 @@ import { createLogger, memorySink } from '../../../lib/log/logger';
 import { Redactor } from '../../../lib/log/redact';
 import type { Notifier } from '../../../lib/notify/notifier';
 import { MemoryBranchState } from '../../fakes/memory-branch-state';
-import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
+import { MemoryDeploymentStore } from '../../fakes/memory-store';
 import { branchPush, githubExample, httpEvent, signedGithubEvent } from '../../helpers/events';
 import { MemoryRepoSource } from '../../helpers/memory-source';
 
@@ -26,7 +26,7 @@ class RecordingNotifier implements Notifier {
 }
 
 describe('POST /webhook', () => {
-  let dynamo: TestDynamo;
+  let store: MemoryDeploymentStore;
   let deps: GithubWebhookDeps;
   let dispatcher: RecordingDispatcher;
   let branches: MemoryBranchState;
@@ -39,7 +39,7 @@ describe('POST /webhook', () => {
   let handler: ReturnType<typeof makeGithubWebhookHandler>;
 
   beforeEach(async () => {
-    dynamo = await startDynalite();
+    store = new MemoryDeploymentStore();
     dispatcher = new RecordingDispatcher();
     head = SHA1;
     branches = new MemoryBranchState(() => head);
@@ -53,7 +53,7 @@ describe('POST /webhook', () => {
     logs = sink.lines;
     clock = fixedClock('2026-11-24T12:00:00Z');
     deps = {
-      store: dynamo.store,
+      store,
       source,
       dispatcher,
       notifier,
@@ -69,10 +69,6 @@ describe('POST /webhook', () => {
     handler = makeGithubWebhookHandler(deps);
   });
 
-  afterEach(async () => {
-    await dynamo.close();
-  });
-
   const body = (r: { body?: string | undefined }) => JSON.parse(r.body ?? '{}');
 
   it('queues and dispatches staging and parks production awaiting approval for a push to the default branch', async () => {
@@ -80,7 +76,7 @@ describe('POST /webhook', () => {
       await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1 }), { deliveryId: 'd-1' }),
     );
     expect(res.statusCode).toBe(202);
-    const deployments = await dynamo.store.listDeployments();
+    const deployments = await store.listDeployments();
     expect(deployments.map((d) => [d.environment, d.status, d.sha]).sort()).toEqual([
       ['production', 'awaiting_approval', SHA1],
       ['staging', 'queued', SHA1],
@@ -107,8 +103,8 @@ describe('POST /webhook', () => {
       await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1 }), { signature, deliveryId: 'd-x' }),
     );
     expect(res.statusCode).toBe(401);
-    expect(await dynamo.store.listDeployments()).toEqual([]);
-    expect(await dynamo.store.hasDelivery('d-x')).toBe(false);
+    expect(await store.listDeployments()).toEqual([]);
+    expect(await store.hasDelivery('d-x')).toBe(false);
     expect(dispatcher.jobs).toEqual([]);
   });
 
@@ -146,7 +142,7 @@ describe('POST /webhook', () => {
     );
     expect(res.statusCode).toBe(403);
     expect(body(res).message).toBe('repository evil/repo is not allowed');
-    expect(await dynamo.store.listDeployments()).toEqual([]);
+    expect(await store.listDeployments()).toEqual([]);
   });
 
   it.each([
@@ -166,7 +162,7 @@ describe('POST /webhook', () => {
     const res = await handler(await signedGithubEvent(SECRET, 'push', payload));
     expect(res.statusCode).toBe(202);
     expect(body(res)).toMatchObject({ ignored: true, reason: expect.stringContaining(reason) });
-    expect(await dynamo.store.listDeployments()).toEqual([]);
+    expect(await store.listDeployments()).toEqual([]);
   });
 
   it('answers a redelivery with 200 duplicate and creates nothing more', async () => {
@@ -177,7 +173,7 @@ describe('POST /webhook', () => {
     const again = await handler(ev);
     expect(again.statusCode).toBe(200);
     expect(body(again)).toEqual({ duplicate: true, deliveryId: 'same-delivery' });
-    expect(await dynamo.store.listDeployments()).toHaveLength(2);
+    expect(await store.listDeployments()).toHaveLength(2);
     expect(dispatcher.jobs).toHaveLength(1);
   });
 
@@ -185,7 +181,7 @@ describe('POST /webhook', () => {
     const ev = await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1 }), { deliveryId: 'racing' });
     const results = await Promise.all(Array.from({ length: 8 }, () => handler(ev)));
     expect(results.every((r) => r.statusCode === 200 || r.statusCode === 202)).toBe(true);
-    expect(await dynamo.store.listDeployments()).toHaveLength(2);
+    expect(await store.listDeployments()).toHaveLength(2);
   });
 
   it('answers 413 to a body over the limit, before any signature work', async () => {
@@ -214,7 +210,7 @@ describe('POST /webhook', () => {
     });
     const res = await handler(await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1 })));
     expect(res.statusCode).toBe(202);
-    const [d] = await dynamo.store.listDeployments();
+    const [d] = await store.listDeployments();
     expect(d).toMatchObject({ status: 'failed', sha: SHA1, environment: '*' });
     expect(d?.reason).toMatch(/deploy\.yaml/);
     expect(notifier.changes.map((x) => x.status)).toEqual(['failed']);
@@ -224,21 +220,21 @@ describe('POST /webhook', () => {
   it('records a failed deployment when the deploy config does not exist at that commit', async () => {
     source.setCommit(SHA1, {});
     await handler(await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1 })));
-    const [d] = await dynamo.store.listDeployments();
+    const [d] = await store.listDeployments();
     expect(d).toMatchObject({ status: 'failed', reason: `deploy.yaml does not exist at ${SHA1}` });
   });
 
   it('supersedes older deployments that have not started, never a running one', async () => {
     await handler(await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA1 })));
-    const first = await dynamo.store.listDeployments();
+    const first = await store.listDeployments();
     const oldStaging = first.find((d) => d.environment === 'staging') as Deployment;
     const oldProd = first.find((d) => d.environment === 'production') as Deployment;
-    await dynamo.store.transition(oldStaging.id, ['queued'], 'running', {}, clock.now());
+    await store.transition(oldStaging.id, ['queued'], 'running', {}, clock.now());
     clock.advance(60_000);
     head = SHA2;
     await handler(await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA2 })));
-    expect((await dynamo.store.getDeployment(oldStaging.id))?.status).toBe('running');
-    expect(await dynamo.store.getDeployment(oldProd.id)).toMatchObject({
+    expect((await store.getDeployment(oldStaging.id))?.status).toBe('running');
+    expect(await store.getDeployment(oldProd.id)).toMatchObject({
       status: 'superseded',
       supersededBy: SHA2,
     });

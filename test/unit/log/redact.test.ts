@@ -62,6 +62,23 @@ describe('createLogger', () => {
     expect(sink.lines[0]).not.toContain('S3cr3t');
   });
 
+  it('serializes an error with its code and cause chain, redacted', () => {
+    const r = new Redactor();
+    const sink = memorySink();
+    const log = createLogger({ redactor: r, clock: fixedClock('2026-01-01T00:00:00Z'), write: sink.write });
+    r.register(SECRET);
+    const cause = Object.assign(new Error(`reset by ${SECRET}`), { code: 'ECONNRESET' });
+    log.error('failed', {
+      err: Object.assign(new Error('unavailable', { cause }), { code: 'source_unavailable' }),
+    });
+    expect(JSON.parse(sink.lines[0] ?? '{}').err).toEqual({
+      name: 'Error',
+      message: 'unavailable',
+      code: 'source_unavailable',
+      cause: { name: 'Error', message: 'reset by ***', code: 'ECONNRESET' },
+    });
+  });
+
   it('drops records below the level', () => {
     const sink = memorySink();
     const log = createLogger({

@@ -223,6 +223,7 @@ ${flash}
 <dt>Environment</dt><dd id="environment">${escapeHtml(d.environment)}</dd>
 <dt>Commit</dt><dd>${sha}</dd>
 <dt>Pushed by</dt><dd id="author">${escapeHtml(d.pusher ?? 'unknown')}</dd>
+${d.involved?.length ? `<dt>Involved</dt><dd id="involved">${escapeHtml(d.involved.join(', '))} <small>(they may not approve it)</small></dd>` : ''}
 <dt>Message</dt><dd><pre id="commit-message">${escapeHtml(d.commitMessage ?? '')}</pre></dd>
 <dt>Earlier stage</dt><dd id="staging">${stage}</dd>
 ${r ? `<dt>Expires</dt><dd id="expires">${escapeHtml(r.expiresAt)}</dd><dt>Plan</dt><dd><code>${escapeHtml(r.planDigest.slice(0, 12))}</code></dd>` : ''}

@@ -16,6 +16,7 @@ const deployment: Deployment = {
   status: 'awaiting_approval',
   approval: 'required',
   pusher: '<b>eve</b>',
+  involved: ['<i>ann</i>', 'bob'],
   commitMessage: 'fix</pre><script>alert("x")</script><img src=x onerror=alert(1)>',
   commitUrl: 'javascript:alert(1)',
   createdAt: '2026-01-01T00:00:00.000Z',
@@ -82,6 +83,8 @@ describe('approval page', () => {
     expect(html).not.toContain('javascript:');
     expect(html).toContain('fix&lt;/pre&gt;&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;');
     expect(html).toContain('&lt;b&gt;eve&lt;/b&gt;');
+    // who had a hand in it (the four-eyes rule keeps them from approving), escaped too
+    expect(html).toContain('<dd id="involved">&lt;i&gt;ann&lt;/i&gt;, bob');
     expect(html).toContain('value="csrf&quot;&gt;&lt;script&gt;"');
     expect(html).toContain('name="plan" value="plan&quot;&gt;&lt;b&gt;"');
     expect(html).toContain('&lt;i&gt;x&lt;/i&gt;');

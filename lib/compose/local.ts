@@ -6,7 +6,6 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { Octokit } from '@octokit/core';
 import type { ApproversConfig } from '../approval/approval-port';
 import type { ApprovalService } from '../approval/approval-service';
 import { type Clock, systemClock } from '../clock';
@@ -17,6 +16,7 @@ import { createProcessRunner } from '../exec/command-runner';
 import { type Git, gitOver } from '../exec/git';
 import { type BranchState, LocalBranchState } from '../github/branch-state';
 import { LocalGitSource } from '../github/local-git-source';
+import { createGithubClient } from '../github/octokit';
 import { originRepository } from '../github/origin-repository';
 import type { RepoSource } from '../github/repo-source';
 import { GithubDeploymentsReporter } from '../github/status-reporter';
@@ -152,7 +152,11 @@ export async function composeLocal(opts: LocalGraphOptions) {
   // to the approval pages) and the read permission of logged-in users
   const githubToken = await secrets.tryResolve({ secret: 'helmgate/github-token' });
   const octokit = githubToken
-    ? new Octokit({ auth: githubToken, baseUrl: opts.githubApiUrl ?? 'https://api.github.com' })
+    ? createGithubClient({
+        auth: githubToken,
+        baseUrl: opts.githubApiUrl ?? 'https://api.github.com',
+        logger,
+      })
     : undefined;
   const branchState = opts.branchState ?? new LocalBranchState(opts.repoDir, git);
 

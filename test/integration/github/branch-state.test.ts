@@ -1,5 +1,5 @@
-import { Octokit } from '@octokit/core';
 import { type BranchState, GithubBranchState, LocalBranchState } from '../../../lib/github/branch-state';
+import { createGithubClient } from '../../../lib/github/octokit';
 import { testGit } from '../../helpers/git';
 import { makeGitRepo } from '../../helpers/git-repo';
 import { GithubApiStandIn } from '../../stand-ins/github-api';
@@ -36,11 +36,11 @@ afterAll(async () => {
   await api.close();
 });
 
+/** the client helmgate builds (retries, rate-limit waits), with millisecond back-offs */
+const client = () => createGithubClient({ auth: 't0k', baseUrl: api.url, retryAfterBaseMs: 1 });
+
 const sides: Array<[string, () => BranchState]> = [
-  [
-    'GitHub (refs + compare APIs)',
-    () => new GithubBranchState(new Octokit({ auth: 't0k', baseUrl: api.url })),
-  ],
+  ['GitHub (refs + compare APIs)', () => new GithubBranchState(client())],
   ['the local checkout (git)', () => new LocalBranchState(repo.dir, testGit)],
 ];
 
@@ -71,10 +71,11 @@ describe.each(sides)('branch state from %s', (_name, make) => {
 });
 
 test('GitHub failing is source_unavailable (the push is answered 502, not recorded)', async () => {
-  const s = new GithubBranchState(new Octokit({ auth: 't0k', baseUrl: api.url }));
-  api.failNext('ref', 500);
+  const s = new GithubBranchState(client());
+  // the production client retries a 5xx twice: three failures in a row reach us
+  api.failNext('ref', 500, 'down', 3);
   await expect(s.head(REPO, 'main')).rejects.toMatchObject({ code: 'source_unavailable' });
-  api.failNext('compare', 500);
+  api.failNext('compare', 500, 'down', 3);
   await expect(s.compare(REPO, shas.a as string, shas.c as string)).rejects.toMatchObject({
     code: 'source_unavailable',
   });

@@ -1,6 +1,8 @@
 /**
  * `npm run push [rev]`: sends a correctly signed GitHub push event for this checkout's HEAD (or rev)
- * to the local stack, then shows the deployments it created.
+ * to the local stack, then shows the deployments it created. Like GitHub, the stack deploys a push
+ * only while its commit is the head of its branch: a rev behind the branch is answered `stale` (use
+ * `npx helmgate redeploy <rev> <environment>`), and pushing the same head twice is a `duplicate`.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

@@ -21,8 +21,11 @@ export interface ReadAccessDeps {
   cookies: CookieSettings;
   clock: Clock;
   logger: Logger;
-  /** helmgate's approvers: an approver of any environment may read every deployment */
-  approvers: ApproversConfig | (() => ApproversConfig);
+  /**
+   * helmgate's approvers: an approver of any environment of a repository reads its deployments. A
+   * function when they differ per repository (the operator's policy).
+   */
+  approvers: ApproversConfig | ((repository: string) => ApproversConfig);
   /**
    * The login's permission on `owner/name`, from GitHub (`GET /repos/{o}/{r}/collaborators/{login}/permission`
    * with helmgate's own token). Absent when no GitHub token is configured: then only approvers and
@@ -83,8 +86,8 @@ export class ReadAccess {
 
   constructor(private readonly deps: ReadAccessDeps) {}
 
-  private approvers(): ApproversConfig {
-    return typeof this.deps.approvers === 'function' ? this.deps.approvers() : this.deps.approvers;
+  private approvers(repository: string): ApproversConfig {
+    return typeof this.deps.approvers === 'function' ? this.deps.approvers(repository) : this.deps.approvers;
   }
 
   /** The reader behind the request, or undefined when anonymous. A bad bearer token is an error. */
@@ -117,7 +120,7 @@ export class ReadAccess {
   /** May this reader see the deployments of `repository`? */
   async mayRead(reader: Reader, repository: string): Promise<boolean> {
     if (reader.kind === 'token') return true;
-    if (isApproverAnywhere(reader.login, reader.teams, this.approvers())) return true;
+    if (isApproverAnywhere(reader.login, reader.teams, this.approvers(repository))) return true;
     const lookup = this.deps.repositoryPermission;
     if (!lookup) return false;
     const key = `${repository.toLowerCase()}\0${reader.login.toLowerCase()}`;

@@ -143,7 +143,9 @@ export function releaseCounts(releases: readonly ReleaseResult[] | undefined): s
 }
 
 function environmentName(d: Deployment): string {
-  return d.environment === '*' ? 'deploy config' : d.environment;
+  // '*' records a push that deployed nothing: an unreadable deploy config, or a stale push (superseded)
+  if (d.environment === '*') return d.status === 'superseded' ? 'stale push' : 'deploy config';
+  return d.environment;
 }
 
 /** One line of state per environment. */

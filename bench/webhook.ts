@@ -53,6 +53,7 @@ async function inProcess() {
     deployConfigPath: 'deploy.yaml',
     // every push moves the branch: the head is the commit of the push being sent
     branchState: branches,
+    headRecheckMs: 0,
     repositories: [REPO],
     branches: [],
     maxBodyBytes: 5 * 1024 * 1024,

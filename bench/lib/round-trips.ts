@@ -83,6 +83,7 @@ export async function measureRoundTrips(root: string): Promise<RoundTripReport> 
       logger: quiet,
       deployConfigPath: 'deploy.yaml',
       branchState: branches,
+      headRecheckMs: 0,
       repositories: [REPO],
       branches: [],
       maxBodyBytes: 5 * 1024 * 1024,

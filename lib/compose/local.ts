@@ -273,6 +273,8 @@ export async function composeLocal(opts: LocalGraphOptions) {
       logger,
       deployConfigPath,
       branchState,
+      // the checkout is the repository: its answer is never behind
+      headRecheckMs: 0,
       repositories,
       branches: opts.branches ?? [],
       maxBodyBytes: opts.maxBodyBytes ?? 5 * 1024 * 1024,

@@ -27,6 +27,14 @@ export interface PushIntakeDeps {
    * is recognised by ancestry.
    */
   branchState: BranchState;
+  /**
+   * When the branch is not at the pushed commit, look once more after this long before calling the
+   * push stale: GitHub's API may answer from a replica that has not seen the push yet. Default 1500 ms
+   * (GitHub gives a webhook 10 s); 0 where the answer is authoritative (the local checkout).
+   */
+  headRecheckMs?: number;
+  /** waits `ms` (injected: tests do not wait) */
+  sleep?: (ms: number) => Promise<void>;
   /** how long a delivery id is remembered (GitHub redelivers for days) */
   deliveryTtlSeconds?: number;
 }
@@ -97,7 +105,12 @@ export async function acceptPush(
   // 1. Only the branch's head deploys. An old signed body sent again under a new delivery id (a replay)
   // or a delivery that arrives after a newer push (out of order) names a commit the branch has left.
   const branch = event.ref.replace(/^refs\/heads\//, '');
-  const head = await deps.branchState.head(base.repository, branch);
+  let head = await deps.branchState.head(base.repository, branch);
+  const recheck = deps.headRecheckMs ?? 1500;
+  if (head !== base.sha && recheck > 0) {
+    await (deps.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms))))(recheck);
+    head = await deps.branchState.head(base.repository, branch);
+  }
   if (head !== base.sha) {
     const reason = `stale push: ${event.ref} is ${head ? `at ${head.slice(0, 12)}` : 'gone'}, not at ${base.sha.slice(0, 12)} (a replayed or late delivery); nothing deployed`;
     log.warn('stale push refused', { head, reason });

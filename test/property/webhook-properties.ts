@@ -272,6 +272,7 @@ export async function webhookProperties(opts: PropertyOptions): Promise<Property
     deployConfigPath: 'deploy.yaml',
     // the branch is at the first known commit: pushes of it get past the head check
     branchState: new MemoryBranchState(() => KNOWN_SHAS[0]),
+    headRecheckMs: 0,
     repositories: [REPO],
     branches: [],
     maxBodyBytes: 64 * 1024,

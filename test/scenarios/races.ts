@@ -163,6 +163,7 @@ export async function startRaceWorld(): Promise<RaceWorld> {
     logger,
     deployConfigPath: 'deploy.yaml',
     branchState: new LocalBranchState(w.repo.dir, testGit),
+    headRecheckMs: 0,
     repositories: [REPOSITORY],
     // the checkout's branch: pushes are accepted only while their commit is its head
     branches: ['main'],

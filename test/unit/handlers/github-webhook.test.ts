@@ -61,6 +61,7 @@ describe('POST /webhook', () => {
       logger: createLogger({ redactor: new Redactor(), clock, write: sink.write }),
       deployConfigPath: 'deploy.yaml',
       branchState: branches,
+      sleep: async () => undefined,
       repositories: [REPO],
       branches: [],
       maxBodyBytes: 64 * 1024,

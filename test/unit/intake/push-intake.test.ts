@@ -26,6 +26,7 @@ function world(store: DeploymentStore = new MemoryDeploymentStore()) {
   });
   const dispatcher = new RecordingDispatcher();
   const changes: Deployment[] = [];
+  const slept: number[] = [];
   /** where the branch points when a push is checked (tests move it) */
   const branch = { head: SHA_OLD };
   const branches = new MemoryBranchState(() => branch.head)
@@ -34,6 +35,7 @@ function world(store: DeploymentStore = new MemoryDeploymentStore()) {
   const deps = {
     store,
     branchState: branches,
+    sleep: async (ms: number) => void slept.push(ms),
     source,
     dispatcher,
     notifier: { deploymentChanged: async (d: Deployment) => void changes.push(d) },
@@ -41,7 +43,7 @@ function world(store: DeploymentStore = new MemoryDeploymentStore()) {
     logger: createLogger({ redactor: new Redactor(), clock, write: () => {} }),
     deployConfigPath: 'deploy.yaml',
   };
-  return { deps, clock, dispatcher, changes, store, branch, branches };
+  return { deps, clock, dispatcher, changes, store, branch, branches, slept };
 }
 
 const push = (sha: string) => branchPush({ sha }) as unknown as PushEvent;
@@ -151,5 +153,17 @@ describe('push intake through the lifecycle', () => {
     await expect(acceptPush(deps, 'c', push(SHA_NEW))).rejects.toMatchObject({ code: 'source_unavailable' });
     expect((await store.listDeployments()).length).toBe(count);
     expect(await store.hasDelivery('c')).toBe(false);
+  });
+
+  it("looks at the branch once more before calling a push stale (GitHub's API may lag behind its webhook)", async () => {
+    const { deps, store, slept } = world();
+    // the first answer is from before the push, the second sees it
+    const answers = [SHA_OLD, SHA_NEW];
+    deps.branchState = new MemoryBranchState(() => answers.shift());
+    const r = await acceptPush(deps, 'lagging', push(SHA_NEW));
+    expect(r.stale).toBeUndefined();
+    expect(r.deployments).toHaveLength(2);
+    expect(slept).toEqual([1500]);
+    expect((await store.listDeployments()).length).toBe(2);
   });
 });

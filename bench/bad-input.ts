@@ -19,6 +19,12 @@ const suites: Array<
     'deploy-config',
     async () => (await import('../test/property/deploy-config-properties')).deployConfigProperties,
   ],
+  // issue 12: hostile repository content
+  ['source-tree', async () => (await import('../test/property/source-tree-properties')).sourceTreeProperties],
+  [
+    'hostile-config',
+    async () => (await import('../test/property/hostile-config-properties')).hostileConfigProperties,
+  ],
 ];
 
 export async function runReports(numRuns = RUNS): Promise<PropertyReport[]> {

@@ -8,6 +8,7 @@
  */
 import './lib/esm';
 import { type CanaryResult, canaryScan } from '../test/scenarios/canary';
+import { type ClusterCanaryResult, clusterSecretCanary } from '../test/scenarios/cluster-canary';
 import { table } from './lib';
 import { type BenchRow, benchTable, machine, row } from './lib/table';
 
@@ -34,13 +35,23 @@ export function canaryRows(r: CanaryResult): BenchRow[] {
   ];
 }
 
+/** The JSON cluster secret canary (issue 12): its token, in any form, anywhere. */
+export function clusterCanaryRows(r: ClusterCanaryResult): BenchRow[] {
+  return [
+    row(B, 'JSON cluster secret token occurrences (runner)', r.leaks, {
+      baseline: 0,
+      note: `token + base64 forms over ${r.places.map((p) => `${p.scanned} ${p.place}`).join('; ')}; token used by ${r.used.authorizedRequests} API requests, ${r.used.helmUpgrades} helm upgrades, run ${r.used.status}`,
+    }),
+  ];
+}
+
 export async function run(): Promise<BenchRow[]> {
-  return canaryRows(await canaryScan());
+  return [...canaryRows(await canaryScan()), ...clusterCanaryRows(await clusterSecretCanary())];
 }
 
 if (require.main === module) {
-  canaryScan().then(
-    (r) => {
+  Promise.all([canaryScan(), clusterSecretCanary()]).then(
+    ([r, c]) => {
       console.log('\nsecret canary over the full local flow (stand-in cluster, Slack, GitHub OAuth and API)');
       console.log(
         table(
@@ -54,8 +65,8 @@ if (require.main === module) {
         ),
       );
       console.log(`\nmachine: ${machine()}`);
-      console.log(benchTable(canaryRows(r)));
-      if (r.leaks > 0) process.exitCode = 1;
+      console.log(benchTable([...canaryRows(r), ...clusterCanaryRows(c)]));
+      if (r.leaks > 0 || c.leaks > 0) process.exitCode = 1;
     },
     (e) => {
       console.error(e);

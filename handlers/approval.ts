@@ -8,7 +8,13 @@ import { approvalCsrfPurpose, approvalPageOutcome } from '../lib/approval/approv
 import type { ApproversConfig } from '../lib/approval/approval-port';
 import type { ApprovalService } from '../lib/approval/approval-service';
 import type { ReadAccess } from '../lib/auth/read-access';
-import { type CookieSettings, readSession, type Session, verifyCsrf } from '../lib/auth/session';
+import {
+  type CookieSettings,
+  readSession,
+  type Session,
+  safeReturnPath,
+  verifyCsrf,
+} from '../lib/auth/session';
 import type { Clock } from '../lib/clock';
 import { composeAws } from '../lib/compose/aws';
 import { lazyHandler } from '../lib/compose/lazy';
@@ -98,7 +104,10 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
         rollback: form.get('rollback') === '1',
       });
       log.info('web vote', { decision, outcome: outcome.kind, login: session.login });
-      const location = `/approvals/${encodeURIComponent(id)}?result=${outcome.kind}`;
+      // back to the page the form was on: the approval page, or a dashboard page (`return`)
+      const returnTo = form.get('return');
+      const back = returnTo ? safeReturnPath(returnTo) : `/approvals/${encodeURIComponent(id)}`;
+      const location = `${back}${back.includes('?') ? '&' : '?'}result=${outcome.kind}`;
       return { statusCode: 303, headers: { location, 'cache-control': 'no-store' }, body: '' };
     } catch (e) {
       if (e instanceof HelmgateError && STATUS_BY_CODE[e.code] < 500)

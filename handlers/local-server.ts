@@ -3,6 +3,7 @@
  * in AWS behind a local HTTP adapter, dynalite in-process (data under .helmgate/), secrets from a
  * local JSON file, the deploy runner in-process, Slack and GitHub replaced by the console.
  */
+import { userInfo } from 'node:os';
 import path from 'node:path';
 import { parseApprovers } from '../lib/config/approvers';
 import { addLocalPlaceholders, ensureSecretsFile } from '../lib/local/local-secrets';
@@ -31,6 +32,8 @@ async function main(): Promise<void> {
     ...(process.env.HELMGATE_PUBLIC_URL ? { publicUrl: process.env.HELMGATE_PUBLIC_URL } : {}),
     runner: process.env.KUBECONFIG ? { kubeconfig: process.env.KUBECONFIG } : {},
     env: process.env,
+    // the dashboard without a GitHub OAuth app: one single-use link, as the OS user (HELMGATE_LOCAL_LOGIN)
+    oneTimeLogin: { login: process.env.HELMGATE_LOCAL_LOGIN ?? userInfo().username },
   });
   const say = (s: string) => process.stderr.write(`${s}\n`);
   if (created) say(`helmgate: created ${secretsFile} (mode 0600) with random local secrets`);
@@ -48,6 +51,7 @@ async function main(): Promise<void> {
   say(
     `helmgate: then watch:  curl -s -H "Authorization: Bearer $(jq -r '."helmgate/api-tokens"' ${secretsFile})" ${stack.url}/deployments`,
   );
+  if (stack.loginUrl) say(`helmgate: dashboard (one-time login link, works once):  ${stack.loginUrl}`);
   const stop = async () => {
     await stack.close();
     process.exit(0);

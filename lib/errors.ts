@@ -18,6 +18,10 @@ export type ErrorCode =
   | 'invalid_deploy_config'
   | 'secret_missing'
   | 'source_unavailable'
+  /** the commit's tree holds something refused: a link out, a device file, a FIFO (issue 12) */
+  | 'unsafe_source'
+  /** a step of a run passed its deadline */
+  | 'deadline_exceeded'
   | 'store_conflict'
   | 'helm_failed'
   | 'internal';

@@ -10,6 +10,7 @@ import { build, type Metafile } from 'esbuild';
 export const HANDLERS = [
   'github-webhook',
   'deployments',
+  'dashboard',
   'approval',
   'auth',
   'slack-interactions',

@@ -2,6 +2,7 @@
  * The local stack: the same handlers as in AWS, mounted on the local HTTP adapter, with the
  * dependency graph of lib/compose/local.ts (dynalite in-process, a secrets file, the runner in-process).
  */
+import { timingSafeEqual } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { LOCAL_DISPATCH_PATH } from '../../lib/cli/local-dispatch';
@@ -9,9 +10,12 @@ import { composeLocal, type LocalGraph, type LocalGraphOptions } from '../../lib
 import { json } from '../../lib/http/lambda-http';
 import { createLocalHttpServer, listen, type Route } from '../../lib/http/local-adapter';
 import { ensureSecretsFile, localApiToken } from '../../lib/local/local-secrets';
+import { cryptoRandom } from '../../lib/random';
 import { type SweepReport, sweep } from '../../lib/sweeper/sweeper';
+import { STYLESHEET_PATH } from '../../lib/web/layout';
 import { makeApprovalHandler } from '../approval';
 import { makeAuthHandler } from '../auth';
+import { makeDashboardHandler } from '../dashboard';
 import { makeDeploymentsHandler } from '../deployments';
 import { makeGithubWebhookHandler } from '../github-webhook';
 import { makeLocalDispatchHandler } from '../local-dispatch';
@@ -26,6 +30,11 @@ export interface LocalStackOptions extends Omit<LocalGraphOptions, 'url'> {
    * finds this stack (`npm start` writes `.helmgate/stack.json`; removed on close).
    */
   stateFile?: string;
+  /**
+   * A single-use login link for the dashboard without a GitHub OAuth app (like Jupyter's token URL):
+   * the stack makes a random token; the first GET of `loginUrl` sets a session for this identity.
+   */
+  oneTimeLogin?: { login: string; teams?: string[] };
 }
 
 /** What tests, benches and `npm start` reach into: the graph's main pieces plus the server. */
@@ -47,6 +56,8 @@ export interface LocalStack
   url: string;
   /** the read API's bearer token from the secrets file (created on first start) */
   apiToken: string;
+  /** the one-time dashboard login link, when `oneTimeLogin` was given */
+  loginUrl?: string;
   port: number;
   secretsFile: string;
   /** runs one sweep now (expiry, reminders, stale locks) */
@@ -70,12 +81,33 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   const g = await composeLocal({ ...opts, url });
 
   const deployments = makeDeploymentsHandler(g.deployments);
+  let loginToken = opts.oneTimeLogin
+    ? (opts.random ?? cryptoRandom).bytes(32).toString('base64url')
+    : undefined;
+  const dashboard = makeDashboardHandler({
+    ...g.dashboard,
+    json: deployments,
+    oneTimeLogin: {
+      consume: (token) => {
+        if (!opts.oneTimeLogin || !loginToken) return undefined;
+        const a = Buffer.from(token);
+        const b = Buffer.from(loginToken);
+        if (a.length !== b.length || !timingSafeEqual(a, b)) return undefined;
+        loginToken = undefined; // single use
+        return { login: opts.oneTimeLogin.login, teams: opts.oneTimeLogin.teams ?? [] };
+      },
+    },
+  });
   const approval = makeApprovalHandler(g.approval);
   const auth = makeAuthHandler(g.auth);
   routes.push(
     { method: 'POST', path: '/webhook', handler: makeGithubWebhookHandler(g.webhook) },
-    { method: 'GET', path: '/deployments', handler: deployments },
-    { method: 'GET', path: '/deployments/{id}', handler: deployments },
+    { method: 'GET', path: '/', handler: dashboard },
+    { method: 'GET', path: '/deployments', handler: dashboard },
+    { method: 'GET', path: '/deployments/{id}', handler: dashboard },
+    { method: 'GET', path: '/metrics', handler: dashboard },
+    { method: 'GET', path: STYLESHEET_PATH, handler: dashboard },
+    { method: 'GET', path: '/auth/local', handler: dashboard },
     { method: 'GET', path: '/approvals/{id}', handler: approval },
     { method: 'POST', path: '/approvals/{id}/approve', handler: approval },
     { method: 'POST', path: '/approvals/{id}/reject', handler: approval },
@@ -135,6 +167,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     approvals: g.approvals,
     url,
     apiToken: localApiToken(opts.secretsFile) ?? '',
+    ...(loginToken ? { loginUrl: `${g.publicUrl}/auth/local?token=${loginToken}` } : {}),
     port,
     secretsFile: opts.secretsFile,
     sweep: () => sweep(g.sweeper),

@@ -1,19 +1,15 @@
 import type { Deployment } from '../deploy/deployment';
-import type { ReleaseChange } from '../deploy/plan-diff';
 import type { AuditEntry } from '../store/deployment-store';
+import { auditSection, changesSection } from '../web/fragments';
+import { escapeHtml, safeHttpUrl } from '../web/html';
+import { pageHeaders, renderLayout } from '../web/layout';
 import type { ApprovalRequest } from './approval-request';
 
 /**
- * Headers for every page: no script at all, styles only inline, forms only to us, never framed, and
- * no Referer (nothing of a deployment leaks to the sites it links).
+ * Headers for every approval page: the shared page headers without a script nonce (the approval page
+ * has no script), so no script runs at all.
  */
-export const PAGE_HEADERS: Readonly<Record<string, string>> = {
-  'content-security-policy':
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
-  'x-content-type-options': 'nosniff',
-};
+export const PAGE_HEADERS: Readonly<Record<string, string>> = pageHeaders();
 
 export type ApprovalPageState =
   | { kind: 'forbidden'; login: string; reason: string }
@@ -46,60 +42,10 @@ export interface ApprovalPageInput {
   flash?: string;
 }
 
-const ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-
-/** Every dynamic string goes through this: text and attribute values alike. */
-export function escapeHtml(v: unknown): string {
-  return String(v ?? '').replace(/[&<>"']/g, (c) => ESCAPES[c] as string);
-}
-
-function safeHttpUrl(u: string | undefined): string | undefined {
-  if (!u) return undefined;
-  try {
-    const p = new URL(u);
-    return p.protocol === 'https:' || p.protocol === 'http:' ? p.toString() : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const STYLE = `body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1f24}
-h1{font-size:1.4rem}code,pre{font:13px ui-monospace,monospace}pre{background:#f6f8fa;padding:.6rem;overflow:auto;border-radius:4px}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}
-.state{padding:.7rem 1rem;border-radius:4px;background:#fff8c5;margin:1rem 0}.refused{background:#ffebe9}.ok{background:#dafbe1}
-table{border-collapse:collapse}td,th{border-bottom:1px solid #d0d7de;padding:.25rem .6rem;text-align:left}
-.del{color:#82071e}.add{color:#116329}button{font-size:1rem;padding:.4rem 1.2rem;margin-right:.6rem}
-form{display:inline}`;
+export { escapeHtml };
 
 function layout(title: string, body: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>${escapeHtml(title)}</title>
-<style>${STYLE}</style>
-</head>
-<body>
-${body}
-</body>
-</html>
-`;
-}
-
-/** A plain page for errors outside an approval (login failures, unknown links). */
-export function renderMessagePage(input: { title: string; message: string }): string {
-  return layout(
-    input.title,
-    `<h1>${escapeHtml(input.title)}</h1>\n<p class="state refused" id="message">${escapeHtml(input.message)}</p>`,
-  );
+  return renderLayout({ title, body });
 }
 
 /** What an anonymous visitor of an approval link sees: a login link, nothing of the deployment. */
@@ -112,58 +58,12 @@ export function renderLoginPage(input: { loginUrl: string }): string {
   );
 }
 
-function diffBlock(diff: string): string {
-  const lines = diff.split('\n').map((l) => {
-    const cls =
-      l.startsWith('+') && !l.startsWith('+++')
-        ? 'add'
-        : l.startsWith('-') && !l.startsWith('---')
-          ? 'del'
-          : '';
-    return cls ? `<span class="${cls}">${escapeHtml(l)}</span>` : escapeHtml(l);
-  });
-  return `<pre>${lines.join('\n')}</pre>`;
-}
-
-function changesSection(changes: readonly ReleaseChange[]): string {
-  if (changes.length === 0) return '<p>No releases in this plan.</p>';
-  const unchanged = changes.filter((c) => c.change === 'unchanged').map((c) => c.name);
-  const parts: string[] = [];
-  for (const c of changes) {
-    if (c.change === 'unchanged') continue;
-    const items: string[] = [];
-    if (c.chart) {
-      if (c.change === 'new') items.push(`<li>chart ${escapeHtml(c.chart.to)}</li>`);
-      else if (c.change === 'removed')
-        items.push(`<li>was ${escapeHtml(c.chart.from)}; no longer in the plan</li>`);
-      else items.push(`<li>chart ${escapeHtml(c.chart.from)} → ${escapeHtml(c.chart.to)}</li>`);
-    }
-    if (c.secretKeysChanged.length)
-      items.push(
-        `<li>secret values whose source changed (values not shown): ${c.secretKeysChanged.map((k) => `<code>${escapeHtml(k)}</code>`).join(', ')}</li>`,
-      );
-    if (c.note) items.push(`<li>${escapeHtml(c.note)}</li>`);
-    parts.push(
-      `<section class="release" data-release="${escapeHtml(c.name)}"><h3>${escapeHtml(c.name)} <small>(${escapeHtml(c.change)})</small></h3>` +
-        `${items.length ? `<ul>${items.join('')}</ul>` : ''}${c.valuesDiff ? diffBlock(c.valuesDiff) : ''}</section>`,
-    );
-  }
-  if (unchanged.length)
-    parts.push(
-      `<p id="unchanged">Skipped as unchanged: ${unchanged.map((n) => `<code>${escapeHtml(n)}</code>`).join(', ')}</p>`,
-    );
-  return parts.join('\n');
-}
-
-function auditSection(audit: readonly AuditEntry[]): string {
-  if (audit.length === 0) return '<p>No decisions yet.</p>';
-  const rows = audit
-    .map(
-      (a) =>
-        `<tr><td>${escapeHtml(a.at)}</td><td>${escapeHtml(a.actor)}</td><td>${escapeHtml(a.via)}</td><td>${escapeHtml(a.action)}</td><td>${escapeHtml(a.outcome)}</td><td>${escapeHtml(a.detail ?? '')}</td></tr>`,
-    )
-    .join('\n');
-  return `<table id="audit"><thead><tr><th>when</th><th>who</th><th>via</th><th>action</th><th>outcome</th><th>detail</th></tr></thead><tbody>\n${rows}\n</tbody></table>`;
+/** A plain page for errors outside an approval (login failures, unknown links). */
+export function renderMessagePage(input: { title: string; message: string }): string {
+  return layout(
+    input.title,
+    `<h1>${escapeHtml(input.title)}</h1>\n<p class="state refused" id="message">${escapeHtml(input.message)}</p>`,
+  );
 }
 
 function stateSection(input: ApprovalPageInput): string {
@@ -193,8 +93,8 @@ function stateSection(input: ApprovalPageInput): string {
           : '';
       return `<p class="state" id="state" data-state="open">Logged in as <strong>${escapeHtml(s.login)}</strong>.</p>
 ${progress}
-<form method="post" action="${escapeHtml(`${action}/approve`)}" id="approve-form">${hidden}${rollback}<button type="submit" id="approve" name="decision" value="approve">Approve</button></form>
-<form method="post" action="${escapeHtml(`${action}/reject`)}" id="reject-form">${hidden}<button type="submit" id="reject" name="decision" value="reject">Reject</button></form>`;
+<form method="post" action="${escapeHtml(`${action}/approve`)}" id="approve-form">${hidden}${rollback}<button type="submit" class="primary" id="approve" name="decision" value="approve">Approve</button></form>
+<form method="post" action="${escapeHtml(`${action}/reject`)}" id="reject-form">${hidden}<button type="submit" class="danger" id="reject" name="decision" value="reject">Reject</button></form>`;
     }
   }
 }

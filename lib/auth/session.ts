@@ -157,11 +157,11 @@ export function readState(
 }
 
 /**
- * Where a login may send the browser back to: our own approval pages and deployment views only (no
- * open redirect through `//evil`, `/\evil` or absolute URLs).
+ * Where a login (or a vote from a dashboard page) may send the browser back to: our own approval and
+ * dashboard pages only (no open redirect through `//evil`, `/\evil` or absolute URLs).
  */
 export function safeReturnPath(raw: string | undefined): string {
   if (!raw) return '/';
-  if (!/^\/(approvals\/[\w.-]+|deployments(\/[\w.-]+)?)(\?[\w=&%.-]*)?$/.test(raw)) return '/';
+  if (!/^\/(approvals\/[\w.-]+|deployments(\/[\w.-]+)?|metrics)?(\?[\w=&%.-]*)?$/.test(raw)) return '/';
   return raw;
 }

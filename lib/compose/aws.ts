@@ -35,8 +35,10 @@ import {
   approvalPageDepsFrom,
   approvalService,
   authDepsFrom,
+  dashboardDepsFrom,
   notifierOf,
   readAccessFrom,
+  readOnlyApprovalService,
   slackCredentialsFrom,
   webhookSecretsFrom,
 } from './shared';
@@ -123,6 +125,7 @@ export async function awsNotifier(base: AwsBase): Promise<Notifier> {
         logger: base.logger,
         redactor: base.redactor,
         githubUrl: base.config.HELMGATE_GITHUB_WEB_URL,
+        publicUrl: base.config.HELMGATE_PUBLIC_URL,
       }),
     );
   if (await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_TOKEN_ID }))
@@ -244,6 +247,36 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
     async deployments() {
       const b = base();
       return { store: b.store, logger: b.logger, readAccess: readAccessOf(b) };
+    },
+
+    /**
+     * handlers/dashboard.ts: reads only (store, approval requests, the session key); votes go to the
+     * approval function, so its approval service notifies nobody and dispatches nothing.
+     */
+    async dashboard() {
+      const b = base();
+      const { config } = b;
+      const approvers = parseApprovers(config.HELMGATE_APPROVERS);
+      return dashboardDepsFrom({
+        store: b.store,
+        approvals: readOnlyApprovalService({
+          store: b.store,
+          clock: systemClock,
+          random: cryptoRandom,
+          logger: b.logger,
+          approvers,
+          publicUrl: config.HELMGATE_PUBLIC_URL,
+          ancestry: async (repository, base, head) => (await branchState()).compare(repository, base, head),
+        }),
+        approvers,
+        readAccess: readAccessOf(b),
+        signingKey: signingKeyOf(b),
+        publicUrl: config.HELMGATE_PUBLIC_URL,
+        githubWebUrl: config.HELMGATE_GITHUB_WEB_URL,
+        clock: systemClock,
+        random: cryptoRandom,
+        logger: b.logger,
+      });
     },
 
     /** handlers/approval.ts */

@@ -37,6 +37,7 @@ import {
   approvalPageDepsFrom,
   approvalService,
   authDepsFrom,
+  dashboardDepsFrom,
   notifierOf,
   readAccessFrom,
   slackCredentialsFrom,
@@ -163,7 +164,15 @@ export async function composeLocal(opts: LocalGraphOptions) {
   const notifiers: Notifier[] = [new ConsoleNotifier(logger), ...(opts.notifiers ?? [])];
   if (slackClient && slack?.channel)
     notifiers.push(
-      new SlackNotifier({ client: slackClient, channel: slack.channel, store, clock, logger, redactor }),
+      new SlackNotifier({
+        client: slackClient,
+        channel: slack.channel,
+        store,
+        clock,
+        logger,
+        redactor,
+        publicUrl,
+      }),
     );
   if (octokit)
     notifiers.push(new GithubDeploymentsReporter({ octokit, store, publicUrl, clock, logger, redactor }));
@@ -288,6 +297,20 @@ export async function composeLocal(opts: LocalGraphOptions) {
     },
     /** handlers/deployments.ts */
     deployments: { store, logger, readAccess },
+    /** handlers/dashboard.ts (its JSON half is handlers/deployments.ts) */
+    dashboard: dashboardDepsFrom({
+      store,
+      approvals,
+      approvers,
+      readAccess,
+      signingKey,
+      publicUrl,
+      githubWebUrl: opts.githubWebUrl ?? 'https://github.com',
+      allowRendered: renderOnly,
+      clock,
+      random,
+      logger,
+    }),
     /** handlers/approval.ts */
     approval: approvalPageDepsFrom({
       approvals,

@@ -216,3 +216,33 @@ export function approvalPageDepsFrom(i: {
     logger: i.logger,
   };
 }
+
+/** What the dashboard (handlers/dashboard.ts) needs besides its JSON half and the local login link. */
+export function dashboardDepsFrom(i: {
+  store: DeploymentStore;
+  approvals: ApprovalService;
+  approvers: ApproversConfig;
+  /** who reads (lib/auth/read-access): API tokens, approvers, GitHub readers of the repository */
+  readAccess: ReadAccess;
+  signingKey: () => Promise<string>;
+  publicUrl: string;
+  githubWebUrl: string;
+  allowRendered?: boolean;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+}) {
+  return {
+    store: i.store,
+    approvals: i.approvals,
+    approvers: i.approvers,
+    readAccess: i.readAccess,
+    signingKey: i.signingKey,
+    cookies: cookieSettingsFor(i.publicUrl.replace(/\/+$/, '')),
+    githubWebUrl: i.githubWebUrl,
+    ...(i.allowRendered !== undefined ? { allowRendered: i.allowRendered } : {}),
+    clock: i.clock,
+    random: i.random,
+    logger: i.logger,
+  };
+}

@@ -3,7 +3,7 @@ import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node,
 import * as z from 'zod';
 import { HelmgateError } from '../errors';
 import { parseDuration } from './duration';
-import { parsePath } from './values-merge';
+import { isForbiddenKey, parsePath } from './values-merge';
 
 /**
  * The deploy config (`deploy.yaml` at the repository root), read at the pushed commit. The format is
@@ -80,7 +80,11 @@ export function normalizeRepoPath(v: string): string {
 export const SecretRefSpec = z.strictObject({
   secret: SecretId,
   /** a key in the secret's JSON; without it the whole secret string is the value */
-  key: z.string().min(1).optional(),
+  key: z
+    .string()
+    .min(1)
+    .refine((k) => !isForbiddenKey(k), { error: (i) => `the key "${String(i.input)}" is not allowed` })
+    .optional(),
 });
 export type SecretRefSpec = z.infer<typeof SecretRefSpec>;
 
@@ -460,11 +464,36 @@ export function parseDeployConfig(text: string, file = 'deploy.yaml'): DeployCon
   } catch (e) {
     throw new DeployConfigError([{ file, path: '', message: `YAML: ${(e as Error).message}` }], { cause: e });
   }
+  const forbidden = forbiddenKeys(data);
+  if (forbidden.length > 0)
+    throw new DeployConfigError(
+      forbidden.map((at) =>
+        toIssue({
+          path: at,
+          message: `"${String(at.at(-1))}" is not allowed as a key (it names an object's prototype)`,
+        }),
+      ),
+    );
   const parsed = DeployConfig.safeParse(data ?? {});
   if (!parsed.success) throw new DeployConfigError(fromZod(parsed.error.issues).map(toIssue));
   const semantic = semanticIssues(parsed.data);
   if (semantic.length > 0) throw new DeployConfigError(semantic.map(toIssue));
   return parsed.data;
+}
+
+/**
+ * Paths of every map key that names a prototype (`__proto__`, `constructor`, `prototype`), at any depth:
+ * refused before the schema builds objects from them (issue 12).
+ */
+function forbiddenKeys(data: unknown, at: Seg[] = [], out: Seg[][] = []): Seg[][] {
+  if (Array.isArray(data)) {
+    for (const [i, v] of data.entries()) forbiddenKeys(v, [...at, i], out);
+  } else if (typeof data === 'object' && data !== null)
+    for (const k of Object.keys(data)) {
+      if (isForbiddenKey(k)) out.push([...at, k]);
+      else forbiddenKeys((data as Record<string, unknown>)[k], [...at, k], out);
+    }
+  return out;
 }
 
 // ── helpers ──────────────────────────────────────────────────────────────────────────────────────

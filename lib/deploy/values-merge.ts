@@ -14,26 +14,55 @@
 export type Values = Record<string, unknown>;
 export type PathSegment = string | number;
 
+/**
+ * Keys that reach an object's prototype chain when assigned (`o.__proto__ = …`, `o.constructor.prototype`).
+ * Refused wherever a pusher's text becomes an object key: deploy.yaml keys, values paths, secret paths
+ * (issue 12: a secretValues key `__proto__.HELM_KUBEAPISERVER` once wrote onto Object.prototype).
+ */
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+export function isForbiddenKey(key: string): boolean {
+  return FORBIDDEN_KEYS.has(key);
+}
+
+/** A map with no prototype: no key of it, whatever its name, reaches anything shared. */
+export function emptyValues(): Values {
+  return Object.create(null) as Values;
+}
+
 export function isPlainObject(v: unknown): v is Values {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** A deep copy whose maps have no prototype (structuredClone would give them Object.prototype back). */
 function clone<T>(v: T): T {
-  return v === undefined ? v : structuredClone(v);
+  if (Array.isArray(v)) return v.map((x) => clone(x)) as T;
+  if (isPlainObject(v)) {
+    const out = emptyValues();
+    for (const k of Object.keys(v)) define(out, k, clone(v[k]));
+    return out as T;
+  }
+  return v;
+}
+
+/** `o[k] = v` as a data property, even for k = "__proto__" (then it is a key, not the prototype). */
+function define(o: Values, k: string, v: unknown): void {
+  Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
 }
 
 /** Helm's `-f`/`--set` merge of user-supplied values: deep for maps, replace for everything else. */
 export function mergeValues(...layers: ReadonlyArray<Values | null | undefined>): Values {
-  let out: Values = {};
+  let out: Values = emptyValues();
   for (const layer of layers) if (layer) out = mergeTwo(out, layer);
   return out;
 }
 
 function mergeTwo(a: Values, b: Values): Values {
-  const out: Values = { ...a };
+  const out = emptyValues();
+  for (const k of Object.keys(a)) define(out, k, a[k]);
   for (const [k, v] of Object.entries(b)) {
-    const existing = out[k];
-    out[k] = isPlainObject(v) && isPlainObject(existing) ? mergeTwo(existing, v) : clone(v);
+    const existing = Object.hasOwn(out, k) ? out[k] : undefined;
+    define(out, k, isPlainObject(v) && isPlainObject(existing) ? mergeTwo(existing, v) : clone(v));
   }
   return out;
 }
@@ -49,8 +78,16 @@ export function coalesceValues(chartDefaults: Values, userValues: Values): Value
       delete out[k];
       continue;
     }
-    const d = out[k];
-    out[k] = isPlainObject(v) ? (isPlainObject(d) ? coalesceValues(d, v) : coalesceValues({}, v)) : clone(v);
+    const d = Object.hasOwn(out, k) ? out[k] : undefined;
+    define(
+      out,
+      k,
+      isPlainObject(v)
+        ? isPlainObject(d)
+          ? coalesceValues(d, v)
+          : coalesceValues(emptyValues(), v)
+        : clone(v),
+    );
   }
   return out;
 }
@@ -105,6 +142,8 @@ export function parsePath(path: string): PathSegment[] {
   }
   if (prev === 'key') segs.push(key);
   else if (prev !== 'index') fail('empty key');
+  for (const seg of segs)
+    if (typeof seg === 'string' && isForbiddenKey(seg)) fail(`the key "${seg}" is not allowed`);
   return segs;
 }
 
@@ -116,12 +155,14 @@ export function setPath(obj: Values, path: string | readonly PathSegment[], valu
   const segs = typeof path === 'string' ? parsePath(path) : path;
   if (segs.length === 0) throw new Error('empty path');
   if (typeof segs[0] !== 'string') throw new Error('a path starts with a key');
+  for (const seg of segs)
+    if (typeof seg === 'string' && isForbiddenKey(seg)) throw new Error(`the key "${seg}" is not allowed`);
   let cur: Values | unknown[] = obj;
   for (let i = 0; i < segs.length; i++) {
     const seg = segs[i] as PathSegment;
     const last = i === segs.length - 1;
     const next = segs[i + 1];
-    const fresh = () => (typeof next === 'number' ? [] : {});
+    const fresh = () => (typeof next === 'number' ? [] : emptyValues());
     if (typeof seg === 'number') {
       const list = cur as unknown[];
       while (list.length <= seg) list.push(null);
@@ -134,9 +175,9 @@ export function setPath(obj: Values, path: string | readonly PathSegment[], valu
       }
     } else {
       const map = cur as Values;
-      if (last) map[seg] = value;
+      if (last) define(map, seg, value);
       else {
-        const child = map[seg];
+        const child = Object.hasOwn(map, seg) ? map[seg] : undefined;
         const ok = typeof next === 'number' ? Array.isArray(child) : isPlainObject(child);
         if (!ok) map[seg] = fresh();
         cur = map[seg] as Values | unknown[];

@@ -131,7 +131,9 @@ export function allowlistedEnv(
   source: Readonly<Record<string, string | undefined>>,
   extra: Readonly<Record<string, string>> = {},
 ): Record<string, string> {
-  const env: Record<string, string> = {};
+  // no prototype: spawn copies inherited enumerable keys too (for…in), so a polluted Object.prototype
+  // would otherwise reach every child (issue 12)
+  const env = Object.create(null) as Record<string, string>;
   for (const key of BASE_ENV_KEYS) {
     const v = source[key];
     if (v !== undefined && v !== '') env[key] = v;
@@ -169,7 +171,7 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Command
           return;
         }
         const child = spawn(command, [...args], {
-          env: opts.env,
+          env: ownEnv(opts.env),
           ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
           shell: false,
           stdio: ['pipe', 'pipe', 'pipe'],
@@ -246,6 +248,16 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Command
       });
     },
   };
+}
+
+/** The own string entries of `env` on a null-prototype object: nothing inherited reaches the child. */
+export function ownEnv(env: Readonly<Record<string, string>>): Record<string, string> {
+  const out = Object.create(null) as Record<string, string>;
+  for (const key of Object.keys(env)) {
+    const v = env[key];
+    if (typeof v === 'string') out[key] = v;
+  }
+  return out;
 }
 
 /** "helm upgrade": the program's base name and its first argument when that is a plain word. */

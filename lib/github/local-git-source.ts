@@ -1,24 +1,35 @@
+import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { x as extractTar } from 'tar';
-import { describeError, HelmgateError } from '../errors';
+import { HelmgateError } from '../errors';
 import type { Git } from '../exec/git';
 import type { RepoSource } from './repo-source';
+import { extractSafely } from './source-tree';
 
 const SHA = /^[0-9a-f]{7,40}$/;
+
+export interface LocalGitSourceOptions {
+  /** `git archive` of one commit; default 120 s */
+  timeoutMs?: number;
+  /** largest tree accepted, bytes; default 256 MiB */
+  maxBytes?: number;
+}
 
 /** The local stack's RepoSource: `git show` / `git archive` of the checkout, whatever its remote. */
 export class LocalGitSource implements RepoSource {
   constructor(
     private readonly repoDir: string,
     private readonly git: Git,
+    private readonly opts: LocalGitSourceOptions = {},
   ) {}
 
   async readFile(_repository: string, sha: string, path: string): Promise<string | undefined> {
     if (!SHA.test(sha)) throw new HelmgateError('bad_request', `not a commit SHA: ${sha}`);
     let r: Awaited<ReturnType<Git['run']>>;
     try {
-      r = await this.git.run(this.repoDir, ['show', `${sha}:${path}`]);
+      r = await this.git.run(this.repoDir, ['show', `${sha}:${path}`], {
+        timeoutMs: this.opts.timeoutMs ?? 120_000,
+      });
     } catch (e) {
       throw new HelmgateError('source_unavailable', `git show ${sha}:${path} failed`, { cause: e });
     }
@@ -26,34 +37,43 @@ export class LocalGitSource implements RepoSource {
     if (/does not exist|exists on disk, but not in|not in '/.test(r.stderr)) return undefined;
     if (/bad object|invalid object name|unknown revision|not a valid object/i.test(r.stderr))
       throw new HelmgateError('source_unavailable', `commit ${sha} is not in the local repository`);
+    if (r.timedOut) throw new HelmgateError('deadline_exceeded', `git show ${sha}:${path} timed out`);
     throw new HelmgateError('source_unavailable', `git show ${sha}:${path} failed`);
   }
 
   /**
-   * `git archive` of the commit into a private temp file beside `dest`, then extracted (strict: a
-   * malformed or hostile archive entry fails the extraction).
+   * `git archive` of the commit into a private temp file beside `dest` (no pipe: git can never block on
+   * a reader that stopped — the symlink hang of issue 12), then extracted through `extractSafely`, which
+   * refuses a tree that is not closed (a link out of it, a device, a FIFO), naming the path.
    */
-  async extractTree(_repository: string, sha: string, dest: string): Promise<void> {
+  async extractTree(_repository: string, sha: string, dest: string, signal?: AbortSignal): Promise<void> {
     if (!SHA.test(sha)) throw new HelmgateError('bad_request', `not a commit SHA: ${sha}`);
     const tmp = await mkdtemp(path.join(path.dirname(dest), '.git-archive-'));
     try {
       const file = path.join(tmp, 'tree.tar');
+      const timeoutMs = this.opts.timeoutMs ?? 120_000;
       let r: Awaited<ReturnType<Git['run']>>;
       try {
-        r = await this.git.run(this.repoDir, ['archive', '--format=tar', `--output=${file}`, sha]);
+        r = await this.git.run(this.repoDir, ['archive', '--format=tar', `--output=${file}`, sha], {
+          timeoutMs,
+        });
       } catch (e) {
         throw new HelmgateError('source_unavailable', `git archive ${sha} failed`, { cause: e });
       }
+      if (r.timedOut)
+        throw new HelmgateError(
+          'deadline_exceeded',
+          `git archive ${sha} passed its deadline of ${timeoutMs} ms`,
+        );
       if (r.code !== 0)
         throw new HelmgateError(
           'source_unavailable',
           `git archive ${sha} failed: ${r.stderr.trim().slice(0, 200)}`,
         );
-      try {
-        await extractTar({ file, cwd: dest, strict: true });
-      } catch (e) {
-        throw new HelmgateError('source_unavailable', `extracting ${sha} failed: ${describeError(e)}`);
-      }
+      await extractSafely(createReadStream(file), dest, {
+        maxBytes: this.opts.maxBytes ?? 256 * 1024 * 1024,
+        ...(signal ? { signal } : {}),
+      });
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }

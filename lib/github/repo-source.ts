@@ -5,6 +5,9 @@
 export interface RepoSource {
   /** The file's text at `sha`, or undefined when it does not exist there. */
   readFile(repository: string, sha: string, path: string): Promise<string | undefined>;
-  /** Writes the whole tree at `sha` into the empty directory `dest` (the runner's source). */
-  extractTree(repository: string, sha: string, dest: string): Promise<void>;
+  /**
+   * Writes the whole tree at `sha` into the empty directory `dest` (the runner's source), refusing a tree
+   * that is not closed (`UnsafeSourceError`, see source-tree.ts). Stops when `signal` aborts.
+   */
+  extractTree(repository: string, sha: string, dest: string, signal?: AbortSignal): Promise<void>;
 }

@@ -42,8 +42,9 @@ function truncate(s: string, max: number): string {
 const NEVER_STARTED: readonly DeploymentStatus[] = ['superseded', 'rejected', 'expired'];
 
 /**
- * Pure: the GitHub status for a deployment's state. Waiting for approval is `queued` with the
- * approval page as its log and environment URL; everything else links the deployment's JSON view.
+ * Pure: the GitHub status for a deployment's state. Every status links the deployment's page on the
+ * dashboard (`/deployments/{id}`: a page for browsers, JSON for API clients); while it waits for
+ * approval that page is also the environment URL, and it offers Approve/Reject to a logged-in approver.
  */
 export function githubStatusOf(d: Deployment, publicUrl: string): GithubStatus {
   const base = publicUrl.replace(/\/$/, '');
@@ -56,8 +57,7 @@ export function githubStatusOf(d: Deployment, publicUrl: string): GithubStatus {
   });
   switch (d.status) {
     case 'awaiting_approval': {
-      const approvalUrl = `${base}/approvals/${encodeURIComponent(d.id)}`;
-      return { ...s('queued', 'Waiting for approval'), log_url: approvalUrl, environment_url: approvalUrl };
+      return { ...s('queued', 'Waiting for approval'), environment_url: logUrl };
     }
     case 'queued':
       return s('queued', 'Queued');

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { setPath, type Values } from '../deploy/values-merge';
+import { emptyValues, setPath, type Values } from '../deploy/values-merge';
 import { HelmgateError } from '../errors';
 import {
   allowlistedEnv,
@@ -326,7 +326,7 @@ export function createHelmRunner(opts: HelmRunnerOptions): HelmRunner {
  * helm's YAML reader is YAML 1.1: a plain `yes`, `on` or `0123` would reach the chart as a bool or number.
  */
 export function secretValuesDocument(secrets: readonly SecretValue[]): string {
-  const doc: Values = {};
+  const doc: Values = emptyValues();
   for (const s of secrets) setPath(doc, s.path, s.value);
   return stringify(doc, {
     version: '1.1',

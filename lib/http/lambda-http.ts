@@ -23,6 +23,8 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   invalid_deploy_config: 422,
   secret_missing: 500,
   source_unavailable: 502,
+  unsafe_source: 422,
+  deadline_exceeded: 504,
   store_conflict: 409,
   helm_failed: 500,
   internal: 500,

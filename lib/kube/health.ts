@@ -1,5 +1,5 @@
 import { AppsV1Api, type KubeConfig, type V1Deployment, type V1StatefulSet } from '@kubernetes/client-node';
-import { describeError } from '../errors';
+import { describeError, HelmgateError } from '../errors';
 import { kubeApiError } from './kube-errors';
 
 export type HealthResult = { healthy: true } | { healthy: false; reason: string };
@@ -45,10 +45,14 @@ export async function checkReleaseHealth(
   const pollMs = input.pollMs ?? 2000;
   const deadline = now() + input.timeoutMs;
 
-  const poll = async (probe: () => Promise<string | undefined>): Promise<string | undefined> => {
+  /** a probe answers a problem (tried again until the deadline), or `{ final }`: no point trying again */
+  const poll = async (
+    probe: () => Promise<string | { final: string } | undefined>,
+  ): Promise<string | undefined> => {
     for (;;) {
       const problem = await probe();
       if (problem === undefined) return undefined;
+      if (typeof problem !== 'string') return problem.final;
       // no last-moment probe squeezed into what is left: it would only report its own tiny timeout
       if (now() + pollMs > deadline) return problem;
       await sleep(pollMs);
@@ -135,7 +139,7 @@ async function httpProblem(
   doFetch: typeof fetch,
   check: { url: string; expectStatus: number },
   timeoutMs: number,
-): Promise<string | undefined> {
+): Promise<string | { final: string } | undefined> {
   const shown = safeUrl(check.url);
   try {
     const res = await doFetch(check.url, { redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
@@ -148,8 +152,18 @@ async function httpProblem(
       return `GET ${shown} timed out after ${timeoutMs}ms`;
     // undici: TypeError('fetch failed') with the socket error (ECONNREFUSED, ENOTFOUND...) as its cause
     const cause = (e as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+    // refused by the outbound policy: asking again will not change that
+    if (cause instanceof HelmgateError && cause.code === 'forbidden')
+      return { final: `GET ${shown} failed (${cause.message})` };
+    // a refusal by the outbound guard says why in its message (our own error, safe to show)
     const detail =
-      typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : '';
+      cause instanceof HelmgateError
+        ? cause.message
+        : typeof cause?.code === 'string'
+          ? cause.code
+          : typeof cause?.message === 'string'
+            ? cause.message
+            : '';
     return `GET ${shown} failed${detail ? ` (${detail})` : ''}`;
   }
 }

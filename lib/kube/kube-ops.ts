@@ -14,11 +14,14 @@ export interface KubeOperations {
 
 export function kubeOperations(
   kc: KubeConfig,
-  deps: { logger?: Logger; now?: () => Date; health?: HealthDeps } = {},
+  deps: { digestKey: string; logger?: Logger; now?: () => Date; health?: HealthDeps },
 ): KubeOperations {
   return {
     async syncSecrets(secrets) {
-      const results = await syncSecrets(kc, secrets, deps.now ? { now: deps.now } : {});
+      const results = await syncSecrets(kc, secrets, {
+        digestKey: deps.digestKey,
+        ...(deps.now ? { now: deps.now } : {}),
+      });
       for (const r of results)
         deps.logger?.info('kubernetes secret synced', {
           namespace: r.namespace,

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   AppsV1Api,
   CoreV1Api,
@@ -9,6 +8,7 @@ import {
 } from '@kubernetes/client-node';
 import { systemClock } from '../clock';
 import { HelmgateError } from '../errors';
+import { keyedHash } from '../secrets/digest-key';
 import { apiStatus, kubeApiError } from './kube-errors';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -37,15 +37,20 @@ export interface SecretSyncResult {
 }
 
 export interface SecretSyncDeps {
+  /** the installation's digest key (lib/secrets/digest-key.ts) */
+  digestKey: string;
   now?: () => Date;
 }
 
-/** sha256 (hex) over the entries sorted by key, so the digest does not depend on key order. */
-export function contentDigest(data: Record<string, string>): string {
+/**
+ * HMAC-SHA256 (hex, prefixed `hmac-sha256:`) keyed with the installation key, over the entries sorted by
+ * key, so the digest does not depend on key order and a weak value cannot be guessed from it offline.
+ */
+export function contentDigest(data: Record<string, string>, key: string): string {
   const entries = Object.keys(data)
     .sort()
     .map((k) => [k, data[k]]);
-  return createHash('sha256').update(JSON.stringify(entries)).digest('hex');
+  return `hmac-sha256:${keyedHash(key).update(JSON.stringify(entries)).digest('hex')}`;
 }
 
 /**
@@ -57,7 +62,7 @@ export function contentDigest(data: Record<string, string>): string {
 export async function syncSecrets(
   kc: KubeConfig,
   secrets: readonly SecretSpec[],
-  deps: SecretSyncDeps = {},
+  deps: SecretSyncDeps,
 ): Promise<SecretSyncResult[]> {
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
@@ -71,7 +76,7 @@ export async function syncSecrets(
       namespaces.set(spec.namespace, ns);
     }
     await ns;
-    const action = await writeSecret(core, spec);
+    const action = await writeSecret(core, spec, deps.digestKey);
     const result: SecretSyncResult = {
       namespace: spec.namespace,
       name: spec.name,
@@ -107,10 +112,14 @@ async function ensureNamespace(core: CoreV1Api, name: string): Promise<void> {
   }
 }
 
-async function writeSecret(core: CoreV1Api, spec: SecretSpec): Promise<SecretSyncResult['action']> {
+async function writeSecret(
+  core: CoreV1Api,
+  spec: SecretSpec,
+  key: string,
+): Promise<SecretSyncResult['action']> {
   const { namespace, name } = spec;
   const values = Object.values(spec.data);
-  const digest = contentDigest(spec.data);
+  const digest = contentDigest(spec.data, key);
   const data: Record<string, string> = {};
   for (const [k, v] of Object.entries(spec.data)) data[k] = Buffer.from(v, 'utf8').toString('base64');
   const desired = (existing?: V1Secret): V1Secret => ({
@@ -146,7 +155,10 @@ async function writeSecret(core: CoreV1Api, spec: SecretSpec): Promise<SecretSyn
           `Secret ${namespace}/${name} exists but is not managed by helmgate (no label ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}); refusing to overwrite it`,
         );
       // the stored data is checked too, so a hand edit that left the annotation in place is repaired
-      if (existing.metadata?.annotations?.[DIGEST_ANNOTATION] === digest && storedDigest(existing) === digest)
+      if (
+        existing.metadata?.annotations?.[DIGEST_ANNOTATION] === digest &&
+        storedDigest(existing, key) === digest
+      )
         return 'unchanged';
       await core.replaceNamespacedSecret({ name, namespace, body: desired(existing) });
       return 'updated';
@@ -162,10 +174,10 @@ async function writeSecret(core: CoreV1Api, spec: SecretSpec): Promise<SecretSyn
   }
 }
 
-function storedDigest(s: V1Secret): string {
+function storedDigest(s: V1Secret, key: string): string {
   const data: Record<string, string> = {};
   for (const [k, v] of Object.entries(s.data ?? {})) data[k] = Buffer.from(v, 'base64').toString('utf8');
-  return contentDigest(data);
+  return contentDigest(data, key);
 }
 
 /** `kubectl rollout restart`: bump a pod-template annotation. False when the workload does not exist. */

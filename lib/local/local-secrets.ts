@@ -11,13 +11,16 @@ import type { SecretRef } from '../secrets/secrets-provider';
 export const LOCAL_SECRET_DEFAULTS = {
   'helmgate/github-webhook': (random: Random) => random.bytes(32).toString('hex'),
   'helmgate/approval-signing-key': (random: Random) => random.bytes(32).toString('hex'),
+  // keys the runner's digests of secret content (issue 12)
+  'helmgate/digest-key': (random: Random) => random.bytes(32).toString('hex'),
   // the read API's bearer token (GET /deployments…): `npm run push` reads it from here
   'helmgate/api-tokens': (random: Random) => random.bytes(32).toString('base64url'),
 } as const;
 
 /**
- * Creates the secrets file (mode 0600) if it does not exist; returns true when it did. A file from an
- * older helmgate gets the secrets it lacks (e.g. the API token) added, keeping what it has.
+ * Creates the secrets file (mode 0600) if it does not exist; returns true when it did. An existing file
+ * gets the defaults it lacks (a key added in a later version, e.g. the API token), its other entries
+ * untouched.
  */
 export function ensureSecretsFile(file: string, random: Random = cryptoRandom): boolean {
   if (existsSync(file)) {
@@ -25,11 +28,11 @@ export function ensureSecretsFile(file: string, random: Random = cryptoRandom): 
     try {
       doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
     } catch {
-      return false; // an unreadable file is reported by whoever reads a secret from it
+      return false; // reported by the provider when it reads the file
     }
-    const missing = Object.entries(LOCAL_SECRET_DEFAULTS).filter(([k]) => doc[k] === undefined);
+    const missing = Object.keys(LOCAL_SECRET_DEFAULTS).filter((k) => !Object.hasOwn(doc, k));
     if (missing.length === 0) return false;
-    for (const [k, make] of missing) doc[k] = make(random);
+    for (const k of missing) doc[k] = LOCAL_SECRET_DEFAULTS[k as keyof typeof LOCAL_SECRET_DEFAULTS](random);
     writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600 });
     chmodSync(file, 0o600);
     return false;

@@ -10,7 +10,36 @@ export class Redactor {
   private readonly forms = new Set<string>();
   private pattern: RegExp | undefined;
 
-  register(value: string): void {
+  /**
+   * A fetched secret and what derives from it: the whole string, and when it is JSON, every string (and
+   * number) leaf at any depth on its own — a token inside a JSON cluster secret leaks alone, not as the
+   * whole document (issue 12).
+   */
+  registerSecret(value: string): void {
+    this.register(value);
+    const text = value.trim();
+    if (!text.startsWith('{') && !text.startsWith('[')) return;
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      return;
+    }
+    const walk = (v: unknown, depth: number): void => {
+      if (depth > 32) return;
+      if (typeof v === 'string') this.register(v);
+      else if (typeof v === 'number' && Number.isFinite(v)) this.register(String(v));
+      else if (Array.isArray(v)) for (const x of v) walk(x, depth + 1);
+      else if (v && typeof v === 'object') for (const x of Object.values(v)) walk(x, depth + 1);
+    };
+    walk(doc, 0);
+  }
+
+  /**
+   * `lines: false` registers a multi-line value only as a whole (a generated kubeconfig: its lines like
+   * `apiVersion: v1` are not secret; its secret fields are registered on their own by the caller).
+   */
+  register(value: string, opts: { lines?: boolean } = {}): void {
     if (value.length < MIN_LENGTH) return;
     const before = this.forms.size;
     const b64 = Buffer.from(value, 'utf8').toString('base64');
@@ -25,7 +54,8 @@ export class Redactor {
       if (form.length >= MIN_LENGTH) this.forms.add(form);
     }
     // multi-line values (PEM keys, kubeconfigs) also leak line by line
-    for (const line of value.split(/\r?\n/)) if (line.trim().length >= 8) this.forms.add(line.trim());
+    if (opts.lines !== false)
+      for (const line of value.split(/\r?\n/)) if (line.trim().length >= 8) this.forms.add(line.trim());
     if (this.forms.size !== before) this.pattern = undefined;
   }
 

@@ -1,15 +1,18 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../clock';
 import type { EnvironmentPlan, PlannedRelease } from '../deploy/plan';
 import { describeError, HelmgateError } from '../errors';
 import type { CommandRunner } from '../exec/command-runner';
+import { resolveInTree, UnsafeSourceError, verifyTree } from '../github/source-tree';
 import type { HelmChartSource, HelmConnection } from '../helm/helm-args';
 import { createHelmRunner, type HelmRunner } from '../helm/helm-runner';
 import { deployRelease, type RetryPolicy, renderRelease } from '../helm/release-deployer';
+import { guardFor, type OutboundFor, type OutboundGuard, OutboundRefusedError } from '../http/outbound-guard';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { SecretResolver } from '../secrets/secrets-provider';
+import { withDeadline } from './deadline';
 import type { ClusterConnector, ClusterSession, ReleaseOutcome } from './runner';
 
 /** One Kubernetes Secret to create or update, with its values resolved. */
@@ -59,12 +62,17 @@ export interface HelmClusterOptions {
    */
   access?: (
     plan: EnvironmentPlan,
-    ctx: { workDir: string; secrets: SecretResolver },
+    ctx: { workDir: string; secrets: SecretResolver; digestKey: string },
   ) => Promise<ClusterAccess>;
   renderRoot?: string;
   /** false when `access` does not use the plan's cluster secret (a local KUBECONFIG); default true */
   readsClusterSecret?: boolean;
   chartCache?: ChartLookup;
+  /**
+   * Where chart repositories may be fetched from (issue 12): the repository URL's host is resolved and
+   * checked before helm is asked to pull. Default: public unicast addresses only.
+   */
+  outbound?: OutboundFor;
   sleep?: (ms: number) => Promise<void>;
   retry?: Partial<RetryPolicy>;
   /** `--rollback-on-failure` (helm 4 then waits with watches; the loopback stand-in has none). Default true. */
@@ -100,7 +108,12 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
         ...(access?.upgradeFlags ? { upgradeFlags: access.upgradeFlags } : {}),
         ...(opts.baseEnv ? { baseEnv: opts.baseEnv } : {}),
       });
-      const charts = chartFetcher(helm, chartsDir, opts.chartCache);
+      const charts = chartFetcher(
+        helm,
+        chartsDir,
+        opts.chartCache,
+        guardFor(opts.outbound, plan.environment),
+      );
       const log = opts.logger.child({ deploymentId: ctx.deploymentId });
 
       if (!access) {
@@ -176,15 +189,16 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
             5_000,
             Math.min(release.timeoutSeconds * 1000, input.deadline - opts.clock.now().getTime()),
           );
-          const h = await access.kube
-            .checkHealth({
+          // the checks poll until timeoutMs; the deadline also bounds a Kubernetes API call that never answers
+          const h = await withDeadline(`health checks of ${release.name}`, timeoutMs + 30_000, () =>
+            access.kube.checkHealth({
               namespace: release.namespace,
               release: release.name,
               workloads: health.workloads,
               http: health.http,
               timeoutMs,
-            })
-            .catch((e): HealthResult => ({ healthy: false, reason: describeError(e) }));
+            }),
+          ).catch((e): HealthResult => ({ healthy: false, reason: describeError(e) }));
           if (h.healthy) return out;
           return {
             ...out,
@@ -196,6 +210,29 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
       };
     },
   };
+}
+
+/**
+ * Why the release's local chart directory or values files may not be given to helm (a link out of the
+ * tree, a FIFO, a device), or undefined when they are closed (issue 12, source-tree.ts).
+ */
+async function closedInputs(release: PlannedRelease, sourceDir: string): Promise<string | undefined> {
+  try {
+    if (release.chart.kind === 'local') {
+      const dir = await resolveInTree(sourceDir, release.chart.path);
+      if (dir === undefined) return `chart directory ${release.chart.path} does not exist`;
+      await verifyTree(sourceDir, path.relative(await realpath(sourceDir), dir));
+    }
+    for (const f of release.valuesFiles) {
+      const real = await resolveInTree(sourceDir, f.path);
+      if (real !== undefined && !(await stat(real)).isFile())
+        throw new UnsafeSourceError(f.path, 'is not a regular file');
+    }
+    return undefined;
+  } catch (e) {
+    if (e instanceof UnsafeSourceError) return e.message;
+    throw e;
+  }
 }
 
 function helmInput(
@@ -233,7 +270,12 @@ function outcome(r: {
  * has the exact archive, else one `helm pull` per chart per session (shared by releases using it). A
  * chart that cannot be fetched fails the releases that use it, with a reason that says so.
  */
-function chartFetcher(helm: HelmRunner, dir: string, cache: ChartLookup | undefined) {
+function chartFetcher(
+  helm: HelmRunner,
+  dir: string,
+  cache: ChartLookup | undefined,
+  outbound: OutboundGuard,
+) {
   const pulls = new Map<string, Promise<{ source: HelmChartSource } | { failure: string }>>();
   return {
     async resolve(
@@ -241,13 +283,28 @@ function chartFetcher(helm: HelmRunner, dir: string, cache: ChartLookup | undefi
       sourceDir: string,
     ): Promise<{ source: HelmChartSource } | { failure: string }> {
       const c = release.chart;
-      if (c.kind === 'local') return { source: { kind: 'local', path: path.join(sourceDir, c.path) } };
+      if (c.kind === 'local') {
+        // helm follows links inside a chart: it only gets a directory whose every entry stays in the tree
+        const closed = await closedInputs(release, sourceDir);
+        if (closed) return { failure: closed };
+        return { source: { kind: 'local', path: path.join(sourceDir, c.path) } };
+      }
+      const closed = await closedInputs(release, sourceDir);
+      if (closed) return { failure: closed };
       const key = `${c.url}\0${c.name}\0${c.version}`;
       let p = pulls.get(key);
       if (!p) {
         p = (async () => {
           const cached = await cache?.lookup({ url: c.url, name: c.name, version: c.version });
           if (cached) return { source: { kind: 'local', path: cached } as HelmChartSource };
+          try {
+            // helm resolves and connects itself: the host is checked here, before it is asked to
+            await outbound.check(c.url);
+          } catch (e) {
+            if (e instanceof OutboundRefusedError)
+              return { failure: `chart repository ${c.url}: ${e.message}` };
+            throw e;
+          }
           try {
             const destination = path.join(dir, String(pulls.size));
             await mkdir(destination, { recursive: true });

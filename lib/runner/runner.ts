@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../clock';
@@ -13,9 +12,12 @@ import { type Applied, handle, movedOrCurrent } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
+import { DIGEST_KEY_SECRET, keyedHash } from '../secrets/digest-key';
 import { SecretMissingError, type SecretResolver } from '../secrets/secrets-provider';
 import type { DeploymentStore } from '../store/deployment-store';
+import { DEFAULT_STEP_DEADLINES, type StepDeadlines, withDeadline } from './deadline';
 import { directorySourceReader } from './source-reader';
+import { openWorkDir } from './work-dir';
 
 /** What a cluster session can do for one release (helm + health), deploying or rendering. */
 export interface ReleaseOutcome {
@@ -49,7 +51,7 @@ export interface ClusterConnector {
   readonly readsClusterSecret: boolean;
   open(
     plan: EnvironmentPlan,
-    ctx: { workDir: string; secrets: SecretResolver; deploymentId: string },
+    ctx: { workDir: string; secrets: SecretResolver; deploymentId: string; digestKey: string },
   ): Promise<ClusterSession>;
 }
 
@@ -86,6 +88,10 @@ export interface RunnerDeps {
   safetyMarginMs?: number;
   /** redeploy releases even when unchanged */
   force?: boolean;
+  /** the secret holding the installation's digest key; default `helmgate/digest-key` */
+  digestKeySecret?: string;
+  /** per-step deadlines (ms); see DEFAULT_STEP_DEADLINES */
+  deadlines?: Partial<StepDeadlines>;
 }
 
 export type RunResult =
@@ -97,16 +103,21 @@ export type RunResult =
 /** Item kind holding the last successful state of one release (for skip-unchanged). */
 const RELEASE_STATE = 'RELSTATE';
 
-/** The digest that decides "unchanged": the release's plan digest plus a digest of its secret values. */
+/**
+ * The digest that decides "unchanged": the release's plan digest plus its secret values, an HMAC keyed
+ * with the installation key (a stored digest must not let anyone confirm a guessed secret offline).
+ */
 export function releaseStateDigest(
   release: PlannedRelease,
   secretValues: Array<{ path: string; value: string }>,
+  digestKey: string,
 ): string {
-  const h = createHash('sha256').update(release.digest);
+  const h = keyedHash(digestKey).update(release.digest);
   for (const s of [...secretValues].sort((a, b) => a.path.localeCompare(b.path))) {
-    h.update('\0secret\0').update(s.path).update('\0').update(createHash('sha256').update(s.value).digest());
+    const value = Buffer.from(s.value, 'utf8');
+    h.update('\0secret\0').update(s.path).update(`\0${value.length}\0`).update(value);
   }
-  return h.digest('hex');
+  return `hmac-sha256:${h.digest('hex')}`;
 }
 
 /**
@@ -115,6 +126,24 @@ export function releaseStateDigest(
  * before Lambda's limit, and hand the environment to the next queued deployment.
  */
 export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<RunResult> {
+  // everything the run writes (source tree, kubeconfig, helm home) lives in one directory that is
+  // removed however the run ends; stale ones of dead runs are swept first (issue 12)
+  const work = await openWorkDir(deps.workRoot);
+  try {
+    return await runDeploymentIn({ ...deps, workRoot: work.dir }, job);
+  } finally {
+    await work.remove();
+  }
+}
+
+/** The deadline of one step: its configured limit, never beyond what is left of the invocation. */
+function stepMs(deps: RunnerDeps, step: keyof StepDeadlines): number {
+  const limit = deps.deadlines?.[step] ?? DEFAULT_STEP_DEADLINES[step];
+  // a few seconds before Lambda would kill the invocation, so the failure is still recorded
+  return Math.max(0, Math.min(limit, deps.remainingTimeMs() - 5_000));
+}
+
+async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunResult> {
   const log = deps.logger.child({ deploymentId: job.deploymentId });
   const existing = await deps.store.getDeployment(job.deploymentId);
   if (!existing) return { kind: 'not-runnable', reason: 'no such deployment' };
@@ -169,34 +198,24 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
   try {
     sourceDir = path.join(workDir, 'src');
     await mkdir(sourceDir, { mode: 0o700 });
-    await deps.source.extractTree(deployment.repository, deployment.sha, sourceDir);
-    const reader = directorySourceReader(sourceDir);
-    const text = await reader.readFile(deps.deployConfigPath);
-    if (text === undefined)
-      throw new HelmgateError(
-        'invalid_deploy_config',
-        `${deps.deployConfigPath} does not exist at ${deployment.sha}`,
-      );
-    const config = parseDeployConfig(text, deps.deployConfigPath);
-    if (!config.environments[deployment.environment])
-      throw new HelmgateError(
-        'invalid_deploy_config',
-        `environment ${deployment.environment} is not in ${deps.deployConfigPath} at ${deployment.sha}`,
-      );
-    plan = await planEnvironment({
-      config,
-      environment: deployment.environment,
-      sha: deployment.sha,
-      source: reader,
-    });
+    const src = sourceDir;
+    const d = deployment;
+    await withDeadline('fetching the commit', stepMs(deps, 'source'), (signal) =>
+      deps.source.extractTree(d.repository, d.sha, src, signal),
+    );
+    plan = await withDeadline('planning', stepMs(deps, 'plan'), () => planAt(src, deps.deployConfigPath, d));
     if (deployment.planDigest && deployment.planDigest !== plan.digest)
       throw new HelmgateError('conflict', 'the plan differs from the one that was approved; approval void');
 
     const secrets = deps.secrets();
-    await secrets.preflight([
+    const keyRef = { secret: deps.digestKeySecret ?? DIGEST_KEY_SECRET };
+    const refs = [
       ...(deps.cluster.readsClusterSecret ? [{ secret: plan.cluster.secret }] : []),
       ...plan.secretRefs,
-    ]);
+      keyRef,
+    ];
+    await withDeadline('the secrets pre-flight', stepMs(deps, 'secrets'), () => secrets.preflight(refs));
+    const digestKey = await secrets.resolve(keyRef);
     deployment = await deps.store.update(
       deployment.id,
       {
@@ -212,7 +231,10 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
       deps.clock.now(),
     );
 
-    const session = await deps.cluster.open(plan, { workDir, secrets, deploymentId: deployment.id });
+    const opened = plan;
+    const session = await withDeadline('connecting to the cluster', stepMs(deps, 'cluster'), () =>
+      deps.cluster.open(opened, { workDir, secrets, deploymentId: d.id, digestKey }),
+    );
     try {
       result = await runReleases(deps, {
         deployment,
@@ -221,6 +243,7 @@ export async function runDeployment(deps: RunnerDeps, job: DeployJob): Promise<R
         secrets,
         sourceDir,
         job,
+        digestKey,
         isLockLost: () => lostLock,
       });
     } finally {
@@ -297,8 +320,12 @@ async function offerApproval(deps: RunnerDeps, d: Deployment): Promise<RunResult
   try {
     const sourceDir = path.join(workDir, 'src');
     await mkdir(sourceDir, { mode: 0o700 });
-    await deps.source.extractTree(d.repository, d.sha, sourceDir);
-    const plan = await planAt(sourceDir, deps.deployConfigPath, d);
+    await withDeadline('fetching the commit', stepMs(deps, 'source'), (signal) =>
+      deps.source.extractTree(d.repository, d.sha, sourceDir, signal),
+    );
+    const plan = await withDeadline('planning', stepMs(deps, 'plan'), () =>
+      planAt(sourceDir, deps.deployConfigPath, d),
+    );
     await deps.finished.offer(d.id, { plan });
     return { kind: 'waiting', reason: 'approval offered' };
   } catch (e) {
@@ -330,6 +357,7 @@ async function runReleases(
     secrets: SecretResolver;
     sourceDir: string;
     job: DeployJob;
+    digestKey: string;
     isLockLost: () => boolean;
   },
 ): Promise<Extract<RunResult, { deployment: Deployment }>> {
@@ -362,7 +390,10 @@ async function runReleases(
       );
   };
 
-  if (session.mode === 'deploy') await session.syncSecrets(plan);
+  if (session.mode === 'deploy')
+    await withDeadline('syncing Kubernetes Secrets', stepMs(deps, 'syncSecrets'), () =>
+      session.syncSecrets(plan),
+    );
 
   const dag = await runDag(
     plan.releases.map((r) => ({ name: r.name, needs: r.needs })),
@@ -380,7 +411,7 @@ async function runReleases(
       const secretValues = await Promise.all(
         release.secretValues.map(async (s) => ({ path: s.path, value: await ctx.secrets.resolve(s.ref) })),
       );
-      const digest = releaseStateDigest(release, secretValues);
+      const digest = releaseStateDigest(release, secretValues, ctx.digestKey);
       const stateId = `${deployment.repository}#${deployment.environment}#${release.name}`;
       if (!force && session.mode === 'deploy') {
         const last = await deps.store.getItem<{ digest: string; revision: number }>(RELEASE_STATE, stateId);

@@ -18,7 +18,8 @@ export class FileSecretsProvider implements SecretsProvider {
         cause: e,
       });
     }
-    const v = doc[id];
+    // own entries only: an id like `__proto__` or `constructor` names no secret
+    const v = doc && typeof doc === 'object' && Object.hasOwn(doc, id) ? doc[id] : undefined;
     if (v === undefined || v === null) return undefined;
     return typeof v === 'string' ? v : JSON.stringify(v);
   }

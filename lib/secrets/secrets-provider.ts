@@ -41,13 +41,21 @@ export class SecretResolver {
     let p = this.cache.get(id);
     if (!p) {
       p = this.provider.getSecretString(id).then((v) => {
-        if (v !== undefined) this.redactor.register(v);
+        if (v !== undefined) this.redactor.registerSecret(v);
         return v;
       });
       p.catch(() => this.cache.delete(id));
       this.cache.set(id, p);
     }
     return p;
+  }
+
+  /**
+   * Registers text derived from a fetched secret (a kubeconfig built from a cluster secret) with the
+   * redactor, so it is masked wherever it might appear.
+   */
+  registerDerived(value: string, opts: { lines?: boolean } = {}): void {
+    this.redactor.register(value, opts);
   }
 
   /** The value, or undefined when the secret or its key is missing or empty. */
@@ -62,7 +70,11 @@ export class SecretResolver {
       } catch {
         return undefined;
       }
-      value = parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>)[ref.key] : undefined;
+      // own fields only: `constructor` or `toString` must not resolve to something inherited
+      value =
+        parsed && typeof parsed === 'object' && !Array.isArray(parsed) && Object.hasOwn(parsed, ref.key)
+          ? (parsed as Record<string, unknown>)[ref.key]
+          : undefined;
     }
     if (typeof value === 'number' || typeof value === 'boolean') value = String(value);
     if (typeof value !== 'string' || value.trim() === '') return undefined;

@@ -55,11 +55,42 @@ export interface CommitState {
   deployments: Deployment[];
   /** who voted, per deployment id (read from the audit log by the notifier) */
   votes?: Record<string, Votes>;
+  /**
+   * Deployments whose approval is offered (the earlier stage passed), as the notifier reads it from the
+   * audit. Without it, an approval counts as open once no other environment of the commit that
+   * deploys without approval is still on its way.
+   */
+  openApprovals?: readonly string[];
 }
 
 export interface RenderOptions {
   /** for commit links when a deployment carries no commitUrl */
   githubUrl?: string;
+  /** helmgate's own base URL: each environment links to its deployment page */
+  publicUrl?: string;
+}
+
+/** The deployment's page on the dashboard. */
+export function deploymentPageUrl(publicUrl: string, id: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}/deployments/${encodeURIComponent(id)}`;
+}
+
+/**
+ * Is the approval of an awaiting deployment open, and if not, what does it wait for? Open when the
+ * notifier saw the offer; without that knowledge, when no other environment of the commit that deploys
+ * without approval is still queued or running.
+ */
+export function approvalState(
+  d: Deployment,
+  state: Pick<CommitState, 'deployments' | 'openApprovals'>,
+): { open: true } | { open: false; waitsFor: string } {
+  const before = latestPerEnvironment(state.deployments).filter(
+    (o) => o.id !== d.id && o.approval === 'none' && (o.status === 'queued' || o.status === 'running'),
+  );
+  const open = state.openApprovals ? state.openApprovals.includes(d.id) : before.length === 0;
+  if (open) return { open: true };
+  const waiting = before.map((o) => environmentName(o));
+  return { open: false, waitsFor: waiting.length ? waiting.join(' and ') : 'the earlier stage' };
 }
 
 const SECTION_MAX = 3000;
@@ -148,15 +179,22 @@ function environmentName(d: Deployment): string {
   return d.environment;
 }
 
-/** One line of state per environment. */
-export function environmentLine(d: Deployment, votes: Votes | undefined): string {
-  const env = `*${escapeMrkdwn(environmentName(d))}*`;
+/** One line of state per environment; the environment's name links to its deployment page. */
+export function environmentLine(
+  d: Deployment,
+  votes: Votes | undefined,
+  opts: { publicUrl?: string; waitsFor?: string } = {},
+): string {
+  const env = opts.publicUrl
+    ? `*${link(deploymentPageUrl(opts.publicUrl, d.id), environmentName(d))}*`
+    : `*${escapeMrkdwn(environmentName(d))}*`;
   const approvedBy = votes && votes.approvedBy.length > 0 ? ` by ${people(votes.approvedBy)}` : '';
   const counts = releaseCounts(d.releases);
   const withCounts = (s: string) => (counts ? `${s} — ${counts}` : s);
   const reason = d.reason ? `: ${escapeMrkdwn(truncate(d.reason, 300))}` : '';
   switch (d.status) {
     case 'awaiting_approval':
+      if (opts.waitsFor) return `:hourglass_flowing_sand: ${env} waiting for ${escapeMrkdwn(opts.waitsFor)}`;
       return `:hourglass_flowing_sand: ${env} awaiting approval${approvedBy ? ` (approved so far${approvedBy})` : ''}`;
     case 'queued':
       return `:clock3: ${env} queued${d.approval !== 'none' && approvedBy ? ` (approved${approvedBy})` : ''}`;
@@ -269,12 +307,18 @@ export function renderCommitMessage(state: CommitState, opts: RenderOptions = {}
 
   const awaiting: Deployment[] = [];
   for (const d of envs) {
+    // buttons only while the approval is open: before the earlier stage passed a vote would be refused
+    const approval = d.status === 'awaiting_approval' ? approvalState(d, state) : undefined;
+    const line = environmentLine(d, state.votes?.[d.id], {
+      ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
+      ...(approval && !approval.open ? { waitsFor: approval.waitsFor } : {}),
+    });
     blocks.push({
       type: 'section',
       block_id: `env:${d.id}`.slice(0, 255),
-      text: { type: 'mrkdwn', text: truncate(environmentLine(d, state.votes?.[d.id]), SECTION_MAX) },
+      text: { type: 'mrkdwn', text: truncate(line, SECTION_MAX) },
     });
-    if (d.status === 'awaiting_approval') {
+    if (approval?.open) {
       awaiting.push(d);
       blocks.push(approvalButtons(d, state.sha));
     }
@@ -324,10 +368,13 @@ function tail(text: string, max: number): string {
  * Thread details of a failed deployment: the reason and, per failed release, its redacted error tail
  * (truncated, in a code block). Undefined for any other status.
  */
-export function renderFailureDetails(d: Deployment): SlackMessage | undefined {
+export function renderFailureDetails(d: Deployment, opts: RenderOptions = {}): SlackMessage | undefined {
   if (d.status !== 'failed') return undefined;
   const env = escapeMrkdwn(environmentName(d));
-  const head = `:x: *${env}* failed at \`${shortSha(d.sha)}\`${d.reason ? `: ${escapeMrkdwn(truncate(d.reason, 500))}` : ''}`;
+  const page = opts.publicUrl
+    ? ` (${link(deploymentPageUrl(opts.publicUrl, d.id), 'timeline and error output')})`
+    : '';
+  const head = `:x: *${env}* failed at \`${shortSha(d.sha)}\`${d.reason ? `: ${escapeMrkdwn(truncate(d.reason, 500))}` : ''}${page}`;
   const blocks: SlackBlock[] = [
     { type: 'section', text: { type: 'mrkdwn', text: truncate(head, SECTION_MAX) } },
   ];

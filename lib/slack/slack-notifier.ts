@@ -8,6 +8,7 @@ import type { AuditEntry, DeploymentStore } from '../store/deployment-store';
 import {
   commitStateOf,
   latestPerEnvironment,
+  type RenderOptions,
   renderApprovalRequested,
   renderCommitMessage,
   renderFailureDetails,
@@ -32,6 +33,8 @@ export interface SlackNotifierOptions {
   /** applied to every rendered message (defence in depth; error tails are redacted already) */
   redactor?: Redactor;
   githubUrl?: string;
+  /** helmgate's base URL: environments link to their deployment page */
+  publicUrl?: string;
   /** how the audit log says who voted; the default reads `approve`/`reject` entries */
   votesOf?: (entries: AuditEntry[]) => Votes;
   /** how many deployments to scan for the commit's others; default 200 */
@@ -151,13 +154,22 @@ export class SlackNotifier implements Notifier {
     const deployments = (await this.commitDeployments(trigger)).map((d) => this.redact(d));
     const votes: Record<string, Votes> = {};
     const votesOf = this.opts.votesOf ?? votesFromAudit;
+    const openApprovals: string[] = [];
     for (const d of latestPerEnvironment(deployments)) {
       if (d.approval === 'none') continue;
-      votes[d.id] = votesOf(await this.opts.store.listAudit(d.id));
+      const audit = await this.opts.store.listAudit(d.id);
+      votes[d.id] = votesOf(audit);
+      // the approval opens with its offer (after the earlier stage passed); until then: no buttons
+      if (audit.some((a) => a.action === 'offer' && a.outcome === 'offered')) openApprovals.push(d.id);
     }
-    return renderCommitMessage(commitStateOf(deployments, votes), {
+    return renderCommitMessage({ ...commitStateOf(deployments, votes), openApprovals }, this.renderOptions());
+  }
+
+  private renderOptions(): RenderOptions {
+    return {
       ...(this.opts.githubUrl ? { githubUrl: this.opts.githubUrl } : {}),
-    });
+      ...(this.opts.publicUrl ? { publicUrl: this.opts.publicUrl } : {}),
+    };
   }
 
   private redact(d: Deployment): Deployment {
@@ -238,7 +250,7 @@ export class SlackNotifier implements Notifier {
 
   /** Once per failed deployment (a conditional put decides who posts), in the commit's thread. */
   private async postFailureDetails(d: Deployment, ref: { channel: string; ts: string }): Promise<void> {
-    const details = renderFailureDetails(this.redact(d));
+    const details = renderFailureDetails(this.redact(d), this.renderOptions());
     if (!details) return;
     const first = await this.opts.store.putItem(
       SLACK_DETAIL_KIND,

@@ -151,22 +151,25 @@ async function approveInBrowser(sha: string, screenshot?: string) {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(approvalLink(sha));
-  // not logged in: the page offers GitHub login, and no buttons
-  expect(await page.locator('#approve').count()).toBe(0);
+  // not logged in: the page offers the GitHub login, shows no data and no buttons
+  expect(await page.getAttribute('#state', 'data-state')).toBe('login');
+  expect(await page.locator('button[data-vote="approve"]').count()).toBe(0);
+  expect(await page.textContent('body')).not.toContain(sha.slice(0, 7));
   await page.click('#login');
-  await page.waitForSelector('#approve');
-  expect(await page.textContent('#environment')).toContain('production');
-  expect(await page.textContent('#commit')).toContain(sha.slice(0, 7));
+  // back on the deployment's page, logged in: what will change, and the vote forms
+  const approve = page.locator('button[data-vote="approve"]');
+  await approve.waitFor();
+  const main = (await page.textContent('main')) ?? '';
+  expect(main).toContain('production');
+  expect(main).toContain(sha.slice(0, 7));
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
-  const changes = (await page.locator('section.release').allTextContents()).join('\n');
-  await page.click('#approve');
-  await page.waitForSelector('#flash');
+  await Promise.all([page.waitForURL(/result=approved/), approve.click()]);
   const flash = await page.textContent('#flash');
   await stack.idle();
   await page.reload();
   const after = await page.textContent('body');
   await context.close();
-  return { changes, flash, after };
+  return { changes: main, flash, after };
 }
 
 test('Slack off: push → staging → GitHub deployment status link → GitHub login → see the change → approve → production deploys', async () => {
@@ -177,7 +180,8 @@ test('Slack off: push → staging → GitHub deployment status link → GitHub l
   expect(await statusOf(first, 'staging')).toBe('succeeded');
   expect(await statusOf(first, 'production')).toBe('awaiting_approval');
   const link = approvalLink(first);
-  expect(link).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/approvals\/[\w-]+$/); // no token: a login decides
+  // the deployment's page: no token in it, a GitHub login decides
+  expect(link).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/deployments\/[\w-]+$/);
   const one = await approveInBrowser(first);
   expect(one.changes).toContain('web');
   expect(one.flash).toContain('Approved');

@@ -1,4 +1,5 @@
 import { canaryForms, canaryScan } from '../scenarios/canary';
+import { clusterSecretCanary } from '../scenarios/cluster-canary';
 
 /**
  * The secret canary over the full local flow (bench/canary.ts prints the same scan): push → staging
@@ -44,3 +45,21 @@ test('no secret value in logs, DynamoDB, Slack, GitHub, helm argv, state files o
   expect(r.places.find((p) => p.expected)?.found).toBeGreaterThan(0);
   expect(r.leaks).toBe(0);
 });
+
+test('a JSON cluster secret: its bearer token and the kubeconfig built from it appear nowhere (issue 12)', async () => {
+  const r = await clusterSecretCanary();
+  // the token was really used: the stand-in API demanded it, helm ran against it
+  expect(r.used.authorizedRequests).toBeGreaterThan(0);
+  expect(r.used.helmUpgrades).toBeGreaterThan(0);
+  expect(r.used.status).toBe('failed'); // one release fails on purpose: its helm error is recorded
+  for (const p of r.places) {
+    // nothing is left in the work root after a run: that place may well be empty
+    if (!p.place.startsWith('files left')) expect(p.scanned).toBeGreaterThan(0);
+    expect({ place: p.place, found: p.found, examples: p.examples }).toEqual({
+      place: p.place,
+      found: 0,
+      examples: [],
+    });
+  }
+  expect(r.leaks).toBe(0);
+}, 120_000);

@@ -64,6 +64,7 @@ beforeAll(async () => {
   github = await new GithubOAuthStandIn('client-4e', 'secret-4e').start();
   slack = await new SlackApiStandIn({ token: 'xoxb-four-eyes' }).start();
   repo = makeGitRepo({
+    '.gitignore': '.helmgate/\n',
     'deploy.yaml': DEPLOY_YAML,
     'charts/hello/Chart.yaml': 'apiVersion: v2\nname: hello\nversion: 0.1.0\n',
     'charts/hello/templates/cm.yaml':

@@ -49,7 +49,13 @@ let stack: LocalStack;
 let repo: ReturnType<typeof makeGitRepo>;
 
 beforeAll(async () => {
-  repo = makeGitRepo({ 'deploy.yaml': DEPLOY_YAML, 'values/hello.yaml': 'greeting: a\n', ...CHART });
+  repo = makeGitRepo({
+    // the stack's state lives in the checkout: never commit it (the test resets the branch)
+    '.gitignore': '.helmgate/\n',
+    'deploy.yaml': DEPLOY_YAML,
+    'values/hello.yaml': 'greeting: a\n',
+    ...CHART,
+  });
   const secretsFile = path.join(repo.dir, '.helmgate', 'secrets.json');
   mkdirSync(path.dirname(secretsFile), { recursive: true });
   writeFileSync(

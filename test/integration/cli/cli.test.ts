@@ -132,6 +132,7 @@ const SECRETS = {
   'helmgate/github-webhook': WEBHOOK_SECRET,
   'helmgate/approval-signing-key': 'k'.repeat(64),
   'app/token': JSON.stringify({ token: CANARY }),
+  'helmgate/digest-key': 'd'.repeat(64),
 };
 
 beforeAll(async () => {

@@ -111,7 +111,7 @@ describe('GithubDeploymentsReporter (real Octokit, loopback GitHub, dynalite)', 
       expect(s.log_url).toBe(`${PUBLIC_URL}/deployments/st`);
   });
 
-  it('marks production as a production environment and links the approval page while it waits', async () => {
+  it('marks production as a production environment and links the deployment page (where approvers vote) while it waits', async () => {
     const r = makeReporter();
     const pub = base('pub', 'public', 'required', 'awaiting_approval');
     await dynamo.store.createDeployment(pub);
@@ -121,8 +121,8 @@ describe('GithubDeploymentsReporter (real Octokit, loopback GitHub, dynalite)', 
       expect.objectContaining({
         state: 'queued',
         description: 'Waiting for approval',
-        log_url: `${PUBLIC_URL}/approvals/pub`,
-        environment_url: `${PUBLIC_URL}/approvals/pub`,
+        log_url: `${PUBLIC_URL}/deployments/pub`,
+        environment_url: `${PUBLIC_URL}/deployments/pub`,
       }),
     ]);
   });

@@ -11,6 +11,8 @@ import { KubeApiStandIn } from '../../stand-ins/kube-api';
 
 // Secret sync with the real @kubernetes/client-node against the loopback Kubernetes API.
 const CANARY = 'canary-SecretSync-7f3a91c2';
+const KEY = 'installation-digest-key-for-tests';
+const KEYED = { digestKey: KEY };
 
 let kube: KubeApiStandIn;
 let kc: KubeConfig;
@@ -45,7 +47,7 @@ const spec = (data: Record<string, string>, restart: SecretSpec['restart'] = [])
 
 it('creates the namespace and an Opaque Secret labelled as helmgate-managed with the content digest', async () => {
   expect(kube.get('Namespace', '', 'hub')).toBeUndefined();
-  const [r] = await syncSecrets(kc, [spec({ 'proxy-token': CANARY, other: 'x' })]);
+  const [r] = await syncSecrets(kc, [spec({ 'proxy-token': CANARY, other: 'x' })], KEYED);
   expect(r).toEqual({ namespace: 'hub', name: 'hub-secrets', action: 'created', restarted: [], skipped: [] });
 
   expect(kube.get('Namespace', '', 'hub')).toBeDefined();
@@ -53,7 +55,7 @@ it('creates the namespace and an Opaque Secret labelled as helmgate-managed with
   expect(s.type).toBe('Opaque');
   expect(s.metadata?.labels?.['app.kubernetes.io/managed-by']).toBe('helmgate');
   expect(s.metadata?.annotations?.[DIGEST_ANNOTATION]).toBe(
-    contentDigest({ other: 'x', 'proxy-token': CANARY }),
+    contentDigest({ other: 'x', 'proxy-token': CANARY }, KEY),
   );
   expect(Buffer.from(s.data?.['proxy-token'] ?? '', 'base64').toString()).toBe(CANARY);
   // the canary went over the wire base64-encoded, never in a URL
@@ -61,17 +63,17 @@ it('creates the namespace and an Opaque Secret labelled as helmgate-managed with
 });
 
 it('the digest ignores key order and changes with any value', () => {
-  expect(contentDigest({ a: '1', b: '2' })).toBe(contentDigest({ b: '2', a: '1' }));
-  expect(contentDigest({ a: '1', b: '2' })).not.toBe(contentDigest({ a: '1', b: '3' }));
-  expect(contentDigest({ a: '1', b: '2' })).not.toBe(contentDigest({ a: '12' }));
+  expect(contentDigest({ a: '1', b: '2' }, KEY)).toBe(contentDigest({ b: '2', a: '1' }, KEY));
+  expect(contentDigest({ a: '1', b: '2' }, KEY)).not.toBe(contentDigest({ a: '1', b: '3' }, KEY));
+  expect(contentDigest({ a: '1', b: '2' }, KEY)).not.toBe(contentDigest({ a: '12' }, KEY));
 });
 
 it('an unchanged secret is not written again and restarts nothing', async () => {
   kube.put(deployment('hub', 'hub'));
-  await syncSecrets(kc, [spec({ token: CANARY }, [{ kind: 'Deployment', name: 'hub' }])]);
+  await syncSecrets(kc, [spec({ token: CANARY }, [{ kind: 'Deployment', name: 'hub' }])], KEYED);
   const writesBefore = kube.requests.filter((q) => q.method !== 'GET').length;
 
-  const [r] = await syncSecrets(kc, [spec({ token: CANARY }, [{ kind: 'Deployment', name: 'hub' }])]);
+  const [r] = await syncSecrets(kc, [spec({ token: CANARY }, [{ kind: 'Deployment', name: 'hub' }])], KEYED);
   expect(r?.action).toBe('unchanged');
   expect(r?.restarted).toEqual([]);
   expect(kube.requests.filter((q) => q.method !== 'GET').length).toBe(writesBefore);
@@ -90,11 +92,11 @@ it('a changed secret is updated and its workloads restarted; a missing workload 
     { kind: 'StatefulSet', name: 'db' },
     { kind: 'DaemonSet', name: 'not-installed-yet' },
   ];
-  await syncSecrets(kc, [spec({ token: 'old-value' }, restart)]);
+  await syncSecrets(kc, [spec({ token: 'old-value' }, restart)], KEYED);
   const generation = kube.get('Deployment', 'hub', 'hub')?.metadata.generation;
 
   const at = new Date('2026-03-01T12:00:00Z');
-  const [r] = await syncSecrets(kc, [spec({ token: CANARY }, restart)], { now: () => at });
+  const [r] = await syncSecrets(kc, [spec({ token: CANARY }, restart)], { ...KEYED, now: () => at });
   expect(r).toEqual({
     namespace: 'hub',
     name: 'hub-secrets',
@@ -112,15 +114,15 @@ it('a changed secret is updated and its workloads restarted; a missing workload 
 
   const s = kube.get('Secret', 'hub', 'hub-secrets');
   expect(Buffer.from(s?.data.token, 'base64').toString()).toBe(CANARY);
-  expect(s?.metadata.annotations[DIGEST_ANNOTATION]).toBe(contentDigest({ token: CANARY }));
+  expect(s?.metadata.annotations[DIGEST_ANNOTATION]).toBe(contentDigest({ token: CANARY }, KEY));
 });
 
 it('a hand-edited managed Secret whose digest annotation was kept is repaired', async () => {
-  await syncSecrets(kc, [spec({ token: CANARY })]);
+  await syncSecrets(kc, [spec({ token: CANARY })], KEYED);
   const s = kube.get('Secret', 'hub', 'hub-secrets');
   kube.put({ ...s, data: { token: Buffer.from('edited').toString('base64') } });
 
-  const [r] = await syncSecrets(kc, [spec({ token: CANARY })]);
+  const [r] = await syncSecrets(kc, [spec({ token: CANARY })], KEYED);
   expect(r?.action).toBe('updated');
   expect(Buffer.from(kube.get('Secret', 'hub', 'hub-secrets')?.data.token, 'base64').toString()).toBe(CANARY);
 });
@@ -133,7 +135,7 @@ it('refuses to overwrite a Secret that helmgate does not manage, without echoing
     metadata: { name: 'hub-secrets', namespace: 'hub', labels: { 'app.kubernetes.io/managed-by': 'Helm' } },
     data: { token: Buffer.from('theirs').toString('base64') },
   });
-  const err = await syncSecrets(kc, [spec({ token: CANARY })]).catch((e: unknown) => e);
+  const err = await syncSecrets(kc, [spec({ token: CANARY })], KEYED).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(HelmgateError);
   expect((err as HelmgateError).code).toBe('conflict');
   expect((err as Error).message).toContain('hub/hub-secrets');
@@ -152,7 +154,7 @@ it('an API failure names the Secret and the status but never the value', async (
     body: `etcdserver: request timed out while writing ${CANARY} (${Buffer.from(CANARY).toString('base64')})`,
     times: 5,
   });
-  const err = await syncSecrets(kc, [spec({ token: CANARY })]).catch((e: unknown) => e);
+  const err = await syncSecrets(kc, [spec({ token: CANARY })], KEYED).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(HelmgateError);
   const message = (err as Error).message;
   expect(message).toContain('could not create Secret hub/hub-secrets: HTTP 500');
@@ -163,9 +165,9 @@ it('an API failure names the Secret and the status but never the value', async (
 });
 
 it('a write conflict from a concurrent writer is retried once against the fresh version', async () => {
-  await syncSecrets(kc, [spec({ token: 'v1' })]);
+  await syncSecrets(kc, [spec({ token: 'v1' })], KEYED);
   kube.inject({ method: 'PUT', pathPattern: /\/secrets\/hub-secrets$/, status: 409 });
-  const [r] = await syncSecrets(kc, [spec({ token: 'v2' })]);
+  const [r] = await syncSecrets(kc, [spec({ token: 'v2' })], KEYED);
   expect(r?.action).toBe('updated');
   expect(kube.requests.filter((q) => q.method === 'PUT')).toHaveLength(2);
   expect(Buffer.from(kube.get('Secret', 'hub', 'hub-secrets')?.data.token, 'base64').toString()).toBe('v2');

@@ -102,6 +102,7 @@ export function makeHarness(opts: {
     JSON.stringify({
       'test/cluster': JSON.stringify({ kubeconfig: opts.kube.kubeconfig() }),
       'app/db': JSON.stringify({ password: CANARY }),
+      'helmgate/digest-key': 'runner-harness-digest-key-0123456789',
       ...opts.secrets,
     }),
     { mode: 0o600 },

@@ -159,8 +159,11 @@ describe('osls package (offline, dummy credentials)', () => {
     );
     expect(routes).toEqual({
       'POST /webhook': 'handlers/github-webhook.handler',
-      'GET /deployments': 'handlers/deployments.handler',
-      'GET /deployments/{id}': 'handlers/deployments.handler',
+      'GET /': 'handlers/dashboard.handler',
+      'GET /deployments': 'handlers/dashboard.handler',
+      'GET /deployments/{id}': 'handlers/dashboard.handler',
+      'GET /metrics': 'handlers/dashboard.handler',
+      'GET /assets/helmgate.css': 'handlers/dashboard.handler',
       'GET /approvals/{id}': 'handlers/approval.handler',
       'POST /approvals/{id}/approve': 'handlers/approval.handler',
       'POST /approvals/{id}/reject': 'handlers/approval.handler',
@@ -336,6 +339,15 @@ describe('IAM: a role per function, every statement scoped to named resources', 
     }
   });
 
+  it('the digest key is created by the stack, and only the deploy runner names it', () => {
+    const key = template.Resources.DigestKeySecret;
+    expect(key?.Type).toBe('AWS::SecretsManager::Secret');
+    expect(key?.Properties.Name).toBe('helmgate/digest-key');
+    expect(key?.Properties.GenerateSecretString).toMatchObject({ PasswordLength: 64 });
+    for (const id of FUNCTIONS.filter((f) => f !== 'DeployRunnerLambdaFunction'))
+      expect(allowed(id, 'secretsmanager:GetSecretValue')).not.toContain(secretArn('helmgate/digest-key'));
+  });
+
   it('reads exactly the secrets each function needs', () => {
     const named = (...names: string[]) =>
       names.flatMap((n) => [secretArn(n), secretArn(`${n}-??????`)]).sort();
@@ -343,7 +355,7 @@ describe('IAM: a role per function, every statement scoped to named resources', 
     expect(secrets('WebhookLambdaFunction')).toEqual(
       named('helmgate/github-webhook', 'helmgate/github-token', 'helmgate/slack'),
     );
-    // reads need credentials (issue 11): API tokens, the session's signing key, GitHub's permission API
+    // reads need credentials (issue 11): API tokens, the session's signing key (API and dashboard), GitHub's permission API
     expect(secrets('DeploymentsLambdaFunction')).toEqual(
       named('helmgate/api-tokens', 'helmgate/approval-signing-key', 'helmgate/github-token'),
     );
@@ -359,7 +371,7 @@ describe('IAM: a role per function, every statement scoped to named resources', 
     expect(secrets('SweeperLambdaFunction')).toEqual(named('helmgate/slack', 'helmgate/github-token'));
     expect(secrets('DeployRunnerLambdaFunction')).toEqual(
       [
-        ...named('helmgate/github-token', 'helmgate/slack'),
+        ...named('helmgate/github-token', 'helmgate/slack', 'helmgate/digest-key'),
         secretArn('helmgate/*'),
         secretArn('idr/*'),
       ].sort(),

@@ -51,6 +51,18 @@ describe('SlackNotifier (real WebClient, loopback Slack, dynalite)', () => {
     await dynamo.close();
   });
 
+  /** The approval service's offer, as the audit records it: from then on the approval is open. */
+  async function offered(id: string): Promise<void> {
+    await dynamo.store.appendAudit({
+      deploymentId: id,
+      at: clock.now().toISOString(),
+      actor: 'system',
+      via: 'system',
+      action: 'offer',
+      outcome: 'offered',
+    });
+  }
+
   function base(
     id: string,
     environment: string,
@@ -133,6 +145,11 @@ describe('SlackNotifier (real WebClient, loopback Slack, dynalite)', () => {
     for (const d of [st, pub, vae]) await dynamo.store.createDeployment(d);
     await n.deploymentChanged(st);
     await n.deploymentChanged(pub);
+    // not offered yet: no buttons, the environments wait
+    expect(buttonsOf(slack.topLevel()[0]?.blocks)).toEqual([]);
+    await offered('pub');
+    await offered('vae');
+    await n.deploymentChanged(pub);
     await n.deploymentChanged(vae);
     const [msg] = slack.topLevel();
     expect(buttonsOf(msg?.blocks)).toEqual([
@@ -170,6 +187,7 @@ describe('SlackNotifier (real WebClient, loopback Slack, dynalite)', () => {
     const pub = base('pub', 'public', 'required', 'awaiting_approval');
     const vae = base('vae', 'vae', 'required', 'awaiting_approval');
     for (const d of [pub, vae]) await dynamo.store.createDeployment(d);
+    for (const d of [pub, vae]) await offered(d.id);
     await Promise.all([makeNotifier().deploymentChanged(pub), makeNotifier().deploymentChanged(vae)]);
     expect(slack.callsOf('chat.postMessage')).toHaveLength(1);
     expect(buttonsOf(slack.topLevel()[0]?.blocks)).toContain(`approve_all:${SHA}`);
@@ -208,6 +226,7 @@ describe('SlackNotifier (real WebClient, loopback Slack, dynalite)', () => {
     const pub = base('pub', 'public', 'required', 'awaiting_approval');
     await dynamo.store.createDeployment(pub);
     const url = 'https://api.example.org/approvals/pub?t=single-use-token-abcdef';
+    await offered('pub');
     await n.approvalRequested({
       deployment: pub,
       approvalUrl: url,

@@ -135,9 +135,9 @@ describe('approval page', () => {
     expect(dec).not.toContain('id="approve"');
   });
 
-  test('the CSP forbids scripts, framing and foreign form targets', () => {
+  test('the CSP forbids scripts, inline styles, framing and foreign form targets', () => {
     expect(PAGE_HEADERS['content-security-policy']).toBe(
-      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+      "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
     expect(escapeHtml(`<>&"'`)).toBe('&lt;&gt;&amp;&quot;&#39;');
   });

@@ -110,6 +110,39 @@ describe('renderCommitMessage', () => {
     expect(texts(msg.blocks)).toContain('*public* awaiting approval');
   });
 
+  it('says "waiting for staging" and shows no buttons until the approval is open', () => {
+    const pub = dep({ id: 'pub', environment: 'public', status: 'awaiting_approval' });
+    for (const status of ['queued', 'running'] as const) {
+      const msg = renderCommitMessage(state([staging(status), pub]));
+      expect(buttons(msg.blocks)).toEqual([]);
+      expect(texts(msg.blocks)).toContain('*public* waiting for staging');
+    }
+    // the notifier knows from the audit whether the offer was made: that decides
+    const notYet = renderCommitMessage(state([staging('succeeded'), pub], { openApprovals: [] }));
+    expect(buttons(notYet.blocks)).toEqual([]);
+    expect(texts(notYet.blocks)).toContain('*public* waiting for the earlier stage');
+    const open = renderCommitMessage(state([staging('running'), pub], { openApprovals: ['pub'] }));
+    expect(buttons(open.blocks)).toEqual(['approve:pub', 'reject:pub']);
+    expect(texts(open.blocks)).toContain('*public* awaiting approval');
+  });
+
+  it('links each environment to its deployment page when helmgate knows its own URL', () => {
+    const msg = renderCommitMessage(
+      state([staging('succeeded'), dep({ id: 'p|b>', environment: 'public', status: 'failed' })]),
+      { publicUrl: 'https://helmgate.example.org/' },
+    );
+    const t = texts(msg.blocks);
+    expect(t).toContain('*<https://helmgate.example.org/deployments/st|staging>* deployed');
+    expect(t).toContain('<https://helmgate.example.org/deployments/p%7Cb%3E|public>');
+    expect(t).not.toContain('/approvals/');
+    const details = renderFailureDetails(dep({ id: 'pub', environment: 'public', status: 'failed' }), {
+      publicUrl: 'https://helmgate.example.org',
+    });
+    expect(JSON.stringify(details)).toContain(
+      'https://helmgate.example.org/deployments/pub|timeline and error output',
+    );
+  });
+
   it('offers "Approve all" only when more than one environment waits, keyed by the sha', () => {
     const two = renderCommitMessage(
       state([

@@ -1,0 +1,280 @@
+import type { ApproversConfig } from '../approval/approval-port';
+import type { ApprovalRequest } from '../approval/approval-request';
+import type { ApprovalView } from '../approval/approval-service';
+import { authorize } from '../approval/approver-policy';
+import type { Deployment, DeploymentStatus } from '../deploy/deployment';
+import { HelmgateError } from '../errors';
+import type { AuditEntry, DeploymentStore } from '../store/deployment-store';
+
+/**
+ * What the dashboard pages show, read from the store and the approval service. Reads only: every
+ * decision a page offers goes back through the approval routes (the same service and rules as Slack
+ * and the CLI).
+ */
+
+export interface Viewer {
+  login: string;
+  teams: string[];
+  /** may this viewer vote at all (a GitHub session; an API token reads only) */
+  canVote?: boolean;
+  /** may this viewer read deployments of a repository (read access); default: every repository */
+  mayRead?: (repository: string) => Promise<boolean>;
+}
+
+/** The deployments of repositories the viewer may read (one check per repository). */
+export async function readable(viewer: Viewer, list: readonly Deployment[]): Promise<Deployment[]> {
+  const check = viewer.mayRead;
+  if (!check) return [...list];
+  const ok = new Map<string, boolean>();
+  for (const r of new Set(list.map((d) => d.repository))) ok.set(r, await check(r));
+  return list.filter((d) => ok.get(d.repository) === true);
+}
+
+export interface DashboardReadDeps {
+  store: DeploymentStore;
+  approvals: { view(deploymentId: string): Promise<ApprovalView | undefined> };
+  approvers: () => ApproversConfig;
+  /** count `rendered` (local render-only runs) as "what runs" */
+  allowRendered?: boolean;
+  /** how many of the newest deployments the pages read; default 1000 */
+  scanLimit?: number;
+}
+
+/** May the viewer vote on this environment (the approver list only; the service checks the rest). */
+export type VoteRight = { ok: true } | { ok: false; reason: string };
+
+export interface WaitingItem {
+  deployment: Deployment;
+  /** the approval is offered (the earlier stage passed) and still pending */
+  open: boolean;
+  request?: ApprovalRequest;
+  /** the environment the commit waits for before the approval opens */
+  waitsFor?: string;
+  right: VoteRight;
+  rollbackNeeded: boolean;
+  newerRunningSha?: string;
+  required: number;
+  alreadyVoted: boolean;
+}
+
+export interface EnvironmentCard {
+  repository: string;
+  environment: string;
+  approval: Deployment['approval'];
+  current?: Deployment;
+  /** the newest deployment that ran or was decided (not superseded): what the header's status shows */
+  latest?: Deployment;
+  approvedBy: string[];
+  active: Deployment[];
+  waiting: WaitingItem[];
+  lastFailure?: Deployment;
+  /** true when the environment succeeded after its last failure */
+  restored: boolean;
+}
+
+export function isSuccess(d: Deployment, allowRendered = false): boolean {
+  return d.status === 'succeeded' || (allowRendered && d.status === 'rendered');
+}
+
+/** Who approved a deployment, from its audit. */
+export function approversOf(audit: readonly AuditEntry[]): string[] {
+  return [
+    ...new Set(
+      audit
+        .filter((a) => a.action === 'approve' && (a.outcome === 'approved' || a.outcome === 'recorded'))
+        .map((a) => a.actor),
+    ),
+  ];
+}
+
+export function voteRight(viewer: Viewer, environment: string, approvers: ApproversConfig): VoteRight {
+  const auth = authorize({ kind: 'github', id: viewer.login, teams: viewer.teams }, environment, approvers);
+  return auth.ok ? { ok: true } : { ok: false, reason: auth.reason };
+}
+
+function newestFirst(a: Deployment, b: Deployment): number {
+  return `${b.createdAt}#${b.id}`.localeCompare(`${a.createdAt}#${a.id}`);
+}
+
+export async function waitingItem(
+  deps: DashboardReadDeps,
+  viewer: Viewer,
+  d: Deployment,
+  all: readonly Deployment[],
+): Promise<WaitingItem> {
+  const view = await deps.approvals.view(d.id);
+  const req = view?.request;
+  const open = req?.status === 'pending';
+  const key = `github:${viewer.login.toLowerCase()}`;
+  // before the approval is offered, the commit waits for the environments that deploy without one
+  const earlier = all
+    .filter((o) => o.repository === d.repository && o.sha === d.sha && o.environment !== d.environment)
+    .filter((o) => o.approval === 'none' && !isSuccess(o, deps.allowRendered));
+  const waitsFor = req?.after ?? earlier[0]?.environment;
+  return {
+    deployment: d,
+    open,
+    ...(req ? { request: req } : {}),
+    ...(waitsFor ? { waitsFor } : {}),
+    right:
+      viewer.canVote === false
+        ? { ok: false, reason: 'an API token reads only; log in with GitHub to vote' }
+        : voteRight(viewer, d.environment, deps.approvers()),
+    rollbackNeeded: view?.newerRunning !== undefined,
+    ...(view?.newerRunning ? { newerRunningSha: view.newerRunning.sha } : {}),
+    required: view?.required ?? 1,
+    alreadyVoted: req?.votes[key] !== undefined,
+  };
+}
+
+/** One card per repository and environment, environments without approval first. */
+export async function overviewCards(deps: DashboardReadDeps, viewer: Viewer): Promise<EnvironmentCard[]> {
+  const all = (
+    await readable(viewer, await deps.store.listDeployments({ limit: deps.scanLimit ?? 1000 }))
+  ).sort(newestFirst);
+  const groups = new Map<string, Deployment[]>();
+  for (const d of all) {
+    if (d.environment === '*') continue; // a config that never planned: shown in history, not as a card
+    const k = `${d.repository}\0${d.environment}`;
+    groups.set(k, [...(groups.get(k) ?? []), d]);
+  }
+  const cards: EnvironmentCard[] = [];
+  for (const list of groups.values()) {
+    const first = list[0] as Deployment;
+    const current = list.find((d) => isSuccess(d, deps.allowRendered));
+    const lastFailure = list.find((d) => d.status === 'failed');
+    const latest = list.find((d) => d.status !== 'superseded');
+    const active = list.filter((d) => d.status === 'running' || d.status === 'queued');
+    const waiting = await Promise.all(
+      list.filter((d) => d.status === 'awaiting_approval').map((d) => waitingItem(deps, viewer, d, all)),
+    );
+    const approvedBy =
+      current && current.approval !== 'none' ? approversOf(await deps.store.listAudit(current.id)) : [];
+    cards.push({
+      repository: first.repository,
+      environment: first.environment,
+      approval: first.approval,
+      ...(current ? { current } : {}),
+      ...(latest ? { latest } : {}),
+      approvedBy,
+      active,
+      waiting,
+      ...(lastFailure ? { lastFailure } : {}),
+      restored:
+        lastFailure !== undefined &&
+        current !== undefined &&
+        (current.finishedAt ?? '') > (lastFailure.finishedAt ?? ''),
+    });
+  }
+  return cards.sort(
+    (a, b) =>
+      a.repository.localeCompare(b.repository) ||
+      (a.approval === 'none' ? 0 : 1) - (b.approval === 'none' ? 0 : 1) ||
+      a.environment.localeCompare(b.environment),
+  );
+}
+
+export interface HistoryQuery {
+  /** `owner/name`; needed with `environment` when several repositories deploy */
+  repository?: string;
+  environment?: string;
+  status?: DeploymentStatus;
+  /** a commit SHA or its prefix */
+  commit?: string;
+  /** pusher or operator who asked for it, case-insensitive substring */
+  person?: string;
+  /** `createdAt#id` of the last row of the previous page */
+  cursor?: string;
+  limit: number;
+}
+
+export interface HistoryPage {
+  deployments: Deployment[];
+  /** present when there is a next page */
+  nextCursor?: string;
+  environments: string[];
+  repositories: string[];
+}
+
+export function cursorOf(d: Deployment): string {
+  return `${d.createdAt}#${d.id}`;
+}
+
+export function matchesQuery(d: Deployment, q: Omit<HistoryQuery, 'cursor' | 'limit'>): boolean {
+  if (q.repository && d.repository !== q.repository) return false;
+  if (q.environment && d.environment !== q.environment) return false;
+  if (q.status && d.status !== q.status) return false;
+  if (q.commit && !d.sha.toLowerCase().startsWith(q.commit.toLowerCase())) return false;
+  if (q.person) {
+    const p = q.person.toLowerCase();
+    const who = [d.pusher, d.requestedBy].filter((x): x is string => !!x).map((x) => x.toLowerCase());
+    if (!who.some((w) => w.includes(p))) return false;
+  }
+  return true;
+}
+
+/**
+ * One page of the history, newest first, after `cursor`. Reads the newest `scanLimit` deployments
+ * and filters them here (the store's listing has no filter or cursor yet).
+ */
+export async function historyPage(
+  deps: DashboardReadDeps,
+  viewer: Viewer,
+  q: HistoryQuery,
+): Promise<HistoryPage> {
+  const all = (
+    await readable(viewer, await deps.store.listDeployments({ limit: deps.scanLimit ?? 1000 }))
+  ).sort(newestFirst);
+  const matching = all.filter((d) => matchesQuery(d, q) && (!q.cursor || cursorOf(d) < q.cursor));
+  const page = matching.slice(0, q.limit);
+  const last = page.at(-1);
+  return {
+    deployments: page,
+    ...(matching.length > q.limit && last ? { nextCursor: cursorOf(last) } : {}),
+    environments: [...new Set(all.map((d) => d.environment))].sort(),
+    repositories: [...new Set(all.map((d) => d.repository))].sort(),
+  };
+}
+
+export interface DeploymentDetail {
+  deployment: Deployment;
+  audit: AuditEntry[];
+  request?: ApprovalRequest;
+  previousStage?: Deployment;
+  /** what the environment ran before this one (the base of the compare view) */
+  previousSuccess?: Deployment;
+  waiting?: WaitingItem;
+}
+
+export async function deploymentDetail(
+  deps: DashboardReadDeps,
+  viewer: Viewer,
+  id: string,
+): Promise<DeploymentDetail | undefined> {
+  const view = await deps.approvals.view(id);
+  if (!view) return undefined;
+  const d = view.deployment;
+  if (viewer.mayRead && !(await viewer.mayRead(d.repository)))
+    throw new HelmgateError('forbidden', `you may not read deployments of ${d.repository}`);
+  const envList = await deps.store.listByEnvironment(d.repository, d.environment, { limit: 200 });
+  const previousSuccess = envList
+    .filter((o) => o.id !== d.id && isSuccess(o, deps.allowRendered) && o.createdAt < d.createdAt)
+    .sort(newestFirst)[0];
+  const waiting =
+    d.status === 'awaiting_approval'
+      ? await waitingItem(
+          deps,
+          viewer,
+          d,
+          view.previousStage ? [view.previousStage] : await deps.store.listDeployments({ limit: 200 }),
+        )
+      : undefined;
+  return {
+    deployment: d,
+    audit: view.audit,
+    ...(view.request ? { request: view.request } : {}),
+    ...(view.previousStage ? { previousStage: view.previousStage } : {}),
+    ...(previousSuccess ? { previousSuccess } : {}),
+    ...(waiting ? { waiting } : {}),
+  };
+}

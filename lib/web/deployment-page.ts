@@ -1,0 +1,155 @@
+import type { Deployment } from '../deploy/deployment';
+import type { AuditEntry } from '../store/deployment-store';
+import type { DeploymentDetail } from './dashboard-data';
+import { changesSection, commitLink, compareUrlOf, deploymentHref, statusBadge } from './fragments';
+import { escapeHtml, humanDuration, timeTag } from './html';
+import { DASHBOARD_NAV, renderLayout } from './layout';
+import { LIVE_REFRESH_SCRIPT, type PageContext, waitingBlock } from './overview';
+
+export interface TimelineEvent {
+  at: string;
+  /** ok, bad, wait or neutral: the dot's colour (the words say the same) */
+  tone: 'ok' | 'bad' | 'wait' | 'neutral';
+  what: string;
+  who?: string;
+  detail?: string;
+}
+
+const TERMINAL_TEXT: Partial<Record<Deployment['status'], [TimelineEvent['tone'], string]>> = {
+  succeeded: ['ok', 'succeeded'],
+  rendered: ['ok', 'rendered (no cluster): nothing deployed'],
+  failed: ['bad', 'failed'],
+  rejected: ['bad', 'rejected'],
+  superseded: ['neutral', 'superseded'],
+  expired: ['bad', 'approval expired'],
+};
+
+function toneOf(a: AuditEntry): TimelineEvent['tone'] {
+  if (a.outcome.startsWith('refused') || a.outcome === 'rejected' || a.outcome === 'failed') return 'bad';
+  if (a.outcome === 'approved' || a.outcome === 'succeeded') return 'ok';
+  if (a.action === 'offer' || a.outcome === 'recorded') return 'wait';
+  return 'neutral';
+}
+
+/**
+ * Every transition and decision in time order: the deployment's own timestamps (recorded, started,
+ * finished) and every audit entry (offers, votes and refusals, operator actions, the sweeper).
+ */
+export function timelineOf(d: Deployment, audit: readonly AuditEntry[]): TimelineEvent[] {
+  const out: TimelineEvent[] = [
+    {
+      at: d.createdAt,
+      tone: 'neutral',
+      what:
+        d.trigger && d.trigger !== 'push'
+          ? `${d.trigger} requested`
+          : `push recorded${d.status === 'awaiting_approval' || d.approval !== 'none' ? ' (approval required)' : ''}`,
+      ...(d.requestedBy || d.pusher ? { who: d.requestedBy ?? d.pusher } : {}),
+    },
+  ];
+  for (const a of audit)
+    out.push({
+      at: a.at,
+      tone: toneOf(a),
+      what: `${a.action}: ${a.outcome}`,
+      who: `${a.actor}${a.via && a.via !== 'system' ? ` via ${a.via}` : ''}`,
+      ...(a.detail ? { detail: a.detail } : {}),
+    });
+  if (d.startedAt) out.push({ at: d.startedAt, tone: 'neutral', what: 'run started' });
+  const end = TERMINAL_TEXT[d.status];
+  if (end && (d.finishedAt || d.status === 'superseded'))
+    out.push({
+      at: d.finishedAt ?? d.updatedAt,
+      tone: end[0],
+      what: end[1],
+      ...(d.reason ? { detail: d.reason } : d.supersededBy ? { detail: `by ${d.supersededBy}` } : {}),
+    });
+  return out.sort((a, b) => a.at.localeCompare(b.at));
+}
+
+function timeline(events: readonly TimelineEvent[], now: Date): string {
+  return `<ol class="timeline" id="timeline">${events
+    .map(
+      (e) =>
+        `<li class="t-${e.tone}"><strong>${escapeHtml(e.what)}</strong>${e.who ? ` — ${escapeHtml(e.who)}` : ''} <span class="muted">${timeTag(e.at, now)} · ${escapeHtml(e.at)}</span>${e.detail ? `<br><span class="detail">${escapeHtml(e.detail)}</span>` : ''}</li>`,
+    )
+    .join('')}</ol>`;
+}
+
+function releasesTable(d: Deployment): string {
+  const rs = d.releases ?? [];
+  if (rs.length === 0) return '<p class="muted">No per-release results (yet).</p>';
+  const rows = rs
+    .map(
+      (r) =>
+        `<tr data-release="${escapeHtml(r.name)}"><th scope="row">${escapeHtml(r.name)}</th><td>${escapeHtml(r.namespace)}</td><td><code>${escapeHtml(r.chart ?? '')}</code></td><td>${statusBadge(r.status)}</td><td class="num">${escapeHtml(humanDuration(r.durationMs))}</td><td class="num">${r.attempts}</td><td class="num">${escapeHtml(r.revision ?? '')}</td><td>${escapeHtml(r.reason ?? '')}</td></tr>`,
+    )
+    .join('');
+  return `<div class="table-wrap"><table id="releases"><caption>Per-release results</caption><thead><tr><th scope="col">Release</th><th scope="col">Namespace</th><th scope="col">Chart</th><th scope="col">Status</th><th scope="col" class="num">Duration</th><th scope="col" class="num">Attempts</th><th scope="col" class="num">Revision</th><th scope="col">Reason</th></tr></thead><tbody>${rows}</tbody></table></div>`;
+}
+
+function errorTails(d: Deployment): string {
+  const failed = (d.releases ?? []).filter((r) => r.errorTail);
+  if (failed.length === 0) return '';
+  return `<h2>Error output</h2>${failed
+    .map(
+      (r) =>
+        `<details open class="error-tail" data-release="${escapeHtml(r.name)}"><summary>${escapeHtml(r.name)} (${escapeHtml(r.namespace)})</summary><pre>${escapeHtml(r.errorTail)}</pre></details>`,
+    )
+    .join('')}`;
+}
+
+/** A diagnosis (pods, events, logs) when the runner recorded one; its shape is the runner's. */
+function diagnosis(d: Deployment): string {
+  const diag = (d as Deployment & { diagnosis?: unknown }).diagnosis;
+  if (diag === undefined || diag === null) return '';
+  const text = typeof diag === 'string' ? diag : JSON.stringify(diag, null, 2);
+  return `<h2>Diagnosis</h2><pre id="diagnosis">${escapeHtml(text)}</pre>`;
+}
+
+/** `/deployments/{id}` for a browser. */
+export function renderDeploymentPage(detail: DeploymentDetail, ctx: PageContext): string {
+  const d = detail.deployment;
+  const compare = compareUrlOf(d, detail.previousSuccess, ctx.githubWebUrl);
+  const ran = d.startedAt && d.finishedAt ? Date.parse(d.finishedAt) - Date.parse(d.startedAt) : undefined;
+  const flash = ctx.flash
+    ? `<p class="state ${ctx.flash.ok ? 'ok' : 'refused'}" id="flash" role="status">${escapeHtml(ctx.flash.text)}</p>`
+    : '';
+  const waiting = detail.waiting
+    ? `<h2>Waits for approval</h2>${waitingBlock(detail.waiting, ctx, deploymentHref(d))}`
+    : '';
+  const live =
+    d.status === 'running' || d.status === 'queued'
+      ? `<p id="live-${escapeHtml(d.id)}" data-live="${escapeHtml(d.status)}" data-refresh="5" class="run">${statusBadge(d.status)} ${(d.releases ?? []).filter((r) => r.status !== 'pending' && r.status !== 'running').length} of ${(d.releases ?? []).length} releases done · <a href="${escapeHtml(deploymentHref(d))}">Refresh</a></p>`
+      : '';
+  const body = `<h1>${escapeHtml(d.environment)} @ <code>${escapeHtml(d.sha.slice(0, 12))}</code> ${statusBadge(d.status)}</h1>
+${flash}${live}
+<dl id="summary">
+<dt>Repository</dt><dd>${escapeHtml(d.repository)}</dd>
+<dt>Commit</dt><dd>${commitLink(d, ctx.githubWebUrl)}${compare ? ` · <a id="compare" href="${escapeHtml(compare)}">compare with ${escapeHtml(detail.previousSuccess?.sha.slice(0, 7))} (what ran before)</a>` : ''}</dd>
+<dt>Message</dt><dd><pre id="commit-message">${escapeHtml(d.commitMessage ?? '')}</pre></dd>
+<dt>Pushed by</dt><dd>${escapeHtml(d.pusher ?? 'unknown')}${d.requestedBy ? ` · requested by ${escapeHtml(d.requestedBy)}` : ''}</dd>
+<dt>Recorded</dt><dd>${timeTag(d.createdAt, ctx.now)}</dd>
+<dt>Ran</dt><dd>${d.startedAt ? `${timeTag(d.startedAt, ctx.now)} for ${escapeHtml(humanDuration(ran))}` : '<span class="muted">not started</span>'}</dd>
+${d.reason ? `<dt>Reason</dt><dd id="reason">${escapeHtml(d.reason)}</dd>` : ''}
+${detail.previousStage ? `<dt>Earlier stage</dt><dd><a href="${escapeHtml(deploymentHref(detail.previousStage))}">${escapeHtml(detail.previousStage.environment)}</a> ${statusBadge(detail.previousStage.status)}</dd>` : ''}
+${d.planDigest ? `<dt>Plan</dt><dd><code>${escapeHtml(d.planDigest.slice(0, 12))}</code></dd>` : ''}
+</dl>
+${waiting}
+<h2>Releases</h2>
+${releasesTable(d)}
+${errorTails(d)}
+${diagnosis(d)}
+${detail.request ? `<h2>What was ${detail.request.status === 'approved' ? 'approved' : 'offered for approval'}</h2>${changesSection(detail.request.changes)}` : ''}
+<h2>Timeline</h2>
+${timeline(timelineOf(d, detail.audit), ctx.now)}
+<p><a href="${escapeHtml(`${deploymentHref(d)}?format=json`)}">This deployment as JSON</a></p>`;
+  return renderLayout({
+    title: `helmgate: ${d.environment} @ ${d.sha.slice(0, 7)}`,
+    body,
+    current: '/deployments',
+    login: ctx.login,
+    nav: DASHBOARD_NAV,
+    script: { nonce: ctx.nonce, source: LIVE_REFRESH_SCRIPT },
+  });
+}

@@ -66,13 +66,15 @@ module.exports = {
       name: 'aws-sdk-only-in-root-and-adapters',
       severity: 'error',
       comment:
-        'Only the composition root (lib/compose) builds AWS SDK clients. The adapters that receive an injected client (the DynamoDB store, the Secrets Manager provider, the Lambda dispatchers) may import command classes and errors; nothing else in lib or handlers talks to the SDK. Client construction outside lib/compose is checked by scripts/check-architecture.mjs.',
+        'Only the composition root (lib/compose) builds AWS SDK clients. The adapters that receive an injected client (the DynamoDB store, the Secrets Manager provider, the environment-role credentials, the Lambda dispatchers) may import command classes and errors; nothing else in lib or handlers talks to the SDK. Client construction outside lib/compose is checked by scripts/check-architecture.mjs.',
       from: {
         path: '^(lib|handlers)/',
         pathNot: [
           '^lib/compose/',
           '^lib/store/dynamodb-[^/]+[.]ts$',
           '^lib/secrets/secrets-manager-provider[.]ts$',
+          // AssumeRole through the injected STS client: a deployment's secrets under its environment's role
+          '^lib/runner/environment-secrets[.]ts$',
           '^lib/dispatch/',
         ],
       },

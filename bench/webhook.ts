@@ -23,6 +23,7 @@ import { MemoryBranchState } from '../test/fakes/memory-branch-state';
 import { MemoryDeploymentStore } from '../test/fakes/memory-store';
 import { branchPush, signedGithubEvent } from '../test/helpers/events';
 import { MemoryRepoSource } from '../test/helpers/memory-source';
+import { policyOf } from '../test/helpers/policy';
 import { fmt, summarize, table } from './lib';
 import { handlerBundles } from './lib/bundles';
 import { measureRoundTrips, type RoundTripReport } from './lib/round-trips';
@@ -54,6 +55,7 @@ async function inProcess() {
     // every push moves the branch: the head is the commit of the push being sent
     branchState: branches,
     headRecheckMs: 0,
+    policy: policyOf(DEPLOY_YAML),
     repositories: [REPO],
     branches: [],
     maxBodyBytes: 5 * 1024 * 1024,

@@ -6,7 +6,7 @@ import {
 } from '../lib/approval/approval-page';
 import { approvalCsrfPurpose, approvalPageOutcome } from '../lib/approval/approval-page-state';
 import type { ApproversConfig } from '../lib/approval/approval-port';
-import type { ApprovalService } from '../lib/approval/approval-service';
+import type { ApprovalService, ApproversKey } from '../lib/approval/approval-service';
 import type { ReadAccess } from '../lib/auth/read-access';
 import {
   type CookieSettings,
@@ -32,7 +32,8 @@ import type { Logger } from '../lib/log/logger';
 
 export interface ApprovalHandlerDeps {
   approvals: Pick<ApprovalService, 'vote' | 'view'>;
-  approvers: ApproversConfig | (() => ApproversConfig);
+  /** from the operator's policy, per deployment (see ApprovalServiceDeps.approvers) */
+  approvers: ApproversConfig | ((d: ApproversKey) => ApproversConfig);
   /** who may see the page at all: approvers, and GitHub users who can read the repository */
   readAccess: Pick<ReadAccess, 'mayRead'>;
   /** HMAC key for the session cookie (`helmgate/approval-signing-key`) */
@@ -62,7 +63,8 @@ function message(status: number, title: string, text: string): HttpResult {
  * the plan changed, 400 bad CSRF.
  */
 export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
-  const approvers = () => (typeof deps.approvers === 'function' ? deps.approvers() : deps.approvers);
+  const approvers = (d: ApproversKey | undefined) =>
+    typeof deps.approvers === 'function' ? (d ? deps.approvers(d) : {}) : deps.approvers;
   return async (event: HttpEvent) => {
     const id = event.pathParameters?.id ?? '';
     const log = deps.logger.child({ deploymentId: id, route: 'approval' });
@@ -140,7 +142,7 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
       view,
       session,
       readable,
-      approvers: approvers(),
+      approvers: approvers(view?.deployment),
       now: deps.clock.now(),
       ...(event.queryStringParameters?.result ? { result: event.queryStringParameters.result } : {}),
     });

@@ -1,5 +1,6 @@
 import { PAGE_HEADERS, renderMessagePage } from '../lib/approval/approval-page';
 import type { ApproversConfig } from '../lib/approval/approval-port';
+import type { ApproversKey } from '../lib/approval/approval-service';
 import {
   type CookieSettings,
   csrfToken,
@@ -23,6 +24,7 @@ import {
   json,
   STATUS_BY_CODE,
 } from '../lib/http/lambda-http';
+import { withLambdaContext } from '../lib/log/lambda-logger';
 import type { Logger } from '../lib/log/logger';
 import { doraFigures } from '../lib/metrics/dora';
 import type { Random } from '../lib/random';
@@ -64,7 +66,8 @@ export interface DashboardReadAccess {
 export interface DashboardDeps extends Omit<DashboardReadDeps, 'approvers'> {
   /** read access; without it any valid GitHub session reads everything */
   readAccess?: DashboardReadAccess;
-  approvers: ApproversConfig | (() => ApproversConfig);
+  /** from the operator's policy, per deployment (see ApprovalServiceDeps.approvers) */
+  approvers: ApproversConfig | ((d: ApproversKey) => ApproversConfig);
   /** HMAC key of the session cookie (`helmgate/approval-signing-key`) */
   signingKey: () => Promise<string>;
   cookies: CookieSettings;
@@ -134,7 +137,8 @@ function parseHistoryQuery(q: Record<string, string | undefined>): HistoryQuery 
  * a GitHub session; votes go through the approval routes.
  */
 export function makeDashboardHandler(deps: DashboardDeps): HttpHandler {
-  const approvers = () => (typeof deps.approvers === 'function' ? deps.approvers() : deps.approvers);
+  const approvers = (d: ApproversKey) =>
+    typeof deps.approvers === 'function' ? deps.approvers(d) : deps.approvers;
   const read: DashboardReadDeps = { ...deps, approvers };
   return async (event: HttpEvent) => {
     const path = event.rawPath ?? event.requestContext?.http?.path ?? '/';
@@ -242,10 +246,12 @@ export function makeDashboardHandler(deps: DashboardDeps): HttpHandler {
 }
 
 /** AWS: the deployments function serves the dashboard and, for API clients, the JSON as before. */
-export const handler = lazyHandler(async () => {
-  const graph = composeAws();
-  return makeDashboardHandler({
-    ...(await graph.dashboard()),
-    json: makeDeploymentsHandler(await graph.deployments()),
-  });
-});
+export const handler = withLambdaContext(
+  lazyHandler(async () => {
+    const graph = composeAws();
+    return makeDashboardHandler({
+      ...(await graph.dashboard()),
+      json: makeDeploymentsHandler(await graph.deployments()),
+    });
+  }),
+);

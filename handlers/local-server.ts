@@ -5,7 +5,6 @@
  */
 import { userInfo } from 'node:os';
 import path from 'node:path';
-import { parseApprovers } from '../lib/config/approvers';
 import { addLocalPlaceholders, ensureSecretsFile } from '../lib/local/local-secrets';
 import { startLocalStack } from './local/local-stack';
 
@@ -28,7 +27,8 @@ async function main(): Promise<void> {
     secretsFile,
     ...(repositories?.length ? { repositories } : {}),
     logLevel: (process.env.HELMGATE_LOG_LEVEL as 'info' | undefined) ?? 'info',
-    approvers: parseApprovers(process.env.HELMGATE_APPROVERS),
+    // who may approve comes from the operator policy: HELMGATE_POLICY, else this checkout's
+    // deploy.yaml as it is now (read once); HELMGATE_APPROVERS is still accepted and merged into it
     ...(process.env.HELMGATE_PUBLIC_URL ? { publicUrl: process.env.HELMGATE_PUBLIC_URL } : {}),
     runner: process.env.KUBECONFIG ? { kubeconfig: process.env.KUBECONFIG } : {},
     env: process.env,
@@ -42,6 +42,7 @@ async function main(): Promise<void> {
       `helmgate: render-only, so ${secretsFile} got random placeholders for the secrets deploy.yaml references: ${placeholders.join(', ')}`,
     );
   say(`helmgate: listening on ${stack.url}  (repositories: ${stack.repositories.join(', ')})`);
+  say(`helmgate: policy ${stack.policy.digest.slice(0, 12)} from ${stack.policy.source} (docs/policy.md)`);
   say(
     process.env.KUBECONFIG
       ? `helmgate: KUBECONFIG is set: deployments go to that cluster for real`

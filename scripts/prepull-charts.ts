@@ -43,24 +43,27 @@ export function remoteCharts(config: DeployConfig): ChartRef[] {
 export async function prepullCharts(opts: {
   config: DeployConfig;
   outDir: string;
-  helm: Pick<HelmRunner, 'pull'>;
+  helm: Pick<HelmRunner, 'pullChart'>;
   log?: (line: string) => void;
 }): Promise<ChartCacheEntry[]> {
   await mkdir(opts.outDir, { recursive: true });
   const entries: ChartCacheEntry[] = [];
   for (const chart of remoteCharts(opts.config)) {
-    const archive = await opts.helm.pull({
+    const pulled = await opts.helm.pullChart({
       repoUrl: chart.url,
       name: chart.name,
       version: chart.version,
       destination: opts.outDir,
     });
+    const archive = pulled.file;
     const entry: ChartCacheEntry = {
       repository: chart.url,
       name: chart.name,
       version: chart.version,
       file: path.basename(archive),
       sha256: await sha256File(archive),
+      // OCI: the manifest digest helm reported, what plans pin (https: the archive's sha256 is the digest)
+      ...(pulled.reportedDigest ? { digest: pulled.reportedDigest } : {}),
     };
     entries.push(entry);
     opts.log?.(`${chart.name} ${chart.version} from ${chart.url}: ${entry.file} sha256:${entry.sha256}`);

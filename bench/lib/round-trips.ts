@@ -15,6 +15,7 @@ import { MemoryBranchState } from '../../test/fakes/memory-branch-state';
 import { startDynalite } from '../../test/helpers/dynalite';
 import { branchPush, signedGithubEvent } from '../../test/helpers/events';
 import { MemoryRepoSource } from '../../test/helpers/memory-source';
+import { policyOf } from '../../test/helpers/policy';
 
 /** DynamoDB requests by command, counted at the SDK client: every round trip, whatever code made it. */
 export function countRequests(client: DynamoDBClient): {
@@ -84,6 +85,7 @@ export async function measureRoundTrips(root: string): Promise<RoundTripReport> 
       deployConfigPath: 'deploy.yaml',
       branchState: branches,
       headRecheckMs: 0,
+      policy: policyOf(deployYaml),
       repositories: [REPO],
       branches: [],
       maxBodyBytes: 5 * 1024 * 1024,

@@ -7,6 +7,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { LOCAL_DISPATCH_PATH } from '../../lib/cli/local-dispatch';
 import { composeLocal, type LocalGraph, type LocalGraphOptions } from '../../lib/compose/local';
+import type { LoadedPolicy } from '../../lib/config/policy-loader';
 import { json } from '../../lib/http/lambda-http';
 import { createLocalHttpServer, listen, type Route } from '../../lib/http/local-adapter';
 import { ensureSecretsFile, localApiToken } from '../../lib/local/local-secrets';
@@ -56,6 +57,8 @@ export interface LocalStack
   url: string;
   /** the read API's bearer token from the secrets file (created on first start) */
   apiToken: string;
+  /** the operator policy this stack enforces, loaded once at start */
+  policy: LoadedPolicy;
   /** the one-time dashboard login link, when `oneTimeLogin` was given */
   loginUrl?: string;
   port: number;
@@ -138,7 +141,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       deployConfigPath: g.deployConfigPath,
       pid: process.pid,
       repositories: g.repositories,
-      approvers: g.approvers,
+      // the CLI decides and plans as this stack does: the same policy (and test approvers, if any)
+      ...(g.testApprovers ? { approvers: g.testApprovers } : {}),
+      policy: g.policy.policy,
+      policySource: g.policy.source,
       renderOnly: g.renderOnly,
     };
     writeFileSync(opts.stateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
@@ -167,6 +173,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     approvals: g.approvals,
     url,
     apiToken: localApiToken(opts.secretsFile) ?? '',
+    policy: g.policy,
     ...(loginToken ? { loginUrl: `${g.publicUrl}/auth/local?token=${loginToken}` } : {}),
     port,
     secretsFile: opts.secretsFile,

@@ -127,6 +127,7 @@ ${d.involved?.length ? `<dt>Involved</dt><dd id="involved">${escapeHtml(d.involv
 <dt>Message</dt><dd><pre id="commit-message">${escapeHtml(d.commitMessage ?? '')}</pre></dd>
 <dt>Earlier stage</dt><dd id="staging">${stage}</dd>
 ${r ? `<dt>Expires</dt><dd id="expires">${escapeHtml(r.expiresAt)}</dd><dt>Plan</dt><dd><code>${escapeHtml(r.planDigest.slice(0, 12))}</code></dd>` : ''}
+${d.policy ? `<dt>Policy</dt><dd id="policy"><code>${escapeHtml(d.policy.digest.slice(0, 12))}</code> ${escapeHtml(d.policy.summary)}</dd>` : ''}
 </dl>
 ${stateSection(input)}
 ${r ? `<h2>What will change</h2>\n${changesSection(r.changes)}` : ''}

@@ -27,6 +27,9 @@ export interface FinishedContext {
   previous?: PlanSnapshot;
 }
 
+/** What decides who may approve a deployment. */
+export type ApproversKey = Pick<Deployment, 'repository' | 'environment' | 'requestedApprovers'>;
+
 export interface ApprovalServiceDeps {
   store: DeploymentStore;
   notifier: Notifier;
@@ -34,8 +37,11 @@ export interface ApprovalServiceDeps {
   clock: Clock;
   random: Random;
   logger: Logger;
-  /** helmgate's own approvers config (HELMGATE_APPROVERS), never the deployed repository's */
-  approvers: ApproversConfig | (() => ApproversConfig);
+  /**
+   * Who may approve, from the operator's policy (lib/policy `approversFor`), never from the deployed
+   * repository: per deployment (its repository, and the narrowing its commit asked for).
+   */
+  approvers: ApproversConfig | ((d: ApproversKey) => ApproversConfig);
   /** https://…, no trailing slash: approval links are `${publicUrl}/approvals/{id}` */
   publicUrl: string;
   /** how long an approval link is valid; default 24 h */
@@ -103,16 +109,16 @@ function refuse(code: ErrorCode, message: string): never {
 export class ApprovalService implements ApprovalPort {
   constructor(private readonly deps: ApprovalServiceDeps) {}
 
-  private approvers(): ApproversConfig {
-    return typeof this.deps.approvers === 'function' ? this.deps.approvers() : this.deps.approvers;
+  private approvers(d: ApproversKey): ApproversConfig {
+    return typeof this.deps.approvers === 'function' ? this.deps.approvers(d) : this.deps.approvers;
   }
 
   private succeeded(d: Deployment): boolean {
     return d.status === 'succeeded' || (this.deps.allowRendered === true && d.status === 'rendered');
   }
 
-  requiredFor(environment: string): number {
-    return Math.max(1, this.approvers()[environment]?.required ?? 1);
+  requiredFor(d: ApproversKey): number {
+    return Math.max(1, this.approvers(d)[d.environment]?.required ?? 1);
   }
 
   async getRequest(deploymentId: string): Promise<ApprovalRequest | undefined> {
@@ -192,7 +198,7 @@ export class ApprovalService implements ApprovalPort {
       this.deps.store.getApprovalRequest(input.deploymentId),
     ]);
     if (!d) refuse('not_found', `no deployment ${input.deploymentId}`);
-    const actor = identify(input.voter, this.approvers()[d.environment]).label;
+    const actor = identify(input.voter, this.approvers(d)[d.environment]).label;
     try {
       const outcome = await this.decide(input, d, req);
       const detail =
@@ -224,8 +230,8 @@ export class ApprovalService implements ApprovalPort {
       refuse('superseded', `superseded by ${d.supersededBy ?? 'a newer commit'}`);
     if (!req) refuse('conflict', `deployment ${d.id} is ${d.status} and not open for approval`);
 
-    const auth = authorize(input.voter, d.environment, this.approvers());
-    const identity = auth.ok ? auth.identity : identify(input.voter, this.approvers()[d.environment]);
+    const auth = authorize(input.voter, d.environment, this.approvers(d));
+    const identity = auth.ok ? auth.identity : identify(input.voter, this.approvers(d)[d.environment]);
     const vote: VoteRecord = {
       actor: identity.key,
       via: input.via,
@@ -286,7 +292,7 @@ export class ApprovalService implements ApprovalPort {
         `${d.environment} runs ${short(newer.sha)}, which this commit does not lead to (it is older, or on another line): approving would roll it back; confirm the rollback to go ahead`,
       );
 
-    const required = this.requiredFor(d.environment);
+    const required = this.requiredFor(d);
     for (let attempt = 0; attempt < 100; attempt++) {
       const final = req.voteCount + 1 >= required;
       const ok = await this.deps.store.recordApprovalVote(d.id, {
@@ -362,7 +368,7 @@ export class ApprovalService implements ApprovalPort {
       audit: audit.sort((a, b) => a.at.localeCompare(b.at)),
       ...(previousStage ? { previousStage } : {}),
       ...(newer ? { newerRunning: newer } : {}),
-      required: this.requiredFor(d.environment),
+      required: this.requiredFor(d),
     };
   }
 

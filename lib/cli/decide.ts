@@ -137,7 +137,11 @@ async function createDeployment(
 ): Promise<number> {
   const principal = await t.principal();
   const repository = await t.repository();
-  const tree = await openCommit(t.git, t.repoDir, input.sha, t.deployConfigPath);
+  const tree = await openCommit(t.git, t.repoDir, input.sha, t.deployConfigPath, {
+    repository,
+    policy: t.policy().policy,
+    charts: t.charts(),
+  });
   try {
     const [environment] = environmentsOf(tree, input.environment) as [string];
     const plan = await tree.plan(environment);
@@ -158,7 +162,12 @@ async function createDeployment(
       // the requester stands where a pusher would: the self-approval rule applies to them, also as
       // the GitHub login their principal maps to (cliToGithub), so they cannot approve from the web
       pusher: principal,
-      involved: requesterLogins(principal, t.approvers[environment]),
+      involved: requesterLogins(
+        principal,
+        (typeof t.approvers === 'function' ? t.approvers({ repository, environment }) : t.approvers)[
+          environment
+        ],
+      ),
       createdAt: now.toISOString(),
       updatedAt: now.toISOString(),
       ...(message ? { commitMessage: message.slice(0, 2000) } : {}),
@@ -167,6 +176,8 @@ async function createDeployment(
       trigger: input.trigger,
       requestedBy: principal,
       ...(input.rollbackOf ? { rollbackOf: input.rollbackOf.id } : {}),
+      // the plan was checked against the operator policy (planAt): say which one
+      ...(plan.policy ? { policy: plan.policy } : {}),
     };
     if (!(await t.store.createDeployment(d)))
       throw new HelmgateError('conflict', `deployment ${d.id} exists already`);

@@ -104,7 +104,7 @@ export async function statusCommand(
                 status: req.status,
                 expiresAt: req.expiresAt,
                 votes: req.voteCount,
-                required: approvals.requiredFor(d.environment),
+                required: approvals.requiredFor(d),
               },
             }
           : {}),

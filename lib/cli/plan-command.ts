@@ -8,7 +8,7 @@ import type { CliTarget } from './target';
 function chartLabel(r: EnvironmentPlan['releases'][number]): string {
   return r.chart.kind === 'local'
     ? `./${r.chart.path}`
-    : `${r.chart.repository}/${r.chart.name}@${r.chart.version}`;
+    : `${r.chart.repository}/${r.chart.name}@${r.chart.version}${r.chart.digest ? ` (${r.chart.digest})` : ''}`;
 }
 
 /** The plan as scripts see it: structure and names, no values-file contents. */
@@ -20,6 +20,8 @@ function planJson(plan: EnvironmentPlan) {
     approval: plan.approval,
     ...(plan.after !== undefined ? { after: plan.after } : {}),
     cluster: plan.cluster.secret,
+    /** the operator policy the plan was checked against */
+    ...(plan.policy ? { policy: plan.policy } : {}),
     releases: plan.releases.map((r) => ({
       name: r.name,
       namespace: r.namespace,
@@ -48,7 +50,11 @@ export async function planCommand(
   rev: string,
   environment: string | undefined,
 ): Promise<number> {
-  const tree = await openCommit(t.git, t.repoDir, rev, t.deployConfigPath);
+  const tree = await openCommit(t.git, t.repoDir, rev, t.deployConfigPath, {
+    repository: await t.repository(),
+    policy: t.policy().policy,
+    charts: t.charts(),
+  });
   try {
     const repository = await t.repository();
     const approvals = t.readApprovals();
@@ -98,7 +104,11 @@ export async function secretsCheckCommand(
   environment: string | undefined,
   rev: string,
 ): Promise<number> {
-  const tree = await openCommit(t.git, t.repoDir, rev, t.deployConfigPath);
+  const tree = await openCommit(t.git, t.repoDir, rev, t.deployConfigPath, {
+    repository: await t.repository(),
+    policy: t.policy().policy,
+    charts: t.charts(),
+  });
   try {
     const resolver = new SecretResolver(t.secretsProvider, t.redactor);
     const reports: SecretsCheckReport[] = [];

@@ -2,10 +2,11 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type DeployConfig, parseDeployConfig } from '../deploy/deploy-config';
-import type { EnvironmentPlan } from '../deploy/plan';
+import type { ChartDigestResolver, EnvironmentPlan } from '../deploy/plan';
 import { HelmgateError } from '../errors';
 import type { Git } from '../exec/git';
 import { LocalGitSource } from '../github/local-git-source';
+import type { Policy } from '../policy/policy';
 import { planAt } from '../runner/runner';
 import { directorySourceReader } from '../runner/source-reader';
 
@@ -39,6 +40,8 @@ export async function openCommit(
   repoDir: string,
   rev: string,
   deployConfigPath: string,
+  /** plans are checked against the operator policy and pin remote charts, as the runner's */
+  planning: { repository: string; policy: Policy; charts?: ChartDigestResolver },
 ): Promise<CommitTree> {
   const sha = await resolveCommit(git, repoDir, rev);
   const work = await mkdtemp(path.join(tmpdir(), 'helmgate-cli-'));
@@ -54,7 +57,8 @@ export async function openCommit(
       sha,
       dir,
       config,
-      plan: (environment) => planAt(dir, deployConfigPath, { environment, sha }),
+      plan: (environment) =>
+        planAt(dir, deployConfigPath, { repository: planning.repository, environment, sha }, planning),
       dispose: () => rm(work, { recursive: true, force: true }),
     };
   } catch (e) {

@@ -2,8 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as z from 'zod';
 import { ApproversConfig } from '../approval/approval-port';
-import type { ApprovalService } from '../approval/approval-service';
+import type { ApprovalService, ApproversKey } from '../approval/approval-service';
 import type { Clock } from '../clock';
+import type { LoadedPolicy } from '../config/policy-loader';
+import type { ChartDigestResolver } from '../deploy/plan';
 import { HelmgateError } from '../errors';
 import type { Git } from '../exec/git';
 import type { Logger } from '../log/logger';
@@ -33,8 +35,11 @@ export const LocalStackState = z.object({
   repoDir: z.string().min(1),
   deployConfigPath: z.string().min(1).default('deploy.yaml'),
   pid: z.number().int().positive().optional(),
-  /** who may approve what, as the stack enforces it; default HELMGATE_APPROVERS of the CLI's env */
+  /** test stacks only: who may approve what, replacing the policy's approvers */
   approvers: ApproversConfig.optional(),
+  /** the operator policy the stack loaded at start (lib/policy); absent: loaded as the stack would */
+  policy: z.unknown().optional(),
+  policySource: z.string().optional(),
   /** the repositories the stack accepts; the first one is the CLI's default */
   repositories: z.array(z.string()).optional(),
   /** no cluster: `rendered` counts as what runs and the cluster secret is not needed (default true) */
@@ -69,7 +74,12 @@ export interface CliTarget {
   /** `local stack at http://…` or `AWS table helmgate in eu-west-1` */
   description: string;
   store: DeploymentStore;
-  approvers: ApproversConfig;
+  /** who may approve a deployment: the policy's approvers for its repository and environment */
+  approvers: ApproversConfig | ((d: ApproversKey) => ApproversConfig);
+  /** the operator policy in force (loaded on first use) */
+  policy(): LoadedPolicy;
+  /** pins remote charts when planning, as the runner does */
+  charts(): ChartDigestResolver;
   secretsProvider: SecretsProvider;
   redactor: Redactor;
   logger: Logger;

@@ -5,16 +5,21 @@
  * ./aws.ts only so the HTTP handlers' bundles do not carry helm and the Kubernetes client.
  */
 import { tmpdir } from 'node:os';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { STSClient } from '@aws-sdk/client-sts';
 import { systemClock } from '../clock';
 import { HelmgateError } from '../errors';
 import { createProcessRunner } from '../exec/command-runner';
 import { GithubRepoSource } from '../github/github-source';
 import { openChartCache } from '../helm/chart-cache';
+import { environmentSecretsProviders, parseEnvironmentRoles } from '../runner/environment-secrets';
 import { helmClusterConnector } from '../runner/helm-cluster';
 import { clusterAccessFromSecret } from '../runner/kube-access';
 import type { RunnerDeps } from '../runner/runner';
+import { SecretsManagerProvider } from '../secrets/secrets-manager-provider';
 import { SecretResolver } from '../secrets/secrets-provider';
 import { awsOctokit, composeAws } from './aws';
+import { chartDigestsOf, outboundOf } from './shared';
 
 /** What one Lambda invocation tells the runner about itself. */
 export interface InvocationContext {
@@ -32,15 +37,40 @@ export async function composeAwsRunner(
   if (!helmBin)
     throw new HelmgateError('invalid_config', 'HELMGATE_HELM_BIN is not set (the runner image sets it)');
   const source = new GithubRepoSource(await awsOctokit(b));
+  const chartCache = openChartCache(config.HELMGATE_CHART_CACHE);
+  const { policy } = b.policy();
+  // chart pulls and health checks reach only the policy's hosts for the environment, at public addresses
+  const outbound = outboundOf(policy);
+  const charts = chartDigestsOf(policy, chartCache);
+  // Deployment secrets only through the deployment's environment role (scripts/serverless-policy.cjs
+  // makes one per environment of the policy; the runner's own role reads none). Without
+  // HELMGATE_ENVIRONMENT_ROLES (tools, tests against a stand-in) the runner's own credentials are used.
+  const rolesJson = config.HELMGATE_ENVIRONMENT_ROLES;
+  const envProviders = rolesJson
+    ? environmentSecretsProviders({
+        roles: parseEnvironmentRoles(rolesJson),
+        sts: new STSClient({ region: config.AWS_REGION }),
+        clock: systemClock,
+        providerWith: (credentials) =>
+          new SecretsManagerProvider(
+            new SecretsManagerClient({
+              region: config.AWS_REGION,
+              credentials,
+              ...(config.HELMGATE_SECRETS_ENDPOINT ? { endpoint: config.HELMGATE_SECRETS_ENDPOINT } : {}),
+            }),
+          ),
+      })
+    : undefined;
   const cluster = helmClusterConnector({
     helmBin,
     commandRunner: createProcessRunner(),
     redactor: b.redactor,
     clock: systemClock,
     logger: b.logger,
-    chartCache: openChartCache(config.HELMGATE_CHART_CACHE),
+    chartCache,
     baseEnv: b.env,
-    access: clusterAccessFromSecret({ logger: b.logger }),
+    access: clusterAccessFromSecret({ logger: b.logger, outbound }),
+    outbound,
   });
   return (ctx) => ({
     store: b.store,
@@ -50,7 +80,12 @@ export async function composeAwsRunner(
     clock: systemClock,
     logger: b.logger,
     redactor: b.redactor,
-    secrets: () => new SecretResolver(b.secretsProvider, b.redactor),
+    secrets: (d) => new SecretResolver(envProviders ? envProviders(d) : b.secretsProvider, b.redactor),
+    // the digest key is the runner's own secret (its role reads it; the environment roles do not)
+    ownSecrets: () => new SecretResolver(b.secretsProvider, b.redactor),
+    policy,
+    // per invocation: a warm container must not remember an index that a re-publish changed
+    charts: charts(),
     cluster,
     finished: a.service,
     workRoot: tmpdir(),

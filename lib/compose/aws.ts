@@ -8,8 +8,8 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Octokit } from '@octokit/core';
 import type { ApprovalService } from '../approval/approval-service';
 import { systemClock } from '../clock';
-import { parseApprovers } from '../config/approvers';
 import { type AppConfig, loadConfig, processEnv } from '../config/env';
+import { type LoadedPolicy, loadPolicy } from '../config/policy-loader';
 import { LambdaBackgroundWork } from '../dispatch/background';
 import { LambdaDispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
@@ -17,6 +17,7 @@ import { GithubBranchState } from '../github/branch-state';
 import { GithubContentsSource } from '../github/github-contents';
 import { createGithubClient } from '../github/octokit';
 import { GithubDeploymentsReporter } from '../github/status-reporter';
+import { openChartCache } from '../helm/chart-cache';
 import { createLambdaLogger } from '../log/lambda-logger';
 import type { Logger } from '../log/logger';
 import { Redactor } from '../log/redact';
@@ -34,7 +35,9 @@ import { cached, once } from './lazy';
 import {
   approvalPageDepsFrom,
   approvalService,
+  approversOf,
   authDepsFrom,
+  chartDigestsOf,
   dashboardDepsFrom,
   notifierOf,
   readAccessFrom,
@@ -57,6 +60,8 @@ export interface AwsBase {
   secrets: SecretResolver;
   /** for per-invocation resolvers (the runner caches values for one invocation only) */
   secretsProvider: SecretsProvider;
+  /** the operator policy (HELMGATE_POLICY, set from the packaged policy), loaded once on first use */
+  policy: () => LoadedPolicy;
 }
 
 export function awsBase(env: Readonly<Record<string, string | undefined>> = processEnv()): AwsBase {
@@ -72,7 +77,12 @@ export function awsBase(env: Readonly<Record<string, string | undefined>> = proc
     ...(config.HELMGATE_SECRETS_ENDPOINT ? { endpoint: config.HELMGATE_SECRETS_ENDPOINT } : {}),
   });
   const secretsProvider = new SecretsManagerProvider(sm);
+  let policy: LoadedPolicy | undefined;
   return {
+    policy: () => {
+      policy ??= loadPolicy(config);
+      return policy;
+    },
     config,
     env,
     redactor,
@@ -178,7 +188,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
       apiTokensId: b.config.HELMGATE_API_TOKENS_ID,
       signingKey: signingKeyOf(b),
       publicUrl: b.config.HELMGATE_PUBLIC_URL,
-      approvers: parseApprovers(b.config.HELMGATE_APPROVERS),
+      approvers: approversOf(b.policy().policy),
       github,
       ttlMs: SECRET_TTL_MS,
       clock: systemClock,
@@ -196,11 +206,16 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
       clock: systemClock,
       random: cryptoRandom,
       logger: b.logger,
-      approvers: parseApprovers(config.HELMGATE_APPROVERS),
+      // who may approve: the operator policy (HELMGATE_APPROVERS is merged into it by the loader)
+      approvers: approversOf(b.policy().policy),
       publicUrl: config.HELMGATE_PUBLIC_URL,
       approvalTtlMs: config.HELMGATE_APPROVAL_TTL_HOURS * 3600_000,
       deployConfigPath: config.HELMGATE_DEPLOY_CONFIG,
       ancestry: async (repository, b, head) => (await branchState()).compare(repository, b, head),
+      policy: b.policy().policy,
+      // plans that approvals bind to pin remote charts as the runner will (a fresh resolver per plan:
+      // a warm container must not remember an index that a re-publish changed)
+      charts: chartDigestsOf(b.policy().policy, openChartCache(config.HELMGATE_CHART_CACHE)),
     });
     const signingKey = signingKeyOf(b);
     return { service, notifier, dispatcher, signingKey };
@@ -230,6 +245,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         logger: b.logger,
         deployConfigPath: config.HELMGATE_DEPLOY_CONFIG,
         branchState: await branchState(),
+        policy: b.policy().policy,
         repositories: config.HELMGATE_REPOSITORIES,
         branches: config.HELMGATE_BRANCHES,
         maxBodyBytes: config.HELMGATE_MAX_BODY_BYTES,
@@ -256,7 +272,8 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
     async dashboard() {
       const b = base();
       const { config } = b;
-      const approvers = parseApprovers(config.HELMGATE_APPROVERS);
+      // who may approve: the operator policy (HELMGATE_APPROVERS is merged into it by the loader)
+      const approvers = approversOf(b.policy().policy);
       return dashboardDepsFrom({
         store: b.store,
         approvals: readOnlyApprovalService({
@@ -285,7 +302,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
       const a = await approvals();
       return approvalPageDepsFrom({
         approvals: a.service,
-        approvers: parseApprovers(b.config.HELMGATE_APPROVERS),
+        approvers: approversOf(b.policy().policy),
         readAccess: readAccessOf(b),
         signingKey: a.signingKey,
         publicUrl: b.config.HELMGATE_PUBLIC_URL,

@@ -2,11 +2,13 @@
  * The composition root for the operator CLI: the local stack's table and secrets file when a local
  * stack runs (its state file), otherwise AWS from the environment.
  */
+import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import type { ApprovalService } from '../approval/approval-service';
+import type { ApproversConfig } from '../approval/approval-port';
+import type { ApprovalService, ApproversKey } from '../approval/approval-service';
 import { LocalHttpDispatcher, ReportingDispatcher } from '../cli/local-dispatch';
 import {
   type CliTarget,
@@ -16,16 +18,19 @@ import {
   type TargetEnv,
   type TargetOptions,
 } from '../cli/target';
-import { parseApprovers } from '../config/approvers';
+import { type LoadedPolicy, loadPolicy } from '../config/policy-loader';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
 import { createProcessRunner } from '../exec/command-runner';
 import { gitOver } from '../exec/git';
 import { GithubBranchState, LocalBranchState } from '../github/branch-state';
 import { originRepository } from '../github/origin-repository';
+import { repositoryChartDigests } from '../helm/chart-digest';
 import { createLogger, type Logger } from '../log/logger';
 import { Redactor } from '../log/redact';
 import { ConsoleNotifier, type Notifier } from '../notify/notifier';
+import { approversFor } from '../policy/check';
+import { Policy, policyDigest } from '../policy/policy';
 import { cryptoRandom } from '../random';
 import { FileSecretsProvider } from '../secrets/file-provider';
 import { DynamoDbDeploymentStore } from '../store/dynamodb-deployment-store';
@@ -104,7 +109,31 @@ function localTarget(stateFile: string, opts: TargetOptions, t: TargetEnv): CliT
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
   const store = new DynamoDbDeploymentStore(dynamo, state.table);
-  const approvers = state.approvers ?? parseApprovers(t.env.HELMGATE_APPROVERS);
+  let loaded: LoadedPolicy | undefined;
+  const policy = () => {
+    if (!loaded) {
+      if (state.policy !== undefined) {
+        const p = Policy.parse(state.policy);
+        loaded = {
+          policy: p,
+          source: state.policySource ?? `the local stack (${stateFile})`,
+          digest: policyDigest(p),
+        };
+      } else
+        loaded = loadPolicy(
+          {
+            HELMGATE_POLICY: t.env.HELMGATE_POLICY,
+            HELMGATE_APPROVERS: t.env.HELMGATE_APPROVERS,
+            HELMGATE_REPOSITORIES: state.repositories ?? [],
+            HELMGATE_DEPLOY_CONFIG: state.deployConfigPath,
+          },
+          { repoDir: path.resolve(path.dirname(stateFile), state.repoDir), cwd: t.cwd },
+        );
+    }
+    return loaded;
+  };
+  const approvers =
+    state.approvers ?? ((d: ApproversKey): ApproversConfig => approversFor(policy().policy, d));
   const renderOnly = state.renderOnly ?? true;
   const dispatcher = new ReportingDispatcher(() => new LocalHttpDispatcher(state.url));
   const notifier: Notifier = new ConsoleNotifier(logger);
@@ -119,6 +148,8 @@ function localTarget(stateFile: string, opts: TargetOptions, t: TargetEnv): CliT
     description: `local stack at ${state.url}`,
     store,
     approvers,
+    policy,
+    charts: () => repositoryChartDigests({ fetch }),
     secretsProvider: new FileSecretsProvider(state.secretsFile),
     redactor,
     logger,
@@ -185,8 +216,18 @@ function awsTarget(opts: TargetOptions, t: TargetEnv): CliTarget {
     return (await branches).compare(repository, b, head);
   };
   const { config } = base;
-  const approvers = parseApprovers(config.HELMGATE_APPROVERS);
   const repoDir = path.resolve(t.cwd, t.env.HELMGATE_REPO_DIR ?? '.');
+  // the stack's policy: HELMGATE_POLICY (as the stack sets it), else the packaged file in this checkout
+  let loaded: LoadedPolicy | undefined;
+  const policy = () => {
+    const packaged = path.join(repoDir, 'helmgate-policy.yaml');
+    loaded ??= loadPolicy({
+      ...config,
+      HELMGATE_POLICY: config.HELMGATE_POLICY ?? (existsSync(packaged) ? packaged : undefined),
+    });
+    return loaded;
+  };
+  const approvers = (d: ApproversKey): ApproversConfig => approversFor(policy().policy, d);
   const git = gitOver(createProcessRunner(), t.env);
   let lambda: Dispatcher | undefined;
   const dispatcher = new ReportingDispatcher(() => {
@@ -204,6 +245,8 @@ function awsTarget(opts: TargetOptions, t: TargetEnv): CliTarget {
     description: `AWS table ${config.HELMGATE_TABLE} in ${config.AWS_REGION}`,
     store: base.store,
     approvers,
+    policy,
+    charts: () => repositoryChartDigests({ fetch }),
     secretsProvider: base.secretsProvider,
     redactor,
     logger,

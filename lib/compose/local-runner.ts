@@ -10,11 +10,13 @@ import type { RetryPolicy } from '../helm/release-deployer';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
+import type { Policy } from '../policy/policy';
 import type { Random } from '../random';
 import { type ChartLookup, type ClusterAccess, helmClusterConnector } from '../runner/helm-cluster';
 import { kubeconfigFileAccess } from '../runner/kube-access';
 import { type FinishedHook, type RunnerDeps, runDeployment } from '../runner/runner';
 import type { SecretResolver } from '../secrets/secrets-provider';
+import { chartDigestsOf, outboundOf } from './shared';
 
 /** What the local runner takes from the stack it runs in. */
 export interface LocalRunnerContext {
@@ -36,6 +38,8 @@ export interface LocalRunnerOptions {
   /** the project's working directory for helmgate's own files (`.helmgate/`) */
   stateDir: string;
   deployConfigPath?: string;
+  /** the operator policy the stack loaded at start */
+  policy: Policy;
   /**
    * How to reach a cluster. Absent: render-only (`helm template` into `<stateDir>/rendered/<id>/`),
    * status `rendered`, never `succeeded`.
@@ -66,11 +70,15 @@ export function localRunner(
   const workRoot = path.join(opts.stateDir, 'work');
   const renderRoot = path.join(opts.stateDir, 'rendered');
   mkdirSync(workRoot, { recursive: true, mode: 0o700 });
+  // chart pulls and health checks reach only the policy's hosts for the environment, at public addresses
+  const outbound = outboundOf(opts.policy);
+  const charts = chartDigestsOf(opts.policy, opts.chartCache);
   const access =
     opts.access ??
     (opts.kubeconfig
       ? kubeconfigFileAccess(opts.kubeconfig, {
           logger: ctx.logger,
+          outbound,
           ...(opts.upgradeFlags ? { upgradeFlags: opts.upgradeFlags } : {}),
         })
       : undefined);
@@ -94,6 +102,7 @@ export function localRunner(
       renderRoot,
       baseEnv: ctx.env,
       ...(access ? { access } : {}),
+      outbound,
       // a KUBECONFIG file replaces the environments' cluster secrets; a custom `access` may read them
       readsClusterSecret: opts.access !== undefined,
       ...(opts.chartCache ? { chartCache: opts.chartCache } : {}),
@@ -102,6 +111,8 @@ export function localRunner(
       ...(opts.rollbackOnFailure !== undefined ? { rollbackOnFailure: opts.rollbackOnFailure } : {}),
     }),
     ...(opts.finished ? { finished: opts.finished } : {}),
+    policy: opts.policy,
+    charts: charts(),
     workRoot,
     deployConfigPath: opts.deployConfigPath ?? 'deploy.yaml',
     remainingTimeMs: () => Number.POSITIVE_INFINITY,
@@ -115,7 +126,8 @@ export function localRunner(
     run: async (job) => {
       // the dispatcher may be swapped after construction (the stack wires itself up)
       const result = await runDeployment(
-        { ...deps, dispatcher: ctx.dispatcher, notifier: ctx.notifier },
+        // a fresh chart resolver per run: the stack must not remember an index a re-publish changed
+        { ...deps, dispatcher: ctx.dispatcher, notifier: ctx.notifier, charts: charts() },
         job,
       );
       ctx.logger.info('deploy job done', {

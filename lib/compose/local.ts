@@ -10,6 +10,7 @@ import type { ApproversConfig } from '../approval/approval-port';
 import type { ApprovalService } from '../approval/approval-service';
 import { type Clock, systemClock } from '../clock';
 import { processEnv } from '../config/env';
+import { type LoadedPolicy, loadPolicy } from '../config/policy-loader';
 import { InProcessBackgroundWork } from '../dispatch/background';
 import { type DeployJob, InProcessDispatcher } from '../dispatch/dispatcher';
 import { createProcessRunner } from '../exec/command-runner';
@@ -36,7 +37,9 @@ import { type LocalRunnerOptions, localRunner } from './local-runner';
 import {
   approvalPageDepsFrom,
   approvalService,
+  approversOf,
   authDepsFrom,
+  chartDigestsOf,
   dashboardDepsFrom,
   notifierOf,
   readAccessFrom,
@@ -66,14 +69,19 @@ export interface LocalGraphOptions {
    * The deploy runner. Default: the real runner (render-only unless `runner.access` reaches a cluster).
    * `false`: dispatched deployments stay `queued` (webhook-only tests and benches).
    */
-  runner?: (Omit<LocalRunnerOptions, 'finished' | 'stateDir'> & { stateDir?: string }) | false;
+  runner?: (Omit<LocalRunnerOptions, 'finished' | 'stateDir' | 'policy'> & { stateDir?: string }) | false;
   /** extra notifiers besides the console (and Slack, when its secret is configured) */
   notifiers?: Notifier[];
   /** where the repository is read from; default: git on repoDir */
   source?: RepoSource;
   /** where its branches point now (stale pushes, rollbacks); default: git on repoDir */
   branchState?: BranchState;
-  /** who may approve what (HELMGATE_APPROVERS); default: nobody */
+  /**
+   * The operator policy. Default: loaded once, at start (lib/config/policy-loader.ts): HELMGATE_POLICY
+   * of `env`, else the deploy config in the working tree of `repoDir`; HELMGATE_APPROVERS merged in.
+   */
+  policy?: LoadedPolicy;
+  /** tests: who may approve what, replacing the policy's approvers; default: the policy's */
   approvers?: ApproversConfig;
   /** public base URL for approval links; default the stack's own URL */
   publicUrl?: string;
@@ -136,6 +144,19 @@ export async function composeLocal(opts: LocalGraphOptions) {
   const source = opts.source ?? new LocalGitSource(opts.repoDir, git);
   const repositories = opts.repositories ?? [await originRepository(git, opts.repoDir)];
   const deployConfigPath = opts.deployConfigPath ?? 'deploy.yaml';
+  // read once, now: a later commit (even one checked out here) never changes the gate of this stack
+  const loadedPolicy =
+    opts.policy ??
+    loadPolicy(
+      {
+        HELMGATE_POLICY: env.HELMGATE_POLICY,
+        HELMGATE_APPROVERS: env.HELMGATE_APPROVERS,
+        HELMGATE_REPOSITORIES: repositories,
+        HELMGATE_DEPLOY_CONFIG: deployConfigPath,
+      },
+      { repoDir: opts.repoDir, cwd: opts.repoDir },
+    );
+  const policy = loadedPolicy.policy;
   const publicUrl = (opts.publicUrl ?? opts.url).replace(/\/+$/, '');
   const renderOnly = opts.runner === false || !(opts.runner?.access || opts.runner?.kubeconfig);
 
@@ -188,7 +209,11 @@ export async function composeLocal(opts: LocalGraphOptions) {
       });
   }, logger);
 
-  const approvers = opts.approvers ?? {};
+  const approvers = opts.approvers ?? approversOf(policy);
+  const charts = chartDigestsOf(
+    policy,
+    opts.runner && opts.runner.chartCache !== undefined ? opts.runner.chartCache : undefined,
+  );
   const approvals: ApprovalService = approvalService({
     store,
     notifier,
@@ -203,6 +228,8 @@ export async function composeLocal(opts: LocalGraphOptions) {
     ...(opts.approvalTtlMs ? { approvalTtlMs: opts.approvalTtlMs } : {}),
     deployConfigPath,
     ancestry: (repository, base, head) => branchState.compare(repository, base, head),
+    policy,
+    charts,
   });
   if (opts.runner !== false) {
     const stateDir = opts.runner?.stateDir ?? path.join(opts.repoDir, '.helmgate');
@@ -219,7 +246,7 @@ export async function composeLocal(opts: LocalGraphOptions) {
         newSecretResolver: () => new SecretResolver(secretsProvider, redactor),
         env,
       },
-      { ...(opts.runner ?? {}), stateDir, deployConfigPath, finished: approvals },
+      { ...(opts.runner ?? {}), stateDir, deployConfigPath, policy, finished: approvals },
     );
     runJob = runner.run;
   }
@@ -264,6 +291,10 @@ export async function composeLocal(opts: LocalGraphOptions) {
     background,
     approvals,
     approvers,
+    /** test approvers replacing the policy's, if any (the CLI reads them from the state file) */
+    testApprovers: opts.approvers,
+    /** the operator policy this stack enforces, loaded once at start */
+    policy: loadedPolicy,
     repositories,
     deployConfigPath,
     publicUrl,
@@ -284,6 +315,7 @@ export async function composeLocal(opts: LocalGraphOptions) {
       branchState,
       // the checkout is the repository: its answer is never behind
       headRecheckMs: 0,
+      policy,
       repositories,
       branches: opts.branches ?? [],
       maxBodyBytes: opts.maxBodyBytes ?? 5 * 1024 * 1024,

@@ -3,17 +3,23 @@
  * The approval service is constructed here and nowhere else in lib/ or handlers/.
  */
 import type { ApproversConfig } from '../approval/approval-port';
-import { ApprovalService } from '../approval/approval-service';
+import { ApprovalService, type ApproversKey } from '../approval/approval-service';
 import { type GithubOAuthConfig, parseOAuthClient } from '../auth/github-oauth';
 import { githubRepositoryPermission, parseApiTokens, ReadAccess } from '../auth/read-access';
 import { cookieSettingsFor } from '../auth/session';
 import type { Clock } from '../clock';
+import type { ChartDigestResolver } from '../deploy/plan';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
 import type { Ancestry, GithubRequester } from '../github/branch-state';
+import type { CachedDigests } from '../helm/chart-digest';
+import { repositoryChartDigests } from '../helm/chart-digest';
+import { type OutboundGuard, outboundGuard } from '../http/outbound-guard';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import { FanOutNotifier, type Notifier } from '../notify/notifier';
+import { approversFor } from '../policy/check';
+import { outboundHosts, type Policy } from '../policy/policy';
 import type { Random } from '../random';
 import { planAt } from '../runner/runner';
 import { parseSecretList, type SecretResolver } from '../secrets/secrets-provider';
@@ -28,7 +34,8 @@ export interface ApprovalServiceInputs {
   clock: Clock;
   random: Random;
   logger: Logger;
-  approvers: ApproversConfig;
+  /** who may approve: `approversOf(policy)` (tests may pass a fixed config) */
+  approvers: Approvers;
   publicUrl: string;
   approvalTtlMs?: number;
   /** count `rendered` as success (the render-only local stack) */
@@ -40,11 +47,55 @@ export interface ApprovalServiceInputs {
    * runner passes the finished deployment's tree): plans are then read from that tree.
    */
   deployConfigPath?: string;
+  /** with `deployConfigPath`: plans are checked against this policy, as the runner checks them */
+  policy?: Policy;
+  /** with `deployConfigPath`: pins remote charts as the runner does (a fresh resolver per plan) */
+  charts?: () => ChartDigestResolver;
+}
+
+/** Who may approve a deployment: a fixed config, or per deployment from the policy. */
+export type Approvers = ApproversConfig | ((d: ApproversKey) => ApproversConfig);
+
+/** The approvers of the operator policy (HELMGATE_APPROVERS is merged into it by the loader). */
+export function approversOf(policy: Policy): (d: ApproversKey) => ApproversConfig {
+  return (d) => approversFor(policy, d);
+}
+
+/**
+ * Where an environment's requests on behalf of a commit may go (chart pulls, health checks): the
+ * hosts of its allowed chart repositories and health hosts, at public addresses (lib/http/outbound-guard).
+ */
+export function outboundOf(policy: Policy): (environment: string) => OutboundGuard {
+  const guards = new Map<string, OutboundGuard>();
+  return (environment) => {
+    let g = guards.get(environment);
+    if (!g) {
+      g = outboundGuard({ hosts: outboundHosts(policy, environment) });
+      guards.set(environment, g);
+    }
+    return g;
+  };
+}
+
+/**
+ * Pins remote charts to their repository digests (a fresh resolver per call: a warm process must not
+ * remember an index a re-publish changed), through the outbound guard: the policy's chart hosts at
+ * public addresses; an OCI registry's token service at a public address.
+ */
+export function chartDigestsOf(policy: Policy, cache?: CachedDigests) {
+  const repositories = outboundGuard({ hosts: outboundHosts(policy) });
+  const tokens = outboundGuard();
+  return () =>
+    repositoryChartDigests({
+      fetch,
+      ...(cache ? { cache } : {}),
+      check: (url, purpose) => (purpose === 'token' ? tokens : repositories).check(url),
+    });
 }
 
 /** The approval service (votes, offers, promotion), as every target builds it. */
 export function approvalService(i: ApprovalServiceInputs): ApprovalService {
-  const { deployConfigPath } = i;
+  const { deployConfigPath, policy } = i;
   return new ApprovalService({
     store: i.store,
     notifier: i.notifier,
@@ -57,10 +108,12 @@ export function approvalService(i: ApprovalServiceInputs): ApprovalService {
     ...(i.approvalTtlMs !== undefined ? { approvalTtlMs: i.approvalTtlMs } : {}),
     ...(i.allowRendered !== undefined ? { allowRendered: i.allowRendered } : {}),
     ...(i.ancestry ? { ancestry: i.ancestry } : {}),
-    ...(deployConfigPath !== undefined
+    ...(deployConfigPath !== undefined && policy !== undefined
       ? {
           planFor: async (waiting, ctx) =>
-            ctx.sourceDir ? planAt(ctx.sourceDir, deployConfigPath, waiting) : undefined,
+            ctx.sourceDir
+              ? planAt(ctx.sourceDir, deployConfigPath, waiting, { policy, charts: i.charts?.() })
+              : undefined,
         }
       : {}),
   });
@@ -75,7 +128,7 @@ const refusingDispatcher: Dispatcher = {
 
 /** The same service for reading only (view, current snapshot): it notifies nobody and dispatches nothing. */
 export function readOnlyApprovalService(
-  i: Omit<ApprovalServiceInputs, 'notifier' | 'dispatcher' | 'deployConfigPath'>,
+  i: Omit<ApprovalServiceInputs, 'notifier' | 'dispatcher' | 'deployConfigPath' | 'policy' | 'charts'>,
 ): ApprovalService {
   return approvalService({ ...i, notifier: silentNotifier, dispatcher: refusingDispatcher });
 }
@@ -162,14 +215,15 @@ export function readAccessFrom(i: {
   apiTokensId: string;
   signingKey: () => Promise<string>;
   publicUrl: string;
-  approvers: ApproversConfig;
+  /** an approver of any environment of a repository reads its deployments */
+  approvers: Approvers;
   /** helmgate's own GitHub client (its token), when configured */
   github?: () => Promise<GithubRequester | undefined>;
   ttlMs: number;
   clock: Clock;
   logger: Logger;
 }): ReadAccess {
-  const github = i.github;
+  const { github, approvers } = i;
   return new ReadAccess({
     apiTokens: cached(
       async () => {
@@ -184,7 +238,11 @@ export function readAccessFrom(i: {
     cookies: cookieSettingsFor(i.publicUrl.replace(/\/+$/, '')),
     clock: i.clock,
     logger: i.logger,
-    approvers: i.approvers,
+    approvers: (repository: string) =>
+      typeof approvers === 'function'
+        ? // the policy's approvers of every environment of the repository (no commit narrows them)
+          approvers({ repository, environment: '' })
+        : approvers,
     ...(github
       ? {
           repositoryPermission: async (repository: string, login: string) => {
@@ -199,7 +257,7 @@ export function readAccessFrom(i: {
 /** What the approval page (handlers/approval.ts) needs. */
 export function approvalPageDepsFrom(i: {
   approvals: ApprovalService;
-  approvers: ApproversConfig;
+  approvers: Approvers;
   readAccess: ReadAccess;
   signingKey: () => Promise<string>;
   publicUrl: string;
@@ -221,7 +279,7 @@ export function approvalPageDepsFrom(i: {
 export function dashboardDepsFrom(i: {
   store: DeploymentStore;
   approvals: ApprovalService;
-  approvers: ApproversConfig;
+  approvers: Approvers;
   /** who reads (lib/auth/read-access): API tokens, approvers, GitHub readers of the repository */
   readAccess: ReadAccess;
   signingKey: () => Promise<string>;

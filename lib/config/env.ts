@@ -44,8 +44,21 @@ export const AppConfig = z.object({
   /** GitHub Enterprise: https://ghe.example.org/api/v3 and https://ghe.example.org */
   HELMGATE_GITHUB_API_URL: z.string().url().default('https://api.github.com'),
   HELMGATE_GITHUB_WEB_URL: z.string().url().default('https://github.com'),
-  /** who may approve what: JSON {"production": {"github": [...], "githubTeams": [...], "slack": [...], "required": 1}} */
+  /**
+   * The operator's policy (docs/policy.md): the document itself (JSON, starting with "{") or the path
+   * of a YAML/JSON file. Unset: locally the working tree's deploy.yaml implies it; in AWS it is required.
+   */
+  HELMGATE_POLICY: z.string().min(1).optional(),
+  /**
+   * Legacy, still accepted and merged into the policy's approvers: JSON
+   * {"production": {"github": [...], "githubTeams": [...], "slack": [...], "required": 1}}
+   */
   HELMGATE_APPROVERS: z.string().default('{}'),
+  /**
+   * The deploy runner in AWS: JSON {"<owner/name or *>#<environment>": "<role ARN>"} (set by
+   * scripts/serverless-policy.cjs). Deployment secrets are read only through that environment's role.
+   */
+  HELMGATE_ENVIRONMENT_ROLES: z.string().min(2).optional(),
   HELMGATE_APPROVAL_TTL_HOURS: z.coerce.number().positive().default(24),
   /** the deploy runner's helm binary and pre-pulled chart cache (the container image sets both) */
   HELMGATE_HELM_BIN: z.string().min(1).optional(),

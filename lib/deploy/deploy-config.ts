@@ -168,15 +168,18 @@ export const KubernetesSecretSpec = z.strictObject({
 export type KubernetesSecretSpec = z.infer<typeof KubernetesSecretSpec>;
 
 /**
- * Shape-checked only: who may approve is helmgate's own configuration (HELMGATE_APPROVERS), never
- * the repository being deployed, or a commit could name its own approvers. See docs/deploy-config.md.
+ * The commit's wish, never a grant: who may approve is the operator's policy (lib/policy). A pushed
+ * block may only narrow it (a subset of the policy's approvers, a larger `required`, self-approval
+ * forbidden); anything looser fails the deployment. See docs/policy.md.
  */
 const Approvers = z.strictObject({
   github: z.array(z.string().min(1)).default([]),
   githubTeams: z.array(z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'teams are written org/team-slug')).default([]),
   slack: z.array(z.string().regex(/^[UW][A-Z0-9]+$/, 'Slack user ids look like U0123ABCD')).default([]),
-  required: z.number().int().min(1).default(1),
-  allowSelfApproval: z.boolean().default(true),
+  /** absent: the policy's */
+  required: z.number().int().min(1).optional(),
+  /** absent: the policy's (which forbids self-approval unless it says otherwise) */
+  allowSelfApproval: z.boolean().optional(),
 });
 
 export const ApprovalMode = z.enum(['none', 'required', 'auto']);
@@ -194,17 +197,29 @@ export const EnvironmentSpec = z.strictObject({
 });
 export type EnvironmentSpec = z.infer<typeof EnvironmentSpec>;
 
+/**
+ * Chart repositories are fetched over TLS only. Tests serve charts from a loopback HTTP server and
+ * say so with `allowLoopbackHttpCharts` (a parse option no production path sets).
+ */
+let loopbackHttpCharts = false;
+
+function chartRepositoryUrlOk(v: string): boolean {
+  try {
+    const u = new URL(v);
+    if (u.protocol === 'https:' || u.protocol === 'oci:') return true;
+    return loopbackHttpCharts && u.protocol === 'http:' && u.hostname === '127.0.0.1';
+  } catch {
+    return false;
+  }
+}
+
 export const DeployConfig = z.strictObject({
   apiVersion: z.literal('helmgate/v1', { error: 'apiVersion must be "helmgate/v1"' }),
   chartRepositories: z
     .record(
       RepositoryName,
       z.string().superRefine((v, ctx) => {
-        let ok = false;
-        try {
-          ok = ['http:', 'https:', 'oci:'].includes(new URL(v).protocol);
-        } catch {}
-        if (!ok)
+        if (!chartRepositoryUrlOk(v))
           ctx.addIssue({ code: 'custom', message: `not an https:// or oci:// repository URL (got "${v}")` });
       }),
     )
@@ -440,7 +455,20 @@ export function findCycle(
  * Parses and validates a deploy config. Throws DeployConfigError listing every problem found, each
  * with file, dotted path and line. YAML syntax errors are reported before anything else.
  */
-export function parseDeployConfig(text: string, file = 'deploy.yaml'): DeployConfig {
+export function parseDeployConfig(
+  text: string,
+  file = 'deploy.yaml',
+  options: { allowLoopbackHttpCharts?: boolean } = {},
+): DeployConfig {
+  loopbackHttpCharts = options.allowLoopbackHttpCharts === true;
+  try {
+    return parseDeployConfigText(text, file);
+  } finally {
+    loopbackHttpCharts = false;
+  }
+}
+
+function parseDeployConfigText(text: string, file: string): DeployConfig {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {

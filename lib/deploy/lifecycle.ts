@@ -80,6 +80,19 @@ export interface Deployment {
   rollbackOf?: string;
   /** for GitHub Deployments / Slack message threading, set by reporters */
   externalRefs?: Record<string, string>;
+  /** the operator policy the push was checked against (lib/policy): its digest and one line for people */
+  policy?: { digest: string; summary: string };
+  /**
+   * the commit's own `approvers` block, recorded at intake once the policy check passed: it may only
+   * narrow the policy's approvers, and the approval side applies it (lib/policy/check.ts)
+   */
+  requestedApprovers?: {
+    github: string[];
+    githubTeams: string[];
+    slack: string[];
+    required?: number | undefined;
+    allowSelfApproval?: boolean | undefined;
+  };
 }
 
 /**

@@ -43,7 +43,11 @@ export const MAX_VALUES_DIFF_CHARS = 48 * 1024;
 function chartOf(c: PlannedChart): { ref: string; version?: string } {
   return c.kind === 'local'
     ? { ref: `./${c.path}` }
-    : { ref: `${c.repository}/${c.name}`, version: c.version };
+    : // a chart re-published under the same version shows as a change of its digest
+      {
+        ref: `${c.repository}/${c.name}`,
+        version: c.digest ? `${c.version} (${c.digest.slice(0, 19)})` : c.version,
+      };
 }
 
 function chartLabel(c: { ref: string; version?: string }): string {

@@ -30,7 +30,24 @@ export interface SourceReader {
 
 export type PlannedChart =
   | { kind: 'local'; path: string }
-  | { kind: 'repo'; repository: string; url: string; name: string; version: string };
+  | {
+      kind: 'repo';
+      repository: string;
+      url: string;
+      name: string;
+      version: string;
+      /**
+       * `sha256:<hex>`: the index digest (https) or the OCI manifest digest, read when the plan was made.
+       * Part of the release and plan digests, so an approval covers exactly this chart; the runner
+       * refuses a pulled chart with another. Absent only when the planner had no resolver.
+       */
+      digest?: string;
+    };
+
+/** Port: the digest a chart repository gives a pinned chart now (lib/helm/chart-digest.ts). */
+export interface ChartDigestResolver {
+  digest(chart: { url: string; name: string; version: string }): Promise<string>;
+}
 
 export interface PlannedRelease {
   name: string;
@@ -72,6 +89,8 @@ export interface EnvironmentPlan {
   kubernetesSecrets: PlannedKubeSecret[];
   /** every distinct {secret,key} the releases and Kubernetes Secrets reference, for the pre-flight check */
   secretRefs: SecretRef[];
+  /** the operator policy the plan was checked against (set by the runner's planAt): digest and one line */
+  policy?: { digest: string; summary: string };
   /**
    * sha256 of the deploy content, independent of the commit: environment name, cluster secret name,
    * each release's digest with its needs, timeout and health, and the Kubernetes Secrets (names and
@@ -117,6 +136,8 @@ export async function planEnvironment(input: {
   source: SourceReader;
   /** for messages; default deploy.yaml */
   configFile?: string;
+  /** pins each remote chart to its digest; without it remote charts carry none (offline tools only) */
+  charts?: ChartDigestResolver;
 }): Promise<EnvironmentPlan> {
   const { config, environment, sha, source } = input;
   const file = input.configFile ?? 'deploy.yaml';
@@ -129,6 +150,7 @@ export async function planEnvironment(input: {
     const planned = await planRelease(config, spec, source, {
       file,
       at,
+      ...(input.charts ? { charts: input.charts } : {}),
       report: (issue) => issues.push(issue),
     });
     if (planned) releases.push(planned);
@@ -183,7 +205,12 @@ async function planRelease(
   config: DeployConfig,
   spec: ReleaseSpec,
   source: SourceReader,
-  ctx: { file: string; at: string; report: (issue: DeployConfigIssue) => void },
+  ctx: {
+    file: string;
+    at: string;
+    report: (issue: DeployConfigIssue) => void;
+    charts?: ChartDigestResolver;
+  },
 ): Promise<PlannedRelease | undefined> {
   let ok = true;
   /** `where` defaults to the release in the deploy config; a values file's own syntax error points into that file */
@@ -217,12 +244,25 @@ async function planRelease(
       }
     }
   } else {
+    const url = config.chartRepositories[spec.chart.repository] as string;
+    let digest: string | undefined;
+    if (ctx.charts) {
+      try {
+        digest = await ctx.charts.digest({ url, name: spec.chart.name, version: spec.chart.version });
+      } catch (e) {
+        fail(
+          `cannot pin chart ${spec.chart.name} ${spec.chart.version} to a digest: ${e instanceof Error ? e.message : String(e)}`,
+          { path: `${ctx.at}.chart` },
+        );
+      }
+    }
     chart = {
       kind: 'repo',
       repository: spec.chart.repository,
-      url: config.chartRepositories[spec.chart.repository] as string,
+      url,
       name: spec.chart.name,
       version: spec.chart.version,
+      ...(digest !== undefined ? { digest } : {}),
     };
   }
 
@@ -311,7 +351,8 @@ export function topologicalLayers<T extends { name: string; needs: readonly stri
 }
 
 function chartLabel(c: PlannedChart): string {
-  return c.kind === 'local' ? `./${c.path}` : `${c.repository}/${c.name}@${c.version}`;
+  if (c.kind === 'local') return `./${c.path}`;
+  return `${c.repository}/${c.name}@${c.version}${c.digest ? ` (${c.digest.slice(0, 19)})` : ''}`;
 }
 
 /** A plain-text account of the plan for people (approval page, Slack, logs). No secret values exist here to leak. */
@@ -326,6 +367,7 @@ export function describePlan(plan: EnvironmentPlan): string {
   lines.push(
     `${plan.environment} @ ${plan.sha.slice(0, 12)} — ${gate}${plan.after ? ` after ${plan.after}` : ''} (plan ${plan.digest.slice(0, 12)})`,
   );
+  if (plan.policy) lines.push(`policy ${plan.policy.digest.slice(0, 12)}: ${plan.policy.summary}`);
   lines.push(`cluster credentials: ${plan.cluster.secret}`);
   if (plan.kubernetesSecrets.length > 0) {
     lines.push('Kubernetes Secrets:');

@@ -22,6 +22,11 @@ export const ChartCacheEntry = z.strictObject({
     .min(1)
     .refine((f) => path.basename(f) === f && f !== '.' && f !== '..', 'a file name, not a path'),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'lowercase hex sha256'),
+  /** the repository's digest of the chart (`sha256:…`): the archive's for https, the manifest's for OCI */
+  digest: z
+    .string()
+    .regex(/^sha256:[0-9a-f]{64}$/)
+    .optional(),
 });
 export type ChartCacheEntry = z.infer<typeof ChartCacheEntry>;
 
@@ -39,6 +44,8 @@ export interface ChartRef {
 export interface ChartCache {
   /** Absolute path of the `.tgz` when repository, name, version and the file's sha256 all match the index. */
   lookup(chart: ChartRef): Promise<string | undefined>;
+  /** The repository digest the image build recorded (`sha256:…`), for planning without the network. */
+  digestOf(chart: ChartRef): Promise<string | undefined>;
 }
 
 /** `https://x/charts/` and `https://x/charts` are one repository. */
@@ -65,7 +72,7 @@ export async function writeChartCacheIndex(dir: string, entries: ChartCacheIndex
   await writeFile(path.join(dir, CHART_CACHE_INDEX), `${JSON.stringify(sorted, null, 2)}\n`);
 }
 
-const noCache: ChartCache = { lookup: async () => undefined };
+const noCache: ChartCache = { lookup: async () => undefined, digestOf: async () => undefined };
 
 /**
  * Opens the cache in `dir` (env HELMGATE_CHART_CACHE in the runner image). No directory, no index or a
@@ -80,15 +87,22 @@ export function openChartCache(dir: string | undefined): ChartCache {
     index ??= readChartCacheIndex(root).catch(() => []);
     return index;
   };
+  const find = async (chart: ChartRef) => {
+    const url = normalizeRepositoryUrl(chart.url);
+    return (await load()).find(
+      (e) =>
+        normalizeRepositoryUrl(e.repository) === url && e.name === chart.name && e.version === chart.version,
+    );
+  };
   return {
+    async digestOf(chart) {
+      const entry = await find(chart);
+      if (!entry) return undefined;
+      // an https chart's repository digest is its archive's sha256; OCI needs the recorded manifest digest
+      return entry.digest ?? (chart.url.startsWith('oci:') ? undefined : `sha256:${entry.sha256}`);
+    },
     async lookup(chart) {
-      const url = normalizeRepositoryUrl(chart.url);
-      const entry = (await load()).find(
-        (e) =>
-          normalizeRepositoryUrl(e.repository) === url &&
-          e.name === chart.name &&
-          e.version === chart.version,
-      );
+      const entry = await find(chart);
       if (!entry) return undefined;
       const file = path.join(root, entry.file);
       try {

@@ -120,6 +120,13 @@ export interface HelmRunner {
   uninstall(release: string, namespace: string, opts: MaintenanceOptions): Promise<void>;
   /** Downloads a pinned chart; returns the path of the `.tgz`. */
   pull(input: { repoUrl: string; name: string; version: string; destination: string }): Promise<string>;
+  /** `pull`, plus the manifest digest helm reports for an OCI chart (`Digest: sha256:…`). */
+  pullChart(input: {
+    repoUrl: string;
+    name: string;
+    version: string;
+    destination: string;
+  }): Promise<{ file: string; reportedDigest?: string }>;
   list(namespace?: string): Promise<HelmListEntry[]>;
 }
 
@@ -308,8 +315,16 @@ export function createHelmRunner(opts: HelmRunnerOptions): HelmRunner {
     },
 
     async pull(input) {
-      await exec(pullArgs(input));
-      return path.join(input.destination, `${input.name}-${input.version}.tgz`);
+      return (await runner.pullChart(input)).file;
+    },
+
+    async pullChart(input) {
+      const { stdout } = await exec(pullArgs(input));
+      const reported = /^Digest:\s*(sha256:[0-9a-f]{64})\s*$/im.exec(stdout)?.[1]?.toLowerCase();
+      return {
+        file: path.join(input.destination, `${input.name}-${input.version}.tgz`),
+        ...(reported ? { reportedDigest: reported } : {}),
+      };
     },
 
     async list(namespace) {

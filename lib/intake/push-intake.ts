@@ -10,6 +10,8 @@ import type { RepoSource } from '../github/repo-source';
 import { handle } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Notifier } from '../notify/notifier';
+import { checkPlan, violationReason } from '../policy/check';
+import type { Policy } from '../policy/policy';
 import type { DeploymentStore } from '../store/deployment-store';
 
 export interface PushIntakeDeps {
@@ -35,6 +37,11 @@ export interface PushIntakeDeps {
   headRecheckMs?: number;
   /** waits `ms` (injected: tests do not wait) */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * The operator's policy (lib/policy), loaded once at start and never from a commit: it decides the
+   * approval mode and who approves; the pushed deploy.yaml may only be stricter.
+   */
+  policy: Policy;
   /** how long a delivery id is remembered (GitHub redelivers for days) */
   deliveryTtlSeconds?: number;
 }
@@ -189,14 +196,41 @@ export async function acceptPush(
   // environments are independent: their round trips go out together
   const prepared = await Promise.all(
     Object.entries(config.environments).map(async ([environment, env]) => {
+      const id = deploymentId(deliveryId, environment, base.sha);
+      // the gate comes from the operator's policy, never from the commit alone
+      const check = checkPlan(deps.policy, base.repository, config, environment, deps.deployConfigPath);
+      const policy = check.effective
+        ? { policy: { digest: check.effective.policyDigest, summary: check.effective.summary } }
+        : {};
+      if (!check.effective || check.violations.length > 0) {
+        // refused: recorded with every violation, never dispatched, supersedes nothing
+        const reason = violationReason(check.violations);
+        log.warn('push refused by the policy', { environment, reason });
+        const refused: Deployment = {
+          ...base,
+          id,
+          environment,
+          status: 'failed',
+          approval: check.effective?.approval ?? 'required',
+          reason,
+          finishedAt: now.toISOString(),
+          ...policy,
+        };
+        const isNew = await store.createDeployment(refused);
+        return { refused: true as const, fresh: refused, isNew };
+      }
+      const { after } = check.effective;
+      const policyApproval = check.effective.approval;
       // a rollback never promotes itself: `auto` waits for a person, who confirms the rollback
-      const approval = rollback && env.approval === 'auto' ? 'required' : env.approval;
+      const approval = rollback && policyApproval === 'auto' ? 'required' : policyApproval;
       const d: Deployment = {
         ...base,
-        id: deploymentId(deliveryId, environment, base.sha),
+        id,
         environment,
         approval,
         status: initialStatus(approval),
+        ...policy,
+        ...(env.approvers ? { requestedApprovers: env.approvers } : {}),
       };
       const isNew = await store.createDeployment(d);
       const fresh = isNew ? d : ((await store.getDeployment(d.id)) ?? d);
@@ -207,19 +241,22 @@ export async function acceptPush(
           actor: 'system',
           via: 'webhook',
           action: 'rollback-push',
-          outcome: approval === env.approval ? 'recorded' : `approval ${env.approval} → ${approval}`,
+          outcome: approval === policyApproval ? 'recorded' : `approval ${policyApproval} → ${approval}`,
           detail: `${event.ref} moved back from ${rollback.from.slice(0, 12)} to ${base.sha.slice(0, 12)} (${rollback.ancestry}${event.forced ? ', forced' : ''}): approving it needs the rollback confirmation`,
         });
       // listed only after our create: of two racing pushes, the second to list sees both
       const others = await store.listByEnvironment(d.repository, d.environment, { limit: 50 });
-      return { fresh, isNew, others, offer: !env.after };
+      return { refused: false as const, fresh, isNew, others, offer: !after };
     }),
   );
   const created: Deployment[] = [];
   const superseded: string[] = [];
-  for (const { fresh, isNew, others, offer } of prepared) {
+  for (const p of prepared) {
+    const { fresh, isNew } = p;
     created.push(fresh);
     if (isNew) await deps.notifier.deploymentChanged(fresh);
+    if (p.refused) continue;
+    const { others, offer } = p;
     // older not-yet-started deployments of the environment give way; this one runs, or is offered
     // now (no `after`); with `after`, its approval opens when that environment succeeded (the gate)
     const applied = await handle(

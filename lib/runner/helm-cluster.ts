@@ -5,6 +5,7 @@ import type { EnvironmentPlan, PlannedRelease } from '../deploy/plan';
 import { describeError, HelmgateError } from '../errors';
 import type { CommandRunner } from '../exec/command-runner';
 import { resolveInTree, UnsafeSourceError, verifyTree } from '../github/source-tree';
+import { sha256File } from '../helm/chart-cache';
 import type { HelmChartSource, HelmConnection } from '../helm/helm-args';
 import { createHelmRunner, type HelmRunner } from '../helm/helm-runner';
 import { deployRelease, type RetryPolicy, renderRelease } from '../helm/release-deployer';
@@ -48,6 +49,8 @@ export interface ClusterAccess {
 /** Where a remote chart archive comes from before helm is asked to download it. */
 export interface ChartLookup {
   lookup(chart: { url: string; name: string; version: string }): Promise<string | undefined>;
+  /** the recorded repository digest (needed to use a cached OCI chart) */
+  digestOf?(chart: { url: string; name: string; version: string }): Promise<string | undefined>;
 }
 
 export interface HelmClusterOptions {
@@ -291,12 +294,23 @@ function chartFetcher(
       }
       const closed = await closedInputs(release, sourceDir);
       if (closed) return { failure: closed };
-      const key = `${c.url}\0${c.name}\0${c.version}`;
+      const key = `${c.url}\0${c.name}\0${c.version}\0${c.digest ?? ''}`;
       let p = pulls.get(key);
       if (!p) {
+        const oci = c.url.startsWith('oci:');
+        const ref = { url: c.url, name: c.name, version: c.version };
+        /** the chart's digest, as this archive (https) or helm's report (OCI) shows it */
+        const digestOf = async (file: string, reported: string | undefined) =>
+          oci ? reported : `sha256:${await sha256File(file)}`;
         p = (async () => {
-          const cached = await cache?.lookup({ url: c.url, name: c.name, version: c.version });
-          if (cached) return { source: { kind: 'local', path: cached } as HelmChartSource };
+          const cached = await cache?.lookup(ref);
+          if (cached) {
+            const cachedDigest = oci ? await cache?.digestOf?.(ref) : await digestOf(cached, undefined);
+            // a cache entry of another digest is not the planned chart: pull, and check what arrives
+            if (c.digest === undefined || cachedDigest === c.digest)
+              return { source: { kind: 'local', path: cached } as HelmChartSource };
+          }
+          let pulled: { file: string; reportedDigest?: string };
           try {
             // helm resolves and connects itself: the host is checked here, before it is asked to
             await outbound.check(c.url);
@@ -308,13 +322,20 @@ function chartFetcher(
           try {
             const destination = path.join(dir, String(pulls.size));
             await mkdir(destination, { recursive: true });
-            const file = await helm.pull({ repoUrl: c.url, name: c.name, version: c.version, destination });
-            return { source: { kind: 'local', path: file } as HelmChartSource };
+            pulled = await helm.pullChart({ repoUrl: c.url, name: c.name, version: c.version, destination });
           } catch (e) {
             return {
               failure: `chart ${c.name} ${c.version} could not be fetched from ${c.url} (not in the chart cache; ${describeError(e)})`,
             };
           }
+          if (c.digest !== undefined) {
+            const got = await digestOf(pulled.file, pulled.reportedDigest);
+            if (got !== c.digest)
+              return {
+                failure: `chart ${c.name} ${c.version} from ${c.url} is not the planned chart: its digest is ${got ?? 'unknown (helm reported none)'}, the plan (and its approval) pinned ${c.digest}; refusing to deploy it`,
+              };
+          }
+          return { source: { kind: 'local', path: pulled.file } as HelmChartSource };
         })();
         pulls.set(key, p);
       }

@@ -3,7 +3,12 @@ import path from 'node:path';
 import type { Clock } from '../clock';
 import { parseDeployConfig } from '../deploy/deploy-config';
 import { type Deployment, deadRuns, lockName, type ReleaseResult, refusal } from '../deploy/lifecycle';
-import { type EnvironmentPlan, type PlannedRelease, planEnvironment } from '../deploy/plan';
+import {
+  type ChartDigestResolver,
+  type EnvironmentPlan,
+  type PlannedRelease,
+  planEnvironment,
+} from '../deploy/plan';
 import { type NodeOutcome, runDag } from '../deploy/scheduler';
 import type { DeployJob, Dispatcher } from '../dispatch/dispatcher';
 import { describeError, HelmgateError } from '../errors';
@@ -12,6 +17,8 @@ import { type Applied, handle, movedOrCurrent } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
+import { checkPlan, PolicyViolationError } from '../policy/check';
+import type { Policy } from '../policy/policy';
 import { DIGEST_KEY_SECRET, keyedHash } from '../secrets/digest-key';
 import { SecretMissingError, type SecretResolver } from '../secrets/secrets-provider';
 import type { DeploymentStore } from '../store/deployment-store';
@@ -71,8 +78,20 @@ export interface RunnerDeps {
   clock: Clock;
   logger: Logger;
   redactor: Redactor;
-  /** a fresh resolver per invocation (values cached for this invocation only) */
-  secrets: () => SecretResolver;
+  /**
+   * A fresh resolver per invocation (values cached for this invocation only), for this deployment:
+   * in AWS it reads through the deployment's environment role (lib/runner/environment-secrets.ts).
+   */
+  secrets: (d: Pick<Deployment, 'id' | 'repository' | 'environment'>) => SecretResolver;
+  /**
+   * The runner's own secrets (the digest key), read with the runner's own credentials; default: the
+   * deployment's resolver (locally, where there are no roles).
+   */
+  ownSecrets?: () => SecretResolver;
+  /** the operator's policy: checked before any secret is read; a violation fails the deployment */
+  policy: Policy;
+  /** pins remote charts to their repository digests when planning (approved charts are the charts that run) */
+  charts?: ChartDigestResolver;
   cluster: ClusterConnector;
   finished?: FinishedHook;
   /** private temp dirs are made here (mode 0700) */
@@ -203,19 +222,26 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
     await withDeadline('fetching the commit', stepMs(deps, 'source'), (signal) =>
       deps.source.extractTree(d.repository, d.sha, src, signal),
     );
-    plan = await withDeadline('planning', stepMs(deps, 'plan'), () => planAt(src, deps.deployConfigPath, d));
+    // the policy check comes first: nothing the commit names is fetched or read before it passed
+    plan = await withDeadline('planning', stepMs(deps, 'plan'), () =>
+      planAt(src, deps.deployConfigPath, d, deps),
+    );
     if (deployment.planDigest && deployment.planDigest !== plan.digest)
       throw new HelmgateError('conflict', 'the plan differs from the one that was approved; approval void');
 
-    const secrets = deps.secrets();
+    // the deployment's secrets through its environment's role; the digest key is the runner's own
+    const secrets = deps.secrets(deployment);
+    const own = deps.ownSecrets?.() ?? secrets;
     const keyRef = { secret: deps.digestKeySecret ?? DIGEST_KEY_SECRET };
     const refs = [
       ...(deps.cluster.readsClusterSecret ? [{ secret: plan.cluster.secret }] : []),
       ...plan.secretRefs,
-      keyRef,
     ];
-    await withDeadline('the secrets pre-flight', stepMs(deps, 'secrets'), () => secrets.preflight(refs));
-    const digestKey = await secrets.resolve(keyRef);
+    await withDeadline('the secrets pre-flight', stepMs(deps, 'secrets'), async () => {
+      await secrets.preflight(refs);
+      await own.preflight([keyRef]);
+    });
+    const digestKey = await own.resolve(keyRef);
     deployment = await deps.store.update(
       deployment.id,
       {
@@ -289,11 +315,17 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
   return result;
 }
 
-/** Parses the deploy config of an extracted tree and plans one deployment's environment. */
+/**
+ * Parses the deploy config of an extracted tree, checks the environment against the operator's
+ * policy (a violation throws PolicyViolationError naming the rule, before anything the commit names
+ * is fetched or read) and plans it, pinning remote charts with `charts`. The plan says which policy
+ * applied.
+ */
 export async function planAt(
   sourceDir: string,
   deployConfigPath: string,
-  d: Pick<Deployment, 'environment' | 'sha'>,
+  d: Pick<Deployment, 'repository' | 'environment' | 'sha'>,
+  opts: { policy: Policy; charts?: ChartDigestResolver | undefined },
 ): Promise<EnvironmentPlan> {
   const reader = directorySourceReader(sourceDir);
   const text = await reader.readFile(deployConfigPath);
@@ -305,7 +337,21 @@ export async function planAt(
       'invalid_deploy_config',
       `environment ${d.environment} is not in ${deployConfigPath} at ${d.sha}`,
     );
-  return planEnvironment({ config, environment: d.environment, sha: d.sha, source: reader });
+  const check = checkPlan(opts.policy, d.repository, config, d.environment, deployConfigPath);
+  if (!check.effective || check.violations.length > 0) throw new PolicyViolationError(check.violations);
+  const plan = await planEnvironment({
+    config,
+    environment: d.environment,
+    sha: d.sha,
+    source: reader,
+    ...(opts.charts ? { charts: opts.charts } : {}),
+  });
+  return {
+    ...plan,
+    approval: check.effective.approval,
+    ...(check.effective.after !== undefined ? { after: check.effective.after } : {}),
+    policy: { digest: check.effective.policyDigest, summary: check.effective.summary },
+  };
 }
 
 /**
@@ -324,7 +370,7 @@ async function offerApproval(deps: RunnerDeps, d: Deployment): Promise<RunResult
       deps.source.extractTree(d.repository, d.sha, sourceDir, signal),
     );
     const plan = await withDeadline('planning', stepMs(deps, 'plan'), () =>
-      planAt(sourceDir, deps.deployConfigPath, d),
+      planAt(sourceDir, deps.deployConfigPath, d, deps),
     );
     await deps.finished.offer(d.id, { plan });
     return { kind: 'waiting', reason: 'approval offered' };

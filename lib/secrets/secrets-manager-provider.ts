@@ -22,6 +22,8 @@ export class SecretsManagerProvider implements SecretsProvider {
         (e as { name?: string }).name === 'ResourceNotFoundException'
       )
         return undefined;
+      // ours, e.g. the environment role could not be assumed: already says why, names no secret value
+      if (e instanceof HelmgateError) throw e;
       // the SDK's message names the secret id, never a value; keep the class, drop details
       throw new HelmgateError('internal', `Secrets Manager read of ${id} failed: ${(e as Error).name}`, {
         cause: e,

@@ -4,12 +4,14 @@ import { HelmgateError } from '../errors';
 /**
  * The Slack secret (`helmgate/slack` in Secrets Manager, the same key in the local secrets file):
  * JSON `{"botToken": "xoxb-…", "signingSecret": "…"}`, with `previousSigningSecrets` during a
- * rotation and an optional `channel` (channel id) for deployment messages.
+ * rotation and an optional `channel` (channel id) for deployment messages. The deploy runner reads
+ * its own bot-only secret (`helmgate/slack-bot`: no `signingSecret`), so it can post but never forge a
+ * Slack vote; without a signing secret every interaction fails verification.
  */
 export const SlackSecret = z
   .object({
     botToken: z.string().regex(/^xox[a-z]-/, 'expected a bot token (xoxb-…)'),
-    signingSecret: z.string().min(16),
+    signingSecret: z.string().min(16).optional(),
     previousSigningSecrets: z.array(z.string().min(16)).default([]),
     channel: z.string().min(1).optional(),
   })
@@ -38,7 +40,7 @@ export function parseSlackSecret(text: string): SlackCredentials {
   const s = parsed.data;
   return {
     botToken: s.botToken,
-    signingSecrets: [s.signingSecret, ...s.previousSigningSecrets],
+    signingSecrets: [...(s.signingSecret ? [s.signingSecret] : []), ...s.previousSigningSecrets],
     ...(s.channel ? { channel: s.channel } : {}),
   };
 }

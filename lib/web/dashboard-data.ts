@@ -1,6 +1,6 @@
 import type { ApproversConfig } from '../approval/approval-port';
 import type { ApprovalRequest } from '../approval/approval-request';
-import type { ApprovalView } from '../approval/approval-service';
+import type { ApprovalView, ApproversKey } from '../approval/approval-service';
 import { authorize } from '../approval/approver-policy';
 import type { Deployment, DeploymentStatus } from '../deploy/deployment';
 import { HelmgateError } from '../errors';
@@ -33,7 +33,8 @@ export async function readable(viewer: Viewer, list: readonly Deployment[]): Pro
 export interface DashboardReadDeps {
   store: DeploymentStore;
   approvals: { view(deploymentId: string): Promise<ApprovalView | undefined> };
-  approvers: () => ApproversConfig;
+  /** who may approve a deployment: from the operator policy, per repository and environment */
+  approvers: (d: ApproversKey) => ApproversConfig;
   /** count `rendered` (local render-only runs) as "what runs" */
   allowRendered?: boolean;
   /** how many of the newest deployments the pages read; default 1000 */
@@ -119,7 +120,7 @@ export async function waitingItem(
     right:
       viewer.canVote === false
         ? { ok: false, reason: 'an API token reads only; log in with GitHub to vote' }
-        : voteRight(viewer, d.environment, deps.approvers()),
+        : voteRight(viewer, d.environment, deps.approvers(d)),
     rollbackNeeded: view?.newerRunning !== undefined,
     ...(view?.newerRunning ? { newerRunningSha: view.newerRunning.sha } : {}),
     required: view?.required ?? 1,

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Context } from 'aws-lambda';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite';
 import { httpEvent } from '../helpers/events';
@@ -48,6 +50,8 @@ describe('Lambda logging at the real webhook entry', () => {
       HELMGATE_DYNAMODB_ENDPOINT: dynamo.endpoint,
       HELMGATE_SECRETS_ENDPOINT: sm.url,
       HELMGATE_TABLE: dynamo.table,
+      // as the stack sets it on every function (scripts/serverless-policy.cjs): the packaged policy
+      HELMGATE_POLICY: path.resolve(__dirname, '../../helmgate-policy.yaml'),
     });
     jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
       stdout.push(String(chunk));
@@ -102,4 +106,19 @@ describe('Lambda logging at the real webhook entry', () => {
     ]);
     for (const l of lines) expect(l.function_request_id).toMatch(/^req-[12]$/);
   });
+});
+
+test('every Lambda entry point in serverless.yml, and the runner image, tells the logger its invocation', () => {
+  const root = path.resolve(__dirname, '../..');
+  const yml = readFileSync(path.join(root, 'serverless.yml'), 'utf8');
+  const entries = [...yml.matchAll(/^\s+handler: (handlers\/[\w-]+)\.handler$/gm)].map((m) => `${m[1]}.ts`);
+  entries.push('handlers/deploy-runner.ts'); // the container image's CMD index.handler (Dockerfile)
+  expect(entries.length).toBeGreaterThanOrEqual(7);
+  for (const file of entries) {
+    const text = readFileSync(path.join(root, file), 'utf8');
+    expect({ file, wrapped: /withLambdaContext\(|enterInvocation\(context\)/.test(text) }).toEqual({
+      file,
+      wrapped: true,
+    });
+  }
 });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { makeApprovalHandler } from '../../handlers/approval';
+import type { ApproversConfig } from '../../lib/approval/approval-port';
 import { ReadAccess } from '../../lib/auth/read-access';
 import { cookieSettingsFor, csrfToken, type Session, signValue } from '../../lib/auth/session';
 import type { HttpEvent } from '../../lib/http/lambda-http';
@@ -127,7 +128,7 @@ export async function approvalProperties(opts: PropertyOptions): Promise<Propert
       cookies,
       clock: ctx.clock,
       logger,
-      approvers: ctx.deps.approvers,
+      approvers: ctx.deps.approvers as ApproversConfig,
     }),
     signingKey: async () => signingKey,
     cookies,

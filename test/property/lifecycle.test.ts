@@ -79,7 +79,8 @@ async function runSequence(
         const sha = pushes.toString(16).padStart(40, '0');
         const approval = cmd.env === 'staging' ? ('none' as const) : ('required' as const);
         const d: Deployment = {
-          id: `d${pushes}-${cmd.env}`,
+          // zero-padded: same-millisecond deployments are ordered by id (lib/deploy/lifecycle.ts), as pushed
+          id: `d${String(pushes).padStart(4, '0')}-${cmd.env}`,
           repository: 'org/charts',
           environment: cmd.env,
           sha,

@@ -14,6 +14,7 @@ import { MemoryBranchState } from '../fakes/memory-branch-state';
 import { startDynalite } from '../helpers/dynalite';
 import { branchPush } from '../helpers/events';
 import { MemoryRepoSource } from '../helpers/memory-source';
+import { policyOf } from '../helpers/policy';
 import {
   bodyBytes,
   checkProperty,
@@ -273,6 +274,7 @@ export async function webhookProperties(opts: PropertyOptions): Promise<Property
     // the branch is at the first known commit: pushes of it get past the head check
     branchState: new MemoryBranchState(() => KNOWN_SHAS[0]),
     headRecheckMs: 0,
+    policy: policyOf(DEPLOY_YAML),
     repositories: [REPO],
     branches: [],
     maxBodyBytes: 64 * 1024,

@@ -18,6 +18,7 @@ import { type RunResult, runDeployment } from '../../lib/runner/runner';
 import { processSlackInteraction, type SlackInteractionJob } from '../../lib/slack/vote-worker';
 import { branchPush, signedGithubEvent } from '../helpers/events';
 import { testGit } from '../helpers/git';
+import { policyOf } from '../helpers/policy';
 import { REPOSITORY } from '../integration/runner/harness';
 import { blockActions, form } from '../unit/slack/payloads';
 import { type RunnerWorld, startRunnerWorld } from './runner-env';
@@ -164,6 +165,7 @@ export async function startRaceWorld(): Promise<RaceWorld> {
     deployConfigPath: 'deploy.yaml',
     branchState: new LocalBranchState(w.repo.dir, testGit),
     headRecheckMs: 0,
+    policy: policyOf(RACES_DEPLOY_YAML),
     repositories: [REPOSITORY],
     // the checkout's branch: pushes are accepted only while their commit is its head
     branches: ['main'],

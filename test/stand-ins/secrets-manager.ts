@@ -10,6 +10,10 @@ import type { AddressInfo } from 'node:net';
 export class SecretsManagerStandIn {
   readonly secrets = new Map<string, string>();
   readonly reads: string[] = [];
+  /** the access key id of each read (from the SigV4 Authorization header), in order */
+  readonly readers: string[] = [];
+  /** IAM, roughly: may the caller with this access key id read this secret? undefined = anyone */
+  allow: ((accessKeyId: string, secretId: string) => boolean) | undefined;
   private server: Server | undefined;
   port = 0;
 
@@ -45,6 +49,13 @@ export class SecretsManagerStandIn {
           return reply(400, { __type: 'SerializationException', message: 'bad JSON' });
         }
         this.reads.push(id);
+        const accessKeyId = /Credential=([^/]+)\//.exec(String(req.headers.authorization ?? ''))?.[1] ?? '';
+        this.readers.push(accessKeyId);
+        if (this.allow && !this.allow(accessKeyId, id))
+          return reply(400, {
+            __type: 'AccessDeniedException',
+            message: `User: ${accessKeyId} is not authorized to perform: secretsmanager:GetSecretValue on resource: ${id}`,
+          });
         const value = this.secrets.get(id);
         if (value === undefined)
           return reply(400, {

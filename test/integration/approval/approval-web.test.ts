@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { makeApprovalHandler } from '../../../handlers/approval';
 import { makeAuthHandler } from '../../../handlers/auth';
+import type { ApproversConfig } from '../../../lib/approval/approval-port';
 import { ReadAccess } from '../../../lib/auth/read-access';
 import { cookieSettingsFor, csrfToken, readSession } from '../../../lib/auth/session';
 import { createLocalHttpServer, listen } from '../../../lib/http/local-adapter';
@@ -33,7 +34,7 @@ beforeAll(async () => {
       cookies,
       clock: ctx.clock,
       logger: ctx.deps.logger,
-      approvers: ctx.deps.approvers,
+      approvers: ctx.deps.approvers as ApproversConfig,
       repositoryPermission: async (repository, login) =>
         repository === REPO && login === 'reader' ? 'read' : 'none',
     }),

@@ -11,6 +11,7 @@ import { createLocalHttpServer, listen } from '../../../lib/http/local-adapter';
 import { headCommit, pushPayload, signedWebhook } from '../../../lib/local/push-payload';
 import { testGit } from '../../helpers/git';
 import { makeGitRepo } from '../../helpers/git-repo';
+import { policyOf } from '../../helpers/policy';
 import { SecretsManagerStandIn } from '../../stand-ins/secrets-manager';
 import { StsStandIn } from '../../stand-ins/sts';
 
@@ -258,6 +259,8 @@ describe('after a push (staging rendered, production waiting)', () => {
     expect(same.stdout).toContain(`staging @ ${first.slice(0, 12)} — deploys on push`);
     expect(same.stdout).toContain('secret value auth.token ← app/token#token');
     expect(same.stdout).toContain('hello: unchanged');
+    // which policy applied: the local stack's, from its checkout
+    expect(same.stdout).toMatch(/\npolicy [0-9a-f]{12}: deploys on push; cluster local\/staging\/cluster; /);
 
     const prod = await cli(['plan', first.slice(0, 9), 'production']);
     expect(prod.stdout).toContain('production runs nothing deployed by helmgate yet');
@@ -284,6 +287,18 @@ describe('after a push (staging rendered, production waiting)', () => {
       changes: [{ change: 'changed' }],
     });
     expect(json.body.environments[1]).toMatchObject({ running: null, changes: [{ change: 'new' }] });
+    expect(json.body.environments[0]).toMatchObject({ plan: { policy: { digest: expect.any(String) } } });
+  });
+
+  test('plan of a commit outside the operator policy exits 1 and names the rule', async () => {
+    repo.commit(
+      { 'deploy.yaml': DEPLOY_YAML.replace('approval: required', 'approval: none') },
+      'switch off approval',
+    );
+    const out = await cli(['plan', 'HEAD', 'production']);
+    expect(out.code).toBe(1);
+    expect(out.stderr).toContain('policy: production.approval is required; deploy.yaml says none');
+    repo.commit({ 'deploy.yaml': DEPLOY_YAML }, 'restore');
   });
 
   test('plan of an environment the config does not have, or a commit that does not exist, exits 1', async () => {
@@ -563,6 +578,8 @@ describe('AWS mode (the environment of the Lambdas, DynamoDB at a loopback endpo
         HELMGATE_TABLE: 'helmgate',
         HELMGATE_DYNAMODB_ENDPOINT: dynamodbEndpoint,
         HELMGATE_SECRETS_ENDPOINT: secretsManager.url,
+        // as the stack sets it on every function (scripts/serverless-policy.cjs)
+        HELMGATE_POLICY: JSON.stringify(policyOf(DEPLOY_YAML)),
         HELMGATE_APPROVERS: JSON.stringify(APPROVERS),
         ...extra,
       },

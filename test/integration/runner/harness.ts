@@ -8,6 +8,7 @@ import { LocalGitSource } from '../../../lib/github/local-git-source';
 import { createLogger, memorySink } from '../../../lib/log/logger';
 import { Redactor } from '../../../lib/log/redact';
 import type { Notifier } from '../../../lib/notify/notifier';
+import type { Policy } from '../../../lib/policy/policy';
 import { helmClusterConnector } from '../../../lib/runner/helm-cluster';
 import { clusterAccessFromSecret } from '../../../lib/runner/kube-access';
 import { type RunnerDeps, runDeployment } from '../../../lib/runner/runner';
@@ -16,6 +17,7 @@ import { SecretResolver } from '../../../lib/secrets/secrets-provider';
 import type { TestDynamo } from '../../helpers/dynalite';
 import { testGit } from '../../helpers/git';
 import { makeGitRepo } from '../../helpers/git-repo';
+import { policyOfTree } from '../../helpers/policy';
 import type { KubeApiStandIn } from '../../stand-ins/kube-api';
 
 export const CANARY = 'canary-runner-7d1e0c94b2f3a6';
@@ -94,6 +96,8 @@ export function makeHarness(opts: {
   secrets?: Record<string, unknown>;
   retry?: { attempts?: number; baseMs?: number; capMs?: number };
   rollbackOnFailure?: boolean;
+  /** the operator policy; default: what the working tree's deploy.yaml implies when the harness is made */
+  policy?: Policy;
 }): Harness {
   const work = mkdtempSync(path.join(path.resolve(__dirname, '../../../.tmp'), 'runner-'));
   const secretsFile = path.join(work, 'secrets.json');
@@ -123,6 +127,7 @@ export function makeHarness(opts: {
     logger,
     redactor,
     secrets: () => new SecretResolver(provider, redactor),
+    policy: opts.policy ?? policyOfTree(opts.repoDir),
     cluster: helmClusterConnector({
       helmBin: process.env.HELMGATE_HELM_BIN as string,
       commandRunner: timingRunner(calls),

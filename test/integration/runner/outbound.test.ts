@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { outboundGuard } from '../../../lib/http/outbound-guard';
+import { Policy } from '../../../lib/policy/policy';
 import { helmClusterConnector } from '../../../lib/runner/helm-cluster';
 import { clusterAccessFromSecret } from '../../../lib/runner/kube-access';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
@@ -41,7 +42,28 @@ beforeAll(async () => {
   await new Promise<void>((r) => internal.listen(0, '127.0.0.1', r));
   internalUrl = `http://127.0.0.1:${(internal.address() as AddressInfo).port}`;
   repo = runnerRepo({ 'deploy.yaml': deployYaml({}) });
-  h = makeHarness({ db, kube, repoDir: repo.dir });
+  // the operator policy allows these hosts (issue 11): the guard still refuses their addresses
+  h = makeHarness({
+    db,
+    kube,
+    repoDir: repo.dir,
+    policy: Policy.parse({
+      apiVersion: 'helmgate/policy/v1',
+      repositories: {
+        '*': {
+          environments: {
+            staging: {
+              approval: 'none',
+              cluster: { secret: 'test/cluster' },
+              namespaces: ['web'],
+              chartRepositories: ['https://169.254.169.254/latest/'],
+              healthHosts: ['127.0.0.1'],
+            },
+          },
+        },
+      },
+    }),
+  });
 });
 
 afterAll(async () => {
@@ -97,7 +119,7 @@ test('a chart repository on the metadata service address is refused before helm 
   const sha = repo.commit(
     {
       'deploy.yaml': deployYaml({
-        repos: 'chartRepositories:\n  meta: http://169.254.169.254/latest/\n',
+        repos: 'chartRepositories:\n  meta: https://169.254.169.254/latest/\n',
         chart: '{ repository: meta, name: x, version: 1.0.0 }',
       }),
     },

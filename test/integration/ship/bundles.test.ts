@@ -24,7 +24,15 @@ describe('Lambda bundles (npm run build)', () => {
     expect(runner?.inputs.some((i) => heavy.test(i))).toBe(true);
     const http = built.filter((b) => b.name !== 'deploy-runner');
     expect(http.map((b) => b.name).sort()).toEqual(
-      ['approval', 'auth', 'deployments', 'github-webhook', 'slack-interactions', 'sweeper'].sort(),
+      [
+        'approval',
+        'auth',
+        'dashboard',
+        'deployments',
+        'github-webhook',
+        'slack-interactions',
+        'sweeper',
+      ].sort(),
     );
     for (const b of http)
       expect({ handler: b.name, heavy: b.inputs.filter((i) => heavy.test(i)) }).toEqual({

@@ -104,6 +104,9 @@ function deployConfig(url: string) {
       '        chart: { repository: loopback, name: tiny, version: 0.1.0 }',
       '',
     ].join('\n'),
+    'deploy.yaml',
+    // test-only: the loopback chart repository speaks plain HTTP
+    { allowLoopbackHttpCharts: true },
   );
 }
 

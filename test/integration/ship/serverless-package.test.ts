@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { parse as parseYaml } from 'yaml';
 import { AppConfig } from '../../../lib/config/env';
 import { TABLE_DEFINITION } from '../../../lib/store/dynamodb-deployment-store';
 import { startDynalite } from '../../helpers/dynalite';
@@ -369,12 +370,9 @@ describe('IAM: a role per function, every statement scoped to named resources', 
       named('helmgate/slack', 'helmgate/github-token'),
     );
     expect(secrets('SweeperLambdaFunction')).toEqual(named('helmgate/slack', 'helmgate/github-token'));
+    // deployment secrets only through an environment role (below); Slack through its bot-only secret
     expect(secrets('DeployRunnerLambdaFunction')).toEqual(
-      [
-        ...named('helmgate/github-token', 'helmgate/slack', 'helmgate/digest-key'),
-        secretArn('helmgate/*'),
-        secretArn('idr/*'),
-      ].sort(),
+      named('helmgate/github-token', 'helmgate/slack-bot', 'helmgate/digest-key'),
     );
   });
 
@@ -411,5 +409,114 @@ describe('IAM: a role per function, every statement scoped to named resources', 
       SweeperLambdaFunction: [runner],
       DeployRunnerLambdaFunction: [runner],
     });
+  });
+});
+
+describe('IAM isolation of deployments (issue 11): what even a bug in helmgate could not read', () => {
+  const ACCOUNT = { 'AWS::Partition': 'aws', 'AWS::Region': 'eu-west-1', 'AWS::AccountId': '123456789012' };
+  const arnOf = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}`;
+  /** A secret as AWS names it (`-` and 6 random characters), and the bare name (a missing secret). */
+  const arnsOf = (name: string) => [arnOf(`${name}-AbC123`), arnOf(name)];
+  const CONTROL_SECRETS = [
+    'helmgate/github-webhook',
+    'helmgate/approval-signing-key',
+    'helmgate/github-oauth',
+    'helmgate/api-tokens',
+    'helmgate/slack',
+  ];
+
+  /** IAM's wildcard match of a resource pattern (`*`, `?`) after substituting the pseudo parameters. */
+  function matches(pattern: string, arn: string): boolean {
+    const concrete = pattern.replace(
+      /\$\{(AWS::[A-Za-z]+)\}/g,
+      (_, p: string) => ACCOUNT[p as keyof typeof ACCOUNT],
+    );
+    const re = new RegExp(
+      `^${concrete
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`,
+    );
+    return re.test(arn);
+  }
+  function roleStatements(roleId: string): Statement[] {
+    const role = resources()[roleId];
+    if (role?.Type !== 'AWS::IAM::Role') throw new Error(`no role ${roleId}`);
+    return (role.Properties.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>).flatMap(
+      (p) => p.PolicyDocument.Statement,
+    );
+  }
+  function roleReads(roleId: string, name: string): boolean {
+    return roleStatements(roleId)
+      .filter((st) => st.Effect === 'Allow' && actions(st).includes('secretsmanager:GetSecretValue'))
+      .flatMap((st) => resourceTexts(st.Resource))
+      .some((pattern) => arnsOf(name).some((arn) => matches(pattern, arn)));
+  }
+  const roleIds = () => ofType('AWS::IAM::Role').map(([id]) => id);
+  /** The roles a role may assume (sts:AssumeRole statements naming roles of this template). */
+  const assumable = (roleId: string) =>
+    roleStatements(roleId)
+      .filter((st) => actions(st).includes('sts:AssumeRole'))
+      .flatMap((st) => refs(st.Resource));
+  const runnerRoles = () => ['DeployRunnerRole', ...assumable('DeployRunnerRole')];
+
+  it('the matcher itself tells a name from its neighbours', () => {
+    expect(matches(secretArn('idr/*'), arnOf('idr/readonly-AbC123'))).toBe(true);
+    expect(matches(secretArn('idr/readonly-??????'), arnOf('idr/readonly-AbC123'))).toBe(true);
+    expect(matches(secretArn('idr/readonly-??????'), arnOf('idr/readonly-evil-AbC123'))).toBe(false);
+    expect(matches(secretArn('helmgate/*'), arnOf('helmgate/slack-AbC123'))).toBe(true);
+  });
+
+  it('gives the runner one role per environment of the policy, assumable only by the runner', () => {
+    const envRoles = assumable('DeployRunnerRole');
+    expect(envRoles).toHaveLength(2);
+    for (const id of envRoles) {
+      const trust = resources()[id]?.Properties.AssumeRolePolicyDocument as { Statement: Array<Json> };
+      expect(trust.Statement).toEqual([
+        {
+          Effect: 'Allow',
+          Principal: { AWS: { 'Fn::GetAtt': ['DeployRunnerRole', 'Arn'] } },
+          Action: 'sts:AssumeRole',
+        },
+      ]);
+    }
+    // nobody else may assume anything
+    for (const id of roleIds().filter((r) => r !== 'DeployRunnerRole')) expect(assumable(id)).toEqual([]);
+    const map = (fn('DeployRunnerLambdaFunction').Properties.Environment as { Variables: Json }).Variables
+      .HELMGATE_ENVIRONMENT_ROLES;
+    expect(refs(map).sort()).toEqual([...envRoles].sort());
+    expect(JSON.stringify(map)).toContain('"*#staging\\":\\"');
+  });
+
+  it('no runner role (its own or an environment role) can read a control secret', () => {
+    const reads = runnerRoles().flatMap((role) =>
+      CONTROL_SECRETS.filter((name) => roleReads(role, name)).map((name) => `${role} reads ${name}`),
+    );
+    expect(reads).toEqual([]);
+    // and the check can fail: the roles that need them do read them
+    expect(roleReads('WebhookRole', 'helmgate/github-webhook')).toBe(true);
+  });
+
+  it("no single role reads both environments' cluster credentials, and each environment role reads its own", () => {
+    const both = roleIds().filter(
+      (role) => roleReads(role, 'helmgate/staging/cluster') && roleReads(role, 'helmgate/production/cluster'),
+    );
+    expect(both).toEqual([]);
+    const readers = (name: string) => roleIds().filter((role) => roleReads(role, name));
+    expect(readers('helmgate/staging/cluster')).toHaveLength(1);
+    expect(readers('helmgate/production/cluster')).toHaveLength(1);
+    expect(readers('helmgate/staging/cluster')).not.toEqual(readers('helmgate/production/cluster'));
+    // staging's role reads what the policy lets staging read, and not production's other secrets
+    const [staging] = readers('helmgate/staging/cluster') as [string];
+    expect(roleReads(staging, 'idr/readonly')).toBe(true);
+    expect(roleReads(staging, 'idr/vae/github-oauth')).toBe(false);
+  });
+
+  it('every function carries the packaged policy as HELMGATE_POLICY', () => {
+    const packaged = readFileSync(path.join(root, 'helmgate-policy.yaml'), 'utf8');
+    for (const id of FUNCTIONS) {
+      const policy = (fn(id).Properties.Environment as { Variables: Json }).Variables.HELMGATE_POLICY;
+      expect(JSON.parse(policy as string)).toEqual(parseYaml(packaged));
+    }
   });
 });

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { makeApprovalHandler } from '../../../handlers/approval';
 import { makeDashboardHandler } from '../../../handlers/dashboard';
 import { makeDeploymentsHandler } from '../../../handlers/deployments';
+import type { ApproversConfig } from '../../../lib/approval/approval-port';
 import { ReadAccess, type Reader } from '../../../lib/auth/read-access';
 import { cookieSettingsFor } from '../../../lib/auth/session';
 import type { HttpEvent } from '../../../lib/http/lambda-http';
@@ -35,7 +36,7 @@ beforeAll(async () => {
   const readAccess = new ReadAccess({
     ...common,
     apiTokens: async () => [API_TOKEN],
-    approvers: ctx.deps.approvers,
+    approvers: ctx.deps.approvers as ApproversConfig,
   });
   const approval = makeApprovalHandler({
     approvals: ctx.service,

@@ -102,6 +102,22 @@ describe('approval page', () => {
     expect(html).toContain('method="post" action="/approvals/abc1234-production-x/approve"');
   });
 
+  test('says which operator policy applied: its digest and its one line', () => {
+    const html = renderApprovalPage({
+      state: open,
+      deployment: {
+        ...deployment,
+        policy: { digest: 'c'.repeat(64), summary: 'approval required (1 of 2 approver(s)) <after> staging' },
+      },
+      request,
+      audit: [],
+    });
+    expect(html).toContain(
+      '<dd id="policy"><code>cccccccccccc</code> approval required (1 of 2 approver(s)) &lt;after&gt; staging</dd>',
+    );
+    expect(renderApprovalPage({ state: open, deployment, request, audit: [] })).not.toContain('id="policy"');
+  });
+
   test('not logged in: a login link and nothing of the deployment', () => {
     const html = renderLoginPage({ loginUrl: '/auth/github/login?return=%2Fapprovals%2Fx' });
     expect(html).toContain('id="login" href="/auth/github/login?return=%2Fapprovals%2Fx"');

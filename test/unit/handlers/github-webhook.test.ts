@@ -11,6 +11,7 @@ import { MemoryBranchState } from '../../fakes/memory-branch-state';
 import { MemoryDeploymentStore } from '../../fakes/memory-store';
 import { branchPush, githubExample, httpEvent, signedGithubEvent } from '../../helpers/events';
 import { MemoryRepoSource } from '../../helpers/memory-source';
+import { policyOf } from '../../helpers/policy';
 
 const SECRET = 'webhook-secret-for-tests-0123456789';
 const REPO = 'Codertocat/Hello-World';
@@ -62,6 +63,7 @@ describe('POST /webhook', () => {
       deployConfigPath: 'deploy.yaml',
       branchState: branches,
       sleep: async () => undefined,
+      policy: policyOf(DEPLOY_YAML),
       repositories: [REPO],
       branches: [],
       maxBodyBytes: 64 * 1024,

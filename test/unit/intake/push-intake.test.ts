@@ -13,6 +13,7 @@ import { MemoryBranchState } from '../../fakes/memory-branch-state';
 import { MemoryDeploymentStore } from '../../fakes/memory-store';
 import { branchPush } from '../../helpers/events';
 import { MemoryRepoSource } from '../../helpers/memory-source';
+import { policyOf } from '../../helpers/policy';
 
 const DEPLOY_YAML = readFileSync(path.join(__dirname, '../../fixtures/intake/deploy.yaml'), 'utf8');
 const SHA_OLD = '1'.repeat(40);
@@ -42,6 +43,7 @@ function world(store: DeploymentStore = new MemoryDeploymentStore()) {
     clock,
     logger: createLogger({ redactor: new Redactor(), clock, write: () => {} }),
     deployConfigPath: 'deploy.yaml',
+    policy: policyOf(DEPLOY_YAML),
   };
   return { deps, clock, dispatcher, changes, store, branch, branches, slept };
 }

@@ -19,11 +19,11 @@ export function rolloutRows(r: RolloutResult): BenchRow[] {
       ratio: r.parallel.wallMs / r.sequential.wallMs,
       note: `baseline: the same releases one after another (concurrency 1), fresh installs; speed-up ${fmt(r.parallelSpeedup, 2)}×`,
     }),
-    row(B, 'no-op redeploy (all skipped as unchanged)', Math.round(r.noop.wallMs), {
+    row(B, 'no-op redeploy (all skipped as unchanged; median of 5)', Math.round(r.noop.wallMs), {
       unit: 'ms',
       baseline: Math.round(r.forced.wallMs),
       ratio: r.noop.wallMs / r.forced.wallMs,
-      note: `baseline: forced redeploy of the same commit (${r.forced.upgrades} helm upgrades vs ${r.noop.upgrades}); speed-up ${fmt(r.skipSpeedup, 1)}×`,
+      note: `baseline: forced redeploy of the same commit, median of 3 (${r.forced.upgrades} helm upgrades vs ${r.noop.upgrades}); speed-up ${fmt(r.skipSpeedup, 1)}×`,
     }),
     row(B, 'our overhead per release (sequential run)', Number(r.overheadPerReleaseMs.toFixed(1)), {
       unit: 'ms',

@@ -8,18 +8,15 @@ import { approvalCsrfPurpose, approvalPageOutcome } from '../lib/approval/approv
 import type { ApproversConfig } from '../lib/approval/approval-port';
 import type { ApprovalService, ApproversKey } from '../lib/approval/approval-service';
 import type { ReadAccess } from '../lib/auth/read-access';
-import {
-  type CookieSettings,
-  readSession,
-  type Session,
-  safeReturnPath,
-  verifyCsrf,
-} from '../lib/auth/session';
+import { type CookieSettings, type Session, safeReturnPath, verifyCsrf } from '../lib/auth/session';
+import { readActiveSession, type SessionRegistry } from '../lib/auth/session-registry';
+import { approverTeams, type TeamMembership } from '../lib/auth/team-membership';
 import type { Clock } from '../lib/clock';
 import { composeAws } from '../lib/compose/aws';
 import { lazyHandler } from '../lib/compose/lazy';
 import { HelmgateError } from '../lib/errors';
 import {
+  guardHttp,
   type HttpEvent,
   type HttpHandler,
   type HttpResult,
@@ -43,6 +40,10 @@ export interface ApprovalHandlerDeps {
   logger: Logger;
   /** form bodies are tiny; default 8 KiB */
   maxBodyBytes?: number;
+  /** server-side session records: a logged-out (revoked) session is no session */
+  sessions?: SessionRegistry;
+  /** team membership asked when a vote is cast; absent: the teams read at login */
+  teamMembership?: TeamMembership;
 }
 
 function page(status: number, body: string): HttpResult {
@@ -59,18 +60,30 @@ function message(status: number, title: string, text: string): HttpResult {
  * deployment status and the dashboard: it carries no token, because nothing but a GitHub login grants
  * anything. POST /approvals/{id}/approve and /reject vote as the logged-in GitHub user, with a CSRF
  * token bound to the session and this deployment and the plan digest the page showed, then 303 back
- * to the page. 401 not logged in, 403 not allowed, 410 expired or superseded, 409 already decided or
- * the plan changed, 400 bad CSRF.
+ * to the page (or the dashboard page in `return`). 401 not logged in, 403 not allowed, 410 expired or
+ * superseded, 409 already decided or the plan changed, 400 bad CSRF or no plan.
  */
 export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
   const approvers = (d: ApproversKey | undefined) =>
     typeof deps.approvers === 'function' ? (d ? deps.approvers(d) : {}) : deps.approvers;
+  /** The approver teams of this deployment the voter belongs to now (asked of GitHub). */
+  async function teamsNow(id: string, session: Session): Promise<string[]> {
+    const d = typeof deps.approvers === 'function' ? (await deps.approvals.view(id))?.deployment : undefined;
+    const candidates = approverTeams(approvers(d));
+    return candidates.length === 0 ? [] : ((await deps.teamMembership?.(session.login, candidates)) ?? []);
+  }
   return async (event: HttpEvent) => {
     const id = event.pathParameters?.id ?? '';
     const log = deps.logger.child({ deploymentId: id, route: 'approval' });
     try {
       const now = deps.clock.now();
-      const session = readSession(await deps.signingKey(), event, deps.cookies, now);
+      const session = await readActiveSession({
+        key: await deps.signingKey(),
+        event,
+        cookies: deps.cookies,
+        now,
+        registry: deps.sessions,
+      });
       const method = event.requestContext?.http?.method ?? 'GET';
       if (method === 'GET') return await show(id, event, session);
       const path = event.rawPath ?? event.requestContext?.http?.path ?? '';
@@ -99,7 +112,12 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
         );
       const outcome = await deps.approvals.vote({
         deploymentId: id,
-        voter: { kind: 'github', id: session.login, teams: session.teams },
+        voter: {
+          kind: 'github',
+          id: session.login,
+          // membership now, not as it was at login: leaving a team ends its approvals at once
+          teams: deps.teamMembership ? await teamsNow(id, session) : session.teams,
+        },
         via: 'web',
         decision,
         planDigest,
@@ -112,7 +130,7 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
       const location = `${back}${back.includes('?') ? '&' : '?'}result=${outcome.kind}`;
       return { statusCode: 303, headers: { location, 'cache-control': 'no-store' }, body: '' };
     } catch (e) {
-      if (e instanceof HelmgateError && STATUS_BY_CODE[e.code] < 500)
+      if (e instanceof HelmgateError && (STATUS_BY_CODE[e.code] < 500 || e.code === 'unavailable'))
         return message(
           STATUS_BY_CODE[e.code],
           e.code === 'unauthenticated' ? 'Not logged in' : 'Not done',
@@ -154,5 +172,8 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
 }
 
 export const handler = withLambdaContext(
-  lazyHandler(async () => makeApprovalHandler(await composeAws().approval())),
+  guardHttp(
+    lazyHandler(async () => makeApprovalHandler(await composeAws().approval())),
+    { hsts: true },
+  ),
 );

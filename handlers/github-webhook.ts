@@ -5,6 +5,7 @@ import { decidePush, PushEvent } from '../lib/github/push-event';
 import { verifyGithubSignature } from '../lib/github/verify-signature';
 import {
   errorResponse,
+  guardHttp,
   type HttpEvent,
   type HttpHandler,
   header,
@@ -88,5 +89,8 @@ export function makeGithubWebhookHandler(deps: GithubWebhookDeps): HttpHandler {
 }
 
 export const handler = withLambdaContext(
-  lazyHandler(async () => makeGithubWebhookHandler(await composeAws().webhook())),
+  guardHttp(
+    lazyHandler(async () => makeGithubWebhookHandler(await composeAws().webhook())),
+    { hsts: true },
+  ),
 );

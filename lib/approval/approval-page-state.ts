@@ -1,5 +1,6 @@
 import { csrfToken, type Session } from '../auth/session';
 import type { ErrorCode } from '../errors';
+import { lookup } from '../lookup';
 import type { ApprovalPageInput, ApprovalPageState } from './approval-page';
 import type { ApproversConfig } from './approval-port';
 import type { ApprovalView } from './approval-service';
@@ -68,7 +69,8 @@ export function approvalPageOutcome(input: {
       message: `You are logged in as ${session.login}, who may neither approve nor read deployments of this repository.`,
     };
   const d = view.deployment;
-  const flash = input.result ? FLASH[input.result] : undefined;
+  // own properties only: `?result=constructor` must not print Object's constructor
+  const flash = lookup(FLASH, input.result);
   let state: ApprovalPageState;
   let code: ErrorCode | undefined;
   const auth = authorize(

@@ -1,6 +1,6 @@
 import type { Deployment } from '../deploy/deployment';
 import type { AuditEntry } from '../store/deployment-store';
-import { auditSection, changesSection } from '../web/fragments';
+import { auditSection, changesSection, manifestSection } from '../web/fragments';
 import { escapeHtml, safeHttpUrl } from '../web/html';
 import { pageHeaders, renderLayout } from '../web/layout';
 import type { ApprovalRequest } from './approval-request';
@@ -72,7 +72,8 @@ function stateSection(input: ApprovalPageInput): string {
   const env = escapeHtml(d.environment);
   switch (s.kind) {
     case 'forbidden':
-      return `<p class="state refused" id="state" data-state="forbidden">You are logged in as <strong>${escapeHtml(s.login)}</strong>, who may not approve ${env}: ${escapeHtml(s.reason)}</p>`;
+      return `<p class="state refused" id="state" data-state="forbidden">You are logged in as <strong>${escapeHtml(s.login)}</strong>, who may not approve ${env}: ${escapeHtml(s.reason)}</p>
+${LOGOUT_FORM}`;
     case 'expired':
       return `<p class="state refused" id="state" data-state="expired">This approval expired at ${escapeHtml(s.expiresAt)}. Push again (or ask for a new approval) to deploy.</p>`;
     case 'superseded':
@@ -94,10 +95,15 @@ function stateSection(input: ApprovalPageInput): string {
       return `<p class="state" id="state" data-state="open">Logged in as <strong>${escapeHtml(s.login)}</strong>.</p>
 ${progress}
 <form method="post" action="${escapeHtml(`${action}/approve`)}" id="approve-form">${hidden}${rollback}<button type="submit" class="primary" id="approve" name="decision" value="approve">Approve</button></form>
-<form method="post" action="${escapeHtml(`${action}/reject`)}" id="reject-form">${hidden}<button type="submit" class="danger" id="reject" name="decision" value="reject">Reject</button></form>`;
+<form method="post" action="${escapeHtml(`${action}/reject`)}" id="reject-form">${hidden}<button type="submit" class="danger" id="reject" name="decision" value="reject">Reject</button></form>
+${LOGOUT_FORM}`;
     }
   }
 }
+
+/** Ends the session here and server-side (POST /auth/logout; same-origin, so SameSite=Lax sends the cookie). */
+const LOGOUT_FORM =
+  '<form method="post" action="/auth/logout" id="logout-form"><button type="submit" id="logout">Log out</button></form>';
 
 /**
  * The approval page: a pure render of the deployment, its request and the viewer's state. Only
@@ -131,6 +137,7 @@ ${d.policy ? `<dt>Policy</dt><dd id="policy"><code>${escapeHtml(d.policy.digest.
 </dl>
 ${stateSection(input)}
 ${r ? `<h2>What will change</h2>\n${changesSection(r.changes)}` : ''}
+${r ? `<h2 id="manifests">Rendered objects</h2>\n${manifestSection(r.manifests)}` : ''}
 <h2>Decisions</h2>\n${auditSection(input.audit)}`;
   return layout(`helmgate: ${d.environment} @ ${d.sha.slice(0, 12)}`, body);
 }

@@ -31,7 +31,13 @@ export const EnvironmentApprovers = z
   })
   .strict();
 export type EnvironmentApprovers = z.infer<typeof EnvironmentApprovers>;
-export const ApproversConfig = z.record(z.string(), EnvironmentApprovers);
+/**
+ * Parsed onto a null-prototype object: environments are named by commits, and a lookup such as
+ * `approvers[environment]` must not find Object.prototype's members for "toString" or "constructor".
+ */
+export const ApproversConfig = z
+  .record(z.string(), EnvironmentApprovers)
+  .transform((r): Record<string, EnvironmentApprovers> => Object.assign(Object.create(null), r));
 export type ApproversConfig = z.infer<typeof ApproversConfig>;
 
 export type Via = 'web' | 'slack' | 'cli';

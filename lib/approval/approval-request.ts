@@ -1,3 +1,4 @@
+import type { ManifestDiff } from '../deploy/manifest-diff';
 import type { ReleaseChange } from '../deploy/plan-diff';
 import type { Decision, Via } from './approval-port';
 
@@ -22,6 +23,8 @@ export interface ApprovalRequest {
   after?: string;
   planDigest: string;
   changes: ReleaseChange[];
+  /** the rendered objects' diff against what runs, rendered for `planDigest` (absent: not rendered) */
+  manifests?: ManifestDiff;
   summary: string[];
   createdAt: string;
   expiresAt: string;

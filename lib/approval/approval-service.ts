@@ -1,5 +1,6 @@
 import type { Clock } from '../clock';
 import { type Deployment, refusal } from '../deploy/lifecycle';
+import { type ManifestDiff, manifestSummaryLines } from '../deploy/manifest-diff';
 import type { EnvironmentPlan } from '../deploy/plan';
 import { diffPlans, type PlanSnapshot, snapshotOf, summaryLines } from '../deploy/plan-diff';
 import type { Dispatcher } from '../dispatch/dispatcher';
@@ -25,6 +26,11 @@ export interface FinishedContext {
   sourceDir?: string;
   /** what the waiting environment runs now; default: the snapshot recorded at its last success */
   previous?: PlanSnapshot;
+  /**
+   * Renders what approving a waiting environment's plan would change in its cluster (the runner passes
+   * one that uses that environment's credentials); absent: the approval shows no rendered diff.
+   */
+  manifestsFor?: (plan: EnvironmentPlan, waiting: Deployment) => Promise<ManifestDiff | undefined>;
 }
 
 /** What decides who may approve a deployment. */
@@ -86,6 +92,7 @@ export interface ApprovalView {
 }
 
 const DAY_MS = 86_400_000;
+/** the environment's plan snapshot; the runner reads it for pruning (lib/runner/prune.ts) */
 const PLAN_SNAPSHOT = 'PLANSNAP';
 
 function short(sha: string | undefined): string {
@@ -128,7 +135,7 @@ export class ApprovalService implements ApprovalPort {
   /** Opens an approval for a deployment in `awaiting_approval`, bound to `plan`, and tells the notifier. */
   async offer(
     deploymentId: string,
-    input: { plan: EnvironmentPlan; previous?: PlanSnapshot },
+    input: { plan: EnvironmentPlan; previous?: PlanSnapshot; manifests?: ManifestDiff },
   ): Promise<OfferResult> {
     const { clock, store } = this.deps;
     const now = clock.now();
@@ -144,7 +151,9 @@ export class ApprovalService implements ApprovalPort {
 
     const previous = input.previous ?? (await this.currentSnapshot(d.repository, d.environment));
     const changes = diffPlans(previous, snapshotOf(input.plan));
-    const summary = summaryLines(changes);
+    // a rendered diff is shown only for the plan it was rendered from: it is bound like the rest
+    const manifests = input.manifests?.planDigest === input.plan.digest ? input.manifests : undefined;
+    const summary = [...summaryLines(changes), ...manifestSummaryLines(manifests)];
     const expiresAtMs = now.getTime() + (this.deps.approvalTtlMs ?? DAY_MS);
     const expiresAt = new Date(expiresAtMs).toISOString();
     const request: ApprovalRequest = {
@@ -155,6 +164,7 @@ export class ApprovalService implements ApprovalPort {
       ...(input.plan.after !== undefined ? { after: input.plan.after } : {}),
       planDigest: input.plan.digest,
       changes,
+      ...(manifests ? { manifests } : {}),
       summary,
       createdAt: now.toISOString(),
       expiresAt,
@@ -382,10 +392,18 @@ export class ApprovalService implements ApprovalPort {
     const log = logger.child({ deploymentId: finished.id });
     const ok = this.succeeded(finished);
     if (ok && ctx.plan && ctx.plan.environment === finished.environment) {
+      const snapshot = snapshotOf(ctx.plan);
+      // a release removed from deploy.yaml but kept (pruning not allowed, or not in view when approved)
+      // still runs: it stays in what the environment runs, so a later approval shows it as removed
+      const kept = new Set((finished.releases ?? []).filter((r) => r.pruned === 'kept').map((r) => r.name));
+      if (kept.size > 0) {
+        const before = await this.currentSnapshot(finished.repository, finished.environment);
+        snapshot.releases.push(...(before?.releases ?? []).filter((r) => kept.has(r.name)));
+      }
       await store.putItem(PLAN_SNAPSHOT, `${finished.repository}#${finished.environment}`, {
         deploymentId: finished.id,
         sha: finished.sha,
-        snapshotJson: JSON.stringify(snapshotOf(ctx.plan)),
+        snapshotJson: JSON.stringify(snapshot),
       });
     }
     if (!ok && finished.status !== 'failed') return; // superseded, rejected, expired: nothing to promote
@@ -445,7 +463,15 @@ export class ApprovalService implements ApprovalPort {
         });
       } else if (plan.approval === 'required' || w.approval === 'required') {
         const previous = ctx.previous ?? (await this.currentSnapshot(w.repository, w.environment));
-        await this.offer(w.id, { plan, ...(previous ? { previous } : {}) }).catch((e) => {
+        const manifests = await ctx.manifestsFor?.(plan, w).catch((e) => {
+          log.warn('rendered manifest diff failed; offering without it', { waiting: w.id, err: e });
+          return undefined;
+        });
+        await this.offer(w.id, {
+          plan,
+          ...(previous ? { previous } : {}),
+          ...(manifests ? { manifests } : {}),
+        }).catch((e) => {
           if (!(e instanceof ApprovalRefusedError)) throw e;
           log.warn('approval not offered', { waiting: w.id, reason: e.message });
         });

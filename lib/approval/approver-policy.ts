@@ -52,7 +52,8 @@ export function identify(voter: Voter, cfg: EnvironmentApprovers | undefined): V
  * that login.
  */
 export function authorize(voter: Voter, environment: string, approvers: ApproversConfig): Authorization {
-  const cfg = approvers[environment];
+  // own properties only: an environment named by a commit ("toString", "constructor") finds nothing
+  const cfg = Object.hasOwn(approvers, environment) ? approvers[environment] : undefined;
   if (!cfg)
     return { ok: false, reason: `nobody may approve ${environment}: no approvers are configured for it` };
   const identity = identify(voter, cfg);

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Decision, EnvironmentApprovers, VoteOutcome } from '../approval/approval-port';
-import { identify } from '../approval/approver-policy';
+import { authorize, identify } from '../approval/approver-policy';
 import { type Deployment, isTerminal } from '../deploy/lifecycle';
 import { HelmgateError } from '../errors';
 import { deploymentId } from '../intake/push-intake';
 import { handle } from '../lifecycle/apply';
+import { retryDeployment } from '../lifecycle/retry';
 import { type CliDeployment, findDeployment, summarize } from './inspect';
 import { type Output, short } from './output';
 import { environmentsOf, openCommit } from './plans';
@@ -311,4 +312,50 @@ export async function rollbackCommand(
 function requesterLogins(principal: string, cfg: EnvironmentApprovers | undefined): string[] {
   const login = identify({ kind: 'cli', id: principal }, cfg).login;
   return login ? [login] : [];
+}
+
+/**
+ * `retry <id>`: the failed deployment's commit and plan again (issue 13, item 9). In an environment that
+ * needs approval, its approval carries over while it is valid for the same plan and the principal may
+ * approve the environment; otherwise the retry waits for approval like any deployment.
+ */
+export async function retryCommand(
+  t: CliTarget,
+  o: Output,
+  input: { id: string } & WaitOptions,
+): Promise<number> {
+  const principal = await t.principal();
+  const failed = await findDeployment(t, input.id);
+  const notifier = await t.notifier();
+  const approvals = await t.approvals();
+  const approvers = typeof t.approvers === 'function' ? t.approvers(failed) : t.approvers;
+  const mayApprove = authorize({ kind: 'cli', id: principal }, failed.environment, approvers).ok;
+  const { retry, reason } = await retryDeployment(
+    {
+      store: t.store,
+      notifier,
+      dispatcher: t.dispatcher,
+      clock: t.clock,
+      approvalOf: (id) => approvals.getRequest(id),
+      newId: (d) => deploymentId(`cli-retry-${randomUUID()}`, d.environment, d.sha),
+    },
+    { id: failed.id, actor: `${principal} (cli)`, via: 'cli', mayApprove },
+  );
+  const dispatched = reportDispatchFailures(t, o);
+  let final: Deployment | undefined;
+  let finished = true;
+  if (input.wait && dispatched && retry.status !== 'awaiting_approval')
+    ({ deployment: final, finished } = await waitForDeployment(t, o, retry.id, input));
+  o.result({ deployment: summarize(final ?? retry), retryOf: failed.id, reason }, () =>
+    [
+      `retry ${retry.id}: ${retry.environment} @ ${short(retry.sha)} (retry of ${failed.id})`,
+      `  ${reason}`,
+      retry.status === 'awaiting_approval'
+        ? `  approve with: helmgate approve ${retry.id}`
+        : '  queued and handed to the runner',
+      ...(final ? [`${final.id}: ${final.status}${final.reason ? ` (${final.reason})` : ''}`] : []),
+    ].join('\n'),
+  );
+  if (!dispatched || !finished) return 1;
+  return final && !GOOD.has(final.status) ? 1 : 0;
 }

@@ -3,7 +3,7 @@ import packageJson from '../../package.json';
 import { type Clock, systemClock } from '../clock';
 import { resolveTarget } from '../compose/cli';
 import { processEnv } from '../config/env';
-import { redeployCommand, rollbackCommand, voteCommand, type WaitOptions } from './decide';
+import { redeployCommand, retryCommand, rollbackCommand, voteCommand, type WaitOptions } from './decide';
 import { showCommand, statusCommand } from './inspect';
 import { Output, wantsColor } from './output';
 import { planCommand, secretsCheckCommand } from './plan-command';
@@ -182,6 +182,21 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
           environment: string,
           opts: { force?: boolean; wait?: boolean; timeout: number; interval: number },
         ) => redeployCommand(t, o, { rev, environment, force: opts.force === true, ...waitOpts(opts) }),
+      ),
+    );
+
+  program
+    .command('retry')
+    .description(
+      'run a failed deployment again: same commit and plan; its approval holds while valid for that plan',
+    )
+    .argument('<id>', 'deployment id (or a unique prefix)')
+    .option('--wait', 'wait until the deployment finishes, showing progress on stderr')
+    .option('--timeout <seconds>', 'how long --wait waits', positiveInt, 1800)
+    .option('--interval <ms>', 'how often --wait polls', positiveInt, 1000)
+    .action(
+      act((t, o, id: string, opts: { wait?: boolean; timeout: number; interval: number }) =>
+        retryCommand(t, o, { id, ...waitOpts(opts) }),
       ),
     );
 

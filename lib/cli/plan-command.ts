@@ -1,3 +1,4 @@
+import { type ManifestDiff, manifestSummaryLines } from '../deploy/manifest-diff';
 import { describePlan, type EnvironmentPlan } from '../deploy/plan';
 import { diffPlans, type ReleaseChange, summaryLines } from '../deploy/plan-diff';
 import { describeRef, type SecretRef, SecretResolver } from '../secrets/secrets-provider';
@@ -41,6 +42,26 @@ export interface EnvironmentPlanReport {
   /** what the environment runs now, as recorded at its last successful deploy */
   running: { sha: string; digest: string } | null;
   changes: ReleaseChange[];
+  /** the rendered objects' diff made when this commit's approval was offered for this plan, if any */
+  manifests: ManifestDiff | null;
+}
+
+/**
+ * The rendered diff of an approval offered for this commit, environment and plan digest. Rendering needs
+ * the environment's cluster credentials, so the CLI shows what the runner rendered at the offer.
+ */
+async function offeredManifests(
+  t: CliTarget,
+  repository: string,
+  environment: string,
+  plan: EnvironmentPlan,
+): Promise<ManifestDiff | undefined> {
+  const recent = await t.store.listByEnvironment(repository, environment, { limit: 20 });
+  for (const d of recent.filter((x) => x.sha === plan.sha)) {
+    const req = await t.store.getApprovalRequest(d.id);
+    if (req?.manifests && req.manifests.planDigest === plan.digest) return req.manifests;
+  }
+  return undefined;
 }
 
 /** `plan <rev> [env]`: the plan of a commit from the local checkout, and what it changes in each environment. */
@@ -64,11 +85,13 @@ export async function planCommand(
       const plan = await tree.plan(env);
       const previous = await approvals.currentSnapshot(repository, env);
       const changes = diffPlans(previous, plan);
+      const manifests = await offeredManifests(t, repository, env, plan);
       reports.push({
         environment: env,
         plan: planJson(plan),
         running: previous ? { sha: previous.sha, digest: previous.digest } : null,
         changes,
+        manifests: manifests ?? null,
       });
       const lines = [describePlan(plan), ''];
       lines.push(
@@ -78,6 +101,13 @@ export async function planCommand(
       );
       for (const s of summaryLines(changes)) lines.push(`  ${s}`);
       for (const c of changes) if (c.valuesDiff) lines.push('', c.valuesDiff.trimEnd());
+      if (manifests) {
+        lines.push('', `rendered objects (at the approval offer, ${manifests.renderedAt}):`);
+        for (const s of manifestSummaryLines(manifests)) lines.push(`  ${s}`);
+        for (const r of manifests.releases)
+          for (const o of r.objects) if (o.diff) lines.push('', o.diff.trimEnd());
+      } else if (plan.approval === 'required')
+        lines.push('', 'rendered objects: shown once the approval is offered (rendered with the cluster)');
       texts.push(lines.join('\n'));
     }
     o.result({ repository, sha: tree.sha, environments: reports }, texts.join('\n\n'));

@@ -7,6 +7,8 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Octokit } from '@octokit/core';
 import type { ApprovalService } from '../approval/approval-service';
+import { SessionRegistry } from '../auth/session-registry';
+import { githubTeamMembership, noTeamMembership, type TeamMembership } from '../auth/team-membership';
 import { systemClock } from '../clock';
 import { type AppConfig, loadConfig, processEnv } from '../config/env';
 import { type LoadedPolicy, loadPolicy } from '../config/policy-loader';
@@ -262,7 +264,12 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
     /** handlers/deployments.ts */
     async deployments() {
       const b = base();
-      return { store: b.store, logger: b.logger, readAccess: readAccessOf(b) };
+      return {
+        store: b.store,
+        logger: b.logger,
+        readAccess: readAccessOf(b),
+        repositories: b.config.HELMGATE_REPOSITORIES,
+      };
     },
 
     /**
@@ -293,6 +300,9 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         clock: systemClock,
         random: cryptoRandom,
         logger: b.logger,
+        // a logged-out session reads nothing (GetItem on SESSION#: the read-only role allows it)
+        sessions: new SessionRegistry(b.store),
+        sessionTtlMs: config.HELMGATE_SESSION_TTL_MINUTES * 60_000,
       });
     },
 
@@ -300,6 +310,16 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
     async approval() {
       const b = base();
       const a = await approvals();
+      // team membership is asked with helmgate's GitHub token when a vote is cast; without a token
+      // teams grant nothing (logins still do) rather than trusting what was true at login
+      const membership = cached(
+        async (): Promise<TeamMembership> =>
+          (await b.secrets.tryResolve({ secret: b.config.HELMGATE_GITHUB_TOKEN_ID }))
+            ? githubTeamMembership(await awsOctokit(b))
+            : noTeamMembership,
+        SECRET_TTL_MS,
+        systemClock,
+      );
       return approvalPageDepsFrom({
         approvals: a.service,
         approvers: approversOf(b.policy().policy),
@@ -308,6 +328,9 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         publicUrl: b.config.HELMGATE_PUBLIC_URL,
         clock: systemClock,
         logger: b.logger,
+        sessions: new SessionRegistry(b.store),
+        teamMembership: async (login, teams) =>
+          teams.length === 0 ? [] : (await membership())(login, teams),
       });
     },
 
@@ -326,6 +349,8 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         clock: systemClock,
         random: cryptoRandom,
         logger: b.logger,
+        sessions: new SessionRegistry(b.store),
+        sessionTtlMs: config.HELMGATE_SESSION_TTL_MINUTES * 60_000,
       });
     },
 
@@ -352,7 +377,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
       const slack = await awsSlack(b);
       if (!slack)
         throw new HelmgateError(
-          'invalid_config',
+          'not_configured',
           `Slack is not configured: secret ${b.config.HELMGATE_SLACK_SECRET_ID} does not exist`,
         );
       const self = b.config.AWS_LAMBDA_FUNCTION_NAME;
@@ -365,6 +390,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         ),
         clock: systemClock,
         logger: b.logger,
+        teamIds: b.config.HELMGATE_SLACK_TEAM_IDS,
         approvals: a.service,
         store: b.store,
         slack: createSlackWebClient({ botToken: slack.botToken, logger: b.logger }),

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ApproversConfig } from '../approval/approval-port';
 import type { ApprovalService } from '../approval/approval-service';
+import { SessionRegistry } from '../auth/session-registry';
 import { type Clock, systemClock } from '../clock';
 import { processEnv } from '../config/env';
 import { type LoadedPolicy, loadPolicy } from '../config/policy-loader';
@@ -90,6 +91,10 @@ export interface LocalGraphOptions {
   /** Slack Web API base (tests: a loopback recorder); Slack is on when `helmgate/slack` is in the secrets file */
   slackApiUrl?: string;
   approvalTtlMs?: number;
+  /** login lifetime (HELMGATE_SESSION_TTL_MINUTES); default one hour */
+  sessionTtlMs?: number;
+  /** Slack workspaces whose button presses count (HELMGATE_SLACK_TEAM_IDS); default any */
+  slackTeamIds?: string[];
 }
 
 interface Dynalite {
@@ -274,6 +279,7 @@ export async function composeLocal(opts: LocalGraphOptions) {
     clock,
     logger,
   });
+  const sessions = new SessionRegistry(store);
 
   return {
     store,
@@ -328,7 +334,7 @@ export async function composeLocal(opts: LocalGraphOptions) {
       ),
     },
     /** handlers/deployments.ts */
-    deployments: { store, logger, readAccess },
+    deployments: { store, logger, readAccess, repositories },
     /** handlers/dashboard.ts (its JSON half is handlers/deployments.ts) */
     dashboard: dashboardDepsFrom({
       store,
@@ -342,8 +348,10 @@ export async function composeLocal(opts: LocalGraphOptions) {
       clock,
       random,
       logger,
+      sessions,
+      ...(opts.sessionTtlMs !== undefined ? { sessionTtlMs: opts.sessionTtlMs } : {}),
     }),
-    /** handlers/approval.ts */
+    /** handlers/approval.ts: locally, team membership is as GitHub reported it at login (no token to ask with) */
     approval: approvalPageDepsFrom({
       approvals,
       approvers,
@@ -352,6 +360,7 @@ export async function composeLocal(opts: LocalGraphOptions) {
       publicUrl,
       clock,
       logger,
+      sessions,
     }),
     /** handlers/auth.ts */
     auth: authDepsFrom({
@@ -365,13 +374,16 @@ export async function composeLocal(opts: LocalGraphOptions) {
       clock,
       random,
       logger,
+      sessions,
+      ...(opts.sessionTtlMs !== undefined ? { sessionTtlMs: opts.sessionTtlMs } : {}),
     }),
-    /** handlers/slack-interactions.ts: without a helmgate/slack secret no signature verifies (401) */
+    /** handlers/slack-interactions.ts: without a helmgate/slack secret it answers 503 (not configured) */
     slack: {
       signingSecrets: async () => slack?.signingSecrets ?? [],
       background,
       clock,
       logger,
+      ...(opts.slackTeamIds?.length ? { teamIds: opts.slackTeamIds } : {}),
     },
     /** handlers/local-dispatch.ts */
     localDispatch: { store, dispatcher, logger },

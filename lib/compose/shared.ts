@@ -7,6 +7,8 @@ import { ApprovalService, type ApproversKey } from '../approval/approval-service
 import { type GithubOAuthConfig, parseOAuthClient } from '../auth/github-oauth';
 import { githubRepositoryPermission, parseApiTokens, ReadAccess } from '../auth/read-access';
 import { cookieSettingsFor } from '../auth/session';
+import type { SessionRegistry } from '../auth/session-registry';
+import type { TeamMembership } from '../auth/team-membership';
 import type { Clock } from '../clock';
 import type { ChartDigestResolver } from '../deploy/plan';
 import type { Dispatcher } from '../dispatch/dispatcher';
@@ -182,6 +184,10 @@ export function authDepsFrom(i: {
   clock: Clock;
   random: Random;
   logger: Logger;
+  /** server-side session records (logout revokes them) */
+  sessions?: SessionRegistry;
+  /** login lifetime (HELMGATE_SESSION_TTL_MINUTES) */
+  sessionTtlMs?: number;
 }) {
   const publicUrl = i.publicUrl.replace(/\/+$/, '');
   const oauth: GithubOAuthConfig = {
@@ -192,7 +198,7 @@ export function authDepsFrom(i: {
   return {
     oauth,
     oauthClient: cached(
-      async () => parseOAuthClient(await i.secrets.tryResolve({ secret: i.oauthSecretId })),
+      async () => parseOAuthClient(await i.secrets.tryResolve({ secret: i.oauthSecretId }), i.oauthSecretId),
       i.ttlMs,
       i.clock,
     ),
@@ -201,6 +207,8 @@ export function authDepsFrom(i: {
     clock: i.clock,
     random: i.random,
     logger: i.logger,
+    ...(i.sessions ? { sessions: i.sessions } : {}),
+    ...(i.sessionTtlMs !== undefined ? { sessionTtlMs: i.sessionTtlMs } : {}),
   };
 }
 
@@ -263,8 +271,12 @@ export function approvalPageDepsFrom(i: {
   publicUrl: string;
   clock: Clock;
   logger: Logger;
+  sessions?: SessionRegistry;
+  teamMembership?: TeamMembership;
 }) {
   return {
+    ...(i.sessions ? { sessions: i.sessions } : {}),
+    ...(i.teamMembership ? { teamMembership: i.teamMembership } : {}),
     approvals: i.approvals,
     approvers: i.approvers,
     readAccess: i.readAccess,
@@ -289,8 +301,12 @@ export function dashboardDepsFrom(i: {
   clock: Clock;
   random: Random;
   logger: Logger;
+  sessions?: SessionRegistry;
+  sessionTtlMs?: number;
 }) {
   return {
+    ...(i.sessions ? { sessions: i.sessions } : {}),
+    ...(i.sessionTtlMs !== undefined ? { sessionTtlMs: i.sessionTtlMs } : {}),
     store: i.store,
     approvals: i.approvals,
     approvers: i.approvers,

@@ -42,6 +42,8 @@ export interface ReleaseResult {
   chart?: string;
   /** the last lines of helm's output, redacted */
   errorTail?: string;
+  /** a release removed from deploy.yaml: uninstalled by this deployment, or kept (policy, approval) */
+  pruned?: 'uninstalled' | 'kept';
 }
 
 /** A Deployment is one environment at one commit. */
@@ -73,11 +75,13 @@ export interface Deployment {
   releases?: ReleaseResult[];
   force?: boolean;
   /** how it came to be: a push (default), or an operator's `helmgate redeploy` / `helmgate rollback` */
-  trigger?: 'push' | 'redeploy' | 'rollback';
+  trigger?: 'push' | 'redeploy' | 'rollback' | 'retry';
   /** the operator who asked for a redeploy or rollback */
   requestedBy?: string;
   /** a rollback: the deployment whose commit it replaces */
   rollbackOf?: string;
+  /** a retry: the failed deployment it runs again (same commit, same plan digest) */
+  retryOf?: string;
   /** for GitHub Deployments / Slack message threading, set by reporters */
   externalRefs?: Record<string, string>;
   /** the operator policy the push was checked against (lib/policy): its digest and one line for people */

@@ -185,7 +185,7 @@ export function summaryLines(changes: readonly ReleaseChange[]): string[] {
       case 'new':
         return `${c.name}: new (${c.chart?.to ?? 'chart'})`;
       case 'removed':
-        return `${c.name}: removed from the plan`;
+        return `${c.name}: removed from the plan (will be uninstalled where the policy allows pruning)`;
       case 'unchanged':
         return `${c.name}: unchanged`;
       default: {

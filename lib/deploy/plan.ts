@@ -144,16 +144,24 @@ export async function planEnvironment(input: {
   const env = environmentSpec(config, environment);
   const issues: DeployConfigIssue[] = [];
 
+  // releases are planned concurrently (file reads overlap); their issues are kept in release order
+  const planned = await Promise.all(
+    env.releases.map(async (spec, i) => {
+      const own: DeployConfigIssue[] = [];
+      const at = `environments.${environment}.releases[${i}]`;
+      const release = await planRelease(config, spec, source, {
+        file,
+        at,
+        ...(input.charts ? { charts: input.charts } : {}),
+        report: (x) => own.push(x),
+      });
+      return { release, own };
+    }),
+  );
   const releases: PlannedRelease[] = [];
-  for (const [i, spec] of env.releases.entries()) {
-    const at = `environments.${environment}.releases[${i}]`;
-    const planned = await planRelease(config, spec, source, {
-      file,
-      at,
-      ...(input.charts ? { charts: input.charts } : {}),
-      report: (issue) => issues.push(issue),
-    });
-    if (planned) releases.push(planned);
+  for (const p of planned) {
+    issues.push(...p.own);
+    if (p.release) releases.push(p.release);
   }
   if (issues.length > 0) throw new DeployConfigError(issues);
 
@@ -238,8 +246,10 @@ async function planRelease(
         },
       );
     } else {
-      for (const f of [...(await source.listFiles(dir))].sort()) {
-        const content = await source.readFile(f);
+      const files = [...(await source.listFiles(dir))].sort();
+      const contents = await Promise.all(files.map((f) => source.readFile(f)));
+      for (const [k, f] of files.entries()) {
+        const content = contents[k];
         if (content !== undefined) chartFiles.push([f, sha256(content)]);
       }
     }

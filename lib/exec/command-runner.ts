@@ -170,6 +170,17 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Command
           resolve({ code: null, stdout: '', stderr: 'aborted before start', durationMs: 0 });
           return;
         }
+        // a deadline already spent: the program is never started (rather than racing a 0 ms timer)
+        if (opts.timeoutMs !== undefined && opts.timeoutMs <= 0) {
+          resolve({
+            code: null,
+            stdout: '',
+            stderr: 'deadline passed before start',
+            durationMs: 0,
+            timedOut: true,
+          });
+          return;
+        }
         const child = spawn(command, [...args], {
           env: ownEnv(opts.env),
           ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),

@@ -82,6 +82,11 @@ export function statusArgs(release: string, ns: string): string[] {
   return ['status', releaseName(release), '--namespace', namespace(ns), '-o', 'json'];
 }
 
+/** `helm get manifest`: the manifest the release's current revision was installed with. */
+export function getManifestArgs(release: string, ns: string): string[] {
+  return ['get', 'manifest', releaseName(release), '--namespace', namespace(ns)];
+}
+
 export function historyArgs(release: string, ns: string, max?: number): string[] {
   const args = ['history', releaseName(release), '--namespace', namespace(ns), '-o', 'json'];
   if (max !== undefined) args.push('--max', String(positiveInt(max, 'history max')));

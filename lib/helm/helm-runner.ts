@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { emptyValues, setPath, type Values } from '../deploy/values-merge';
@@ -13,6 +14,7 @@ import type { Redactor } from '../log/redact';
 import { classifyHelmFailure, type FailureClassification } from './failure-classifier';
 import {
   connectionArgs,
+  getManifestArgs,
   type HelmChartSource,
   type HelmConnection,
   historyArgs,
@@ -24,6 +26,7 @@ import {
   uninstallArgs,
   upgradeInstallArgs,
 } from './helm-args';
+import { parseRedactedManifest } from './manifest-objects';
 
 /** A secret value for a helm values path (`--set` syntax: `a.b`, `a\.b`, `list[0].x`). */
 export interface SecretValue {
@@ -114,6 +117,13 @@ export interface HelmRunner {
   template(input: TemplateInput): Promise<string>;
   /** undefined when helm has no such release */
   status(release: string, namespace: string): Promise<HelmReleaseStatus | undefined>;
+  /**
+   * The objects of the release's current manifest (`helm get manifest`), parsed then redacted (see
+   * manifest-objects.ts); undefined when helm has no such release.
+   */
+  getManifestObjects?(release: string, namespace: string): Promise<unknown[] | undefined>;
+  /** The objects `helm template` renders, parsed then redacted (see manifest-objects.ts). */
+  templateObjects?(input: HelmReleaseInput): Promise<unknown[]>;
   /** Oldest first; empty when helm has no such release. */
   history(release: string, namespace: string, max?: number): Promise<HelmHistoryEntry[]>;
   rollback(release: string, namespace: string, revision: number, opts: MaintenanceOptions): Promise<void>;
@@ -171,6 +181,8 @@ const PROCESS_GRACE_MS = 30_000;
 
 export function createHelmRunner(opts: HelmRunnerOptions): HelmRunner {
   const redact = (s: string) => opts.redactor.redact(s);
+  // keys the digests of Secret values in parsed manifests: they compare within this runner only
+  const manifestKey = randomBytes(32);
   const quickTimeoutMs = opts.quickTimeoutMs ?? 120_000;
   const env = allowlistedEnv(opts.baseEnv ?? {}, {
     HELM_CACHE_HOME: path.join(opts.homeDir, 'cache'),
@@ -279,6 +291,26 @@ export function createHelmRunner(opts: HelmRunnerOptions): HelmRunner {
       });
       if (notFound) return undefined;
       return parseStatusJson(stdout);
+    },
+
+    async getManifestObjects(release, namespace) {
+      const { stdout, notFound } = await exec([...getManifestArgs(release, namespace), ...connection()], {
+        notFoundOk: true,
+      });
+      return notFound ? undefined : parseRedactedManifest(stdout, redact, manifestKey);
+    },
+
+    async templateObjects(input) {
+      const stdin = secretStdin(input.secretValues);
+      const args = templateArgs({
+        release: input.release,
+        namespace: input.namespace,
+        chart: input.chart,
+        valuesFiles: input.valuesFiles,
+        secretValuesOnStdin: stdin !== undefined,
+      });
+      const { stdout } = await exec(args, stdin !== undefined ? { stdin } : {});
+      return parseRedactedManifest(stdout, redact, manifestKey);
     },
 
     async history(release, namespace, max) {

@@ -158,6 +158,9 @@ export async function acceptPush(
     config = parseDeployConfig(text, deps.deployConfigPath);
   } catch (e) {
     if (!(e instanceof DeployConfigError) && !(e instanceof HelmgateError)) throw e;
+    // GitHub could not be read: not the commit's fault, so nothing is recorded and the webhook's 503
+    // lets GitHub's redelivery try again (SECURITY.md, "Lost pushes")
+    if (e instanceof HelmgateError && e.code === 'unavailable') throw e;
     const reason = describeError(e);
     log.warn('deploy config rejected', { reason });
     const failed: Deployment = {

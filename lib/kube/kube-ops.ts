@@ -1,6 +1,8 @@
 import type { KubeConfig } from '@kubernetes/client-node';
+import { type ReleaseStates, releaseStatesFromRecords } from '../helm/release-states';
 import type { Logger } from '../log/logger';
 import { checkReleaseHealth, type HealthCheckInput, type HealthDeps, type HealthResult } from './health';
+import { listHelmReleaseRecords } from './release-records';
 import { type SecretSpec, type SecretSyncResult, syncSecrets } from './secret-sync';
 
 /**
@@ -10,6 +12,8 @@ import { type SecretSpec, type SecretSyncResult, syncSecrets } from './secret-sy
 export interface KubeOperations {
   syncSecrets(secrets: SecretSpec[]): Promise<SecretSyncResult[]>;
   checkHealth(input: HealthCheckInput): Promise<HealthResult>;
+  /** what helm runs now, per release: one list of helm's release records (metadata only) */
+  releaseStates(namespaces: readonly string[]): Promise<ReleaseStates>;
 }
 
 export function kubeOperations(
@@ -34,6 +38,9 @@ export function kubeOperations(
     },
     checkHealth(input) {
       return checkReleaseHealth(kc, input, deps.health);
+    },
+    async releaseStates(namespaces) {
+      return releaseStatesFromRecords(await listHelmReleaseRecords(kc, namespaces));
     },
   };
 }

@@ -107,6 +107,11 @@ export const EnvironmentPolicy = z.strictObject({
     )
     .default([]),
   freezeWindows: z.array(FreezeWindow).default([]),
+  /**
+   * Releases removed from deploy.yaml: `allow` uninstalls them as part of a deployment (where approval is
+   * required, only when the approval showed them as removed); `forbid` (the default) keeps them.
+   */
+  prune: z.enum(['allow', 'forbid']).default('forbid'),
   rollback: z.strictObject({ requireConfirmation: z.boolean().default(true) }).optional(),
   drift: z.strictObject({ action: z.enum(['ignore', 'report', 'block']).default('report') }).optional(),
 });

@@ -9,6 +9,7 @@ import { sha256File } from '../helm/chart-cache';
 import type { HelmChartSource, HelmConnection } from '../helm/helm-args';
 import { createHelmRunner, type HelmRunner } from '../helm/helm-runner';
 import { deployRelease, type RetryPolicy, renderRelease } from '../helm/release-deployer';
+import { type ReleaseStates, releaseKey } from '../helm/release-states';
 import { guardFor, type OutboundFor, type OutboundGuard, OutboundRefusedError } from '../http/outbound-guard';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
@@ -36,6 +37,8 @@ export interface KubeOps {
     http: Array<{ url: string; expectStatus: number }>;
     timeoutMs: number;
   }): Promise<HealthResult>;
+  /** what helm runs now per release (`namespace/name`), from one read; absent: one `helm list` instead */
+  releaseStates?(namespaces: readonly string[]): Promise<ReleaseStates>;
 }
 
 /** How a session reaches the cluster: helm's connection plus the Kubernetes client side. */
@@ -127,6 +130,9 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
           async releaseStatus() {
             return undefined;
           },
+          async releaseStates() {
+            return new Map();
+          },
           async syncSecrets() {},
           async runRelease(release, input) {
             const started = opts.clock.now().getTime();
@@ -154,6 +160,14 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
           const s = await helm.status(release.name, release.namespace);
           return s ? { status: s.status, revision: s.revision } : undefined;
         },
+        async releaseStates(releases) {
+          if (access.kube.releaseStates)
+            return access.kube.releaseStates([...new Set(releases.map((r) => r.namespace))]);
+          const all = await helm.list();
+          return new Map(
+            all.map((r) => [releaseKey(r.namespace, r.name), { status: r.status, revision: r.revision }]),
+          );
+        },
         async syncSecrets(p) {
           if (p.kubernetesSecrets.length === 0) return;
           const writes: KubeSecretWrite[] = [];
@@ -163,6 +177,20 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
             writes.push({ namespace: s.namespace, name: s.name, data, restart: s.restart });
           }
           await access.kube.syncSecrets(writes);
+        },
+        async uninstallRelease(r) {
+          await helm.uninstall(r.name, r.namespace, { timeoutSeconds: 300 });
+        },
+        async renderManifests(release, input) {
+          const chart = await charts.resolve(release, input.sourceDir);
+          if ('failure' in chart) throw new HelmgateError('helm_failed', chart.failure);
+          if (!helm.getManifestObjects || !helm.templateObjects)
+            throw new HelmgateError('internal', 'this helm runner cannot render manifests');
+          const [live, proposed] = await Promise.all([
+            helm.getManifestObjects(release.name, release.namespace),
+            helm.templateObjects(helmInput(release, chart.source, input)),
+          ]);
+          return { live, proposed };
         },
         async runRelease(release, input) {
           const chart = await charts.resolve(release, input.sourceDir);

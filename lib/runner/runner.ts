@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Clock } from '../clock';
 import { parseDeployConfig } from '../deploy/deploy-config';
 import { type Deployment, deadRuns, lockName, type ReleaseResult, refusal } from '../deploy/lifecycle';
+import type { ManifestDiff } from '../deploy/manifest-diff';
 import {
   type ChartDigestResolver,
   type EnvironmentPlan,
@@ -10,9 +11,11 @@ import {
   planEnvironment,
 } from '../deploy/plan';
 import { type NodeOutcome, runDag } from '../deploy/scheduler';
+import { type RecordedRelease, skipDecision } from '../deploy/skip-unchanged';
 import type { DeployJob, Dispatcher } from '../dispatch/dispatcher';
 import { describeError, HelmgateError } from '../errors';
 import type { RepoSource } from '../github/repo-source';
+import { type ReleaseStates, releaseKey } from '../helm/release-states';
 import { type Applied, handle, movedOrCurrent } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
@@ -23,6 +26,8 @@ import { DIGEST_KEY_SECRET, keyedHash } from '../secrets/digest-key';
 import { SecretMissingError, type SecretResolver } from '../secrets/secrets-provider';
 import type { DeploymentStore } from '../store/deployment-store';
 import { DEFAULT_STEP_DEADLINES, type StepDeadlines, withDeadline } from './deadline';
+import { previewManifests } from './manifest-preview';
+import { pruneRemoved } from './prune';
 import { directorySourceReader } from './source-reader';
 import { openWorkDir } from './work-dir';
 
@@ -39,6 +44,8 @@ export interface ClusterSession {
   mode: 'deploy' | 'render';
   /** helm's view of the release: for skip-unchanged */
   releaseStatus(release: PlannedRelease): Promise<{ status: string; revision: number } | undefined>;
+  /** what helm runs now for every release of the plan, from ONE read of the cluster (skip-unchanged, drift) */
+  releaseStates(releases: readonly PlannedRelease[]): Promise<ReleaseStates>;
   /** create/update the Kubernetes Secrets of the plan, restarting readers when content changed */
   syncSecrets(plan: EnvironmentPlan): Promise<void>;
   /** helm upgrade --install (or template) of one release, then its health checks */
@@ -46,6 +53,16 @@ export interface ClusterSession {
     release: PlannedRelease,
     input: { sourceDir: string; secretValues: Array<{ path: string; value: string }>; deadline: number },
   ): Promise<ReleaseOutcome>;
+  /**
+   * What the release runs now (`helm get manifest`; undefined when not installed) and what the plan would
+   * render (`helm template`), as objects parsed then redacted: for the manifest diff shown before approval.
+   */
+  renderManifests?(
+    release: PlannedRelease,
+    input: { sourceDir: string; secretValues: Array<{ path: string; value: string }> },
+  ): Promise<{ live: unknown[] | undefined; proposed: unknown[] }>;
+  /** `helm uninstall` of a release removed from deploy.yaml (pruning). Deploy mode only. */
+  uninstallRelease?(release: { name: string; namespace: string }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -65,9 +82,16 @@ export interface ClusterConnector {
 /** The approval side the runner calls (ApprovalService implements it). */
 export interface FinishedHook {
   /** a deployment reached a terminal state: promotion gate (auto-promote, offer approvals, fail waiters) */
-  onDeploymentFinished(d: Deployment, ctx: { plan?: EnvironmentPlan; sourceDir?: string }): Promise<void>;
+  onDeploymentFinished(
+    d: Deployment,
+    ctx: {
+      plan?: EnvironmentPlan;
+      sourceDir?: string;
+      manifestsFor?: (plan: EnvironmentPlan, waiting: Deployment) => Promise<ManifestDiff | undefined>;
+    },
+  ): Promise<void>;
   /** open the approval request of a deployment in `awaiting_approval` for this plan */
-  offer(deploymentId: string, input: { plan: EnvironmentPlan }): Promise<unknown>;
+  offer(deploymentId: string, input: { plan: EnvironmentPlan; manifests?: ManifestDiff }): Promise<unknown>;
 }
 
 export interface RunnerDeps {
@@ -139,6 +163,42 @@ export function releaseStateDigest(
   return `hmac-sha256:${h.digest('hex')}`;
 }
 
+function releaseStateId(d: Pick<Deployment, 'repository' | 'environment'>, release: string): string {
+  return `${d.repository}#${d.environment}#${release}`;
+}
+
+/** What helmgate last deployed per release (its store) and what helm runs now (one read of the cluster). */
+async function knownStates(
+  deps: RunnerDeps,
+  deployment: Deployment,
+  plan: EnvironmentPlan,
+  session: ClusterSession,
+): Promise<{ recorded: Map<string, RecordedRelease>; live: ReleaseStates }> {
+  const [recorded, live] = await Promise.all([
+    Promise.all(
+      plan.releases.map(
+        async (r) =>
+          [
+            r.name,
+            await deps.store.getItem<{ digest: string; revision: number }>(
+              RELEASE_STATE,
+              releaseStateId(deployment, r.name),
+            ),
+          ] as const,
+      ),
+    ),
+    session.releaseStates(plan.releases),
+  ]);
+  return {
+    recorded: new Map(
+      recorded.flatMap(([name, item]) =>
+        item ? [[name, { digest: item.digest, revision: item.revision }] as const] : [],
+      ),
+    ),
+    live,
+  };
+}
+
 /**
  * Runs one dispatched deployment: lock the environment, fetch the exact commit, plan, pre-flight the
  * secrets, sync Kubernetes Secrets, run the releases as a DAG, record every result, notify, hand off
@@ -182,6 +242,21 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
     };
   }
 
+  // the commit is fetched and planned while the environment's bookkeeping below goes on (neither needs the
+  // other); a failure surfaces where the plan is awaited, and fails the run there
+  const workDir = await mkdtemp(path.join(deps.workRoot, 'run-'));
+  const sourceDir = path.join(workDir, 'src');
+  const planning = (async () => {
+    await mkdir(sourceDir, { mode: 0o700 });
+    await withDeadline('fetching the commit', stepMs(deps, 'source'), (signal) =>
+      deps.source.extractTree(existing.repository, existing.sha, sourceDir, signal),
+    );
+    return withDeadline('planning', stepMs(deps, 'plan'), () =>
+      planAt(sourceDir, deps.deployConfigPath, existing, deps),
+    );
+  })();
+  planning.catch(() => undefined);
+
   // we hold the lock, so no other run of the environment is alive: a `running` one there is dead
   const environment = await deps.store.listByEnvironment(existing.repository, existing.environment, {
     limit: 50,
@@ -191,7 +266,11 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
 
   const [started] = await handle(deps, { type: 'run-started', target: existing });
   if (started?.kind !== 'moved') {
-    await deps.store.releaseLock(lock, deps.invocationId);
+    await planning.catch(() => undefined);
+    await Promise.all([
+      deps.store.releaseLock(lock, deps.invocationId),
+      rm(workDir, { recursive: true, force: true }),
+    ]);
     return { kind: 'not-runnable', reason: 'deployment was taken or superseded meanwhile' };
   }
   let deployment: Deployment = started.deployment;
@@ -210,22 +289,11 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
   );
   renew.unref?.();
 
-  const workDir = await mkdtemp(path.join(deps.workRoot, 'run-'));
   let plan: EnvironmentPlan | undefined;
-  let sourceDir: string | undefined;
   let result: Extract<RunResult, { deployment: Deployment }>;
   try {
-    sourceDir = path.join(workDir, 'src');
-    await mkdir(sourceDir, { mode: 0o700 });
-    const src = sourceDir;
     const d = deployment;
-    await withDeadline('fetching the commit', stepMs(deps, 'source'), (signal) =>
-      deps.source.extractTree(d.repository, d.sha, src, signal),
-    );
-    // the policy check comes first: nothing the commit names is fetched or read before it passed
-    plan = await withDeadline('planning', stepMs(deps, 'plan'), () =>
-      planAt(src, deps.deployConfigPath, d, deps),
-    );
+    plan = await planning;
     if (deployment.planDigest && deployment.planDigest !== plan.digest)
       throw new HelmgateError('conflict', 'the plan differs from the one that was approved; approval void');
 
@@ -242,7 +310,7 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
       await own.preflight([keyRef]);
     });
     const digestKey = await own.resolve(keyRef);
-    deployment = await deps.store.update(
+    const recorded = deps.store.update(
       deployment.id,
       {
         planDigest: plan.digest,
@@ -257,10 +325,19 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
       deps.clock.now(),
     );
 
+    // the cluster session opens while the plan is recorded (neither needs the other)
     const opened = plan;
-    const session = await withDeadline('connecting to the cluster', stepMs(deps, 'cluster'), () =>
+    const opening = withDeadline('connecting to the cluster', stepMs(deps, 'cluster'), () =>
       deps.cluster.open(opened, { workDir, secrets, deploymentId: d.id, digestKey }),
     );
+    const [updated, connected] = await Promise.allSettled([recorded, opening]);
+    if (updated.status === 'rejected') {
+      if (connected.status === 'fulfilled') await connected.value.close();
+      throw updated.reason;
+    }
+    deployment = updated.value;
+    if (connected.status === 'rejected') throw connected.reason;
+    const session = connected.value;
     try {
       result = await runReleases(deps, {
         deployment,
@@ -293,7 +370,9 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
       await deps.finished
         .onDeploymentFinished(result.deployment, {
           ...(plan ? { plan } : {}),
-          ...(sourceDir ? { sourceDir } : {}),
+          sourceDir,
+          // the next environment's approval shows what its cluster would change, rendered from this tree
+          manifestsFor: (p, waiting) => previewManifests(deps, p, { sourceDir, deployment: waiting }),
         })
         .catch((e) => log.error('promotion gate failed', { err: e }));
     // the environment is free: its newest queued deployment runs next, older queued ones give way
@@ -372,7 +451,8 @@ async function offerApproval(deps: RunnerDeps, d: Deployment): Promise<RunResult
     const plan = await withDeadline('planning', stepMs(deps, 'plan'), () =>
       planAt(sourceDir, deps.deployConfigPath, d, deps),
     );
-    await deps.finished.offer(d.id, { plan });
+    const manifests = await previewManifests(deps, plan, { sourceDir, deployment: d });
+    await deps.finished.offer(d.id, { plan, ...(manifests ? { manifests } : {}) });
     return { kind: 'waiting', reason: 'approval offered' };
   } catch (e) {
     const reason = deps.redactor.redact(e instanceof HelmgateError ? e.message : describeError(e));
@@ -436,15 +516,64 @@ async function runReleases(
       );
   };
 
-  if (session.mode === 'deploy')
-    await withDeadline('syncing Kubernetes Secrets', stepMs(deps, 'syncSecrets'), () =>
-      session.syncSecrets(plan),
-    );
+  // skip-unchanged reads the cluster ONCE for the whole environment (not a `helm status` per release), and
+  // what helmgate recorded for every release at once, while the Kubernetes Secrets are synced
+  const [, known] = await Promise.all([
+    session.mode === 'deploy'
+      ? withDeadline('syncing Kubernetes Secrets', stepMs(deps, 'syncSecrets'), () =>
+          session.syncSecrets(plan),
+        )
+      : undefined,
+    !force && session.mode === 'deploy' ? knownStates(deps, deployment, plan, session) : undefined,
+  ]);
+  const prepared = new Map(
+    await Promise.all(
+      plan.releases.map(async (release) => {
+        const secretValues = await Promise.all(
+          release.secretValues.map(async (s) => ({ path: s.path, value: await ctx.secrets.resolve(s.ref) })),
+        );
+        const digest = releaseStateDigest(release, secretValues, ctx.digestKey);
+        const skip = skipDecision({
+          force: known === undefined,
+          digest,
+          recorded: known?.recorded.get(release.name),
+          live: known?.live.get(releaseKey(release.namespace, release.name)),
+        });
+        return [release.name, { secretValues, digest, skip }] as const;
+      }),
+    ),
+  );
+  // unchanged releases are settled before anything runs: one write (with the first result, or the
+  // finish) instead of one per release
+  for (const [name, p] of prepared) {
+    const release = byName.get(name) as PlannedRelease;
+    if (p.skip.skip)
+      results.set(name, {
+        name,
+        namespace: release.namespace,
+        status: 'skipped',
+        reason: 'unchanged',
+        revision: p.skip.revision,
+        attempts: 0,
+        durationMs: 0,
+        chart: chartLabel(release),
+      });
+    else if (p.skip.why === 'drifted')
+      deps.logger.warn('release drifted from what helmgate deployed; deploying it again', {
+        deploymentId: deployment.id,
+        release: name,
+        detail: p.skip.detail,
+      });
+  }
 
   const dag = await runDag(
     plan.releases.map((r) => ({ name: r.name, needs: r.needs })),
     async (name): Promise<NodeOutcome> => {
       const release = byName.get(name) as PlannedRelease;
+      const { secretValues, digest, skip } = prepared.get(name) as NonNullable<
+        ReturnType<typeof prepared.get>
+      >;
+      if (skip.skip) return 'skipped';
       const started = deps.clock.now().getTime();
       if (ctx.isLockLost()) {
         record({
@@ -454,30 +583,7 @@ async function runReleases(
         });
         return 'failed';
       }
-      const secretValues = await Promise.all(
-        release.secretValues.map(async (s) => ({ path: s.path, value: await ctx.secrets.resolve(s.ref) })),
-      );
-      const digest = releaseStateDigest(release, secretValues, ctx.digestKey);
-      const stateId = `${deployment.repository}#${deployment.environment}#${release.name}`;
-      if (!force && session.mode === 'deploy') {
-        const last = await deps.store.getItem<{ digest: string; revision: number }>(RELEASE_STATE, stateId);
-        if (last?.digest === digest) {
-          const status = await session.releaseStatus(release);
-          if (status?.status === 'deployed' && status.revision === last.revision) {
-            record({
-              name,
-              namespace: release.namespace,
-              status: 'skipped',
-              reason: 'unchanged',
-              revision: status.revision,
-              attempts: 0,
-              durationMs: 0,
-              chart: chartLabel(release),
-            });
-            return 'skipped';
-          }
-        }
-      }
+      const stateId = releaseStateId(deployment, release.name);
       record({ ...(results.get(name) as ReleaseResult), status: 'running' });
       const out = await session.runRelease(release, { sourceDir: ctx.sourceDir, secretValues, deadline });
       const base: ReleaseResult = {
@@ -544,9 +650,25 @@ async function runReleases(
     });
   }
   const final = session.mode === 'render' ? 'rendered' : 'succeeded';
+  // releases removed from deploy.yaml go only after everything in it deployed, and only as the policy
+  // and the approval allow (lib/deploy/prune.ts)
+  const pruned =
+    session.mode === 'deploy'
+      ? await pruneRemoved(deps, { deployment, plan, session, stateKind: RELEASE_STATE })
+      : [];
+  const pruneFailed = pruned.filter((r) => r.status === 'failed');
+  if (pruneFailed.length > 0)
+    return finish(deps, deployment, {
+      outcome: 'failed',
+      releases: [...releases, ...pruned],
+      reason: pruneFailed
+        .map((r) => `${r.name}: ${r.reason}`)
+        .join('; ')
+        .slice(0, 1000),
+    });
   return finish(deps, deployment, {
     outcome: final,
-    releases,
+    releases: [...releases, ...pruned],
     ...(final === 'rendered'
       ? { reason: 'rendered only: no cluster configured (helm template), nothing was deployed' }
       : ctx.job.continuation

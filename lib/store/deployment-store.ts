@@ -1,6 +1,7 @@
 import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../approval/approval-request';
 import { type Deployment, type DeploymentStatus, edgeViolation } from '../deploy/lifecycle';
 import { HelmgateError } from '../errors';
+import type { DeploymentPage, DeploymentQuery } from './deployment-query';
 
 export interface AuditEntry {
   deploymentId: string;
@@ -59,6 +60,12 @@ export interface DeploymentStore {
   getDeployment(id: string): Promise<Deployment | undefined>;
   /** Newest first. */
   listDeployments(opts?: { limit?: number }): Promise<Deployment[]>;
+  /**
+   * One page of deployments, newest first, filtered by repository+environment and/or status through
+   * the table's indexes (never a filter over a limited list), with a cursor for the next page.
+   * Throws `bad_request` for an invalid query or a cursor it did not give for this query.
+   */
+  queryDeployments(query: DeploymentQuery): Promise<DeploymentPage>;
   /** Newest first, one repository's environment. */
   listByEnvironment(
     repository: string,

@@ -1,7 +1,14 @@
 import type { Deployment } from '../deploy/deployment';
 import type { AuditEntry } from '../store/deployment-store';
 import type { DeploymentDetail } from './dashboard-data';
-import { changesSection, commitLink, compareUrlOf, deploymentHref, statusBadge } from './fragments';
+import {
+  changesSection,
+  commitLink,
+  compareUrlOf,
+  deploymentHref,
+  manifestSection,
+  statusBadge,
+} from './fragments';
 import { escapeHtml, humanDuration, timeTag } from './html';
 import { DASHBOARD_NAV, renderLayout } from './layout';
 import { LIVE_REFRESH_SCRIPT, type PageContext, waitingBlock } from './overview';
@@ -141,6 +148,7 @@ ${releasesTable(d)}
 ${errorTails(d)}
 ${diagnosis(d)}
 ${detail.request ? `<h2>What was ${detail.request.status === 'approved' ? 'approved' : 'offered for approval'}</h2>${changesSection(detail.request.changes)}` : ''}
+${detail.request?.manifests ? `<h2>Rendered objects</h2>${manifestSection(detail.request.manifests)}` : ''}
 <h2>Timeline</h2>
 ${timeline(timelineOf(d, detail.audit), ctx.now)}
 <p><a href="${escapeHtml(`${deploymentHref(d)}?format=json`)}">This deployment as JSON</a></p>`;

@@ -1,4 +1,5 @@
 import type { Deployment } from '../deploy/deployment';
+import { type ManifestDiff, objectLabel } from '../deploy/manifest-diff';
 import type { ReleaseChange } from '../deploy/plan-diff';
 import type { AuditEntry } from '../store/deployment-store';
 import { escapeHtml, safeHttpUrl, shortSha } from './html';
@@ -26,7 +27,9 @@ export function changesSection(changes: readonly ReleaseChange[]): string {
     if (c.chart) {
       if (c.change === 'new') items.push(`<li>chart ${escapeHtml(c.chart.to)}</li>`);
       else if (c.change === 'removed')
-        items.push(`<li>was ${escapeHtml(c.chart.from)}; no longer in the plan</li>`);
+        items.push(
+          `<li>was ${escapeHtml(c.chart.from)}; no longer in the plan: <strong>will be uninstalled</strong> by this deployment where the environment's policy allows pruning</li>`,
+        );
       else items.push(`<li>chart ${escapeHtml(c.chart.from)} → ${escapeHtml(c.chart.to)}</li>`);
     }
     if (c.secretKeysChanged.length)
@@ -44,6 +47,47 @@ export function changesSection(changes: readonly ReleaseChange[]): string {
       `<p id="unchanged">Skipped as unchanged: ${unchanged.map((n) => `<code>${escapeHtml(n)}</code>`).join(', ')}</p>`,
     );
   return parts.join('\n');
+}
+
+/** The rendered objects' diff: per release, per object, Secret keys by name only. */
+export function manifestSection(m: ManifestDiff | undefined): string {
+  if (!m) return '<p id="manifests-none">No rendered diff was made for this approval.</p>';
+  if (m.unavailable)
+    return `<p class="state" id="manifests-unavailable">Rendered diff not available: ${escapeHtml(m.unavailable)}</p>`;
+  const parts: string[] = [];
+  for (const r of m.releases) {
+    const head = `<h3>${escapeHtml(r.release)} <small>(${escapeHtml(r.namespace)}${r.firstInstall ? ', first install' : ''})</small></h3>`;
+    if (r.error) {
+      parts.push(
+        `<section class="manifest" data-release="${escapeHtml(r.release)}">${head}<p class="state refused">Could not render: ${escapeHtml(r.error)}</p></section>`,
+      );
+      continue;
+    }
+    if (r.objects.length === 0) continue;
+    const objects = r.objects.map((o) => {
+      const keys = o.secretKeys
+        ? (['added', 'removed', 'changed'] as const)
+            .filter((k) => o.secretKeys?.[k].length)
+            .map((k) => `${k}: ${o.secretKeys?.[k].map((x) => `<code>${escapeHtml(x)}</code>`).join(', ')}`)
+            .join('; ')
+        : '';
+      return `<div class="object" data-object="${escapeHtml(`${o.ref.kind}/${o.ref.name}`)}" data-change="${escapeHtml(o.change)}"><h4>${escapeHtml(objectLabel(o.ref))} <small>(${escapeHtml(o.change)})</small></h4>${
+        keys ? `<p>Secret keys (values never shown) ${keys}</p>` : ''
+      }${o.diff !== undefined ? diffBlock(o.diff) : '<p>(diff left out: size limit)</p>'}</div>`;
+    });
+    const tail = [
+      r.unchanged ? `${r.unchanged} object${r.unchanged === 1 ? '' : 's'} unchanged` : '',
+      r.omitted ? `${r.omitted} diff${r.omitted === 1 ? '' : 's'} left out for size` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
+    parts.push(
+      `<section class="manifest" data-release="${escapeHtml(r.release)}">${head}${objects.join('\n')}${tail ? `<p>${escapeHtml(tail)}.</p>` : ''}</section>`,
+    );
+  }
+  if (parts.length === 0)
+    return '<p id="manifests-same">The rendered objects are the same as what runs now.</p>';
+  return `<p>Rendered at ${escapeHtml(m.renderedAt)} against what the cluster runs (<code>helm get manifest</code> → <code>helm template</code>).</p>\n${parts.join('\n')}`;
 }
 
 export function auditSection(audit: readonly AuditEntry[]): string {

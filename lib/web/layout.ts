@@ -25,7 +25,7 @@ header.top nav ul{display:flex;flex-wrap:wrap;gap:.2rem 1rem;list-style:none;mar
 header.top nav a[aria-current=page]{font-weight:700;text-decoration:none;color:var(--fg)}
 header.top .who{margin-left:auto;color:var(--muted)}
 main{max-width:72rem;margin:0 auto;padding:1rem}
-h1{font-size:1.4rem;margin:.4rem 0 1rem}h2{font-size:1.15rem;margin:1.4rem 0 .6rem}h3{font-size:1rem;margin:.8rem 0 .4rem}
+h1{font-size:1.4rem;margin:.4rem 0 1rem}h2{font-size:1.15rem;margin:1.4rem 0 .6rem}h3{font-size:1rem;margin:.8rem 0 .4rem}h4{font-size:.95rem;margin:.8rem 0 .2rem}
 code,pre{font:13px ui-monospace,SFMono-Regular,Menlo,monospace}
 pre{background:var(--panel);border:1px solid var(--border);padding:.6rem;overflow:auto;border-radius:6px;white-space:pre-wrap;word-break:break-word}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.4rem 0}dt{font-weight:600}dd{margin:0;min-width:0;overflow-wrap:anywhere}

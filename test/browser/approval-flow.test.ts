@@ -163,13 +163,14 @@ async function approveInBrowser(sha: string, screenshot?: string) {
   expect(main).toContain('production');
   expect(main).toContain(sha.slice(0, 7));
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
+  const manifests = (await page.locator('section.manifest').allTextContents()).join('\n');
   await Promise.all([page.waitForURL(/result=approved/), approve.click()]);
   const flash = await page.textContent('#flash');
   await stack.idle();
   await page.reload();
   const after = await page.textContent('body');
   await context.close();
-  return { changes: main, flash, after };
+  return { changes: main, manifests, flash, after };
 }
 
 test('Slack off: push → staging → GitHub deployment status link → GitHub login → see the change → approve → production deploys', async () => {
@@ -198,6 +199,15 @@ test('Slack off: push → staging → GitHub deployment status link → GitHub l
   expect(existsSync(shot)).toBe(true);
   expect(two.changes).toContain('bonjour');
   expect(two.changes).toContain('hello');
+  // …and the rendered objects: what helm would change in production's cluster, object by object
+  expect(two.manifests).toContain('ConfigMap web-config (changed)');
+  expect(two.manifests).toContain('-  greeting: hello');
+  expect(two.manifests).toContain('+  greeting: bonjour');
+  expect(two.manifests).toContain('Deployment web (changed)');
+  expect(two.manifests).toMatch(/\+\s+checksum\/config: [0-9a-f]{64}/);
+  expect(two.manifests).toContain('1 object unchanged');
+  // GitHub's deployment status for it said it waits (Slack is off in this test)
+  expect(githubDeployment(second, 'production').statuses[0]?.description).toBe('Waiting for approval');
   expect(await statusOf(second, 'production')).toBe('succeeded');
   const cm = kube.get('ConfigMap', 'web-production', 'web-config');
   expect(cm?.data?.greeting).toBe('bonjour');

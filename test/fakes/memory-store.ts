@@ -1,6 +1,13 @@
 import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../../lib/approval/approval-request';
 import type { Deployment, DeploymentStatus } from '../../lib/deploy/deployment';
 import {
+  type DeploymentPage,
+  type DeploymentQuery,
+  decodeCursor,
+  encodeCursor,
+  validateQuery,
+} from '../../lib/store/deployment-query';
+import {
   type AuditEntry,
   assertEdge,
   type DeploymentStore,
@@ -60,6 +67,25 @@ export class MemoryDeploymentStore implements DeploymentStore {
     return this.sorted()
       .slice(0, opts.limit ?? 50)
       .map((d) => structuredClone(d));
+  }
+  async queryDeployments(query: DeploymentQuery): Promise<DeploymentPage> {
+    const q = validateQuery(query);
+    const queryId = `memory|${q.repository ?? ''}|${q.environment ?? ''}|${q.status ?? ''}`;
+    const after = q.cursor ? decodeCursor(q.cursor, queryId, ['after']).after : undefined;
+    const matching = this.sorted().filter(
+      (d) =>
+        (q.environment === undefined || (d.repository === q.repository && d.environment === q.environment)) &&
+        (q.status === undefined || d.status === q.status) &&
+        (after === undefined || this.order(d) < after),
+    );
+    const page = matching.slice(0, q.limit);
+    const last = page.at(-1);
+    return {
+      deployments: page.map((d) => structuredClone(d)),
+      ...(matching.length > q.limit && last
+        ? { next: encodeCursor(queryId, { after: this.order(last) }) }
+        : {}),
+    };
   }
   async listByEnvironment(
     repository: string,

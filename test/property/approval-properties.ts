@@ -144,6 +144,7 @@ export async function approvalProperties(opts: PropertyOptions): Promise<Propert
   };
   const now = ctx.clock.now().getTime();
   const session = (login: string, exp = now + 3600_000): Session => ({
+    sid: `sid-${login}`,
     login,
     teams: [],
     csrf: `csrf-secret-${login}`,

@@ -225,6 +225,7 @@ export async function startRaceWorld(): Promise<RaceWorld> {
     },
     async webVote(deploymentId, login, plan) {
       const session: Session = {
+        sid: `sid-${login}`,
         login,
         teams: [],
         csrf: `csrf-${login}`,

@@ -32,6 +32,8 @@ export class GithubOAuthStandIn {
   /** the user who "authorizes" next */
   user: StandInUser = { login: 'alice', teams: [] };
   readonly users = new Map<string, StandInUser>();
+  /** helmgate's own token (not a user's): may ask `GET /orgs/{org}/teams/{slug}/memberships/{user}` */
+  readonly serviceToken = `ghs_${randomBytes(12).toString('hex')}`;
 
   constructor(
     readonly clientId: string,
@@ -112,6 +114,14 @@ export class GithubOAuthStandIn {
       return json(200, { access_token: token, token_type: 'bearer', scope: 'read:org' });
     }
     const auth = req.headers.authorization ?? '';
+    const membership = /^\/orgs\/([^/]+)\/teams\/([^/]+)\/memberships\/([^/]+)$/.exec(url.pathname);
+    if (req.method === 'GET' && membership && auth.replace(/^(token|bearer)\s+/i, '') === this.serviceToken) {
+      const [, org, slug, who] = membership;
+      const u = this.users.get(decodeURIComponent(who ?? ''));
+      return u?.teams.map((t) => t.toLowerCase()).includes(`${org}/${slug}`.toLowerCase())
+        ? json(200, { state: 'active', role: 'member' })
+        : json(404, { message: 'Not Found' });
+    }
     const login = this.tokens.get(auth.replace(/^(token|bearer)\s+/i, ''));
     if (!login) return json(401, { message: 'Bad credentials' });
     const user = this.users.get(login) as StandInUser;

@@ -367,7 +367,20 @@ export class KubeApiStandIn {
         if (query.watch === 'true' || query.watch === '1')
           // watch events are JSON even for protobuf clients: client-go accepts either
           return this.watch(res, type, namespace, query);
-        return this.send(res, wantsProtobuf, 200, this.list(type, namespace, query));
+        const list = this.list(type, namespace, query);
+        // `as=PartialObjectMetadataList` (what metadata-only clients ask for): labels without payloads
+        if (/^application\/json;as=PartialObjectMetadataList;/.test((accept ?? '').trim()))
+          return this.send(res, false, 200, {
+            apiVersion: 'meta.k8s.io/v1',
+            kind: 'PartialObjectMetadataList',
+            metadata: list.metadata,
+            items: (list.items as Json[]).map((o) => ({
+              apiVersion: 'meta.k8s.io/v1',
+              kind: 'PartialObjectMetadata',
+              metadata: o.metadata,
+            })),
+          });
+        return this.send(res, wantsProtobuf, 200, list);
       }
       if (!name && method !== 'POST')
         throw new ApiError(405, 'MethodNotAllowed', 'collection operations are not supported');

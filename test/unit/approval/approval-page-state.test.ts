@@ -8,7 +8,13 @@ import { STATUS_BY_CODE } from '../../../lib/http/lambda-http';
 
 const NOW = new Date('2026-01-01T12:00:00.000Z');
 const approvers = ApproversConfig.parse({ production: { github: ['alice'] } });
-const alice: Session = { login: 'alice', teams: [], csrf: 'c'.repeat(43), exp: NOW.getTime() + 3600_000 };
+const alice: Session = {
+  sid: 'sid-alice',
+  login: 'alice',
+  teams: [],
+  csrf: 'c'.repeat(43),
+  exp: NOW.getTime() + 3600_000,
+};
 const mallory: Session = { ...alice, login: 'mallory' };
 
 function view(d: Partial<Deployment> = {}, r: Partial<ApprovalRequest> = {}): ApprovalView {

@@ -22,7 +22,7 @@ describe('session cookies', () => {
     expect(c).toContain('HttpOnly');
     expect(c).toContain('Secure');
     expect(c).toContain('SameSite=Lax');
-    expect(c).toContain('Max-Age=28800');
+    expect(c).toContain('Max-Age=3600'); // the default lifetime: one hour
     const value = (c.split(';')[0] as string).split('=')[1];
     const back = readSession(KEY, { cookies: [`__Host-helmgate_session=${value}`] }, { secure: true }, now);
     expect(back).toEqual({ ...s, teams: ['org/platform'] });

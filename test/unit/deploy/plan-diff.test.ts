@@ -45,7 +45,7 @@ describe('plan diff', () => {
       'jupyterhub: chart jupyterhub/jupyterhub@4.3.0 → jupyterhub/jupyterhub@4.4.0, values changed, secret keys changed: hub.secret',
       'grafana: unchanged',
       'scratch: new (./charts/scratch)',
-      'old: removed from the plan',
+      'old: removed from the plan (will be uninstalled where the policy allows pruning)',
     ]);
   });
 

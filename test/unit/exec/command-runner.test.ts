@@ -85,6 +85,12 @@ describe('createProcessRunner', () => {
     expect(r.timedOut).toBe(true);
   });
 
+  it('never starts a program whose deadline is already spent (not even looking it up)', async () => {
+    // a started program would fail to spawn here (ExecError); an unstarted one just timed out
+    const r = await runner.run('/nonexistent/helmgate-test-program', [], { env, timeoutMs: 0 });
+    expect(r).toMatchObject({ code: null, timedOut: true, stdout: '' });
+  });
+
   it('stops a child when the signal aborts', async () => {
     const ac = new AbortController();
     const p = runner.run(node, ['-e', 'setTimeout(()=>{}, 60000)'], { env, signal: ac.signal });

@@ -1,0 +1,71 @@
+import { createHmac } from 'node:crypto';
+import { parseAllDocuments } from 'yaml';
+import { HelmgateError } from '../errors';
+
+/**
+ * A rendered manifest made safe to hold: parsed from helm's raw output FIRST, then every string (keys
+ * included) redacted on its own, and every value of a Secret's `data`/`stringData` replaced by a keyed
+ * digest. Redacting the text before parsing would break it wherever the redactor knows a line that is
+ * also YAML (a kubeconfig's `apiVersion: v1`), and would hide whether a Secret's value changed when the
+ * redactor knows both the old and the new value. The digest key lives only as long as the helm runner
+ * (one session), so digests compare within one preview and mean nothing outside it.
+ */
+export function parseRedactedManifest(
+  raw: string,
+  redact: (text: string) => string,
+  digestKey: Buffer,
+): unknown[] {
+  const out: unknown[] = [];
+  for (const doc of parseAllDocuments(raw)) {
+    // YAML error messages quote the offending text: say where, never what
+    if ('errors' in doc && doc.errors.length > 0) {
+      const at = doc.errors[0]?.linePos?.[0];
+      throw new HelmgateError(
+        'helm_failed',
+        `helm printed a manifest that is not valid YAML${at ? ` (line ${at.line})` : ''}`,
+      );
+    }
+    const v = doc.toJS({ maxAliasCount: 1000 });
+    if (v === null || v === undefined) continue;
+    out.push(redactObject(v, redact, digestKey));
+  }
+  return out;
+}
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function redactObject(o: unknown, redact: (t: string) => string, key: Buffer): unknown {
+  if (isMap(o) && o.kind === 'Secret' && o.apiVersion === 'v1') {
+    const copy: Record<string, unknown> = { ...o };
+    for (const field of ['data', 'stringData']) {
+      const d = o[field];
+      if (!isMap(d)) continue;
+      copy[field] = Object.fromEntries(
+        Object.entries(d).map(([k, v]) => [
+          redact(k),
+          `digest:${createHmac('sha256', key).update(String(v)).digest('hex').slice(0, 32)}`,
+        ]),
+      );
+    }
+    return walk(copy, redact, new Set(['data', 'stringData']));
+  }
+  if (isMap(o) && typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items))
+    return {
+      ...(walk({ ...o, items: [] }, redact) as Record<string, unknown>),
+      items: o.items.map((i) => redactObject(i, redact, key)),
+    };
+  return walk(o, redact);
+}
+
+/** Redacts every string and key; `skip` names top-level fields already made safe. */
+function walk(v: unknown, redact: (t: string) => string, skip?: Set<string>): unknown {
+  if (typeof v === 'string') return redact(v);
+  if (Array.isArray(v)) return v.map((x) => walk(x, redact));
+  if (isMap(v))
+    return Object.fromEntries(
+      Object.entries(v).map(([k, x]) => [redact(k), skip?.has(k) ? x : walk(x, redact)]),
+    );
+  return v;
+}

@@ -1,0 +1,91 @@
+import type { Deployment } from '../deploy/lifecycle';
+import { retryDecision } from '../deploy/retry';
+import { HelmgateError } from '../errors';
+import { type ApplyDeps, handle } from './apply';
+
+export interface RetryDeps extends ApplyDeps {
+  /** the failed deployment's approval request, if it had one */
+  approvalOf(
+    deploymentId: string,
+  ): Promise<{ status: string; planDigest: string; expiresAtMs: number; decidedBy?: string } | undefined>;
+  newId(d: Pick<Deployment, 'environment' | 'sha'>): string;
+}
+
+export interface RetryInput {
+  id: string;
+  /** who asked: `cli:<principal>`, `github:<login>` */
+  actor: string;
+  via: string;
+  /**
+   * Whether this person may approve the environment: only then does the failed deployment's approval
+   * carry over to the retry; anyone else's retry waits for a fresh approval.
+   */
+  mayApprove: boolean;
+}
+
+export interface RetryResult {
+  retry: Deployment;
+  /** why it runs at once or waits */
+  reason: string;
+}
+
+/**
+ * Creates the retry of a failed deployment (same commit, same plan digest) and hands it to the
+ * lifecycle exactly as a push would: `created` supersedes older waiting deployments of the environment,
+ * dispatches a queued one, and has a waiting one planned and offered for approval.
+ */
+export async function retryDeployment(deps: RetryDeps, input: RetryInput): Promise<RetryResult> {
+  const failed = await deps.store.getDeployment(input.id);
+  if (!failed) throw new HelmgateError('not_found', `no deployment ${input.id}`);
+  const now = deps.clock.now();
+  const request = failed.approval === 'required' ? await deps.approvalOf(failed.id) : undefined;
+  const decision = retryDecision({ failed, request, nowMs: now.getTime() });
+  if (decision.kind === 'refuse') throw new HelmgateError('conflict', decision.reason);
+  let { status, reason } = decision;
+  if (status === 'queued' && failed.approval === 'required' && !input.mayApprove) {
+    status = 'awaiting_approval';
+    reason = `retry of ${failed.id}: ${input.actor} may not approve ${failed.environment}, so it waits for approval`;
+  }
+  const at = now.toISOString();
+  const retry: Deployment = {
+    id: deps.newId(failed),
+    repository: failed.repository,
+    environment: failed.environment,
+    sha: failed.sha,
+    ref: failed.ref,
+    status,
+    approval: failed.approval,
+    planDigest: decision.planDigest,
+    ...(failed.pusher ? { pusher: failed.pusher } : {}),
+    ...(failed.commitMessage ? { commitMessage: failed.commitMessage } : {}),
+    ...(failed.commitUrl ? { commitUrl: failed.commitUrl } : {}),
+    createdAt: at,
+    updatedAt: at,
+    trigger: 'retry',
+    retryOf: failed.id,
+    requestedBy: input.actor,
+    reason,
+  };
+  if (!(await deps.store.createDeployment(retry)))
+    throw new HelmgateError('conflict', `deployment ${retry.id} exists already`);
+  for (const [id, outcome, detail] of [
+    [retry.id, 'created', reason],
+    [failed.id, 'retried', `as ${retry.id}`],
+  ] as const)
+    await deps.store.appendAudit({
+      deploymentId: id,
+      at,
+      actor: input.actor,
+      via: input.via,
+      action: 'retry',
+      outcome,
+      detail,
+    });
+  await deps.notifier.deploymentChanged(retry);
+  await handle(
+    deps,
+    { type: 'created', deployment: retry, offer: status === 'awaiting_approval' },
+    { environment: await deps.store.listByEnvironment(retry.repository, retry.environment, { limit: 50 }) },
+  );
+  return { retry: (await deps.store.getDeployment(retry.id)) ?? retry, reason };
+}

@@ -1,0 +1,135 @@
+import type { Deployment } from '../../../lib/deploy/lifecycle';
+import { retryDeployment } from '../../../lib/lifecycle/retry';
+import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
+import { deployment, makeService, offered } from './approval-fixtures';
+
+/**
+ * `helmgate retry` through the lifecycle against the real store (dynalite): a failed production
+ * deployment whose approval is valid for the same plan runs again at once; otherwise the retry waits
+ * for approval and is offered; the retry is audited on both deployments.
+ */
+
+let db: TestDynamo;
+beforeAll(async () => {
+  db = await startDynalite();
+});
+afterAll(async () => {
+  await db.close();
+});
+
+let seq = 0;
+async function failedAfterApproval(over: Partial<Deployment> = {}) {
+  const ctx = makeService(db);
+  // each test its own repository: the lifecycle would rightly let an older retry give way to a newer one
+  const d = deployment({ id: `retry-src-${++seq}`, repository: `org/retry-${seq}`, ...over });
+  const { planDigest } = await offered(db, ctx.service, d);
+  await ctx.service.vote({
+    deploymentId: d.id,
+    voter: { kind: 'github', id: 'alice' },
+    via: 'web',
+    decision: 'approve',
+    planDigest,
+  });
+  // the runner took it and it failed
+  await db.store.transition(
+    d.id,
+    ['queued'],
+    'running',
+    { startedAt: ctx.clock.now().toISOString() },
+    ctx.clock.now(),
+  );
+  await db.store.transition(
+    d.id,
+    ['running'],
+    'failed',
+    { reason: 'release(s) failed: web: i/o timeout' },
+    ctx.clock.now(),
+  );
+  ctx.dispatcher.jobs.length = 0;
+  return { ...ctx, d };
+}
+
+function retryDeps(ctx: Awaited<ReturnType<typeof failedAfterApproval>>) {
+  return {
+    store: db.store,
+    notifier: ctx.notifier,
+    dispatcher: ctx.dispatcher,
+    clock: ctx.clock,
+    approvalOf: (id: string) => ctx.service.getRequest(id),
+    newId: () => `retry-${++seq}`,
+  };
+}
+
+test('a failed production deployment with a valid approval for the same plan is retried at once', async () => {
+  const ctx = await failedAfterApproval();
+  const { retry, reason } = await retryDeployment(retryDeps(ctx), {
+    id: ctx.d.id,
+    actor: 'github:bob',
+    via: 'web',
+    mayApprove: true,
+  });
+  expect(retry).toMatchObject({
+    status: 'queued',
+    sha: ctx.d.sha,
+    planDigest: 'plan-digest-1',
+    trigger: 'retry',
+    retryOf: ctx.d.id,
+    requestedBy: 'github:bob',
+  });
+  expect(reason).toContain('approval by github:alice holds');
+  expect(ctx.dispatcher.jobs).toEqual([{ deploymentId: retry.id }]);
+  const audit = [...(await db.store.listAudit(retry.id)), ...(await db.store.listAudit(ctx.d.id))];
+  expect(audit.filter((a) => a.action === 'retry').map((a) => `${a.deploymentId} ${a.outcome}`)).toEqual([
+    `${retry.id} created`,
+    `${ctx.d.id} retried`,
+  ]);
+});
+
+test('past the approval deadline the retry waits for approval, and is planned and offered (an offer job)', async () => {
+  const ctx = await failedAfterApproval();
+  ctx.clock.advance(25 * 3_600_000);
+  const { retry, reason } = await retryDeployment(retryDeps(ctx), {
+    id: ctx.d.id,
+    actor: 'github:bob',
+    via: 'web',
+    mayApprove: true,
+  });
+  expect(retry.status).toBe('awaiting_approval');
+  expect(reason).toContain('expired');
+  expect(ctx.dispatcher.jobs).toEqual([{ deploymentId: retry.id, purpose: 'offer' }]);
+});
+
+test('someone who may not approve the environment does not carry the approval over', async () => {
+  const ctx = await failedAfterApproval();
+  const { retry, reason } = await retryDeployment(retryDeps(ctx), {
+    id: ctx.d.id,
+    actor: 'mallory (cli)',
+    via: 'cli',
+    mayApprove: false,
+  });
+  expect(retry.status).toBe('awaiting_approval');
+  expect(reason).toContain('mallory (cli) may not approve production');
+});
+
+test('a deployment that is not failed, or never ran, is refused and nothing is created', async () => {
+  const ctx = makeService(db);
+  const waiting = deployment({ id: `retry-waiting-${++seq}` });
+  await db.store.createDeployment(waiting);
+  await expect(
+    retryDeployment(retryDeps({ ...ctx, d: waiting }), {
+      id: waiting.id,
+      actor: 'a',
+      via: 'cli',
+      mayApprove: true,
+    }),
+  ).rejects.toThrow(/only a failed one is retried/);
+  await expect(
+    retryDeployment(retryDeps({ ...ctx, d: waiting }), {
+      id: 'nope',
+      actor: 'a',
+      via: 'cli',
+      mayApprove: true,
+    }),
+  ).rejects.toThrow(/no deployment nope/);
+  expect(ctx.dispatcher.jobs).toEqual([]);
+});

@@ -1,7 +1,13 @@
-import { PAGE_HEADERS, renderApprovalPage, renderMessagePage } from '../lib/approval/approval-page';
+import {
+  PAGE_HEADERS,
+  renderApprovalPage,
+  renderLoginPage,
+  renderMessagePage,
+} from '../lib/approval/approval-page';
 import { approvalCsrfPurpose, approvalPageOutcome } from '../lib/approval/approval-page-state';
 import type { ApproversConfig } from '../lib/approval/approval-port';
 import type { ApprovalService, ApproversKey } from '../lib/approval/approval-service';
+import type { ReadAccess } from '../lib/auth/read-access';
 import { type CookieSettings, type Session, safeReturnPath, verifyCsrf } from '../lib/auth/session';
 import { readActiveSession, type SessionRegistry } from '../lib/auth/session-registry';
 import { approverTeams, type TeamMembership } from '../lib/auth/team-membership';
@@ -25,6 +31,8 @@ export interface ApprovalHandlerDeps {
   approvals: Pick<ApprovalService, 'vote' | 'view'>;
   /** from the operator's policy, per deployment (see ApprovalServiceDeps.approvers) */
   approvers: ApproversConfig | ((d: ApproversKey) => ApproversConfig);
+  /** who may see the page at all: approvers, and GitHub users who can read the repository */
+  readAccess: Pick<ReadAccess, 'mayRead'>;
   /** HMAC key for the session cookie (`helmgate/approval-signing-key`) */
   signingKey: () => Promise<string>;
   cookies: CookieSettings;
@@ -47,10 +55,13 @@ function message(status: number, title: string, text: string): HttpResult {
 }
 
 /**
- * GET /approvals/{id}?token=… shows the approval (never changes state: link scanners open it);
- * POST /approvals/{id}/approve and /reject vote as the logged-in GitHub user, with the link's token
- * and a CSRF token bound to the session, then 303 back to the page. 401 not logged in, 403 not
- * allowed or a bad token, 410 expired or superseded, 409 already decided, 400 bad CSRF.
+ * GET /approvals/{id} shows the approval to a logged-in reader (never changes state: link scanners
+ * open it); anonymous visitors get only a login link. The same URL comes from Slack, GitHub's
+ * deployment status and the dashboard: it carries no token, because nothing but a GitHub login grants
+ * anything. POST /approvals/{id}/approve and /reject vote as the logged-in GitHub user, with a CSRF
+ * token bound to the session and this deployment and the plan digest the page showed, then 303 back
+ * to the page (or the dashboard page in `return`). 401 not logged in, 403 not allowed, 410 expired or
+ * superseded, 409 already decided or the plan changed, 400 bad CSRF or no plan.
  */
 export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
   const approvers = (d: ApproversKey | undefined) =>
@@ -93,9 +104,12 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
           'bad_request',
           'the form expired or did not come from this page (CSRF check failed); reload and try again',
         );
-      const token = form.get('token') ?? '';
-      // from a dashboard page: no link token, but the plan digest the page showed
-      const plan = token ? undefined : (form.get('plan') ?? undefined);
+      const planDigest = form.get('plan');
+      if (!planDigest)
+        throw new HelmgateError(
+          'bad_request',
+          'the form does not say which plan you approve; reload the page',
+        );
       const outcome = await deps.approvals.vote({
         deploymentId: id,
         voter: {
@@ -106,20 +120,14 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
         },
         via: 'web',
         decision,
-        ...(plan !== undefined ? { planDigest: plan } : { token }),
+        planDigest,
         rollback: form.get('rollback') === '1',
       });
-      log.info('web vote', {
-        decision,
-        outcome: outcome.kind,
-        login: session.login,
-        page: plan !== undefined,
-      });
-      const back = safeReturnPath(form.get('return') ?? undefined);
-      const location =
-        plan !== undefined
-          ? `${back}${back.includes('?') ? '&' : '?'}result=${outcome.kind}`
-          : `/approvals/${encodeURIComponent(id)}?token=${encodeURIComponent(token)}&result=${outcome.kind}`;
+      log.info('web vote', { decision, outcome: outcome.kind, login: session.login });
+      // back to the page the form was on: the approval page, or a dashboard page (`return`)
+      const returnTo = form.get('return');
+      const back = returnTo ? safeReturnPath(returnTo) : `/approvals/${encodeURIComponent(id)}`;
+      const location = `${back}${back.includes('?') ? '&' : '?'}result=${outcome.kind}`;
       return { statusCode: 303, headers: { location, 'cache-control': 'no-store' }, body: '' };
     } catch (e) {
       if (e instanceof HelmgateError && (STATUS_BY_CODE[e.code] < 500 || e.code === 'unavailable'))
@@ -138,17 +146,26 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
   };
 
   async function show(id: string, event: HttpEvent, session: Session | undefined): Promise<HttpResult> {
-    const view = await deps.approvals.view(id);
+    // anonymous visitors learn nothing, not even whether the deployment exists: no read at all
+    const view = session ? await deps.approvals.view(id) : undefined;
+    const readable =
+      session !== undefined &&
+      view !== undefined &&
+      (await deps.readAccess.mayRead(
+        { kind: 'github', login: session.login, teams: session.teams },
+        view.deployment.repository,
+      ));
     const outcome = approvalPageOutcome({
       deploymentId: id,
       view,
-      token: event.queryStringParameters?.token,
       session,
+      readable,
       approvers: approvers(view?.deployment),
       now: deps.clock.now(),
       ...(event.queryStringParameters?.result ? { result: event.queryStringParameters.result } : {}),
     });
-    if (outcome.kind === 'invalid_link')
+    if (outcome.kind === 'login') return page(200, renderLoginPage({ loginUrl: outcome.loginUrl }));
+    if (outcome.kind === 'message')
       return message(STATUS_BY_CODE[outcome.code], outcome.title, outcome.message);
     return page(outcome.code ? STATUS_BY_CODE[outcome.code] : 200, renderApprovalPage(outcome.input));
   }

@@ -1,3 +1,8 @@
+import {
+  anonymousReadResponse,
+  type ReadAccess,
+  ReadAccess as ReadAccessClass,
+} from '../lib/auth/read-access';
 import { composeAws } from '../lib/compose/aws';
 import { lazyHandler } from '../lib/compose/lazy';
 import type { DeploymentStatus } from '../lib/deploy/deployment';
@@ -11,6 +16,8 @@ import type { DeploymentStore } from '../lib/store/deployment-store';
 export interface DeploymentsDeps {
   store: DeploymentStore;
   logger: Logger;
+  /** who may read: an API token, or a GitHub session of an approver or a reader of the repository */
+  readAccess: Pick<ReadAccess, 'authenticate' | 'mayRead'>;
   /** the accepted repositories: with exactly one, `?environment=` needs no `?repository=` */
   repositories?: readonly string[];
 }
@@ -31,10 +38,15 @@ function intParam(raw: string | undefined, fallback: number): number {
 export function makeDeploymentsHandler(deps: DeploymentsDeps): HttpHandler {
   return async (event: HttpEvent) => {
     try {
+      // reads need credentials (issue 11): 401 anonymous (browsers: the GitHub login), 403 elsewhere
+      const reader = await deps.readAccess.authenticate(event);
+      if (!reader) return anonymousReadResponse(event, ReadAccessClass.ANONYMOUS);
       const id = event.pathParameters?.id;
       if (id) {
         const d = await deps.store.getDeployment(id);
         if (!d) throw new HelmgateError('not_found', `no deployment ${id}`);
+        if (!(await deps.readAccess.mayRead(reader, d.repository)))
+          throw new HelmgateError('forbidden', `you may not read deployments of ${d.repository}`);
         return json(200, { ...d, audit: await deps.store.listAudit(id) });
       }
       const q = event.queryStringParameters ?? {};
@@ -52,7 +64,11 @@ export function makeDeploymentsHandler(deps: DeploymentsDeps): HttpHandler {
         ...(q.status !== undefined ? { status: q.status as DeploymentStatus } : {}),
         ...(q.cursor !== undefined ? { cursor: q.cursor } : {}),
       });
-      return json(200, page);
+      // only the repositories this reader may see (asked once per repository on the page)
+      const readable = new Map<string, boolean>();
+      for (const r of new Set(page.deployments.map((d) => d.repository)))
+        readable.set(r, await deps.readAccess.mayRead(reader, r));
+      return json(200, { ...page, deployments: page.deployments.filter((d) => readable.get(d.repository)) });
     } catch (e) {
       return errorResponse(e, deps.logger);
     }

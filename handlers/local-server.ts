@@ -56,7 +56,9 @@ async function main(): Promise<void> {
       : `helmgate: no KUBECONFIG: deployments are rendered with helm template into .helmgate/rendered/, never deployed`,
   );
   say(`helmgate: send a signed push of this checkout's HEAD with:  npm run push`);
-  say(`helmgate: then watch:  curl -s ${stack.url}/deployments`);
+  say(
+    `helmgate: then watch:  curl -s -H "Authorization: Bearer $(jq -r '."helmgate/api-tokens"' ${secretsFile})" ${stack.url}/deployments`,
+  );
   if (stack.loginUrl) say(`helmgate: dashboard (one-time login link, works once):  ${stack.loginUrl}`);
   const stop = async () => {
     await stack.close();

@@ -11,7 +11,7 @@ import { composeLocal, type LocalGraph, type LocalGraphOptions } from '../../lib
 import type { LoadedPolicy } from '../../lib/config/policy-loader';
 import { json } from '../../lib/http/lambda-http';
 import { createLocalHttpServer, listen, type Route } from '../../lib/http/local-adapter';
-import { ensureSecretsFile } from '../../lib/local/local-secrets';
+import { ensureSecretsFile, localApiToken } from '../../lib/local/local-secrets';
 import type { Logger } from '../../lib/log/logger';
 import { cryptoRandom } from '../../lib/random';
 import { type SweepReport, sweep } from '../../lib/sweeper/sweeper';
@@ -57,6 +57,8 @@ export interface LocalStack
     | 'approvals'
   > {
   url: string;
+  /** the read API's bearer token from the secrets file (created on first start) */
+  apiToken: string;
   /** the operator policy this stack enforces, loaded once at start */
   policy: LoadedPolicy;
   /** the one-time dashboard login link, when `oneTimeLogin` was given */
@@ -186,6 +188,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     repositories: g.repositories,
     approvals: g.approvals,
     url,
+    apiToken: localApiToken(opts.secretsFile) ?? '',
     policy: g.policy,
     ...(loginToken ? { loginUrl: `${g.publicUrl}/auth/local?token=${loginToken}` } : {}),
     port,

@@ -15,6 +15,7 @@ import { type LoadedPolicy, loadPolicy } from '../config/policy-loader';
 import { LambdaBackgroundWork } from '../dispatch/background';
 import { LambdaDispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
+import { GithubBranchState } from '../github/branch-state';
 import { GithubContentsSource } from '../github/github-contents';
 import { createGithubClient } from '../github/octokit';
 import { GithubDeploymentsReporter } from '../github/status-reporter';
@@ -41,6 +42,7 @@ import {
   chartDigestsOf,
   dashboardDepsFrom,
   notifierOf,
+  readAccessFrom,
   readOnlyApprovalService,
   slackCredentialsFrom,
   webhookSecretsFrom,
@@ -172,6 +174,28 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
     baseOnce ??= awsBase(env);
     return baseOnce;
   };
+  /** where branches point and how commits relate: GitHub's refs and compare APIs, helmgate's token */
+  const branchState = once(async () => new GithubBranchState(await awsOctokit(base())));
+  /** helmgate's GitHub client, when a GitHub token is configured (read permissions) */
+  const github = once(async () => {
+    const b = base();
+    return (await b.secrets.tryResolve({ secret: b.config.HELMGATE_GITHUB_TOKEN_ID }))
+      ? awsOctokit(b)
+      : undefined;
+  });
+  const readAccessOf = (b: AwsBase) =>
+    readAccessFrom({
+      secrets: b.secrets,
+      redactor: b.redactor,
+      apiTokensId: b.config.HELMGATE_API_TOKENS_ID,
+      signingKey: signingKeyOf(b),
+      publicUrl: b.config.HELMGATE_PUBLIC_URL,
+      approvers: approversOf(b.policy().policy),
+      github,
+      ttlMs: SECRET_TTL_MS,
+      clock: systemClock,
+      logger: b.logger,
+    });
   const approvals = once(async (): Promise<AwsApprovals> => {
     const b = base();
     const { config } = b;
@@ -189,6 +213,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
       publicUrl: config.HELMGATE_PUBLIC_URL,
       approvalTtlMs: config.HELMGATE_APPROVAL_TTL_HOURS * 3600_000,
       deployConfigPath: config.HELMGATE_DEPLOY_CONFIG,
+      ancestry: async (repository, b, head) => (await branchState()).compare(repository, b, head),
       policy: b.policy().policy,
       // plans that approvals bind to pin remote charts as the runner will (a fresh resolver per plan:
       // a warm container must not remember an index that a re-publish changed)
@@ -221,6 +246,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         clock: systemClock,
         logger: b.logger,
         deployConfigPath: config.HELMGATE_DEPLOY_CONFIG,
+        branchState: await branchState(),
         policy: b.policy().policy,
         repositories: config.HELMGATE_REPOSITORIES,
         branches: config.HELMGATE_BRANCHES,
@@ -238,7 +264,12 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
     /** handlers/deployments.ts */
     async deployments() {
       const b = base();
-      return { store: b.store, logger: b.logger, repositories: b.config.HELMGATE_REPOSITORIES };
+      return {
+        store: b.store,
+        logger: b.logger,
+        readAccess: readAccessOf(b),
+        repositories: b.config.HELMGATE_REPOSITORIES,
+      };
     },
 
     /**
@@ -259,8 +290,10 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
           logger: b.logger,
           approvers,
           publicUrl: config.HELMGATE_PUBLIC_URL,
+          ancestry: async (repository, base, head) => (await branchState()).compare(repository, base, head),
         }),
         approvers,
+        readAccess: readAccessOf(b),
         signingKey: signingKeyOf(b),
         publicUrl: config.HELMGATE_PUBLIC_URL,
         githubWebUrl: config.HELMGATE_GITHUB_WEB_URL,
@@ -270,6 +303,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         // a logged-out session reads nothing (GetItem on SESSION#: the read-only role allows it)
         sessions: new SessionRegistry(b.store),
         sessionTtlMs: config.HELMGATE_SESSION_TTL_MINUTES * 60_000,
+        repositories: config.HELMGATE_REPOSITORIES,
       });
     },
 
@@ -290,6 +324,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
       return approvalPageDepsFrom({
         approvals: a.service,
         approvers: approversOf(b.policy().policy),
+        readAccess: readAccessOf(b),
         signingKey: a.signingKey,
         publicUrl: b.config.HELMGATE_PUBLIC_URL,
         clock: systemClock,

@@ -37,6 +37,8 @@ export const AppConfig = z.object({
   HELMGATE_GITHUB_TOKEN_ID: z.string().min(1).default('helmgate/github-token'),
   HELMGATE_OAUTH_SECRET_ID: z.string().min(1).default('helmgate/github-oauth'),
   HELMGATE_SIGNING_KEY_ID: z.string().min(1).default('helmgate/approval-signing-key'),
+  /** bearer tokens for the read API: a string, or JSON {"tokens": [...]} while rotating */
+  HELMGATE_API_TOKENS_ID: z.string().min(1).default('helmgate/api-tokens'),
   /** JSON {botToken, signingSecret, previousSigningSecrets?, channel}; absent secret = no Slack */
   HELMGATE_SLACK_SECRET_ID: z.string().min(1).default('helmgate/slack'),
   /** GitHub Enterprise: https://ghe.example.org/api/v3 and https://ghe.example.org */

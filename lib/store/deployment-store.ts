@@ -125,12 +125,16 @@ export interface DeploymentStore {
   ): Promise<boolean>;
   /** Marks the one reminder as sent; false when it already was (or the request is no longer pending). */
   markApprovalReminded(deploymentId: string, now: Date): Promise<boolean>;
-  /** Generic keyed items for other features (approvals, sessions): conditional put / get / update. */
+  /**
+   * Generic keyed items for other features (approvals, sessions): conditional put / get / update.
+   * `ifNotExists`: only when absent; `unlessEqual`: only when absent or its `field` differs from
+   * `value` (one conditional write: of two racing puts of the same value, one wins).
+   */
   putItem(
     kind: string,
     id: string,
     item: Record<string, unknown>,
-    opts?: { ifNotExists?: boolean; ttl?: Date },
+    opts?: { ifNotExists?: boolean; unlessEqual?: { field: string; value: string }; ttl?: Date },
   ): Promise<boolean>;
   getItem<T extends Record<string, unknown>>(kind: string, id: string): Promise<T | undefined>;
 }

@@ -469,8 +469,9 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
     kind: string,
     id: string,
     item: Record<string, unknown>,
-    opts: { ifNotExists?: boolean; ttl?: Date } = {},
+    opts: { ifNotExists?: boolean; unlessEqual?: { field: string; value: string }; ttl?: Date } = {},
   ): Promise<boolean> {
+    const unless = opts.unlessEqual;
     try {
       await this.doc.send(
         new PutCommand({
@@ -482,7 +483,15 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
             kind,
             ...(opts.ttl ? { ttl: Math.floor(opts.ttl.getTime() / 1000) } : {}),
           },
-          ...(opts.ifNotExists ? { ConditionExpression: 'attribute_not_exists(PK)' } : {}),
+          ...(opts.ifNotExists
+            ? { ConditionExpression: 'attribute_not_exists(PK)' }
+            : unless
+              ? {
+                  ConditionExpression: 'attribute_not_exists(PK) OR #unlessField <> :unlessValue',
+                  ExpressionAttributeNames: { '#unlessField': unless.field },
+                  ExpressionAttributeValues: { ':unlessValue': unless.value },
+                }
+              : {}),
         }),
       );
       return true;

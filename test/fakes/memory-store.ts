@@ -212,7 +212,6 @@ export class MemoryDeploymentStore implements DeploymentStore {
       r.status = 'approved';
       r.decidedAt = a.vote.at;
       r.decidedBy = a.vote.actor;
-      if (a.spendToken) r.tokenUsedAt = a.vote.at;
       if (a.rollback) r.rollback = true;
     }
     return true;
@@ -224,7 +223,6 @@ export class MemoryDeploymentStore implements DeploymentStore {
     r.status = 'rejected';
     r.decidedAt = v.vote.at;
     r.decidedBy = v.vote.actor;
-    if (v.spendToken) r.tokenUsedAt = v.vote.at;
     return true;
   }
   async closeApprovalRequest(
@@ -250,10 +248,12 @@ export class MemoryDeploymentStore implements DeploymentStore {
     kind: string,
     id: string,
     item: Record<string, unknown>,
-    opts: { ifNotExists?: boolean } = {},
+    opts: { ifNotExists?: boolean; unlessEqual?: { field: string; value: string } } = {},
   ): Promise<boolean> {
     const key = `${kind}#${id}`;
     if (opts.ifNotExists && this.items.has(key)) return false;
+    const unless = opts.unlessEqual;
+    if (unless && this.items.get(key)?.[unless.field] === unless.value) return false;
     this.items.set(key, structuredClone(item));
     return true;
   }

@@ -14,6 +14,12 @@ import {
 import { MemoryDeploymentStore } from '../fakes/memory-store';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite';
 
+/** A reader with an API token: may read every repository. */
+const everything = {
+  authenticate: async () => ({ kind: 'token' as const }),
+  mayRead: async () => true,
+};
+
 const REPO = 'org/charts';
 const OTHER = 'org/other';
 let db: TestDynamo;
@@ -64,6 +70,8 @@ describe.each(['dynamodb', 'memory'] as const)(
       await store.createDeployment(dep(82, 'production', 'awaiting_approval', OTHER));
       handler = makeDeploymentsHandler({
         store,
+        // the API token reads everything (read access is tested in test/integration/auth)
+        readAccess: everything,
         logger: createLogger({
           redactor: new Redactor(),
           clock: fixedClock('2026-01-02T00:00:00Z'),
@@ -136,6 +144,7 @@ describe.each(['dynamodb', 'memory'] as const)(
     it('needs the repository for an environment when several are configured', async () => {
       const multi = makeDeploymentsHandler({
         store,
+        readAccess: everything,
         logger: createLogger({
           redactor: new Redactor(),
           clock: fixedClock('2026-01-02T00:00:00Z'),

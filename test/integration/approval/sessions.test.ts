@@ -36,6 +36,7 @@ beforeAll(async () => {
     cookies,
     clock: ctx.clock,
     logger: ctx.deps.logger,
+    readAccess: { mayRead: async () => true },
     sessions,
     teamMembership: githubTeamMembership(new Octokit({ auth: github.serviceToken, baseUrl: github.url })),
   });
@@ -101,11 +102,11 @@ describe('sessions: lifetime, logout and revocation, team membership at vote tim
 
   test('logout clears the cookie and revokes the session server-side: a replayed cookie is no session', async () => {
     const d = deployment();
-    const { token } = await offered(db, ctx.service, d);
+    const { planDigest } = await offered(db, ctx.service, d);
     const b = new Browser(base);
     await login(b, 'alice');
     const stolen = b.jar.get('helmgate_session') as string;
-    const open = await b.get(`/approvals/${d.id}?token=${token}`);
+    const open = await b.get(`/approvals/${d.id}`);
     expect(open.text).toContain('id="approve"');
     const csrf = field(open.text, 'csrf');
 
@@ -118,10 +119,10 @@ describe('sessions: lifetime, logout and revocation, team membership at vote tim
     // the same cookie, replayed by whoever copied it, opens nothing and votes nothing
     const replay = new Browser(base);
     replay.jar.set('helmgate_session', stolen);
-    const page = await replay.get(`/approvals/${d.id}?token=${token}`);
+    const page = await replay.get(`/approvals/${d.id}`);
     expect(page.text).toContain('id="login"');
     expect(page.text).not.toContain('id="approve"');
-    const vote = await replay.post(`/approvals/${d.id}/approve`, { token, csrf });
+    const vote = await replay.post(`/approvals/${d.id}/approve`, { plan: planDigest, csrf });
     expect(vote.res.status).toBe(401);
     expect((await db.store.getDeployment(d.id))?.status).toBe('awaiting_approval');
   });
@@ -136,14 +137,17 @@ describe('sessions: lifetime, logout and revocation, team membership at vote tim
 
   test('team membership is asked when the vote is cast: leaving the team after login ends the right to approve', async () => {
     const d = deployment();
-    const { token } = await offered(db, ctx.service, d);
+    const { planDigest } = await offered(db, ctx.service, d);
     const b = new Browser(base);
     await login(b, 'dora', ['org/platform']);
-    const open = await b.get(`/approvals/${d.id}?token=${token}`);
+    const open = await b.get(`/approvals/${d.id}`);
     expect(open.text).toContain('id="approve"');
     // dora leaves the team on GitHub; her session still says org/platform
     github.users.set('dora', { login: 'dora', teams: [] });
-    const vote = await b.post(`/approvals/${d.id}/approve`, { token, csrf: field(open.text, 'csrf') });
+    const vote = await b.post(`/approvals/${d.id}/approve`, {
+      plan: planDigest,
+      csrf: field(open.text, 'csrf'),
+    });
     expect(vote.res.status).toBe(403);
     expect((await db.store.getDeployment(d.id))?.status).toBe('awaiting_approval');
     expect(github.calls.some((c) => c.path === '/orgs/org/teams/platform/memberships/dora')).toBe(true);
@@ -151,11 +155,14 @@ describe('sessions: lifetime, logout and revocation, team membership at vote tim
 
   test('a member at vote time approves', async () => {
     const d = deployment();
-    const { token } = await offered(db, ctx.service, d);
+    const { planDigest } = await offered(db, ctx.service, d);
     const b = new Browser(base);
     await login(b, 'erin', ['org/platform']);
-    const open = await b.get(`/approvals/${d.id}?token=${token}`);
-    const vote = await b.post(`/approvals/${d.id}/approve`, { token, csrf: field(open.text, 'csrf') });
+    const open = await b.get(`/approvals/${d.id}`);
+    const vote = await b.post(`/approvals/${d.id}/approve`, {
+      plan: planDigest,
+      csrf: field(open.text, 'csrf'),
+    });
     expect(vote.res.status).toBe(303);
     expect((await db.store.getDeployment(d.id))?.status).toBe('queued');
   });
@@ -180,20 +187,24 @@ describe('team check with approvers per deployment (the policy form)', () => {
       cookies,
       clock: ctx.clock,
       logger: ctx.deps.logger,
+      readAccess: { mayRead: async () => true },
       teamMembership: async (_login, teams) => {
         asked.push([...teams]);
         return [];
       },
     });
     const d = deployment();
-    const { token } = await offered(db, ctx.service, d);
+    const { planDigest } = await offered(db, ctx.service, d);
     const session = newSession({ login: 'zed', teams: ['org/ops'] }, cryptoRandom, ctx.clock.now());
     const cookie = sessionCookie(SIGNING_KEY, session, cookies, ctx.clock.now()).split(';')[0] as string;
     const res = await handler({
       rawPath: `/approvals/${d.id}/approve`,
       pathParameters: { id: d.id },
       headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token, csrf: csrfToken(session, `approval:${d.id}`) }).toString(),
+      body: new URLSearchParams({
+        plan: planDigest,
+        csrf: csrfToken(session, `approval:${d.id}`),
+      }).toString(),
       isBase64Encoded: false,
       requestContext: { http: { method: 'POST', path: `/approvals/${d.id}/approve` } },
     } as unknown as HttpEvent);

@@ -7,6 +7,7 @@ import { RecordingDispatcher } from '../../../lib/dispatch/dispatcher';
 import { GithubContentsSource } from '../../../lib/github/github-contents';
 import { createLogger } from '../../../lib/log/logger';
 import { Redactor } from '../../../lib/log/redact';
+import { MemoryBranchState } from '../../fakes/memory-branch-state';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
 import { branchPush, signedGithubEvent } from '../../helpers/events';
 import { policyOf } from '../../helpers/policy';
@@ -44,6 +45,9 @@ describe('the webhook when GitHub fails while deploy.yaml is read (real Octokit,
       logger: createLogger({ redactor: new Redactor(), clock, write: () => {} }),
       deployConfigPath: 'deploy.yaml',
       policy: policyOf(DEPLOY_YAML),
+      // the branch is at the pushed commit (the head check is tested in test/unit/intake)
+      branchState: new MemoryBranchState(() => SHA),
+      headRecheckMs: 0,
       repositories: [REPO],
       branches: [],
       maxBodyBytes: 64 * 1024,

@@ -358,8 +358,10 @@ describe('IAM: a role per function, every statement scoped to named resources', 
     expect(secrets('WebhookLambdaFunction')).toEqual(
       named('helmgate/github-webhook', 'helmgate/github-token', 'helmgate/slack'),
     );
-    // the dashboard reads the session cookie, signed with the approval signing key
-    expect(secrets('DeploymentsLambdaFunction')).toEqual(named('helmgate/approval-signing-key'));
+    // reads need credentials (issue 11): API tokens, the session's signing key (API and dashboard), GitHub's permission API
+    expect(secrets('DeploymentsLambdaFunction')).toEqual(
+      named('helmgate/api-tokens', 'helmgate/approval-signing-key', 'helmgate/github-token'),
+    );
     expect(secrets('ApprovalLambdaFunction')).toEqual(
       named('helmgate/approval-signing-key', 'helmgate/slack', 'helmgate/github-token'),
     );

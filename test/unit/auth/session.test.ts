@@ -59,9 +59,13 @@ describe('session cookies', () => {
     expect(verifyCsrf(a, 'approval:1', undefined)).toBe(false);
   });
 
-  test('the return path after login stays on our approval pages', () => {
+  test('the return path after login stays on our approval pages and deployment views', () => {
     expect(safeReturnPath('/approvals/abc?token=x_-1')).toBe('/approvals/abc?token=x_-1');
+    expect(safeReturnPath('/deployments')).toBe('/deployments');
+    expect(safeReturnPath('/deployments/dep-1?x=1')).toBe('/deployments/dep-1?x=1');
     for (const bad of [
+      '/deployments//evil.example',
+      '/deploymentsx',
       '//evil.example/approvals/x',
       'https://evil.example/',
       '/\\evil',

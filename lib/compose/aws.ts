@@ -185,6 +185,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
   });
   const readAccessOf = (b: AwsBase) =>
     readAccessFrom({
+      sessions: new SessionRegistry(b.store),
       secrets: b.secrets,
       redactor: b.redactor,
       apiTokensId: b.config.HELMGATE_API_TOKENS_ID,

@@ -122,7 +122,7 @@ function parseHistoryQuery(q: Record<string, string | undefined>): HistoryQuery 
   const repository = str(q.repository, 201);
   if (repository && /^[\w.-]+\/[\w.-]+$/.test(repository)) out.repository = repository;
   const person = str(q.person, 100);
-  const cursor = str(q.cursor, 300);
+  const cursor = str(q.cursor, 2048);
   if (environment) out.environment = environment;
   if (status) out.status = status;
   if (commit && /^[0-9a-f]+$/i.test(commit)) out.commit = commit;

@@ -304,6 +304,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         // a logged-out session reads nothing (GetItem on SESSION#: the read-only role allows it)
         sessions: new SessionRegistry(b.store),
         sessionTtlMs: config.HELMGATE_SESSION_TTL_MINUTES * 60_000,
+        repositories: config.HELMGATE_REPOSITORIES,
       });
     },
 

@@ -351,6 +351,7 @@ export async function composeLocal(opts: LocalGraphOptions) {
       logger,
       sessions,
       ...(opts.sessionTtlMs !== undefined ? { sessionTtlMs: opts.sessionTtlMs } : {}),
+      repositories,
     }),
     /** handlers/approval.ts: locally, team membership is as GitHub reported it at login (no token to ask with) */
     approval: approvalPageDepsFrom({

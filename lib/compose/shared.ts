@@ -306,9 +306,11 @@ export function dashboardDepsFrom(i: {
   logger: Logger;
   sessions?: SessionRegistry;
   sessionTtlMs?: number;
+  repositories?: readonly string[];
 }) {
   return {
     ...(i.sessions ? { sessions: i.sessions } : {}),
+    ...(i.repositories ? { repositories: i.repositories } : {}),
     ...(i.sessionTtlMs !== undefined ? { sessionTtlMs: i.sessionTtlMs } : {}),
     store: i.store,
     approvals: i.approvals,

@@ -200,6 +200,45 @@ describe('dashboard routes', () => {
   });
 });
 
+describe('history paging', () => {
+  test('a filter no index answers reads on through the store pages; the cursor never repeats or skips a row', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const d = deployment({
+        id: `hist-${String(i).padStart(3, '0')}`,
+        environment: 'history-env',
+        status: 'succeeded',
+        pusher: i % 3 === 0 ? 'carol' : 'dan',
+        createdAt: new Date(Date.parse('2025-06-01T00:00:00.000Z') + i * 60_000).toISOString(),
+      });
+      await db.store.createDeployment(d);
+      if (i % 3 === 0) ids.push(d.id);
+    }
+    const alice = await loggedIn('alice');
+    const seen: string[] = [];
+    let url: string | undefined = '/deployments?environment=history-env&repository=org%2Fcharts&person=carol';
+    for (let i = 0; url && i < 10; i++) {
+      const page = await alice.send(url, { method: 'GET', headers: HTML });
+      expect(page.res.status).toBe(200);
+      seen.push(...[...page.text.matchAll(/<tr data-id="([^"]+)"/g)].map((m) => m[1] as string));
+      const next = /id="next-page" rel="next" href="([^"]+)"/.exec(page.text)?.[1];
+      url = next?.replace(/&amp;/g, '&');
+    }
+    expect(seen).toEqual([...ids].reverse());
+    // a cursor made for another query is refused, not misread
+    const first = await alice.send('/deployments?environment=history-env&repository=org%2Fcharts', {
+      method: 'GET',
+      headers: HTML,
+    });
+    const cursor = /cursor=([^"&]+)/.exec(first.text)?.[1] as string;
+    const wrong = await alice.send(`/deployments?status=failed&cursor=${cursor}`, {
+      method: 'GET',
+      headers: HTML,
+    });
+    expect(wrong.res.status).toBe(400);
+  });
+});
+
 describe('dashboard behind a read-access decision', () => {
   let server2: Server;
   let base2: string;

@@ -31,6 +31,8 @@ export const AppConfig = z.object({
   HELMGATE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   HELMGATE_DYNAMODB_ENDPOINT: z.string().url().optional(),
   HELMGATE_SECRETS_ENDPOINT: z.string().url().optional(),
+  /** tests: a loopback EKS API for DescribeCluster (default: the region's) */
+  HELMGATE_EKS_ENDPOINT: z.string().url().optional(),
   HELMGATE_RUNNER_FUNCTION: z.string().min(1).optional(),
   AWS_REGION: z.string().min(1).default('us-east-1'),
   /** Secrets Manager ids of helmgate's own secrets */

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { parse as parseYaml } from 'yaml';
@@ -629,4 +629,48 @@ describe('private clusters (issue 15 item 3): the runner in the stage’s subnet
     expect(bad.code).not.toBe(0);
     expect(bad.out).toContain('not a security group id');
   }, 300_000);
+});
+
+describe('EKS through IAM (issue 15 item 2): the environment role of an eks cluster', () => {
+  it('may describe that cluster and no other, and reads no cluster secret', async () => {
+    const policyFile = path.join(tmp, `policy-${randomUUID()}.yaml`);
+    mkdirSync(tmp, { recursive: true });
+    writeFileSync(
+      policyFile,
+      `apiVersion: helmgate/policy/v1
+repositories:
+  example-org/deployments:
+    environments:
+      production:
+        approval: none
+        cluster: { eks: { name: platform-prod, region: eu-west-1 } }
+        secretPrefixes: [idr/]
+`,
+    );
+    const result = await packageService('ci', [`--param=policyFile=${path.relative(root, policyFile)}`]);
+    try {
+      if (result.code !== 0) throw new Error(`osls package failed (${result.code}):\n${result.out}`);
+      const t = JSON.parse(
+        readFileSync(path.join(result.dir, 'cloudformation-template-update-stack.json'), 'utf8'),
+      ) as { Resources: Record<string, Resource> };
+      const roles = Object.entries(t.Resources).filter(([id]) => /^HelmgateEnv\w+Role$/.test(id));
+      expect(roles).toHaveLength(1);
+      const [, role] = roles[0] as [string, Resource];
+      const statements = (
+        role.Properties.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>
+      ).flatMap((p) => p.PolicyDocument.Statement);
+      expect(
+        statements.filter((s) => actions(s).includes('eks:DescribeCluster')).map((s) => s.Resource),
+      ).toEqual([
+        { 'Fn::Sub': 'arn:${AWS::Partition}:eks:eu-west-1:${AWS::AccountId}:cluster/platform-prod' },
+      ]);
+      const secretResources = statements
+        .filter((s) => actions(s).includes('secretsmanager:GetSecretValue'))
+        .flatMap((s) => resourceTexts(s.Resource));
+      expect(secretResources).toEqual([secretArn('idr/*')]);
+    } finally {
+      rmSync(result.dir, { recursive: true, force: true });
+      rmSync(policyFile, { force: true });
+    }
+  }, 150_000);
 });

@@ -19,6 +19,7 @@ const suites: Array<
     'deploy-config',
     async () => (await import('../test/property/deploy-config-properties')).deployConfigProperties,
   ],
+  ['http', async () => (await import('../test/property/http-properties')).httpProperties],
   // issue 12: hostile repository content
   ['source-tree', async () => (await import('../test/property/source-tree-properties')).sourceTreeProperties],
   [

@@ -19,6 +19,7 @@ import { RecordingDispatcher } from '../lib/dispatch/dispatcher';
 import { createLogger } from '../lib/log/logger';
 import { Redactor } from '../lib/log/redact';
 import { ConsoleNotifier } from '../lib/notify/notifier';
+import { MemoryBranchState } from '../test/fakes/memory-branch-state';
 import { MemoryDeploymentStore } from '../test/fakes/memory-store';
 import { branchPush, signedGithubEvent } from '../test/helpers/events';
 import { MemoryRepoSource } from '../test/helpers/memory-source';
@@ -40,6 +41,7 @@ function sha(i: number): string {
 
 async function inProcess() {
   const source = new MemoryRepoSource();
+  const branches = new MemoryBranchState();
   const clock = fixedClock('2026-01-01T00:00:00Z');
   const quiet = createLogger({ redactor: new Redactor(), clock, write: () => {}, level: 'warn' });
   const handler = makeGithubWebhookHandler({
@@ -50,6 +52,9 @@ async function inProcess() {
     clock,
     logger: quiet,
     deployConfigPath: 'deploy.yaml',
+    // every push moves the branch: the head is the commit of the push being sent
+    branchState: branches,
+    headRecheckMs: 0,
     policy: policyOf(DEPLOY_YAML),
     repositories: [REPO],
     branches: [],
@@ -73,8 +78,9 @@ async function inProcess() {
   const lat: number[] = [];
   const statuses = new Map<number, number>();
   const t0all = process.hrtime.bigint();
-  for (const ev of events) {
+  for (const [i, ev] of events.entries()) {
     clock.advance(1000);
+    branches.setHead(REPO, 'master', sha(i + 1));
     const t0 = process.hrtime.bigint();
     const res = await handler(ev);
     lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
@@ -101,6 +107,8 @@ async function loopback() {
     logLevel: 'error',
     clock: systemClock,
     source,
+    // the same push, 1500 times under new delivery ids: the first is accepted, the rest are duplicates
+    branchState: new MemoryBranchState().setHead(REPO, 'master', 'a'.repeat(40)),
     runner: false, // the webhook alone: deployments stay queued
     sweepIntervalMs: 0,
   });

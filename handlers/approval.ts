@@ -1,19 +1,22 @@
-import { PAGE_HEADERS, renderApprovalPage, renderMessagePage } from '../lib/approval/approval-page';
+import {
+  PAGE_HEADERS,
+  renderApprovalPage,
+  renderLoginPage,
+  renderMessagePage,
+} from '../lib/approval/approval-page';
 import { approvalCsrfPurpose, approvalPageOutcome } from '../lib/approval/approval-page-state';
 import type { ApproversConfig } from '../lib/approval/approval-port';
 import type { ApprovalService, ApproversKey } from '../lib/approval/approval-service';
-import {
-  type CookieSettings,
-  readSession,
-  type Session,
-  safeReturnPath,
-  verifyCsrf,
-} from '../lib/auth/session';
+import type { ReadAccess } from '../lib/auth/read-access';
+import { type CookieSettings, type Session, safeReturnPath, verifyCsrf } from '../lib/auth/session';
+import { readActiveSession, type SessionRegistry } from '../lib/auth/session-registry';
+import { approverTeams, type TeamMembership } from '../lib/auth/team-membership';
 import type { Clock } from '../lib/clock';
 import { composeAws } from '../lib/compose/aws';
 import { lazyHandler } from '../lib/compose/lazy';
 import { HelmgateError } from '../lib/errors';
 import {
+  guardHttp,
   type HttpEvent,
   type HttpHandler,
   type HttpResult,
@@ -28,6 +31,8 @@ export interface ApprovalHandlerDeps {
   approvals: Pick<ApprovalService, 'vote' | 'view'>;
   /** from the operator's policy, per deployment (see ApprovalServiceDeps.approvers) */
   approvers: ApproversConfig | ((d: ApproversKey) => ApproversConfig);
+  /** who may see the page at all: approvers, and GitHub users who can read the repository */
+  readAccess: Pick<ReadAccess, 'mayRead'>;
   /** HMAC key for the session cookie (`helmgate/approval-signing-key`) */
   signingKey: () => Promise<string>;
   cookies: CookieSettings;
@@ -35,6 +40,10 @@ export interface ApprovalHandlerDeps {
   logger: Logger;
   /** form bodies are tiny; default 8 KiB */
   maxBodyBytes?: number;
+  /** server-side session records: a logged-out (revoked) session is no session */
+  sessions?: SessionRegistry;
+  /** team membership asked when a vote is cast; absent: the teams read at login */
+  teamMembership?: TeamMembership;
 }
 
 function page(status: number, body: string): HttpResult {
@@ -46,20 +55,35 @@ function message(status: number, title: string, text: string): HttpResult {
 }
 
 /**
- * GET /approvals/{id}?token=… shows the approval (never changes state: link scanners open it);
- * POST /approvals/{id}/approve and /reject vote as the logged-in GitHub user, with the link's token
- * and a CSRF token bound to the session, then 303 back to the page. 401 not logged in, 403 not
- * allowed or a bad token, 410 expired or superseded, 409 already decided, 400 bad CSRF.
+ * GET /approvals/{id} shows the approval to a logged-in reader (never changes state: link scanners
+ * open it); anonymous visitors get only a login link. The same URL comes from Slack, GitHub's
+ * deployment status and the dashboard: it carries no token, because nothing but a GitHub login grants
+ * anything. POST /approvals/{id}/approve and /reject vote as the logged-in GitHub user, with a CSRF
+ * token bound to the session and this deployment and the plan digest the page showed, then 303 back
+ * to the page (or the dashboard page in `return`). 401 not logged in, 403 not allowed, 410 expired or
+ * superseded, 409 already decided or the plan changed, 400 bad CSRF or no plan.
  */
 export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
   const approvers = (d: ApproversKey | undefined) =>
     typeof deps.approvers === 'function' ? (d ? deps.approvers(d) : {}) : deps.approvers;
+  /** The approver teams of this deployment the voter belongs to now (asked of GitHub). */
+  async function teamsNow(id: string, session: Session): Promise<string[]> {
+    const d = typeof deps.approvers === 'function' ? (await deps.approvals.view(id))?.deployment : undefined;
+    const candidates = approverTeams(approvers(d));
+    return candidates.length === 0 ? [] : ((await deps.teamMembership?.(session.login, candidates)) ?? []);
+  }
   return async (event: HttpEvent) => {
     const id = event.pathParameters?.id ?? '';
     const log = deps.logger.child({ deploymentId: id, route: 'approval' });
     try {
       const now = deps.clock.now();
-      const session = readSession(await deps.signingKey(), event, deps.cookies, now);
+      const session = await readActiveSession({
+        key: await deps.signingKey(),
+        event,
+        cookies: deps.cookies,
+        now,
+        registry: deps.sessions,
+      });
       const method = event.requestContext?.http?.method ?? 'GET';
       if (method === 'GET') return await show(id, event, session);
       const path = event.rawPath ?? event.requestContext?.http?.path ?? '';
@@ -80,31 +104,33 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
           'bad_request',
           'the form expired or did not come from this page (CSRF check failed); reload and try again',
         );
-      const token = form.get('token') ?? '';
-      // from a dashboard page: no link token, but the plan digest the page showed
-      const plan = token ? undefined : (form.get('plan') ?? undefined);
+      const planDigest = form.get('plan');
+      if (!planDigest)
+        throw new HelmgateError(
+          'bad_request',
+          'the form does not say which plan you approve; reload the page',
+        );
       const outcome = await deps.approvals.vote({
         deploymentId: id,
-        voter: { kind: 'github', id: session.login, teams: session.teams },
+        voter: {
+          kind: 'github',
+          id: session.login,
+          // membership now, not as it was at login: leaving a team ends its approvals at once
+          teams: deps.teamMembership ? await teamsNow(id, session) : session.teams,
+        },
         via: 'web',
         decision,
-        ...(plan !== undefined ? { planDigest: plan } : { token }),
+        planDigest,
         rollback: form.get('rollback') === '1',
       });
-      log.info('web vote', {
-        decision,
-        outcome: outcome.kind,
-        login: session.login,
-        page: plan !== undefined,
-      });
-      const back = safeReturnPath(form.get('return') ?? undefined);
-      const location =
-        plan !== undefined
-          ? `${back}${back.includes('?') ? '&' : '?'}result=${outcome.kind}`
-          : `/approvals/${encodeURIComponent(id)}?token=${encodeURIComponent(token)}&result=${outcome.kind}`;
+      log.info('web vote', { decision, outcome: outcome.kind, login: session.login });
+      // back to the page the form was on: the approval page, or a dashboard page (`return`)
+      const returnTo = form.get('return');
+      const back = returnTo ? safeReturnPath(returnTo) : `/approvals/${encodeURIComponent(id)}`;
+      const location = `${back}${back.includes('?') ? '&' : '?'}result=${outcome.kind}`;
       return { statusCode: 303, headers: { location, 'cache-control': 'no-store' }, body: '' };
     } catch (e) {
-      if (e instanceof HelmgateError && STATUS_BY_CODE[e.code] < 500)
+      if (e instanceof HelmgateError && (STATUS_BY_CODE[e.code] < 500 || e.code === 'unavailable'))
         return message(
           STATUS_BY_CODE[e.code],
           e.code === 'unauthenticated' ? 'Not logged in' : 'Not done',
@@ -120,22 +146,34 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
   };
 
   async function show(id: string, event: HttpEvent, session: Session | undefined): Promise<HttpResult> {
-    const view = await deps.approvals.view(id);
+    // anonymous visitors learn nothing, not even whether the deployment exists: no read at all
+    const view = session ? await deps.approvals.view(id) : undefined;
+    const readable =
+      session !== undefined &&
+      view !== undefined &&
+      (await deps.readAccess.mayRead(
+        { kind: 'github', login: session.login, teams: session.teams },
+        view.deployment.repository,
+      ));
     const outcome = approvalPageOutcome({
       deploymentId: id,
       view,
-      token: event.queryStringParameters?.token,
       session,
+      readable,
       approvers: approvers(view?.deployment),
       now: deps.clock.now(),
       ...(event.queryStringParameters?.result ? { result: event.queryStringParameters.result } : {}),
     });
-    if (outcome.kind === 'invalid_link')
+    if (outcome.kind === 'login') return page(200, renderLoginPage({ loginUrl: outcome.loginUrl }));
+    if (outcome.kind === 'message')
       return message(STATUS_BY_CODE[outcome.code], outcome.title, outcome.message);
     return page(outcome.code ? STATUS_BY_CODE[outcome.code] : 200, renderApprovalPage(outcome.input));
   }
 }
 
 export const handler = withLambdaContext(
-  lazyHandler(async () => makeApprovalHandler(await composeAws().approval())),
+  guardHttp(
+    lazyHandler(async () => makeApprovalHandler(await composeAws().approval())),
+    { hsts: true },
+  ),
 );

@@ -10,19 +10,23 @@ import {
   type CookieSettings,
   clearCookie,
   newSession,
+  readSession,
   readState,
   STATE_TTL_MS,
   safeReturnPath,
   sessionCookie,
+  sessionCookieName,
   stateCookie,
   stateCookieName,
 } from '../lib/auth/session';
+import type { SessionRegistry } from '../lib/auth/session-registry';
 import type { Clock } from '../lib/clock';
 import { composeAws } from '../lib/compose/aws';
 import { lazyHandler } from '../lib/compose/lazy';
 import { HelmgateError } from '../lib/errors';
 import {
   errorResponse,
+  guardHttp,
   type HttpEvent,
   type HttpHandler,
   type HttpResult,
@@ -44,6 +48,10 @@ export interface AuthDeps {
   random: Random;
   logger: Logger;
   fetch?: typeof fetch;
+  /** server-side session records: logout revokes them (absent: cookies only, logout just clears) */
+  sessions?: SessionRegistry;
+  /** login lifetime; default SESSION_TTL_MS (HELMGATE_SESSION_TTL_MINUTES) */
+  sessionTtlMs?: number;
 }
 
 function redirect(location: string, cookies: string[] = []): HttpResult {
@@ -86,24 +94,50 @@ export function makeAuthHandler(deps: AuthDeps): HttpHandler {
         if (!q.code) throw new HelmgateError('bad_request', 'missing code');
         const token = await exchangeCode(deps.oauth, await deps.oauthClient(), q.code, deps.fetch);
         const identity = await fetchIdentity(deps.oauth, token, deps.fetch);
-        const session = newSession(identity, deps.random, now);
+        const session = newSession(identity, deps.random, now, deps.sessionTtlMs);
+        await deps.sessions?.register(session);
         log.info('logged in', { login: identity.login, teams: identity.teams.length });
         return redirect(saved.returnTo, [
           sessionCookie(key, session, deps.cookies, now),
           clearCookie(stateCookieName(deps.cookies), deps.cookies),
         ]);
       }
+      if (path.endsWith('/logout')) {
+        if ((event.requestContext?.http?.method ?? 'GET') !== 'POST')
+          throw new HelmgateError('not_found', 'log out with POST /auth/logout');
+        const session = readSession(key, event, deps.cookies, now);
+        if (session) {
+          await deps.sessions?.revoke(session, now);
+          log.info('logged out', { login: session.login });
+        }
+        return html(
+          200,
+          renderMessagePage({ title: 'Logged out', message: 'You are logged out of helmgate.' }),
+          { ...PAGE_HEADERS },
+          [clearCookie(sessionCookieName(deps.cookies), deps.cookies)],
+        );
+      }
       throw new HelmgateError('not_found', 'no such auth route');
     } catch (e) {
-      if (e instanceof HelmgateError && STATUS_BY_CODE[e.code] < 500)
+      if (e instanceof HelmgateError && (STATUS_BY_CODE[e.code] < 500 || e.code === 'not_configured')) {
+        if (e.code === 'not_configured') log.warn('github login is not configured', { err: e });
         return html(
           STATUS_BY_CODE[e.code],
-          renderMessagePage({ title: 'Login failed', message: e.message }),
+          renderMessagePage({
+            title: e.code === 'not_configured' ? 'GitHub login is not configured' : 'Login failed',
+            message: e.message,
+          }),
           { ...PAGE_HEADERS },
         );
+      }
       return errorResponse(e, log);
     }
   };
 }
 
-export const handler = withLambdaContext(lazyHandler(async () => makeAuthHandler(await composeAws().auth())));
+export const handler = withLambdaContext(
+  guardHttp(
+    lazyHandler(async () => makeAuthHandler(await composeAws().auth())),
+    { hsts: true },
+  ),
+);

@@ -1,14 +1,8 @@
 import { PAGE_HEADERS, renderMessagePage } from '../lib/approval/approval-page';
 import type { ApproversConfig } from '../lib/approval/approval-port';
 import type { ApproversKey } from '../lib/approval/approval-service';
-import {
-  type CookieSettings,
-  csrfToken,
-  newSession,
-  readSession,
-  type Session,
-  sessionCookie,
-} from '../lib/auth/session';
+import { type CookieSettings, csrfToken, newSession, type Session, sessionCookie } from '../lib/auth/session';
+import { readActiveSession, type SessionRegistry } from '../lib/auth/session-registry';
 import type { Clock } from '../lib/clock';
 import { composeAws } from '../lib/compose/aws';
 import { lazyHandler } from '../lib/compose/lazy';
@@ -16,6 +10,7 @@ import type { DeploymentStatus } from '../lib/deploy/deployment';
 import { HelmgateError } from '../lib/errors';
 import {
   errorResponse,
+  guardHttp,
   type HttpEvent,
   type HttpHandler,
   type HttpResult,
@@ -26,6 +21,7 @@ import {
 } from '../lib/http/lambda-http';
 import { withLambdaContext } from '../lib/log/lambda-logger';
 import type { Logger } from '../lib/log/logger';
+import { lookup } from '../lib/lookup';
 import { doraFigures } from '../lib/metrics/dora';
 import type { Random } from '../lib/random';
 import {
@@ -78,6 +74,10 @@ export interface DashboardDeps extends Omit<DashboardReadDeps, 'approvers'> {
   /** the JSON answers of `/deployments[/{id}]` (API clients, the CLI) */
   json: HttpHandler;
   oneTimeLogin?: OneTimeLogin;
+  /** server-side session records: a logged-out session reads nothing; one-time logins are registered */
+  sessions?: SessionRegistry;
+  /** login lifetime (HELMGATE_SESSION_TTL_MINUTES) */
+  sessionTtlMs?: number;
 }
 
 const FLASH: Record<string, { ok: boolean; text: string }> = {
@@ -122,7 +122,7 @@ function parseHistoryQuery(q: Record<string, string | undefined>): HistoryQuery 
   const repository = str(q.repository, 201);
   if (repository && /^[\w.-]+\/[\w.-]+$/.test(repository)) out.repository = repository;
   const person = str(q.person, 100);
-  const cursor = str(q.cursor, 300);
+  const cursor = str(q.cursor, 2048);
   if (environment) out.environment = environment;
   if (status) out.status = status;
   if (commit && /^[0-9a-f]+$/i.test(commit)) out.commit = commit;
@@ -160,7 +160,13 @@ export function makeDashboardHandler(deps: DashboardDeps): HttpHandler {
       if (!html) return await deps.json(event);
 
       const now = deps.clock.now();
-      const session = readSession(await deps.signingKey(), event, deps.cookies, now);
+      const session = await readActiveSession({
+        key: await deps.signingKey(),
+        event,
+        cookies: deps.cookies,
+        now,
+        registry: deps.sessions,
+      });
       const reader: DashboardReader | undefined = deps.readAccess
         ? await deps.readAccess.authenticate(event)
         : session && { kind: 'github', login: session.login, teams: session.teams };
@@ -178,13 +184,15 @@ export function makeDashboardHandler(deps: DashboardDeps): HttpHandler {
         ...(access ? { mayRead: (repository: string) => access.mayRead(reader, repository) } : {}),
       };
       const nonce = deps.random.bytes(16).toString('base64');
+      // own properties only: `?result=constructor` finds nothing
+      const flash = lookup(FLASH, q.result);
       const ctx: PageContext = {
         login: viewer.login,
         now,
         githubWebUrl: deps.githubWebUrl,
         nonce,
         csrfFor: (id) => (voter ? csrfToken(voter as Session, `approval:${id}`) : ''),
-        ...(q.result && FLASH[q.result] ? { flash: FLASH[q.result] } : {}),
+        ...(flash ? { flash } : {}),
       };
 
       if (path === '/') return page(200, renderOverview(await overviewCards(read, viewer), ctx), nonce);
@@ -235,7 +243,8 @@ export function makeDashboardHandler(deps: DashboardDeps): HttpHandler {
         'this login link is not valid or was used already; restart the local stack for a new one',
       );
     const now = deps.clock.now();
-    const session = newSession(who, deps.random, now);
+    const session = newSession(who, deps.random, now, deps.sessionTtlMs);
+    await deps.sessions?.register(session);
     deps.logger.info('logged in with the one-time link', { login: who.login });
     return {
       statusCode: 302,
@@ -247,11 +256,14 @@ export function makeDashboardHandler(deps: DashboardDeps): HttpHandler {
 
 /** AWS: the deployments function serves the dashboard and, for API clients, the JSON as before. */
 export const handler = withLambdaContext(
-  lazyHandler(async () => {
-    const graph = composeAws();
-    return makeDashboardHandler({
-      ...(await graph.dashboard()),
-      json: makeDeploymentsHandler(await graph.deployments()),
-    });
-  }),
+  guardHttp(
+    lazyHandler(async () => {
+      const graph = composeAws();
+      return makeDashboardHandler({
+        ...(await graph.dashboard()),
+        json: makeDeploymentsHandler(await graph.deployments()),
+      });
+    }),
+    { hsts: true },
+  ),
 );

@@ -5,6 +5,7 @@ import { decidePush, PushEvent } from '../lib/github/push-event';
 import { verifyGithubSignature } from '../lib/github/verify-signature';
 import {
   errorResponse,
+  guardHttp,
   type HttpEvent,
   type HttpHandler,
   header,
@@ -78,7 +79,9 @@ export function makeGithubWebhookHandler(deps: GithubWebhookDeps): HttpHandler {
       if (await deps.store.hasDelivery(deliveryId)) return json(200, { duplicate: true, deliveryId });
 
       const accepted = await acceptPush({ ...deps, logger: log }, deliveryId, push);
-      return json(202, { accepted: true, deliveryId, ...accepted });
+      // stale (the branch has moved on) and duplicate pushes are answered, recorded, and deploy nothing
+      const deployed = accepted.stale === undefined && accepted.duplicate === undefined;
+      return json(202, { accepted: deployed, deliveryId, ...accepted });
     } catch (e) {
       return errorResponse(e, log);
     }
@@ -86,5 +89,8 @@ export function makeGithubWebhookHandler(deps: GithubWebhookDeps): HttpHandler {
 }
 
 export const handler = withLambdaContext(
-  lazyHandler(async () => makeGithubWebhookHandler(await composeAws().webhook())),
+  guardHttp(
+    lazyHandler(async () => makeGithubWebhookHandler(await composeAws().webhook())),
+    { hsts: true },
+  ),
 );

@@ -5,10 +5,13 @@
  */
 import { userInfo } from 'node:os';
 import path from 'node:path';
+import { AppConfig } from '../lib/config/env';
+import { keepAliveOnUnhandledRejection } from '../lib/local/crash-guard';
 import { addLocalPlaceholders, ensureSecretsFile } from '../lib/local/local-secrets';
 import { startLocalStack } from './local/local-stack';
 
 async function main(): Promise<void> {
+  keepAliveOnUnhandledRejection(process, (line) => process.stderr.write(`${line}\n`));
   const repoDir = path.resolve(process.env.HELMGATE_REPO_DIR ?? process.cwd());
   const secretsFile = path.resolve(
     process.env.HELMGATE_SECRETS_FILE ?? path.join(repoDir, '.helmgate', 'secrets.json'),
@@ -30,6 +33,10 @@ async function main(): Promise<void> {
     // who may approve comes from the operator policy: HELMGATE_POLICY, else this checkout's
     // deploy.yaml as it is now (read once); HELMGATE_APPROVERS is still accepted and merged into it
     ...(process.env.HELMGATE_PUBLIC_URL ? { publicUrl: process.env.HELMGATE_PUBLIC_URL } : {}),
+    // the same rules as in AWS (lib/config/env.ts): a bad value stops the start with its name
+    sessionTtlMs:
+      AppConfig.shape.HELMGATE_SESSION_TTL_MINUTES.parse(process.env.HELMGATE_SESSION_TTL_MINUTES) * 60_000,
+    slackTeamIds: AppConfig.shape.HELMGATE_SLACK_TEAM_IDS.parse(process.env.HELMGATE_SLACK_TEAM_IDS),
     runner: process.env.KUBECONFIG ? { kubeconfig: process.env.KUBECONFIG } : {},
     env: process.env,
     // the dashboard without a GitHub OAuth app: one single-use link, as the OS user (HELMGATE_LOCAL_LOGIN)
@@ -49,7 +56,9 @@ async function main(): Promise<void> {
       : `helmgate: no KUBECONFIG: deployments are rendered with helm template into .helmgate/rendered/, never deployed`,
   );
   say(`helmgate: send a signed push of this checkout's HEAD with:  npm run push`);
-  say(`helmgate: then watch:  curl -s ${stack.url}/deployments`);
+  say(
+    `helmgate: then watch:  curl -s -H "Authorization: Bearer $(jq -r '."helmgate/api-tokens"' ${secretsFile})" ${stack.url}/deployments`,
+  );
   if (stack.loginUrl) say(`helmgate: dashboard (one-time login link, works once):  ${stack.loginUrl}`);
   const stop = async () => {
     await stack.close();

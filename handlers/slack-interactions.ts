@@ -5,6 +5,7 @@ import { type BackgroundWork, isBackgroundEvent } from '../lib/dispatch/backgrou
 import { HelmgateError } from '../lib/errors';
 import {
   errorResponse,
+  guardHttp,
   type HttpEvent,
   type HttpHandler,
   type HttpResult,
@@ -52,7 +53,10 @@ export function makeSlackInteractionsHandler(deps: SlackInteractionsDeps): HttpH
         throw new HelmgateError('payload_too_large', `body of ${body.length} bytes exceeds ${maxBody}`);
       const secrets = await deps.signingSecrets();
       if (secrets.length === 0)
-        throw new HelmgateError('invalid_config', 'no Slack signing secret is configured');
+        throw new HelmgateError(
+          'not_configured',
+          'Slack is not configured on this helmgate (no signing secret in its Slack secret)',
+        );
       const verified = verifySlackRequest({
         signingSecrets: secrets,
         body,
@@ -100,13 +104,13 @@ export function makeSlackInteractionsLambda(
     const deps = await build();
     return { http: makeSlackInteractionsHandler(deps), deps };
   });
+  // HTTP events: a failed build (Slack not configured) is answered, not thrown at API Gateway
+  const http = guardHttp(async (event) => (await get()).http(event), { hsts: true });
   return async (event: unknown) => {
-    const { http, deps } = await get();
-    if (isBackgroundEvent(event)) {
-      await runSlackBackgroundJob(deps, event.job);
-      return undefined;
-    }
-    return http(event as HttpEvent);
+    if (!isBackgroundEvent(event)) return http(event as HttpEvent);
+    const { deps } = await get();
+    await runSlackBackgroundJob(deps, event.job);
+    return undefined;
   };
 }
 

@@ -18,6 +18,10 @@ export type ErrorCode =
   | 'invalid_deploy_config'
   | 'secret_missing'
   | 'source_unavailable'
+  /** a dependency failed in a way that may pass (GitHub 5xx, rate limit, network): retry later */
+  | 'unavailable'
+  /** an optional feature was asked for but this installation has not set it up (Slack, GitHub login) */
+  | 'not_configured'
   /** the commit's tree holds something refused: a link out, a device file, a FIFO (issue 12) */
   | 'unsafe_source'
   /** a step of a run passed its deadline */

@@ -1,12 +1,15 @@
 /**
  * `npm run push [rev]`: sends a correctly signed GitHub push event for this checkout's HEAD (or rev)
- * to the local stack, then shows the deployments it created.
+ * to the local stack, then shows the deployments it created. Like GitHub, the stack deploys a push
+ * only while its commit is the head of its branch: a rev behind the branch is answered `stale` (use
+ * `npx helmgate redeploy <rev> <environment>`), and pushing the same head twice is a `duplicate`.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createProcessRunner } from '../lib/exec/command-runner';
 import { gitOver } from '../lib/exec/git';
 import { originRepository } from '../lib/github/origin-repository';
+import { localApiToken } from '../lib/local/local-secrets';
 import { headCommit, pushPayload, signedWebhook } from '../lib/local/push-payload';
 import { parseSecretList } from '../lib/secrets/secrets-provider';
 
@@ -17,6 +20,9 @@ async function main(): Promise<void> {
   );
   const url = `http://127.0.0.1:${process.env.PORT ?? 3000}`;
   const secrets = JSON.parse(readFileSync(secretsFile, 'utf8')) as Record<string, unknown>;
+  // reads need credentials: the API token the stack created in the secrets file
+  const apiToken = localApiToken(secretsFile);
+  const readHeaders: Record<string, string> = apiToken ? { authorization: `Bearer ${apiToken}` } : {};
   const raw = secrets['helmgate/github-webhook'];
   const [secret] = parseSecretList(typeof raw === 'string' ? raw : JSON.stringify(raw));
   if (!secret)
@@ -31,7 +37,7 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(await res.json(), null, 2));
   for (let i = 0; i < 10; i++) {
     await new Promise((r) => setTimeout(r, 1000));
-    const list = (await (await fetch(`${url}/deployments?limit=20`)).json()) as {
+    const list = (await (await fetch(`${url}/deployments?limit=20`, { headers: readHeaders })).json()) as {
       deployments: Array<{ id: string; environment: string; sha: string; status: string; reason?: string }>;
     };
     const mine = list.deployments.filter((d) => d.sha === commit.sha);

@@ -11,6 +11,7 @@ import { createLogger } from '../../lib/log/logger';
 import { Redactor } from '../../lib/log/redact';
 import { ConsoleNotifier } from '../../lib/notify/notifier';
 import { cryptoRandom } from '../../lib/random';
+import { MemoryBranchState } from '../../test/fakes/memory-branch-state';
 import { startDynalite } from '../../test/helpers/dynalite';
 import { branchPush, signedGithubEvent } from '../../test/helpers/events';
 import { MemoryRepoSource } from '../../test/helpers/memory-source';
@@ -71,6 +72,9 @@ export async function measureRoundTrips(root: string): Promise<RoundTripReport> 
     const source = new MemoryRepoSource();
     const dispatcher = new RecordingDispatcher();
     const notifier = new ConsoleNotifier(quiet);
+    // every push moves the branch to its commit (the head check answers from memory, no store trip)
+    let head = '';
+    const branches = new MemoryBranchState(() => head);
     const handler = makeGithubWebhookHandler({
       store: db.store,
       source,
@@ -79,6 +83,8 @@ export async function measureRoundTrips(root: string): Promise<RoundTripReport> 
       clock,
       logger: quiet,
       deployConfigPath: 'deploy.yaml',
+      branchState: branches,
+      headRecheckMs: 0,
       policy: policyOf(deployYaml),
       repositories: [REPO],
       branches: [],
@@ -87,6 +93,7 @@ export async function measureRoundTrips(root: string): Promise<RoundTripReport> 
     });
     const push = async (sha: string) => {
       source.setCommit(sha, { 'deploy.yaml': deployYaml });
+      head = sha;
       const ev = await signedGithubEvent(SECRET, 'push', branchPush({ sha }));
       counter.reset();
       const res = await handler(ev);
@@ -114,6 +121,7 @@ export async function measureRoundTrips(root: string): Promise<RoundTripReport> 
           required: 1,
           allowSelfApproval: true,
           slackToGithub: {},
+          cliToGithub: {},
         },
       },
     });
@@ -132,16 +140,15 @@ export async function measureRoundTrips(root: string): Promise<RoundTripReport> 
       digest: 'plan-digest',
     };
     counter.reset();
-    const opened = await approvals.offer(waiting.id, { plan });
+    await approvals.offer(waiting.id, { plan });
     const offer = withTotal({ ...counter.counts });
-    const token = new URL(opened.approvalUrl ?? 'x:').searchParams.get('token') ?? '';
     counter.reset();
     const out = await approvals.vote({
       deploymentId: waiting.id,
       voter: { kind: 'github', id: 'alice' },
       via: 'web',
       decision: 'approve',
-      token,
+      planDigest: plan.digest,
     });
     if (out.kind !== 'approved') throw new Error(`vote: ${out.kind}`);
     const vote = withTotal({ ...counter.counts });
@@ -153,14 +160,14 @@ export async function measureRoundTrips(root: string): Promise<RoundTripReport> 
       (d) => d.environment === 'production' && d.status === 'awaiting_approval',
     );
     if (!next) throw new Error('no production deployment waits');
-    const second = await approvals.offer(next.id, { plan: { ...plan, sha: next.sha } });
+    await approvals.offer(next.id, { plan: { ...plan, sha: next.sha } });
     counter.reset();
     const rolled = await approvals.vote({
       deploymentId: next.id,
       voter: { kind: 'github', id: 'alice' },
       via: 'web',
       decision: 'approve',
-      token: new URL(second.approvalUrl ?? 'x:').searchParams.get('token') ?? '',
+      planDigest: plan.digest,
       rollback: true,
     });
     if (rolled.kind !== 'approved') throw new Error(`rollback vote: ${rolled.kind}`);

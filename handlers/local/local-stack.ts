@@ -5,12 +5,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { cookieSettingsFor } from '../../lib/auth/session';
 import { LOCAL_DISPATCH_PATH } from '../../lib/cli/local-dispatch';
 import { composeLocal, type LocalGraph, type LocalGraphOptions } from '../../lib/compose/local';
 import type { LoadedPolicy } from '../../lib/config/policy-loader';
 import { json } from '../../lib/http/lambda-http';
 import { createLocalHttpServer, listen, type Route } from '../../lib/http/local-adapter';
-import { ensureSecretsFile } from '../../lib/local/local-secrets';
+import { ensureSecretsFile, localApiToken } from '../../lib/local/local-secrets';
+import type { Logger } from '../../lib/log/logger';
 import { cryptoRandom } from '../../lib/random';
 import { type SweepReport, sweep } from '../../lib/sweeper/sweeper';
 import { STYLESHEET_PATH } from '../../lib/web/layout';
@@ -55,6 +57,8 @@ export interface LocalStack
     | 'approvals'
   > {
   url: string;
+  /** the read API's bearer token from the secrets file (created on first start) */
+  apiToken: string;
   /** the operator policy this stack enforces, loaded once at start */
   policy: LoadedPolicy;
   /** the one-time dashboard login link, when `oneTimeLogin` was given */
@@ -73,13 +77,26 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
 
   // the HTTP server first: approval links need its port
   const routes: Route[] = [];
+  // the adapter logs through the graph's logger, which exists once the port is known
+  let graph: LocalGraph | undefined;
+  const adapterLogger: Logger = {
+    debug: (m, f) => graph?.logger.debug(m, f),
+    info: (m, f) => graph?.logger.info(m, f),
+    warn: (m, f) => graph?.logger.warn(m, f),
+    error: (m, f) => graph?.logger.error(m, f),
+    child: () => adapterLogger,
+  };
   const server: Server = createLocalHttpServer(routes, {
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.random ? { random: opts.random } : {}),
+    // HSTS only when the stack is published over https (behind a TLS proxy), never on plain-http loopback
+    hsts: opts.publicUrl ? cookieSettingsFor(opts.publicUrl).secure : false,
+    logger: adapterLogger,
   });
   const port = await listen(server, opts.port ?? 3000);
   const url = `http://127.0.0.1:${port}`;
   const g = await composeLocal({ ...opts, url });
+  graph = g;
 
   const deployments = makeDeploymentsHandler(g.deployments);
   let loginToken = opts.oneTimeLogin
@@ -114,6 +131,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     { method: 'POST', path: '/approvals/{id}/reject', handler: approval },
     { method: 'GET', path: '/auth/github/login', handler: auth },
     { method: 'GET', path: '/auth/github/callback', handler: auth },
+    { method: 'POST', path: '/auth/logout', handler: auth },
     { method: 'POST', path: '/slack/interactions', handler: makeSlackInteractionsHandler(g.slack) },
     // the operator CLI hands jobs to this process (loopback only, JSON only)
     { method: 'POST', path: LOCAL_DISPATCH_PATH, handler: makeLocalDispatchHandler(g.localDispatch) },
@@ -170,6 +188,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     repositories: g.repositories,
     approvals: g.approvals,
     url,
+    apiToken: localApiToken(opts.secretsFile) ?? '',
     policy: g.policy,
     ...(loginToken ? { loginUrl: `${g.publicUrl}/auth/local?token=${loginToken}` } : {}),
     port,

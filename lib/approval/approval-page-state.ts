@@ -1,15 +1,20 @@
 import { csrfToken, type Session } from '../auth/session';
 import type { ErrorCode } from '../errors';
+import { lookup } from '../lookup';
 import type { ApprovalPageInput, ApprovalPageState } from './approval-page';
 import type { ApproversConfig } from './approval-port';
 import type { ApprovalView } from './approval-service';
-import { verifyApprovalToken } from './approval-token';
 import { authorize } from './approver-policy';
 
-/** What GET /approvals/{id} shows, decided from the view, the link's token and the session (pure). */
+/**
+ * What GET /approvals/{id} shows, decided from the session, the view and whether the viewer may read
+ * the repository (pure). The link carries no token (issue 11): a GitHub login decides everything.
+ */
 export type ApprovalPageOutcome =
-  /** the link is unknown or its token does not match: a message page, nothing about the deployment */
-  | { kind: 'invalid_link'; code: ErrorCode; title: string; message: string }
+  /** anonymous: a login link and nothing else, not even whether the deployment exists */
+  | { kind: 'login'; loginUrl: string }
+  /** unknown, or not for this reader: a message page, nothing about the deployment */
+  | { kind: 'message'; code: ErrorCode; title: string; message: string }
   /** the approval page; `code` is set when the page answers a refusal (its status comes from STATUS_BY_CODE) */
   | { kind: 'page'; code?: ErrorCode; input: ApprovalPageInput };
 
@@ -34,29 +39,45 @@ export function approvalCsrfPurpose(deploymentId: string): string {
 export function approvalPageOutcome(input: {
   deploymentId: string;
   view: ApprovalView | undefined;
-  token: string | undefined;
   session: Session | undefined;
+  /** may the session's login read the deployment's repository (approver, or GitHub read access)? */
+  readable: boolean;
   approvers: ApproversConfig;
   now: Date;
   /** `?result=` of the redirect after a vote */
   result?: string;
 }): ApprovalPageOutcome {
-  const { deploymentId: id, view, token, session } = input;
-  const req = view?.request;
-  if (!view || !req || !verifyApprovalToken(token, req.tokenHash))
+  const { deploymentId: id, view, session } = input;
+  if (!session)
     return {
-      kind: 'invalid_link',
+      kind: 'login',
+      loginUrl: `/auth/github/login?return=${encodeURIComponent(`/approvals/${encodeURIComponent(id)}`)}`,
+    };
+  const req = view?.request;
+  if (!view || !req)
+    return {
+      kind: 'message',
+      code: 'not_found',
+      title: 'No such approval',
+      message: 'There is no approval for this deployment (or not yet).',
+    };
+  if (!input.readable)
+    return {
+      kind: 'message',
       code: 'forbidden',
-      title: 'Link not valid',
-      message: 'This approval link is not valid. Use the newest link from the notification.',
+      title: 'Not allowed',
+      message: `You are logged in as ${session.login}, who may neither approve nor read deployments of this repository.`,
     };
   const d = view.deployment;
-  const flash = input.result ? FLASH[input.result] : undefined;
+  // own properties only: `?result=constructor` must not print Object's constructor
+  const flash = lookup(FLASH, input.result);
   let state: ApprovalPageState;
   let code: ErrorCode | undefined;
-  const auth = session
-    ? authorize({ kind: 'github', id: session.login, teams: session.teams }, d.environment, input.approvers)
-    : undefined;
+  const auth = authorize(
+    { kind: 'github', id: session.login, teams: session.teams },
+    d.environment,
+    input.approvers,
+  );
   if (d.status === 'superseded') {
     state = { kind: 'superseded', by: d.supersededBy ?? 'a newer commit' };
     code = 'superseded';
@@ -77,10 +98,7 @@ export function approvalPageOutcome(input: {
       ...(req.decidedBy ? { by: req.decidedBy } : {}),
       ...(req.decidedAt ? { at: req.decidedAt } : {}),
     };
-  } else if (!session) {
-    const back = `/approvals/${encodeURIComponent(id)}?token=${encodeURIComponent(token ?? '')}`;
-    state = { kind: 'login', loginUrl: `/auth/github/login?return=${encodeURIComponent(back)}` };
-  } else if (auth && !auth.ok) {
+  } else if (!auth.ok) {
     state = { kind: 'forbidden', login: session.login, reason: auth.reason };
     code = 'forbidden';
   } else {
@@ -89,7 +107,7 @@ export function approvalPageOutcome(input: {
       kind: 'open',
       login: session.login,
       csrf: csrfToken(session, approvalCsrfPurpose(id)),
-      token: token ?? '',
+      planDigest: req.planDigest,
       rollbackNeeded: view.newerRunning !== undefined,
       votes: req.voteCount,
       required: view.required,

@@ -14,14 +14,30 @@ export const EnvironmentApprovers = z
     slack: z.array(z.string().regex(/^[UW][A-Z0-9]+$/)).default([]),
     /** operator CLI principals: IAM ARNs in AWS (from STS), OS user names on a local stack */
     cli: z.array(z.string().min(1)).default([]),
+    /** distinct GitHub logins needed */
     required: z.number().int().min(1).default(1),
-    allowSelfApproval: z.boolean().default(true),
-    /** Slack user id -> GitHub login, so one person has one vote whichever way they vote */
-    slackToGithub: z.record(z.string(), z.string()).default({}),
+    /**
+     * May someone who pushed, wrote, committed or merged the commits approve them? Default: no —
+     * four eyes wherever approval is required.
+     */
+    allowSelfApproval: z.boolean().default(false),
+    /**
+     * Slack user id -> GitHub login. Every vote is a GitHub login: a Slack user votes only when mapped
+     * here, so one person has one vote whichever way they vote.
+     */
+    slackToGithub: z.record(z.string(), z.string().min(1)).default({}),
+    /** CLI principal (IAM ARN, local OS user) -> GitHub login: a CLI principal votes only when mapped */
+    cliToGithub: z.record(z.string(), z.string().min(1)).default({}),
   })
   .strict();
 export type EnvironmentApprovers = z.infer<typeof EnvironmentApprovers>;
-export const ApproversConfig = z.record(z.string(), EnvironmentApprovers);
+/**
+ * Parsed onto a null-prototype object: environments are named by commits, and a lookup such as
+ * `approvers[environment]` must not find Object.prototype's members for "toString" or "constructor".
+ */
+export const ApproversConfig = z
+  .record(z.string(), EnvironmentApprovers)
+  .transform((r): Record<string, EnvironmentApprovers> => Object.assign(Object.create(null), r));
 export type ApproversConfig = z.infer<typeof ApproversConfig>;
 
 export type Via = 'web' | 'slack' | 'cli';
@@ -41,11 +57,9 @@ export interface VoteInput {
   voter: Voter;
   via: Via;
   decision: Decision;
-  /** the raw approval-link token: a web vote carries it, or `planDigest` instead */
-  token?: string;
   /**
-   * The plan digest the page showed, for a web vote from a logged-in session without the link's token
-   * (the dashboard and the deployment page): the vote counts only if the approval is still bound to it.
+   * The plan digest the voter was shown (the approval page's hidden field): an approval is refused
+   * when the request is bound to another plan by now. Slack and the CLI vote on the current plan.
    */
   planDigest?: string;
   /** explicit choice to deploy a commit older than what production runs */

@@ -29,13 +29,14 @@ export interface ApprovalRequest {
   createdAt: string;
   expiresAt: string;
   expiresAtMs: number;
-  tokenHash: string;
+  /** legacy (before issue 11): the hash of the link's token; links carry no token any more */
+  tokenHash?: string;
   status: ApprovalRequestStatus;
   votes: Record<string, VoteRecord>;
   voteCount: number;
   decidedAt?: string;
   decidedBy?: string;
-  /** set when the link's token was spent by the deciding web vote */
+  /** legacy (before issue 11) */
   tokenUsedAt?: string;
   reason?: string;
   remindedAt?: string;
@@ -52,7 +53,6 @@ export interface ApprovalVoteWrite {
   final: boolean;
   now: Date;
   planDigest: string;
-  spendToken: boolean;
   rollback: boolean;
 }
 
@@ -61,5 +61,4 @@ export interface RejectionWrite {
   voterKey: string;
   vote: VoteRecord;
   now: Date;
-  spendToken: boolean;
 }

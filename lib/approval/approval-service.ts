@@ -5,6 +5,7 @@ import type { EnvironmentPlan } from '../deploy/plan';
 import { diffPlans, type PlanSnapshot, snapshotOf, summaryLines } from '../deploy/plan-diff';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { describeError, type ErrorCode, HelmgateError } from '../errors';
+import type { Ancestry } from '../github/branch-state';
 import { handle } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { Notifier } from '../notify/notifier';
@@ -12,8 +13,7 @@ import type { Random } from '../random';
 import type { AuditEntry, DeploymentStore } from '../store/deployment-store';
 import type { ApprovalPort, ApproversConfig, VoteInput, VoteOutcome } from './approval-port';
 import type { ApprovalRequest, VoteRecord } from './approval-request';
-import { issueApprovalToken, verifyApprovalToken } from './approval-token';
-import { authorize, identify, selfApprovalRefusal } from './approver-policy';
+import { authorize, identify, involvedIn, selfApprovalRefusal } from './approver-policy';
 
 /** A vote or offer that was refused; `code` picks the HTTP status (403, 409, 410...). */
 export class ApprovalRefusedError extends HelmgateError {
@@ -48,7 +48,7 @@ export interface ApprovalServiceDeps {
    * repository: per deployment (its repository, and the narrowing its commit asked for).
    */
   approvers: ApproversConfig | ((d: ApproversKey) => ApproversConfig);
-  /** https://…, no trailing slash: approval links are `${publicUrl}/approvals/{id}?token=…` */
+  /** https://…, no trailing slash: approval links are `${publicUrl}/approvals/{id}` */
   publicUrl: string;
   /** how long an approval link is valid; default 24 h */
   approvalTtlMs?: number;
@@ -62,13 +62,18 @@ export interface ApprovalServiceDeps {
    * deployment's tree as `ctx.sourceDir`, so this is usually parse + plan on that tree.
    */
   planFor?: (waiting: Deployment, ctx: FinishedContext) => Promise<EnvironmentPlan | undefined>;
+  /**
+   * How `head` relates to `base` in the repository (BranchState.compare: GitHub's compare API, locally
+   * git merge-base): a rollback is recognised by ancestry, not by time.
+   */
+  ancestry?: (repository: string, base: string, head: string) => Promise<Ancestry>;
   /** how many recent deployments the promotion gate scans for the same commit; default 200 */
   scanLimit?: number;
 }
 
 export interface OfferResult {
   offered: boolean;
-  /** present when offered: the link with its token, handed out once */
+  /** present when offered: the approval page (it grants nothing: deciding needs an approver's GitHub login) */
   approvalUrl?: string;
   expiresAt?: string;
   summary: string[];
@@ -81,7 +86,7 @@ export interface ApprovalView {
   audit: AuditEntry[];
   /** the `after` environment's deployment of the same commit, newest first */
   previousStage?: Deployment;
-  /** what the environment runs now (newest success), when it was pushed after this commit */
+  /** what the environment runs now (newest success), when this commit does not lead to it (a rollback) */
   newerRunning?: Deployment;
   required: number;
 }
@@ -92,6 +97,11 @@ const PLAN_SNAPSHOT = 'PLANSNAP';
 
 function short(sha: string | undefined): string {
   return (sha ?? '?').slice(0, 12);
+}
+
+/** The approval page of a deployment: the same link in Slack, GitHub Deployments, the dashboard and the CLI. */
+export function approvalPageUrl(publicUrl: string, deploymentId: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}/approvals/${encodeURIComponent(deploymentId)}`;
 }
 
 function refuse(code: ErrorCode, message: string): never {
@@ -144,7 +154,6 @@ export class ApprovalService implements ApprovalPort {
     // a rendered diff is shown only for the plan it was rendered from: it is bound like the rest
     const manifests = input.manifests?.planDigest === input.plan.digest ? input.manifests : undefined;
     const summary = [...summaryLines(changes), ...manifestSummaryLines(manifests)];
-    const { token, hash } = issueApprovalToken(this.deps.random);
     const expiresAtMs = now.getTime() + (this.deps.approvalTtlMs ?? DAY_MS);
     const expiresAt = new Date(expiresAtMs).toISOString();
     const request: ApprovalRequest = {
@@ -160,7 +169,6 @@ export class ApprovalService implements ApprovalPort {
       createdAt: now.toISOString(),
       expiresAt,
       expiresAtMs,
-      tokenHash: hash,
       status: 'pending',
       votes: {},
       voteCount: 0,
@@ -179,7 +187,7 @@ export class ApprovalService implements ApprovalPort {
       'offered',
       `expires ${expiresAt}; plan ${short(input.plan.digest)}`,
     );
-    const approvalUrl = `${this.deps.publicUrl.replace(/\/+$/, '')}/approvals/${encodeURIComponent(deploymentId)}?token=${token}`;
+    const approvalUrl = approvalPageUrl(this.deps.publicUrl, deploymentId);
     await this.deps.notifier.approvalRequested?.({ deployment: bound, approvalUrl, expiresAt, summary });
     return { offered: true, approvalUrl, expiresAt, summary };
   }
@@ -228,12 +236,6 @@ export class ApprovalService implements ApprovalPort {
     const { clock } = this.deps;
     const now = clock.now();
     let req = read;
-    const web = input.via === 'web';
-    // a web vote proves it saw the offer by the link's token, or (a logged-in page without the link)
-    // by the plan digest the page showed, checked below against the request
-    const byPage = web && !input.token && input.planDigest !== undefined;
-    if (web && !byPage && (!req || !verifyApprovalToken(input.token, req.tokenHash)))
-      refuse('forbidden', 'this approval link is not valid (wrong or forged token)');
     if (d.status === 'superseded')
       refuse('superseded', `superseded by ${d.supersededBy ?? 'a newer commit'}`);
     if (!req) refuse('conflict', `deployment ${d.id} is ${d.status} and not open for approval`);
@@ -257,28 +259,25 @@ export class ApprovalService implements ApprovalPort {
       if (r.status === 'void') refuse('conflict', `approval void: ${r.reason ?? 'the plan changed'}`);
       if (r.status !== 'pending') {
         const by = `${r.status} by ${r.decidedBy ?? '?'} at ${r.decidedAt ?? '?'}`;
-        refuse('conflict', web ? `this approval link was already used: ${by}` : `already ${by}`);
+        refuse('conflict', `already ${by}`);
       }
       return undefined;
     };
     const early = await settled(req);
     if (early) return early;
-    if (input.planDigest !== undefined && input.planDigest !== req.planDigest)
-      refuse('conflict', 'the plan changed since the page was shown; reload the page and look again');
     if (d.status === 'expired') refuse('expired', `approval expired at ${req.expiresAt}`);
     const refused = refusal({ type: 'vote', target: d, final: false }, now.toISOString());
     if (refused) refuse('conflict', refused);
     if (!auth.ok) refuse('forbidden', auth.reason);
+    // a vote is on the plan the voter was shown (the page's hidden field): never for a newer one
+    if (input.planDigest !== undefined && input.planDigest !== req.planDigest)
+      refuse(
+        'conflict',
+        `the plan changed since it was shown to you (${short(input.planDigest)} → ${short(req.planDigest)}); reload and review it again`,
+      );
 
     if (input.decision === 'reject') {
-      if (
-        !(await this.deps.store.recordRejectionVote(d.id, {
-          voterKey: identity.key,
-          vote,
-          now,
-          spendToken: web && !byPage,
-        }))
-      ) {
+      if (!(await this.deps.store.recordRejectionVote(d.id, { voterKey: identity.key, vote, now }))) {
         const again = await this.deps.store.getApprovalRequest(d.id);
         const outcome = again ? await settled(again) : undefined;
         if (outcome) return outcome;
@@ -288,7 +287,7 @@ export class ApprovalService implements ApprovalPort {
       return { kind: 'rejected', deploymentId: d.id };
     }
 
-    const selfRefusal = selfApprovalRefusal(identity, auth.config, d.pusher, d.environment);
+    const selfRefusal = selfApprovalRefusal(identity, auth.config, involvedIn(d), d.environment);
     if (selfRefusal) refuse('forbidden', selfRefusal);
     if (d.planDigest !== req.planDigest) {
       const reason = `the plan changed since this approval was requested (${short(req.planDigest)} → ${short(d.planDigest)})`;
@@ -300,7 +299,7 @@ export class ApprovalService implements ApprovalPort {
     if (newer)
       refuse(
         'conflict',
-        `${d.environment} runs ${short(newer.sha)}, pushed after this commit: approving would roll it back; confirm the rollback to go ahead`,
+        `${d.environment} runs ${short(newer.sha)}, which this commit does not lead to (it is older, or on another line): approving would roll it back; confirm the rollback to go ahead`,
       );
 
     const required = this.requiredFor(d);
@@ -313,7 +312,6 @@ export class ApprovalService implements ApprovalPort {
         final,
         now,
         planDigest: d.planDigest ?? '',
-        spendToken: web && !byPage,
         rollback: input.rollback === true,
       });
       if (ok) {
@@ -338,12 +336,26 @@ export class ApprovalService implements ApprovalPort {
     return false;
   }
 
-  /** The newest successful deployment of the environment, when it was pushed after `d` (a rollback). */
+  /**
+   * What the environment runs now, when deploying `d` would move it back: by commit ancestry (issue
+   * 11), not push time — `d` is behind it or on another line. When ancestry cannot be told, the
+   * rollback confirmation is asked for. Without an `ancestry` dependency (old wiring): by push time.
+   */
   async newerRunning(d: Deployment): Promise<Deployment | undefined> {
     const recent = await this.deps.store.listByEnvironment(d.repository, d.environment, { limit: 50 });
     const current = recent.find((x) => this.succeeded(x));
     if (!current || current.sha === d.sha) return undefined;
-    return current.createdAt > d.createdAt ? current : undefined;
+    if (!this.deps.ancestry) return current.createdAt > d.createdAt ? current : undefined;
+    try {
+      const relation = await this.deps.ancestry(d.repository, current.sha, d.sha);
+      return relation === 'ahead' || relation === 'identical' ? undefined : current;
+    } catch (e) {
+      this.deps.logger.warn('commit ancestry unknown; asking for the rollback confirmation', {
+        deploymentId: d.id,
+        err: e,
+      });
+      return current;
+    }
   }
 
   /** For the approval page: the deployment, its request, audit, the previous stage and rollback state. */
@@ -435,7 +447,8 @@ export class ApprovalService implements ApprovalPort {
         });
         continue;
       }
-      if (plan.approval === 'auto') {
+      // a rollback push made an `auto` environment wait for a person (w.approval): the stricter wins
+      if (plan.approval === 'auto' && w.approval !== 'required') {
         await handle(this.deps, {
           type: 'promoted',
           target: w,
@@ -448,7 +461,7 @@ export class ApprovalService implements ApprovalPort {
             detail: `${finished.environment} ${finished.status} (${finished.id})`,
           },
         });
-      } else if (plan.approval === 'required') {
+      } else if (plan.approval === 'required' || w.approval === 'required') {
         const previous = ctx.previous ?? (await this.currentSnapshot(w.repository, w.environment));
         const manifests = await ctx.manifestsFor?.(plan, w).catch((e) => {
           log.warn('rendered manifest diff failed; offering without it', { waiting: w.id, err: e });

@@ -29,9 +29,18 @@ export class OAuthError extends HelmgateError {
 /** `read:org` is what `GET /user/teams` needs; nothing else is asked for. */
 export const OAUTH_SCOPE = 'read:org';
 
-export function parseOAuthClient(raw: string | undefined): OAuthClient {
+/**
+ * The OAuth app's credentials from their secret. Absent or malformed: GitHub login is not set up on
+ * this installation, which the login route says plainly (503) instead of failing inside.
+ */
+export function parseOAuthClient(raw: string | undefined, secretId = 'helmgate/github-oauth'): OAuthClient {
+  if (raw === undefined || raw === '')
+    throw new HelmgateError(
+      'not_configured',
+      `GitHub login is not configured: the secret ${secretId} (JSON {"client_id","client_secret"} of a GitHub OAuth app) does not exist`,
+    );
   try {
-    const v = JSON.parse(raw ?? '') as { client_id?: unknown; client_secret?: unknown };
+    const v = JSON.parse(raw) as { client_id?: unknown; client_secret?: unknown };
     if (
       typeof v.client_id === 'string' &&
       v.client_id &&
@@ -43,8 +52,8 @@ export function parseOAuthClient(raw: string | undefined): OAuthClient {
     // fall through
   }
   throw new HelmgateError(
-    'invalid_config',
-    'the GitHub OAuth secret must be JSON {"client_id","client_secret"}',
+    'not_configured',
+    `GitHub login is not configured: the secret ${secretId} must be JSON {"client_id","client_secret"}`,
   );
 }
 

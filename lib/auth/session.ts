@@ -4,6 +4,8 @@ import type { Random } from '../random';
 
 /** Who is logged in: enough to decide approvals, nothing more (the GitHub access token is not kept). */
 export interface Session {
+  /** random id of this login: the server-side record that logout revokes (lib/auth/session-registry) */
+  sid: string;
   login: string;
   /** `org/slug`, lower-case */
   teams: string[];
@@ -18,7 +20,8 @@ export interface CookieSettings {
   secure: boolean;
 }
 
-export const SESSION_TTL_MS = 8 * 3600_000;
+/** Default login lifetime (HELMGATE_SESSION_TTL_MINUTES overrides it): one hour, was eight. */
+export const SESSION_TTL_MS = 3600_000;
 export const STATE_TTL_MS = 10 * 60_000;
 
 /** `__Host-` binds the cookie to our origin (needs Secure, Path=/, no Domain); plain names for local http. */
@@ -86,12 +89,18 @@ function setCookie(name: string, value: string, maxAgeSeconds: number, s: Cookie
   });
 }
 
-export function newSession(input: { login: string; teams: string[] }, random: Random, now: Date): Session {
+export function newSession(
+  input: { login: string; teams: string[] },
+  random: Random,
+  now: Date,
+  ttlMs: number = SESSION_TTL_MS,
+): Session {
   return {
+    sid: random.bytes(24).toString('base64url'),
     login: input.login,
     teams: input.teams.map((t) => t.toLowerCase()),
     csrf: random.bytes(32).toString('base64url'),
-    exp: now.getTime() + SESSION_TTL_MS,
+    exp: now.getTime() + ttlMs,
   };
 }
 
@@ -115,7 +124,13 @@ export function readSession(
   now: Date,
 ): Session | undefined {
   const v = verifyValue<Session>(key, 'session', readCookies(event)[sessionCookieName(s)]);
-  if (!v || typeof v.login !== 'string' || !Array.isArray(v.teams) || typeof v.csrf !== 'string')
+  if (
+    !v ||
+    typeof v.sid !== 'string' ||
+    typeof v.login !== 'string' ||
+    !Array.isArray(v.teams) ||
+    typeof v.csrf !== 'string'
+  )
     return undefined;
   if (typeof v.exp !== 'number' || v.exp <= now.getTime()) return undefined;
   return v;

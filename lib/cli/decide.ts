@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Decision, VoteOutcome } from '../approval/approval-port';
-import { authorize } from '../approval/approver-policy';
+import type { Decision, EnvironmentApprovers, VoteOutcome } from '../approval/approval-port';
+import { authorize, identify } from '../approval/approver-policy';
 import { type Deployment, isTerminal } from '../deploy/lifecycle';
 import { HelmgateError } from '../errors';
 import { deploymentId } from '../intake/push-intake';
@@ -160,8 +160,15 @@ async function createDeployment(
       ref: earlier?.ref ?? tree.sha,
       status: needsApproval ? 'awaiting_approval' : 'queued',
       approval: needsApproval ? 'required' : plan.approval,
-      // the requester stands where a pusher would: the self-approval rule applies to them
+      // the requester stands where a pusher would: the self-approval rule applies to them, also as
+      // the GitHub login their principal maps to (cliToGithub), so they cannot approve from the web
       pusher: principal,
+      involved: requesterLogins(
+        principal,
+        (typeof t.approvers === 'function' ? t.approvers({ repository, environment }) : t.approvers)[
+          environment
+        ],
+      ),
       createdAt: now.toISOString(),
       updatedAt: now.toISOString(),
       ...(message ? { commitMessage: message.slice(0, 2000) } : {}),
@@ -299,6 +306,12 @@ export async function rollbackCommand(
     },
     input,
   );
+}
+
+/** The requester's GitHub login, when the approvers config maps their CLI principal to one. */
+function requesterLogins(principal: string, cfg: EnvironmentApprovers | undefined): string[] {
+  const login = identify({ kind: 'cli', id: principal }, cfg).login;
+  return login ? [login] : [];
 }
 
 /**

@@ -236,7 +236,7 @@ export async function showCommand(t: CliTarget, o: Output, idOrPrefix: string): 
       if (d.planDigest) lines.push(`  plan         ${short(d.planDigest)}`);
       if (view.newerRunning)
         lines.push(
-          `  note         ${d.environment} runs ${short(view.newerRunning.sha)}, pushed after this commit: approving is a rollback (--rollback)`,
+          `  note         ${d.environment} runs ${short(view.newerRunning.sha)}, which this commit does not lead to: approving is a rollback (--rollback)`,
         );
       const r = view.request;
       if (r) {

@@ -7,12 +7,15 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Octokit } from '@octokit/core';
 import type { ApprovalService } from '../approval/approval-service';
+import { SessionRegistry } from '../auth/session-registry';
+import { githubTeamMembership, noTeamMembership, type TeamMembership } from '../auth/team-membership';
 import { systemClock } from '../clock';
 import { type AppConfig, loadConfig, processEnv } from '../config/env';
 import { type LoadedPolicy, loadPolicy } from '../config/policy-loader';
 import { LambdaBackgroundWork } from '../dispatch/background';
 import { LambdaDispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
+import { GithubBranchState } from '../github/branch-state';
 import { GithubContentsSource } from '../github/github-contents';
 import { createGithubClient } from '../github/octokit';
 import { GithubDeploymentsReporter } from '../github/status-reporter';
@@ -39,6 +42,7 @@ import {
   chartDigestsOf,
   dashboardDepsFrom,
   notifierOf,
+  readAccessFrom,
   readOnlyApprovalService,
   slackCredentialsFrom,
   webhookSecretsFrom,
@@ -170,6 +174,28 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
     baseOnce ??= awsBase(env);
     return baseOnce;
   };
+  /** where branches point and how commits relate: GitHub's refs and compare APIs, helmgate's token */
+  const branchState = once(async () => new GithubBranchState(await awsOctokit(base())));
+  /** helmgate's GitHub client, when a GitHub token is configured (read permissions) */
+  const github = once(async () => {
+    const b = base();
+    return (await b.secrets.tryResolve({ secret: b.config.HELMGATE_GITHUB_TOKEN_ID }))
+      ? awsOctokit(b)
+      : undefined;
+  });
+  const readAccessOf = (b: AwsBase) =>
+    readAccessFrom({
+      secrets: b.secrets,
+      redactor: b.redactor,
+      apiTokensId: b.config.HELMGATE_API_TOKENS_ID,
+      signingKey: signingKeyOf(b),
+      publicUrl: b.config.HELMGATE_PUBLIC_URL,
+      approvers: approversOf(b.policy().policy),
+      github,
+      ttlMs: SECRET_TTL_MS,
+      clock: systemClock,
+      logger: b.logger,
+    });
   const approvals = once(async (): Promise<AwsApprovals> => {
     const b = base();
     const { config } = b;
@@ -187,6 +213,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
       publicUrl: config.HELMGATE_PUBLIC_URL,
       approvalTtlMs: config.HELMGATE_APPROVAL_TTL_HOURS * 3600_000,
       deployConfigPath: config.HELMGATE_DEPLOY_CONFIG,
+      ancestry: async (repository, b, head) => (await branchState()).compare(repository, b, head),
       policy: b.policy().policy,
       // plans that approvals bind to pin remote charts as the runner will (a fresh resolver per plan:
       // a warm container must not remember an index that a re-publish changed)
@@ -219,6 +246,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         clock: systemClock,
         logger: b.logger,
         deployConfigPath: config.HELMGATE_DEPLOY_CONFIG,
+        branchState: await branchState(),
         policy: b.policy().policy,
         repositories: config.HELMGATE_REPOSITORIES,
         branches: config.HELMGATE_BRANCHES,
@@ -236,7 +264,12 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
     /** handlers/deployments.ts */
     async deployments() {
       const b = base();
-      return { store: b.store, logger: b.logger };
+      return {
+        store: b.store,
+        logger: b.logger,
+        readAccess: readAccessOf(b),
+        repositories: b.config.HELMGATE_REPOSITORIES,
+      };
     },
 
     /**
@@ -257,14 +290,20 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
           logger: b.logger,
           approvers,
           publicUrl: config.HELMGATE_PUBLIC_URL,
+          ancestry: async (repository, base, head) => (await branchState()).compare(repository, base, head),
         }),
         approvers,
+        readAccess: readAccessOf(b),
         signingKey: signingKeyOf(b),
         publicUrl: config.HELMGATE_PUBLIC_URL,
         githubWebUrl: config.HELMGATE_GITHUB_WEB_URL,
         clock: systemClock,
         random: cryptoRandom,
         logger: b.logger,
+        // a logged-out session reads nothing (GetItem on SESSION#: the read-only role allows it)
+        sessions: new SessionRegistry(b.store),
+        sessionTtlMs: config.HELMGATE_SESSION_TTL_MINUTES * 60_000,
+        repositories: config.HELMGATE_REPOSITORIES,
       });
     },
 
@@ -272,13 +311,27 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
     async approval() {
       const b = base();
       const a = await approvals();
+      // team membership is asked with helmgate's GitHub token when a vote is cast; without a token
+      // teams grant nothing (logins still do) rather than trusting what was true at login
+      const membership = cached(
+        async (): Promise<TeamMembership> =>
+          (await b.secrets.tryResolve({ secret: b.config.HELMGATE_GITHUB_TOKEN_ID }))
+            ? githubTeamMembership(await awsOctokit(b))
+            : noTeamMembership,
+        SECRET_TTL_MS,
+        systemClock,
+      );
       return approvalPageDepsFrom({
         approvals: a.service,
         approvers: approversOf(b.policy().policy),
+        readAccess: readAccessOf(b),
         signingKey: a.signingKey,
         publicUrl: b.config.HELMGATE_PUBLIC_URL,
         clock: systemClock,
         logger: b.logger,
+        sessions: new SessionRegistry(b.store),
+        teamMembership: async (login, teams) =>
+          teams.length === 0 ? [] : (await membership())(login, teams),
       });
     },
 
@@ -297,6 +350,8 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         clock: systemClock,
         random: cryptoRandom,
         logger: b.logger,
+        sessions: new SessionRegistry(b.store),
+        sessionTtlMs: config.HELMGATE_SESSION_TTL_MINUTES * 60_000,
       });
     },
 
@@ -323,7 +378,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
       const slack = await awsSlack(b);
       if (!slack)
         throw new HelmgateError(
-          'invalid_config',
+          'not_configured',
           `Slack is not configured: secret ${b.config.HELMGATE_SLACK_SECRET_ID} does not exist`,
         );
       const self = b.config.AWS_LAMBDA_FUNCTION_NAME;
@@ -336,6 +391,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         ),
         clock: systemClock,
         logger: b.logger,
+        teamIds: b.config.HELMGATE_SLACK_TEAM_IDS,
         approvals: a.service,
         store: b.store,
         slack: createSlackWebClient({ botToken: slack.botToken, logger: b.logger }),

@@ -23,6 +23,7 @@ import type { Dispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
 import { createProcessRunner } from '../exec/command-runner';
 import { gitOver } from '../exec/git';
+import { GithubBranchState, LocalBranchState } from '../github/branch-state';
 import { originRepository } from '../github/origin-repository';
 import { repositoryChartDigests } from '../helm/chart-digest';
 import { createLogger, type Logger } from '../log/logger';
@@ -33,7 +34,7 @@ import { Policy, policyDigest } from '../policy/policy';
 import { cryptoRandom } from '../random';
 import { FileSecretsProvider } from '../secrets/file-provider';
 import { DynamoDbDeploymentStore } from '../store/dynamodb-deployment-store';
-import { awsBase, awsDispatcher, awsNotifier } from './aws';
+import { awsBase, awsDispatcher, awsNotifier, awsOctokit } from './aws';
 import { approvalService, readOnlyApprovalService } from './shared';
 
 function alive(pid: number): boolean {
@@ -138,6 +139,10 @@ function localTarget(stateFile: string, opts: TargetOptions, t: TargetEnv): CliT
   const notifier: Notifier = new ConsoleNotifier(logger);
   const repoDir = path.resolve(path.dirname(stateFile), state.repoDir);
   const git = gitOver(createProcessRunner(), t.env);
+  // rollbacks by commit ancestry, as the stack sees them: the same checkout
+  const branches = new LocalBranchState(repoDir, git);
+  const ancestry = (repository: string, base: string, head: string) =>
+    branches.compare(repository, base, head);
   return {
     mode: 'local',
     description: `local stack at ${state.url}`,
@@ -167,6 +172,7 @@ function localTarget(stateFile: string, opts: TargetOptions, t: TargetEnv): CliT
         approvers,
         publicUrl: state.url,
         allowRendered: renderOnly,
+        ancestry,
       }),
     readApprovals: () =>
       readOnlyApprovalService({
@@ -177,6 +183,7 @@ function localTarget(stateFile: string, opts: TargetOptions, t: TargetEnv): CliT
         approvers,
         publicUrl: state.url,
         allowRendered: renderOnly,
+        ancestry,
       }),
     repository: async () =>
       opts.repository ??
@@ -202,6 +209,12 @@ function awsTarget(opts: TargetOptions, t: TargetEnv): CliTarget {
   const redactor = base.redactor;
   const logger = stderrLogger(redactor, t, opts.verbose === true);
   const baseWithLogger = { ...base, logger };
+  // rollbacks by commit ancestry: GitHub's compare API with helmgate's token (built on first use)
+  let branches: Promise<GithubBranchState> | undefined;
+  const ancestry = async (repository: string, b: string, head: string) => {
+    branches ??= awsOctokit(baseWithLogger).then((o) => new GithubBranchState(o));
+    return (await branches).compare(repository, b, head);
+  };
   const { config } = base;
   const repoDir = path.resolve(t.cwd, t.env.HELMGATE_REPO_DIR ?? '.');
   // the stack's policy: HELMGATE_POLICY (as the stack sets it), else the packaged file in this checkout
@@ -257,6 +270,7 @@ function awsTarget(opts: TargetOptions, t: TargetEnv): CliTarget {
         approvers,
         publicUrl: config.HELMGATE_PUBLIC_URL,
         approvalTtlMs: config.HELMGATE_APPROVAL_TTL_HOURS * 3600_000,
+        ancestry,
       });
       return service;
     },
@@ -269,6 +283,7 @@ function awsTarget(opts: TargetOptions, t: TargetEnv): CliTarget {
         approvers,
         publicUrl: config.HELMGATE_PUBLIC_URL,
         allowRendered: false,
+        ancestry,
       }),
     repository: async () =>
       opts.repository ?? firstCsv(t.env.HELMGATE_REPOSITORIES) ?? (await originRepository(git, repoDir)),

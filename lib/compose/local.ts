@@ -8,6 +8,7 @@ import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ApproversConfig } from '../approval/approval-port';
 import type { ApprovalService } from '../approval/approval-service';
+import { SessionRegistry } from '../auth/session-registry';
 import { type Clock, systemClock } from '../clock';
 import { processEnv } from '../config/env';
 import { type LoadedPolicy, loadPolicy } from '../config/policy-loader';
@@ -15,9 +16,12 @@ import { InProcessBackgroundWork } from '../dispatch/background';
 import { type DeployJob, InProcessDispatcher } from '../dispatch/dispatcher';
 import { createProcessRunner } from '../exec/command-runner';
 import { type Git, gitOver } from '../exec/git';
+import { type BranchState, LocalBranchState } from '../github/branch-state';
 import { LocalGitSource } from '../github/local-git-source';
+import { createGithubClient } from '../github/octokit';
 import { originRepository } from '../github/origin-repository';
 import type { RepoSource } from '../github/repo-source';
+import { GithubDeploymentsReporter } from '../github/status-reporter';
 import { createLogger, type Logger, type LogLevel } from '../log/logger';
 import { Redactor } from '../log/redact';
 import { ConsoleNotifier, type Notifier } from '../notify/notifier';
@@ -39,6 +43,7 @@ import {
   chartDigestsOf,
   dashboardDepsFrom,
   notifierOf,
+  readAccessFrom,
   slackCredentialsFrom,
   webhookSecretsFrom,
 } from './shared';
@@ -70,6 +75,8 @@ export interface LocalGraphOptions {
   notifiers?: Notifier[];
   /** where the repository is read from; default: git on repoDir */
   source?: RepoSource;
+  /** where its branches point now (stale pushes, rollbacks); default: git on repoDir */
+  branchState?: BranchState;
   /**
    * The operator policy. Default: loaded once, at start (lib/config/policy-loader.ts): HELMGATE_POLICY
    * of `env`, else the deploy config in the working tree of `repoDir`; HELMGATE_APPROVERS merged in.
@@ -84,6 +91,10 @@ export interface LocalGraphOptions {
   /** Slack Web API base (tests: a loopback recorder); Slack is on when `helmgate/slack` is in the secrets file */
   slackApiUrl?: string;
   approvalTtlMs?: number;
+  /** login lifetime (HELMGATE_SESSION_TTL_MINUTES); default one hour */
+  sessionTtlMs?: number;
+  /** Slack workspaces whose button presses count (HELMGATE_SLACK_TEAM_IDS); default any */
+  slackTeamIds?: string[];
 }
 
 interface Dynalite {
@@ -164,6 +175,18 @@ export async function composeLocal(opts: LocalGraphOptions) {
       })
     : undefined;
 
+  // GitHub, when `helmgate/github-token` is in the secrets file: deployment statuses (whose links lead
+  // to the approval pages) and the read permission of logged-in users
+  const githubToken = await secrets.tryResolve({ secret: 'helmgate/github-token' });
+  const octokit = githubToken
+    ? createGithubClient({
+        auth: githubToken,
+        baseUrl: opts.githubApiUrl ?? 'https://api.github.com',
+        logger,
+      })
+    : undefined;
+  const branchState = opts.branchState ?? new LocalBranchState(opts.repoDir, git);
+
   const notifiers: Notifier[] = [new ConsoleNotifier(logger), ...(opts.notifiers ?? [])];
   if (slackClient && slack?.channel)
     notifiers.push(
@@ -177,6 +200,8 @@ export async function composeLocal(opts: LocalGraphOptions) {
         publicUrl,
       }),
     );
+  if (octokit)
+    notifiers.push(new GithubDeploymentsReporter({ octokit, store, publicUrl, clock, logger, redactor }));
   const notifier = notifierOf(notifiers, logger);
 
   // jobs run in this process; the dispatcher forwards to the runner once it exists
@@ -207,6 +232,7 @@ export async function composeLocal(opts: LocalGraphOptions) {
     allowRendered: renderOnly,
     ...(opts.approvalTtlMs ? { approvalTtlMs: opts.approvalTtlMs } : {}),
     deployConfigPath,
+    ancestry: (repository, base, head) => branchState.compare(repository, base, head),
     policy,
     charts,
   });
@@ -241,6 +267,19 @@ export async function composeLocal(opts: LocalGraphOptions) {
     await runSlackBackgroundJob({ approvals, store, slack: slackClient, logger }, job);
   }, logger);
   const sweeper: SweeperDeps = { store, notifier, dispatcher, clock, logger };
+  const readAccess = readAccessFrom({
+    secrets,
+    redactor,
+    apiTokensId: 'helmgate/api-tokens',
+    signingKey,
+    publicUrl,
+    approvers,
+    ...(octokit ? { github: async () => octokit } : {}),
+    ttlMs: WEBHOOK_SECRET_TTL_MS,
+    clock,
+    logger,
+  });
+  const sessions = new SessionRegistry(store);
 
   return {
     store,
@@ -279,6 +318,9 @@ export async function composeLocal(opts: LocalGraphOptions) {
       clock,
       logger,
       deployConfigPath,
+      branchState,
+      // the checkout is the repository: its answer is never behind
+      headRecheckMs: 0,
       policy,
       repositories,
       branches: opts.branches ?? [],
@@ -292,12 +334,13 @@ export async function composeLocal(opts: LocalGraphOptions) {
       ),
     },
     /** handlers/deployments.ts */
-    deployments: { store, logger },
+    deployments: { store, logger, readAccess, repositories },
     /** handlers/dashboard.ts (its JSON half is handlers/deployments.ts) */
     dashboard: dashboardDepsFrom({
       store,
       approvals,
       approvers,
+      readAccess,
       signingKey,
       publicUrl,
       githubWebUrl: opts.githubWebUrl ?? 'https://github.com',
@@ -305,9 +348,21 @@ export async function composeLocal(opts: LocalGraphOptions) {
       clock,
       random,
       logger,
+      sessions,
+      ...(opts.sessionTtlMs !== undefined ? { sessionTtlMs: opts.sessionTtlMs } : {}),
+      repositories,
     }),
-    /** handlers/approval.ts */
-    approval: approvalPageDepsFrom({ approvals, approvers, signingKey, publicUrl, clock, logger }),
+    /** handlers/approval.ts: locally, team membership is as GitHub reported it at login (no token to ask with) */
+    approval: approvalPageDepsFrom({
+      approvals,
+      approvers,
+      readAccess,
+      signingKey,
+      publicUrl,
+      clock,
+      logger,
+      sessions,
+    }),
     /** handlers/auth.ts */
     auth: authDepsFrom({
       publicUrl,
@@ -320,13 +375,16 @@ export async function composeLocal(opts: LocalGraphOptions) {
       clock,
       random,
       logger,
+      sessions,
+      ...(opts.sessionTtlMs !== undefined ? { sessionTtlMs: opts.sessionTtlMs } : {}),
     }),
-    /** handlers/slack-interactions.ts: without a helmgate/slack secret no signature verifies (401) */
+    /** handlers/slack-interactions.ts: without a helmgate/slack secret it answers 503 (not configured) */
     slack: {
       signingSecrets: async () => slack?.signingSecrets ?? [],
       background,
       clock,
       logger,
+      ...(opts.slackTeamIds?.length ? { teamIds: opts.slackTeamIds } : {}),
     },
     /** handlers/local-dispatch.ts */
     localDispatch: { store, dispatcher, logger },

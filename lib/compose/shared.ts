@@ -5,11 +5,15 @@
 import type { ApproversConfig } from '../approval/approval-port';
 import { ApprovalService, type ApproversKey } from '../approval/approval-service';
 import { type GithubOAuthConfig, parseOAuthClient } from '../auth/github-oauth';
+import { githubRepositoryPermission, parseApiTokens, ReadAccess } from '../auth/read-access';
 import { cookieSettingsFor } from '../auth/session';
+import type { SessionRegistry } from '../auth/session-registry';
+import type { TeamMembership } from '../auth/team-membership';
 import type { Clock } from '../clock';
 import type { ChartDigestResolver } from '../deploy/plan';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
+import type { Ancestry, GithubRequester } from '../github/branch-state';
 import type { CachedDigests } from '../helm/chart-digest';
 import { repositoryChartDigests } from '../helm/chart-digest';
 import { type OutboundGuard, outboundGuard } from '../http/outbound-guard';
@@ -38,6 +42,8 @@ export interface ApprovalServiceInputs {
   approvalTtlMs?: number;
   /** count `rendered` as success (the render-only local stack) */
   allowRendered?: boolean;
+  /** commit ancestry (BranchState.compare): rollbacks by ancestry, not push time */
+  ancestry?: (repository: string, base: string, head: string) => Promise<Ancestry>;
   /**
    * The deploy config path, when this service promotes waiting environments after a finished run (the
    * runner passes the finished deployment's tree): plans are then read from that tree.
@@ -103,6 +109,7 @@ export function approvalService(i: ApprovalServiceInputs): ApprovalService {
     publicUrl: i.publicUrl,
     ...(i.approvalTtlMs !== undefined ? { approvalTtlMs: i.approvalTtlMs } : {}),
     ...(i.allowRendered !== undefined ? { allowRendered: i.allowRendered } : {}),
+    ...(i.ancestry ? { ancestry: i.ancestry } : {}),
     ...(deployConfigPath !== undefined && policy !== undefined
       ? {
           planFor: async (waiting, ctx) =>
@@ -177,6 +184,10 @@ export function authDepsFrom(i: {
   clock: Clock;
   random: Random;
   logger: Logger;
+  /** server-side session records (logout revokes them) */
+  sessions?: SessionRegistry;
+  /** login lifetime (HELMGATE_SESSION_TTL_MINUTES) */
+  sessionTtlMs?: number;
 }) {
   const publicUrl = i.publicUrl.replace(/\/+$/, '');
   const oauth: GithubOAuthConfig = {
@@ -187,7 +198,7 @@ export function authDepsFrom(i: {
   return {
     oauth,
     oauthClient: cached(
-      async () => parseOAuthClient(await i.secrets.tryResolve({ secret: i.oauthSecretId })),
+      async () => parseOAuthClient(await i.secrets.tryResolve({ secret: i.oauthSecretId }), i.oauthSecretId),
       i.ttlMs,
       i.clock,
     ),
@@ -196,21 +207,79 @@ export function authDepsFrom(i: {
     clock: i.clock,
     random: i.random,
     logger: i.logger,
+    ...(i.sessions ? { sessions: i.sessions } : {}),
+    ...(i.sessionTtlMs !== undefined ? { sessionTtlMs: i.sessionTtlMs } : {}),
   };
+}
+
+/**
+ * Who may read (handlers/deployments.ts, the approval page): API tokens from `apiTokensId` (re-read
+ * every `ttlMs`, so a rotation needs no redeploy), GitHub sessions, and GitHub's collaborators
+ * permission API when helmgate has a GitHub client.
+ */
+export function readAccessFrom(i: {
+  secrets: SecretResolver;
+  redactor: Redactor;
+  apiTokensId: string;
+  signingKey: () => Promise<string>;
+  publicUrl: string;
+  /** an approver of any environment of a repository reads its deployments */
+  approvers: Approvers;
+  /** helmgate's own GitHub client (its token), when configured */
+  github?: () => Promise<GithubRequester | undefined>;
+  ttlMs: number;
+  clock: Clock;
+  logger: Logger;
+}): ReadAccess {
+  const { github, approvers } = i;
+  return new ReadAccess({
+    apiTokens: cached(
+      async () => {
+        const list = parseApiTokens(await i.secrets.tryResolve({ secret: i.apiTokensId }));
+        for (const t of list) i.redactor.register(t);
+        return list;
+      },
+      i.ttlMs,
+      i.clock,
+    ),
+    signingKey: i.signingKey,
+    cookies: cookieSettingsFor(i.publicUrl.replace(/\/+$/, '')),
+    clock: i.clock,
+    logger: i.logger,
+    approvers: (repository: string) =>
+      typeof approvers === 'function'
+        ? // the policy's approvers of every environment of the repository (no commit narrows them)
+          approvers({ repository, environment: '' })
+        : approvers,
+    ...(github
+      ? {
+          repositoryPermission: async (repository: string, login: string) => {
+            const client = await github();
+            return client ? githubRepositoryPermission(client)(repository, login) : 'none';
+          },
+        }
+      : {}),
+  });
 }
 
 /** What the approval page (handlers/approval.ts) needs. */
 export function approvalPageDepsFrom(i: {
   approvals: ApprovalService;
   approvers: Approvers;
+  readAccess: ReadAccess;
   signingKey: () => Promise<string>;
   publicUrl: string;
   clock: Clock;
   logger: Logger;
+  sessions?: SessionRegistry;
+  teamMembership?: TeamMembership;
 }) {
   return {
+    ...(i.sessions ? { sessions: i.sessions } : {}),
+    ...(i.teamMembership ? { teamMembership: i.teamMembership } : {}),
     approvals: i.approvals,
     approvers: i.approvers,
+    readAccess: i.readAccess,
     signingKey: i.signingKey,
     cookies: cookieSettingsFor(i.publicUrl.replace(/\/+$/, '')),
     clock: i.clock,
@@ -223,6 +292,8 @@ export function dashboardDepsFrom(i: {
   store: DeploymentStore;
   approvals: ApprovalService;
   approvers: Approvers;
+  /** who reads (lib/auth/read-access): API tokens, approvers, GitHub readers of the repository */
+  readAccess: ReadAccess;
   signingKey: () => Promise<string>;
   publicUrl: string;
   githubWebUrl: string;
@@ -230,11 +301,18 @@ export function dashboardDepsFrom(i: {
   clock: Clock;
   random: Random;
   logger: Logger;
+  sessions?: SessionRegistry;
+  sessionTtlMs?: number;
+  repositories?: readonly string[];
 }) {
   return {
+    ...(i.sessions ? { sessions: i.sessions } : {}),
+    ...(i.repositories ? { repositories: i.repositories } : {}),
+    ...(i.sessionTtlMs !== undefined ? { sessionTtlMs: i.sessionTtlMs } : {}),
     store: i.store,
     approvals: i.approvals,
     approvers: i.approvers,
+    readAccess: i.readAccess,
     signingKey: i.signingKey,
     cookies: cookieSettingsFor(i.publicUrl.replace(/\/+$/, '')),
     githubWebUrl: i.githubWebUrl,

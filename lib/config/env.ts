@@ -39,6 +39,8 @@ export const AppConfig = z.object({
   HELMGATE_GITHUB_TOKEN_ID: z.string().min(1).default('helmgate/github-token'),
   HELMGATE_OAUTH_SECRET_ID: z.string().min(1).default('helmgate/github-oauth'),
   HELMGATE_SIGNING_KEY_ID: z.string().min(1).default('helmgate/approval-signing-key'),
+  /** bearer tokens for the read API: a string, or JSON {"tokens": [...]} while rotating */
+  HELMGATE_API_TOKENS_ID: z.string().min(1).default('helmgate/api-tokens'),
   /** JSON {botToken, signingSecret, previousSigningSecrets?, channel}; absent secret = no Slack */
   HELMGATE_SLACK_SECRET_ID: z.string().min(1).default('helmgate/slack'),
   /** GitHub Enterprise: https://ghe.example.org/api/v3 and https://ghe.example.org */
@@ -60,6 +62,20 @@ export const AppConfig = z.object({
    */
   HELMGATE_ENVIRONMENT_ROLES: z.string().min(2).optional(),
   HELMGATE_APPROVAL_TTL_HOURS: z.coerce.number().positive().default(24),
+  /**
+   * How long a GitHub login lasts on the approval pages. One hour: approving is a short visit, and
+   * logging in again is one click while GitHub remembers the grant (was a fixed 8 hours).
+   */
+  HELMGATE_SESSION_TTL_MINUTES: z.coerce
+    .number()
+    .int()
+    .min(5)
+    .max(24 * 60)
+    .default(60),
+  /** Slack workspaces (team ids) whose button presses count; empty = whichever the signing secret covers */
+  HELMGATE_SLACK_TEAM_IDS: csv
+    .pipe(z.array(z.string().regex(/^T[A-Z0-9]+$/, 'expected a Slack team id')))
+    .default([]),
   /** the deploy runner's helm binary and pre-pulled chart cache (the container image sets both) */
   HELMGATE_HELM_BIN: z.string().min(1).optional(),
   HELMGATE_CHART_CACHE: z.string().min(1).optional(),

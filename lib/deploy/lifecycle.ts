@@ -58,6 +58,12 @@ export interface Deployment {
   reason?: string;
   deliveryId?: string;
   pusher?: string;
+  /**
+   * GitHub logins (lower case) who had a hand in the commits deployed: pusher, merger (the push's
+   * sender), and the authors and committers GitHub resolved to a login. The four-eyes rule keeps
+   * them from approving (issue 11).
+   */
+  involved?: string[];
   commitMessage?: string;
   commitUrl?: string;
   createdAt: string;

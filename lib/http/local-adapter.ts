@@ -1,8 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { type Clock, systemClock } from '../clock';
+import type { Logger } from '../log/logger';
 import { cryptoRandom, type Random } from '../random';
-import type { HttpEvent, HttpHandler, HttpResult } from './lambda-http';
+import { guardHttp, type HttpEvent, type HttpHandler, type HttpResult } from './lambda-http';
 
 export interface Route {
   method: string;
@@ -22,13 +24,23 @@ const MAX_LOCAL_BODY = 32 * 1024 * 1024; // the handlers enforce their own, lowe
  * A local stand-in for API Gateway HTTP API v2: turns node requests into the same v2 events the
  * handlers get in AWS (raw body base64-encoded, headers lower-cased), and their results back.
  */
-/** Routes are compiled on the first request, so a caller may add them after `listen` (to learn its port). */
-export function createLocalHttpServer(
-  routes: Route[],
-  effects: { clock?: Clock; random?: Random } = {},
-): Server {
-  const clock = effects.clock ?? systemClock;
-  const random = effects.random ?? cryptoRandom;
+export interface LocalHttpOptions {
+  /** Strict-Transport-Security on every answer: only when the public URL is https (behind a TLS proxy) */
+  hsts?: boolean;
+  /** where a request that failed inside the adapter itself is logged */
+  logger?: Logger;
+  clock?: Clock;
+  random?: Random;
+}
+
+/**
+ * Routes are compiled on the first request, so a caller may add them after `listen` (to learn its port).
+ * Every handler runs behind `guardHttp`, as in AWS; the adapter itself answers 4xx for what it cannot
+ * turn into an event (a malformed target or percent-encoding) and never lets a request reject unhandled.
+ */
+export function createLocalHttpServer(routes: Route[], opts: LocalHttpOptions = {}): Server {
+  const clock = opts.clock ?? systemClock;
+  const random = opts.random ?? cryptoRandom;
   let compiled: CompiledRoute[] | undefined;
   const compile = (): CompiledRoute[] =>
     routes.map((r) => {
@@ -37,13 +49,57 @@ export function createLocalHttpServer(
         params.push(name);
         return '([^/]+)';
       });
-      return { ...r, regex: new RegExp(`^${pattern}$`), params };
+      return {
+        ...r,
+        handler: guardHttp(r.handler, {
+          hsts: opts.hsts === true,
+          ...(opts.logger ? { logger: opts.logger } : {}),
+        }),
+        regex: new RegExp(`^${pattern}$`),
+        params,
+      };
     });
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     compiled ??= compile();
-    void handle(compiled, req, res, clock, random);
+    handle(compiled, req, res, clock, random).catch((e: unknown) => {
+      opts.logger?.error('local request failed in the adapter', { err: e });
+      if (!res.headersSent && !res.destroyed) send(res, problem(500, 'internal_error'));
+      else res.destroy();
+    });
   });
+  // CONNECT bypasses the request handler; without a listener Node drops the connection unanswered
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => {});
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+  return server;
+}
+
+function problem(statusCode: number, error: string, message?: string): HttpResult {
+  return {
+    statusCode,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+    body: JSON.stringify(message ? { error, message } : { error }),
+  };
+}
+
+/** The request target as a URL, or undefined when it is not origin-form (`/path?query`). */
+function targetOf(raw: string | undefined): URL | undefined {
+  if (!raw?.startsWith('/') || raw.startsWith('//')) return undefined;
+  try {
+    return new URL(raw, 'http://local');
+  } catch {
+    return undefined;
+  }
+}
+
+function decodeParam(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return undefined;
+  }
 }
 
 async function handle(
@@ -53,16 +109,21 @@ async function handle(
   clock: Clock,
   random: Random,
 ): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://local');
+  const url = targetOf(req.url);
+  if (!url) {
+    req.resume();
+    send(res, problem(400, 'bad_request', 'the request target must be a path'));
+    return;
+  }
   const method = req.method ?? 'GET';
   const matches = routes.map((r) => ({ r, m: r.regex.exec(url.pathname) })).filter((x) => x.m);
   const found = matches.find((x) => x.r.method === method);
   if (!found) {
-    send(res, {
-      statusCode: matches.length > 0 ? 405 : 404,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ error: matches.length > 0 ? 'method_not_allowed' : 'not_found' }),
-    });
+    req.resume();
+    send(
+      res,
+      problem(matches.length > 0 ? 405 : 404, matches.length > 0 ? 'method_not_allowed' : 'not_found'),
+    );
     return;
   }
   const chunks: Buffer[] = [];
@@ -82,9 +143,14 @@ async function handle(
   }
   const body = Buffer.concat(chunks);
   const pathParameters: Record<string, string> = {};
-  found.r.params.forEach((name, i) => {
-    pathParameters[name] = decodeURIComponent(found.m?.[i + 1] ?? '');
-  });
+  for (const [i, name] of found.r.params.entries()) {
+    const value = decodeParam(found.m?.[i + 1] ?? '');
+    if (value === undefined) {
+      send(res, problem(400, 'bad_request', `malformed percent-encoding in ${name}`));
+      return;
+    }
+    pathParameters[name] = value;
+  }
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers))
     if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
@@ -122,18 +188,11 @@ async function handle(
       timeEpoch: now.getTime(),
     },
   } as HttpEvent;
-  try {
-    send(res, await found.r.handler(event));
-  } catch {
-    send(res, {
-      statusCode: 500,
-      headers: { 'content-type': 'application/json' },
-      body: '{"error":"internal_error"}',
-    });
-  }
+  send(res, await found.r.handler(event));
 }
 
 function send(res: ServerResponse, result: HttpResult): void {
+  if (res.headersSent || res.destroyed) return; // the client went away
   const headers: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(result.headers ?? {})) headers[k] = String(v);
   if (result.cookies?.length) headers['set-cookie'] = result.cookies;

@@ -4,7 +4,8 @@ import { type DeployConfig, DeployConfigError, parseDeployConfig } from '../depl
 import { type Deployment, initialStatus } from '../deploy/lifecycle';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { describeError, HelmgateError } from '../errors';
-import type { PushEvent } from '../github/push-event';
+import type { BranchState } from '../github/branch-state';
+import { involvedLogins, type PushEvent } from '../github/push-event';
 import type { RepoSource } from '../github/repo-source';
 import { handle } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
@@ -23,6 +24,20 @@ export interface PushIntakeDeps {
   logger: Logger;
   deployConfigPath: string;
   /**
+   * The repository as it is now (GitHub's refs and compare APIs; locally the checkout): a push is
+   * acted on only while its commit is the head of its branch, and a push that moves the branch back
+   * is recognised by ancestry.
+   */
+  branchState: BranchState;
+  /**
+   * When the branch is not at the pushed commit, look once more after this long before calling the
+   * push stale: GitHub's API may answer from a replica that has not seen the push yet. Default 1500 ms
+   * (GitHub gives a webhook 10 s); 0 where the answer is authoritative (the local checkout).
+   */
+  headRecheckMs?: number;
+  /** waits `ms` (injected: tests do not wait) */
+  sleep?: (ms: number) => Promise<void>;
+  /**
    * The operator's policy (lib/policy), loaded once at start and never from a commit: it decides the
    * approval mode and who approves; the pushed deploy.yaml may only be stricter.
    */
@@ -34,7 +49,17 @@ export interface PushIntakeDeps {
 export interface AcceptedPush {
   deployments: Array<Pick<Deployment, 'id' | 'environment' | 'status' | 'reason'>>;
   superseded: string[];
+  /** a replay or a late delivery: the branch is no longer at this commit; nothing was deployed */
+  stale?: { reason: string };
+  /** this commit is already the accepted head of the branch (the same push, delivered again) */
+  duplicate?: { reason: string };
+  /** the push moved the branch back (forced): environments that promote on their own now need a person */
+  rollback?: { from: string; ancestry: 'behind' | 'diverged' };
 }
+
+/** Store item: the push last accepted for a branch, the (repository, ref, after) dedupe key. */
+export const PUSH_HEAD_KIND = 'PUSHHEAD';
+const ZERO_SHA = /^0{40}$/;
 
 function pusherOf(event: PushEvent): { pusher?: string } {
   const who = event.sender?.login ?? event.pusher?.name;
@@ -75,11 +100,52 @@ export async function acceptPush(
     createdAt: now.toISOString(),
     updatedAt: now.toISOString(),
     ...pusherOf(event),
+    involved: involvedLogins(event),
     ...(event.head_commit?.message !== undefined
       ? { commitMessage: event.head_commit.message.slice(0, 2000) }
       : {}),
     ...(event.head_commit?.url ? { commitUrl: event.head_commit.url } : {}),
   };
+
+  const ttl = deps.deliveryTtlSeconds ?? 7 * 86400;
+
+  // 1. Only the branch's head deploys. An old signed body sent again under a new delivery id (a replay)
+  // or a delivery that arrives after a newer push (out of order) names a commit the branch has left.
+  const branch = event.ref.replace(/^refs\/heads\//, '');
+  let head = await deps.branchState.head(base.repository, branch);
+  const recheck = deps.headRecheckMs ?? 1500;
+  if (head !== base.sha && recheck > 0) {
+    await (deps.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms))))(recheck);
+    head = await deps.branchState.head(base.repository, branch);
+  }
+  if (head !== base.sha) {
+    const reason = `stale push: ${event.ref} is ${head ? `at ${head.slice(0, 12)}` : 'gone'}, not at ${base.sha.slice(0, 12)} (a replayed or late delivery); nothing deployed`;
+    log.warn('stale push refused', { head, reason });
+    const stale: Deployment = {
+      ...base,
+      id: deploymentId(deliveryId, CONFIG_ENVIRONMENT, base.sha),
+      environment: CONFIG_ENVIRONMENT,
+      status: 'superseded',
+      approval: 'none',
+      ...(head ? { supersededBy: head } : {}),
+      reason,
+      finishedAt: now.toISOString(),
+    };
+    if (await store.createDeployment(stale)) await deps.notifier.deploymentChanged(stale);
+    await store.recordDelivery(deliveryId, now, ttl);
+    return {
+      deployments: [{ id: stale.id, environment: stale.environment, status: stale.status, reason }],
+      superseded: [],
+      stale: { reason },
+    };
+  }
+
+  // 2. A push that moves the branch back (forced onto an ancestor, or onto another line) is a rollback.
+  let rollback: AcceptedPush['rollback'];
+  if (event.before && !ZERO_SHA.test(event.before) && event.before !== base.sha) {
+    const ancestry = await deps.branchState.compare(base.repository, event.before, base.sha);
+    if (ancestry === 'behind' || ancestry === 'diverged') rollback = { from: event.before, ancestry };
+  }
 
   let config: DeployConfig;
   try {
@@ -92,6 +158,9 @@ export async function acceptPush(
     config = parseDeployConfig(text, deps.deployConfigPath);
   } catch (e) {
     if (!(e instanceof DeployConfigError) && !(e instanceof HelmgateError)) throw e;
+    // GitHub could not be read: not the commit's fault, so nothing is recorded and the webhook's 503
+    // lets GitHub's redelivery try again (SECURITY.md, "Lost pushes")
+    if (e instanceof HelmgateError && e.code === 'unavailable') throw e;
     const reason = describeError(e);
     log.warn('deploy config rejected', { reason });
     const failed: Deployment = {
@@ -104,11 +173,27 @@ export async function acceptPush(
       finishedAt: now.toISOString(),
     };
     if (await store.createDeployment(failed)) await deps.notifier.deploymentChanged(failed);
-    await store.recordDelivery(deliveryId, now, deps.deliveryTtlSeconds ?? 7 * 86400);
+    await store.recordDelivery(deliveryId, now, ttl);
     return {
       deployments: [{ id: failed.id, environment: failed.environment, status: failed.status, reason }],
       superseded: [],
     };
+  }
+
+  // 3. (repository, ref, after): one conditional write on the branch's last accepted push. The same
+  // push delivered again (a replay of the head, or two deliveries racing) finds it there; a forced push
+  // back to an earlier head does not (the branch's last accepted push is another commit).
+  const claimed = await store.putItem(
+    PUSH_HEAD_KIND,
+    `${base.repository}#${event.ref}`,
+    { after: base.sha, before: event.before ?? '', deliveryId, at: now.toISOString() },
+    { unlessEqual: { field: 'after', value: base.sha } },
+  );
+  if (!claimed) {
+    const reason = `${event.ref} of ${base.repository} at ${base.sha.slice(0, 12)} was already accepted (the same push delivered again); nothing deployed`;
+    log.info('duplicate push', { reason });
+    await store.recordDelivery(deliveryId, now, ttl);
+    return { deployments: [], superseded: [], duplicate: { reason } };
   }
 
   // environments are independent: their round trips go out together
@@ -137,7 +222,10 @@ export async function acceptPush(
         const isNew = await store.createDeployment(refused);
         return { refused: true as const, fresh: refused, isNew };
       }
-      const { approval, after } = check.effective;
+      const { after } = check.effective;
+      const policyApproval = check.effective.approval;
+      // a rollback never promotes itself: `auto` waits for a person, who confirms the rollback
+      const approval = rollback && policyApproval === 'auto' ? 'required' : policyApproval;
       const d: Deployment = {
         ...base,
         id,
@@ -149,6 +237,16 @@ export async function acceptPush(
       };
       const isNew = await store.createDeployment(d);
       const fresh = isNew ? d : ((await store.getDeployment(d.id)) ?? d);
+      if (isNew && rollback)
+        await store.appendAudit({
+          deploymentId: d.id,
+          at: now.toISOString(),
+          actor: 'system',
+          via: 'webhook',
+          action: 'rollback-push',
+          outcome: approval === policyApproval ? 'recorded' : `approval ${policyApproval} → ${approval}`,
+          detail: `${event.ref} moved back from ${rollback.from.slice(0, 12)} to ${base.sha.slice(0, 12)} (${rollback.ancestry}${event.forced ? ', forced' : ''}): approving it needs the rollback confirmation`,
+        });
       // listed only after our create: of two racing pushes, the second to list sees both
       const others = await store.listByEnvironment(d.repository, d.environment, { limit: 50 });
       return { refused: false as const, fresh, isNew, others, offer: !after };
@@ -171,10 +269,11 @@ export async function acceptPush(
     );
     for (const a of applied) if (a.kind === 'moved') superseded.push(a.deployment.id);
   }
-  await store.recordDelivery(deliveryId, now, deps.deliveryTtlSeconds ?? 7 * 86400);
-  log.info('push accepted', { deployments: created.map((d) => d.id), superseded });
+  await store.recordDelivery(deliveryId, now, ttl);
+  log.info('push accepted', { deployments: created.map((d) => d.id), superseded, rollback });
   return {
     deployments: created.map((d) => ({ id: d.id, environment: d.environment, status: d.status })),
     superseded,
+    ...(rollback ? { rollback } : {}),
   };
 }

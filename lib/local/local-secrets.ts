@@ -1,5 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseApiTokens } from '../auth/read-access';
 import { parseDeployConfig } from '../deploy/deploy-config';
 import { planEnvironment } from '../deploy/plan';
 import { cryptoRandom, type Random } from '../random';
@@ -12,11 +13,14 @@ export const LOCAL_SECRET_DEFAULTS = {
   'helmgate/approval-signing-key': (random: Random) => random.bytes(32).toString('hex'),
   // keys the runner's digests of secret content (issue 12)
   'helmgate/digest-key': (random: Random) => random.bytes(32).toString('hex'),
+  // the read API's bearer token (GET /deployments…): `npm run push` reads it from here
+  'helmgate/api-tokens': (random: Random) => random.bytes(32).toString('base64url'),
 } as const;
 
 /**
  * Creates the secrets file (mode 0600) if it does not exist; returns true when it did. An existing file
- * gets the defaults it lacks (a key added in a later version), its other entries untouched.
+ * gets the defaults it lacks (a key added in a later version, e.g. the API token), its other entries
+ * untouched.
  */
 export function ensureSecretsFile(file: string, random: Random = cryptoRandom): boolean {
   if (existsSync(file)) {
@@ -39,6 +43,16 @@ export function ensureSecretsFile(file: string, random: Random = cryptoRandom): 
   writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
   return true;
+}
+
+/** The first API token in a local secrets file (what `npm run push` sends as Bearer). */
+export function localApiToken(file: string): string | undefined {
+  try {
+    const raw = (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)['helmgate/api-tokens'];
+    return parseApiTokens(typeof raw === 'string' ? raw : JSON.stringify(raw))[0];
+  } catch {
+    return undefined;
+  }
 }
 
 /**

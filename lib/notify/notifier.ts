@@ -5,8 +5,8 @@ import type { Logger } from '../log/logger';
 export interface Notifier {
   deploymentChanged(deployment: Deployment): Promise<void>;
   /**
-   * A production deployment now waits for people. `approvalUrl` carries the single-use token: it is
-   * handed out here once and never stored (only its hash is).
+   * A production deployment now waits for people. `approvalUrl` is the approval page: it carries no
+   * token (deciding there needs an approver's GitHub login), so it may be shown anywhere.
    */
   approvalRequested?(request: ApprovalRequestNotice): Promise<void>;
 }
@@ -21,8 +21,8 @@ export interface ApprovalRequestNotice {
 
 export class ConsoleNotifier implements Notifier {
   /**
-   * `withTokens`: print approval links whole. Locally the console is the only channel, so yes; in AWS
-   * the links reach people through Slack and GitHub, and logs keep them without their token.
+   * `withTokens: false` cuts a `token=` query parameter out of approval links before logging them.
+   * Links carry no token since issue 11; the cut stays as a guard should one ever come back.
    */
   constructor(
     private readonly logger: Logger,

@@ -174,7 +174,9 @@ export function releaseCounts(releases: readonly ReleaseResult[] | undefined): s
 }
 
 function environmentName(d: Deployment): string {
-  return d.environment === '*' ? 'deploy config' : d.environment;
+  // '*' records a push that deployed nothing: an unreadable deploy config, or a stale push (superseded)
+  if (d.environment === '*') return d.status === 'superseded' ? 'stale push' : 'deploy config';
+  return d.environment;
 }
 
 /** One line of state per environment; the environment's name links to its deployment page. */
@@ -393,8 +395,8 @@ export function renderFailureDetails(d: Deployment, opts: RenderOptions = {}): S
 }
 
 /**
- * The approval link, posted once in the commit's thread. The URL carries a single-use token: it is
- * rendered here and nowhere else, and never logged.
+ * The approval link, posted once in the commit's thread: the same page GitHub's deployment status
+ * links to. It grants nothing by itself: deciding there needs an approver's GitHub login.
  */
 export function renderApprovalRequested(notice: ApprovalRequestNotice): SlackMessage {
   const d = notice.deployment;

@@ -92,7 +92,7 @@ export class SlackNotifier implements Notifier {
     try {
       const ref = await this.refresh(d);
       if (!ref) return;
-      // the approval URL carries the single-use token: redact everything else, but not the link itself
+      // redact everything that may quote tool output; the link (no token in it) stays as it is
       const safe: ApprovalRequestNotice = {
         ...notice,
         deployment: this.redact(d),

@@ -1,6 +1,7 @@
 import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../approval/approval-request';
 import { type Deployment, type DeploymentStatus, edgeViolation } from '../deploy/lifecycle';
 import { HelmgateError } from '../errors';
+import type { DeploymentPage, DeploymentQuery } from './deployment-query';
 
 export interface AuditEntry {
   deploymentId: string;
@@ -59,6 +60,12 @@ export interface DeploymentStore {
   getDeployment(id: string): Promise<Deployment | undefined>;
   /** Newest first. */
   listDeployments(opts?: { limit?: number }): Promise<Deployment[]>;
+  /**
+   * One page of deployments, newest first, filtered by repository+environment and/or status through
+   * the table's indexes (never a filter over a limited list), with a cursor for the next page.
+   * Throws `bad_request` for an invalid query or a cursor it did not give for this query.
+   */
+  queryDeployments(query: DeploymentQuery): Promise<DeploymentPage>;
   /** Newest first, one repository's environment. */
   listByEnvironment(
     repository: string,
@@ -118,12 +125,16 @@ export interface DeploymentStore {
   ): Promise<boolean>;
   /** Marks the one reminder as sent; false when it already was (or the request is no longer pending). */
   markApprovalReminded(deploymentId: string, now: Date): Promise<boolean>;
-  /** Generic keyed items for other features (approvals, sessions): conditional put / get / update. */
+  /**
+   * Generic keyed items for other features (approvals, sessions): conditional put / get / update.
+   * `ifNotExists`: only when absent; `unlessEqual`: only when absent or its `field` differs from
+   * `value` (one conditional write: of two racing puts of the same value, one wins).
+   */
   putItem(
     kind: string,
     id: string,
     item: Record<string, unknown>,
-    opts?: { ifNotExists?: boolean; ttl?: Date },
+    opts?: { ifNotExists?: boolean; unlessEqual?: { field: string; value: string }; ttl?: Date },
   ): Promise<boolean>;
   getItem<T extends Record<string, unknown>>(kind: string, id: string): Promise<T | undefined>;
 }

@@ -129,10 +129,6 @@ export class DynamoDbApprovalRequests {
       values[':at'] = a.vote.at;
       values[':by'] = a.vote.actor;
       sets.push('#status = :approved', '#decidedAt = :at', '#decidedBy = :by');
-      if (a.spendToken) {
-        names['#used'] = 'tokenUsedAt';
-        sets.push('#used = :at');
-      }
       if (a.rollback) {
         names['#rollback'] = 'rollback';
         values[':true'] = true;
@@ -160,10 +156,6 @@ export class DynamoDbApprovalRequests {
       '#decidedBy': 'decidedBy',
     };
     const sets = ['#votes.#voter = :vote', '#status = :rejected', '#decidedAt = :at', '#decidedBy = :by'];
-    if (r.spendToken) {
-      names['#used'] = 'tokenUsedAt';
-      sets.push('#used = :at');
-    }
     return this.update(id, {
       UpdateExpression: `SET ${sets.join(', ')} REMOVE GSI1PK, GSI1SK`,
       ConditionExpression: 'attribute_exists(PK) AND #status = :pending AND #exp > :now',

@@ -1,9 +1,13 @@
 import {
   type AttributeValue,
   CreateTableCommand,
+  DeleteTableCommand,
   DescribeTableCommand,
   type DynamoDBClient,
+  PutItemCommand,
   ResourceInUseException,
+  ScanCommand,
+  type TableDescription,
 } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
@@ -16,6 +20,7 @@ import {
 import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../approval/approval-request';
 import type { Deployment, DeploymentStatus } from '../deploy/deployment';
 import { cryptoRandom, type Random } from '../random';
+import type { DeploymentPage, DeploymentQuery } from './deployment-query';
 import {
   type AuditEntry,
   assertEdge,
@@ -24,6 +29,7 @@ import {
   StoreConflictError,
 } from './deployment-store';
 import { DynamoDbApprovalRequests } from './dynamodb-approval-requests';
+import { queryDeploymentsTable } from './dynamodb-deployment-query';
 import { isConditionFailure } from './dynamodb-errors';
 
 const META = '#META';
@@ -38,6 +44,7 @@ export const TABLE_DEFINITION = {
     { AttributeName: 'GSI1SK', AttributeType: 'S' },
     { AttributeName: 'GSI2PK', AttributeType: 'S' },
     { AttributeName: 'GSI2SK', AttributeType: 'S' },
+    { AttributeName: 'status', AttributeType: 'S' },
   ],
   KeySchema: [
     { AttributeName: 'PK', KeyType: 'HASH' },
@@ -60,11 +67,26 @@ export const TABLE_DEFINITION = {
       ],
       Projection: { ProjectionType: 'ALL' },
     },
+    {
+      // deployments by status, newest first: keyed on attributes every deployment item already has
+      // (status, GSI2SK), so DynamoDB fills it for existing items and a transition moves an item
+      // between partitions by itself; approval requests have a status but no GSI2SK: not indexed
+      IndexName: 'GSI3',
+      KeySchema: [
+        { AttributeName: 'status', KeyType: 'HASH' },
+        { AttributeName: 'GSI2SK', KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'ALL' },
+    },
   ],
   BillingMode: 'PAY_PER_REQUEST',
 } as const;
 
-/** Creates the table if it is missing (local stack and tests; in AWS CloudFormation owns it). */
+/**
+ * Creates the table if it is missing (local stack and tests; in AWS CloudFormation owns it). A table
+ * made by an older helmgate that lacks an index of TABLE_DEFINITION is rebuilt with its items
+ * (dynalite cannot add an index to an existing table; the local stack keeps its data under .helmgate/).
+ */
 export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
   try {
     await client.send(
@@ -76,12 +98,47 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
   } catch (e) {
     if (!(e instanceof ResourceInUseException) && (e as Error).name !== 'ResourceInUseException') throw e;
   }
+  const table = await waitActive(client, tableName);
+  const have = new Set((table.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
+  if (TABLE_DEFINITION.GlobalSecondaryIndexes.every((i) => have.has(i.IndexName))) return;
+  await rebuildTable(client, tableName);
+}
+
+async function waitActive(client: DynamoDBClient, tableName: string): Promise<TableDescription> {
   for (let i = 0; i < 100; i++) {
     const t = await client.send(new DescribeTableCommand({ TableName: tableName }));
-    if (t.Table?.TableStatus === 'ACTIVE') return;
+    if (t.Table?.TableStatus === 'ACTIVE') return t.Table;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`table ${tableName} did not become ACTIVE`);
+}
+
+/** Copies every item out, recreates the table with TABLE_DEFINITION, and writes them back unchanged. */
+async function rebuildTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  const items: Record<string, AttributeValue>[] = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const out = await client.send(new ScanCommand({ TableName: tableName, ExclusiveStartKey: start }));
+    items.push(...(out.Items ?? []));
+    start = out.LastEvaluatedKey;
+  } while (start);
+  await client.send(new DeleteTableCommand({ TableName: tableName }));
+  for (let i = 0; i < 100; i++) {
+    try {
+      await client.send(new DescribeTableCommand({ TableName: tableName }));
+    } catch {
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      ...structuredClone(TABLE_DEFINITION),
+    } as unknown as ConstructorParameters<typeof CreateTableCommand>[0]),
+  );
+  await waitActive(client, tableName);
+  for (const item of items) await client.send(new PutItemCommand({ TableName: tableName, Item: item }));
 }
 
 /** The few attribute types our items hold, read from a raw (not document-client) item. */
@@ -173,6 +230,10 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
 
   async listDeployments(opts: { limit?: number } = {}): Promise<Deployment[]> {
     return this.queryIndex('GSI2', 'GSI2PK', 'DEPLOYMENTS', opts.limit ?? 50);
+  }
+
+  async queryDeployments(query: DeploymentQuery): Promise<DeploymentPage> {
+    return queryDeploymentsTable(this.doc, this.table, query, (it) => strip<Deployment>(it) as Deployment);
   }
 
   async listByEnvironment(
@@ -408,8 +469,9 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
     kind: string,
     id: string,
     item: Record<string, unknown>,
-    opts: { ifNotExists?: boolean; ttl?: Date } = {},
+    opts: { ifNotExists?: boolean; unlessEqual?: { field: string; value: string }; ttl?: Date } = {},
   ): Promise<boolean> {
+    const unless = opts.unlessEqual;
     try {
       await this.doc.send(
         new PutCommand({
@@ -421,7 +483,15 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
             kind,
             ...(opts.ttl ? { ttl: Math.floor(opts.ttl.getTime() / 1000) } : {}),
           },
-          ...(opts.ifNotExists ? { ConditionExpression: 'attribute_not_exists(PK)' } : {}),
+          ...(opts.ifNotExists
+            ? { ConditionExpression: 'attribute_not_exists(PK)' }
+            : unless
+              ? {
+                  ConditionExpression: 'attribute_not_exists(PK) OR #unlessField <> :unlessValue',
+                  ExpressionAttributeNames: { '#unlessField': unless.field },
+                  ExpressionAttributeValues: { ':unlessValue': unless.value },
+                }
+              : {}),
         }),
       );
       return true;

@@ -37,8 +37,10 @@ export interface DashboardReadDeps {
   approvers: (d: ApproversKey) => ApproversConfig;
   /** count `rendered` (local render-only runs) as "what runs" */
   allowRendered?: boolean;
-  /** how many of the newest deployments the pages read; default 1000 */
+  /** how many of the newest deployments the overview and the metrics read; default 1000 */
   scanLimit?: number;
+  /** the accepted repositories (with exactly one, an environment filter needs no repository) */
+  repositories?: readonly string[];
 }
 
 /** May the viewer vote on this environment (the approver list only; the service checks the rest). */
@@ -184,7 +186,7 @@ export interface HistoryQuery {
   commit?: string;
   /** pusher or operator who asked for it, case-insensitive substring */
   person?: string;
-  /** `createdAt#id` of the last row of the previous page */
+  /** the store's cursor of the next page (opaque, bound to the query) */
   cursor?: string;
   limit: number;
 }
@@ -214,26 +216,57 @@ export function matchesQuery(d: Deployment, q: Omit<HistoryQuery, 'cursor' | 'li
   return true;
 }
 
+/** How many store pages one history page reads at most while filters the index cannot answer skip rows. */
+const MAX_STORE_PAGES = 8;
+
 /**
- * One page of the history, newest first, after `cursor`. Reads the newest `scanLimit` deployments
- * and filters them here (the store's listing has no filter or cursor yet).
+ * One page of the history, newest first. Repository, environment and status are a query on the
+ * table's indexes (the store's cursor pages through everything); commit and person, which no index
+ * answers, filter the store's pages here, reading on until the page is full (whole store pages, so
+ * the cursor never skips a row) or `MAX_STORE_PAGES` were read — then the next page goes on from there.
  */
 export async function historyPage(
   deps: DashboardReadDeps,
   viewer: Viewer,
   q: HistoryQuery,
 ): Promise<HistoryPage> {
-  const all = (
-    await readable(viewer, await deps.store.listDeployments({ limit: deps.scanLimit ?? 1000 }))
-  ).sort(newestFirst);
-  const matching = all.filter((d) => matchesQuery(d, q) && (!q.cursor || cursorOf(d) < q.cursor));
-  const page = matching.slice(0, q.limit);
-  const last = page.at(-1);
+  // the filters' choices: environments and repositories of the newest deployments
+  const recent = await readable(viewer, await deps.store.listDeployments({ limit: 200 }));
+  const repositories = [
+    ...new Set([...(deps.repositories ?? []), ...recent.map((d) => d.repository)]),
+  ].sort();
+  const only = repositories.length === 1 ? repositories[0] : undefined;
+  const repository = q.repository ?? (q.environment ? only : undefined);
+  // an environment without a repository (several deploy) is filtered here, not by the index
+  const indexed = {
+    ...(repository ? { repository } : {}),
+    ...(repository && q.environment ? { environment: q.environment } : {}),
+    ...(q.status ? { status: q.status } : {}),
+  };
+  const rest = {
+    ...(q.environment && !repository ? { environment: q.environment } : {}),
+    ...(repository && !q.environment ? { repository } : {}),
+    ...(q.commit ? { commit: q.commit } : {}),
+    ...(q.person ? { person: q.person } : {}),
+  };
+  const rows: Deployment[] = [];
+  let cursor = q.cursor;
+  for (let i = 0; i < MAX_STORE_PAGES; i++) {
+    const page = await deps.store.queryDeployments({
+      ...indexed,
+      limit: q.limit,
+      ...(cursor ? { cursor } : {}),
+    });
+    const mine = await readable(viewer, page.deployments);
+    rows.push(...mine.filter((d) => matchesQuery(d, rest)));
+    cursor = page.next;
+    if (!cursor || rows.length >= q.limit) break;
+  }
   return {
-    deployments: page,
-    ...(matching.length > q.limit && last ? { nextCursor: cursorOf(last) } : {}),
-    environments: [...new Set(all.map((d) => d.environment))].sort(),
-    repositories: [...new Set(all.map((d) => d.repository))].sort(),
+    deployments: rows,
+    ...(cursor ? { nextCursor: cursor } : {}),
+    environments: [...new Set(recent.map((d) => d.environment))].sort(),
+    repositories,
   };
 }
 

@@ -159,7 +159,7 @@ export function voteForms(v: VoteFormInput): string {
   const env = escapeHtml(d.environment);
   const hidden = `<input type="hidden" name="csrf" value="${escapeHtml(v.csrf)}"><input type="hidden" name="plan" value="${escapeHtml(v.planDigest)}"><input type="hidden" name="return" value="${escapeHtml(v.returnTo)}">`;
   const rollback = v.rollbackNeeded
-    ? `<label class="rollback"><input type="checkbox" name="rollback" value="1"> Roll back: ${env} runs ${escapeHtml(shortSha(v.newerRunningSha) || 'a newer commit')}, pushed after this one</label><br>`
+    ? `<label class="rollback"><input type="checkbox" name="rollback" value="1"> Roll back: ${env} runs ${escapeHtml(shortSha(v.newerRunningSha) || 'a newer commit')}, which this commit does not lead to</label><br>`
     : '';
   return `<div class="votes"><form method="post" action="${escapeHtml(`${action}/approve`)}" class="approve-form">${hidden}${rollback}<button type="submit" class="primary" data-vote="approve">Approve ${env}</button></form><form method="post" action="${escapeHtml(`${action}/reject`)}" class="reject-form">${hidden}<button type="submit" class="danger" data-vote="reject">Reject ${env}</button></form></div>`;
 }

@@ -6,15 +6,16 @@ import { ApproversConfig } from '../../lib/approval/approval-port';
 import { headCommit, pushPayload, signedWebhook } from '../../lib/local/push-payload';
 import { testGit } from '../helpers/git';
 import { runnerRepo } from '../integration/runner/harness';
+import { GithubApiStandIn } from '../stand-ins/github-api';
 import { GithubOAuthStandIn } from '../stand-ins/github-oauth';
 import { KubeApiStandIn } from '../stand-ins/kube-api';
-import { SlackApiStandIn } from '../stand-ins/slack-api';
 
 /**
- * The approval flow in a real browser (Debian's chromium driven by playwright-core): push → staging
- * deploys to the Kubernetes stand-in → Slack gets the message with the approval link → open it → log
- * in with GitHub → see what will change → approve → production deploys → the page and the Slack
- * message show the result. A screenshot of the approval page goes to test-output/.
+ * The approval flow in a real browser (Debian's chromium driven by playwright-core), with Slack off:
+ * push → staging deploys to the Kubernetes stand-in → GitHub's deployment status (REST stand-in) for
+ * production says "Waiting for approval" and links the approval page → open that link → log in with
+ * GitHub → see what will change → approve → production deploys → the page and GitHub's deployment
+ * status show the result. A screenshot of the approval page goes to test-output/.
  */
 
 const CHROMIUM = process.env.HELMGATE_CHROMIUM ?? '/usr/bin/chromium';
@@ -42,8 +43,9 @@ environments:
 `;
 
 let kube: KubeApiStandIn;
-let slack: SlackApiStandIn;
 let github: GithubOAuthStandIn;
+let githubApi: GithubApiStandIn;
+const GITHUB_TOKEN = 'ghs_browser-test-installation-token';
 let stack: LocalStack;
 let browser: Browser;
 let repo: ReturnType<typeof runnerRepo>;
@@ -52,8 +54,9 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM))
     throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)`);
   kube = await KubeApiStandIn.start();
-  slack = await new SlackApiStandIn().start();
   github = await new GithubOAuthStandIn('client-browser', 'client-secret-browser').start();
+  // one API base URL, as in AWS: REST (deployments) here, OAuth identity (/user) delegated
+  githubApi = await new GithubApiStandIn({ token: GITHUB_TOKEN, delegate: github }).start();
   repo = runnerRepo({
     'deploy.yaml': DEPLOY_YAML,
     'values/web.yaml': 'greeting: hello\n',
@@ -73,11 +76,8 @@ beforeAll(async () => {
         client_id: 'client-browser',
         client_secret: 'client-secret-browser',
       }),
-      'helmgate/slack': JSON.stringify({
-        botToken: 'xoxb-browser-test',
-        signingSecret: 's'.repeat(32),
-        channel: 'C0DEPLOY',
-      }),
+      // no helmgate/slack: Slack is off; GitHub Deployments is on
+      'helmgate/github-token': GITHUB_TOKEN,
     }),
     { mode: 0o600 },
   );
@@ -89,8 +89,7 @@ beforeAll(async () => {
     logWrite: () => {},
     approvers: ApproversConfig.parse({ production: { github: ['dora'] } }),
     githubWebUrl: github.url,
-    githubApiUrl: github.url,
-    slackApiUrl: slack.apiUrl,
+    githubApiUrl: githubApi.url,
     sweepIntervalMs: 0,
     runner: { kubeconfig, upgradeFlags: ['--disable-openapi-validation'] },
   });
@@ -112,7 +111,7 @@ afterAll(async () => {
   await browser?.close();
   await stack?.close();
   await kube?.close();
-  await slack?.close();
+  await githubApi?.close();
   await github?.close();
 });
 
@@ -130,14 +129,21 @@ async function statusOf(sha: string, environment: string): Promise<string | unde
   return list.find((d) => d.sha === sha)?.status;
 }
 
-/** The approval link in the newest Slack message for a commit (button URL or text). */
+/** GitHub's deployment of `environment` at `sha`, as helmgate created it on the REST stand-in. */
+function githubDeployment(sha: string, environment: string) {
+  const d = githubApi.deployments.find((x) => x.sha === sha && x.environment === environment);
+  if (!d) throw new Error(`no GitHub deployment of ${environment} at ${sha}`);
+  return d;
+}
+
+/** The link GitHub shows for production's "Waiting for approval" status (what a person clicks there). */
 function approvalLink(sha: string): string {
-  const calls = JSON.stringify(slack.calls.filter((c) => JSON.stringify(c.body).includes(sha.slice(0, 7))));
-  const links = [
-    ...calls.matchAll(/(http:\/\/127\.0\.0\.1:\d+\/approvals\/[A-Za-z0-9_-]+\?token=[A-Za-z0-9_-]+)/g),
-  ];
-  const link = links.at(-1)?.[1];
-  if (!link) throw new Error('no approval link in the Slack messages');
+  const waiting = githubDeployment(sha, 'production').statuses.filter(
+    (s) => s.state === 'queued' && s.description === 'Waiting for approval',
+  );
+  const link = waiting.at(-1)?.environment_url;
+  if (!link) throw new Error('no approval link in the GitHub deployment statuses');
+  expect(waiting.at(-1)?.log_url).toBe(link);
   return link;
 }
 
@@ -145,32 +151,38 @@ async function approveInBrowser(sha: string, screenshot?: string) {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(approvalLink(sha));
-  // not logged in: the page offers GitHub login, and no buttons
-  expect(await page.locator('#approve').count()).toBe(0);
+  // not logged in: the page offers the GitHub login, shows no data and no buttons
+  expect(await page.getAttribute('#state', 'data-state')).toBe('login');
+  expect(await page.locator('button[data-vote="approve"]').count()).toBe(0);
+  expect(await page.textContent('body')).not.toContain(sha.slice(0, 7));
   await page.click('#login');
-  await page.waitForSelector('#approve');
-  expect(await page.textContent('#environment')).toContain('production');
-  expect(await page.textContent('#commit')).toContain(sha.slice(0, 7));
+  // back on the deployment's page, logged in: what will change, and the vote forms
+  const approve = page.locator('button[data-vote="approve"]');
+  await approve.waitFor();
+  const main = (await page.textContent('main')) ?? '';
+  expect(main).toContain('production');
+  expect(main).toContain(sha.slice(0, 7));
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
-  const changes = (await page.locator('section.release').allTextContents()).join('\n');
   const manifests = (await page.locator('section.manifest').allTextContents()).join('\n');
-  await page.click('#approve');
-  await page.waitForSelector('#flash');
+  await Promise.all([page.waitForURL(/result=approved/), approve.click()]);
   const flash = await page.textContent('#flash');
   await stack.idle();
   await page.reload();
   const after = await page.textContent('body');
   await context.close();
-  return { changes, manifests, flash, after };
+  return { changes: main, manifests, flash, after };
 }
 
-test('push → staging → Slack link → GitHub login → see the change → approve → production deploys', async () => {
+test('Slack off: push → staging → GitHub deployment status link → GitHub login → see the change → approve → production deploys', async () => {
   mkdirSync(OUT, { recursive: true });
   github.user = { login: 'dora', teams: [] };
 
   const first = await push();
   expect(await statusOf(first, 'staging')).toBe('succeeded');
   expect(await statusOf(first, 'production')).toBe('awaiting_approval');
+  const link = approvalLink(first);
+  // the deployment's page: no token in it, a GitHub login decides
+  expect(link).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/deployments\/[\w-]+$/);
   const one = await approveInBrowser(first);
   expect(one.changes).toContain('web');
   expect(one.flash).toContain('Approved');
@@ -194,18 +206,23 @@ test('push → staging → Slack link → GitHub login → see the change → ap
   expect(two.manifests).toContain('Deployment web (changed)');
   expect(two.manifests).toMatch(/\+\s+checksum\/config: [0-9a-f]{64}/);
   expect(two.manifests).toContain('1 object unchanged');
-  // the Slack thread says which objects change
-  expect(JSON.stringify(slack.calls)).toContain(
-    'web: objects 2 changed (ConfigMap/web-config, Deployment/web)',
-  );
+  // GitHub's deployment status for it said it waits (Slack is off in this test)
+  expect(githubDeployment(second, 'production').statuses[0]?.description).toBe('Waiting for approval');
   expect(await statusOf(second, 'production')).toBe('succeeded');
   const cm = kube.get('ConfigMap', 'web-production', 'web-config');
   expect(cm?.data?.greeting).toBe('bonjour');
 
-  // the commit's Slack message was edited in place to the result, and lost its buttons
-  const message = slack.topLevel().find((m) => JSON.stringify(m.history).includes(second.slice(0, 7)));
-  const last = JSON.stringify(message?.history.at(-1));
-  expect(last).toMatch(/succeeded/i);
-  expect(last).not.toContain('"action_id":"approve');
+  // GitHub's deployment of production went from waiting to deployed; helmgate's calls carried its token
+  expect(githubDeployment(second, 'production').statuses.map((s) => s.state)).toEqual([
+    'queued',
+    'queued',
+    'in_progress',
+    'success',
+  ]);
+  expect(
+    githubApi.calls
+      .filter((c) => c.path.startsWith('/repos/'))
+      .every((c) => c.authorization === `token ${GITHUB_TOKEN}`),
+  ).toBe(true);
   process.stdout.write(`approval page screenshot: ${shot}\n`);
 }, 120_000);

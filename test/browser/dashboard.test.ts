@@ -6,10 +6,12 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { type LocalStack, startLocalStack } from '../../handlers/local/local-stack';
 import { ApproversConfig } from '../../lib/approval/approval-port';
 import type { Deployment, ReleaseResult } from '../../lib/deploy/deployment';
+import { type BranchState, LocalBranchState } from '../../lib/github/branch-state';
 import { headCommit, pushPayload, signedWebhook } from '../../lib/local/push-payload';
 import type { ApprovalRequestNotice, Notifier } from '../../lib/notify/notifier';
 import { testGit } from '../helpers/git';
 import { runnerRepo } from '../integration/runner/harness';
+import { GithubApiStandIn } from '../stand-ins/github-api';
 import { GithubOAuthStandIn } from '../stand-ins/github-oauth';
 import { KubeApiStandIn } from '../stand-ins/kube-api';
 
@@ -27,6 +29,7 @@ const OUT = path.resolve(__dirname, '../../test-output/dashboard');
 const WEBHOOK_SECRET = 'w'.repeat(40);
 const SIGNING_KEY = 'k'.repeat(64);
 const REPO = 'idr/deployment';
+const GITHUB_TOKEN = 'ghs_dashboard-test-installation-token';
 const DEPLOY_YAML = `apiVersion: helmgate/v1
 environments:
   staging:
@@ -50,6 +53,7 @@ environments:
 
 let kube: KubeApiStandIn;
 let github: GithubOAuthStandIn;
+let githubApi: GithubApiStandIn;
 let stack: LocalStack;
 let browser: Browser;
 let repo: ReturnType<typeof runnerRepo>;
@@ -82,10 +86,27 @@ function release(
 }
 
 /** A deployment as the runner would have left it, `agoMs` in the past. */
+/** The seeded history's commits: made up, so not in the repository (they predate its first commit). */
+const seededShas = new Set<string>();
+
+/**
+ * The checkout's branch state, except that the made-up seeded commits count as older than every real
+ * one (rollbacks are told by ancestry, and git knows nothing of them).
+ */
+function branchStateOverSeeds(dir: string): BranchState {
+  const real = new LocalBranchState(dir, testGit);
+  return {
+    head: (repository, branch) => real.head(repository, branch),
+    compare: async (repository, base, head) =>
+      seededShas.has(base) && !seededShas.has(head) ? 'ahead' : real.compare(repository, base, head),
+  };
+}
+
 async function seed(environment: string, over: Partial<Deployment> & { ago: number; ran?: number }) {
   seq++;
   const { ago, ran = 4 * 60_000, ...rest } = over;
   const sha = `${seq.toString(16).padStart(4, '0')}abcdef0123456789`.repeat(3).slice(0, 40);
+  seededShas.add(sha);
   const created = iso(ago);
   const d: Deployment = {
     id: `seed${seq}-${environment}`,
@@ -172,6 +193,10 @@ beforeAll(async () => {
   mkdirSync(OUT, { recursive: true });
   kube = await KubeApiStandIn.start();
   github = await new GithubOAuthStandIn('client-dash', 'client-secret-dash').start();
+  // GitHub's REST API for helmgate's own token (read permissions); the OAuth identity is delegated
+  githubApi = await new GithubApiStandIn({ token: GITHUB_TOKEN, delegate: github }).start();
+  // eve may read the repository on GitHub (she sees the dashboard) but is no approver
+  githubApi.setPermission(REPO, 'eve', 'read');
   repo = runnerRepo({
     'deploy.yaml': DEPLOY_YAML,
     'values/web.yaml': 'greeting: hello\n',
@@ -191,6 +216,7 @@ beforeAll(async () => {
         client_id: 'client-dash',
         client_secret: 'client-secret-dash',
       }),
+      'helmgate/github-token': GITHUB_TOKEN,
     }),
     { mode: 0o600 },
   );
@@ -202,9 +228,10 @@ beforeAll(async () => {
     logWrite: () => {},
     approvers: ApproversConfig.parse({ production: { github: ['dora'] } }),
     githubWebUrl: github.url,
-    githubApiUrl: github.url,
+    githubApiUrl: githubApi.url,
     sweepIntervalMs: 0,
     notifiers: [capture],
+    branchState: branchStateOverSeeds(repo.dir),
     oneTimeLogin: { login: 'dora' },
     runner: { kubeconfig, upgradeFlags: ['--disable-openapi-validation'] },
   });
@@ -227,6 +254,7 @@ afterAll(async () => {
   await browser?.close();
   await stack?.close();
   await kube?.close();
+  await githubApi?.close();
   await github?.close();
   if (axeFindings.length) process.stdout.write(`axe (moderate/minor): ${axeFindings.join('; ')}\n`);
 });
@@ -455,8 +483,12 @@ test('history: filtered by environment and status, paged with a cursor, rows lin
   expect(await page.locator('#history tbody tr').count()).toBe(2);
   await page.click('#history tbody tr:first-child td:nth-child(4) a');
   await page.waitForSelector('#timeline');
-  // JSON for API clients is unchanged
-  const list = (await (await fetch(`${stack.url}/deployments`)).json()) as { deployments: unknown[] };
+  // JSON for API clients, with the API token (anonymous: 401)
+  expect((await fetch(`${stack.url}/deployments`)).status).toBe(401);
+  const bearer = { headers: { authorization: `Bearer ${stack.apiToken}` } };
+  const list = (await (await fetch(`${stack.url}/deployments`, bearer)).json()) as {
+    deployments: unknown[];
+  };
   expect(Array.isArray(list.deployments)).toBe(true);
   await page.close();
   await screenshots(dora, `${stack.url}/deployments?environment=staging`, 'history');

@@ -1,6 +1,13 @@
 import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../../lib/approval/approval-request';
 import type { Deployment, DeploymentStatus } from '../../lib/deploy/deployment';
 import {
+  type DeploymentPage,
+  type DeploymentQuery,
+  decodeCursor,
+  encodeCursor,
+  validateQuery,
+} from '../../lib/store/deployment-query';
+import {
   type AuditEntry,
   assertEdge,
   type DeploymentStore,
@@ -60,6 +67,25 @@ export class MemoryDeploymentStore implements DeploymentStore {
     return this.sorted()
       .slice(0, opts.limit ?? 50)
       .map((d) => structuredClone(d));
+  }
+  async queryDeployments(query: DeploymentQuery): Promise<DeploymentPage> {
+    const q = validateQuery(query);
+    const queryId = `memory|${q.repository ?? ''}|${q.environment ?? ''}|${q.status ?? ''}`;
+    const after = q.cursor ? decodeCursor(q.cursor, queryId, ['after']).after : undefined;
+    const matching = this.sorted().filter(
+      (d) =>
+        (q.environment === undefined || (d.repository === q.repository && d.environment === q.environment)) &&
+        (q.status === undefined || d.status === q.status) &&
+        (after === undefined || this.order(d) < after),
+    );
+    const page = matching.slice(0, q.limit);
+    const last = page.at(-1);
+    return {
+      deployments: page.map((d) => structuredClone(d)),
+      ...(matching.length > q.limit && last
+        ? { next: encodeCursor(queryId, { after: this.order(last) }) }
+        : {}),
+    };
   }
   async listByEnvironment(
     repository: string,
@@ -186,7 +212,6 @@ export class MemoryDeploymentStore implements DeploymentStore {
       r.status = 'approved';
       r.decidedAt = a.vote.at;
       r.decidedBy = a.vote.actor;
-      if (a.spendToken) r.tokenUsedAt = a.vote.at;
       if (a.rollback) r.rollback = true;
     }
     return true;
@@ -198,7 +223,6 @@ export class MemoryDeploymentStore implements DeploymentStore {
     r.status = 'rejected';
     r.decidedAt = v.vote.at;
     r.decidedBy = v.vote.actor;
-    if (v.spendToken) r.tokenUsedAt = v.vote.at;
     return true;
   }
   async closeApprovalRequest(
@@ -224,10 +248,12 @@ export class MemoryDeploymentStore implements DeploymentStore {
     kind: string,
     id: string,
     item: Record<string, unknown>,
-    opts: { ifNotExists?: boolean } = {},
+    opts: { ifNotExists?: boolean; unlessEqual?: { field: string; value: string } } = {},
   ): Promise<boolean> {
     const key = `${kind}#${id}`;
     if (opts.ifNotExists && this.items.has(key)) return false;
+    const unless = opts.unlessEqual;
+    if (unless && this.items.get(key)?.[unless.field] === unless.value) return false;
     this.items.set(key, structuredClone(item));
     return true;
   }

@@ -50,6 +50,8 @@ const CHART = {
 };
 
 let stack: LocalStack;
+/** reads need credentials: the stack's API token */
+const reader = () => ({ headers: { authorization: `Bearer ${stack.apiToken}` } });
 let repo: ReturnType<typeof makeGitRepo>;
 let github: GithubOAuthStandIn;
 let slack: SlackApiStandIn;
@@ -113,7 +115,7 @@ async function push(): Promise<string> {
 }
 
 async function deploymentsOf(sha: string) {
-  const list = (await (await fetch(`${stack.url}/deployments`)).json()) as {
+  const list = (await (await fetch(`${stack.url}/deployments`, reader())).json()) as {
     deployments: Array<{ id: string; environment: string; status: string; sha: string }>;
   };
   return list.deployments.filter((d) => d.sha === sha);
@@ -135,7 +137,7 @@ test('push → staging rendered → approval link → GitHub login → approve �
   expect(manifest).not.toContain(CANARY);
 
   // the per-release result says rendered, never succeeded
-  const detail = (await (await fetch(`${stack.url}/deployments/${staging?.id}`)).json()) as {
+  const detail = (await (await fetch(`${stack.url}/deployments/${staging?.id}`, reader())).json()) as {
     releases: Array<{ name: string; status: string }>;
     reason?: string;
   };
@@ -162,7 +164,7 @@ test('push → staging rendered → approval link → GitHub login → approve �
   expect(page.text).toContain('id="approve"');
   expect(page.text).toContain('hello');
   const approve = await b.post(`/approvals/${production?.id}/approve`, {
-    token: field(page.text, 'token'),
+    plan: field(page.text, 'plan'),
     csrf: field(page.text, 'csrf'),
   });
   expect(approve.res.status).toBe(303);
@@ -204,7 +206,7 @@ test('a push whose secret is missing fails staging before helm runs, naming the 
   const sha = await push();
   const staging = (await deploymentsOf(sha)).find((d) => d.environment === 'staging');
   expect(staging?.status).toBe('failed');
-  const detail = (await (await fetch(`${stack.url}/deployments/${staging?.id}`)).json()) as {
+  const detail = (await (await fetch(`${stack.url}/deployments/${staging?.id}`, reader())).json()) as {
     reason: string;
   };
   expect(detail.reason).toContain('app/token');

@@ -1,6 +1,7 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type LocalStack, startLocalStack } from '../../handlers/local/local-stack';
+import { ensureSecretsFile, localApiToken } from '../../lib/local/local-secrets';
 import { headCommit, pushPayload, signedWebhook } from '../../lib/local/push-payload';
 import { testGit } from '../helpers/git';
 import { makeGitRepo } from '../helpers/git-repo';
@@ -11,6 +12,7 @@ describe('the local stack over real HTTP', () => {
   let stack: LocalStack;
   let repo: ReturnType<typeof makeGitRepo>;
   let secret: string;
+  const reader = () => ({ headers: { authorization: `Bearer ${stack.apiToken}` } });
 
   beforeAll(async () => {
     repo = makeGitRepo(
@@ -36,6 +38,37 @@ describe('the local stack over real HTTP', () => {
   it('creates the secrets file with random values, readable only by its owner', () => {
     expect(statSync(stack.secretsFile).mode & 0o777).toBe(0o600);
     expect(secret).toMatch(/^[0-9a-f]{64}$/);
+    const doc = JSON.parse(readFileSync(stack.secretsFile, 'utf8'));
+    expect(doc['helmgate/api-tokens']).toMatch(/^[\w-]{43}$/);
+    expect(stack.apiToken).toBe(doc['helmgate/api-tokens']);
+  });
+
+  it('answers reads only with credentials: 401 anonymous or with a wrong token, a login page for browsers', async () => {
+    for (const path of ['/deployments', '/deployments/any-id']) {
+      const anon = await fetch(`${stack.url}${path}`);
+      expect(anon.status).toBe(401);
+      expect(anon.headers.get('www-authenticate')).toBe('Bearer realm="helmgate"');
+      expect(await anon.json()).toMatchObject({ error: 'unauthenticated' });
+      const wrong = await fetch(`${stack.url}${path}`, {
+        headers: { authorization: 'Bearer not-the-token' },
+      });
+      expect(wrong.status).toBe(401);
+      // a browser gets the dashboard's login page: a link to the GitHub login and back, no data
+      const browser = await fetch(`${stack.url}${path}`, { headers: { accept: 'text/html' } });
+      expect(browser.status).toBe(401);
+      expect(await browser.text()).toContain(`href="/auth/github/login?return=${encodeURIComponent(path)}"`);
+    }
+    expect((await fetch(`${stack.url}/deployments`, reader())).status).toBe(200);
+  });
+
+  it('adds an API token to a secrets file written by an older helmgate, keeping its secrets', () => {
+    const file = path.join(repo.dir, '.helmgate', 'old-secrets.json');
+    writeFileSync(file, JSON.stringify({ 'helmgate/github-webhook': 'kept' }), { mode: 0o600 });
+    expect(ensureSecretsFile(file)).toBe(false);
+    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    expect(doc['helmgate/github-webhook']).toBe('kept');
+    expect(localApiToken(file)).toMatch(/^[\w-]{43}$/);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 
   it("accepts pushes for the origin remote's repository", () => {
@@ -54,7 +87,7 @@ describe('the local stack over real HTTP', () => {
     const res = await fetch(`${stack.url}/webhook`, { method: 'POST', headers: req.headers, body: req.body });
     expect(res.status).toBe(202);
     await stack.idle();
-    const list = (await (await fetch(`${stack.url}/deployments`)).json()) as {
+    const list = (await (await fetch(`${stack.url}/deployments`, reader())).json()) as {
       deployments: Array<Record<string, unknown>>;
     };
     const mine = list.deployments.filter((d) => d.sha === commit.sha);
@@ -62,7 +95,7 @@ describe('the local stack over real HTTP', () => {
       ['production', 'awaiting_approval'],
       ['staging', 'queued'],
     ]);
-    const one = await fetch(`${stack.url}/deployments/${mine[0]?.id}`);
+    const one = await fetch(`${stack.url}/deployments/${mine[0]?.id}`, reader());
     expect(one.status).toBe(200);
     expect(await one.json()).toMatchObject({ id: mine[0]?.id, sha: commit.sha, audit: [] });
   });
@@ -73,7 +106,7 @@ describe('the local stack over real HTTP', () => {
     expect(
       (await fetch(`${stack.url}/webhook`, { method: 'POST', headers: req.headers, body: req.body })).status,
     ).toBe(401);
-    expect((await fetch(`${stack.url}/deployments/nope`)).status).toBe(404);
+    expect((await fetch(`${stack.url}/deployments/nope`, reader())).status).toBe(404);
   });
 
   it('reads deploy.yaml at the pushed commit, not the working tree', async () => {
@@ -87,7 +120,7 @@ describe('the local stack over real HTTP', () => {
     expect(
       (await fetch(`${stack.url}/webhook`, { method: 'POST', headers: req.headers, body: req.body })).status,
     ).toBe(202);
-    const list = (await (await fetch(`${stack.url}/deployments`)).json()) as {
+    const list = (await (await fetch(`${stack.url}/deployments`, reader())).json()) as {
       deployments: Array<Record<string, unknown>>;
     };
     expect(list.deployments.find((d) => d.sha === broken)).toMatchObject({

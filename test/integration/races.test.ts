@@ -25,6 +25,8 @@ test('30 concurrent approvals by different people, web and Slack mixed, dispatch
   // every vote was answered without a server error: web 303/409, Slack acknowledged 200
   expect(Object.keys(r.statuses).every((s) => Number(s) < 500)).toBe(true);
   expect(Object.values(r.outcomes).reduce((a, b) => a + b, 0)).toBe(30);
+  // every voter is an allowed, mapped login: the losers lost the race, none was refused as a stranger
+  expect(r.outcomes['refused: forbidden']).toBeUndefined();
 });
 
 test('30 concurrent approvals by one person through web and Slack dispatch exactly one deploy', async () => {

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { makeApprovalHandler } from '../../handlers/approval';
+import type { ApproversConfig } from '../../lib/approval/approval-port';
+import { ReadAccess } from '../../lib/auth/read-access';
 import { cookieSettingsFor, csrfToken, type Session, signValue } from '../../lib/auth/session';
 import type { HttpEvent } from '../../lib/http/lambda-http';
 import { createLogger, memorySink } from '../../lib/log/logger';
 import { Redactor } from '../../lib/log/redact';
 import { startDynalite } from '../helpers/dynalite';
-import { deployment, makeService, offered } from '../integration/approval/approval-fixtures';
+import { deployment, makeService, offered, plan } from '../integration/approval/approval-fixtures';
 import {
   bodyBytes,
   checkProperty,
@@ -20,7 +22,8 @@ import {
 
 type SessionKind = 'none' | 'approver' | 'not-approver' | 'expired' | 'other-key' | 'secure-name' | 'garbage';
 type CsrfKind = 'none' | 'valid' | 'other-deployment' | 'garbage' | 'truncated';
-type TokenKind = 'none' | 'valid' | 'other-deployment' | 'tampered' | 'garbage';
+/** the plan digest the form carries: the one the page showed, another deployment's, or junk */
+type PlanKind = 'none' | 'valid' | 'other-deployment' | 'tampered' | 'garbage';
 type IdKind = 'first' | 'second' | 'unknown';
 
 interface ApprovalCase {
@@ -32,7 +35,7 @@ interface ApprovalCase {
   session: SessionKind;
   garbageCookie: string;
   csrf: CsrfKind;
-  token: TokenKind;
+  plan: PlanKind;
   garbage: string;
   /** the form as fields (with the above), or raw bytes */
   rawBody: Buffer | undefined;
@@ -72,7 +75,7 @@ const approvalCase: fc.Arbitrary<ApprovalCase> = fc.record({
   ),
   garbageCookie: headerValue,
   csrf: mostly<CsrfKind>('valid', 'none', 'other-deployment', 'garbage', 'truncated'),
-  token: mostly<TokenKind>('valid', 'none', 'other-deployment', 'tampered', 'garbage'),
+  plan: mostly<PlanKind>('valid', 'none', 'other-deployment', 'tampered', 'garbage'),
   garbage: fc.string({ maxLength: 60 }),
   rawBody: fc.option(bodyBytes, { nil: undefined, freq: 4 }),
   base64: fc.boolean(),
@@ -81,12 +84,12 @@ const approvalCase: fc.Arbitrary<ApprovalCase> = fc.record({
   extra: fc.dictionary(headerName, headerValue, { maxKeys: 4 }),
 });
 
-/** The one combination that may change state: an approver's session, its CSRF token and the link's token. */
+/** The one combination that may change state: an approver's session, its CSRF token and the plan the page showed. */
 function authorized(c: ApprovalCase): boolean {
   return (
     c.session === 'approver' &&
     c.csrf === 'valid' &&
-    c.token === 'valid' &&
+    c.plan === 'valid' &&
     c.id !== 'unknown' &&
     c.method === 'POST' &&
     (c.route === 'approve' ||
@@ -98,11 +101,11 @@ function authorized(c: ApprovalCase): boolean {
 }
 
 /**
- * The approval endpoints under arbitrary ids, tokens, cookies, form bodies and methods, on a real
- * ApprovalService over dynalite: never a 5xx or a crash, the signing key never shows, and no
+ * The approval endpoints under arbitrary ids, plan digests, cookies, form bodies and methods, on a
+ * real ApprovalService over dynalite: never a 5xx or a crash, the signing key never shows, and no
  * deployment is approved or rejected unless the request carries an approver's session, its CSRF
- * token and the link's token. A control request with all three must then approve (so the property
- * is not vacuous).
+ * token and the plan digest the page showed. A control request with all three must then approve (so
+ * the property is not vacuous).
  */
 export async function approvalProperties(opts: PropertyOptions): Promise<PropertyReport[]> {
   const db = await startDynalite();
@@ -119,6 +122,14 @@ export async function approvalProperties(opts: PropertyOptions): Promise<Propert
   const handler = makeApprovalHandler({
     approvals: ctx.service,
     approvers: ctx.deps.approvers,
+    readAccess: new ReadAccess({
+      apiTokens: async () => [],
+      signingKey: async () => signingKey,
+      cookies,
+      clock: ctx.clock,
+      logger,
+      approvers: ctx.deps.approvers as ApproversConfig,
+    }),
     signingKey: async () => signingKey,
     cookies,
     clock: ctx.clock,
@@ -127,12 +138,13 @@ export async function approvalProperties(opts: PropertyOptions): Promise<Propert
 
   const first = deployment({ id: `dep-prop-${randomUUID().slice(0, 8)}` });
   const second = deployment({ id: `dep-prop-${randomUUID().slice(0, 8)}` });
-  const tokens = {
-    [first.id]: (await offered(db, ctx.service, first)).token,
-    [second.id]: (await offered(db, ctx.service, second)).token,
+  const plans = {
+    [first.id]: (await offered(db, ctx.service, first, plan({ digest: 'plan-digest-first' }))).planDigest,
+    [second.id]: (await offered(db, ctx.service, second, plan({ digest: 'plan-digest-second' }))).planDigest,
   };
   const now = ctx.clock.now().getTime();
   const session = (login: string, exp = now + 3600_000): Session => ({
+    sid: `sid-${login}`,
     login,
     teams: [],
     csrf: `csrf-secret-${login}`,
@@ -170,17 +182,17 @@ export async function approvalProperties(opts: PropertyOptions): Promise<Propert
       truncated: csrfToken(sess, `approval:${id}`).slice(0, -1),
     }[c.csrf];
     // own keys only: an arbitrary id such as `valueOf` must not find Object.prototype's function
-    const real = (Object.hasOwn(tokens, id) ? tokens[id] : undefined) ?? tokens[first.id]!;
-    const token = {
+    const real = (Object.hasOwn(plans, id) ? plans[id] : undefined) ?? plans[first.id]!;
+    const planDigest = {
       none: undefined,
       valid: real,
-      'other-deployment': tokens[other],
+      'other-deployment': plans[other],
       tampered: `${real.slice(0, -1)}${real.endsWith('A') ? 'B' : 'A'}`,
       garbage: c.garbage,
-    }[c.token];
+    }[c.plan];
     const fields: Record<string, string> = {};
     if (csrf !== undefined) fields.csrf = csrf;
-    if (token !== undefined) fields.token = token;
+    if (planDigest !== undefined) fields.plan = planDigest;
     if (c.rollback) fields.rollback = '1';
     const body = c.rawBody ?? Buffer.from(new URLSearchParams(fields).toString(), 'utf8');
     const suffix = { approve: '/approve', reject: '/reject', page: '', other: `/${c.otherSuffix}` }[c.route];
@@ -194,11 +206,10 @@ export async function approvalProperties(opts: PropertyOptions): Promise<Propert
       version: '2.0',
       routeKey: `${c.method} ${path}`,
       rawPath: path,
-      rawQueryString: token ? `token=${encodeURIComponent(token)}` : '',
+      rawQueryString: '',
       headers,
       ...(cookie !== undefined && c.inCookiesArray ? { cookies: cookie.split(/;\s*/) } : {}),
       pathParameters: { id },
-      ...(token !== undefined ? { queryStringParameters: { token } } : {}),
       isBase64Encoded: c.base64,
       body: c.base64 ? body.toString('base64') : body.toString('utf8'),
       requestContext: { http: { method: c.method, path } },
@@ -218,7 +229,7 @@ export async function approvalProperties(opts: PropertyOptions): Promise<Propert
   const outcomes = tally();
   try {
     const report = await checkProperty(
-      'approval: arbitrary ids, tokens, cookies, forms and methods',
+      'approval: arbitrary ids, plan digests, cookies, forms and methods',
       approvalCase.filter((c) => !authorized(c)),
       async (c) => {
         const logFrom = sink.lines.length;
@@ -254,7 +265,7 @@ export async function approvalProperties(opts: PropertyOptions): Promise<Propert
         session: 'approver',
         garbageCookie: '',
         csrf: 'valid',
-        token: 'valid',
+        plan: 'valid',
         garbage: '',
         rawBody: undefined,
         base64: false,
@@ -267,7 +278,7 @@ export async function approvalProperties(opts: PropertyOptions): Promise<Propert
     if (control.statusCode !== 303 || approved?.status !== 'queued') {
       report.failures++;
       report.examples.push(
-        `control: an approver's session, CSRF token and link token got ${control.statusCode}, deployment ${approved?.status}`,
+        `control: an approver's session, CSRF token and the shown plan got ${control.statusCode}, deployment ${approved?.status}`,
       );
     }
     return [report];

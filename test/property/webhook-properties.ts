@@ -10,6 +10,7 @@ import { type HttpEvent, rawBody } from '../../lib/http/lambda-http';
 import { createLogger, memorySink } from '../../lib/log/logger';
 import { Redactor } from '../../lib/log/redact';
 import type { Notifier } from '../../lib/notify/notifier';
+import { MemoryBranchState } from '../fakes/memory-branch-state';
 import { startDynalite } from '../helpers/dynalite';
 import { branchPush } from '../helpers/events';
 import { MemoryRepoSource } from '../helpers/memory-source';
@@ -270,6 +271,9 @@ export async function webhookProperties(opts: PropertyOptions): Promise<Property
     // no secret registered with the redactor: a leak must not be hidden by it
     logger: createLogger({ redactor: new Redactor(), clock, write: sink.write, level: 'debug' }),
     deployConfigPath: 'deploy.yaml',
+    // the branch is at the first known commit: pushes of it get past the head check
+    branchState: new MemoryBranchState(() => KNOWN_SHAS[0]),
+    headRecheckMs: 0,
     policy: policyOf(DEPLOY_YAML),
     repositories: [REPO],
     branches: [],

@@ -109,12 +109,13 @@ export async function canaryScan(): Promise<CanaryResult> {
     const final = await w.stack.store.listByEnvironment(REPO, 'production', { limit: 50 });
     const staging = await w.stack.store.listByEnvironment(REPO, 'staging', { limit: 50 });
     // what our own endpoints answer, as an approver and an operator see them
+    const read = { headers: { authorization: `Bearer ${w.stack.apiToken}` } };
     const pages = [
-      { label: 'GET /deployments', text: await (await fetch(`${w.stack.url}/deployments`)).text() },
+      { label: 'GET /deployments', text: await (await fetch(`${w.stack.url}/deployments`, read)).text() },
       ...(await Promise.all(
         [...final, ...staging].map(async (d) => ({
           label: `GET /deployments/${d.id}`,
-          text: await (await fetch(`${w.stack.url}/deployments/${d.id}`)).text(),
+          text: await (await fetch(`${w.stack.url}/deployments/${d.id}`, read)).text(),
         })),
       )),
     ];

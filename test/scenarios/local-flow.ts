@@ -204,9 +204,7 @@ export async function startFlowWorld(opts: { force?: boolean } = {}): Promise<Fl
       const calls = JSON.stringify(
         slack.calls.filter((c) => JSON.stringify(c.body).includes(sha.slice(0, 7))),
       );
-      const link = [
-        ...calls.matchAll(/(http:\/\/127\.0\.0\.1:\d+\/approvals\/[A-Za-z0-9_-]+\?token=[A-Za-z0-9_-]+)/g),
-      ].at(-1)?.[1];
+      const link = [...calls.matchAll(/(http:\/\/127\.0\.0\.1:\d+\/approvals\/[A-Za-z0-9_-]+)/g)].at(-1)?.[1];
       if (!link) throw new Error('no approval link in the Slack messages');
       oauth.user = { login: 'dora', teams: [] };
       const b = new Browser(stack.url);
@@ -218,7 +216,7 @@ export async function startFlowWorld(opts: { force?: boolean } = {}): Promise<Fl
       const cb = await b.get(back.location as string);
       const page = await b.get(cb.location as string);
       const res = await b.post(`/approvals/${deploymentId}/approve`, {
-        token: field(page.text, 'token'),
+        plan: field(page.text, 'plan'),
         csrf: field(page.text, 'csrf'),
       });
       return res.res.status;

@@ -9,6 +9,7 @@ import { systemClock } from '../../lib/clock';
 import type { Deployment } from '../../lib/deploy/deployment';
 import { InProcessBackgroundWork } from '../../lib/dispatch/background';
 import { type DeployJob, InProcessDispatcher } from '../../lib/dispatch/dispatcher';
+import { LocalBranchState } from '../../lib/github/branch-state';
 import { LocalGitSource } from '../../lib/github/local-git-source';
 import type { HttpEvent } from '../../lib/http/lambda-http';
 import type { ApprovalRequestNotice, Notifier } from '../../lib/notify/notifier';
@@ -24,7 +25,7 @@ import { type RunnerWorld, startRunnerWorld } from './runner-env';
 
 /**
  * Approval races (issue 7, item 3) through the real handlers: web votes (session cookie + CSRF + the
- * link's token, makeApprovalHandler) and Slack button presses (signed requests,
+ * plan digest the page showed, makeApprovalHandler) and Slack button presses (signed requests,
  * makeSlackInteractionsHandler → background → processSlackInteraction), all on one ApprovalService over
  * dynalite, whose dispatcher runs the real runner (real helm, Kubernetes API stand-in). Pushes go
  * through the signed GitHub webhook handler. What is counted is what the dispatcher and the runner
@@ -105,8 +106,9 @@ export interface RaceWorld {
   push(): Promise<{ sha: string; status: number }>;
   /** commits a values change: the release's greeting becomes `greeting` */
   commit(greeting: string): string;
-  offeredToken(deploymentId: string): string;
-  webVote(deploymentId: string, login: string, token: string): Promise<number>;
+  /** the plan digest the approval page shows (its form sends it back) */
+  offeredPlan(deploymentId: string): string;
+  webVote(deploymentId: string, login: string, plan: string): Promise<number>;
   slackVote(deploymentId: string, userId: string): Promise<number>;
   idle(): Promise<void>;
   approvals: ApprovalService;
@@ -123,7 +125,11 @@ export async function startRaceWorld(): Promise<RaceWorld> {
     production: {
       github: ['dora', ...Array.from({ length: PEOPLE }, (_, i) => `user${i}`)],
       slack: Array.from({ length: PEOPLE }, (_, i) => slackId(i)),
-      slackToGithub: { U0DORA: 'dora' },
+      // every vote is a GitHub login: person n votes as user<n> on the web or as slackId(n) in Slack
+      slackToGithub: {
+        U0DORA: 'dora',
+        ...Object.fromEntries(Array.from({ length: PEOPLE }, (_, i) => [slackId(i), `user${i}`])),
+      },
     },
   });
   const notifier = new RaceNotifier(h.notifier);
@@ -157,15 +163,20 @@ export async function startRaceWorld(): Promise<RaceWorld> {
     clock: systemClock,
     logger,
     deployConfigPath: 'deploy.yaml',
+    branchState: new LocalBranchState(w.repo.dir, testGit),
+    headRecheckMs: 0,
     policy: policyOf(RACES_DEPLOY_YAML),
     repositories: [REPOSITORY],
-    branches: [],
+    // the checkout's branch: pushes are accepted only while their commit is its head
+    branches: ['main'],
     maxBodyBytes: 5 * 1024 * 1024,
     webhookSecrets: async () => [WEBHOOK_SECRET],
   });
   const web = makeApprovalHandler({
     approvals: service,
     approvers,
+    // only POSTs reach it here, and a vote checks the approvers itself
+    readAccess: { mayRead: async () => true },
     signingKey: async () => SIGNING_KEY,
     cookies: cookieSettingsFor(PUBLIC_URL),
     clock: systemClock,
@@ -199,23 +210,28 @@ export async function startRaceWorld(): Promise<RaceWorld> {
     },
     async push() {
       const sha = w.repo.head();
-      const ev = await signedGithubEvent(WEBHOOK_SECRET, 'push', branchPush({ sha, repository: REPOSITORY }));
+      const ev = await signedGithubEvent(
+        WEBHOOK_SECRET,
+        'push',
+        branchPush({ sha, repository: REPOSITORY, ref: 'refs/heads/main' }),
+      );
       const res = await webhook(ev);
       return { sha, status: res.statusCode };
     },
-    offeredToken(deploymentId) {
+    offeredPlan(deploymentId) {
       const req = notifier.requests.find((r) => r.deployment.id === deploymentId);
-      if (!req) throw new Error(`no approval offered for ${deploymentId}`);
-      return new URL(req.approvalUrl).searchParams.get('token') ?? '';
+      if (!req?.deployment.planDigest) throw new Error(`no approval offered for ${deploymentId}`);
+      return req.deployment.planDigest;
     },
-    async webVote(deploymentId, login, token) {
+    async webVote(deploymentId, login, plan) {
       const session: Session = {
+        sid: `sid-${login}`,
         login,
         teams: [],
         csrf: `csrf-${login}`,
         exp: Date.now() + 3600_000,
       };
-      const body = new URLSearchParams({ csrf: csrfToken(session, `approval:${deploymentId}`), token });
+      const body = new URLSearchParams({ csrf: csrfToken(session, `approval:${deploymentId}`), plan });
       const path = `/approvals/${encodeURIComponent(deploymentId)}/approve`;
       const res = await web({
         version: '2.0',
@@ -277,13 +293,13 @@ async function pushAndOffer(rw: RaceWorld, greeting: string): Promise<Deployment
 }
 
 /** `votes` votes, alternating web and Slack, each as its own person or all as one mapped person. */
-function voters(rw: RaceWorld, d: Deployment, votes: number, mix: VoterMix, token: string) {
+function voters(rw: RaceWorld, d: Deployment, votes: number, mix: VoterMix, plan: string) {
   return Array.from({ length: votes }, (_, i) => {
     const viaWeb = i % 2 === 0;
     if (mix === 'same-person')
-      return () => (viaWeb ? rw.webVote(d.id, 'dora', token) : rw.slackVote(d.id, 'U0DORA'));
+      return () => (viaWeb ? rw.webVote(d.id, 'dora', plan) : rw.slackVote(d.id, 'U0DORA'));
     const n = i % PEOPLE;
-    return () => (viaWeb ? rw.webVote(d.id, `user${n}`, token) : rw.slackVote(d.id, slackId(n)));
+    return () => (viaWeb ? rw.webVote(d.id, `user${n}`, plan) : rw.slackVote(d.id, slackId(n)));
   });
 }
 
@@ -299,10 +315,10 @@ let round = 0;
 /** One deployment, `votes` concurrent approvals: exactly one deploy must be dispatched and run. */
 export async function approvalRound(rw: RaceWorld, votes: number, mix: VoterMix): Promise<ApprovalRound> {
   const d = await pushAndOffer(rw, `approvals-${++round}-${randomUUID().slice(0, 6)}`);
-  const token = rw.offeredToken(d.id);
+  const plan = rw.offeredPlan(d.id);
   const jobsFrom = rw.jobs.length;
   const resultsFrom = rw.results.length;
-  const codes = await Promise.all(voters(rw, d, votes, mix, token).map((v) => v()));
+  const codes = await Promise.all(voters(rw, d, votes, mix, plan).map((v) => v()));
   await rw.idle();
   const statuses: Record<string, number> = {};
   for (const c of codes) statuses[c] = (statuses[c] ?? 0) + 1;
@@ -327,12 +343,12 @@ export async function approvalRound(rw: RaceWorld, votes: number, mix: VoterMix)
 export async function supersedeRound(rw: RaceWorld, votes: number): Promise<SupersedeRound> {
   const oldGreeting = `old-${++round}-${randomUUID().slice(0, 6)}`;
   const old = await pushAndOffer(rw, oldGreeting);
-  const token = rw.offeredToken(old.id);
+  const plan = rw.offeredPlan(old.id);
   const newGreeting = `new-${round}-${randomUUID().slice(0, 6)}`;
   rw.commit(newGreeting);
   const jobsFrom = rw.jobs.length;
   const changesFrom = rw.w.h.notifier.changes.length;
-  const all = voters(rw, old, votes, 'distinct', token);
+  const all = voters(rw, old, votes, 'distinct', plan);
   // the push goes out somewhere among the votes
   const at = Math.floor(Math.random() * (all.length + 1));
   const pushAt: () => Promise<number> = async () => (await rw.push()).status;

@@ -31,13 +31,28 @@ export interface StandInDeployment {
   }>;
 }
 
-type Route = 'create_deployment' | 'create_status' | 'contents' | 'tarball';
+type Route =
+  | 'create_deployment'
+  | 'create_status'
+  | 'contents'
+  | 'tarball'
+  | 'permission'
+  | 'ref'
+  | 'compare';
+
+/** Something that answers the requests this stand-in does not (e.g. the OAuth stand-in's `/user`). */
+export interface GithubDelegate {
+  serve(req: IncomingMessage, res: ServerResponse): Promise<void>;
+}
 
 /**
  * A loopback GitHub REST API for tests: the Deployments API (create a deployment → id, create and
  * list its statuses), contents (`GET /repos/{o}/{r}/contents/{path}?ref=`, served raw as with
- * `application/vnd.github.raw+json`) and tarballs (`GET /repos/{o}/{r}/tarball/{ref}`, the bytes you
- * give it). Records every request. Point Octokit at it with `baseUrl: stand.url`.
+ * `application/vnd.github.raw+json`), tarballs (`GET /repos/{o}/{r}/tarball/{ref}`, the bytes you
+ * give it), collaborator permissions (`GET /repos/{o}/{r}/collaborators/{login}/permission`), branch
+ * heads (`GET /repos/{o}/{r}/git/ref/heads/{branch}`) and ancestry (`GET /repos/{o}/{r}/compare/{base}...{head}`
+ * → `status` ahead/behind/diverged/identical over the commits you add). Records every request. Point
+ * Octokit at it with `baseUrl: stand.url`.
  */
 export class GithubApiStandIn {
   readonly calls: GithubCall[] = [];
@@ -57,9 +72,44 @@ export class GithubApiStandIn {
   port = 0;
   /** the token requests must carry (`token x` or `bearer x`); undefined accepts any */
   token: string | undefined;
+  /** `owner/name:login` → GitHub permission (`admin`, `write`, `read`…); absent = not a collaborator (404) */
+  readonly permissions = new Map<string, string>();
+  private readonly delegate: GithubDelegate | undefined;
 
-  constructor(opts: { token?: string } = {}) {
+  /** `delegate` serves every path outside `/repos/` (one API base URL for OAuth identity and REST). */
+  constructor(opts: { token?: string; delegate?: GithubDelegate } = {}) {
     this.token = opts.token;
+    this.delegate = opts.delegate;
+  }
+
+  setPermission(repository: string, login: string, permission: string): void {
+    this.permissions.set(`${repository}:${login.toLowerCase()}`, permission);
+  }
+
+  /** branch heads (`owner/name:branch` → sha) and the commit graph (sha → parents) for refs and compare */
+  readonly heads = new Map<string, string>();
+  readonly parents = new Map<string, string[]>();
+
+  /** Moves `branch` to `sha` (a push, forced or not). */
+  setHead(repository: string, branch: string, sha: string): void {
+    this.heads.set(`${repository}:${branch}`, sha);
+  }
+
+  /** Records a commit and its parents, so compare can tell ancestry. */
+  addCommit(sha: string, parents: string[] = []): void {
+    this.parents.set(sha, parents);
+  }
+
+  private ancestors(sha: string): Set<string> {
+    const seen = new Set<string>();
+    const todo = [sha];
+    while (todo.length > 0) {
+      const c = todo.pop() as string;
+      if (seen.has(c)) continue;
+      seen.add(c);
+      todo.push(...(this.parents.get(c) ?? []));
+    }
+    return seen;
   }
 
   get url(): string {
@@ -136,6 +186,7 @@ export class GithubApiStandIn {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.delegate && !(req.url ?? '/').startsWith('/repos/')) return this.delegate.serve(req, res);
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks).toString('utf8');
@@ -230,6 +281,39 @@ export class GithubApiStandIn {
       };
       d.statuses.push(status);
       return send(201, status);
+    }
+    const refPath = /^git\/ref\/heads\/(.+)$/.exec(decodeURIComponent(rest));
+    if (method === 'GET' && refPath) {
+      if (fail('ref')) return;
+      const sha = this.heads.get(`${repository}:${refPath[1]}`);
+      if (sha === undefined) return notFound();
+      return send(200, {
+        ref: `refs/heads/${refPath[1]}`,
+        object: { sha, type: 'commit', url: `${this.url}/repos/${repository}/git/commits/${sha}` },
+      });
+    }
+    const comparePath = /^compare\/([0-9a-f]{40})\.\.\.([0-9a-f]{40})$/.exec(decodeURIComponent(rest));
+    if (method === 'GET' && comparePath) {
+      if (fail('compare')) return;
+      const [, base, head] = comparePath as unknown as [string, string, string];
+      if (!this.parents.has(base) || !this.parents.has(head)) return notFound();
+      const status =
+        base === head
+          ? 'identical'
+          : this.ancestors(head).has(base)
+            ? 'ahead'
+            : this.ancestors(base).has(head)
+              ? 'behind'
+              : 'diverged';
+      return send(200, { status, ahead_by: 0, behind_by: 0, total_commits: 0, commits: [], files: [] });
+    }
+    const permissionPath = /^collaborators\/([^/]+)\/permission$/.exec(rest);
+    if (method === 'GET' && permissionPath) {
+      if (fail('permission')) return;
+      const login = decodeURIComponent(permissionPath[1] ?? '');
+      const permission = this.permissions.get(`${repository}:${login.toLowerCase()}`);
+      if (permission === undefined) return notFound();
+      return send(200, { permission, role_name: permission, user: { login } });
     }
     const contentsPath = /^contents\/(.+)$/.exec(rest);
     if (method === 'GET' && contentsPath) {

@@ -32,6 +32,8 @@ export class GithubOAuthStandIn {
   /** the user who "authorizes" next */
   user: StandInUser = { login: 'alice', teams: [] };
   readonly users = new Map<string, StandInUser>();
+  /** helmgate's own token (not a user's): may ask `GET /orgs/{org}/teams/{slug}/memberships/{user}` */
+  readonly serviceToken = `ghs_${randomBytes(12).toString('hex')}`;
 
   constructor(
     readonly clientId: string,
@@ -48,7 +50,7 @@ export class GithubOAuthStandIn {
   }
 
   async start(): Promise<this> {
-    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server = createServer((req, res) => void this.serve(req, res));
     await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
     this.port = (this.server.address() as AddressInfo).port;
     return this;
@@ -61,7 +63,8 @@ export class GithubOAuthStandIn {
     s.closeAllConnections?.();
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** Answers one request (also when another stand-in delegates its non-REST paths here). */
+  async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.url);
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -111,6 +114,14 @@ export class GithubOAuthStandIn {
       return json(200, { access_token: token, token_type: 'bearer', scope: 'read:org' });
     }
     const auth = req.headers.authorization ?? '';
+    const membership = /^\/orgs\/([^/]+)\/teams\/([^/]+)\/memberships\/([^/]+)$/.exec(url.pathname);
+    if (req.method === 'GET' && membership && auth.replace(/^(token|bearer)\s+/i, '') === this.serviceToken) {
+      const [, org, slug, who] = membership;
+      const u = this.users.get(decodeURIComponent(who ?? ''));
+      return u?.teams.map((t) => t.toLowerCase()).includes(`${org}/${slug}`.toLowerCase())
+        ? json(200, { state: 'active', role: 'member' })
+        : json(404, { message: 'Not Found' });
+    }
     const login = this.tokens.get(auth.replace(/^(token|bearer)\s+/i, ''));
     if (!login) return json(401, { message: 'Bad credentials' });
     const user = this.users.get(login) as StandInUser;

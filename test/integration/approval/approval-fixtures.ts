@@ -104,7 +104,8 @@ export function makeService(db: { store: DeploymentStore }, over: Partial<Approv
         slack: ['U0CAROL'],
         required: 1,
         allowSelfApproval: true,
-        slackToGithub: { U0BOB: 'bob' },
+        slackToGithub: { U0BOB: 'bob', U0CAROL: 'carol' },
+        cliToGithub: {},
       },
     },
     ...over,
@@ -112,16 +113,17 @@ export function makeService(db: { store: DeploymentStore }, over: Partial<Approv
   return { service: new ApprovalService(deps), clock, notifier, dispatcher, logs, deps };
 }
 
-/** Creates the deployment and offers it; returns the raw token from the link. */
+/** Creates the deployment and offers it; returns the link and the plan digest the page shows. */
 export async function offered(
   db: { store: DeploymentStore },
   svc: ApprovalService,
   d: Deployment,
   p: EnvironmentPlan = plan(),
-): Promise<{ token: string; url: string }> {
+): Promise<{ planDigest: string; url: string }> {
   await db.store.createDeployment(d);
   const r = await svc.offer(d.id, { plan: { ...p, sha: d.sha, environment: d.environment } });
   if (!r.approvalUrl) throw new Error('not offered');
-  const token = new URL(r.approvalUrl).searchParams.get('token') ?? '';
-  return { token, url: r.approvalUrl };
+  const req = await svc.getRequest(d.id);
+  if (!req) throw new Error('no approval request');
+  return { planDigest: req.planDigest, url: r.approvalUrl };
 }

@@ -1,4 +1,3 @@
-import { hashApprovalToken } from '../../../lib/approval/approval-token';
 import { isHelmgateError } from '../../../lib/errors';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
 import { deployment, makeService, NEWER_SHA, offered, plan, REPO, release, SHA } from './approval-fixtures';
@@ -24,15 +23,14 @@ async function refusal(p: Promise<unknown>): Promise<{ code: string; message: st
 const alice = { kind: 'github' as const, id: 'alice' };
 
 describe('ApprovalService (dynalite)', () => {
-  test('an offer stores only the token hash, binds the plan digest and hands the link to the notifier once', async () => {
+  test('an offer binds the plan digest and hands the link (no token: it grants nothing) to the notifier once', async () => {
     const { service, notifier } = makeService(db);
     const d = deployment();
-    const { token, url } = await offered(db, service, d);
-    expect(url).toBe(`https://helmgate.example.org/approvals/${d.id}?token=${token}`);
-    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const { url } = await offered(db, service, d);
+    expect(url).toBe(`https://helmgate.example.org/approvals/${d.id}`);
     const req = await service.getRequest(d.id);
-    expect(req?.tokenHash).toBe(hashApprovalToken(token));
-    expect(JSON.stringify(req)).not.toContain(token);
+    expect(req).not.toHaveProperty('tokenHash');
+    expect(req?.planDigest).toBe('plan-digest-1');
     expect(req?.expiresAt).toBe('2026-01-02T01:00:00.000Z');
     expect((await db.store.getDeployment(d.id))?.planDigest).toBe('plan-digest-1');
     expect(notifier.requests).toHaveLength(1);
@@ -41,16 +39,16 @@ describe('ApprovalService (dynalite)', () => {
     expect(notifier.requests).toHaveLength(1);
   });
 
-  test('a web vote with the right token approves, queues and dispatches once, and the token cannot be used again', async () => {
+  test("an approver's web vote approves, queues and dispatches once; later votes change nothing", async () => {
     const { service, dispatcher } = makeService(db);
     const d = deployment();
-    const { token } = await offered(db, service, d);
+    const { planDigest } = await offered(db, service, d);
     const out = await service.vote({
       deploymentId: d.id,
       voter: alice,
       via: 'web',
       decision: 'approve',
-      token,
+      planDigest,
     });
     expect(out).toEqual({ kind: 'approved', deploymentId: d.id, dispatched: true });
     expect((await db.store.getDeployment(d.id))?.status).toBe('queued');
@@ -61,16 +59,16 @@ describe('ApprovalService (dynalite)', () => {
         voter: { kind: 'github', id: 'bob' },
         via: 'web',
         decision: 'approve',
-        token,
+        planDigest,
       }),
     );
     expect(again).toEqual({
       code: 'conflict',
-      message: expect.stringContaining('this approval link was already used'),
+      message: expect.stringContaining('already approved by github:alice'),
     });
     // the same person again is a no-op
     expect(
-      await service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token }),
+      await service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', planDigest }),
     ).toEqual({
       kind: 'duplicate',
       deploymentId: d.id,
@@ -78,21 +76,21 @@ describe('ApprovalService (dynalite)', () => {
     expect(dispatcher.jobs).toHaveLength(1);
   });
 
-  test('a forged token is refused and nothing changes', async () => {
+  test('an approval of a plan other than the one the request is bound to (the page was stale) is refused', async () => {
     const { service, dispatcher } = makeService(db);
     const d = deployment();
     await offered(db, service, d);
-    const forged = Buffer.alloc(32, 7).toString('base64url');
     const r = await refusal(
-      service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token: forged }),
+      service.vote({
+        deploymentId: d.id,
+        voter: alice,
+        via: 'web',
+        decision: 'approve',
+        planDigest: 'older-plan',
+      }),
     );
-    expect(r.code).toBe('forbidden');
-    expect(r.message).toMatch(/not valid/);
-    expect(
-      await refusal(service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve' })),
-    ).toMatchObject({
-      code: 'forbidden',
-    });
+    expect(r.code).toBe('conflict');
+    expect(r.message).toContain('the plan changed since it was shown to you');
     expect((await db.store.getDeployment(d.id))?.status).toBe('awaiting_approval');
     expect(dispatcher.jobs).toHaveLength(0);
   });
@@ -100,10 +98,10 @@ describe('ApprovalService (dynalite)', () => {
   test('an expired approval says when it expired', async () => {
     const { service, clock } = makeService(db);
     const d = deployment();
-    const { token } = await offered(db, service, d);
+    const { planDigest } = await offered(db, service, d);
     clock.advance(24 * 3600_000 + 1);
     const r = await refusal(
-      service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token }),
+      service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', planDigest }),
     );
     expect(r).toEqual({ code: 'expired', message: 'approval expired at 2026-01-02T01:00:00.000Z' });
   });
@@ -111,7 +109,7 @@ describe('ApprovalService (dynalite)', () => {
   test('a superseded deployment says by which commit', async () => {
     const { service } = makeService(db);
     const d = deployment();
-    const { token } = await offered(db, service, d);
+    const { planDigest } = await offered(db, service, d);
     await db.store.transition(
       d.id,
       ['awaiting_approval'],
@@ -120,7 +118,7 @@ describe('ApprovalService (dynalite)', () => {
       new Date(),
     );
     const r = await refusal(
-      service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token }),
+      service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', planDigest }),
     );
     expect(r).toEqual({ code: 'superseded', message: `superseded by ${NEWER_SHA}` });
   });
@@ -128,14 +126,14 @@ describe('ApprovalService (dynalite)', () => {
   test('someone who is not an approver is refused with forbidden; a team member is allowed', async () => {
     const { service } = makeService(db);
     const d = deployment();
-    const { token } = await offered(db, service, d);
+    const { planDigest } = await offered(db, service, d);
     const r = await refusal(
       service.vote({
         deploymentId: d.id,
         voter: { kind: 'github', id: 'mallory' },
         via: 'web',
         decision: 'approve',
-        token,
+        planDigest,
       }),
     );
     expect(r).toEqual({ code: 'forbidden', message: 'mallory is not allowed to approve production' });
@@ -153,7 +151,7 @@ describe('ApprovalService (dynalite)', () => {
       voter: { kind: 'github', id: 'Dora', teams: ['ORG/platform'] },
       via: 'web',
       decision: 'approve',
-      token,
+      planDigest,
     });
     expect(ok.kind).toBe('approved');
   });
@@ -165,20 +163,21 @@ describe('ApprovalService (dynalite)', () => {
       approvers: { production: { ...prod.production, allowSelfApproval: false } },
     });
     const d = deployment({ pusher: 'Pusher' });
-    const { token } = await offered(db, service, d);
+    const { planDigest } = await offered(db, service, d);
     const r = await refusal(
       service.vote({
         deploymentId: d.id,
         voter: { kind: 'github', id: 'pusher' },
         via: 'web',
         decision: 'approve',
-        token,
+        planDigest,
       }),
     );
     expect(r.code).toBe('forbidden');
-    expect(r.message).toMatch(/you pushed this commit/);
+    expect(r.message).toMatch(/pusher pushed, merged or wrote this change/);
     expect(
-      (await service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token })).kind,
+      (await service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', planDigest }))
+        .kind,
     ).toBe('approved');
   });
 
@@ -187,10 +186,10 @@ describe('ApprovalService (dynalite)', () => {
     const prod = (base.deps.approvers as Record<string, any>).production;
     const { service, dispatcher } = makeService(db, { approvers: { production: { ...prod, required: 2 } } });
     const d = deployment();
-    const { token } = await offered(db, service, d);
+    const { planDigest } = await offered(db, service, d);
     const bob = { kind: 'github' as const, id: 'bob' };
     expect(
-      await service.vote({ deploymentId: d.id, voter: bob, via: 'web', decision: 'approve', token }),
+      await service.vote({ deploymentId: d.id, voter: bob, via: 'web', decision: 'approve', planDigest }),
     ).toEqual({
       kind: 'recorded',
       deploymentId: d.id,
@@ -219,7 +218,7 @@ describe('ApprovalService (dynalite)', () => {
   test('50 concurrent approvals by different people dispatch exactly one deploy', async () => {
     const { service, dispatcher } = makeService(db);
     const d = deployment();
-    const { token } = await offered(db, service, d);
+    const { planDigest } = await offered(db, service, d);
     const results = await Promise.allSettled(
       Array.from({ length: 50 }, (_, i) =>
         service.vote({
@@ -227,7 +226,7 @@ describe('ApprovalService (dynalite)', () => {
           voter: { kind: 'github', id: `user${i}` },
           via: 'web',
           decision: 'approve',
-          token,
+          planDigest,
         }),
       ),
     );
@@ -241,10 +240,10 @@ describe('ApprovalService (dynalite)', () => {
   test('50 concurrent clicks by the same person dispatch once; the rest are duplicates', async () => {
     const { service, dispatcher } = makeService(db);
     const d = deployment();
-    const { token } = await offered(db, service, d);
+    const { planDigest } = await offered(db, service, d);
     const results = await Promise.all(
       Array.from({ length: 50 }, () =>
-        service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token }),
+        service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', planDigest }),
       ),
     );
     expect(results.filter((r) => r.kind === 'approved')).toHaveLength(1);
@@ -255,10 +254,10 @@ describe('ApprovalService (dynalite)', () => {
   test('a plan digest that no longer matches voids the approval', async () => {
     const { service, dispatcher } = makeService(db);
     const d = deployment();
-    const { token } = await offered(db, service, d);
+    const { planDigest } = await offered(db, service, d);
     await db.store.update(d.id, { planDigest: 'plan-digest-2' }, new Date());
     const r = await refusal(
-      service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token }),
+      service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', planDigest }),
     );
     expect(r.code).toBe('conflict');
     expect(r.message).toMatch(/approval void: the plan changed/);
@@ -278,18 +277,18 @@ describe('ApprovalService (dynalite)', () => {
         createdAt: '2026-01-01T00:30:00.000Z',
       }),
     );
-    const { token } = await offered(db, service, d);
+    const { planDigest } = await offered(db, service, d);
     const r = await refusal(
-      service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', token }),
+      service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'approve', planDigest }),
     );
     expect(r.code).toBe('conflict');
-    expect(r.message).toContain(`runs ${NEWER_SHA.slice(0, 12)}, pushed after this commit`);
+    expect(r.message).toContain(`runs ${NEWER_SHA.slice(0, 12)}, which this commit does not lead to`);
     const out = await service.vote({
       deploymentId: d.id,
       voter: alice,
       via: 'web',
       decision: 'approve',
-      token,
+      planDigest,
       rollback: true,
     });
     expect(out.kind).toBe('approved');
@@ -299,9 +298,9 @@ describe('ApprovalService (dynalite)', () => {
   test('a rejection moves the deployment to rejected', async () => {
     const { service, dispatcher } = makeService(db);
     const d = deployment();
-    const { token } = await offered(db, service, d);
+    const { planDigest } = await offered(db, service, d);
     expect(
-      await service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'reject', token }),
+      await service.vote({ deploymentId: d.id, voter: alice, via: 'web', decision: 'reject', planDigest }),
     ).toEqual({
       kind: 'rejected',
       deploymentId: d.id,
@@ -315,14 +314,14 @@ describe('ApprovalService (dynalite)', () => {
   test('every decision, refusals included, is audited with who, how and the outcome', async () => {
     const { service } = makeService(db);
     const d = deployment();
-    const { token } = await offered(db, service, d);
+    const { planDigest } = await offered(db, service, d);
     await refusal(
       service.vote({
         deploymentId: d.id,
         voter: { kind: 'github', id: 'mallory' },
         via: 'web',
         decision: 'approve',
-        token,
+        planDigest,
       }),
     );
     await service.vote({

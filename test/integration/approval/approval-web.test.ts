@@ -1,13 +1,15 @@
 import type { Server } from 'node:http';
 import { makeApprovalHandler } from '../../../handlers/approval';
 import { makeAuthHandler } from '../../../handlers/auth';
+import type { ApproversConfig } from '../../../lib/approval/approval-port';
+import { ReadAccess } from '../../../lib/auth/read-access';
 import { cookieSettingsFor, csrfToken, readSession } from '../../../lib/auth/session';
 import { createLocalHttpServer, listen } from '../../../lib/http/local-adapter';
 import { cryptoRandom } from '../../../lib/random';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
 import { Browser, field } from '../../helpers/form-browser';
 import { GithubOAuthStandIn } from '../../stand-ins/github-oauth';
-import { deployment, makeService, NEWER_SHA, offered } from './approval-fixtures';
+import { deployment, makeService, NEWER_SHA, offered, plan, REPO } from './approval-fixtures';
 
 let db: TestDynamo;
 let github: GithubOAuthStandIn;
@@ -25,6 +27,17 @@ beforeAll(async () => {
   const approval = makeApprovalHandler({
     approvals: ctx.service,
     approvers: ctx.deps.approvers,
+    // approvers read everything; `reader` may read org/charts as GitHub says (a stand-in function here)
+    readAccess: new ReadAccess({
+      apiTokens: async () => [],
+      signingKey: async () => SIGNING_KEY,
+      cookies,
+      clock: ctx.clock,
+      logger: ctx.deps.logger,
+      approvers: ctx.deps.approvers as ApproversConfig,
+      repositoryPermission: async (repository, login) =>
+        repository === REPO && login === 'reader' ? 'read' : 'none',
+    }),
     signingKey: async () => SIGNING_KEY,
     cookies,
     clock: ctx.clock,
@@ -67,14 +80,16 @@ afterAll(async () => {
 describe('approval over HTTP with GitHub login (stand-in)', () => {
   test('the OAuth flow logs in through the stand-in, keeps no access token, and the page then offers the forms', async () => {
     const d = deployment({ commitMessage: 'hostile <script>alert(1)</script>' });
-    const { token } = await offered(db, ctx.service, d);
-    const page = `/approvals/${d.id}?token=${token}`;
+    const { url } = await offered(db, ctx.service, d);
+    const page = `/approvals/${d.id}`;
+    expect(url).toBe(`https://helmgate.example.org${page}`);
     const b = new Browser(base);
     const anon = await b.get(page);
     expect(anon.res.status).toBe(200);
     expect(anon.text).toContain('id="login"');
-    expect(anon.text).not.toContain('<script>');
-    expect(anon.text).toContain('&lt;script&gt;');
+    // anonymous: nothing of the deployment (no token guards the page any more: a login does)
+    expect(anon.text).not.toContain('hostile');
+    expect(anon.text).not.toContain(REPO);
     expect(anon.res.headers.get('content-security-policy')).toContain("default-src 'none'");
     expect(anon.res.headers.get('referrer-policy')).toBe('no-referrer');
 
@@ -100,6 +115,8 @@ describe('approval over HTTP with GitHub login (stand-in)', () => {
 
     const open = await b.get(page);
     expect(open.res.status).toBe(200);
+    expect(open.text).not.toContain('<script>');
+    expect(open.text).toContain('&lt;script&gt;');
     expect(open.text).toContain('id="approve"');
     expect(open.text).toContain('id="reject"');
     const before = await db.store.getDeployment(d.id);
@@ -110,18 +127,22 @@ describe('approval over HTTP with GitHub login (stand-in)', () => {
     expect(await db.store.listAudit(d.id)).toEqual(auditBefore);
     expect(ctx.dispatcher.jobs.filter((j) => j.deploymentId === d.id)).toHaveLength(0);
 
+    expect(field(open.text, 'plan')).toBe('plan-digest-1');
     const approve = await b.post(`/approvals/${d.id}/approve`, {
-      token: field(open.text, 'token'),
+      plan: field(open.text, 'plan'),
       csrf: field(open.text, 'csrf'),
     });
     expect(approve.res.status).toBe(303);
-    expect(approve.location).toBe(`${page}&result=approved`);
+    expect(approve.location).toBe(`${page}?result=approved`);
     expect((await db.store.getDeployment(d.id))?.status).toBe('queued');
     const after = await b.get(approve.location as string);
     expect(after.text).toContain('Already approved by github:dora');
     expect(after.text).toContain('id="audit"');
     // already decided
-    const again = await b.post(`/approvals/${d.id}/reject`, { token, csrf: field(open.text, 'csrf') });
+    const again = await b.post(`/approvals/${d.id}/reject`, {
+      plan: 'plan-digest-1',
+      csrf: field(open.text, 'csrf'),
+    });
     expect(again.res.status).toBe(409);
   });
 
@@ -160,38 +181,64 @@ describe('approval over HTTP with GitHub login (stand-in)', () => {
     expect(b.jar.has('helmgate_session')).toBe(true);
   }
 
-  test('POST without a session is 401; with a bad CSRF token 400; a forged token 403; nothing changes', async () => {
+  test('POST without a session is 401; without the plan or with a bad CSRF token 400; nothing changes', async () => {
     const d = deployment();
-    const { token } = await offered(db, ctx.service, d);
+    const { planDigest } = await offered(db, ctx.service, d);
     const anon = new Browser(base);
-    expect((await anon.post(`/approvals/${d.id}/approve`, { token, csrf: 'x' })).res.status).toBe(401);
+    expect((await anon.post(`/approvals/${d.id}/approve`, { plan: planDigest, csrf: 'x' })).res.status).toBe(
+      401,
+    );
     const b = new Browser(base);
     await login(b, 'alice');
-    const open = await b.get(`/approvals/${d.id}?token=${token}`);
+    const open = await b.get(`/approvals/${d.id}`);
     const csrf = field(open.text, 'csrf');
-    const bad = await b.post(`/approvals/${d.id}/approve`, { token, csrf: `${csrf.slice(0, -2)}xx` });
+    const bad = await b.post(`/approvals/${d.id}/approve`, {
+      plan: planDigest,
+      csrf: `${csrf.slice(0, -2)}xx`,
+    });
     expect(bad.res.status).toBe(400);
     expect(bad.text).toContain('CSRF');
     // a CSRF token from another approval's page does not fit this one
     const other = deployment();
-    const o = await offered(db, ctx.service, other);
-    const otherCsrf = field((await b.get(`/approvals/${other.id}?token=${o.token}`)).text, 'csrf');
-    expect((await b.post(`/approvals/${d.id}/approve`, { token, csrf: otherCsrf })).res.status).toBe(400);
-    const forged = await b.post(`/approvals/${d.id}/approve`, { token: 'A'.repeat(43), csrf });
-    expect(forged.res.status).toBe(403);
+    await offered(db, ctx.service, other);
+    const otherCsrf = field((await b.get(`/approvals/${other.id}`)).text, 'csrf');
+    expect(
+      (await b.post(`/approvals/${d.id}/approve`, { plan: planDigest, csrf: otherCsrf })).res.status,
+    ).toBe(400);
+    expect((await b.post(`/approvals/${d.id}/approve`, { csrf })).res.status).toBe(400);
     expect((await db.store.getDeployment(d.id))?.status).toBe('awaiting_approval');
   });
 
-  test('a logged-in user who may not approve gets a 403 page and a 403 on POST', async () => {
+  test('the plan the page showed is what is approved: a re-offered plan refuses the stale form with 409', async () => {
     const d = deployment();
-    const { token } = await offered(db, ctx.service, d);
+    await offered(db, ctx.service, d);
     const b = new Browser(base);
-    await login(b, 'mallory');
-    const page = await b.get(`/approvals/${d.id}?token=${token}`);
+    await login(b, 'alice');
+    const open = await b.get(`/approvals/${d.id}`);
+    const shown = field(open.text, 'plan');
+    // meanwhile the plan changed: the request went void and a new one was offered for the new plan
+    expect(await db.store.closeApprovalRequest(d.id, 'void', ctx.clock.now(), 'the plan changed')).toBe(true);
+    const again = await ctx.service.offer(d.id, { plan: plan({ digest: 'plan-digest-2' }) });
+    expect(again.offered).toBe(true);
+    expect(field((await b.get(`/approvals/${d.id}`)).text, 'plan')).toBe('plan-digest-2');
+    const stale = await b.post(`/approvals/${d.id}/approve`, { plan: shown, csrf: field(open.text, 'csrf') });
+    expect(stale.res.status).toBe(409);
+    expect(stale.text).toContain('the plan changed since it was shown to you');
+    expect((await db.store.getDeployment(d.id))?.status).toBe('awaiting_approval');
+    expect(ctx.dispatcher.jobs.filter((j) => j.deploymentId === d.id)).toHaveLength(0);
+  });
+
+  test('a GitHub user who can read the repository sees the page without forms; POST is refused 403', async () => {
+    const d = deployment();
+    const { planDigest } = await offered(db, ctx.service, d);
+    const b = new Browser(base);
+    await login(b, 'reader');
+    const page = await b.get(`/approvals/${d.id}`);
     expect(page.res.status).toBe(403);
     expect(page.text).toContain('may not approve');
+    expect(page.text).toContain('What will change');
     expect(page.text).not.toContain('id="approve"');
-    // mallory cannot get a CSRF token from the page, but even a valid-looking POST is refused by the core
+    // no CSRF token from the page, but even a valid-looking POST is refused by the core
     const session = readSession(
       SIGNING_KEY,
       { headers: { cookie: `helmgate_session=${b.jar.get('helmgate_session')}` } },
@@ -199,14 +246,27 @@ describe('approval over HTTP with GitHub login (stand-in)', () => {
       ctx.clock.now(),
     );
     const csrf = csrfToken(session!, `approval:${d.id}`);
-    expect((await b.post(`/approvals/${d.id}/approve`, { token, csrf })).res.status).toBe(403);
+    expect((await b.post(`/approvals/${d.id}/approve`, { plan: planDigest, csrf })).res.status).toBe(403);
+    expect((await db.store.getDeployment(d.id))?.status).toBe('awaiting_approval');
   });
 
-  test('expired → 410 saying when; superseded → 410 saying by which commit; invalid link → 403', async () => {
+  test('a logged-in stranger (no approver, no read access) learns nothing from the page', async () => {
+    const d = deployment({ commitMessage: 'secret-ish message' });
+    await offered(db, ctx.service, d);
+    const b = new Browser(base);
+    await login(b, 'mallory');
+    const page = await b.get(`/approvals/${d.id}`);
+    expect(page.res.status).toBe(403);
+    expect(page.text).not.toContain('secret-ish message');
+    expect(page.text).not.toContain(d.sha);
+    expect(page.text).not.toContain('id="approve"');
+  });
+
+  test('expired → 410 saying when; superseded → 410 saying by which commit; unknown → 404', async () => {
     const b = new Browser(base);
     await login(b, 'alice');
     const s = deployment();
-    const st = await offered(db, ctx.service, s);
+    await offered(db, ctx.service, s);
     await db.store.transition(
       s.id,
       ['awaiting_approval'],
@@ -214,10 +274,10 @@ describe('approval over HTTP with GitHub login (stand-in)', () => {
       { supersededBy: NEWER_SHA },
       new Date(),
     );
-    const sp = await b.get(`/approvals/${s.id}?token=${st.token}`);
+    const sp = await b.get(`/approvals/${s.id}`);
     expect(sp.res.status).toBe(410);
     expect(sp.text).toContain(`Superseded by ${NEWER_SHA}`);
-    expect((await b.get(`/approvals/${s.id}?token=wrong`)).res.status).toBe(403);
+    expect((await b.get('/approvals/no-such-deployment')).res.status).toBe(404);
 
     const e = deployment();
     const et = await offered(db, ctx.service, e);
@@ -230,8 +290,8 @@ describe('approval over HTTP with GitHub login (stand-in)', () => {
         { secure: false },
         ctx.clock.now(),
       );
-      const form = { token: et.token, csrf: csrfToken(session!, `approval:${e.id}`) };
-      const ep = await b.get(`/approvals/${e.id}?token=${et.token}`);
+      const form = { plan: et.planDigest, csrf: csrfToken(session!, `approval:${e.id}`) };
+      const ep = await b.get(`/approvals/${e.id}`);
       expect(ep.res.status).toBe(410);
       expect(ep.text).toContain('expired at 2026-01-02T01:00:00.000Z');
       const post = await b.post(`/approvals/${e.id}/approve`, form);

@@ -22,13 +22,13 @@ async function failedAfterApproval(over: Partial<Deployment> = {}) {
   const ctx = makeService(db);
   // each test its own repository: the lifecycle would rightly let an older retry give way to a newer one
   const d = deployment({ id: `retry-src-${++seq}`, repository: `org/retry-${seq}`, ...over });
-  const { token } = await offered(db, ctx.service, d);
+  const { planDigest } = await offered(db, ctx.service, d);
   await ctx.service.vote({
     deploymentId: d.id,
     voter: { kind: 'github', id: 'alice' },
     via: 'web',
     decision: 'approve',
-    token,
+    planDigest,
   });
   // the runner took it and it failed
   await db.store.transition(

@@ -32,7 +32,7 @@ describe.each(stores)('sweeper (%s)', (_name, storeOf) => {
   test('reminds once before expiry, then expires the approval and the deployment and tells the notifier', async () => {
     const { service, clock, notifier, dispatcher, deps } = makeService(db);
     const d = deployment();
-    const { token } = await offered(db, service, d);
+    await offered(db, service, d);
     const sweeper = makeSweeperHandler({ store: db.store, notifier, dispatcher, clock, logger: deps.logger });
 
     expect((await sweeper()).reminded).toEqual([]);
@@ -40,7 +40,6 @@ describe.each(stores)('sweeper (%s)', (_name, storeOf) => {
     expect((await sweeper()).reminded).toEqual([d.id]);
     expect((await sweeper()).reminded).toEqual([]);
     expect(notifier.reminders).toHaveLength(1);
-    expect(JSON.stringify(notifier.reminders)).not.toContain(token);
 
     clock.advance(3600_000);
     const report = await sweeper();
@@ -57,13 +56,12 @@ describe.each(stores)('sweeper (%s)', (_name, storeOf) => {
   test('an approval decided before its deadline is never expired', async () => {
     const { service, clock, notifier, dispatcher, deps } = makeService(db);
     const d = deployment({ repository: `${REPO}-decided` });
-    const { token } = await offered(db, service, d);
+    await offered(db, service, d);
     await service.vote({
       deploymentId: d.id,
       voter: { kind: 'github', id: 'alice' },
       via: 'web',
       decision: 'approve',
-      token,
     });
     clock.advance(48 * 3600_000);
     const report = await makeSweeperHandler({

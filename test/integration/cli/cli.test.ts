@@ -59,7 +59,11 @@ const FILES = {
   'charts/hello/templates/secret.yaml':
     'apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}\nstringData:\n  token: {{ required "auth.token is required" .Values.auth.token | quote }}\n',
 };
-const APPROVERS = { staging: { github: ['dora'] }, production: { github: ['dora'] } };
+// every vote is a GitHub login: the CLI principal `dora` votes as the login dora through cliToGithub
+const APPROVERS = {
+  staging: { github: ['dora', 'erin'], cliToGithub: { dora: 'dora', erin: 'erin' } },
+  production: { github: ['dora', 'erin'], cliToGithub: { dora: 'dora', erin: 'erin' } },
+};
 const REPOSITORY = 'idr/deployment';
 
 let stack: LocalStack;
@@ -338,7 +342,7 @@ describe('after a push (staging rendered, production waiting)', () => {
     const production = await ofSha(first, 'production');
     const r = await cli(['approve', production.id], { as: 'mallory' });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('mallory (cli) is not allowed to approve production');
+    expect(r.stderr).toContain('mallory (cli) is not mapped to a GitHub login (cliToGithub)');
     const j = await cliJson<{ error: { code: string } }>(['approve', production.id], { as: 'mallory' });
     expect(j.body.error.code).toBe('forbidden');
     expect((await stack.store.getDeployment(production.id))?.status).toBe('awaiting_approval');
@@ -463,12 +467,20 @@ describe('redeploy, reject and rollback', () => {
     const shown = await cli(['show', r.body.deployment.id]);
     expect(shown.stdout).toContain(`trigger      rollback by dora (rolls back ${current?.id})`);
 
-    const approved = await cli(['approve', r.body.deployment.id, '--wait', '--interval', '20']);
+    // four eyes: the requester stands where a pusher would and may not approve their own rollback
+    const own = await cli(['approve', r.body.deployment.id]);
+    expect(own.code).toBe(1);
+    expect(own.stderr).toContain(
+      "dora pushed, merged or wrote this change; staging needs someone else's approval",
+    );
+    const approved = await cli(['approve', r.body.deployment.id, '--wait', '--interval', '20'], {
+      as: 'erin',
+    });
     expect(approved.code).toBe(0);
     expect((await stack.store.getDeployment(r.body.deployment.id))?.status).toBe('rendered');
     expect(await stack.store.listAudit(r.body.deployment.id)).toContainEqual(
       expect.objectContaining({
-        actor: 'dora (cli)',
+        actor: 'erin (cli)',
         via: 'cli',
         action: 'approve',
         outcome: 'approved',

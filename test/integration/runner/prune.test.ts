@@ -68,6 +68,7 @@ beforeAll(async () => {
         required: 1,
         allowSelfApproval: true,
         slackToGithub: {},
+        cliToGithub: {},
       },
     },
     publicUrl: 'https://helmgate.example.org',
@@ -172,14 +173,13 @@ async function approvalFor(
   const previous = opts.hideRemoval
     ? { environment: 'production', sha, digest: 'x', releases: [] }
     : undefined;
-  const offer = await approvals.offer(id, { plan, ...(previous ? { previous } : {}) });
-  const token = new URL(offer.approvalUrl ?? '').searchParams.get('token') ?? '';
+  await approvals.offer(id, { plan, ...(previous ? { previous } : {}) });
   await approvals.vote({
     deploymentId: id,
     voter: { kind: 'github', id: 'alice' },
     via: 'web',
     decision: 'approve',
-    token,
+    planDigest: plan.digest,
   });
   const req = await approvals.getRequest(id);
   if (!req) throw new Error('no request');

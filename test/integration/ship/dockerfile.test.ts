@@ -7,7 +7,12 @@ import path from 'node:path';
 import AdmZip from 'adm-zip';
 import { loadConfig } from '../../../lib/config/env';
 import { parseDeployConfig } from '../../../lib/deploy/deploy-config';
-import { ensureHelmBinary, HELM_LAYER_ZIP, HELM_ZIP_ENTRY } from '../../../lib/helm/helm-binary';
+import {
+  ensureHelmBinary,
+  HELM_LAYER_ZIP,
+  HELM_RELEASE,
+  HELM_ZIP_ENTRY,
+} from '../../../lib/helm/helm-binary';
 import { buildHandlers, HANDLERS } from '../../../scripts/build';
 import { remoteCharts } from '../../../scripts/prepull-charts';
 
@@ -81,9 +86,9 @@ describe('the runner image', () => {
   it('builds on the AWS Lambda Node.js 22 base image, from a Node 22 build stage', () => {
     expect(stages.map((s) => s.args)).toEqual([`${v('NODE_IMAGE')} AS build`, v('LAMBDA_BASE_IMAGE')]);
     expect(argDefault('LAMBDA_BASE_IMAGE')).toMatch(
-      /^public\.ecr\.aws\/lambda\/nodejs:22(@sha256:[0-9a-f]{64})?$/,
+      /^public\.ecr\.aws\/lambda\/nodejs:22@sha256:[0-9a-f]{64}$/,
     );
-    expect(argDefault('NODE_IMAGE')).toMatch(/^node:22[\w.-]*(@sha256:[0-9a-f]{64})?$/);
+    expect(argDefault('NODE_IMAGE')).toMatch(/^node:22[\w.-]*@sha256:[0-9a-f]{64}$/);
   });
 
   it('runs index.handler from the bundle `npm run build` writes for the deploy runner', async () => {
@@ -142,24 +147,35 @@ describe('the runner image', () => {
     }
   });
 
-  it('verifies helm against the sha256 of helm/helm in the pinned npm package', () => {
+  it("verifies helm against the release record: the npm binary offline here, helm's published tarball in the build", () => {
     const entry = new AdmZip(HELM_LAYER_ZIP).getEntry(HELM_ZIP_ENTRY);
     const digest = createHash('sha256')
       .update(entry?.getData() ?? Buffer.alloc(0))
       .digest('hex');
-    expect(argDefault('HELM_SHA256')).toBe(digest);
-    const extract = inStage(0, 'RUN').find((r) => r.args.includes('ensureHelmBinary('));
-    expect(extract?.args).toContain(`echo "${v('HELM_SHA256')} /out/bin/helm" | sha256sum -c -`);
-    // sha256sum's check format: digest, two spaces, file
-    expect(readFileSync(path.join(root, 'Dockerfile'), 'utf8')).toContain(
-      `"${v('HELM_SHA256')}  /out/bin/helm"`,
+    // the binary the npm package ships is the one the record names as the release's linux-amd64/helm
+    expect(HELM_RELEASE.binarySha256).toBe(digest);
+    expect(HELM_RELEASE.tarballUrl).toBe(
+      `https://get.helm.sh/helm-${HELM_RELEASE.version}-linux-amd64.tar.gz`,
     );
+    expect(HELM_RELEASE.tarballSha256).toMatch(/^[0-9a-f]{64}$/);
+    // the image build extracts it, then checks it against the published tarball before anything else
+    const extract = inStage(0, 'RUN').find((r) => r.args.includes('ensureHelmBinary('));
+    expect(extract?.args).toMatch(
+      /ensureHelmBinary\('\/out\/bin'\)" && npx tsx scripts\/verify-helm-release\.ts --binary \/out\/bin\/helm && /,
+    );
+    // and the record is in the build context
+    expect(copies(0).some((c) => c.sources.includes('lib'))).toBe(true);
     // the digest the tests' own helm has (global setup extracts the same entry)
     expect(
       createHash('sha256')
         .update(readFileSync(process.env.HELMGATE_HELM_BIN as string))
         .digest('hex'),
     ).toBe(digest);
+  });
+
+  it('installs the build dependencies without running their install scripts', () => {
+    const installs = inStage(0, 'RUN').filter((r) => /\bnpm (ci|install)\b/.test(r.args));
+    expect(installs.map((r) => r.args)).toEqual([expect.stringMatching(/^npm ci --ignore-scripts\b/)]);
   });
 
   it('pre-pulls the charts of deploy.yaml into the directory HELMGATE_CHART_CACHE names', () => {

@@ -110,6 +110,18 @@ it('lints, type-checks, tests and packages offline with the same stage the packa
   expect(defaults).toMatchObject({ cache: { key: { files: ['package-lock.json'] }, paths: ['.npm/'] } });
 });
 
+it('installs without dependency install scripts where only building and deploying happen', () => {
+  for (const name of ['package', 'deploy-staging', 'deploy-production']) {
+    const install = commands(name).filter((l) => /^npm (ci|install)\b/.test(l));
+    expect([name, install]).toEqual([name, [expect.stringMatching(/^npm ci --ignore-scripts\b/)]]);
+  }
+});
+
+it('checks in the lint job that every image is pinned by digest', () => {
+  expect(commands('lint')).toContain('npx tsx scripts/check-pinned-images.ts');
+  expect(existsSync(path.join(root, 'scripts/check-pinned-images.ts'))).toBe(true);
+});
+
 it('builds the runner image and deploys it by the digest that was pushed', () => {
   const digestFile = /--digest-file "\$CI_PROJECT_DIR\/([\w.-]+)"/.exec(
     commands('runner-image').join('\n'),

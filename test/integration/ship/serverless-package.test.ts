@@ -24,6 +24,7 @@ interface Statement {
   Effect: string;
   Action: string | string[];
   Resource: unknown;
+  Condition?: unknown;
 }
 
 function packageService(
@@ -170,6 +171,7 @@ describe('osls package (offline, dummy credentials)', () => {
       'POST /approvals/{id}/reject': 'handlers/approval.handler',
       'GET /auth/github/login': 'handlers/auth.handler',
       'GET /auth/github/callback': 'handlers/auth.handler',
+      'POST /auth/logout': 'handlers/auth.handler',
       'POST /slack/interactions': 'handlers/slack-interactions.handler',
     });
     const [, api] = ofType('AWS::ApiGatewayV2::Api')[0] ?? [];
@@ -356,8 +358,10 @@ describe('IAM: a role per function, every statement scoped to named resources', 
     expect(secrets('WebhookLambdaFunction')).toEqual(
       named('helmgate/github-webhook', 'helmgate/github-token', 'helmgate/slack'),
     );
-    // the dashboard reads the session cookie, signed with the approval signing key
-    expect(secrets('DeploymentsLambdaFunction')).toEqual(named('helmgate/approval-signing-key'));
+    // reads need credentials (issue 11): API tokens, the session's signing key (API and dashboard), GitHub's permission API
+    expect(secrets('DeploymentsLambdaFunction')).toEqual(
+      named('helmgate/api-tokens', 'helmgate/approval-signing-key', 'helmgate/github-token'),
+    );
     expect(secrets('ApprovalLambdaFunction')).toEqual(
       named('helmgate/approval-signing-key', 'helmgate/slack', 'helmgate/github-token'),
     );
@@ -383,13 +387,23 @@ describe('IAM: a role per function, every statement scoped to named resources', 
         'SlackInteractionsLambdaFunction',
         'SweeperLambdaFunction',
         'DeployRunnerLambdaFunction',
+        'AuthLambdaFunction',
       ].sort(),
     );
     const deploymentsActions = statementsOf('DeploymentsLambdaFunction')
       .flatMap(actions)
       .filter((a) => a.startsWith('dynamodb:'));
     expect(deploymentsActions.sort()).toEqual(['dynamodb:GetItem', 'dynamodb:Query']);
-    expect(allowed('AuthLambdaFunction', 'dynamodb:GetItem')).toEqual([]);
+    // login and logout write their own session records, and only those (a LeadingKeys condition)
+    const auth = statementsOf('AuthLambdaFunction').filter((s) =>
+      actions(s).some((a) => a.startsWith('dynamodb:')),
+    );
+    expect(auth.map((s) => [actions(s).sort(), s.Condition])).toEqual([
+      [
+        ['dynamodb:GetItem', 'dynamodb:PutItem'],
+        { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SESSION#*'] } },
+      ],
+    ]);
   });
 
   it('invokes only the runner (and the Slack function itself, for its background work)', () => {

@@ -2,7 +2,10 @@ import type { Server } from 'node:http';
 import { makeApprovalHandler } from '../../../handlers/approval';
 import { makeDashboardHandler } from '../../../handlers/dashboard';
 import { makeDeploymentsHandler } from '../../../handlers/deployments';
+import type { ApproversConfig } from '../../../lib/approval/approval-port';
+import { ReadAccess, type Reader } from '../../../lib/auth/read-access';
 import { cookieSettingsFor } from '../../../lib/auth/session';
+import type { HttpEvent } from '../../../lib/http/lambda-http';
 import { createLocalHttpServer, listen } from '../../../lib/http/local-adapter';
 import { cryptoRandom } from '../../../lib/random';
 import { STYLESHEET_PATH } from '../../../lib/web/layout';
@@ -22,20 +25,33 @@ let base: string;
 let ctx: ReturnType<typeof makeService>;
 const tokens = new Map<string, { login: string; teams: string[] }>();
 const SIGNING_KEY = 'k'.repeat(64);
+const API_TOKEN = 'dashboard-routes-api-token';
 
 beforeAll(async () => {
   db = await startDynalite();
   ctx = makeService(db);
   const cookies = cookieSettingsFor('http://127.0.0.1:3000');
   const common = { signingKey: async () => SIGNING_KEY, cookies, clock: ctx.clock, logger: ctx.deps.logger };
-  const approval = makeApprovalHandler({ approvals: ctx.service, approvers: ctx.deps.approvers, ...common });
+  // lib/auth's decision: the API token reads all, approvers read all, nobody else (no GitHub client)
+  const readAccess = new ReadAccess({
+    ...common,
+    apiTokens: async () => [API_TOKEN],
+    approvers: ctx.deps.approvers as ApproversConfig,
+  });
+  const approval = makeApprovalHandler({
+    approvals: ctx.service,
+    approvers: ctx.deps.approvers,
+    readAccess,
+    ...common,
+  });
   const dashboard = makeDashboardHandler({
     store: db.store,
     approvals: ctx.service,
     approvers: ctx.deps.approvers,
     random: cryptoRandom,
     githubWebUrl: 'https://github.example.org',
-    json: makeDeploymentsHandler({ store: db.store, logger: ctx.deps.logger }),
+    json: makeDeploymentsHandler({ store: db.store, logger: ctx.deps.logger, readAccess }),
+    readAccess,
     oneTimeLogin: {
       consume: (t) => {
         const who = tokens.get(t);
@@ -77,15 +93,21 @@ async function loggedIn(login: string): Promise<Browser> {
 const HTML = { accept: 'text/html,application/xhtml+xml' };
 
 describe('dashboard routes', () => {
-  test('API clients get JSON as before; browsers without a session get the login page, never data', async () => {
+  test('API clients get JSON with the API token (401 without); browsers without a session get the login page, never data', async () => {
     const d = deployment({ status: 'succeeded', commitMessage: 'secret-ish message' });
     await db.store.createDeployment(d);
-    const list = await fetch(`${base}/deployments`);
+    const anonymous = await fetch(`${base}/deployments`);
+    expect(anonymous.status).toBe(401);
+    expect(await anonymous.text()).not.toContain('secret-ish message');
+    const bearer = { authorization: `Bearer ${API_TOKEN}` };
+    const list = await fetch(`${base}/deployments`, { headers: bearer });
     expect(list.headers.get('content-type')).toContain('application/json');
     expect(((await list.json()) as { deployments: { id: string }[] }).deployments.map((x) => x.id)).toContain(
       d.id,
     );
-    const one = await fetch(`${base}/deployments/${d.id}`, { headers: { accept: 'application/json' } });
+    const one = await fetch(`${base}/deployments/${d.id}`, {
+      headers: { accept: 'application/json', ...bearer },
+    });
     expect(((await one.json()) as { id: string; audit: unknown[] }).id).toBe(d.id);
     for (const path of ['/', '/deployments', `/deployments/${d.id}`, '/metrics']) {
       const page = await fetch(`${base}${path}`, { headers: HTML });
@@ -132,11 +154,11 @@ describe('dashboard routes', () => {
     const planDigest = field(page.text, 'plan');
     expect(planDigest).toBe(plan().digest);
 
-    // a page that showed another plan is refused; so is a form with neither token nor plan
+    // a page that showed another plan is refused; so is a form without the plan
     const stale = await alice.post(`/approvals/${d.id}/approve`, { csrf, plan: 'other-digest', return: '/' });
     expect(stale.res.status).toBe(409);
-    expect(stale.text).toContain('the plan changed since the page was shown');
-    expect((await alice.post(`/approvals/${d.id}/approve`, { csrf, return: '/' })).res.status).toBe(403);
+    expect(stale.text).toContain('the plan changed since it was shown to you');
+    expect((await alice.post(`/approvals/${d.id}/approve`, { csrf, return: '/' })).res.status).toBe(400);
     // someone else's CSRF token does not work
     const eve = await loggedIn('eve');
     const forged = await eve.post(`/approvals/${d.id}/approve`, { csrf, plan: planDigest, return: '/' });
@@ -152,8 +174,6 @@ describe('dashboard routes', () => {
     expect(ok.location).toBe('/?result=approved');
     expect((await db.store.getDeployment(d.id))?.status).toBe('queued');
     expect(ctx.dispatcher.jobs.map((j) => j.deploymentId)).toContain(d.id);
-    // the link's token is still unspent: a page vote does not use it
-    expect((await ctx.service.getRequest(d.id))?.tokenUsedAt).toBeUndefined();
     const audit = await db.store.listAudit(d.id);
     expect(audit.map((a) => `${a.actor} ${a.via} ${a.action} ${a.outcome}`)).toEqual(
       expect.arrayContaining(['alice web approve refused: conflict', 'alice web approve approved']),
@@ -180,18 +200,70 @@ describe('dashboard routes', () => {
   });
 });
 
+describe('history paging', () => {
+  test('a filter no index answers reads on through the store pages; the cursor never repeats or skips a row', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const d = deployment({
+        id: `hist-${String(i).padStart(3, '0')}`,
+        environment: 'history-env',
+        status: 'succeeded',
+        pusher: i % 3 === 0 ? 'carol' : 'dan',
+        createdAt: new Date(Date.parse('2025-06-01T00:00:00.000Z') + i * 60_000).toISOString(),
+      });
+      await db.store.createDeployment(d);
+      if (i % 3 === 0) ids.push(d.id);
+    }
+    const alice = await loggedIn('alice');
+    const seen: string[] = [];
+    let url: string | undefined = '/deployments?environment=history-env&repository=org%2Fcharts&person=carol';
+    for (let i = 0; url && i < 10; i++) {
+      const page = await alice.send(url, { method: 'GET', headers: HTML });
+      expect(page.res.status).toBe(200);
+      seen.push(...[...page.text.matchAll(/<tr data-id="([^"]+)"/g)].map((m) => m[1] as string));
+      const next = /id="next-page" rel="next" href="([^"]+)"/.exec(page.text)?.[1];
+      url = next?.replace(/&amp;/g, '&');
+    }
+    expect(seen).toEqual([...ids].reverse());
+    // a cursor made for another query is refused, not misread
+    const first = await alice.send('/deployments?environment=history-env&repository=org%2Fcharts', {
+      method: 'GET',
+      headers: HTML,
+    });
+    const cursor = /cursor=([^"&]+)/.exec(first.text)?.[1] as string;
+    const wrong = await alice.send(`/deployments?status=failed&cursor=${cursor}`, {
+      method: 'GET',
+      headers: HTML,
+    });
+    expect(wrong.res.status).toBe(400);
+  });
+});
+
 describe('dashboard behind a read-access decision', () => {
   let server2: Server;
   let base2: string;
   beforeAll(async () => {
     const cookies = cookieSettingsFor('http://127.0.0.1:3000');
+    // a stand-in for lib/auth's decision: `Bearer reader-token` reads all; alice may not read org/secret
+    const standIn = {
+      authenticate: async (event: HttpEvent): Promise<Reader | undefined> => {
+        const auth = event.headers?.authorization;
+        if (auth === 'Bearer reader-token') return { kind: 'token' };
+        const m = /helmgate_session=([^;]+)/.exec(event.headers?.cookie ?? '');
+        if (!m) return undefined;
+        const s = JSON.parse(Buffer.from((m[1] as string).split('.')[0] as string, 'base64url').toString());
+        return { kind: 'github', login: s.login, teams: s.teams };
+      },
+      mayRead: async (reader: Reader, repository: string) =>
+        reader.kind === 'token' || repository !== 'org/secret',
+    };
     const dashboard = makeDashboardHandler({
       store: db.store,
       approvals: ctx.service,
       approvers: ctx.deps.approvers,
       random: cryptoRandom,
       githubWebUrl: 'https://github.example.org',
-      json: makeDeploymentsHandler({ store: db.store, logger: ctx.deps.logger }),
+      json: makeDeploymentsHandler({ store: db.store, logger: ctx.deps.logger, readAccess: standIn }),
       signingKey: async () => SIGNING_KEY,
       cookies,
       clock: ctx.clock,
@@ -203,18 +275,7 @@ describe('dashboard behind a read-access decision', () => {
           return who;
         },
       },
-      // a stand-in for lib/auth's decision: `Bearer reader-token` reads all; alice may not read org/secret
-      readAccess: {
-        authenticate: async (event) => {
-          const auth = event.headers?.authorization;
-          if (auth === 'Bearer reader-token') return { kind: 'token' };
-          const m = /helmgate_session=([^;]+)/.exec(event.headers?.cookie ?? '');
-          if (!m) return undefined;
-          const s = JSON.parse(Buffer.from((m[1] as string).split('.')[0] as string, 'base64url').toString());
-          return { kind: 'github', login: s.login, teams: s.teams };
-        },
-        mayRead: async (reader, repository) => reader.kind === 'token' || repository !== 'org/secret',
-      },
+      readAccess: standIn,
     });
     server2 = createLocalHttpServer([
       { method: 'GET', path: '/', handler: dashboard },

@@ -2,15 +2,19 @@ import { type ApprovalPageOutcome, approvalPageOutcome } from '../../../lib/appr
 import { ApproversConfig } from '../../../lib/approval/approval-port';
 import type { ApprovalRequest } from '../../../lib/approval/approval-request';
 import type { ApprovalView } from '../../../lib/approval/approval-service';
-import { hashApprovalToken } from '../../../lib/approval/approval-token';
 import type { Session } from '../../../lib/auth/session';
 import type { Deployment } from '../../../lib/deploy/deployment';
 import { STATUS_BY_CODE } from '../../../lib/http/lambda-http';
 
-const TOKEN = 'A'.repeat(43);
 const NOW = new Date('2026-01-01T12:00:00.000Z');
 const approvers = ApproversConfig.parse({ production: { github: ['alice'] } });
-const alice: Session = { login: 'alice', teams: [], csrf: 'c'.repeat(43), exp: NOW.getTime() + 3600_000 };
+const alice: Session = {
+  sid: 'sid-alice',
+  login: 'alice',
+  teams: [],
+  csrf: 'c'.repeat(43),
+  exp: NOW.getTime() + 3600_000,
+};
 const mallory: Session = { ...alice, login: 'mallory' };
 
 function view(d: Partial<Deployment> = {}, r: Partial<ApprovalRequest> = {}): ApprovalView {
@@ -37,7 +41,6 @@ function view(d: Partial<Deployment> = {}, r: Partial<ApprovalRequest> = {}): Ap
     createdAt: '2026-01-01T00:00:00.000Z',
     expiresAt: '2026-01-02T00:00:00.000Z',
     expiresAtMs: Date.parse('2026-01-02T00:00:00.000Z'),
-    tokenHash: hashApprovalToken(TOKEN),
     status: 'pending',
     votes: {},
     voteCount: 0,
@@ -49,13 +52,13 @@ function view(d: Partial<Deployment> = {}, r: Partial<ApprovalRequest> = {}): Ap
 function outcome(
   v: ApprovalView | undefined,
   session: Session | undefined,
-  token = TOKEN,
+  readable = true,
 ): ApprovalPageOutcome {
   return approvalPageOutcome({
     deploymentId: 'abc1234-production-x',
     view: v,
-    token,
     session,
+    readable,
     approvers,
     now: NOW,
   });
@@ -63,27 +66,17 @@ function outcome(
 
 /** What the page says and the HTTP status the handler answers with (through the one code table). */
 function shown(o: ApprovalPageOutcome): [string, number] {
-  const status = o.code ? STATUS_BY_CODE[o.code] : 200;
+  const code = o.kind === 'login' ? undefined : o.code;
+  const status = code ? STATUS_BY_CODE[code] : 200;
   return [o.kind === 'page' ? o.input.state.kind : o.kind, status];
 }
 
 describe('approvalPageOutcome: what GET /approvals/{id} shows and with which status', () => {
   it.each<[string, () => ApprovalPageOutcome, [string, number]]>([
-    ['an unknown deployment', () => outcome(undefined, alice), ['invalid_link', 403]],
-    ['a wrong token', () => outcome(view(), alice, 'B'.repeat(43)), ['invalid_link', 403]],
-    [
-      'no token',
-      () =>
-        approvalPageOutcome({
-          deploymentId: 'x',
-          view: view(),
-          token: undefined,
-          session: alice,
-          approvers,
-          now: NOW,
-        }),
-      ['invalid_link', 403],
-    ],
+    ['no session (whatever the deployment)', () => outcome(view(), undefined), ['login', 200]],
+    ['no session, unknown deployment', () => outcome(undefined, undefined), ['login', 200]],
+    ['an unknown deployment', () => outcome(undefined, alice), ['message', 404]],
+    ['a login who may not read the repository', () => outcome(view(), mallory, false), ['message', 403]],
     [
       'a superseded deployment',
       () => outcome(view({ status: 'superseded', supersededBy: 'b'.repeat(40) }), alice),
@@ -105,25 +98,34 @@ describe('approvalPageOutcome: what GET /approvals/{id} shows and with which sta
       () => outcome(view({ status: 'queued' }, { status: 'approved', decidedBy: 'github:alice' }), alice),
       ['decided', 200],
     ],
-    ['no session', () => outcome(view(), undefined), ['login', 200]],
-    ['a voter who may not approve', () => outcome(view(), mallory), ['forbidden', 403]],
+    ['a reader who may not approve', () => outcome(view(), mallory), ['forbidden', 403]],
     ['an allowed voter', () => outcome(view(), alice), ['open', 200]],
   ])('%s', (_name, act, expected) => {
     expect(shown(act())).toEqual(expected);
   });
 
-  it('the login link returns to this page with its token', () => {
-    const o = outcome(view(), undefined);
-    expect(o.kind === 'page' && o.input.state).toEqual({
+  it('the login link returns to this page; there is no token in it', () => {
+    expect(outcome(view(), undefined)).toEqual({
       kind: 'login',
-      loginUrl: `/auth/github/login?return=${encodeURIComponent(`/approvals/abc1234-production-x?token=${TOKEN}`)}`,
+      loginUrl: `/auth/github/login?return=${encodeURIComponent('/approvals/abc1234-production-x')}`,
     });
   });
 
-  it('an open page carries the CSRF token of this deployment and says whether the voter already voted', () => {
+  it('a stranger learns nothing about the deployment', () => {
+    const o = outcome(view({ commitMessage: 'secret-ish' }), mallory, false);
+    expect(JSON.stringify(o)).not.toContain('secret-ish');
+    expect(JSON.stringify(o)).not.toContain('org/charts');
+  });
+
+  it('an open page carries the CSRF token of this deployment, the plan shown, and whether the voter voted', () => {
     const o = outcome(view({}, { votes: { 'github:alice': { at: NOW.toISOString() } as never } }), alice);
     const state = o.kind === 'page' ? o.input.state : undefined;
     expect(state?.kind).toBe('open');
-    expect(state).toMatchObject({ login: 'alice', token: TOKEN, alreadyVoted: true, required: 1 });
+    expect(state).toMatchObject({
+      login: 'alice',
+      planDigest: 'f'.repeat(64),
+      alreadyVoted: true,
+      required: 1,
+    });
   });
 });

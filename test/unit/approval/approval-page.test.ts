@@ -1,4 +1,9 @@
-import { escapeHtml, PAGE_HEADERS, renderApprovalPage } from '../../../lib/approval/approval-page';
+import {
+  escapeHtml,
+  PAGE_HEADERS,
+  renderApprovalPage,
+  renderLoginPage,
+} from '../../../lib/approval/approval-page';
 import type { ApprovalRequest } from '../../../lib/approval/approval-request';
 import type { Deployment } from '../../../lib/deploy/deployment';
 
@@ -11,6 +16,7 @@ const deployment: Deployment = {
   status: 'awaiting_approval',
   approval: 'required',
   pusher: '<b>eve</b>',
+  involved: ['<i>ann</i>', 'bob'],
   commitMessage: 'fix</pre><script>alert("x")</script><img src=x onerror=alert(1)>',
   commitUrl: 'javascript:alert(1)',
   createdAt: '2026-01-01T00:00:00.000Z',
@@ -48,7 +54,7 @@ const open = {
   kind: 'open' as const,
   login: 'alice',
   csrf: 'csrf"><script>',
-  token: 'tok',
+  planDigest: 'plan"><b>',
   rollbackNeeded: true,
   votes: 0,
   required: 1,
@@ -77,7 +83,10 @@ describe('approval page', () => {
     expect(html).not.toContain('javascript:');
     expect(html).toContain('fix&lt;/pre&gt;&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;');
     expect(html).toContain('&lt;b&gt;eve&lt;/b&gt;');
+    // who had a hand in it (the four-eyes rule keeps them from approving), escaped too
+    expect(html).toContain('<dd id="involved">&lt;i&gt;ann&lt;/i&gt;, bob');
     expect(html).toContain('value="csrf&quot;&gt;&lt;script&gt;"');
+    expect(html).toContain('name="plan" value="plan&quot;&gt;&lt;b&gt;"');
     expect(html).toContain('&lt;i&gt;x&lt;/i&gt;');
   });
 
@@ -109,16 +118,12 @@ describe('approval page', () => {
     expect(renderApprovalPage({ state: open, deployment, request, audit: [] })).not.toContain('id="policy"');
   });
 
-  test('not logged in: a login link and no forms or plan details', () => {
-    const html = renderApprovalPage({
-      state: { kind: 'login', loginUrl: '/auth/github/login?return=%2Fapprovals%2Fx' },
-      deployment,
-      request,
-      audit: [],
-    });
+  test('not logged in: a login link and nothing of the deployment', () => {
+    const html = renderLoginPage({ loginUrl: '/auth/github/login?return=%2Fapprovals%2Fx' });
     expect(html).toContain('id="login" href="/auth/github/login?return=%2Fapprovals%2Fx"');
     expect(html).not.toContain('id="approve"');
     expect(html).not.toContain('What will change');
+    expect(html).not.toContain(deployment.repository);
   });
 
   test('superseded, expired and decided states say so', () => {

@@ -22,7 +22,7 @@ describe('session cookies', () => {
     expect(c).toContain('HttpOnly');
     expect(c).toContain('Secure');
     expect(c).toContain('SameSite=Lax');
-    expect(c).toContain('Max-Age=28800');
+    expect(c).toContain('Max-Age=3600'); // the default lifetime: one hour
     const value = (c.split(';')[0] as string).split('=')[1];
     const back = readSession(KEY, { cookies: [`__Host-helmgate_session=${value}`] }, { secure: true }, now);
     expect(back).toEqual({ ...s, teams: ['org/platform'] });
@@ -59,9 +59,13 @@ describe('session cookies', () => {
     expect(verifyCsrf(a, 'approval:1', undefined)).toBe(false);
   });
 
-  test('the return path after login stays on our approval pages', () => {
+  test('the return path after login stays on our approval pages and deployment views', () => {
     expect(safeReturnPath('/approvals/abc?token=x_-1')).toBe('/approvals/abc?token=x_-1');
+    expect(safeReturnPath('/deployments')).toBe('/deployments');
+    expect(safeReturnPath('/deployments/dep-1?x=1')).toBe('/deployments/dep-1?x=1');
     for (const bad of [
+      '/deployments//evil.example',
+      '/deploymentsx',
       '//evil.example/approvals/x',
       'https://evil.example/',
       '/\\evil',

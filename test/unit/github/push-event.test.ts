@@ -1,4 +1,4 @@
-import { decidePush, PushEvent } from '../../../lib/github/push-event';
+import { decidePush, involvedLogins, PushEvent } from '../../../lib/github/push-event';
 import { githubExample } from '../../helpers/events';
 
 describe('decidePush on real GitHub push payloads', () => {
@@ -47,5 +47,41 @@ describe('decidePush on real GitHub push payloads', () => {
 
   it('rejects a payload whose after is not a SHA', () => {
     expect(PushEvent.safeParse({ ...githubExample('push'), after: 'HEAD' }).success).toBe(false);
+  });
+});
+
+describe('involvedLogins: who had a hand in a push', () => {
+  it('names the pusher, the sender and the authors and committers GitHub resolved to an account', () => {
+    const e = PushEvent.parse({
+      ...githubExample('push', (x) => x.ref === 'refs/heads/master'),
+      pusher: { name: 'merge-bot', email: 'bot@example.org' },
+      sender: { login: 'Maintainer' },
+      commits: [
+        { id: 'a', author: { name: 'Ann', username: 'ann-author' }, committer: { username: 'web-flow' } },
+        { id: 'b', author: { name: 'No Account', email: 'x@example.org' }, committer: null },
+        { id: 'c', author: { username: 'Carl' }, committer: { username: 'carl' } },
+      ],
+      head_commit: { id: 'c', message: 'm', author: { username: 'Carl' }, committer: { username: null } },
+    });
+    expect(involvedLogins(e)).toEqual(['ann-author', 'carl', 'maintainer', 'merge-bot', 'web-flow']);
+  });
+
+  it("parses GitHub's own examples, including a committer without an account (username null)", () => {
+    for (const pick of [0, 1]) {
+      const raw = githubExample('push', (x) => x.ref === 'refs/heads/master');
+      if (pick === 1) raw.commits[0].committer.username = null;
+      expect(involvedLogins(PushEvent.parse(raw))).toEqual(['codertocat']);
+    }
+  });
+
+  it('drops names that are not GitHub logins (spaces, slashes), never guessing', () => {
+    const e = PushEvent.parse({
+      ...githubExample('push', (x) => x.ref === 'refs/heads/master'),
+      pusher: { name: 'Test Pusher' },
+      sender: { login: '../evil' },
+      commits: [],
+      head_commit: null,
+    });
+    expect(involvedLogins(e)).toEqual([]);
   });
 });

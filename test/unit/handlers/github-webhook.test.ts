@@ -7,6 +7,7 @@ import { RecordingDispatcher } from '../../../lib/dispatch/dispatcher';
 import { createLogger, memorySink } from '../../../lib/log/logger';
 import { Redactor } from '../../../lib/log/redact';
 import type { Notifier } from '../../../lib/notify/notifier';
+import { MemoryBranchState } from '../../fakes/memory-branch-state';
 import { MemoryDeploymentStore } from '../../fakes/memory-store';
 import { branchPush, githubExample, httpEvent, signedGithubEvent } from '../../helpers/events';
 import { MemoryRepoSource } from '../../helpers/memory-source';
@@ -29,6 +30,9 @@ describe('POST /webhook', () => {
   let store: MemoryDeploymentStore;
   let deps: GithubWebhookDeps;
   let dispatcher: RecordingDispatcher;
+  let branches: MemoryBranchState;
+  /** where the branch (master) points: the push a test sends must be its head to deploy */
+  let head: string;
   let source: MemoryRepoSource;
   let notifier: RecordingNotifier;
   let logs: string[];
@@ -38,6 +42,8 @@ describe('POST /webhook', () => {
   beforeEach(async () => {
     store = new MemoryDeploymentStore();
     dispatcher = new RecordingDispatcher();
+    head = SHA1;
+    branches = new MemoryBranchState(() => head);
     source = new MemoryRepoSource({
       [SHA1]: { 'deploy.yaml': DEPLOY_YAML },
       [SHA2]: { 'deploy.yaml': DEPLOY_YAML },
@@ -55,6 +61,8 @@ describe('POST /webhook', () => {
       clock,
       logger: createLogger({ redactor: new Redactor(), clock, write: sink.write }),
       deployConfigPath: 'deploy.yaml',
+      branchState: branches,
+      sleep: async () => undefined,
       policy: policyOf(DEPLOY_YAML),
       repositories: [REPO],
       branches: [],
@@ -84,6 +92,7 @@ describe('POST /webhook', () => {
   });
 
   it('accepts the real example payload, base64 or plain body', async () => {
+    head = branchPush().after;
     const plain = await signedGithubEvent(SECRET, 'push', branchPush(), { base64: false });
     expect((await handler(plain)).statusCode).toBe(202);
   });
@@ -225,6 +234,7 @@ describe('POST /webhook', () => {
     const oldProd = first.find((d) => d.environment === 'production') as Deployment;
     await store.transition(oldStaging.id, ['queued'], 'running', {}, clock.now());
     clock.advance(60_000);
+    head = SHA2;
     await handler(await signedGithubEvent(SECRET, 'push', branchPush({ sha: SHA2 })));
     expect((await store.getDeployment(oldStaging.id))?.status).toBe('running');
     expect(await store.getDeployment(oldProd.id)).toMatchObject({

@@ -37,6 +37,8 @@ export const AppConfig = z.object({
   AWS_REGION: z.string().min(1).default('us-east-1'),
   /** Secrets Manager ids of helmgate's own secrets */
   HELMGATE_GITHUB_TOKEN_ID: z.string().min(1).default('helmgate/github-token'),
+  /** a GitHub App (JSON appId, privateKey, installationId); used instead of the token when it exists */
+  HELMGATE_GITHUB_APP_SECRET_ID: z.string().min(1).default('helmgate/github-app'),
   HELMGATE_OAUTH_SECRET_ID: z.string().min(1).default('helmgate/github-oauth'),
   HELMGATE_SIGNING_KEY_ID: z.string().min(1).default('helmgate/approval-signing-key'),
   /** bearer tokens for the read API: a string, or JSON {"tokens": [...]} while rotating */

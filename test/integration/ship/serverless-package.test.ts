@@ -356,25 +356,37 @@ describe('IAM: a role per function, every statement scoped to named resources', 
       names.flatMap((n) => [secretArn(n), secretArn(`${n}-??????`)]).sort();
     const secrets = (id: string) => allowed(id, 'secretsmanager:GetSecretValue').sort();
     expect(secrets('WebhookLambdaFunction')).toEqual(
-      named('helmgate/github-webhook', 'helmgate/github-token', 'helmgate/slack'),
+      named('helmgate/github-webhook', 'helmgate/github-token', 'helmgate/github-app', 'helmgate/slack'),
     );
     // reads need credentials (issue 11): API tokens, the session's signing key (API and dashboard), GitHub's permission API
     expect(secrets('DeploymentsLambdaFunction')).toEqual(
-      named('helmgate/api-tokens', 'helmgate/approval-signing-key', 'helmgate/github-token'),
+      named(
+        'helmgate/api-tokens',
+        'helmgate/approval-signing-key',
+        'helmgate/github-token',
+        'helmgate/github-app',
+      ),
     );
     expect(secrets('ApprovalLambdaFunction')).toEqual(
-      named('helmgate/approval-signing-key', 'helmgate/slack', 'helmgate/github-token'),
+      named(
+        'helmgate/approval-signing-key',
+        'helmgate/slack',
+        'helmgate/github-token',
+        'helmgate/github-app',
+      ),
     );
     expect(secrets('AuthLambdaFunction')).toEqual(
       named('helmgate/github-oauth', 'helmgate/approval-signing-key'),
     );
     expect(secrets('SlackInteractionsLambdaFunction')).toEqual(
-      named('helmgate/slack', 'helmgate/github-token'),
+      named('helmgate/slack', 'helmgate/github-token', 'helmgate/github-app'),
     );
-    expect(secrets('SweeperLambdaFunction')).toEqual(named('helmgate/slack', 'helmgate/github-token'));
+    expect(secrets('SweeperLambdaFunction')).toEqual(
+      named('helmgate/slack', 'helmgate/github-token', 'helmgate/github-app'),
+    );
     // deployment secrets only through an environment role (below); Slack through its bot-only secret
     expect(secrets('DeployRunnerLambdaFunction')).toEqual(
-      named('helmgate/github-token', 'helmgate/slack-bot', 'helmgate/digest-key'),
+      named('helmgate/github-token', 'helmgate/github-app', 'helmgate/slack-bot', 'helmgate/digest-key'),
     );
   });
 

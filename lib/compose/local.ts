@@ -267,7 +267,9 @@ export async function composeLocal(opts: LocalGraphOptions) {
     await runSlackBackgroundJob({ approvals, store, slack: slackClient, logger }, job);
   }, logger);
   const sweeper: SweeperDeps = { store, notifier, dispatcher, clock, logger, policy };
+  const sessions = new SessionRegistry(store);
   const readAccess = readAccessFrom({
+    sessions,
     secrets,
     redactor,
     apiTokensId: 'helmgate/api-tokens',
@@ -279,7 +281,6 @@ export async function composeLocal(opts: LocalGraphOptions) {
     clock,
     logger,
   });
-  const sessions = new SessionRegistry(store);
 
   return {
     store,

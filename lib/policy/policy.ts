@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { parseDocument } from 'yaml';
 import * as z from 'zod';
+import { clusterLabel, copyClusterRef } from '../deploy/cluster-ref';
 import { type DeployConfig, environmentNames } from '../deploy/deploy-config';
 import { freezeInstant, isTimeZone, WEEKDAYS, type Weekday } from '../deploy/freeze';
 import { HelmgateError } from '../errors';
@@ -120,8 +121,19 @@ export const EnvironmentPolicy = z.strictObject({
     cliToGithub: {},
     required: 1,
   }),
-  /** the only cluster credentials this environment uses (`eks` access is a later form) */
-  cluster: z.strictObject({ secret: SecretName }),
+  /**
+   * how this environment reaches its cluster: the only cluster secret it uses, or an EKS cluster
+   * reached through IAM with the environment's role (endpoint and CA from DescribeCluster, an EKS token)
+   */
+  cluster: z.union([
+    z.strictObject({ secret: SecretName }),
+    z.strictObject({
+      eks: z.strictObject({
+        name: z.string().regex(/^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/, 'an EKS cluster name'),
+        region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region, e.g. eu-west-1'),
+      }),
+    }),
+  ]),
   /** Secrets Manager names the releases and Kubernetes Secrets may reference */
   secretPrefixes: z.array(SecretPrefix).default([]),
   namespaces: z.array(Namespace).default([]),
@@ -263,7 +275,7 @@ export function describeEnvironmentPolicy(env: EnvironmentPolicy): string {
         : 'deploys on push';
   return [
     gate + (env.after ? ` after ${env.after}` : ''),
-    `cluster ${env.cluster.secret}`,
+    `cluster ${clusterLabel(env.cluster)}`,
     `secrets ${env.secretPrefixes.join(', ') || 'none'}`,
     `namespaces ${env.namespaces.join(', ') || 'none'}`,
   ].join('; ');
@@ -440,7 +452,7 @@ export function policyFromDeployConfig(config: DeployConfig, repositories: reado
             },
           }
         : {}),
-      cluster: { secret: env.cluster.secret },
+      cluster: copyClusterRef(env.cluster),
       secretPrefixes: [...secrets].sort(),
       namespaces: [...namespaces].sort(),
       chartRepositories: [...charts].sort(),

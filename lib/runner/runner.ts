@@ -84,7 +84,14 @@ export interface ClusterConnector {
   readonly readsClusterSecret: boolean;
   open(
     plan: EnvironmentPlan,
-    ctx: { workDir: string; secrets: SecretResolver; deploymentId: string; digestKey: string },
+    ctx: {
+      workDir: string;
+      secrets: SecretResolver;
+      deploymentId: string;
+      digestKey: string;
+      /** whose environment role signs an EKS token */
+      repository?: string;
+    },
   ): Promise<ClusterSession>;
 }
 
@@ -325,7 +332,9 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
     const own = deps.ownSecrets?.() ?? secrets;
     const keyRef = { secret: deps.digestKeySecret ?? DIGEST_KEY_SECRET };
     const refs = [
-      ...(deps.cluster.readsClusterSecret ? [{ secret: plan.cluster.secret }] : []),
+      ...(deps.cluster.readsClusterSecret && 'secret' in plan.cluster
+        ? [{ secret: plan.cluster.secret }]
+        : []),
       ...plan.secretRefs,
     ];
     await withDeadline('the secrets pre-flight', stepMs(deps, 'secrets'), async () => {
@@ -351,7 +360,13 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
     // the cluster session opens while the plan is recorded (neither needs the other)
     const opened = plan;
     const opening = withDeadline('connecting to the cluster', stepMs(deps, 'cluster'), () =>
-      deps.cluster.open(opened, { workDir, secrets, deploymentId: d.id, digestKey }),
+      deps.cluster.open(opened, {
+        workDir,
+        secrets,
+        deploymentId: d.id,
+        digestKey,
+        repository: d.repository,
+      }),
     );
     const [updated, connected] = await Promise.allSettled([recorded, opening]);
     if (updated.status === 'rejected') {

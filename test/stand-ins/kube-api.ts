@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { parse as parseYaml } from 'yaml';
+import { eksTokenProblem, type TestCredentials } from './aws-sigv4';
 import {
   canEncodeProtobuf,
   decodeProtobufObject,
@@ -113,6 +114,11 @@ export interface KubeApiOptions {
    * tests leave this unset.
    */
   token?: string;
+  /**
+   * EKS through IAM (issue 15): requests must carry an EKS token (`k8s-aws-v1.…`) presigned for this
+   * cluster with these credentials, checked as EKS checks it (test/stand-ins/aws-sigv4.ts).
+   */
+  eks?: { cluster: string; region: string; credentials: TestCredentials; now?: () => Date };
 }
 
 interface Watcher {
@@ -155,7 +161,12 @@ export class KubeApiStandIn {
   private readonly podLogs = new Map<string, string>();
   private server: Server | undefined;
   private rv = 100;
-  private readonly options: Required<Omit<KubeApiOptions, 'token'>> & { token: string | undefined };
+  private readonly options: Required<Omit<KubeApiOptions, 'token' | 'eks'>> & {
+    token: string | undefined;
+    eks: KubeApiOptions['eks'] | undefined;
+  };
+  /** why each refused EKS token was refused, in order */
+  readonly eksRefusals: string[] = [];
   port = 0;
 
   constructor(options: KubeApiOptions = {}) {
@@ -163,6 +174,7 @@ export class KubeApiStandIn {
       workloadsReady: options.workloadsReady ?? true,
       requireNamespaces: options.requireNamespaces ?? true,
       token: options.token,
+      eks: options.eks,
     };
     for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease'])
       this.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
@@ -361,6 +373,20 @@ export class KubeApiStandIn {
       return this.sendStatus(res, wantsProtobuf, new ApiError(401, 'Unauthorized', 'Unauthorized'), {
         'www-authenticate': 'Bearer realm="kubernetes"',
       });
+
+    const eks = this.options.eks;
+    if (eks) {
+      const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      const problem = bearer
+        ? eksTokenProblem(bearer, { ...eks, now: eks.now?.() ?? new Date() })
+        : 'no bearer token';
+      if (problem) {
+        this.eksRefusals.push(problem);
+        return this.sendStatus(res, wantsProtobuf, new ApiError(401, 'Unauthorized', 'Unauthorized'), {
+          'www-authenticate': 'Bearer realm="kubernetes"',
+        });
+      }
+    }
 
     try {
       const discovery = this.discovery(url.pathname);

@@ -9,6 +9,7 @@ import { retryDeployment } from '../lifecycle/retry';
 import { type CliDeployment, findDeployment, summarize } from './inspect';
 import { type Output, short } from './output';
 import { environmentsOf, openCommit } from './plans';
+import { WaitProgress } from './progress';
 import type { CliTarget } from './target';
 
 export interface WaitOptions {
@@ -32,22 +33,11 @@ export async function waitForDeployment(
   w: WaitOptions,
 ): Promise<{ deployment: Deployment; finished: boolean }> {
   const started = t.clock.now().getTime();
-  let last: Deployment | undefined;
-  const releases = new Map<string, string>();
+  const progress = new WaitProgress(o, t.clock);
   for (;;) {
     const d = await t.store.getDeployment(id);
     if (!d) throw new HelmgateError('not_found', `deployment ${id} disappeared`);
-    if (!last) o.note(`${d.id}: ${d.status}`);
-    else if (last.status !== d.status)
-      o.note(`${d.id}: ${last.status} → ${d.status}${d.reason ? ` (${d.reason})` : ''}`);
-    for (const r of d.releases ?? []) {
-      if (releases.get(r.name) !== r.status) {
-        if (releases.has(r.name) || r.status !== 'pending')
-          o.note(`  ${r.name}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`);
-        releases.set(r.name, r.status);
-      }
-    }
-    last = d;
+    progress.update(d);
     if (isTerminal(d.status)) return { deployment: d, finished: true };
     if (t.clock.now().getTime() - started >= w.timeoutMs) {
       o.note(`${d.id}: still ${d.status} after ${Math.round(w.timeoutMs / 1000)} s; stopped waiting`);

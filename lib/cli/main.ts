@@ -21,6 +21,8 @@ export interface CliIo {
   sleep: (ms: number) => Promise<void>;
   /** stdout is a terminal: text output may be coloured */
   isTTY: boolean;
+  /** stderr is a terminal: `--wait` may redraw its progress in place (default false when stderr is given) */
+  stderrIsTTY: boolean;
 }
 
 interface GlobalOptions extends TargetOptions {
@@ -48,6 +50,7 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     clock: systemClock,
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     isTTY: process.stdout.isTTY === true,
+    stderrIsTTY: partial.stderr ? false : process.stderr.isTTY === true,
     ...partial,
   };
   let code: number = EXIT.ok;
@@ -61,7 +64,8 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const json = g.json === true;
       const color = wantsColor({ isTTY: io.isTTY, json, noColorFlag: g.color === false, env: io.env });
-      const o = new Output(io.stdout, io.stderr, json, color);
+      const live = io.stderrIsTTY && !json && io.env.TERM !== 'dumb';
+      const o = new Output(io.stdout, io.stderr, json, color, live);
       output = o;
       const target = await resolveTarget(
         {
@@ -205,13 +209,17 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     .description('deploy the previous successful commit of an environment again, after approval')
     .argument('<environment>')
     .option('--force', 'redeploy releases even when unchanged')
+    .option('--wait', 'wait until it is approved and finishes, showing progress on stderr')
+    .option('--timeout <seconds>', 'how long --wait waits', positiveInt, 1800)
+    .option('--interval <ms>', 'how often --wait polls', positiveInt, 1000)
     .action(
-      act((t, o, environment: string, opts: { force?: boolean }) =>
-        rollbackCommand(t, o, {
-          environment,
-          force: opts.force === true,
-          ...waitOpts({ wait: false, timeout: 1, interval: 1000 }),
-        }),
+      act(
+        (
+          t,
+          o,
+          environment: string,
+          opts: { force?: boolean; wait?: boolean; timeout: number; interval: number },
+        ) => rollbackCommand(t, o, { environment, force: opts.force === true, ...waitOpts(opts) }),
       ),
     );
 

@@ -11,7 +11,18 @@ export class Output {
     readonly json: boolean,
     /** ANSI colour in the text output (a terminal, no NO_COLOR, no --json) */
     readonly color = false,
+    /** stderr is a terminal that may be redrawn in place (never with --json) */
+    readonly live = false,
   ) {}
+
+  /**
+   * Progress drawn in place on a terminal: moves up over the `previous` lines drawn last time, clears
+   * to the end of the screen and writes `lines` (stderr, like every note).
+   */
+  redraw(lines: readonly string[], previous: number): void {
+    const up = previous > 0 ? `\x1b[${previous}F\x1b[J` : '';
+    this.stderr(up + this.redact(lines.map((l) => `${l}\n`).join('')));
+  }
 
   /** A status word in its colour: green done, red failed, yellow waiting, cyan running, dim ended. */
   status(s: string): string {

@@ -7,6 +7,7 @@ import { type LocalStack, startLocalStack } from '../../../handlers/local/local-
 import { ApproversConfig } from '../../../lib/approval/approval-port';
 import { LocalHttpDispatcher } from '../../../lib/cli/local-dispatch';
 import { runCli } from '../../../lib/cli/main';
+import { fixedClock } from '../../../lib/clock';
 import { createLocalHttpServer, listen } from '../../../lib/http/local-adapter';
 import { headCommit, pushPayload, signedWebhook } from '../../../lib/local/push-payload';
 import { testGit } from '../../helpers/git';
@@ -367,7 +368,8 @@ describe('after a push (staging rendered, production waiting)', () => {
     expect(r.body.outcome).toEqual({ kind: 'approved', deploymentId: production.id, dispatched: true });
     expect(r.body.principal).toBe('dora');
     expect(r.body.deployment.status).toBe('rendered');
-    expect(r.stderr).toMatch(new RegExp(`${production.id}: .*→ rendered`));
+    // --json: the final document only, no progress on stderr either
+    expect(r.stderr).not.toContain(production.id);
     await stack.idle();
     expect((await stack.store.getDeployment(production.id))?.status).toBe('rendered');
     expect(await stack.store.listAudit(production.id)).toContainEqual(
@@ -693,5 +695,145 @@ describe('show of a deployment that failed in helm', () => {
     expect(r.stdout).toMatch(/^ {2}hello +hello-staging +failed\b/m);
     expect(r.stdout).toContain('hello: the last lines helm printed');
     expect(r.stdout).toMatch(/^ {2}│ .*hello chart broken on purpose/m);
+  });
+});
+
+describe('--wait shows per-release progress, timed by the injected clock', () => {
+  /** the CLI with a clock it owns: each poll interval moves it, then the stack finishes what it does */
+  async function timed(args: string[]) {
+    const clock = fixedClock('2026-11-26T03:00:00Z');
+    const sleeps: number[] = [];
+    let stdout = '';
+    let stderr = '';
+    const code = await runCli(args, {
+      stdout: (s) => {
+        stdout += s;
+      },
+      stderr: (s) => {
+        stderr += s;
+      },
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        HELMGATE_APPROVERS: JSON.stringify(APPROVERS),
+        HELMGATE_CLI_PRINCIPAL: 'dora',
+      },
+      cwd: repo.dir,
+      isTTY: false,
+      clock,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+        clock.advance(ms);
+        await stack.idle();
+      },
+    });
+    return { code, stdout, stderr, sleeps };
+  }
+
+  test('a failing redeploy: one line per release with its status, the final status and reason, exit 1', async () => {
+    // HEAD is the commit whose chart fails on purpose (previous describe)
+    const r = await timed(['redeploy', 'HEAD', 'staging', '--force', '--wait', '--interval', '750']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).not.toContain('\x1b[');
+    expect(r.stderr).toMatch(/^ {2}hello {2}failed\b/m);
+    const id = /^redeploy (\S+):/m.exec(r.stdout)?.[1] as string;
+    const d = await stack.store.getDeployment(id);
+    expect(d?.status).toBe('failed');
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe(`${id}: failed${d?.reason ? ` (${d.reason})` : ''}`);
+    expect(r.sleeps.every((ms) => ms === 750)).toBe(true);
+  });
+
+  test('with --json stdout is only the final document and stderr has no progress', async () => {
+    const r = await timed([
+      'redeploy',
+      'HEAD',
+      'staging',
+      '--force',
+      '--wait',
+      '--interval',
+      '750',
+      '--json',
+    ]);
+    expect(r.code).toBe(1);
+    const body = JSON.parse(r.stdout) as {
+      deployment: { status: string; releases: Array<{ status: string }> };
+    };
+    expect(body.deployment.status).toBe('failed');
+    expect(r.stderr).not.toMatch(/hello|failed|queued/);
+  });
+
+  test('a deployment that does not finish: polls at --interval on the clock until --timeout, then exit 1', async () => {
+    const r = await timed([
+      'redeploy',
+      first,
+      'production',
+      '--wait',
+      '--timeout',
+      '3',
+      '--interval',
+      '1000',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.sleeps).toEqual([1000, 1000, 1000]);
+    expect(r.stderr).toMatch(/: still awaiting_approval after 3 s; stopped waiting$/m);
+    const id = /^redeploy (\S+):/m.exec(r.stdout)?.[1] as string;
+    expect((await cli(['reject', id])).code).toBe(0);
+  });
+
+  test('show without --json prints the error tail and the diagnosis: pods, container states, events, logs', async () => {
+    const base = await ofSha(first, 'staging');
+    const id = `${base.id}-diagnosed`;
+    const now = new Date().toISOString();
+    await stack.store.createDeployment({
+      ...base,
+      id,
+      status: 'failed',
+      reason: 'hello failed: timed out waiting for the condition',
+      createdAt: now,
+      updatedAt: now,
+      releases: [
+        {
+          name: 'hello',
+          namespace: 'hello-staging',
+          status: 'failed',
+          attempts: 1,
+          durationMs: 61_200,
+          errorTail: 'Error: UPGRADE FAILED: context deadline exceeded',
+          diagnosis: {
+            at: now,
+            pods: [
+              {
+                name: 'hello-7c9d-x2',
+                phase: 'Running',
+                containers: [
+                  {
+                    name: 'app',
+                    state: 'waiting',
+                    reason: 'CrashLoopBackOff',
+                    lastReason: 'Error',
+                    exitCode: 3,
+                    restarts: 4,
+                    ready: false,
+                    logTail: 'boot\npanic: config missing DATABASE_URL',
+                  },
+                ],
+                events: ['Warning BackOff: Back-off restarting failed container (x12)'],
+              },
+            ],
+          },
+        },
+      ],
+    });
+    const r = await cli(['show', id]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}hello +hello-staging +failed\b/m);
+    expect(r.stdout).toMatch(/^ {2}│ Error: UPGRADE FAILED: context deadline exceeded$/m);
+    expect(r.stdout).toContain('hello: what the cluster showed when it failed');
+    expect(r.stdout).toMatch(/│ pod hello-7c9d-x2 \(Running\)/);
+    expect(r.stdout).toMatch(
+      /│ +container app: waiting, CrashLoopBackOff, last run ended Error, exit 3, 4 restarts/,
+    );
+    expect(r.stdout).toMatch(/│ .*Warning BackOff: Back-off restarting failed container \(x12\)/);
+    expect(r.stdout).toMatch(/│ .*panic: config missing DATABASE_URL/);
   });
 });

@@ -23,6 +23,8 @@ export interface CliIo {
   isTTY: boolean;
   /** stderr is a terminal: `--wait` may redraw its progress in place (default false when stderr is given) */
   stderrIsTTY: boolean;
+  /** the width of the terminal stderr is (for redrawing progress) */
+  stderrColumns: number;
 }
 
 interface GlobalOptions extends TargetOptions {
@@ -51,6 +53,7 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     isTTY: process.stdout.isTTY === true,
     stderrIsTTY: partial.stderr ? false : process.stderr.isTTY === true,
+    stderrColumns: process.stderr.columns || 80,
     ...partial,
   };
   let code: number = EXIT.ok;
@@ -65,7 +68,7 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
       const json = g.json === true;
       const color = wantsColor({ isTTY: io.isTTY, json, noColorFlag: g.color === false, env: io.env });
       const live = io.stderrIsTTY && !json && io.env.TERM !== 'dumb';
-      const o = new Output(io.stdout, io.stderr, json, color, live);
+      const o = new Output(io.stdout, io.stderr, json, color, live, io.stderrColumns);
       output = o;
       const target = await resolveTarget(
         {

@@ -13,15 +13,24 @@ export class Output {
     readonly color = false,
     /** stderr is a terminal that may be redrawn in place (never with --json) */
     readonly live = false,
+    /** the terminal's width, to count the rows a redrawn line takes when it wraps */
+    private readonly columns = 80,
   ) {}
 
   /**
    * Progress drawn in place on a terminal: moves up over the `previous` lines drawn last time, clears
    * to the end of the screen and writes `lines` (stderr, like every note).
    */
-  redraw(lines: readonly string[], previous: number): void {
+  redraw(lines: readonly string[], previous: number): number {
     const up = previous > 0 ? `\x1b[${previous}F\x1b[J` : '';
-    this.stderr(up + this.redact(lines.map((l) => `${l}\n`).join('')));
+    const text = this.redact(lines.map((l) => `${l}\n`).join(''));
+    this.stderr(up + text);
+    // a line longer than the terminal wraps: move up over every row it took
+    const width = Math.max(1, this.columns);
+    return text
+      .split('\n')
+      .slice(0, -1)
+      .reduce((rows, l) => rows + Math.max(1, Math.ceil(l.replace(SGR_SEQUENCE, '').length / width)), 0);
   }
 
   /** A status word in its colour: green done, red failed, yellow waiting, cyan running, dim ended. */
@@ -64,6 +73,9 @@ export class Output {
     else this.stderr(this.redact(`helmgate: ${message}\n`));
   }
 }
+
+/** an SGR (colour) escape: it takes no room on the screen */
+const SGR_SEQUENCE = new RegExp(`${'\x1b'}\\[[0-9;]*m`, 'g');
 
 const SGR = { bold: '1', dim: '2', red: '31', green: '32', yellow: '33', cyan: '36' } as const;
 

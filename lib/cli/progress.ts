@@ -14,6 +14,7 @@ export class WaitProgress {
   private readonly runningSince = new Map<string, number>();
   private lastStatus: string | undefined;
   private drawn = 0;
+  private lastDrawn = '';
 
   constructor(
     private readonly o: Output,
@@ -30,8 +31,9 @@ export class WaitProgress {
     const width = Math.max(0, ...releases.map((r) => r.name.length));
     if (this.o.live) {
       const lines = [this.header(d), ...releases.map((r) => this.line(r, width, now))];
-      this.o.redraw(lines, this.drawn);
-      this.drawn = lines.length;
+      const text = lines.join('\n');
+      if (text !== this.lastDrawn) this.drawn = this.o.redraw(lines, this.drawn);
+      this.lastDrawn = text;
       this.lastStatus = d.status;
       return;
     }

@@ -37,19 +37,18 @@ export class WaitProgress {
       this.lastStatus = d.status;
       return;
     }
-    if (d.status !== this.lastStatus) {
-      this.o.note(
-        this.lastStatus === undefined
-          ? this.header(d)
-          : `${d.id}: ${this.lastStatus} → ${this.o.status(d.status)}${d.reason ? ` (${d.reason})` : ''}`,
-      );
-      this.lastStatus = d.status;
-    }
+    // the deployment's first line, then what changed in its releases, then how the deployment moved
+    if (this.lastStatus === undefined) this.o.note(this.header(d));
     for (const r of releases) {
       if (this.seen.get(r.name) === r.status) continue;
       this.seen.set(r.name, r.status);
       this.o.note(this.line(r, width, now));
     }
+    if (this.lastStatus !== undefined && d.status !== this.lastStatus)
+      this.o.note(
+        `${d.id}: ${this.lastStatus} → ${this.o.status(d.status)}${d.reason ? ` (${d.reason})` : ''}`,
+      );
+    this.lastStatus = d.status;
   }
 
   private header(d: Deployment): string {

@@ -65,13 +65,13 @@ describe('WaitProgress', () => {
     expect(out.stdout).toBe('');
     expect(out.stderr.split('\n')).toEqual([
       'abc1234-staging-0123456789: queued',
-      'abc1234-staging-0123456789: queued → running',
       '  db   pending',
       '  web  pending',
+      'abc1234-staging-0123456789: queued → running',
       '  db   running',
-      'abc1234-staging-0123456789: running → failed (db failed: timed out)',
       '  db   failed     1m 01s  timed out',
       '  web  skipped    dependency db failed',
+      'abc1234-staging-0123456789: running → failed (db failed: timed out)',
       '',
     ]);
   });

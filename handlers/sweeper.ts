@@ -15,6 +15,7 @@ export function makeSweeperHandler(
       reminded: report.reminded.length,
       locksReleased: report.locksReleased.length,
       redispatched: report.redispatched.length,
+      thawed: report.thawed.length,
     });
     return report;
   };

@@ -17,6 +17,8 @@ const YAML = require('yaml');
 const RUNNER_ROLE = 'DeployRunnerRole';
 const RUNNER_FUNCTION = 'DeployRunnerLambdaFunction';
 const SECRET_NAME = /^[\w/+=.@-]{1,512}$/;
+const EKS_NAME = /^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/;
+const EKS_REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
 /** Lambda's limit for all of a function's environment variables together. */
 const LAMBDA_ENV_LIMIT = 4096;
 
@@ -40,9 +42,13 @@ function environmentRoles(policy) {
   const out = [];
   for (const [repository, rp] of Object.entries(policy.repositories ?? {})) {
     for (const [environment, env] of Object.entries(rp.environments ?? {})) {
+      const eks = env.cluster?.eks;
       const cluster = env.cluster?.secret;
-      if (typeof cluster !== 'string' || !SECRET_NAME.test(cluster))
-        throw new Error(`policy: ${repository} ${environment} has no valid cluster.secret`);
+      if (eks) {
+        if (!EKS_NAME.test(eks.name ?? '') || !EKS_REGION.test(eks.region ?? ''))
+          throw new Error(`policy: ${repository} ${environment} has no valid cluster.eks name and region`);
+      } else if (typeof cluster !== 'string' || !SECRET_NAME.test(cluster))
+        throw new Error(`policy: ${repository} ${environment} has no valid cluster.secret or cluster.eks`);
       const key = `${repository}#${environment}`;
       const hash = createHash('sha256').update(key).digest('hex').slice(0, 10);
       out.push({
@@ -50,7 +56,19 @@ function environmentRoles(policy) {
         logicalId: `HelmgateEnv${hash}Role`,
         hash,
         environment,
-        resources: [secretArn(`${cluster}-??????`), ...(env.secretPrefixes ?? []).flatMap(prefixArns)],
+        resources: [
+          ...(eks ? [] : [secretArn(`${cluster}-??????`)]),
+          ...(env.secretPrefixes ?? []).flatMap(prefixArns),
+        ],
+        // EKS through IAM: the role describes its cluster (endpoint, CA) and signs the token with which
+        // the cluster's access entry for this role admits it; it reads no cluster secret
+        ...(eks
+          ? {
+              eks: {
+                'Fn::Sub': `arn:\${AWS::Partition}:eks:${eks.region}:\${AWS::AccountId}:cluster/${eks.name}`,
+              },
+            }
+          : {}),
       });
     }
   }
@@ -104,7 +122,10 @@ class HelmgatePolicyPlugin {
               PolicyDocument: {
                 Version: '2012-10-17',
                 Statement: [
-                  { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: r.resources },
+                  ...(r.resources.length
+                    ? [{ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: r.resources }]
+                    : []),
+                  ...(r.eks ? [{ Effect: 'Allow', Action: 'eks:DescribeCluster', Resource: r.eks }] : []),
                 ],
               },
             },

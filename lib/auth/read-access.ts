@@ -5,7 +5,8 @@ import type { Clock } from '../clock';
 import { HelmgateError } from '../errors';
 import { type HttpEvent, type HttpResult, header, json } from '../http/lambda-http';
 import type { Logger } from '../log/logger';
-import { type CookieSettings, readSession, type Session, safeReturnPath } from './session';
+import { type CookieSettings, type Session, safeReturnPath } from './session';
+import { readActiveSession, type SessionRegistry } from './session-registry';
 
 /** Who is reading: an operator API token (reads everything) or a GitHub login from the session cookie. */
 export type Reader = { kind: 'token' } | { kind: 'github'; login: string; teams: string[] };
@@ -19,6 +20,8 @@ export interface ReadAccessDeps {
   /** HMAC key of the session cookie (`helmgate/approval-signing-key`) */
   signingKey: () => Promise<string>;
   cookies: CookieSettings;
+  /** server-side session records: a logged-out (revoked) session reads nothing */
+  sessions?: SessionRegistry | undefined;
   clock: Clock;
   logger: Logger;
   /**
@@ -101,12 +104,13 @@ export class ReadAccess {
       }
       return { kind: 'token' };
     }
-    const session = readSession(
-      await this.deps.signingKey(),
+    const session = await readActiveSession({
+      key: await this.deps.signingKey(),
       event,
-      this.deps.cookies,
-      this.deps.clock.now(),
-    );
+      cookies: this.deps.cookies,
+      now: this.deps.clock.now(),
+      registry: this.deps.sessions,
+    });
     return session ? fromSession(session) : undefined;
   }
 

@@ -1,5 +1,6 @@
 import type { ApprovalRequest } from '../approval/approval-request';
 import type { Deployment } from '../deploy/deployment';
+import { formatDiagnosis } from '../deploy/diagnosis';
 import { HelmgateError } from '../errors';
 import type { AuditEntry } from '../store/deployment-store';
 import { duration, type Output, relative, short, table } from './output';
@@ -272,6 +273,12 @@ export async function showCommand(t: CliTarget, o: Output, idOrPrefix: string): 
       for (const rel of releases.filter((x) => x.errorTail)) {
         lines.push(`${o.red(`${rel.name}: the last lines helm printed`)}`);
         for (const l of (rel.errorTail ?? '').trimEnd().split('\n')) lines.push(`  │ ${l}`.trimEnd());
+      }
+      // what the cluster showed when it failed, collected before any rollback (issue 13)
+      for (const rel of releases) {
+        if (!rel.diagnosis) continue;
+        lines.push(`${o.red(`${rel.name}: what the cluster showed when it failed`)}`);
+        for (const l of formatDiagnosis(rel.diagnosis).split('\n')) lines.push(`  │ ${l}`.trimEnd());
       }
       lines.push(view.audit.length ? 'audit:' : 'audit: empty');
       for (const a of view.audit) lines.push(auditLine(a));

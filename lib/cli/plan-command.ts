@@ -1,3 +1,4 @@
+import { clusterLabel } from '../deploy/cluster-ref';
 import { type ManifestDiff, manifestSummaryLines } from '../deploy/manifest-diff';
 import { describePlan, type EnvironmentPlan } from '../deploy/plan';
 import { diffPlans, type ReleaseChange, summaryLines } from '../deploy/plan-diff';
@@ -20,7 +21,7 @@ function planJson(plan: EnvironmentPlan) {
     digest: plan.digest,
     approval: plan.approval,
     ...(plan.after !== undefined ? { after: plan.after } : {}),
-    cluster: plan.cluster.secret,
+    cluster: clusterLabel(plan.cluster),
     /** the operator policy the plan was checked against */
     ...(plan.policy ? { policy: plan.policy } : {}),
     releases: plan.releases.map((r) => ({
@@ -145,7 +146,7 @@ export async function secretsCheckCommand(
     for (const env of environmentsOf(tree, environment)) {
       const plan = await tree.plan(env);
       const refs: SecretRef[] = [
-        ...(t.renderOnly ? [] : [{ secret: plan.cluster.secret }]),
+        ...(t.renderOnly || !('secret' in plan.cluster) ? [] : [{ secret: plan.cluster.secret }]),
         ...plan.secretRefs,
       ];
       const checked: SecretsCheckReport['checked'] = [];

@@ -12,9 +12,17 @@ import { HelmgateError } from '../errors';
 import { createProcessRunner } from '../exec/command-runner';
 import { GithubRepoSource } from '../github/github-source';
 import { openChartCache } from '../helm/chart-cache';
-import { environmentSecretsProviders, parseEnvironmentRoles } from '../runner/environment-secrets';
+import {
+  environmentCredentials,
+  environmentSecretsProviders,
+  parseEnvironmentRoles,
+} from '../runner/environment-secrets';
 import { helmClusterConnector } from '../runner/helm-cluster';
-import { clusterAccessFromSecret } from '../runner/kube-access';
+import {
+  type ClusterAccessFactory,
+  clusterAccessFromEks,
+  clusterAccessFromSecret,
+} from '../runner/kube-access';
 import type { RunnerDeps } from '../runner/runner';
 import { SecretsManagerProvider } from '../secrets/secrets-manager-provider';
 import { SecretResolver } from '../secrets/secrets-provider';
@@ -61,6 +69,35 @@ export async function composeAwsRunner(
           ),
       })
     : undefined;
+  // EKS clusters (issue 15): the token is signed with the deployment's environment role — the role the
+  // cluster's access entry names; without HELMGATE_ENVIRONMENT_ROLES, the runner's own credentials
+  const sts = new STSClient({ region: config.AWS_REGION });
+  const roleCredentials = rolesJson
+    ? environmentCredentials({ roles: parseEnvironmentRoles(rolesJson), sts, clock: systemClock })
+    : undefined;
+  const fromSecret = clusterAccessFromSecret({ logger: b.logger, outbound });
+  const fromEks = clusterAccessFromEks({
+    logger: b.logger,
+    outbound,
+    clock: systemClock,
+    ...(config.HELMGATE_EKS_ENDPOINT ? { eksEndpoint: config.HELMGATE_EKS_ENDPOINT } : {}),
+    credentialsFor: (plan, ctx) => {
+      if (!roleCredentials) return () => sts.config.credentials();
+      const creds = roleCredentials({
+        id: ctx.deploymentId ?? 'eks',
+        repository: ctx.repository ?? '',
+        environment: plan.environment,
+      });
+      if (!creds)
+        throw new HelmgateError(
+          'forbidden',
+          `no IAM role for ${ctx.repository} ${plan.environment} (HELMGATE_ENVIRONMENT_ROLES): cannot sign its EKS token`,
+        );
+      return creds;
+    },
+  });
+  const access: ClusterAccessFactory = (plan, ctx) =>
+    'eks' in plan.cluster ? fromEks(plan, ctx) : fromSecret(plan, ctx);
   const cluster = helmClusterConnector({
     helmBin,
     commandRunner: createProcessRunner(),
@@ -69,7 +106,7 @@ export async function composeAwsRunner(
     logger: b.logger,
     chartCache,
     baseEnv: b.env,
-    access: clusterAccessFromSecret({ logger: b.logger, outbound }),
+    access,
     outbound,
   });
   return (ctx) => ({

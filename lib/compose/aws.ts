@@ -15,6 +15,7 @@ import { type LoadedPolicy, loadPolicy } from '../config/policy-loader';
 import { LambdaBackgroundWork } from '../dispatch/background';
 import { LambdaDispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
+import { parseGithubAppSecret } from '../github/app-auth';
 import { GithubBranchState } from '../github/branch-state';
 import { GithubContentsSource } from '../github/github-contents';
 import { createGithubClient } from '../github/octokit';
@@ -97,9 +98,16 @@ export function awsBase(env: Readonly<Record<string, string | undefined>> = proc
 
 /** Octokit for the GitHub API (token from Secrets Manager; GitHub Enterprise through the API URL). */
 export async function awsOctokit(base: AwsBase): Promise<Octokit> {
-  const token = await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_TOKEN_ID });
+  // the GitHub App when its secret exists (short-lived installation tokens), else the token (PAT)
+  const appSecret = await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_APP_SECRET_ID });
+  const app = appSecret
+    ? parseGithubAppSecret(appSecret, base.config.HELMGATE_GITHUB_APP_SECRET_ID)
+    : undefined;
+  const token = app
+    ? undefined
+    : await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_TOKEN_ID });
   return createGithubClient({
-    ...(token ? { auth: token } : {}),
+    ...(app ? { app } : token ? { auth: token } : {}),
     baseUrl: base.config.HELMGATE_GITHUB_API_URL,
     logger: base.logger,
   });
@@ -185,6 +193,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
   });
   const readAccessOf = (b: AwsBase) =>
     readAccessFrom({
+      sessions: new SessionRegistry(b.store),
       secrets: b.secrets,
       redactor: b.redactor,
       apiTokensId: b.config.HELMGATE_API_TOKENS_ID,
@@ -365,6 +374,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         dispatcher: a.dispatcher,
         clock: systemClock,
         logger: b.logger,
+        policy: b.policy().policy,
       };
     },
 

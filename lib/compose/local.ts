@@ -266,8 +266,10 @@ export async function composeLocal(opts: LocalGraphOptions) {
     // the same path as the AWS function's self-invocation: the job is parsed before it is voted on
     await runSlackBackgroundJob({ approvals, store, slack: slackClient, logger }, job);
   }, logger);
-  const sweeper: SweeperDeps = { store, notifier, dispatcher, clock, logger };
+  const sweeper: SweeperDeps = { store, notifier, dispatcher, clock, logger, policy };
+  const sessions = new SessionRegistry(store);
   const readAccess = readAccessFrom({
+    sessions,
     secrets,
     redactor,
     apiTokensId: 'helmgate/api-tokens',
@@ -279,7 +281,6 @@ export async function composeLocal(opts: LocalGraphOptions) {
     clock,
     logger,
   });
-  const sessions = new SessionRegistry(store);
 
   return {
     store,

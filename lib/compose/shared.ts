@@ -227,6 +227,8 @@ export function readAccessFrom(i: {
   approvers: Approvers;
   /** helmgate's own GitHub client (its token), when configured */
   github?: () => Promise<GithubRequester | undefined>;
+  /** server-side session records: a logged-out session reads nothing */
+  sessions?: SessionRegistry;
   ttlMs: number;
   clock: Clock;
   logger: Logger;
@@ -244,6 +246,7 @@ export function readAccessFrom(i: {
     ),
     signingKey: i.signingKey,
     cookies: cookieSettingsFor(i.publicUrl.replace(/\/+$/, '')),
+    ...(i.sessions ? { sessions: i.sessions } : {}),
     clock: i.clock,
     logger: i.logger,
     approvers: (repository: string) =>

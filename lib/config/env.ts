@@ -31,10 +31,14 @@ export const AppConfig = z.object({
   HELMGATE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   HELMGATE_DYNAMODB_ENDPOINT: z.string().url().optional(),
   HELMGATE_SECRETS_ENDPOINT: z.string().url().optional(),
+  /** tests: a loopback EKS API for DescribeCluster (default: the region's) */
+  HELMGATE_EKS_ENDPOINT: z.string().url().optional(),
   HELMGATE_RUNNER_FUNCTION: z.string().min(1).optional(),
   AWS_REGION: z.string().min(1).default('us-east-1'),
   /** Secrets Manager ids of helmgate's own secrets */
   HELMGATE_GITHUB_TOKEN_ID: z.string().min(1).default('helmgate/github-token'),
+  /** a GitHub App (JSON appId, privateKey, installationId); used instead of the token when it exists */
+  HELMGATE_GITHUB_APP_SECRET_ID: z.string().min(1).default('helmgate/github-app'),
   HELMGATE_OAUTH_SECRET_ID: z.string().min(1).default('helmgate/github-oauth'),
   HELMGATE_SIGNING_KEY_ID: z.string().min(1).default('helmgate/approval-signing-key'),
   /** bearer tokens for the read API: a string, or JSON {"tokens": [...]} while rotating */

@@ -191,7 +191,16 @@ export const EnvironmentSpec = z.strictObject({
   /** the environment that must have succeeded for the same commit first */
   after: z.string().optional(),
   approvers: Approvers.optional(),
-  cluster: z.strictObject({ secret: SecretId }),
+  /** the cluster secret, or an EKS cluster reached through IAM; the policy must say the same */
+  cluster: z.union([
+    z.strictObject({ secret: SecretId }),
+    z.strictObject({
+      eks: z.strictObject({
+        name: z.string().regex(/^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/, 'an EKS cluster name'),
+        region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region, e.g. eu-west-1'),
+      }),
+    }),
+  ]),
   kubernetesSecrets: z.array(KubernetesSecretSpec).default([]),
   releases: z.array(ReleaseSpec),
 });

@@ -1,4 +1,5 @@
 import type { ApprovalMode } from './deploy-config';
+import type { ReleaseDiagnosis } from './diagnosis';
 
 /**
  * The deployment lifecycle, in one place: the states, the edges between them, which event may take
@@ -42,6 +43,10 @@ export interface ReleaseResult {
   chart?: string;
   /** the last lines of helm's output, redacted */
   errorTail?: string;
+  /** what the cluster showed when it failed: pods, container states, events, log tails (redacted) */
+  diagnosis?: ReleaseDiagnosis;
+  /** the revision it was rolled back to after the deployment failed (policy `rollback`) */
+  rolledBackTo?: number;
   /** a release removed from deploy.yaml: uninstalled by this deployment, or kept (policy, approval) */
   pruned?: 'uninstalled' | 'kept';
 }
@@ -74,6 +79,8 @@ export interface Deployment {
   planDigest?: string;
   releases?: ReleaseResult[];
   force?: boolean;
+  /** queued inside a freeze window: it starts when the window ends (the sweeper dispatches it then) */
+  frozenUntil?: string;
   /** how it came to be: a push (default), or an operator's `helmgate redeploy` / `helmgate rollback` */
   trigger?: 'push' | 'redeploy' | 'rollback' | 'retry';
   /** the operator who asked for a redeploy or rollback */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isMap, LineCounter, parseDocument } from 'yaml';
 import { describeRef, type SecretRef } from '../secrets/secrets-provider';
+import { type ClusterRef, copyClusterRef } from './cluster-ref';
 import {
   type ApprovalMode,
   type DeployConfig,
@@ -84,7 +85,7 @@ export interface EnvironmentPlan {
   sha: string;
   approval: ApprovalMode;
   after?: string;
-  cluster: { secret: string };
+  cluster: ClusterRef;
   releases: PlannedRelease[];
   kubernetesSecrets: PlannedKubeSecret[];
   /** every distinct {secret,key} the releases and Kubernetes Secrets reference, for the pre-flight check */
@@ -180,7 +181,8 @@ export async function planEnvironment(input: {
     canonical({
       v: DIGEST_VERSION,
       environment,
-      cluster: env.cluster.secret,
+      // a secret's name as before (existing plan digests stay); an EKS cluster as its own object
+      cluster: 'secret' in env.cluster ? env.cluster.secret : copyClusterRef(env.cluster),
       releases: releases.map((r) => ({
         digest: r.digest,
         needs: r.needs,
@@ -201,7 +203,7 @@ export async function planEnvironment(input: {
     sha,
     approval: env.approval,
     ...(env.after !== undefined ? { after: env.after } : {}),
-    cluster: { secret: env.cluster.secret },
+    cluster: copyClusterRef(env.cluster),
     releases,
     kubernetesSecrets,
     secretRefs: [...seen.values()],
@@ -378,7 +380,11 @@ export function describePlan(plan: EnvironmentPlan): string {
     `${plan.environment} @ ${plan.sha.slice(0, 12)} — ${gate}${plan.after ? ` after ${plan.after}` : ''} (plan ${plan.digest.slice(0, 12)})`,
   );
   if (plan.policy) lines.push(`policy ${plan.policy.digest.slice(0, 12)}: ${plan.policy.summary}`);
-  lines.push(`cluster credentials: ${plan.cluster.secret}`);
+  lines.push(
+    'secret' in plan.cluster
+      ? `cluster credentials: ${plan.cluster.secret}`
+      : `cluster: EKS ${plan.cluster.eks.name} (${plan.cluster.eks.region}) through the environment role`,
+  );
   if (plan.kubernetesSecrets.length > 0) {
     lines.push('Kubernetes Secrets:');
     for (const s of plan.kubernetesSecrets) {

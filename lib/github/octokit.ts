@@ -1,7 +1,9 @@
 import { Octokit } from '@octokit/core';
 import { retry } from '@octokit/plugin-retry';
 import { type ThrottlingOptions, throttling } from '@octokit/plugin-throttling';
+import type { Clock } from '../clock';
 import type { Logger } from '../log/logger';
+import { type GithubAppSecret, githubAppAuthOptions } from './app-auth';
 
 /**
  * Octokit with GitHub's recommended resilience: `@octokit/plugin-retry` retries 5xx and network
@@ -15,6 +17,10 @@ export type ResilientOctokit = InstanceType<typeof ResilientOctokit>;
 export interface GithubClientOptions {
   baseUrl: string;
   auth?: string;
+  /** a GitHub App installation instead of a token (./app-auth.ts); wins over `auth` */
+  app?: GithubAppSecret;
+  /** when installation tokens expire (tests move it) */
+  clock?: Clock;
   /** where rate-limit waits are reported */
   logger?: Logger;
   /** retries of a 5xx or network failure; default 2 (waits 1 s, then 4 s) */
@@ -67,7 +73,7 @@ export function createGithubClient(opts: GithubClientOptions): ResilientOctokit 
     };
   return new ResilientOctokit({
     baseUrl: opts.baseUrl,
-    ...(opts.auth ? { auth: opts.auth } : {}),
+    ...(opts.app ? githubAppAuthOptions(opts.app, opts.clock) : opts.auth ? { auth: opts.auth } : {}),
     ...(opts.fetch ? { request: { fetch: opts.fetch } } : {}),
     retry: { retries: opts.retries ?? 2, retryAfterBaseValue: base },
     throttle: {

@@ -1,6 +1,8 @@
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { ReleaseDiagnosis } from '../deploy/diagnosis';
 import { type ReleaseStates, releaseStatesFromRecords } from '../helm/release-states';
 import type { Logger } from '../log/logger';
+import { diagnoseRelease } from './diagnosis';
 import { checkReleaseHealth, type HealthCheckInput, type HealthDeps, type HealthResult } from './health';
 import { listHelmReleaseRecords } from './release-records';
 import { type SecretSpec, type SecretSyncResult, syncSecrets } from './secret-sync';
@@ -12,6 +14,11 @@ import { type SecretSpec, type SecretSyncResult, syncSecrets } from './secret-sy
 export interface KubeOperations {
   syncSecrets(secrets: SecretSpec[]): Promise<SecretSyncResult[]>;
   checkHealth(input: HealthCheckInput): Promise<HealthResult>;
+  diagnose(input: {
+    namespace: string;
+    release: string;
+    redact: (text: string) => string;
+  }): Promise<ReleaseDiagnosis>;
   /** what helm runs now, per release: one list of helm's release records (metadata only) */
   releaseStates(namespaces: readonly string[]): Promise<ReleaseStates>;
 }
@@ -38,6 +45,9 @@ export function kubeOperations(
     },
     checkHealth(input) {
       return checkReleaseHealth(kc, input, deps.health);
+    },
+    diagnose({ redact, ...input }) {
+      return diagnoseRelease(kc, input, { redact, ...(deps.now ? { now: deps.now } : {}) });
     },
     async releaseStates(namespaces) {
       return releaseStatesFromRecords(await listHelmReleaseRecords(kc, namespaces));

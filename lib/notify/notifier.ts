@@ -9,6 +9,20 @@ export interface Notifier {
    * token (deciding there needs an approver's GitHub login), so it may be shown anywhere.
    */
   approvalRequested?(request: ApprovalRequestNotice): Promise<void>;
+  /** An approval expires soon (the sweeper calls it once per approval request). */
+  approvalReminder?(notice: ApprovalReminderNotice): Promise<void>;
+}
+
+/** A reminder that an approval will expire soon. The link is not repeated: only its hash is stored. */
+export interface ApprovalReminderNotice {
+  deployment: Deployment;
+  expiresAt: string;
+  votes: number;
+  /** distinct approvals needed */
+  required?: number;
+  summary: string[];
+  /** who to mention: Slack user ids (mentioned), GitHub logins without a Slack id (named) */
+  approvers?: { slack: string[]; github: string[] };
 }
 
 export interface ApprovalRequestNotice {
@@ -37,6 +51,9 @@ export class ConsoleNotifier implements Notifier {
       reason: d.reason,
     });
   }
+  async approvalReminder(r: ApprovalReminderNotice): Promise<void> {
+    logReminder(this.logger, r);
+  }
   async approvalRequested(r: ApprovalRequestNotice): Promise<void> {
     this.logger.info('approval requested', {
       deploymentId: r.deployment.id,
@@ -46,6 +63,16 @@ export class ConsoleNotifier implements Notifier {
       summary: r.summary,
     });
   }
+}
+
+/** The console's reminder: one log line. */
+export function logReminder(logger: Logger, r: ApprovalReminderNotice): void {
+  logger.info('approval expires soon', {
+    deploymentId: r.deployment.id,
+    environment: r.deployment.environment,
+    expiresAt: r.expiresAt,
+    votes: r.votes,
+  });
 }
 
 /** Fans out to several notifiers; one failing never stops the others or the deploy. */
@@ -60,6 +87,17 @@ export class FanOutNotifier implements Notifier {
         n
           .deploymentChanged(d)
           .catch((e) => this.logger.warn('notifier failed', { deploymentId: d.id, err: e })),
+      ),
+    );
+  }
+  async approvalReminder(r: ApprovalReminderNotice): Promise<void> {
+    await Promise.all(
+      this.notifiers.map((n) =>
+        n.approvalReminder
+          ? n
+              .approvalReminder(r)
+              .catch((e) => this.logger.warn('notifier failed', { deploymentId: r.deployment.id, err: e }))
+          : undefined,
       ),
     );
   }

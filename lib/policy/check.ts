@@ -1,3 +1,4 @@
+import { type ClusterRef, clusterLabel, copyClusterRef } from '../deploy/cluster-ref';
 import type { DeployConfig, EnvironmentSpec } from '../deploy/deploy-config';
 import { HelmgateError } from '../errors';
 import {
@@ -59,7 +60,7 @@ export interface EffectiveEnvironment {
   approval: ApprovalMode;
   after?: string;
   approvers: EffectiveApprovers;
-  cluster: { secret: string };
+  cluster: ClusterRef;
   /** the policy's allowances (what the deployment uses lies within them) */
   secretPrefixes: string[];
   namespaces: string[];
@@ -222,10 +223,15 @@ export function checkPlan(
   }
 
   // ── the reach ──────────────────────────────────────────────────────────────────────────────────
-  if (spec.cluster.secret !== env.cluster.secret)
+  if (
+    clusterLabel(spec.cluster) !== clusterLabel(env.cluster) ||
+    'secret' in spec.cluster !== 'secret' in env.cluster
+  )
     violate(
       'cluster',
-      `${at('cluster.secret')} is ${env.cluster.secret}; ${file} says ${spec.cluster.secret}`,
+      'secret' in env.cluster
+        ? `${at('cluster.secret')} is ${env.cluster.secret}; ${file} says ${clusterLabel(spec.cluster)}`
+        : `${at('cluster')} is EKS ${env.cluster.eks.name} (${env.cluster.eks.region}); ${file} says ${clusterLabel(spec.cluster)}`,
     );
 
   const refs: Array<{ where: string; secret: string }> = [];
@@ -286,7 +292,7 @@ export function checkPlan(
       approval,
       ...(after !== undefined ? { after } : {}),
       approvers: effectiveApprovers(env.approvers, requested),
-      cluster: { secret: env.cluster.secret },
+      cluster: copyClusterRef(env.cluster),
       secretPrefixes: [...env.secretPrefixes],
       namespaces: [...env.namespaces],
       chartRepositories: [...env.chartRepositories],

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { parseDocument } from 'yaml';
 import * as z from 'zod';
+import { clusterLabel, copyClusterRef } from '../deploy/cluster-ref';
 import { type DeployConfig, environmentNames } from '../deploy/deploy-config';
+import { freezeInstant, isTimeZone, WEEKDAYS, type Weekday } from '../deploy/freeze';
 import { HelmgateError } from '../errors';
 
 /**
@@ -69,14 +71,42 @@ export const PolicyApprovers = z.strictObject({
 });
 export type PolicyApprovers = z.infer<typeof PolicyApprovers>;
 
-/** Reserved for the release-management issue: accepted and validated now, not enforced yet. */
-const FreezeWindow = z
+const TimeZone = z.string().refine(isTimeZone, 'an IANA time zone such as Europe/London');
+const WallClock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a wall-clock time HH:MM');
+
+/** A date range: instants with an offset, or wall-clock `YYYY-MM-DD[THH:MM]` read in `timeZone`. */
+const DateRangeFreeze = z
   .strictObject({
-    from: z.iso.datetime({ offset: true }),
-    to: z.iso.datetime({ offset: true }),
+    from: z.string().max(40),
+    to: z.string().max(40),
+    timeZone: TimeZone.optional(),
     reason: z.string().max(200).optional(),
   })
-  .refine((w) => Date.parse(w.from) < Date.parse(w.to), 'a freeze window ends after it starts');
+  .superRefine((w, ctx) => {
+    const from = freezeInstant(w.from, w.timeZone);
+    const to = freezeInstant(w.to, w.timeZone);
+    if (from === undefined || to === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'from/to are ISO times with an offset (2026-12-24T00:00:00Z), or local YYYY-MM-DD[THH:MM] with a timeZone',
+      });
+    else if (from >= to) ctx.addIssue({ code: 'custom', message: 'a freeze window ends after it starts' });
+  });
+
+/** Every week on `days`, from `from` to `to` wall-clock time in `timeZone` (a `to` ≤ `from` ends the next day). */
+const WeeklyFreeze = z.strictObject({
+  weekly: z.strictObject({
+    days: z.array(z.enum(WEEKDAYS as [Weekday, ...Weekday[]])).min(1),
+    from: WallClock,
+    to: WallClock,
+  }),
+  timeZone: TimeZone,
+  reason: z.string().max(200).optional(),
+});
+
+/** Freeze windows (issue 13): deployments of the environment do not start inside one. */
+const FreezeWindow = z.union([WeeklyFreeze, DateRangeFreeze]);
 
 export const EnvironmentPolicy = z.strictObject({
   approval: ApprovalMode,
@@ -91,8 +121,19 @@ export const EnvironmentPolicy = z.strictObject({
     cliToGithub: {},
     required: 1,
   }),
-  /** the only cluster credentials this environment uses (`eks` access is a later form) */
-  cluster: z.strictObject({ secret: SecretName }),
+  /**
+   * how this environment reaches its cluster: the only cluster secret it uses, or an EKS cluster
+   * reached through IAM with the environment's role (endpoint and CA from DescribeCluster, an EKS token)
+   */
+  cluster: z.union([
+    z.strictObject({ secret: SecretName }),
+    z.strictObject({
+      eks: z.strictObject({
+        name: z.string().regex(/^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/, 'an EKS cluster name'),
+        region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region, e.g. eu-west-1'),
+      }),
+    }),
+  ]),
   /** Secrets Manager names the releases and Kubernetes Secrets may reference */
   secretPrefixes: z.array(SecretPrefix).default([]),
   namespaces: z.array(Namespace).default([]),
@@ -106,13 +147,19 @@ export const EnvironmentPolicy = z.strictObject({
         .pipe(z.string().regex(HOSTNAME, 'a hostname')),
     )
     .default([]),
-  freezeWindows: z.array(FreezeWindow).default([]),
+  /** when deployments do not start; an approved deployment waits and starts when the window ends */
+  freezeWindows: z.array(FreezeWindow).max(50).default([]),
   /**
    * Releases removed from deploy.yaml: `allow` uninstalls them as part of a deployment (where approval is
    * required, only when the approval showed them as removed); `forbid` (the default) keeps them.
    */
   prune: z.enum(['allow', 'forbid']).default('forbid'),
-  rollback: z.strictObject({ requireConfirmation: z.boolean().default(true) }).optional(),
+  /**
+   * After a failed health check: `rollback` returns every release this deployment changed to the
+   * revision that ran before it (reverse dependency order); `keep` leaves the new revisions. Absent:
+   * `rollback` where approval is required, `keep` elsewhere (see rollbackOnHealthFailure).
+   */
+  rollback: z.enum(['rollback', 'keep']).optional(),
   drift: z.strictObject({ action: z.enum(['ignore', 'report', 'block']).default('report') }).optional(),
 });
 export type EnvironmentPolicy = z.infer<typeof EnvironmentPolicy>;
@@ -189,6 +236,13 @@ export function environmentPolicy(
   return rp && Object.hasOwn(rp.environments, environment) ? rp.environments[environment] : undefined;
 }
 
+/** What a failed health check does in this environment: the policy's word, else by approval mode. */
+export function rollbackOnHealthFailure(
+  env: Pick<EnvironmentPolicy, 'rollback' | 'approval'>,
+): 'rollback' | 'keep' {
+  return env.rollback ?? (env.approval === 'required' ? 'rollback' : 'keep');
+}
+
 /** Self-approval is forbidden unless the policy allows it explicitly. */
 export function selfApprovalAllowed(approvers: Pick<PolicyApprovers, 'allowSelfApproval'>): boolean {
   return approvers.allowSelfApproval === true;
@@ -221,7 +275,7 @@ export function describeEnvironmentPolicy(env: EnvironmentPolicy): string {
         : 'deploys on push';
   return [
     gate + (env.after ? ` after ${env.after}` : ''),
-    `cluster ${env.cluster.secret}`,
+    `cluster ${clusterLabel(env.cluster)}`,
     `secrets ${env.secretPrefixes.join(', ') || 'none'}`,
     `namespaces ${env.namespaces.join(', ') || 'none'}`,
   ].join('; ');
@@ -398,7 +452,7 @@ export function policyFromDeployConfig(config: DeployConfig, repositories: reado
             },
           }
         : {}),
-      cluster: { secret: env.cluster.secret },
+      cluster: copyClusterRef(env.cluster),
       secretPrefixes: [...secrets].sort(),
       namespaces: [...namespaces].sort(),
       chartRepositories: [...charts].sort(),

@@ -113,6 +113,27 @@ export function assumeRoleCredentials(opts: {
  * a Secrets Manager provider from a credentials provider (the wiring owns the SDK client settings).
  * An environment without a role reads nothing: every read fails, naming why (fail closed).
  */
+/**
+ * The credentials of a deployment's environment role (the EKS access entry names that role), or
+ * undefined when the environment has none.
+ */
+export function environmentCredentials(opts: {
+  roles: EnvironmentRoles;
+  sts: Pick<STSClient, 'send'>;
+  clock: Clock;
+}): (d: {
+  id: string;
+  repository: string;
+  environment: string;
+}) => (() => Promise<TemporaryCredentials>) | undefined {
+  return (d) => {
+    const roleArn = roleFor(opts.roles, d.repository, d.environment);
+    return roleArn
+      ? assumeRoleCredentials({ sts: opts.sts, roleArn, sessionName: sessionName(d.id), clock: opts.clock })
+      : undefined;
+  };
+}
+
 export function environmentSecretsProviders(opts: {
   roles: EnvironmentRoles;
   sts: Pick<STSClient, 'send'>;

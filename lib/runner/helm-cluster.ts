@@ -1,6 +1,7 @@
 import { mkdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../clock';
+import type { ReleaseDiagnosis } from '../deploy/diagnosis';
 import type { EnvironmentPlan, PlannedRelease } from '../deploy/plan';
 import { describeError, HelmgateError } from '../errors';
 import type { CommandRunner } from '../exec/command-runner';
@@ -37,6 +38,15 @@ export interface KubeOps {
     http: Array<{ url: string; expectStatus: number }>;
     timeoutMs: number;
   }): Promise<HealthResult>;
+  /**
+   * The failing pods' states, events and log tails (issue 13), redacted with `redact`; called when a
+   * release failed, before anything is rolled back.
+   */
+  diagnose?(input: {
+    namespace: string;
+    release: string;
+    redact: (text: string) => string;
+  }): Promise<ReleaseDiagnosis>;
   /** what helm runs now per release (`namespace/name`), from one read; absent: one `helm list` instead */
   releaseStates?(namespaces: readonly string[]): Promise<ReleaseStates>;
 }
@@ -83,6 +93,8 @@ export interface HelmClusterOptions {
   retry?: Partial<RetryPolicy>;
   /** `--rollback-on-failure` (helm 4 then waits with watches; the loopback stand-in has none). Default true. */
   rollbackOnFailure?: boolean;
+  /** an attempt that cannot get this much helm `--timeout` is handed off; default 30 (tests: less) */
+  minAttemptSeconds?: number;
   /** `--wait` on upgrades. Default false: the health checks below do the waiting, with reasons. */
   wait?: boolean;
   baseEnv?: Readonly<Record<string, string | undefined>>;
@@ -160,6 +172,16 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
           const s = await helm.status(release.name, release.namespace);
           return s ? { status: s.status, revision: s.revision } : undefined;
         },
+        async rollbackRelease(release, revision, deadline) {
+          const seconds = Math.max(
+            30,
+            Math.min(release.timeoutSeconds, Math.floor((deadline - opts.clock.now().getTime()) / 1000)),
+          );
+          await helm.rollback(release.name, release.namespace, revision, {
+            timeoutSeconds: seconds,
+            processTimeoutMs: seconds * 1000 + 10_000,
+          });
+        },
         async releaseStates(releases) {
           if (access.kube.releaseStates)
             return access.kube.releaseStates([...new Set(releases.map((r) => r.namespace))]);
@@ -202,6 +224,7 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
               sleep: opts.sleep ?? delay,
               logger: log,
               ...(opts.retry ? { retry: opts.retry } : {}),
+              ...(opts.minAttemptSeconds !== undefined ? { minAttemptSeconds: opts.minAttemptSeconds } : {}),
             },
             {
               ...helmInput(release, chart.source, input),
@@ -213,6 +236,25 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
           const out = outcome(r);
           if (r.recovered)
             log.warn('stuck release recovered before the upgrade', { release: release.name, ...r.recovered });
+          /** what the cluster shows about the failure, collected now: before any rollback (issue 13) */
+          const diagnosed = async (o: ReleaseOutcome): Promise<ReleaseOutcome> => {
+            const diagnose = access.kube.diagnose?.bind(access.kube);
+            if (!diagnose) return o;
+            const diagnosis = await withDeadline(`diagnosing ${release.name}`, 30_000, () =>
+              diagnose({
+                namespace: release.namespace,
+                release: release.name,
+                redact: (t) => opts.redactor.redact(t),
+              }),
+            ).catch((e) => {
+              log.warn('diagnosis failed', { release: release.name, err: e });
+              return undefined;
+            });
+            // a helm error with no failing pods (a template or API error) needs no "no failing pods found"
+            const empty = diagnosis && diagnosis.pods.length === 0 && !diagnosis.error;
+            return diagnosis && !(empty && o.failure === 'helm') ? { ...o, diagnosis } : o;
+          };
+          if (out.status === 'failed') return diagnosed({ ...out, failure: 'helm' });
           if (out.status !== 'succeeded') return out;
           const { health } = release;
           if (!health.workloads && health.http.length === 0) return out;
@@ -231,11 +273,12 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
             }),
           ).catch((e): HealthResult => ({ healthy: false, reason: describeError(e) }));
           if (h.healthy) return out;
-          return {
+          return diagnosed({
             ...out,
             status: 'failed',
+            failure: 'health',
             reason: opts.redactor.redact(`health check failed: ${h.reason}`),
-          };
+          });
         },
         async close() {},
       };

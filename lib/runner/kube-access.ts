@@ -1,15 +1,24 @@
 import { KubeConfig } from '@kubernetes/client-node';
+import type { Clock } from '../clock';
 import type { EnvironmentPlan } from '../deploy/plan';
+import { HelmgateError } from '../errors';
 import { guardFor, type OutboundFor } from '../http/outbound-guard';
 import { kubeConfigFromSecret, writeKubeconfig } from '../kube/kube-config';
 import { kubeOperations } from '../kube/kube-ops';
 import type { Logger } from '../log/logger';
 import type { SecretResolver } from '../secrets/secrets-provider';
+import { type AwsCredentials, describeEksCluster, eksToken, eksTokenSource } from './eks-token';
 import type { ClusterAccess } from './helm-cluster';
 
 export type ClusterAccessFactory = (
   plan: EnvironmentPlan,
-  ctx: { workDir: string; secrets: SecretResolver; digestKey: string },
+  ctx: {
+    workDir: string;
+    secrets: SecretResolver;
+    digestKey: string;
+    repository?: string;
+    deploymentId?: string;
+  },
 ) => Promise<ClusterAccess>;
 
 export interface AccessOptions {
@@ -30,11 +39,85 @@ export interface AccessOptions {
  */
 export function clusterAccessFromSecret(opts: AccessOptions): ClusterAccessFactory {
   return async (plan, ctx) => {
+    if (!('secret' in plan.cluster))
+      throw new HelmgateError('invalid_config', `${plan.environment}: an eks cluster has no cluster secret`);
     const text = await ctx.secrets.resolve({ secret: plan.cluster.secret });
     const kc = kubeConfigFromSecret(text, { secretName: plan.cluster.secret });
     registerKubeconfig(kc, (v, o) => ctx.secrets.registerDerived(v, o));
     const path = await writeKubeconfig(kc, ctx.workDir);
     return access(kc, path, opts, { digestKey: ctx.digestKey, environment: plan.environment });
+  };
+}
+
+/** What the EKS access needs besides AccessOptions; the composition root supplies the AWS parts. */
+export interface EksAccessOptions extends AccessOptions {
+  clock: Clock;
+  /** the credentials of the deployment's environment role (the EKS access entry names that role) */
+  credentialsFor: (
+    plan: EnvironmentPlan,
+    ctx: { repository?: string; deploymentId?: string },
+  ) => () => Promise<AwsCredentials>;
+  /** tests: loopback EKS; default the region's endpoint */
+  eksEndpoint?: string;
+  fetch?: typeof fetch;
+}
+
+/**
+ * AWS, an `eks` cluster in the policy (issue 15 item 2): the endpoint and CA from DescribeCluster, and
+ * the EKS token signed with the environment role's credentials, re-signed before EKS's 15 minutes are
+ * up, for client-node (read per request) and helm (its 0600 kubeconfig rewritten with each new token).
+ * No cluster secret is read.
+ */
+export function clusterAccessFromEks(opts: EksAccessOptions): ClusterAccessFactory {
+  return async (plan, ctx) => {
+    const cluster = plan.cluster;
+    if (!('eks' in cluster))
+      throw new HelmgateError('invalid_config', `${plan.environment}: not an eks cluster`);
+    const credentials = opts.credentialsFor(plan, ctx);
+    const info = await describeEksCluster({
+      cluster: cluster.eks,
+      credentials,
+      now: opts.clock.now(),
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+      ...(opts.eksEndpoint ? { eksEndpoint: opts.eksEndpoint } : {}),
+    });
+    const url = new URL(info.endpoint);
+    let file: string | undefined;
+    const kc = new KubeConfig();
+    const source = await eksTokenSource({
+      clock: opts.clock,
+      sign: (now) => eksToken({ cluster: cluster.eks, credentials, now }),
+      onToken: async (token) => {
+        ctx.secrets.registerDerived(token);
+        // helm reads its kubeconfig when it starts: keep the file's token the current one
+        if (file) await writeKubeconfig(kc, ctx.workDir);
+      },
+      onError: (err) =>
+        opts.logger.warn('eks token refresh failed; the held token is valid for 5 more minutes', { err }),
+    });
+    const user = {
+      name: 'helmgate',
+      // client-node reads the token for every request
+      get token(): string {
+        return source.current();
+      },
+    };
+    kc.loadFromOptions({
+      clusters: [
+        {
+          name: 'helmgate',
+          server: info.endpoint,
+          skipTLSVerify: url.protocol === 'http:',
+          caData: info.certificateAuthorityData,
+        },
+      ],
+      users: [user],
+      contexts: [{ name: 'helmgate', cluster: 'helmgate', user: 'helmgate' }],
+      currentContext: 'helmgate',
+    });
+    file = await writeKubeconfig(kc, ctx.workDir);
+    ctx.secrets.registerDerived(kc.exportConfig(), { lines: false });
+    return access(kc, file, opts, { digestKey: ctx.digestKey, environment: plan.environment });
   };
 }
 

@@ -28,7 +28,13 @@ export interface ManifestPreviewDeps {
   cluster: {
     open(
       plan: EnvironmentPlan,
-      ctx: { workDir: string; secrets: SecretResolver; deploymentId: string; digestKey: string },
+      ctx: {
+        workDir: string;
+        secrets: SecretResolver;
+        deploymentId: string;
+        digestKey: string;
+        repository?: string;
+      },
     ): Promise<PreviewSession>;
   };
   /** the resolver scoped to the deployment whose plan is previewed (its environment's secrets only) */
@@ -60,7 +66,13 @@ export async function previewManifests(
     const secrets = deps.secrets(ctx.deployment);
     // the preview syncs no Kubernetes Secret, so it makes no content digest: a throwaway key, never stored
     const digestKey = randomBytes(32).toString('hex');
-    session = await deps.cluster.open(plan, { workDir, secrets, deploymentId: ctx.deployment.id, digestKey });
+    session = await deps.cluster.open(plan, {
+      workDir,
+      secrets,
+      deploymentId: ctx.deployment.id,
+      digestKey,
+      repository: ctx.deployment.repository,
+    });
     const render = session.renderManifests?.bind(session);
     // render-only (no cluster): nothing runs to compare with, and that is by design, not worth a line
     if (session.mode !== 'deploy' || !render) return undefined;

@@ -2,6 +2,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../clock';
 import { parseDeployConfig } from '../deploy/deploy-config';
+import type { ReleaseDiagnosis } from '../deploy/diagnosis';
+import { frozenAt } from '../deploy/freeze';
 import { type Deployment, deadRuns, lockName, type ReleaseResult, refusal } from '../deploy/lifecycle';
 import type { ManifestDiff } from '../deploy/manifest-diff';
 import {
@@ -21,13 +23,14 @@ import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
 import { checkPlan, PolicyViolationError } from '../policy/check';
-import type { Policy } from '../policy/policy';
+import { environmentPolicy, type Policy, rollbackOnHealthFailure } from '../policy/policy';
 import { DIGEST_KEY_SECRET, keyedHash } from '../secrets/digest-key';
 import { SecretMissingError, type SecretResolver } from '../secrets/secrets-provider';
 import type { DeploymentStore } from '../store/deployment-store';
 import { DEFAULT_STEP_DEADLINES, type StepDeadlines, withDeadline } from './deadline';
 import { previewManifests } from './manifest-preview';
 import { pruneRemoved } from './prune';
+import { describeRollback, rollbackEnvironment } from './rollback';
 import { directorySourceReader } from './source-reader';
 import { openWorkDir } from './work-dir';
 
@@ -38,12 +41,18 @@ export interface ReleaseOutcome {
   attempts: number;
   reason?: string;
   errorTail?: string;
+  /** why it failed: helm itself, or the health checks after a helm success */
+  failure?: 'helm' | 'health';
+  /** what the cluster showed when it failed (collected before any rollback) */
+  diagnosis?: ReleaseDiagnosis;
 }
 
 export interface ClusterSession {
   mode: 'deploy' | 'render';
   /** helm's view of the release: for skip-unchanged */
   releaseStatus(release: PlannedRelease): Promise<{ status: string; revision: number } | undefined>;
+  /** `helm rollback` to an earlier revision (deploy mode only): the policy's rollback on a failed health check */
+  rollbackRelease?(release: PlannedRelease, revision: number, deadline: number): Promise<void>;
   /** what helm runs now for every release of the plan, from ONE read of the cluster (skip-unchanged, drift) */
   releaseStates(releases: readonly PlannedRelease[]): Promise<ReleaseStates>;
   /** create/update the Kubernetes Secrets of the plan, restarting readers when content changed */
@@ -75,7 +84,14 @@ export interface ClusterConnector {
   readonly readsClusterSecret: boolean;
   open(
     plan: EnvironmentPlan,
-    ctx: { workDir: string; secrets: SecretResolver; deploymentId: string; digestKey: string },
+    ctx: {
+      workDir: string;
+      secrets: SecretResolver;
+      deploymentId: string;
+      digestKey: string;
+      /** whose environment role signs an EKS token */
+      repository?: string;
+    },
   ): Promise<ClusterSession>;
 }
 
@@ -230,6 +246,20 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
   const refused = refusal({ type: 'run-started', target: existing }, deps.clock.now().toISOString());
   if (refused) return { kind: 'not-runnable', reason: refused };
 
+  // a freeze window (issue 13): the deployment stays queued, approved or not, and the sweeper starts it
+  // when the window ends; a continuation of a run that already started is not stopped half-way
+  const envPolicy = environmentPolicy(deps.policy, existing.repository, existing.environment);
+  const frozen =
+    envPolicy && !job.continuation ? frozenAt(envPolicy.freezeWindows, deps.clock.now()) : undefined;
+  if (frozen) {
+    const until = frozen.until.toISOString();
+    const reason = `frozen until ${until}${frozen.reason ? ` (${frozen.reason})` : ''}: starts when the freeze ends`;
+    if (existing.frozenUntil !== until)
+      await deps.store.update(existing.id, { frozenUntil: until, reason }, deps.clock.now());
+    log.info('environment frozen; deployment stays queued', { until });
+    return { kind: 'waiting', reason };
+  }
+
   const leaseMs = deps.lockLeaseMs ?? 120_000;
   const lock = lockName(existing);
   const lease = await deps.store.acquireLock(lock, deps.invocationId, leaseMs, deps.clock.now());
@@ -302,7 +332,9 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
     const own = deps.ownSecrets?.() ?? secrets;
     const keyRef = { secret: deps.digestKeySecret ?? DIGEST_KEY_SECRET };
     const refs = [
-      ...(deps.cluster.readsClusterSecret ? [{ secret: plan.cluster.secret }] : []),
+      ...(deps.cluster.readsClusterSecret && 'secret' in plan.cluster
+        ? [{ secret: plan.cluster.secret }]
+        : []),
       ...plan.secretRefs,
     ];
     await withDeadline('the secrets pre-flight', stepMs(deps, 'secrets'), async () => {
@@ -328,7 +360,13 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
     // the cluster session opens while the plan is recorded (neither needs the other)
     const opened = plan;
     const opening = withDeadline('connecting to the cluster', stepMs(deps, 'cluster'), () =>
-      deps.cluster.open(opened, { workDir, secrets, deploymentId: d.id, digestKey }),
+      deps.cluster.open(opened, {
+        workDir,
+        secrets,
+        deploymentId: d.id,
+        digestKey,
+        repository: d.repository,
+      }),
     );
     const [updated, connected] = await Promise.allSettled([recorded, opening]);
     if (updated.status === 'rejected') {
@@ -496,6 +534,7 @@ async function runReleases(
     ]),
   );
   const byName = new Map(plan.releases.map((r) => [r.name, r]));
+  const healthFailed = new Set<string>();
   const margin = deps.safetyMarginMs ?? 60_000;
   const deadline = deps.clock.now().getTime() + deps.remainingTimeMs() - margin;
   const force = deps.force ?? deployment.force ?? false;
@@ -596,7 +635,9 @@ async function runReleases(
         ...(out.revision !== undefined ? { revision: out.revision } : {}),
         ...(out.reason ? { reason: deps.redactor.redact(out.reason) } : {}),
         ...(out.errorTail ? { errorTail: deps.redactor.redact(out.errorTail) } : {}),
+        ...(out.diagnosis ? { diagnosis: out.diagnosis } : {}),
       };
+      if (out.failure === 'health') healthFailed.add(name);
       if (out.status === 'deferred') base.reason = 'handed to a fresh invocation (time limit)';
       record(base);
       if (out.status === 'succeeded' && out.revision !== undefined)
@@ -643,10 +684,16 @@ async function runReleases(
   const releases = [...results.values()];
   if (failedNames.length > 0 || outcomes.some(([, o]) => o === 'cancelled')) {
     const reasons = failedNames.map((n) => `${n}: ${results.get(n)?.reason ?? 'failed'}`);
+    // the diagnosis is already recorded (collected inside runRelease): only now is anything rolled back
+    const rolledBack =
+      healthFailed.size > 0 && session.mode === 'deploy' ? await rollbackOnFailure(deps, ctx, results) : '';
     return finish(deps, deployment, {
       outcome: 'failed',
-      releases,
-      reason: deps.redactor.redact(`release(s) failed: ${reasons.join('; ')}`).slice(0, 1000),
+      releases: [...results.values()],
+      // the rollback summary leads: it must survive the length bound
+      reason: deps.redactor
+        .redact(`${rolledBack ? `${rolledBack}. ` : ''}release(s) failed: ${reasons.join('; ')}`)
+        .slice(0, 1000),
     });
   }
   const final = session.mode === 'render' ? 'rendered' : 'succeeded';
@@ -676,8 +723,43 @@ async function runReleases(
           {
             reason: `finished in invocation ${ctx.job.continuation + 1} (handed off near Lambda's time limit)`,
           }
-        : {}),
+        : deployment.frozenUntil
+          ? // replaces the "frozen until" it waited with
+            { reason: `started when the freeze ended (${deployment.frozenUntil})` }
+          : {}),
   });
+}
+
+/**
+ * Policy `rollback` (issue 13, item 3): after a failed health check, every release this deployment
+ * changed goes back to the revision that ran before, dependents first. Returns the summary for the
+ * deployment's reason ('' under `keep`), and marks each release result with the revision it returned to.
+ */
+async function rollbackOnFailure(
+  deps: RunnerDeps,
+  ctx: { deployment: Deployment; plan: EnvironmentPlan; session: ClusterSession },
+  results: Map<string, ReleaseResult>,
+): Promise<string> {
+  const env = environmentPolicy(deps.policy, ctx.deployment.repository, ctx.deployment.environment);
+  if (!env || rollbackOnHealthFailure(env) === 'keep') return '';
+  const changed = new Map<string, number>();
+  for (const r of results.values())
+    if ((r.status === 'succeeded' || r.status === 'failed') && r.revision !== undefined)
+      changed.set(r.name, r.revision);
+  const steps = await rollbackEnvironment({
+    session: ctx.session,
+    releases: ctx.plan.releases,
+    changed,
+    // a rollback is worth finishing even near the limit: helm gets at least its minimum
+    deadline: deps.clock.now().getTime() + Math.max(60_000, deps.remainingTimeMs() - 10_000),
+    logger: deps.logger.child({ deploymentId: ctx.deployment.id }),
+  });
+  for (const s of steps)
+    if (s.outcome === 'rolled-back' && s.to !== undefined) {
+      const r = results.get(s.release);
+      if (r) results.set(s.release, { ...r, rolledBackTo: s.to });
+    }
+  return describeRollback(steps);
 }
 
 /** The deployment after a move: the moved one, or (lost write) what it is now, or what we had. */

@@ -1,5 +1,6 @@
 import type { Deployment, ReleaseResult } from '../deploy/deployment';
-import type { ApprovalRequestNotice } from '../notify/notifier';
+import { formatDiagnosis } from '../deploy/diagnosis';
+import type { ApprovalReminderNotice, ApprovalRequestNotice } from '../notify/notifier';
 import { approveActionId, approveAllActionId, rejectActionId } from './interaction';
 
 /**
@@ -381,7 +382,13 @@ export function renderFailureDetails(d: Deployment, opts: RenderOptions = {}): S
   const failed = (d.releases ?? []).filter((r) => r.status === 'failed');
   for (const r of failed.slice(0, MAX_FAILED_RELEASES_SHOWN)) {
     const title = `*${escapeMrkdwn(r.name)}* (${escapeMrkdwn(r.namespace)})${r.reason ? ` — ${escapeMrkdwn(truncate(r.reason, 300))}` : ''}${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}`;
-    const text = r.errorTail ? `${title}\n${codeBlock(tail(r.errorTail, TAIL_MAX))}` : title;
+    const evidence = [
+      // both fit one section: the error tail gets less room when a diagnosis follows it
+      ...(r.errorTail ? [codeBlock(tail(r.errorTail, r.diagnosis ? 800 : TAIL_MAX))] : []),
+      // the failing pods as they were before any rollback (issue 13): states, events, last log lines
+      ...(r.diagnosis ? [codeBlock(tail(formatDiagnosis(r.diagnosis), 1300))] : []),
+    ];
+    const text = [title, ...evidence].join('\n');
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(text, SECTION_MAX) } });
   }
   if (failed.length > MAX_FAILED_RELEASES_SHOWN)
@@ -392,6 +399,28 @@ export function renderFailureDetails(d: Deployment, opts: RenderOptions = {}): S
       ],
     });
   return { text: truncate(`${environmentName(d)} failed at ${shortSha(d.sha)}`, 3000), blocks };
+}
+
+/**
+ * The reminder before an approval expires, posted once in the commit's thread: it mentions the approvers
+ * (Slack ids) and names the ones Slack cannot reach; the link is not repeated (it is further up the thread).
+ */
+export function renderApprovalReminder(notice: ApprovalReminderNotice): SlackMessage {
+  const d = notice.deployment;
+  const mentions = (notice.approvers?.slack ?? [])
+    .filter((id) => /^[UW][A-Z0-9]+$/.test(id))
+    .map((id) => `<@${id}>`);
+  const named = (notice.approvers?.github ?? []).map((l) => escapeMrkdwn(l));
+  const who = [...mentions, ...named].join(' ');
+  const votes =
+    notice.required !== undefined
+      ? `${notice.votes} of ${notice.required} approvals`
+      : `${notice.votes} approval(s)`;
+  const text = `:alarm_clock: ${who ? `${who}: ` : ''}*${escapeMrkdwn(environmentName(d))}* at \`${shortSha(d.sha)}\` still waits for approval (${votes}); the request expires at ${escapeMrkdwn(notice.expiresAt)}. The approval link is further up this thread.`;
+  return {
+    text: truncate(`${environmentName(d)} approval expires at ${notice.expiresAt}`, 3000),
+    blocks: [{ type: 'section', text: { type: 'mrkdwn', text: truncate(text, SECTION_MAX) } }],
+  };
 }
 
 /**

@@ -3,12 +3,13 @@ import type { Clock } from '../clock';
 import type { Deployment } from '../deploy/deployment';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
-import type { ApprovalRequestNotice, Notifier } from '../notify/notifier';
+import type { ApprovalReminderNotice, ApprovalRequestNotice, Notifier } from '../notify/notifier';
 import type { AuditEntry, DeploymentStore } from '../store/deployment-store';
 import {
   commitStateOf,
   latestPerEnvironment,
   type RenderOptions,
+  renderApprovalReminder,
   renderApprovalRequested,
   renderCommitMessage,
   renderFailureDetails,
@@ -109,6 +110,32 @@ export class SlackNotifier implements Notifier {
       });
     } catch (e) {
       log.warn('slack approval notice failed', { slackError: slackErrorCode(e) });
+    }
+  }
+
+  /** The reminder before an approval expires, in the commit's thread (the sweeper sends it once). */
+  async approvalReminder(notice: ApprovalReminderNotice): Promise<void> {
+    const d = notice.deployment;
+    try {
+      const ref = await this.refresh(d);
+      if (!ref) return;
+      const msg = renderApprovalReminder({
+        ...notice,
+        deployment: this.redact(d),
+        summary: notice.summary.map((l) => this.opts.redactor?.redact(l) ?? l),
+      });
+      await this.opts.client.chat.postMessage({
+        channel: ref.channel,
+        thread_ts: ref.ts,
+        text: msg.text,
+        blocks: msg.blocks as never,
+        unfurl_links: false,
+        unfurl_media: false,
+      });
+    } catch (e) {
+      this.opts.logger
+        .child({ deploymentId: d.id, sha: d.sha })
+        .warn('slack approval reminder failed', { slackError: slackErrorCode(e) });
     }
   }
 

@@ -1,19 +1,15 @@
 import type { ApprovalRequest } from '../approval/approval-request';
 import type { Clock } from '../clock';
+import { frozenAt } from '../deploy/freeze';
 import { type Deployment, deadRuns, lockName } from '../deploy/lifecycle';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { handle } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
-import type { Notifier } from '../notify/notifier';
+import type { ApprovalReminderNotice, Notifier } from '../notify/notifier';
+import { type EnvironmentPolicy, environmentPolicy, type Policy } from '../policy/policy';
 import type { DeploymentStore } from '../store/deployment-store';
 
-/** A reminder that an approval will expire soon. The link is not repeated: only its hash is stored. */
-export interface ApprovalReminderNotice {
-  deployment: Deployment;
-  expiresAt: string;
-  votes: number;
-  summary: string[];
-}
+export type { ApprovalReminderNotice } from '../notify/notifier';
 
 /** Optional notifier capability; notifiers without it get no reminders (the sweeper logs instead). */
 export interface ApprovalReminderNotifier {
@@ -28,6 +24,8 @@ export interface SweeperDeps {
   logger: Logger;
   /** remind this long before expiry; default 2 h */
   remindBeforeMs?: number;
+  /** the operator policy: its freeze windows say when frozen deployments may start */
+  policy?: Policy;
   /** how many recent deployments to scan for environments (locks) and stranded approvals; default 200 */
   scanLimit?: number;
 }
@@ -39,6 +37,8 @@ export interface SweepReport {
   /** deployments left `running` by a runner whose lock expired, now failed */
   deadRuns: string[];
   redispatched: string[];
+  /** queued deployments whose freeze window ended, dispatched now */
+  thawed: string[];
 }
 
 /**
@@ -54,6 +54,7 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
     locksReleased: [],
     deadRuns: [],
     redispatched: [],
+    thawed: [],
   };
   const log = deps.logger.child({ job: 'sweeper' });
 
@@ -67,11 +68,14 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
     } else if (!req.remindedAt && (await deps.store.markApprovalReminded(req.deploymentId, now))) {
       const d = await deps.store.getDeployment(req.deploymentId);
       if (d && d.status === 'awaiting_approval') {
-        const notice = {
+        const env = deps.policy ? environmentPolicy(deps.policy, d.repository, d.environment) : undefined;
+        const notice: ApprovalReminderNotice = {
           deployment: d,
           expiresAt: req.expiresAt,
           votes: req.voteCount,
           summary: req.summary,
+          ...(env ? { required: d.requestedApprovers?.required ?? env.approvers.required } : {}),
+          ...(env ? { approvers: reminderAudience(env.approvers, d) } : {}),
         };
         if (deps.notifier.approvalReminder) await deps.notifier.approvalReminder(notice);
         else log.info('approval expires soon', { deploymentId: d.id, expiresAt: req.expiresAt });
@@ -85,6 +89,16 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
   for (const d of recent) {
     const k = lockName(d);
     envs.set(k, [...(envs.get(k) ?? []), d]);
+  }
+  // a deployment queued during a freeze starts when it ends (the runner left it queued with `frozenUntil`);
+  // the runner checks the freeze again, so a dispatch during a window extended meanwhile only waits again
+  for (const d of recent) {
+    if (d.status !== 'queued' || !d.frozenUntil || Date.parse(d.frozenUntil) > now.getTime()) continue;
+    const env = deps.policy ? environmentPolicy(deps.policy, d.repository, d.environment) : undefined;
+    if (env && frozenAt(env.freezeWindows, now)) continue;
+    await deps.dispatcher.dispatch({ deploymentId: d.id });
+    report.thawed.push(d.id);
+    log.info('freeze ended; deployment dispatched', { deploymentId: d.id, frozenUntil: d.frozenUntil });
   }
   for (const [name, deployments] of envs) {
     const lease = await deps.store.getLock(name);
@@ -128,4 +142,29 @@ async function expire(deps: SweeperDeps, req: ApprovalRequest, now: Date): Promi
   // superseded or decided meanwhile: nothing to expire (decide refuses, apply loses the write)
   if (d) await handle(deps, { type: 'expiry', target: d, expiresAt: req.expiresAt });
   return true;
+}
+
+/**
+ * Who a reminder mentions: the environment's Slack approvers and the Slack ids mapped to its GitHub
+ * approvers (narrowed to the commit's own `approvers` block when it names any); GitHub approvers with no
+ * Slack id are named instead.
+ */
+export function reminderAudience(
+  a: Pick<EnvironmentPolicy['approvers'], 'slack' | 'github' | 'slackToGithub'>,
+  d: Pick<Deployment, 'requestedApprovers'>,
+): { slack: string[]; github: string[] } {
+  const wantSlack = d.requestedApprovers?.slack.length ? new Set(d.requestedApprovers.slack) : undefined;
+  const wantGithub = d.requestedApprovers?.github.length
+    ? new Set(d.requestedApprovers.github.map((l) => l.toLowerCase()))
+    : undefined;
+  const github = a.github.filter((l) => !wantGithub || wantGithub.has(l.toLowerCase()));
+  const byLogin = new Map(Object.entries(a.slackToGithub).map(([id, login]) => [login.toLowerCase(), id]));
+  const slack = new Set(a.slack.filter((id) => !wantSlack || wantSlack.has(id)));
+  const unmapped: string[] = [];
+  for (const l of github) {
+    const id = byLogin.get(l.toLowerCase());
+    if (id) slack.add(id);
+    else unmapped.push(l);
+  }
+  return { slack: [...slack].sort(), github: unmapped };
 }

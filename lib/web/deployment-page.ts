@@ -1,4 +1,5 @@
 import type { Deployment } from '../deploy/deployment';
+import { formatDiagnosis } from '../deploy/diagnosis';
 import type { AuditEntry } from '../store/deployment-store';
 import type { DeploymentDetail } from './dashboard-data';
 import {
@@ -106,12 +107,16 @@ function errorTails(d: Deployment): string {
     .join('')}`;
 }
 
-/** A diagnosis (pods, events, logs) when the runner recorded one; its shape is the runner's. */
+/** Per failed release, what the cluster showed (pods, container states, events, log tails), redacted. */
 function diagnosis(d: Deployment): string {
-  const diag = (d as Deployment & { diagnosis?: unknown }).diagnosis;
-  if (diag === undefined || diag === null) return '';
-  const text = typeof diag === 'string' ? diag : JSON.stringify(diag, null, 2);
-  return `<h2>Diagnosis</h2><pre id="diagnosis">${escapeHtml(text)}</pre>`;
+  const diagnosed = (d.releases ?? []).filter((r) => r.diagnosis);
+  if (diagnosed.length === 0) return '';
+  return `<div id="diagnosis"><h2>Diagnosis</h2>${diagnosed
+    .map(
+      (r) =>
+        `<details open class="diagnosis" data-release="${escapeHtml(r.name)}"><summary>${escapeHtml(r.name)} (${escapeHtml(r.namespace)}) — collected ${escapeHtml(r.diagnosis?.at ?? '')}${r.rolledBackTo !== undefined ? `, before the rollback to revision ${escapeHtml(r.rolledBackTo)}` : ''}</summary><pre>${escapeHtml(r.diagnosis ? formatDiagnosis(r.diagnosis) : '')}</pre></details>`,
+    )
+    .join('')}</div>`;
 }
 
 /** `/deployments/{id}` for a browser. */

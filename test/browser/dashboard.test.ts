@@ -165,12 +165,21 @@ async function seedHistory() {
         reason: 'transient: timed out',
         errorTail:
           'Error: UPGRADE FAILED: context deadline exceeded\nhub-7d9f: Back-off pulling image "jupyterhub/k8s-hub:4.4.0"',
+        diagnosis: {
+          at: '2026-11-26T01:00:00.000Z',
+          pods: [
+            {
+              name: 'hub-7d9f',
+              phase: 'Pending',
+              containers: [
+                { name: 'hub', state: 'waiting', reason: 'ImagePullBackOff', restarts: 0, ready: false },
+              ],
+              events: ['Warning Failed: Failed to pull image: 429 Too Many Requests (x4)'],
+            },
+          ],
+        },
       }),
     ],
-    diagnosis: {
-      pods: ['hub-7d9f ImagePullBackOff'],
-      events: ['Failed to pull image: 429 Too Many Requests'],
-    },
   } as Partial<Deployment> & { ago: number });
   // preview: running now, one of three releases done
   await seed('preview', {

@@ -4,6 +4,8 @@ module.exports = [
   '@octokit',
   'universal-user-agent',
   'before-after-hook',
+  'universal-github-app-jwt',
+  'toad-cache',
   'fast-content-type-parse',
   'json-with-bigint',
   '@kubernetes',

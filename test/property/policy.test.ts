@@ -305,7 +305,7 @@ async function checkCase(c: Case): Promise<string[]> {
   if (a.required < p.approvers.required) problems.push('effective required lower');
   if (a.allowSelfApproval && p.approvers.allowSelfApproval !== true)
     problems.push('effective self-approval looser');
-  if (eff.cluster.secret !== p.cluster.secret) problems.push('effective cluster differs');
+  if (JSON.stringify(eff.cluster) !== JSON.stringify(p.cluster)) problems.push('effective cluster differs');
   const within = (xs: string[], ys: string[]) => xs.every((x) => ys.includes(x));
   if (!within(eff.secretPrefixes, p.secretPrefixes)) problems.push('effective secret prefixes looser');
   if (!within(eff.namespaces, p.namespaces)) problems.push('effective namespaces looser');

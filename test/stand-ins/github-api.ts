@@ -1,3 +1,4 @@
+import { verify as cryptoVerify, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -54,6 +55,16 @@ export interface GithubDelegate {
  * → `status` ahead/behind/diverged/identical over the commits you add). Records every request. Point
  * Octokit at it with `baseUrl: stand.url`.
  */
+/** A GitHub App the stand-in knows: it checks App JWTs with `publicKey` and issues installation tokens. */
+export interface GithubAppStandInOptions {
+  id: number;
+  publicKey: string;
+  installationId: number;
+  /** how long an installation token lives; GitHub: one hour */
+  tokenTtlMs?: number;
+  now?: () => number;
+}
+
 export class GithubApiStandIn {
   readonly calls: GithubCall[] = [];
   readonly deployments: StandInDeployment[] = [];
@@ -77,9 +88,43 @@ export class GithubApiStandIn {
   private readonly delegate: GithubDelegate | undefined;
 
   /** `delegate` serves every path outside `/repos/` (one API base URL for OAuth identity and REST). */
-  constructor(opts: { token?: string; delegate?: GithubDelegate } = {}) {
+  /** GitHub App installation tokens this stand-in issued, with when they expire (ms) */
+  readonly installationTokens = new Map<string, number>();
+  /** why each App JWT or installation token was refused, in order */
+  readonly appRefusals: string[] = [];
+  private readonly app: GithubAppStandInOptions | undefined;
+
+  constructor(opts: { token?: string; delegate?: GithubDelegate; app?: GithubAppStandInOptions } = {}) {
     this.token = opts.token;
     this.delegate = opts.delegate;
+    this.app = opts.app;
+  }
+
+  /** Checks an App JWT as GitHub does: RS256 by the App's key, `iss` the App id, not expired, ≤ 10 min. */
+  private appJwtProblem(authorization: string): string | undefined {
+    const app = this.app as GithubAppStandInOptions;
+    const jwt = /^(?:bearer|Bearer) (.+)$/.exec(authorization)?.[1];
+    if (!jwt) return 'no bearer JWT';
+    const [h, p, sig] = jwt.split('.');
+    if (!h || !p || !sig) return 'not a JWT';
+    let header: { alg?: string };
+    let payload: { iss?: unknown; iat?: number; exp?: number };
+    try {
+      header = JSON.parse(Buffer.from(h, 'base64url').toString());
+      payload = JSON.parse(Buffer.from(p, 'base64url').toString());
+    } catch {
+      return 'not a JWT';
+    }
+    if (header.alg !== 'RS256') return 'not RS256';
+    if (!cryptoVerify('RSA-SHA256', Buffer.from(`${h}.${p}`), app.publicKey, Buffer.from(sig, 'base64url')))
+      return 'signature does not match the App key';
+    if (String(payload.iss) !== String(app.id)) return 'iss is not the App id';
+    // JWTs are signed with the real time (universal-github-app-jwt); tokens expire on app.now
+    const now = Date.now() / 1000;
+    if (typeof payload.exp !== 'number' || payload.exp <= now) return 'JWT expired';
+    if (typeof payload.iat !== 'number' || payload.exp - payload.iat > 660)
+      return 'JWT lives longer than 10 minutes';
+    return undefined;
   }
 
   setPermission(repository: string, login: string, permission: string): void {
@@ -219,7 +264,44 @@ export class GithubApiStandIn {
         send(f.status, { message: f.message, documentation_url: 'https://docs.github.com/rest' }, f.headers);
       return f !== undefined;
     };
-    if (this.token !== undefined) {
+    if (this.app) {
+      const app = this.app;
+      const auth = req.headers.authorization ?? '';
+      const exchange = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(url.pathname);
+      if (exchange && method === 'POST') {
+        const problem =
+          this.appJwtProblem(auth) ??
+          (Number(exchange[1]) === app.installationId ? undefined : "not this App's installation");
+        if (problem) {
+          this.appRefusals.push(problem);
+          return send(401, {
+            message: 'A JSON web token could not be decoded',
+            documentation_url: 'https://docs.github.com/rest',
+          });
+        }
+        const token = `ghs_${randomBytes(18).toString('hex')}`;
+        const expiresAt = (app.now?.() ?? Date.now()) + (app.tokenTtlMs ?? 3_600_000);
+        this.installationTokens.set(token, expiresAt);
+        return send(201, {
+          token,
+          expires_at: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          permissions: { contents: 'read', deployments: 'write', metadata: 'read' },
+          repository_selection: 'all',
+        });
+      }
+      const token = /^(?:token|bearer|Bearer) (ghs_\w+)$/.exec(auth)?.[1];
+      const expires = token ? this.installationTokens.get(token) : undefined;
+      const refused =
+        expires === undefined
+          ? 'not an installation token'
+          : expires <= (app.now?.() ?? Date.now())
+            ? 'installation token expired'
+            : undefined;
+      if (refused) {
+        this.appRefusals.push(refused);
+        return send(401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' });
+      }
+    } else if (this.token !== undefined) {
       const auth = req.headers.authorization ?? '';
       if (
         auth !== `token ${this.token}` &&

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { parse as parseYaml } from 'yaml';
+import { eksTokenProblem, type TestCredentials } from './aws-sigv4';
 import {
   canEncodeProtobuf,
   decodeProtobufObject,
@@ -51,7 +52,8 @@ const RESOURCES: ResourceType[] = [
   r('', 'v1', 'services', 'Service', true, ['status']),
   r('', 'v1', 'serviceaccounts', 'ServiceAccount', true),
   r('', 'v1', 'persistentvolumeclaims', 'PersistentVolumeClaim', true, ['status']),
-  r('', 'v1', 'pods', 'Pod', true, ['status']),
+  r('', 'v1', 'pods', 'Pod', true, ['status', 'log']),
+  r('', 'v1', 'events', 'Event', true),
   r('apps', 'v1', 'deployments', 'Deployment', true, ['status', 'scale']),
   r('apps', 'v1', 'statefulsets', 'StatefulSet', true, ['status', 'scale']),
   r('apps', 'v1', 'daemonsets', 'DaemonSet', true, ['status']),
@@ -85,6 +87,8 @@ export interface KubeRequest {
    * from base64; JSON bodies have Secret data decoded too; anything else is the raw UTF-8.
    */
   text: string;
+  /** performance.now() when it arrived (to order it against other effects) */
+  at: number;
 }
 
 /** A fault answered instead of the real response, for the next `times` matching requests. */
@@ -110,6 +114,11 @@ export interface KubeApiOptions {
    * tests leave this unset.
    */
   token?: string;
+  /**
+   * EKS through IAM (issue 15): requests must carry an EKS token (`k8s-aws-v1.…`) presigned for this
+   * cluster with these credentials, checked as EKS checks it (test/stand-ins/aws-sigv4.ts).
+   */
+  eks?: { cluster: string; region: string; credentials: TestCredentials; now?: () => Date };
 }
 
 interface Watcher {
@@ -148,9 +157,16 @@ export class KubeApiStandIn {
   private readinessRule: ((workload: Json) => boolean) | undefined;
   private readonly watchers = new Set<Watcher>();
   private readonly sockets = new Set<Socket>();
+  /** `namespace/pod/container` -> the log text `pods/{name}/log` answers (see setPodLog) */
+  private readonly podLogs = new Map<string, string>();
   private server: Server | undefined;
   private rv = 100;
-  private readonly options: Required<Omit<KubeApiOptions, 'token'>> & { token: string | undefined };
+  private readonly options: Required<Omit<KubeApiOptions, 'token' | 'eks'>> & {
+    token: string | undefined;
+    eks: KubeApiOptions['eks'] | undefined;
+  };
+  /** why each refused EKS token was refused, in order */
+  readonly eksRefusals: string[] = [];
   port = 0;
 
   constructor(options: KubeApiOptions = {}) {
@@ -158,6 +174,7 @@ export class KubeApiStandIn {
       workloadsReady: options.workloadsReady ?? true,
       requireNamespaces: options.requireNamespaces ?? true,
       token: options.token,
+      eks: options.eks,
     };
     for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease'])
       this.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
@@ -275,6 +292,11 @@ export class KubeApiStandIn {
     }
   }
 
+  /** The text `GET .../pods/{name}/log?container=` answers (client-node's readNamespacedPodLog). */
+  setPodLog(namespace: string, pod: string, container: string, text: string): void {
+    this.podLogs.set(`${namespace}/${pod}/${container}`, text);
+  }
+
   /** Helm's release records (decoded from its storage Secrets) for a release, oldest revision first. */
   helmReleases(namespace: string, release: string): Json[] {
     return this.helmSecrets(namespace, release).map((s) => decodeHelmRelease(s.data.release));
@@ -319,6 +341,7 @@ export class KubeApiStandIn {
       authorization: req.headers.authorization,
       body,
       text: requestText(body, contentType),
+      at: performance.now(),
     });
 
     const fault = this.faults.find(
@@ -350,6 +373,20 @@ export class KubeApiStandIn {
       return this.sendStatus(res, wantsProtobuf, new ApiError(401, 'Unauthorized', 'Unauthorized'), {
         'www-authenticate': 'Bearer realm="kubernetes"',
       });
+
+    const eks = this.options.eks;
+    if (eks) {
+      const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      const problem = bearer
+        ? eksTokenProblem(bearer, { ...eks, now: eks.now?.() ?? new Date() })
+        : 'no bearer token';
+      if (problem) {
+        this.eksRefusals.push(problem);
+        return this.sendStatus(res, wantsProtobuf, new ApiError(401, 'Unauthorized', 'Unauthorized'), {
+          'www-authenticate': 'Bearer realm="kubernetes"',
+        });
+      }
+    }
 
     try {
       const discovery = this.discovery(url.pathname);
@@ -384,6 +421,17 @@ export class KubeApiStandIn {
       }
       if (!name && method !== 'POST')
         throw new ApiError(405, 'MethodNotAllowed', 'collection operations are not supported');
+      if (subresource === 'log' && type.kind === 'Pod' && method === 'GET') {
+        this.mustGet(type, namespace, name as string);
+        const text = this.podLogs.get(`${namespace}/${name}/${query.container ?? ''}`);
+        if (text === undefined)
+          throw new ApiError(400, 'BadRequest', `container ${query.container} has no log`);
+        const lines = text.split('\n');
+        const tail = query.tailLines ? lines.slice(-Number(query.tailLines)) : lines;
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end(tail.join('\n'));
+        return;
+      }
       if (subresource && subresource !== 'status' && subresource !== 'scale')
         throw new ApiError(404, 'NotFound', `subresource ${subresource} is not served`);
 

@@ -24,6 +24,8 @@ describe('the webhook when GitHub fails while deploy.yaml is read (real Octokit,
   let dispatcher: RecordingDispatcher;
   let handler: ReturnType<typeof makeGithubWebhookHandler>;
   const sleeps: number[] = [];
+  /** where the branch points: each test's push is its head */
+  let head = SHA;
 
   beforeEach(async () => {
     db = await startDynalite();
@@ -46,7 +48,7 @@ describe('the webhook when GitHub fails while deploy.yaml is read (real Octokit,
       deployConfigPath: 'deploy.yaml',
       policy: policyOf(DEPLOY_YAML),
       // the branch is at the pushed commit (the head check is tested in test/unit/intake)
-      branchState: new MemoryBranchState(() => SHA),
+      branchState: new MemoryBranchState(() => head),
       headRecheckMs: 0,
       repositories: [REPO],
       branches: [],
@@ -108,6 +110,7 @@ describe('the webhook when GitHub fails while deploy.yaml is read (real Octokit,
 
   it('keeps a missing deploy.yaml a permanent failure: a failed config deployment, delivery recorded', async () => {
     const other = '4'.repeat(40);
+    head = other;
     const res = await handler(
       await signedGithubEvent(SECRET, 'push', branchPush({ sha: other }), { deliveryId: 'd-missing' }),
     );

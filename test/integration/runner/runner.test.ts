@@ -213,6 +213,8 @@ test('a template error fails at once, without retries, stops its dependents and 
   const rel = await releasesOf(d.id);
   expect(rel.db).toMatchObject({ status: 'failed', attempts: 1 });
   expect(rel.db?.errorTail).toContain('auth.token is required');
+  // a template error leaves no pods to diagnose: no empty diagnosis beside helm's error
+  expect(rel.db?.diagnosis).toBeUndefined();
   expect(rel.app).toMatchObject({ status: 'cancelled', reason: 'dependency db failed' });
   expect(rel.web).toMatchObject({ status: 'succeeded' });
   const mine = h.calls.slice(before);

@@ -1,4 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 
@@ -18,7 +20,7 @@ type Job = {
   rules?: Array<{ if?: string; when?: string }>;
   when?: string;
   needs?: string[];
-  environment?: { name: string } | string;
+  environment?: { name: string; action?: string } | string;
   allow_failure?: boolean;
   image?: string | { name: string };
 };
@@ -36,11 +38,21 @@ const KEYWORDS = new Set([
   'after_script',
 ]);
 
+/** GitLab's `extends` merge: hashes deeply, everything else (arrays too) replaced by the later one. */
+function merge(a: unknown, b: unknown): unknown {
+  const isHash = (x: unknown): x is Record<string, unknown> =>
+    typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (!isHash(a) || !isHash(b)) return b;
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = k in out ? merge(out[k], v) : v;
+  return out;
+}
 /** A job with its `extends` templates merged in (the job's own keys win, as in GitLab). */
 function resolved(name: string): Job {
   const job = ci[name] as Job;
   const parents = job.extends === undefined ? [] : [job.extends].flat();
-  return Object.assign({}, ...parents.map((p) => resolved(p)), job) as Job;
+  const { extends: _extends, ...own } = job;
+  return [...parents.map((p) => resolved(p)), own].reduce<unknown>((acc, j) => merge(acc, j), {}) as Job;
 }
 const jobNames = Object.keys(ci).filter((k) => !KEYWORDS.has(k) && !k.startsWith('.'));
 const defaults = (ci.default ?? {}) as Job;
@@ -65,13 +77,13 @@ function leakRisk(line: string): string | undefined {
   return undefined;
 }
 
-it('has jobs, each in a stage that exists, in the order lint → typecheck → test → package → image → deploy', () => {
+it('has jobs, each in a stage that exists, in the order lint → typecheck → test → image → package → deploy', () => {
   expect(ci.stages).toEqual([
     'lint',
     'typecheck',
     'test',
-    'package',
     'image',
+    'package',
     'deploy-staging',
     'deploy-production',
   ]);
@@ -122,15 +134,95 @@ it('checks in the lint job that every image is pinned by digest', () => {
   expect(existsSync(path.join(root, 'scripts/check-pinned-images.ts'))).toBe(true);
 });
 
-it('builds the runner image and deploys it by the digest that was pushed', () => {
-  const digestFile = /--digest-file "\$CI_PROJECT_DIR\/([\w.-]+)"/.exec(
-    commands('runner-image').join('\n'),
-  )?.[1];
-  expect(digestFile).toBeDefined();
-  for (const name of ['deploy-staging', 'deploy-production']) {
-    const deploy = commands(name).find((l) => l.startsWith('npx osls deploy'));
-    expect(deploy).toContain(`--param="runnerImageUri=$ECR_REPOSITORY@$(cat ${digestFile})"`);
-    expect(resolved(name).needs).toEqual(expect.arrayContaining(['runner-image']));
+it('builds the runner image with buildah (not the archived kaniko) and pushes it by digest', () => {
+  const text = readFileSync(path.join(root, '.gitlab-ci.yml'), 'utf8');
+  expect(text).not.toMatch(/kaniko\/executor|\/kaniko\//);
+  const image = commands('runner-image');
+  expect(image.some((l) => /^buildah build --platform linux\/amd64\b/.test(l))).toBe(true);
+  expect(image).toContain('buildah push --digestfile runner-image.digest "$ECR_REPOSITORY:$CI_COMMIT_SHA"');
+  // rootless in the job's container: no privileged runner
+  expect((resolved('runner-image') as Job & { variables?: Record<string, string> }).variables).toMatchObject({
+    STORAGE_DRIVER: 'vfs',
+    BUILDAH_ISOLATION: 'chroot',
+  });
+});
+
+it('packages each environment with the pushed digest, and its deploy job deploys that very package', () => {
+  for (const env of ['staging', 'production']) {
+    const pack = resolved(`package-${env}`) as Job & { artifacts?: { paths?: string[] } };
+    expect(pack.environment).toMatchObject({ name: env, action: 'prepare' });
+    expect(pack.needs).toEqual(['runner-image']);
+    const packaging = commands(`package-${env}`).find((l) => l.startsWith('npx osls package'));
+    expect(packaging).toContain('--package ".serverless-$CI_ENVIRONMENT_NAME"');
+    expect(packaging).toContain('--param="runnerImageUri=$ECR_REPOSITORY@$(cat runner-image.digest)"');
+    expect(pack.artifacts?.paths).toEqual(
+      expect.arrayContaining(['.serverless-$CI_ENVIRONMENT_NAME/', 'runner-image.digest']),
+    );
+    const deploy = resolved(`deploy-${env}`);
+    expect(deploy.needs).toEqual(expect.arrayContaining([`package-${env}`]));
+    expect(deploy.needs).not.toContain(`package-${env === 'staging' ? 'production' : 'staging'}`);
+    const deploying = commands(`deploy-${env}`).find((l) => l.startsWith('npx osls deploy'));
+    expect(deploying).toContain('--package ".serverless-$CI_ENVIRONMENT_NAME"');
+    expect(deploying).toContain('--param="runnerImageUri=$ECR_REPOSITORY@$(cat runner-image.digest)"');
+  }
+});
+
+it('reaches AWS with GitLab OIDC id_tokens and a role, never static keys', () => {
+  const text = readFileSync(path.join(root, '.gitlab-ci.yml'), 'utf8');
+  expect(text).not.toMatch(/AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN/);
+  for (const name of ['runner-image', 'deploy-staging', 'deploy-production']) {
+    const job = resolved(name) as Job & {
+      id_tokens?: Record<string, { aud?: string }>;
+      variables?: Record<string, string>;
+    };
+    expect([name, job.id_tokens]).toEqual([name, { AWS_ID_TOKEN: { aud: 'sts.amazonaws.com' } }]);
+    expect(job.variables).toMatchObject({
+      AWS_ROLE_ARN: '$HELMGATE_DEPLOY_ROLE_ARN',
+      AWS_WEB_IDENTITY_TOKEN_FILE: expect.stringMatching(/^\$CI_BUILDS_DIR\//),
+    });
+    // the token file is written before anything talks to AWS
+    const cmds = commands(name);
+    const oidc = cmds.findIndex((l) => l.startsWith('node scripts/ci-aws-oidc.mjs'));
+    const aws = cmds.findIndex((l) => /^(npx osls deploy|buildah push)/.test(l));
+    expect([name, oidc >= 0, oidc < aws]).toEqual([name, true, true]);
+  }
+  // the offline package job has no AWS identity at all
+  expect((resolved('package') as Job & { id_tokens?: unknown }).id_tokens).toBeUndefined();
+});
+
+it('scripts/ci-aws-oidc.mjs writes the token and the ECR auth file 0600 and prints nothing', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'helmgate-oidc-'));
+  try {
+    const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwcm9qZWN0X3BhdGg6eCJ9.c2lnbmF0dXJl';
+    const run = (extra: Record<string, string>, args: string[] = []) =>
+      spawnSync(process.execPath, [path.join(root, 'scripts/ci-aws-oidc.mjs'), ...args], {
+        env: {
+          PATH: process.env.PATH,
+          AWS_ID_TOKEN: jwt,
+          AWS_ROLE_ARN: 'arn:aws:iam::123456789012:role/helmgate-deploy',
+          AWS_WEB_IDENTITY_TOKEN_FILE: path.join(dir, 'aws/token'),
+          ECR_REPOSITORY: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/helmgate-runner',
+          REGISTRY_AUTH_FILE: path.join(dir, 'containers/auth.json'),
+          ...extra,
+        },
+        encoding: 'utf8',
+      });
+    const ok = run({}, ['--ecr']);
+    expect([ok.status, ok.stdout, ok.stderr]).toEqual([0, '', '']);
+    expect(readFileSync(path.join(dir, 'aws/token'), 'utf8')).toBe(jwt);
+    expect(statSync(path.join(dir, 'aws/token')).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(path.join(dir, 'containers/auth.json'), 'utf8'))).toEqual({
+      credHelpers: { '123456789012.dkr.ecr.eu-west-1.amazonaws.com': 'ecr-login' },
+    });
+    const missing = run({ AWS_ID_TOKEN: '' });
+    expect(missing.status).toBe(1);
+    const notJwt = run({ AWS_ID_TOKEN: 'static-secret-value' });
+    expect(notJwt.status).toBe(1);
+    expect(notJwt.stderr).not.toContain('static-secret-value');
+    const badRegistry = run({ ECR_REPOSITORY: 'evil.example.com/x' }, ['--ecr']);
+    expect(badRegistry.status).toBe(1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

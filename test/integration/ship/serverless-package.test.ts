@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { parse as parseYaml } from 'yaml';
@@ -356,25 +356,37 @@ describe('IAM: a role per function, every statement scoped to named resources', 
       names.flatMap((n) => [secretArn(n), secretArn(`${n}-??????`)]).sort();
     const secrets = (id: string) => allowed(id, 'secretsmanager:GetSecretValue').sort();
     expect(secrets('WebhookLambdaFunction')).toEqual(
-      named('helmgate/github-webhook', 'helmgate/github-token', 'helmgate/slack'),
+      named('helmgate/github-webhook', 'helmgate/github-token', 'helmgate/github-app', 'helmgate/slack'),
     );
     // reads need credentials (issue 11): API tokens, the session's signing key (API and dashboard), GitHub's permission API
     expect(secrets('DeploymentsLambdaFunction')).toEqual(
-      named('helmgate/api-tokens', 'helmgate/approval-signing-key', 'helmgate/github-token'),
+      named(
+        'helmgate/api-tokens',
+        'helmgate/approval-signing-key',
+        'helmgate/github-token',
+        'helmgate/github-app',
+      ),
     );
     expect(secrets('ApprovalLambdaFunction')).toEqual(
-      named('helmgate/approval-signing-key', 'helmgate/slack', 'helmgate/github-token'),
+      named(
+        'helmgate/approval-signing-key',
+        'helmgate/slack',
+        'helmgate/github-token',
+        'helmgate/github-app',
+      ),
     );
     expect(secrets('AuthLambdaFunction')).toEqual(
       named('helmgate/github-oauth', 'helmgate/approval-signing-key'),
     );
     expect(secrets('SlackInteractionsLambdaFunction')).toEqual(
-      named('helmgate/slack', 'helmgate/github-token'),
+      named('helmgate/slack', 'helmgate/github-token', 'helmgate/github-app'),
     );
-    expect(secrets('SweeperLambdaFunction')).toEqual(named('helmgate/slack', 'helmgate/github-token'));
+    expect(secrets('SweeperLambdaFunction')).toEqual(
+      named('helmgate/slack', 'helmgate/github-token', 'helmgate/github-app'),
+    );
     // deployment secrets only through an environment role (below); Slack through its bot-only secret
     expect(secrets('DeployRunnerLambdaFunction')).toEqual(
-      named('helmgate/github-token', 'helmgate/slack-bot', 'helmgate/digest-key'),
+      named('helmgate/github-token', 'helmgate/github-app', 'helmgate/slack-bot', 'helmgate/digest-key'),
     );
   });
 
@@ -531,4 +543,160 @@ describe('IAM isolation of deployments (issue 11): what even a bug in helmgate c
       expect(JSON.parse(policy as string)).toEqual(parseYaml(packaged));
     }
   });
+});
+
+describe('operations (issue 15 item 6): alarms on every HTTP function, the dashboard', () => {
+  const alarms = () => ofType('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties);
+  /** logical ids of the functions an httpApi route integrates */
+  const httpFunctions = () => [
+    ...new Set(ofType('AWS::ApiGatewayV2::Integration').map(([, r]) => refs(r.Properties.IntegrationUri)[0])),
+  ];
+
+  it('alarms on the errors (5xx) and throttles of every function behind an HTTP route, to the alarm topic', () => {
+    const http = httpFunctions();
+    expect(http.sort()).toEqual(FUNCTIONS.filter((f) => !/Sweeper|DeployRunner/.test(f)).sort());
+    for (const id of http) {
+      for (const metric of ['Errors', 'Throttles']) {
+        const matching = alarms().filter(
+          (a) =>
+            a.Namespace === 'AWS/Lambda' &&
+            a.MetricName === metric &&
+            JSON.stringify(a.Dimensions) === JSON.stringify([{ Name: 'FunctionName', Value: { Ref: id } }]),
+        );
+        expect({ id, metric, count: matching.length }).toEqual({ id, metric, count: 1 });
+        expect(matching[0]).toMatchObject({
+          Statistic: 'Sum',
+          Threshold: 0,
+          ComparisonOperator: 'GreaterThanThreshold',
+        });
+        expect(refs(matching[0]?.AlarmActions)).toEqual(['AlarmTopic']);
+      }
+    }
+    const api5xx = alarms().filter((a) => a.Namespace === 'AWS/ApiGateway' && a.MetricName === '5xx');
+    expect(api5xx).toHaveLength(1);
+    expect(refs(api5xx[0]?.Dimensions)).toEqual(['HttpApi']);
+  });
+
+  it('has a dashboard with every deployment metric MetricsNotifier emits, the API, the functions and the queue', () => {
+    const dashboards = ofType('AWS::CloudWatch::Dashboard');
+    expect(dashboards).toHaveLength(1);
+    const [, dashboard] = dashboards[0] as [string, Resource];
+    const body = (dashboard.Properties.DashboardBody as { 'Fn::Sub': string })['Fn::Sub'];
+    const parsed = JSON.parse(body) as { widgets: Array<{ properties: { metrics: unknown[][] } }> };
+    // every metric row is an array (CloudWatch's dashboard body rejects anything else)
+    for (const w of parsed.widgets)
+      for (const row of w.properties.metrics) expect(Array.isArray(row)).toBe(true);
+    const source = readFileSync(path.join(root, 'lib/metrics/metrics-notifier.ts'), 'utf8');
+    const emitted = new Set([...source.matchAll(/addMetric\(\s*'(\w+)'/g)].map((m) => m[1]));
+    for (const m of source.matchAll(/'(Release\w+|Deployment\w+)'/g)) emitted.add(m[1]);
+    expect(emitted.size).toBeGreaterThanOrEqual(9);
+    for (const metric of emitted)
+      expect({ metric, shown: body.includes(`MetricName=\\"${metric}\\"`) }).toEqual({ metric, shown: true });
+    expect(body).toContain('{Helmgate,environment,release,service}');
+    for (const id of FUNCTIONS) {
+      const name = (fn(id).Properties.FunctionName as string) ?? '';
+      expect(body).toContain(`"${name}"`);
+    }
+    // nothing but these placeholders for Fn::Sub to fill in
+    expect(new Set(body.match(/\$\{[^}]*\}/g))).toEqual(
+      new Set([`\${AWS::Region}`, `\${HttpApi}`, `\${AsyncFailureQueue.QueueName}`]),
+    );
+  });
+
+  it('puts the runner in no VPC by default', () => {
+    expect(fn('DeployRunnerLambdaFunction').Properties.VpcConfig).toBeUndefined();
+    for (const id of FUNCTIONS) expect(fn(id).Properties.VpcConfig).toBeUndefined();
+  });
+});
+
+describe('private clusters (issue 15 item 3): the runner in the stage’s subnets', () => {
+  const subnets = 'subnet-0123456789abcdef0,subnet-0fedcba9876543210';
+  const groups = 'sg-0123456789abcdef0';
+
+  it('with both parameters, the runner (and only it) gets the VPC configuration and its network-interface rights', async () => {
+    const result = await packageService('ci', [
+      `--param=runnerSubnetIds=${subnets}`,
+      `--param=runnerSecurityGroupIds=${groups}`,
+    ]);
+    try {
+      if (result.code !== 0) throw new Error(`osls package failed (${result.code}):\n${result.out}`);
+      const t = JSON.parse(
+        readFileSync(path.join(result.dir, 'cloudformation-template-update-stack.json'), 'utf8'),
+      ) as { Resources: Record<string, Resource> };
+      expect(t.Resources.DeployRunnerLambdaFunction?.Properties.VpcConfig).toEqual({
+        SubnetIds: subnets.split(','),
+        SecurityGroupIds: [groups],
+      });
+      for (const id of FUNCTIONS.filter((f) => f !== 'DeployRunnerLambdaFunction'))
+        expect(t.Resources[id]?.Properties.VpcConfig).toBeUndefined();
+      const policies = t.Resources.DeployRunnerRole?.Properties.Policies as Array<{
+        PolicyName: string;
+        PolicyDocument: { Statement: Statement[] };
+      }>;
+      const vpc = policies.find((p) => p.PolicyName === 'vpc-network-interfaces');
+      expect(actions(vpc?.PolicyDocument.Statement[0] as Statement)).toEqual(
+        expect.arrayContaining(['ec2:CreateNetworkInterface', 'ec2:DeleteNetworkInterface']),
+      );
+    } finally {
+      rmSync(result.dir, { recursive: true, force: true });
+    }
+  }, 150_000);
+
+  it('refuses one parameter without the other, and values that are not ids', async () => {
+    const half = await packageService('ci', [`--param=runnerSubnetIds=${subnets}`]);
+    rmSync(half.dir, { recursive: true, force: true });
+    expect(half.code).not.toBe(0);
+    expect(half.out).toContain('give both or neither');
+    const bad = await packageService('ci', [
+      '--param=runnerSubnetIds=subnet-0123456789abcdef0',
+      '--param=runnerSecurityGroupIds=sg-1;curl',
+    ]);
+    rmSync(bad.dir, { recursive: true, force: true });
+    expect(bad.code).not.toBe(0);
+    expect(bad.out).toContain('not a security group id');
+  }, 300_000);
+});
+
+describe('EKS through IAM (issue 15 item 2): the environment role of an eks cluster', () => {
+  it('may describe that cluster and no other, and reads no cluster secret', async () => {
+    const policyFile = path.join(tmp, `policy-${randomUUID()}.yaml`);
+    mkdirSync(tmp, { recursive: true });
+    writeFileSync(
+      policyFile,
+      `apiVersion: helmgate/policy/v1
+repositories:
+  example-org/deployments:
+    environments:
+      production:
+        approval: none
+        cluster: { eks: { name: platform-prod, region: eu-west-1 } }
+        secretPrefixes: [idr/]
+`,
+    );
+    const result = await packageService('ci', [`--param=policyFile=${path.relative(root, policyFile)}`]);
+    try {
+      if (result.code !== 0) throw new Error(`osls package failed (${result.code}):\n${result.out}`);
+      const t = JSON.parse(
+        readFileSync(path.join(result.dir, 'cloudformation-template-update-stack.json'), 'utf8'),
+      ) as { Resources: Record<string, Resource> };
+      const roles = Object.entries(t.Resources).filter(([id]) => /^HelmgateEnv\w+Role$/.test(id));
+      expect(roles).toHaveLength(1);
+      const [, role] = roles[0] as [string, Resource];
+      const statements = (
+        role.Properties.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>
+      ).flatMap((p) => p.PolicyDocument.Statement);
+      expect(
+        statements.filter((s) => actions(s).includes('eks:DescribeCluster')).map((s) => s.Resource),
+      ).toEqual([
+        { 'Fn::Sub': 'arn:${AWS::Partition}:eks:eu-west-1:${AWS::AccountId}:cluster/platform-prod' },
+      ]);
+      const secretResources = statements
+        .filter((s) => actions(s).includes('secretsmanager:GetSecretValue'))
+        .flatMap((s) => resourceTexts(s.Resource));
+      expect(secretResources).toEqual([secretArn('idr/*')]);
+    } finally {
+      rmSync(result.dir, { recursive: true, force: true });
+      rmSync(policyFile, { force: true });
+    }
+  }, 150_000);
 });

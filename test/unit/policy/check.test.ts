@@ -197,3 +197,67 @@ describe('effectiveApprovers', () => {
     ).toBe(false);
   });
 });
+
+describe('EKS through IAM (issue 15 item 2): a cluster given as { eks: { name, region } }', () => {
+  const EKS_POLICY = parsePolicy(`
+apiVersion: helmgate/policy/v1
+repositories:
+  org/deploys:
+    environments:
+      production:
+        approval: none
+        cluster: { eks: { name: platform-prod, region: eu-west-1 } }
+        namespaces: [hub]
+        chartRepositories: [https://hub.jupyter.org/helm-chart/]
+`);
+  const deployYaml = (cluster: string) =>
+    parseDeployConfig(`apiVersion: helmgate/v1
+chartRepositories:
+  jupyterhub: https://hub.jupyter.org/helm-chart/
+environments:
+  production:
+    approval: none
+    cluster: ${cluster}
+    releases:
+      - name: hub
+        namespace: hub
+        chart: { repository: jupyterhub, name: jupyterhub, version: 4.4.0 }
+`);
+  const check = (cluster: string) =>
+    checkPlan(EKS_POLICY, 'org/deploys', deployYaml(cluster), 'production').violations.map((v) => v.message);
+
+  it('is accepted when deploy.yaml names the same cluster, and the effective environment carries it', () => {
+    const result = checkPlan(
+      EKS_POLICY,
+      'org/deploys',
+      deployYaml('{ eks: { name: platform-prod, region: eu-west-1 } }'),
+      'production',
+    );
+    expect(result.violations).toEqual([]);
+    expect(result.effective?.cluster).toEqual({ eks: { name: 'platform-prod', region: 'eu-west-1' } });
+  });
+
+  it('a commit cannot point at another EKS cluster, another region, or a cluster secret instead', () => {
+    expect(check('{ eks: { name: platform-staging, region: eu-west-1 } }')).toEqual([
+      'policy: production.cluster is EKS platform-prod (eu-west-1); deploy.yaml says eks:platform-staging@eu-west-1',
+    ]);
+    expect(check('{ eks: { name: platform-prod, region: us-east-1 } }')).toHaveLength(1);
+    expect(check('{ secret: helmgate/production/cluster }')).toHaveLength(1);
+    // nor a secret spelled like the EKS label
+    expect(check('{ secret: "eks:platform-prod@eu-west-1" }')).toHaveLength(1);
+  });
+
+  it('a policy refuses a bad cluster name or region, and both forms at once', () => {
+    const bad = (cluster: string) => () =>
+      parsePolicy(`apiVersion: helmgate/policy/v1
+repositories:
+  org/deploys:
+    environments:
+      production: { approval: none, cluster: ${cluster} }
+`);
+    expect(bad('{ eks: { name: "a/b", region: eu-west-1 } }')).toThrow();
+    expect(bad('{ eks: { name: ok, region: "eu-west-1.evil" } }')).toThrow();
+    expect(bad('{ secret: x, eks: { name: ok, region: eu-west-1 } }')).toThrow();
+    expect(bad('{ eks: { name: ok, region: eu-west-1 } }')).not.toThrow();
+  });
+});

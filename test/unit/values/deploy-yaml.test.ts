@@ -35,7 +35,7 @@ test('staging deploys on push: the staging hub, its shared scratch and the websi
   const staging = env('staging');
   expect(staging.approval).toBe('none');
   expect(staging.after).toBeUndefined();
-  expect(staging.cluster.secret).toBe('helmgate/staging/cluster');
+  expect(staging.cluster).toEqual({ secret: 'helmgate/staging/cluster' });
   expect(staging.releases.map((r) => r.name).sort()).toEqual([
     'idr-analysis-website',
     'jupyterhub',
@@ -47,7 +47,7 @@ test('production needs an approval after staging and holds the other hubs, Prome
   const production = env('production');
   expect(production.approval).toBe('required');
   expect(production.after).toBe('staging');
-  expect(production.cluster.secret).toBe('helmgate/production/cluster');
+  expect(production.cluster).toEqual({ secret: 'helmgate/production/cluster' });
   const byChart = (chart: string) =>
     production.releases
       .filter((r) => (r.chart.kind === 'repo' ? r.chart.name : r.chart.path) === chart)
@@ -159,7 +159,7 @@ test('docs/environments.md names every Secrets Manager id and Kubernetes Secret 
   const ids = new Set<string>();
   const secrets = new Set<string>();
   for (const p of plans) {
-    ids.add(p.cluster.secret);
+    if ('secret' in p.cluster) ids.add(p.cluster.secret);
     for (const ref of p.secretRefs) ids.add(ref.secret);
     for (const s of p.kubernetesSecrets) secrets.add(s.name);
   }

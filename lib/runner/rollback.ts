@@ -1,0 +1,93 @@
+import type { PlannedRelease } from '../deploy/plan';
+import { describeError } from '../errors';
+import type { Logger } from '../log/logger';
+
+/** The part of a cluster session a rollback needs (structurally ClusterSession's; no import: no cycle). */
+export interface RollbackSession {
+  rollbackRelease?(release: PlannedRelease, revision: number, deadline: number): Promise<void>;
+}
+
+/** One release's part in an environment rollback. */
+export interface RollbackStep {
+  release: string;
+  /** the revision it was rolled back to */
+  to?: number;
+  outcome: 'rolled-back' | 'left' | 'failed';
+  reason?: string;
+}
+
+/**
+ * The order to undo releases in: dependents before what they need (the reverse of the order they were
+ * deployed in), limited to `names`. Releases with no order between them keep the plan's order.
+ */
+export function rollbackOrder(
+  releases: ReadonlyArray<Pick<PlannedRelease, 'name' | 'needs'>>,
+  names: ReadonlySet<string>,
+): string[] {
+  const byName = new Map(releases.map((r) => [r.name, r]));
+  const done = new Set<string>();
+  const forward: string[] = [];
+  const visit = (n: string, path: Set<string>) => {
+    if (done.has(n) || path.has(n)) return;
+    path.add(n);
+    for (const dep of byName.get(n)?.needs ?? []) visit(dep, path);
+    done.add(n);
+    forward.push(n);
+  };
+  for (const r of releases) visit(r.name, new Set());
+  return forward.filter((n) => names.has(n)).reverse();
+}
+
+/**
+ * Returns every release this deployment changed to the revision that ran before it (issue 13, item 3),
+ * dependents first. A release's previous revision is the one before the revision this deployment made
+ * (helm numbers revisions one by one); a first install has none and is left installed (uninstalling
+ * would delete what it made, data included — an operator decides that). One failing rollback does not
+ * stop the others.
+ */
+export async function rollbackEnvironment(input: {
+  session: RollbackSession;
+  releases: readonly PlannedRelease[];
+  /** the revision this deployment made, per release it changed */
+  changed: ReadonlyMap<string, number>;
+  deadline: number;
+  logger: Logger;
+}): Promise<RollbackStep[]> {
+  const byName = new Map(input.releases.map((r) => [r.name, r]));
+  const steps: RollbackStep[] = [];
+  const rollback = input.session.rollbackRelease;
+  for (const name of rollbackOrder(input.releases, new Set(input.changed.keys()))) {
+    const revision = input.changed.get(name) as number;
+    const release = byName.get(name) as PlannedRelease;
+    if (revision <= 1 || !rollback) {
+      steps.push({
+        release: name,
+        outcome: 'left',
+        reason: revision <= 1 ? 'first install, nothing ran before' : 'no rollback in this mode',
+      });
+      continue;
+    }
+    const to = revision - 1;
+    try {
+      await rollback.call(input.session, release, to, input.deadline);
+      steps.push({ release: name, to, outcome: 'rolled-back' });
+    } catch (e) {
+      input.logger.error('rollback failed', { release: name, to, err: e });
+      steps.push({ release: name, to, outcome: 'failed', reason: describeError(e) });
+    }
+  }
+  return steps;
+}
+
+/** `rolled back to web r3, db r7; app left at its first install` */
+export function describeRollback(steps: readonly RollbackStep[]): string {
+  const done = steps.filter((s) => s.outcome === 'rolled-back').map((s) => `${s.release} r${s.to}`);
+  const left = steps.filter((s) => s.outcome === 'left').map((s) => `${s.release} (${s.reason})`);
+  const failed = steps.filter((s) => s.outcome === 'failed').map((s) => `${s.release} to r${s.to}`);
+  const parts = [
+    done.length ? `rolled back to ${done.join(', ')}` : 'rolled back nothing',
+    ...(left.length ? [`left in place: ${left.join(', ')}`] : []),
+    ...(failed.length ? [`rollback FAILED for ${failed.join(', ')}`] : []),
+  ];
+  return parts.join('; ');
+}

@@ -1,17 +1,11 @@
 import { clusterLabel } from '../deploy/cluster-ref';
 import { type ManifestDiff, manifestSummaryLines } from '../deploy/manifest-diff';
-import { describePlan, type EnvironmentPlan } from '../deploy/plan';
+import { chartLabel, describePlan, type EnvironmentPlan } from '../deploy/plan';
 import { diffPlans, type ReleaseChange, summaryLines } from '../deploy/plan-diff';
 import { describeRef, type SecretRef, SecretResolver } from '../secrets/secrets-provider';
 import { type Output, short } from './output';
 import { environmentsOf, openCommit } from './plans';
 import type { CliTarget } from './target';
-
-function chartLabel(r: EnvironmentPlan['releases'][number]): string {
-  return r.chart.kind === 'local'
-    ? `./${r.chart.path}`
-    : `${r.chart.repository}/${r.chart.name}@${r.chart.version}${r.chart.digest ? ` (${r.chart.digest})` : ''}`;
-}
 
 /** The plan as scripts see it: structure and names, no values-file contents. */
 function planJson(plan: EnvironmentPlan) {
@@ -27,7 +21,7 @@ function planJson(plan: EnvironmentPlan) {
     releases: plan.releases.map((r) => ({
       name: r.name,
       namespace: r.namespace,
-      chart: chartLabel(r),
+      chart: chartLabel(r.chart, { fullDigest: true }),
       values: r.valuesFiles.map((f) => f.path),
       secretValues: r.secretValues.map((s) => ({ path: s.path, ref: describeRef(s.ref) })),
       needs: r.needs,

@@ -8,6 +8,7 @@ import { type Deployment, deadRuns, lockName, type ReleaseResult, refusal } from
 import type { ManifestDiff } from '../deploy/manifest-diff';
 import {
   type ChartDigestResolver,
+  chartReference,
   type EnvironmentPlan,
   type PlannedRelease,
   planEnvironment,
@@ -351,7 +352,7 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
           namespace: r.namespace,
           status: 'pending',
           attempts: 0,
-          chart: chartLabel(r),
+          chart: chartReference(r.chart),
         })),
       },
       deps.clock.now(),
@@ -508,10 +509,6 @@ async function offerApproval(deps: RunnerDeps, d: Deployment): Promise<RunResult
   }
 }
 
-function chartLabel(r: PlannedRelease): string {
-  return r.chart.kind === 'local' ? r.chart.path : `${r.chart.repository}/${r.chart.name}@${r.chart.version}`;
-}
-
 async function runReleases(
   deps: RunnerDeps,
   ctx: {
@@ -530,7 +527,13 @@ async function runReleases(
   const results = new Map<string, ReleaseResult>(
     plan.releases.map((r) => [
       r.name,
-      { name: r.name, namespace: r.namespace, status: 'pending', attempts: 0, chart: chartLabel(r) },
+      {
+        name: r.name,
+        namespace: r.namespace,
+        status: 'pending',
+        attempts: 0,
+        chart: chartReference(r.chart),
+      },
     ]),
   );
   const byName = new Map(plan.releases.map((r) => [r.name, r]));
@@ -595,7 +598,7 @@ async function runReleases(
         revision: p.skip.revision,
         attempts: 0,
         durationMs: 0,
-        chart: chartLabel(release),
+        chart: chartReference(release.chart),
       });
     else if (p.skip.why === 'drifted')
       deps.logger.warn('release drifted from what helmgate deployed; deploying it again', {
@@ -631,7 +634,7 @@ async function runReleases(
         status: out.status === 'deferred' ? 'pending' : out.status,
         attempts: out.attempts,
         durationMs: deps.clock.now().getTime() - started,
-        chart: chartLabel(release),
+        chart: chartReference(release.chart),
         ...(out.revision !== undefined ? { revision: out.revision } : {}),
         ...(out.reason ? { reason: deps.redactor.redact(out.reason) } : {}),
         ...(out.errorTail ? { errorTail: deps.redactor.redact(out.errorTail) } : {}),

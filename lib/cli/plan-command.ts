@@ -4,7 +4,7 @@ import { chartLabel, describePlan, type EnvironmentPlan } from '../deploy/plan';
 import { diffPlans, type ReleaseChange, summaryLines } from '../deploy/plan-diff';
 import { describeRef, type SecretRef, SecretResolver } from '../secrets/secrets-provider';
 import { type Output, short } from './output';
-import { environmentsOf, openCommit } from './plans';
+import { environmentsOf, openTargetCommit } from './plans';
 import type { CliTarget } from './target';
 
 /** The plan as scripts see it: structure and names, no values-file contents. */
@@ -66,13 +66,9 @@ export async function planCommand(
   rev: string,
   environment: string | undefined,
 ): Promise<number> {
-  const tree = await openCommit(t.git, t.repoDir, rev, t.deployConfigPath, {
-    repository: await t.repository(),
-    policy: t.policy().policy,
-    charts: t.charts(),
-  });
+  const repository = await t.repository();
+  const tree = await openTargetCommit(t, rev, repository);
   try {
-    const repository = await t.repository();
     const approvals = t.readApprovals();
     const reports: EnvironmentPlanReport[] = [];
     const texts: string[] = [];
@@ -129,11 +125,7 @@ export async function secretsCheckCommand(
   environment: string | undefined,
   rev: string,
 ): Promise<number> {
-  const tree = await openCommit(t.git, t.repoDir, rev, t.deployConfigPath, {
-    repository: await t.repository(),
-    policy: t.policy().policy,
-    charts: t.charts(),
-  });
+  const tree = await openTargetCommit(t, rev, await t.repository());
   try {
     const resolver = new SecretResolver(t.secretsProvider, t.redactor);
     const reports: SecretsCheckReport[] = [];

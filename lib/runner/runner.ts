@@ -29,7 +29,7 @@ import { DIGEST_KEY_SECRET, keyedHash } from '../secrets/digest-key';
 import { SecretMissingError, type SecretResolver } from '../secrets/secrets-provider';
 import type { DeploymentStore } from '../store/deployment-store';
 import { DEFAULT_STEP_DEADLINES, type StepDeadlines, withDeadline } from './deadline';
-import { previewManifests } from './manifest-preview';
+import { previewManifests, type SessionOpenContext } from './manifest-preview';
 import { pruneRemoved } from './prune';
 import { describeRollback, rollbackEnvironment } from './rollback';
 import { directorySourceReader } from './source-reader';
@@ -83,17 +83,7 @@ export interface ClusterConnector {
    * KUBECONFIG: then the pre-flight does not ask for it.
    */
   readonly readsClusterSecret: boolean;
-  open(
-    plan: EnvironmentPlan,
-    ctx: {
-      workDir: string;
-      secrets: SecretResolver;
-      deploymentId: string;
-      digestKey: string;
-      /** whose environment role signs an EKS token */
-      repository?: string;
-    },
-  ): Promise<ClusterSession>;
+  open(plan: EnvironmentPlan, ctx: SessionOpenContext): Promise<ClusterSession>;
 }
 
 /** The approval side the runner calls (ApprovalService implements it). */

@@ -35,6 +35,14 @@ import { isConditionFailure } from './dynamodb-errors';
 const META = '#META';
 const KEY_ATTRS = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'ttl', 'kind'] as const;
 
+/** A hash + range key schema, as DynamoDB and CloudFormation spell it. */
+function keySchema<H extends string, R extends string>(hash: H, range: R) {
+  return [
+    { AttributeName: hash, KeyType: 'HASH' },
+    { AttributeName: range, KeyType: 'RANGE' },
+  ] as const;
+}
+
 /** The single table's key schema; serverless.yml declares the same (a test compares them). */
 export const TABLE_DEFINITION = {
   AttributeDefinitions: [
@@ -46,38 +54,14 @@ export const TABLE_DEFINITION = {
     { AttributeName: 'GSI2SK', AttributeType: 'S' },
     { AttributeName: 'status', AttributeType: 'S' },
   ],
-  KeySchema: [
-    { AttributeName: 'PK', KeyType: 'HASH' },
-    { AttributeName: 'SK', KeyType: 'RANGE' },
-  ],
+  KeySchema: keySchema('PK', 'SK'),
   GlobalSecondaryIndexes: [
-    {
-      IndexName: 'GSI1',
-      KeySchema: [
-        { AttributeName: 'GSI1PK', KeyType: 'HASH' },
-        { AttributeName: 'GSI1SK', KeyType: 'RANGE' },
-      ],
-      Projection: { ProjectionType: 'ALL' },
-    },
-    {
-      IndexName: 'GSI2',
-      KeySchema: [
-        { AttributeName: 'GSI2PK', KeyType: 'HASH' },
-        { AttributeName: 'GSI2SK', KeyType: 'RANGE' },
-      ],
-      Projection: { ProjectionType: 'ALL' },
-    },
-    {
-      // deployments by status, newest first: keyed on attributes every deployment item already has
-      // (status, GSI2SK), so DynamoDB fills it for existing items and a transition moves an item
-      // between partitions by itself; approval requests have a status but no GSI2SK: not indexed
-      IndexName: 'GSI3',
-      KeySchema: [
-        { AttributeName: 'status', KeyType: 'HASH' },
-        { AttributeName: 'GSI2SK', KeyType: 'RANGE' },
-      ],
-      Projection: { ProjectionType: 'ALL' },
-    },
+    { IndexName: 'GSI1', KeySchema: keySchema('GSI1PK', 'GSI1SK'), Projection: { ProjectionType: 'ALL' } },
+    { IndexName: 'GSI2', KeySchema: keySchema('GSI2PK', 'GSI2SK'), Projection: { ProjectionType: 'ALL' } },
+    // deployments by status, newest first: keyed on attributes every deployment item already has
+    // (status, GSI2SK), so DynamoDB fills it for existing items and a transition moves an item
+    // between partitions by itself; approval requests have a status but no GSI2SK: not indexed
+    { IndexName: 'GSI3', KeySchema: keySchema('status', 'GSI2SK'), Projection: { ProjectionType: 'ALL' } },
   ],
   BillingMode: 'PAY_PER_REQUEST',
 } as const;

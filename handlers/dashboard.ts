@@ -161,9 +161,11 @@ export function makeDashboardHandler(deps: DashboardDeps): HttpHandler {
 
       const now = deps.clock.now();
       const session = await requestSession(deps, event, now);
-      const reader: DashboardReader | undefined = deps.readAccess
+      const claimed: DashboardReader | undefined = deps.readAccess
         ? await deps.readAccess.authenticate(event)
         : session && { kind: 'github', login: session.login, teams: session.teams };
+      // a GitHub reader is a live session: a logged-out (revoked) cookie reads nothing
+      const reader = claimed?.kind === 'github' && session?.login !== claimed.login ? undefined : claimed;
       if (!reader)
         return loginPage(
           path === '/' ? '/' : `${path}${event.rawQueryString ? `?${event.rawQueryString}` : ''}`,

@@ -35,6 +35,24 @@ import { isConditionFailure } from './dynamodb-errors';
 const META = '#META';
 const KEY_ATTRS = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'ttl', 'kind'] as const;
 
+/** `SET #f<i> = :v<i>` clauses for the defined fields, with their attribute names and values. */
+function setClauses(fields: Record<string, unknown>): {
+  names: Record<string, string>;
+  values: Record<string, unknown>;
+  sets: string[];
+} {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const sets: string[] = [];
+  Object.entries(fields).forEach(([k, v], i) => {
+    if (v === undefined) return;
+    names[`#f${i}`] = k;
+    values[`:v${i}`] = v;
+    sets.push(`#f${i} = :v${i}`);
+  });
+  return { names, values, sets };
+}
+
 /** A hash + range key schema, as DynamoDB and CloudFormation spell it. */
 function keySchema<H extends string, R extends string>(hash: H, range: R) {
   return [
@@ -265,15 +283,7 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
     assertEdge(from, to);
     const { id: _i, status: _s, ...rest } = patch;
     const fields: Record<string, unknown> = { ...rest, status: to, updatedAt: at.toISOString() };
-    const names: Record<string, string> = {};
-    const values: Record<string, unknown> = {};
-    const sets: string[] = [];
-    Object.entries(fields).forEach(([k, v], i) => {
-      if (v === undefined) return;
-      names[`#f${i}`] = k;
-      values[`:v${i}`] = v;
-      sets.push(`#f${i} = :v${i}`);
-    });
+    const { names, values, sets } = setClauses(fields);
     names['#status'] = 'status';
     const froms = from.map((s, i) => {
       values[`:from${i}`] = s;
@@ -308,15 +318,7 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
   async update(id: string, patch: Partial<Omit<Deployment, 'id' | 'status'>>, at: Date): Promise<Deployment> {
     const { id: _i, status: _s, ...rest } = patch as Partial<Deployment>;
     const fields: Record<string, unknown> = { ...rest, updatedAt: at.toISOString() };
-    const names: Record<string, string> = {};
-    const values: Record<string, unknown> = {};
-    const sets: string[] = [];
-    Object.entries(fields).forEach(([k, v], i) => {
-      if (v === undefined) return;
-      names[`#f${i}`] = k;
-      values[`:v${i}`] = v;
-      sets.push(`#f${i} = :v${i}`);
-    });
+    const { names, values, sets } = setClauses(fields);
     try {
       const out = await this.doc.send(
         new UpdateCommand({

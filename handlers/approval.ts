@@ -9,7 +9,7 @@ import type { ApproversConfig } from '../lib/approval/approval-port';
 import type { ApprovalService, ApproversKey } from '../lib/approval/approval-service';
 import type { ReadAccess } from '../lib/auth/read-access';
 import { type CookieSettings, type Session, safeReturnPath, verifyCsrf } from '../lib/auth/session';
-import { readActiveSession, type SessionRegistry } from '../lib/auth/session-registry';
+import { requestSession, type SessionRegistry } from '../lib/auth/session-registry';
 import { approverTeams, type TeamMembership } from '../lib/auth/team-membership';
 import type { Clock } from '../lib/clock';
 import { composeAws } from '../lib/compose/aws';
@@ -77,13 +77,7 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
     const log = deps.logger.child({ deploymentId: id, route: 'approval' });
     try {
       const now = deps.clock.now();
-      const session = await readActiveSession({
-        key: await deps.signingKey(),
-        event,
-        cookies: deps.cookies,
-        now,
-        registry: deps.sessions,
-      });
+      const session = await requestSession(deps, event, now);
       const method = event.requestContext?.http?.method ?? 'GET';
       if (method === 'GET') return await show(id, event, session);
       const path = event.rawPath ?? event.requestContext?.http?.path ?? '';

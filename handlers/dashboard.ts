@@ -2,7 +2,7 @@ import { PAGE_HEADERS, renderMessagePage } from '../lib/approval/approval-page';
 import type { ApproversConfig } from '../lib/approval/approval-port';
 import type { ApproversKey } from '../lib/approval/approval-service';
 import { type CookieSettings, csrfToken, newSession, type Session, sessionCookie } from '../lib/auth/session';
-import { readActiveSession, type SessionRegistry } from '../lib/auth/session-registry';
+import { requestSession, type SessionRegistry } from '../lib/auth/session-registry';
 import type { Clock } from '../lib/clock';
 import { composeAws } from '../lib/compose/aws';
 import { lazyHandler } from '../lib/compose/lazy';
@@ -160,13 +160,7 @@ export function makeDashboardHandler(deps: DashboardDeps): HttpHandler {
       if (!html) return await deps.json(event);
 
       const now = deps.clock.now();
-      const session = await readActiveSession({
-        key: await deps.signingKey(),
-        event,
-        cookies: deps.cookies,
-        now,
-        registry: deps.sessions,
-      });
+      const session = await requestSession(deps, event, now);
       const claimed: DashboardReader | undefined = deps.readAccess
         ? await deps.readAccess.authenticate(event)
         : session && { kind: 'github', login: session.login, teams: session.teams };

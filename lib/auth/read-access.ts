@@ -6,7 +6,7 @@ import { HelmgateError } from '../errors';
 import { type HttpEvent, type HttpResult, header, json } from '../http/lambda-http';
 import type { Logger } from '../log/logger';
 import { type CookieSettings, type Session, safeReturnPath } from './session';
-import { readActiveSession, type SessionRegistry } from './session-registry';
+import { requestSession, type SessionRegistry } from './session-registry';
 
 /** Who is reading: an operator API token (reads everything) or a GitHub login from the session cookie. */
 export type Reader = { kind: 'token' } | { kind: 'github'; login: string; teams: string[] };
@@ -104,13 +104,7 @@ export class ReadAccess {
       }
       return { kind: 'token' };
     }
-    const session = await readActiveSession({
-      key: await this.deps.signingKey(),
-      event,
-      cookies: this.deps.cookies,
-      now: this.deps.clock.now(),
-      registry: this.deps.sessions,
-    });
+    const session = await requestSession(this.deps, event, this.deps.clock.now());
     return session ? fromSession(session) : undefined;
   }
 

@@ -62,3 +62,25 @@ export async function readActiveSession(opts: {
   if (!s || !opts.registry) return s;
   return (await opts.registry.isActive(s, opts.now)) ? s : undefined;
 }
+
+/** Where a handler reads sessions from: its signing key, cookie settings and (optionally) the registry. */
+export interface SessionSource {
+  signingKey: () => Promise<string>;
+  cookies: CookieSettings;
+  sessions?: SessionRegistry | undefined;
+}
+
+/** `readActiveSession` with a handler's own session settings. */
+export async function requestSession(
+  deps: SessionSource,
+  event: { cookies?: string[]; headers?: Record<string, string | undefined> },
+  now: Date,
+): Promise<Session | undefined> {
+  return readActiveSession({
+    key: await deps.signingKey(),
+    event,
+    cookies: deps.cookies,
+    now,
+    registry: deps.sessions,
+  });
+}

@@ -8,7 +8,7 @@ import { handle } from '../lifecycle/apply';
 import { retryDeployment } from '../lifecycle/retry';
 import { type CliDeployment, findDeployment, summarize } from './inspect';
 import { type Output, short } from './output';
-import { environmentsOf, openCommit } from './plans';
+import { environmentsOf, openTargetCommit } from './plans';
 import { WaitProgress } from './progress';
 import type { CliTarget } from './target';
 
@@ -128,11 +128,7 @@ async function createDeployment(
 ): Promise<number> {
   const principal = await t.principal();
   const repository = await t.repository();
-  const tree = await openCommit(t.git, t.repoDir, input.sha, t.deployConfigPath, {
-    repository,
-    policy: t.policy().policy,
-    charts: t.charts(),
-  });
+  const tree = await openTargetCommit(t, input.sha, repository);
   try {
     const [environment] = environmentsOf(tree, input.environment) as [string];
     const plan = await tree.plan(environment);

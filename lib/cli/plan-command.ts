@@ -1,17 +1,11 @@
 import { clusterLabel } from '../deploy/cluster-ref';
 import { type ManifestDiff, manifestSummaryLines } from '../deploy/manifest-diff';
-import { describePlan, type EnvironmentPlan } from '../deploy/plan';
+import { chartLabel, describePlan, type EnvironmentPlan } from '../deploy/plan';
 import { diffPlans, type ReleaseChange, summaryLines } from '../deploy/plan-diff';
 import { describeRef, type SecretRef, SecretResolver } from '../secrets/secrets-provider';
 import { type Output, short } from './output';
-import { environmentsOf, openCommit } from './plans';
+import { environmentsOf, openTargetCommit } from './plans';
 import type { CliTarget } from './target';
-
-function chartLabel(r: EnvironmentPlan['releases'][number]): string {
-  return r.chart.kind === 'local'
-    ? `./${r.chart.path}`
-    : `${r.chart.repository}/${r.chart.name}@${r.chart.version}${r.chart.digest ? ` (${r.chart.digest})` : ''}`;
-}
 
 /** The plan as scripts see it: structure and names, no values-file contents. */
 function planJson(plan: EnvironmentPlan) {
@@ -27,7 +21,7 @@ function planJson(plan: EnvironmentPlan) {
     releases: plan.releases.map((r) => ({
       name: r.name,
       namespace: r.namespace,
-      chart: chartLabel(r),
+      chart: chartLabel(r.chart, { fullDigest: true }),
       values: r.valuesFiles.map((f) => f.path),
       secretValues: r.secretValues.map((s) => ({ path: s.path, ref: describeRef(s.ref) })),
       needs: r.needs,
@@ -72,13 +66,9 @@ export async function planCommand(
   rev: string,
   environment: string | undefined,
 ): Promise<number> {
-  const tree = await openCommit(t.git, t.repoDir, rev, t.deployConfigPath, {
-    repository: await t.repository(),
-    policy: t.policy().policy,
-    charts: t.charts(),
-  });
+  const repository = await t.repository();
+  const tree = await openTargetCommit(t, rev, repository);
   try {
-    const repository = await t.repository();
     const approvals = t.readApprovals();
     const reports: EnvironmentPlanReport[] = [];
     const texts: string[] = [];
@@ -135,11 +125,7 @@ export async function secretsCheckCommand(
   environment: string | undefined,
   rev: string,
 ): Promise<number> {
-  const tree = await openCommit(t.git, t.repoDir, rev, t.deployConfigPath, {
-    repository: await t.repository(),
-    policy: t.policy().policy,
-    charts: t.charts(),
-  });
+  const tree = await openTargetCommit(t, rev, await t.repository());
   try {
     const resolver = new SecretResolver(t.secretsProvider, t.redactor);
     const reports: SecretsCheckReport[] = [];

@@ -9,6 +9,7 @@ import { LocalGitSource } from '../github/local-git-source';
 import type { Policy } from '../policy/policy';
 import { planAt } from '../runner/runner';
 import { directorySourceReader } from '../runner/source-reader';
+import type { CliTarget } from './target';
 
 /** A revision (`HEAD`, a branch, a short SHA) of the checkout as a full commit SHA. */
 export async function resolveCommit(git: Git, repoDir: string, rev: string): Promise<string> {
@@ -77,4 +78,17 @@ export function environmentsOf(tree: CommitTree, only: string | undefined): stri
       `environment ${only} is not in the deploy config at ${tree.sha.slice(0, 12)} (it has: ${all.join(', ')})`,
     );
   return [only];
+}
+
+/** `openCommit` of the target's checkout, planned under the target's policy and chart resolver. */
+export function openTargetCommit(
+  t: Pick<CliTarget, 'git' | 'repoDir' | 'deployConfigPath' | 'policy' | 'charts'>,
+  rev: string,
+  repository: string,
+): Promise<CommitTree> {
+  return openCommit(t.git, t.repoDir, rev, t.deployConfigPath, {
+    repository,
+    policy: t.policy().policy,
+    charts: t.charts(),
+  });
 }

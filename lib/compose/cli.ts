@@ -143,6 +143,17 @@ function localTarget(stateFile: string, opts: TargetOptions, t: TargetEnv): CliT
   const branches = new LocalBranchState(repoDir, git);
   const ancestry = (repository: string, base: string, head: string) =>
     branches.compare(repository, base, head);
+  // the CLI's approval service and its read-only twin see the same store, approvers and stack
+  const approvalInputs = {
+    store,
+    clock: t.clock,
+    random: cryptoRandom,
+    logger,
+    approvers,
+    publicUrl: state.url,
+    allowRendered: renderOnly,
+    ancestry,
+  };
   return {
     mode: 'local',
     description: `local stack at ${state.url}`,
@@ -161,30 +172,8 @@ function localTarget(stateFile: string, opts: TargetOptions, t: TargetEnv): CliT
     publicUrl: state.url,
     dispatcher,
     notifier: async () => notifier,
-    approvals: async () =>
-      approvalService({
-        store,
-        notifier,
-        dispatcher,
-        clock: t.clock,
-        random: cryptoRandom,
-        logger,
-        approvers,
-        publicUrl: state.url,
-        allowRendered: renderOnly,
-        ancestry,
-      }),
-    readApprovals: () =>
-      readOnlyApprovalService({
-        store,
-        clock: t.clock,
-        random: cryptoRandom,
-        logger,
-        approvers,
-        publicUrl: state.url,
-        allowRendered: renderOnly,
-        ancestry,
-      }),
+    approvals: async () => approvalService({ ...approvalInputs, notifier, dispatcher }),
+    readApprovals: () => readOnlyApprovalService(approvalInputs),
     repository: async () =>
       opts.repository ??
       state.repositories?.[0] ??

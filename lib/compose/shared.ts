@@ -3,7 +3,7 @@
  * The approval service is constructed here and nowhere else in lib/ or handlers/.
  */
 import type { ApproversConfig } from '../approval/approval-port';
-import { ApprovalService, type ApproversKey } from '../approval/approval-service';
+import { ApprovalService, type ApprovalServiceDeps, type ApproversKey } from '../approval/approval-service';
 import { type GithubOAuthConfig, parseOAuthClient } from '../auth/github-oauth';
 import { githubRepositoryPermission, parseApiTokens, ReadAccess } from '../auth/read-access';
 import { cookieSettingsFor } from '../auth/session';
@@ -29,13 +29,8 @@ import { parseSlackSecret, type SlackCredentials } from '../slack/slack-secret';
 import type { DeploymentStore } from '../store/deployment-store';
 import { cached } from './lazy';
 
-export interface ApprovalServiceInputs {
-  store: DeploymentStore;
-  notifier: Notifier;
-  dispatcher: Dispatcher;
-  clock: Clock;
-  random: Random;
-  logger: Logger;
+export interface ApprovalServiceInputs
+  extends Pick<ApprovalServiceDeps, 'store' | 'notifier' | 'dispatcher' | 'clock' | 'random' | 'logger'> {
   /** who may approve: `approversOf(policy)` (tests may pass a fixed config) */
   approvers: Approvers;
   publicUrl: string;

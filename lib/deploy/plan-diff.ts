@@ -50,7 +50,8 @@ function chartOf(c: PlannedChart): { ref: string; version?: string } {
       };
 }
 
-function chartLabel(c: { ref: string; version?: string }): string {
+/** A stored snapshot's chart as text; for a snapshot made by `chartOf` this equals `chartLabel` of the planned chart. */
+function snapshotChartLabel(c: { ref: string; version?: string }): string {
   return c.version === undefined ? c.ref : `${c.ref}@${c.version}`;
 }
 
@@ -139,7 +140,7 @@ export function diffPlans(
       changes.push({
         name: r.name,
         change: 'new',
-        chart: { from: '', to: chartLabel(r.chart) },
+        chart: { from: '', to: snapshotChartLabel(r.chart) },
         ...(diff ? { valuesDiff: diff } : {}),
         secretKeysChanged: r.secretValues.map((s) => s.path).sort(),
       });
@@ -149,8 +150,8 @@ export function diffPlans(
       changes.push({ name: r.name, change: 'unchanged', secretKeysChanged: [] });
       continue;
     }
-    const fromLabel = chartLabel(old.chart);
-    const toLabel = chartLabel(r.chart);
+    const fromLabel = snapshotChartLabel(old.chart);
+    const toLabel = snapshotChartLabel(r.chart);
     const diff = valuesDiff(r.name, old.mergedValues, r.mergedValues);
     const secrets = secretKeysChanged(old.secretValues, r.secretValues);
     const visible =
@@ -171,7 +172,7 @@ export function diffPlans(
       changes.push({
         name: old.name,
         change: 'removed',
-        chart: { from: chartLabel(old.chart), to: '' },
+        chart: { from: snapshotChartLabel(old.chart), to: '' },
         secretKeysChanged: [],
       });
   }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isMap, LineCounter, parseDocument } from 'yaml';
 import { describeRef, type SecretRef } from '../secrets/secrets-provider';
+import { canonicalJson } from './canonical';
 import { type ClusterRef, copyClusterRef } from './cluster-ref';
 import {
   type ApprovalMode,
@@ -109,18 +110,6 @@ function sha256(data: string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** JSON with sorted keys: the same structure always hashes the same. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v !== null && typeof v === 'object')
-    return `{${Object.keys(v)
-      .sort()
-      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  return JSON.stringify(v);
-}
-
 function toRef(spec: SecretRefSpec): SecretRef {
   return spec.key === undefined ? { secret: spec.secret } : { secret: spec.secret, key: spec.key };
 }
@@ -178,7 +167,7 @@ export async function planEnvironment(input: {
   for (const s of kubernetesSecrets) for (const d of s.data) seen.set(describeRef(d.ref), d.ref);
 
   const digest = sha256(
-    canonical({
+    canonicalJson({
       v: DIGEST_VERSION,
       environment,
       // a secret's name as before (existing plan digests stay); an EKS cluster as its own object
@@ -312,7 +301,7 @@ async function planRelease(
   };
 
   const digest = sha256(
-    canonical({
+    canonicalJson({
       v: DIGEST_VERSION,
       name: spec.name,
       namespace: spec.namespace,
@@ -362,9 +351,22 @@ export function topologicalLayers<T extends { name: string; needs: readonly stri
   return layers;
 }
 
-function chartLabel(c: PlannedChart): string {
+/**
+ * The chart as people read it: `./path`, or `repository/name@version (sha256:<first 12 hex>)`.
+ * `fullDigest` keeps the whole digest (the CLI's JSON, which scripts compare).
+ */
+export function chartLabel(c: PlannedChart, opts: { fullDigest?: boolean } = {}): string {
   if (c.kind === 'local') return `./${c.path}`;
-  return `${c.repository}/${c.name}@${c.version}${c.digest ? ` (${c.digest.slice(0, 19)})` : ''}`;
+  const digest = c.digest && (opts.fullDigest ? c.digest : c.digest.slice(0, 19));
+  return `${c.repository}/${c.name}@${c.version}${digest ? ` (${digest})` : ''}`;
+}
+
+/**
+ * The bare chart reference recorded on a release's result: the path as written, or
+ * `repository/name@version`, without digest (the digest is part of the release digest already).
+ */
+export function chartReference(c: PlannedChart): string {
+  return c.kind === 'local' ? c.path : `${c.repository}/${c.name}@${c.version}`;
 }
 
 /** A plain-text account of the plan for people (approval page, Slack, logs). No secret values exist here to leak. */

@@ -235,6 +235,21 @@ export function createHelmRunner(opts: HelmRunnerOptions): HelmRunner {
     return secretValuesDocument(secrets);
   };
 
+  /** `helm template` (no cluster access), secret values on stdin; the raw stdout, not yet redacted. */
+  const renderTemplate = async (input: HelmReleaseInput, outputDir?: string): Promise<string> => {
+    const stdin = secretStdin(input.secretValues);
+    const args = templateArgs({
+      release: input.release,
+      namespace: input.namespace,
+      chart: input.chart,
+      valuesFiles: input.valuesFiles,
+      secretValuesOnStdin: stdin !== undefined,
+      ...(outputDir !== undefined ? { outputDir } : {}),
+    });
+    const { stdout } = await exec(args, stdin !== undefined ? { stdin } : {});
+    return stdout;
+  };
+
   const runner: HelmRunner = {
     async upgradeInstall(input) {
       const stdin = secretStdin(input.secretValues);
@@ -272,17 +287,7 @@ export function createHelmRunner(opts: HelmRunnerOptions): HelmRunner {
     },
 
     async template(input) {
-      const stdin = secretStdin(input.secretValues);
-      const args = templateArgs({
-        release: input.release,
-        namespace: input.namespace,
-        chart: input.chart,
-        valuesFiles: input.valuesFiles,
-        secretValuesOnStdin: stdin !== undefined,
-        ...(input.outputDir !== undefined ? { outputDir: input.outputDir } : {}),
-      });
-      const { stdout } = await exec(args, stdin !== undefined ? { stdin } : {});
-      return redact(stdout);
+      return redact(await renderTemplate(input, input.outputDir));
     },
 
     async status(release, namespace) {
@@ -301,16 +306,7 @@ export function createHelmRunner(opts: HelmRunnerOptions): HelmRunner {
     },
 
     async templateObjects(input) {
-      const stdin = secretStdin(input.secretValues);
-      const args = templateArgs({
-        release: input.release,
-        namespace: input.namespace,
-        chart: input.chart,
-        valuesFiles: input.valuesFiles,
-        secretValuesOnStdin: stdin !== undefined,
-      });
-      const { stdout } = await exec(args, stdin !== undefined ? { stdin } : {});
-      return parseRedactedManifest(stdout, redact, manifestKey);
+      return parseRedactedManifest(await renderTemplate(input), redact, manifestKey);
     },
 
     async history(release, namespace, max) {

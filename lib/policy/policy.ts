@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { parseDocument } from 'yaml';
 import * as z from 'zod';
+import { canonicalJson } from '../deploy/canonical';
 import { clusterLabel, copyClusterRef } from '../deploy/cluster-ref';
 import { type DeployConfig, environmentNames } from '../deploy/deploy-config';
 import { freezeInstant, isTimeZone, WEEKDAYS, type Weekday } from '../deploy/freeze';
@@ -248,21 +249,9 @@ export function selfApprovalAllowed(approvers: Pick<PolicyApprovers, 'allowSelfA
   return approvers.allowSelfApproval === true;
 }
 
-/** JSON with sorted keys: the same structure always hashes the same. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v !== null && typeof v === 'object')
-    return `{${Object.keys(v)
-      .sort()
-      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  return JSON.stringify(v);
-}
-
 /** sha256 of the whole policy (canonical JSON): shown beside every plan and approval as "which policy applied". */
 export function policyDigest(policy: Policy): string {
-  return createHash('sha256').update(canonical(policy)).digest('hex');
+  return createHash('sha256').update(canonicalJson(policy)).digest('hex');
 }
 
 /** One line for people: what the policy says about one environment. */

@@ -14,6 +14,16 @@ import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { SecretResolver } from '../secrets/secrets-provider';
 
+/** What opening a cluster session for a plan is given (the runner's sessions and the preview's). */
+export interface SessionOpenContext {
+  workDir: string;
+  secrets: SecretResolver;
+  deploymentId: string;
+  digestKey: string;
+  /** whose environment role signs an EKS token */
+  repository?: string;
+}
+
 /** The part of a cluster session the preview needs (the runner's ClusterSession fits). */
 interface PreviewSession {
   mode: 'deploy' | 'render';
@@ -26,16 +36,7 @@ interface PreviewSession {
 
 export interface ManifestPreviewDeps {
   cluster: {
-    open(
-      plan: EnvironmentPlan,
-      ctx: {
-        workDir: string;
-        secrets: SecretResolver;
-        deploymentId: string;
-        digestKey: string;
-        repository?: string;
-      },
-    ): Promise<PreviewSession>;
+    open(plan: EnvironmentPlan, ctx: SessionOpenContext): Promise<PreviewSession>;
   };
   /** the resolver scoped to the deployment whose plan is previewed (its environment's secrets only) */
   secrets: (d: Pick<Deployment, 'id' | 'environment' | 'repository'>) => SecretResolver;

@@ -8,6 +8,7 @@ import { type Deployment, deadRuns, lockName, type ReleaseResult, refusal } from
 import type { ManifestDiff } from '../deploy/manifest-diff';
 import {
   type ChartDigestResolver,
+  chartReference,
   type EnvironmentPlan,
   type PlannedRelease,
   planEnvironment,
@@ -28,7 +29,7 @@ import { DIGEST_KEY_SECRET, keyedHash } from '../secrets/digest-key';
 import { SecretMissingError, type SecretResolver } from '../secrets/secrets-provider';
 import type { DeploymentStore } from '../store/deployment-store';
 import { DEFAULT_STEP_DEADLINES, type StepDeadlines, withDeadline } from './deadline';
-import { previewManifests } from './manifest-preview';
+import { previewManifests, type SessionOpenContext } from './manifest-preview';
 import { pruneRemoved } from './prune';
 import { describeRollback, rollbackEnvironment } from './rollback';
 import { directorySourceReader } from './source-reader';
@@ -82,17 +83,7 @@ export interface ClusterConnector {
    * KUBECONFIG: then the pre-flight does not ask for it.
    */
   readonly readsClusterSecret: boolean;
-  open(
-    plan: EnvironmentPlan,
-    ctx: {
-      workDir: string;
-      secrets: SecretResolver;
-      deploymentId: string;
-      digestKey: string;
-      /** whose environment role signs an EKS token */
-      repository?: string;
-    },
-  ): Promise<ClusterSession>;
+  open(plan: EnvironmentPlan, ctx: SessionOpenContext): Promise<ClusterSession>;
 }
 
 /** The approval side the runner calls (ApprovalService implements it). */
@@ -351,7 +342,7 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
           namespace: r.namespace,
           status: 'pending',
           attempts: 0,
-          chart: chartLabel(r),
+          chart: chartReference(r.chart),
         })),
       },
       deps.clock.now(),
@@ -508,10 +499,6 @@ async function offerApproval(deps: RunnerDeps, d: Deployment): Promise<RunResult
   }
 }
 
-function chartLabel(r: PlannedRelease): string {
-  return r.chart.kind === 'local' ? r.chart.path : `${r.chart.repository}/${r.chart.name}@${r.chart.version}`;
-}
-
 async function runReleases(
   deps: RunnerDeps,
   ctx: {
@@ -530,7 +517,13 @@ async function runReleases(
   const results = new Map<string, ReleaseResult>(
     plan.releases.map((r) => [
       r.name,
-      { name: r.name, namespace: r.namespace, status: 'pending', attempts: 0, chart: chartLabel(r) },
+      {
+        name: r.name,
+        namespace: r.namespace,
+        status: 'pending',
+        attempts: 0,
+        chart: chartReference(r.chart),
+      },
     ]),
   );
   const byName = new Map(plan.releases.map((r) => [r.name, r]));
@@ -595,7 +588,7 @@ async function runReleases(
         revision: p.skip.revision,
         attempts: 0,
         durationMs: 0,
-        chart: chartLabel(release),
+        chart: chartReference(release.chart),
       });
     else if (p.skip.why === 'drifted')
       deps.logger.warn('release drifted from what helmgate deployed; deploying it again', {
@@ -631,7 +624,7 @@ async function runReleases(
         status: out.status === 'deferred' ? 'pending' : out.status,
         attempts: out.attempts,
         durationMs: deps.clock.now().getTime() - started,
-        chart: chartLabel(release),
+        chart: chartReference(release.chart),
         ...(out.revision !== undefined ? { revision: out.revision } : {}),
         ...(out.reason ? { reason: deps.redactor.redact(out.reason) } : {}),
         ...(out.errorTail ? { errorTail: deps.redactor.redact(out.errorTail) } : {}),

@@ -100,14 +100,7 @@ export class SlackNotifier implements Notifier {
         summary: notice.summary.map((l) => this.opts.redactor?.redact(l) ?? l),
       };
       const msg = renderApprovalRequested(safe);
-      await this.opts.client.chat.postMessage({
-        channel: ref.channel,
-        thread_ts: ref.ts,
-        text: msg.text,
-        blocks: msg.blocks as never,
-        unfurl_links: false,
-        unfurl_media: false,
-      });
+      await this.postInThread(ref, msg);
     } catch (e) {
       log.warn('slack approval notice failed', { slackError: slackErrorCode(e) });
     }
@@ -124,14 +117,7 @@ export class SlackNotifier implements Notifier {
         deployment: this.redact(d),
         summary: notice.summary.map((l) => this.opts.redactor?.redact(l) ?? l),
       });
-      await this.opts.client.chat.postMessage({
-        channel: ref.channel,
-        thread_ts: ref.ts,
-        text: msg.text,
-        blocks: msg.blocks as never,
-        unfurl_links: false,
-        unfurl_media: false,
-      });
+      await this.postInThread(ref, msg);
     } catch (e) {
       this.opts.logger
         .child({ deploymentId: d.id, sha: d.sha })
@@ -291,6 +277,21 @@ export class SlackNotifier implements Notifier {
       thread_ts: ref.ts,
       text: details.text,
       blocks: details.blocks as never,
+    });
+  }
+
+  /** An approval message (request or reminder) as a reply in the commit's thread, without link previews. */
+  private async postInThread(
+    ref: { channel: string; ts: string },
+    msg: { text: string; blocks: unknown[] },
+  ): Promise<void> {
+    await this.opts.client.chat.postMessage({
+      channel: ref.channel,
+      thread_ts: ref.ts,
+      text: msg.text,
+      blocks: msg.blocks as never,
+      unfurl_links: false,
+      unfurl_media: false,
     });
   }
 }

@@ -35,6 +35,32 @@ import { isConditionFailure } from './dynamodb-errors';
 const META = '#META';
 const KEY_ATTRS = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'ttl', 'kind'] as const;
 
+/** `SET #f<i> = :v<i>` clauses for the defined fields, with their attribute names and values. */
+function setClauses(fields: Record<string, unknown>): {
+  names: Record<string, string>;
+  values: Record<string, unknown>;
+  sets: string[];
+} {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const sets: string[] = [];
+  Object.entries(fields).forEach(([k, v], i) => {
+    if (v === undefined) return;
+    names[`#f${i}`] = k;
+    values[`:v${i}`] = v;
+    sets.push(`#f${i} = :v${i}`);
+  });
+  return { names, values, sets };
+}
+
+/** A hash + range key schema, as DynamoDB and CloudFormation spell it. */
+function keySchema<H extends string, R extends string>(hash: H, range: R) {
+  return [
+    { AttributeName: hash, KeyType: 'HASH' },
+    { AttributeName: range, KeyType: 'RANGE' },
+  ] as const;
+}
+
 /** The single table's key schema; serverless.yml declares the same (a test compares them). */
 export const TABLE_DEFINITION = {
   AttributeDefinitions: [
@@ -46,38 +72,14 @@ export const TABLE_DEFINITION = {
     { AttributeName: 'GSI2SK', AttributeType: 'S' },
     { AttributeName: 'status', AttributeType: 'S' },
   ],
-  KeySchema: [
-    { AttributeName: 'PK', KeyType: 'HASH' },
-    { AttributeName: 'SK', KeyType: 'RANGE' },
-  ],
+  KeySchema: keySchema('PK', 'SK'),
   GlobalSecondaryIndexes: [
-    {
-      IndexName: 'GSI1',
-      KeySchema: [
-        { AttributeName: 'GSI1PK', KeyType: 'HASH' },
-        { AttributeName: 'GSI1SK', KeyType: 'RANGE' },
-      ],
-      Projection: { ProjectionType: 'ALL' },
-    },
-    {
-      IndexName: 'GSI2',
-      KeySchema: [
-        { AttributeName: 'GSI2PK', KeyType: 'HASH' },
-        { AttributeName: 'GSI2SK', KeyType: 'RANGE' },
-      ],
-      Projection: { ProjectionType: 'ALL' },
-    },
-    {
-      // deployments by status, newest first: keyed on attributes every deployment item already has
-      // (status, GSI2SK), so DynamoDB fills it for existing items and a transition moves an item
-      // between partitions by itself; approval requests have a status but no GSI2SK: not indexed
-      IndexName: 'GSI3',
-      KeySchema: [
-        { AttributeName: 'status', KeyType: 'HASH' },
-        { AttributeName: 'GSI2SK', KeyType: 'RANGE' },
-      ],
-      Projection: { ProjectionType: 'ALL' },
-    },
+    { IndexName: 'GSI1', KeySchema: keySchema('GSI1PK', 'GSI1SK'), Projection: { ProjectionType: 'ALL' } },
+    { IndexName: 'GSI2', KeySchema: keySchema('GSI2PK', 'GSI2SK'), Projection: { ProjectionType: 'ALL' } },
+    // deployments by status, newest first: keyed on attributes every deployment item already has
+    // (status, GSI2SK), so DynamoDB fills it for existing items and a transition moves an item
+    // between partitions by itself; approval requests have a status but no GSI2SK: not indexed
+    { IndexName: 'GSI3', KeySchema: keySchema('status', 'GSI2SK'), Projection: { ProjectionType: 'ALL' } },
   ],
   BillingMode: 'PAY_PER_REQUEST',
 } as const;
@@ -281,15 +283,7 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
     assertEdge(from, to);
     const { id: _i, status: _s, ...rest } = patch;
     const fields: Record<string, unknown> = { ...rest, status: to, updatedAt: at.toISOString() };
-    const names: Record<string, string> = {};
-    const values: Record<string, unknown> = {};
-    const sets: string[] = [];
-    Object.entries(fields).forEach(([k, v], i) => {
-      if (v === undefined) return;
-      names[`#f${i}`] = k;
-      values[`:v${i}`] = v;
-      sets.push(`#f${i} = :v${i}`);
-    });
+    const { names, values, sets } = setClauses(fields);
     names['#status'] = 'status';
     const froms = from.map((s, i) => {
       values[`:from${i}`] = s;
@@ -324,15 +318,7 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
   async update(id: string, patch: Partial<Omit<Deployment, 'id' | 'status'>>, at: Date): Promise<Deployment> {
     const { id: _i, status: _s, ...rest } = patch as Partial<Deployment>;
     const fields: Record<string, unknown> = { ...rest, updatedAt: at.toISOString() };
-    const names: Record<string, string> = {};
-    const values: Record<string, unknown> = {};
-    const sets: string[] = [];
-    Object.entries(fields).forEach(([k, v], i) => {
-      if (v === undefined) return;
-      names[`#f${i}`] = k;
-      values[`:v${i}`] = v;
-      sets.push(`#f${i} = :v${i}`);
-    });
+    const { names, values, sets } = setClauses(fields);
     try {
       const out = await this.doc.send(
         new UpdateCommand({

@@ -1,21 +1,13 @@
 import type { DeploymentStatus } from '../deploy/deployment';
+import { DEPLOYMENT_STATUSES } from '../deploy/lifecycle';
 import type { HistoryPage, HistoryQuery } from './dashboard-data';
 import { commitLink, deploymentHref, statusBadge } from './fragments';
 import { escapeHtml, firstLine, hrefWith, humanDuration, timeTag } from './html';
 import { DASHBOARD_NAV, renderLayout } from './layout';
 import type { PageContext } from './overview';
 
-export const STATUSES: readonly DeploymentStatus[] = [
-  'awaiting_approval',
-  'queued',
-  'running',
-  'succeeded',
-  'rendered',
-  'failed',
-  'rejected',
-  'superseded',
-  'expired',
-];
+/** The status filter's choices: every status, in the lifecycle's order. */
+export const STATUSES: readonly DeploymentStatus[] = DEPLOYMENT_STATUSES;
 
 function options(values: readonly string[], selected: string | undefined, any: string): string {
   return [`<option value="">${escapeHtml(any)}</option>`]

@@ -85,6 +85,11 @@ export async function extractSafely(
           if (path.isAbsolute(p) || p.split(/[\\/]/).includes('..') || rel.includes('\0'))
             return refuse(rel || p, 'has an unsafe path');
           const type = e.type ?? 'File';
+          // a path under a name the archive already made a file (or hard link): tar would replace the file
+          // with a directory, and a hard link to that name would then point at its own parent (a hang)
+          const abs = path.resolve(root, rel);
+          for (let up = path.dirname(abs); up !== root && isInside(root, up); up = path.dirname(up))
+            if (files.has(up)) return refuse(rel, 'is inside a name the archive made a file');
           if (type === 'SymbolicLink') {
             // created after every file, then checked against the real tree
             links.push({ rel, target: e.linkpath ?? '' });

@@ -126,6 +126,25 @@ describe('extractSafely (repository tarballs)', () => {
     expect(existsSync(dest)).toBe(false);
   });
 
+  it('refuses a path under a name the archive made a file, before a hard link to it can hang node-tar', async () => {
+    // found by the hostile-source-tree property (bench/bad-input): `x` a file, then `x/charts` a hard link
+    // to `x` — tar would turn x into a directory and link to its own parent, and never finish
+    const dest = path.join(mkdtempSync(path.join(base, 'x-')), 'tree');
+    await expect(
+      extractSafely(
+        Readable.from(
+          tarOf([
+            { path: 'x', body: 'file' },
+            { path: 'x/charts', type: 'Link', linkpath: 'x' },
+          ]),
+        ),
+        dest,
+        { stripTopDir: false, maxBytes: 1e6 },
+      ),
+    ).rejects.toThrow(/x\/charts.*inside a name the archive made a file/);
+    expect(existsSync(dest)).toBe(false);
+  });
+
   it('refuses a hard link routed through a symlink chain', async () => {
     const dest = path.join(mkdtempSync(path.join(base, 'x-')), 'tree');
     await expect(

@@ -53,6 +53,15 @@ export async function checkArchitecture({
           lines.push(
             `env-only-in-config: ${rel}:${i + 1} reads process.env (config loading is lib/config/env.ts; inject what you need)`,
           );
+    if (rel.startsWith('lib/') && rel !== 'lib/clock.ts' && rel !== 'lib/random.ts')
+      for (const [i, line] of text.split('\n').entries())
+        if (
+          /\bDate\.now\b|\bMath\.random\b|\bnew\s+Date\(\s*\)/.test(line) &&
+          !/^\s*(\/\/|\*|\/\*)/.test(line)
+        )
+          lines.push(
+            `time-and-chance-injected: ${rel}:${i + 1} reads the system clock or Math.random (use the injected Clock / Random, lib/clock.ts and lib/random.ts)`,
+          );
     for (const m of text.matchAll(/new\s+([A-Z]\w*Client)\s*\(/g))
       if (/^(DynamoDB|SecretsManager|Lambda|STS|CloudWatch\w*|S3|SQS|SNS)Client$/.test(m[1]))
         lines.push(

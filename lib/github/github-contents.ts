@@ -1,5 +1,7 @@
 import type { Octokit } from '@octokit/core';
+import { systemClock } from '../clock';
 import { HelmgateError } from '../errors';
+import { cryptoRandom } from '../random';
 import type { RepoSource } from './repo-source';
 
 /**
@@ -59,9 +61,9 @@ export class GithubContentsSource implements Pick<RepoSource, 'readFile'> {
     const backoff = this.retry.backoffMs ?? [250, 1000];
     const attemptTimeout = this.retry.attemptTimeoutMs ?? 2500;
     const budget = this.retry.budgetMs ?? 6000;
-    const now = this.retry.now ?? Date.now;
+    const now = this.retry.now ?? (() => systemClock.now().getTime());
     const sleep = this.retry.sleep ?? sleepFor;
-    const random = this.retry.random ?? Math.random;
+    const random = this.retry.random ?? cryptoRandom.fraction;
     const started = now();
     let last: unknown;
     let status: number | undefined;

@@ -5,6 +5,7 @@ import {
   type V1ContainerStatus,
   type V1Pod,
 } from '@kubernetes/client-node';
+import { systemClock } from '../clock';
 import {
   type ContainerDiagnosis,
   clip,
@@ -41,7 +42,7 @@ export async function diagnoseRelease(
   input: DiagnoseInput,
   deps: DiagnoseDeps,
 ): Promise<ReleaseDiagnosis> {
-  const at = (deps.now?.() ?? new Date()).toISOString();
+  const at = (deps.now?.() ?? systemClock.now()).toISOString();
   const core = kc.makeApiClient(CoreV1Api);
   const r = deps.redact;
   let pods: V1Pod[];

@@ -1,4 +1,5 @@
 import { AppsV1Api, type KubeConfig, type V1Deployment, type V1StatefulSet } from '@kubernetes/client-node';
+import { systemClock } from '../clock';
 import { describeError, HelmgateError } from '../errors';
 import { kubeApiError } from './kube-errors';
 
@@ -39,7 +40,7 @@ export async function checkReleaseHealth(
   input: HealthCheckInput,
   deps: HealthDeps = {},
 ): Promise<HealthResult> {
-  const now = deps.now ?? Date.now;
+  const now = deps.now ?? (() => systemClock.now().getTime());
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const doFetch = deps.fetch ?? fetch;
   const pollMs = input.pollMs ?? 2000;

@@ -62,7 +62,7 @@ describe('the architecture rules of npm run lint', () => {
     }
   });
 
-  it('fail on a cycle, the pure core reaching the store, a spawn, process.env, a client outside the root and a test importing bench code', async () => {
+  it('fail on a cycle, the pure core reaching the store, a spawn, process.env, the system clock, a client outside the root and a test importing bench code', async () => {
     const files: Record<string, string> = {
       'lib/a.ts': "import { b } from './b';\nexport const a = () => b;\n",
       'lib/b.ts': "import { a } from './a';\nexport const b = () => a;\n",
@@ -70,6 +70,7 @@ describe('the architecture rules of npm run lint', () => {
         "import { DynamoDbDeploymentStore } from '../store/dynamodb-deployment-store';\nexport const s = DynamoDbDeploymentStore;\n",
       'lib/spawner.ts': "import { spawn } from 'node:child_process';\nexport const s = spawn;\n",
       'lib/env-reader.ts': 'export const region = process.env.AWS_REGION;\n',
+      'lib/clock-reader.ts': 'export const t = () => Date.now() + Math.random();\n',
       'lib/client-maker.ts':
         "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';\nexport const c = new DynamoDBClient({});\n",
       'test/uses-bench.ts': "import { n } from '../bench/tool';\nexport const x = n;\n",
@@ -86,6 +87,7 @@ describe('the architecture rules of npm run lint', () => {
         /^processes-only-through-the-command-runner: lib\/spawner\.ts -> child_process/m,
       );
       expect(stderr).toMatch(/^env-only-in-config: lib\/env-reader\.ts:1 /m);
+      expect(stderr).toMatch(/^time-and-chance-injected: lib\/clock-reader\.ts:1 /m);
       expect(stderr).toMatch(/^aws-sdk-only-in-root-and-adapters: lib\/client-maker\.ts -> /m);
       expect(stderr).toMatch(/^aws-client-only-in-compose: lib\/client-maker\.ts constructs DynamoDBClient/m);
       expect(stderr).toMatch(/^test-not-bench: test\/uses-bench\.ts -> bench\/tool\.ts/m);

@@ -184,13 +184,16 @@ export function checkPlan(
   // ── the gate ───────────────────────────────────────────────────────────────────────────────────
   if (APPROVAL_RANK[spec.approval] < APPROVAL_RANK[env.approval])
     violate('approval', `${at('approval')} is ${env.approval}; ${file} says ${spec.approval}`);
-  const approval: ApprovalMode =
+  let approval: ApprovalMode =
     APPROVAL_RANK[spec.approval] > APPROVAL_RANK[env.approval] ? spec.approval : env.approval;
 
   let after = env.after;
   if (env.after !== undefined && spec.after !== env.after)
     violate('after', `${at('after')} is ${env.after}; ${file} says ${spec.after ?? 'nothing'}`);
   if (env.after === undefined && spec.after !== undefined) after = spec.after;
+  // `after` is a gate too: an environment that waits for another cannot start at once, so `none` with
+  // `after` promotes like `auto` (it starts when `after` succeeded, without a vote)
+  if (approval === 'none' && after !== undefined) approval = 'auto';
   if (approval === 'auto' && after === undefined)
     violate('after', `${at('approval')} auto needs \`after\`; neither the policy nor ${file} sets it`);
 

@@ -108,6 +108,34 @@ describe('checkPlan', () => {
     });
   });
 
+  it('`after` is a gate even without a vote: approval none with after waits like auto', () => {
+    const policy = parsePolicy(
+      JSON.stringify({
+        ...POLICY,
+        repositories: {
+          'org/deploys': {
+            environments: {
+              ...POLICY.repositories['org/deploys']?.environments,
+              production: {
+                ...POLICY.repositories['org/deploys']?.environments.production,
+                approval: 'none',
+              },
+            },
+          },
+        },
+      }),
+    );
+    const r = checkPlan(
+      policy,
+      'org/deploys',
+      config(PRODUCTION.replace('approval: required', 'approval: none')),
+      'production',
+    );
+    expect(r.violations).toEqual([]);
+    expect(r.effective?.after).toBe('staging');
+    expect(r.effective?.approval).toBe('auto');
+  });
+
   it('a commit cannot add approvers, lower `required`, allow self-approval or drop `after`', () => {
     expect(
       messages(

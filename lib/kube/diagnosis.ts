@@ -76,7 +76,7 @@ export async function diagnoseRelease(
       const c = containerOf(s, r);
       if (!c.ready || c.restarts > 0) {
         const text = await podLog(core, input.namespace, name, s.name, c.restarts > 0);
-        if (text) c.logTail = r(logTail(text));
+        if (text) c.logTail = logTail(r(text));
       }
       containers.push(c);
     }
@@ -85,11 +85,11 @@ export async function diagnoseRelease(
       .sort((a, b) => eventTime(a) - eventTime(b))
       .slice(-DIAGNOSIS_LIMITS.eventsPerPod)
       .map((e) =>
-        r(
-          clip(
+        clip(
+          r(
             `${e.type ?? 'Normal'} ${e.reason ?? ''}: ${e.message ?? ''}${(e.count ?? 1) > 1 ? ` (x${e.count})` : ''}`,
-            DIAGNOSIS_LIMITS.messageChars,
           ),
+          DIAGNOSIS_LIMITS.messageChars,
         ),
       );
     out.push({ name, phase: pod.status?.phase ?? 'Unknown', containers, events: podEvents });
@@ -125,10 +125,10 @@ function containerOf(s: V1ContainerStatus, r: (t: string) => string): ContainerD
   return {
     name: s.name,
     state,
-    ...(reason ? { reason: r(clip(reason, 80)) } : {}),
-    ...(message ? { message: r(clip(message, DIAGNOSIS_LIMITS.messageChars)) } : {}),
+    ...(reason ? { reason: clip(r(reason), 80) } : {}),
+    ...(message ? { message: clip(r(message), DIAGNOSIS_LIMITS.messageChars) } : {}),
     ...(exitCode !== undefined ? { exitCode } : {}),
-    ...(last?.reason ? { lastReason: r(clip(last.reason, 80)) } : {}),
+    ...(last?.reason ? { lastReason: clip(r(last.reason), 80) } : {}),
     restarts: s.restartCount ?? 0,
     ready: s.ready === true,
   };

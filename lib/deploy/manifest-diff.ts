@@ -271,6 +271,32 @@ function maskRedactedLeaves(live: unknown, proposed: unknown): { live: unknown; 
   return { live: maskOwn(live), proposed: maskOwn(proposed) };
 }
 
+/** A leaf's place: its keys, with list items named by their `name` field (env entries, containers). */
+function placeStep(parent: string, item: unknown, key: string | number): string {
+  if (typeof key === 'string') return `${parent}.${key}`;
+  const name = isMap(item) && typeof item.name === 'string' ? item.name : '';
+  return `${parent}[${name}]`;
+}
+
+function secretPlacesOf(v: unknown, place: string, out: Set<string>): void {
+  if (typeof v === 'string') {
+    if (v.includes(REDACTED)) out.add(place);
+  } else if (Array.isArray(v)) v.forEach((x, i) => secretPlacesOf(x, placeStep(place, x, i), out));
+  else if (isMap(v)) for (const [k, x] of Object.entries(v)) secretPlacesOf(x, placeStep(place, x, k), out);
+}
+
+function hideAtPlaces<T>(v: T, place: string, places: ReadonlySet<string>): T {
+  if (places.size === 0) return v;
+  // a masked leaf is left to maskRedactedLeaves, which knows whether it changed
+  if (typeof v === 'string') return (places.has(place) && !v.includes(REDACTED) ? HIDDEN : v) as T;
+  if (Array.isArray(v)) return v.map((x, i) => hideAtPlaces(x, placeStep(place, x, i), places)) as T;
+  if (isMap(v))
+    return Object.fromEntries(
+      Object.entries(v).map(([k, x]) => [k, hideAtPlaces(x, placeStep(place, x, k), places)]),
+    ) as T;
+  return v;
+}
+
 function maskOwn(v: unknown): unknown {
   if (typeof v === 'string') return v.includes(REDACTED) ? HIDDEN : v;
   if (Array.isArray(v)) return v.map(maskOwn);
@@ -324,13 +350,18 @@ export function diffReleaseManifests(input: {
     input.live === undefined ? new Map<string, { ref: ObjectRef; obj: Json }>() : index(input.live);
   const after = index(input.proposed);
   const keys = new Set([...before.keys(), ...after.keys()]);
+  // where a secret sits on the proposed side (by kind and a path that names list items by their
+  // `name`), the live side may hold its previous value, which the redactor never saw: hidden on the
+  // live side wherever that place appears, even when list items moved or the object was renamed
+  const secretPlaces = new Set<string>();
+  for (const { ref, obj } of after.values()) secretPlacesOf(obj, ref.kind, secretPlaces);
   const objects: ObjectChange[] = [];
   let unchanged = 0;
   for (const key of keys) {
     const b = before.get(key);
     const a = after.get(key);
     const ref = (a ?? b)?.ref as ObjectRef;
-    const liveObj = b ? structuredClone(b.obj) : undefined;
+    const liveObj = b ? hideAtPlaces(structuredClone(b.obj), ref.kind, secretPlaces) : undefined;
     const proposedObj = a ? structuredClone(a.obj) : undefined;
     const secretKeys = isSecret(ref) ? maskSecrets(liveObj, proposedObj) : undefined;
     const masked = maskRedactedLeaves(liveObj, proposedObj);

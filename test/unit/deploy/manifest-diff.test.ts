@@ -153,3 +153,23 @@ test('summary lines: objects per release, errors, nothing to say', () => {
   ).toEqual(['rendered manifests: not available (no cluster)']);
   expect(manifestSummaryLines(undefined)).toEqual([]);
 });
+
+test("a secret's previous value stays hidden when its env entry moved or its ConfigMap was renamed", () => {
+  // found in review: masking matched live to proposed by exact path, so a shifted list index or a renamed
+  // object showed the pre-rotation value, which the redactor never saw
+  const shifted = (first: string, pw: string) =>
+    `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: c\n          image: img:1\n          env:\n${first ? `            - name: ${first}\n              value: "1"\n` : ''}            - name: PASSWORD\n              value: ${JSON.stringify(pw)}\n`;
+  const r = diffReleaseManifests({
+    release: 'web',
+    namespace: 'web',
+    live: docs(shifted('', 'OldRotatedPass123'), cm('db-old', { url: 'postgres://u:OldRotatedPass123@db' })),
+    proposed: docs(shifted('ADDED', '***'), cm('db-new', { url: 'postgres://u:***@db' })),
+  });
+  const text = JSON.stringify(r);
+  expect(text).not.toContain('OldRotatedPass123');
+  expect(r.objects.map((o) => `${o.change} ${o.ref.kind}/${o.ref.name}`).sort()).toEqual([
+    'added ConfigMap/db-new',
+    'changed Deployment/web',
+    'removed ConfigMap/db-old',
+  ]);
+});

@@ -281,7 +281,8 @@ function placeStep(parent: string, item: unknown, key: string | number): string 
 function secretPlacesOf(v: unknown, place: string, out: Set<string>): void {
   if (typeof v === 'string') {
     if (v.includes(REDACTED)) out.add(place);
-  } else if (Array.isArray(v)) v.forEach((x, i) => secretPlacesOf(x, placeStep(place, x, i), out));
+  } else if (Array.isArray(v))
+    for (const [i, x] of v.entries()) secretPlacesOf(x, placeStep(place, x, i), out);
   else if (isMap(v)) for (const [k, x] of Object.entries(v)) secretPlacesOf(x, placeStep(place, x, k), out);
 }
 

@@ -119,6 +119,11 @@ const Health = z.strictObject({
   /** every Deployment/StatefulSet of the release available */
   workloads: z.boolean().default(true),
   http: z.array(HttpCheck).default([]),
+  /**
+   * `helm test` (the chart's test hooks) after the checks above: a failing test fails the release like a
+   * failed check (issue 13, item 8). The policy may require it (`requireHelmTest`).
+   */
+  helmTest: z.boolean().default(false),
 });
 
 export const ReleaseSpec = z.strictObject({
@@ -143,7 +148,7 @@ export const ReleaseSpec = z.strictObject({
   /** release names of the same environment that must succeed first */
   needs: z.array(z.string()).default([]),
   timeout: Duration.optional(),
-  health: Health.default({ workloads: true, http: [] }),
+  health: Health.default({ workloads: true, http: [], helmTest: false }),
 });
 export type ReleaseSpec = z.infer<typeof ReleaseSpec>;
 

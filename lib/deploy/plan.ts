@@ -64,12 +64,19 @@ export interface PlannedRelease {
   secretValues: Array<{ path: string; ref: SecretRef }>;
   needs: string[];
   timeoutSeconds: number;
-  health: { workloads: boolean; http: Array<{ url: string; expectStatus: number }> };
+  health: {
+    workloads: boolean;
+    http: Array<{ url: string; expectStatus: number }>;
+    /** run `helm test` after the checks (issue 13, item 8) */
+    helmTest: boolean;
+  };
   /**
    * sha256 of what helm installs: name, namespace, chart reference and version (local charts: every
    * file of the chart directory), values files (path and content, in order), secret value paths and
    * secret *names* — never secret values. Not `needs`, timeout or health: they change how we deploy,
-   * not what, and the runner uses this digest to skip unchanged releases.
+   * not what, and the runner uses this digest to skip unchanged releases. One exception: a declared
+   * `helm test` is in it, so a release is only "unchanged" when it last succeeded with the tests it
+   * declares now (declaring them deploys it once more, and tests it).
    */
   digest: string;
 }
@@ -176,7 +183,10 @@ export async function planEnvironment(input: {
         digest: r.digest,
         needs: r.needs,
         timeoutSeconds: r.timeoutSeconds,
-        health: r.health,
+        // `helmTest` only when declared: digests of plans without tests stay what they were
+        health: r.health.helmTest
+          ? r.health
+          : { workloads: r.health.workloads, http: r.health.http },
       })),
       kubernetesSecrets: kubernetesSecrets.map((s) => ({
         name: s.name,
@@ -298,6 +308,7 @@ async function planRelease(
   const health = {
     workloads: spec.health.workloads,
     http: spec.health.http.map((h) => ({ url: h.url, expectStatus: h.expectStatus })),
+    helmTest: spec.health.helmTest,
   };
 
   const digest = sha256(
@@ -308,6 +319,7 @@ async function planRelease(
       chart: chart.kind === 'local' ? { kind: 'local', path: chart.path, files: chartFiles } : chart,
       values: valuesFiles.map((f) => [f.path, sha256(f.content)]),
       secretValues: secretValues.map((s) => [s.path, s.ref.secret, s.ref.key ?? null]),
+      ...(health.helmTest ? { helmTest: true } : {}),
     }),
   );
 
@@ -410,6 +422,7 @@ export function describePlan(plan: EnvironmentPlan): string {
       const checks = [
         r.health.workloads ? 'workloads available' : '',
         ...r.health.http.map((h) => `${h.url} → ${h.expectStatus}`),
+        r.health.helmTest ? 'helm test' : '',
       ].filter(Boolean);
       if (checks.length) lines.push(`     health: ${checks.join('; ')}`);
     }

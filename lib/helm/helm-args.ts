@@ -112,6 +112,15 @@ export function rollbackArgs(
   return args;
 }
 
+/**
+ * `helm test`: runs the release's chart test hooks, each bounded by `--timeout`. No `--logs`: helm would
+ * copy every test pod's whole log to stdout; the runner reads the failing pods' log tails itself, bounded
+ * (lib/kube/diagnosis.ts).
+ */
+export function testArgs(release: string, ns: string, opts: { timeoutSeconds: number }): string[] {
+  return ['test', releaseName(release), '--namespace', namespace(ns), '--timeout', timeout(opts.timeoutSeconds)];
+}
+
 export function uninstallArgs(
   release: string,
   ns: string,

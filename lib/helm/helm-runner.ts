@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import { TEST_LIMITS, type TestHookRun, testHookPhase } from '../deploy/release-tests';
 import { emptyValues, setPath, type Values } from '../deploy/values-merge';
 import { HelmgateError } from '../errors';
 import {
@@ -23,6 +24,7 @@ import {
   rollbackArgs,
   statusArgs,
   templateArgs,
+  testArgs,
   uninstallArgs,
   upgradeInstallArgs,
 } from './helm-args';
@@ -107,6 +109,22 @@ export interface MaintenanceOptions {
   signal?: AbortSignal;
 }
 
+/** One `helm test` run: never a thrown error for failing tests, which are its answer. */
+export interface HelmTestRun {
+  /** helm exited 0: every test hook it ran succeeded (a chart without test hooks passes) */
+  passed: boolean;
+  /** the test hooks helm reported, in its order (from its `TEST SUITE:` blocks) */
+  hooks: TestHookRun[];
+  /** hooks left out by the bound */
+  omittedHooks?: number;
+  /** the last lines of helm's stderr, redacted (empty when it passed) */
+  stderrTail: string;
+  timedOut: boolean;
+  /** transient (cluster unreachable…) or permanent, from stderr, when it failed */
+  classification?: FailureClassification;
+  durationMs: number;
+}
+
 /**
  * Port: helm, one command per method. Every stdout/stderr it returns or puts in an error is redacted.
  * Failures throw `HelmError` (an `ExecError` with a classification of its stderr).
@@ -128,6 +146,8 @@ export interface HelmRunner {
   history(release: string, namespace: string, max?: number): Promise<HelmHistoryEntry[]>;
   rollback(release: string, namespace: string, revision: number, opts: MaintenanceOptions): Promise<void>;
   uninstall(release: string, namespace: string, opts: MaintenanceOptions): Promise<void>;
+  /** `helm test` of the release's current revision: its test hooks' phases, passed or not. */
+  test?(release: string, namespace: string, opts: MaintenanceOptions): Promise<HelmTestRun>;
   /** Downloads a pinned chart; returns the path of the `.tgz`. */
   pull(input: { repoUrl: string; name: string; version: string; destination: string }): Promise<string>;
   /** `pull`, plus the manifest digest helm reports for an OCI chart (`Digest: sha256:…`). */
@@ -342,6 +362,32 @@ export function createHelmRunner(opts: HelmRunnerOptions): HelmRunner {
       });
     },
 
+    async test(release, namespace, o) {
+      const args = [...testArgs(release, namespace, { timeoutSeconds: o.timeoutSeconds }), ...connection()];
+      const result = await opts.commandRunner.run(opts.helmBin, args, {
+        env,
+        timeoutMs: o.processTimeoutMs ?? o.timeoutSeconds * 1000 + PROCESS_GRACE_MS,
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+      const parsed = parseTestSuites(redact(result.stdout));
+      const passed = result.code === 0;
+      const stderrTail = passed ? '' : redact(tailLines(result.stderr));
+      return {
+        passed,
+        ...parsed,
+        stderrTail,
+        timedOut: result.timedOut ?? false,
+        ...(passed
+          ? {}
+          : {
+              classification: result.timedOut
+                ? { kind: 'permanent', reason: 'helm process timed out' }
+                : classifyHelmFailure(redact(result.stderr)),
+            }),
+        durationMs: result.durationMs,
+      };
+    },
+
     async pull(input) {
       return (await runner.pullChart(input)).file;
     },
@@ -377,6 +423,31 @@ export function secretValuesDocument(secrets: readonly SecretValue[]): string {
     defaultKeyType: 'QUOTE_DOUBLE',
     lineWidth: 0,
   });
+}
+
+/**
+ * The test hooks in `helm test`'s status output (helm 4 pkg/cmd/status.go): one block per hook that was
+ * started, `TEST SUITE:     <name>` followed by `Phase:          <phase>`; `TEST SUITE: None` when the chart
+ * has none. Bounded by TEST_LIMITS.
+ */
+export function parseTestSuites(stdout: string): { hooks: TestHookRun[]; omittedHooks?: number } {
+  const hooks: TestHookRun[] = [];
+  let current: string | undefined;
+  for (const line of stdout.split('\n')) {
+    const suite = /^TEST SUITE:\s+(\S+)\s*$/.exec(line);
+    if (suite) {
+      current = suite[1] === 'None' ? undefined : suite[1];
+      continue;
+    }
+    const phase = /^Phase:\s+(\S+)\s*$/.exec(line);
+    if (phase && current !== undefined) {
+      hooks.push({ name: current.slice(0, TEST_LIMITS.nameChars), phase: testHookPhase(phase[1] as string) });
+      current = undefined;
+    }
+  }
+  return hooks.length > TEST_LIMITS.hooks
+    ? { hooks: hooks.slice(0, TEST_LIMITS.hooks), omittedHooks: hooks.length - TEST_LIMITS.hooks }
+    : { hooks };
 }
 
 const STATES: readonly HelmReleaseState[] = [

@@ -8,6 +8,7 @@ import {
   describeEnvironmentPolicy,
   type EnvironmentPolicy,
   environmentPolicy,
+  helmTestRequired,
   type Policy,
   policyDigest,
   repositoryPolicy,
@@ -17,7 +18,7 @@ import {
 /**
  * The check of a pushed deploy config against the operator's policy. The commit may only be
  * stricter: a higher approval mode, an extra `after`, more approvals required, self-approval
- * forbidden, fewer approvers; everything it reaches (cluster credentials, secrets, namespaces, chart
+ * forbidden, fewer approvers, more releases tested with `helm test`; everything it reaches (cluster credentials, secrets, namespaces, chart
  * repositories, health hosts) must lie inside what the policy allows. Pure.
  */
 
@@ -33,7 +34,8 @@ export type PolicyRule =
   | 'secretPrefixes'
   | 'namespaces'
   | 'chartRepositories'
-  | 'healthHosts';
+  | 'healthHosts'
+  | 'helmTest';
 
 export interface PolicyViolation {
   rule: PolicyRule;
@@ -278,6 +280,11 @@ export function checkPlan(
           `${at('chartRepositories')} is ${env.chartRepositories.join(', ') || 'empty'}; ${file} pulls ${r.chart.name} from ${url} (release ${r.name})`,
         );
     }
+    if (!r.health.helmTest && helmTestRequired(env, r.name))
+      violate(
+        'helmTest',
+        `${at('requireHelmTest')} requires helm test of release ${r.name}; ${file} does not declare it (health.helmTest: true)`,
+      );
     for (const h of r.health.http) {
       const host = healthHostOf(h.url);
       if (host === undefined || !env.healthHosts.includes(host))

@@ -20,6 +20,10 @@ const HOSTNAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?
 
 const EnvironmentName = z.string().max(63).regex(DNS_LABEL, 'environment names are DNS labels');
 const Namespace = z.string().max(63).regex(DNS_LABEL, 'namespaces are DNS labels');
+const ReleaseName = z
+  .string()
+  .max(53)
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'helm release names are lowercase letters, digits, "-" and "."');
 /** `owner/name`, or `*` for every accepted repository without an entry of its own. */
 const RepositoryKey = z
   .string()
@@ -161,6 +165,12 @@ export const EnvironmentPolicy = z.strictObject({
    * `rollback` where approval is required, `keep` elsewhere (see rollbackOnHealthFailure).
    */
   rollback: z.enum(['rollback', 'keep']).optional(),
+  /**
+   * `helm test` as part of health (issue 13, item 8): `true` requires every release of the environment to
+   * declare `health.helmTest: true` in deploy.yaml, a list requires it of the releases named; a commit that
+   * leaves it out is refused (rule `helmTest`), never silently tested. Absent: the commit decides.
+   */
+  requireHelmTest: z.union([z.boolean(), z.array(ReleaseName).min(1)]).optional(),
   drift: z.strictObject({ action: z.enum(['ignore', 'report', 'block']).default('report') }).optional(),
 });
 export type EnvironmentPolicy = z.infer<typeof EnvironmentPolicy>;
@@ -244,6 +254,12 @@ export function rollbackOnHealthFailure(
   return env.rollback ?? (env.approval === 'required' ? 'rollback' : 'keep');
 }
 
+/** Must this release of the environment run `helm test` as part of its health? */
+export function helmTestRequired(env: Pick<EnvironmentPolicy, 'requireHelmTest'>, release: string): boolean {
+  const r = env.requireHelmTest;
+  return r === true || (Array.isArray(r) && r.includes(release));
+}
+
 /** Self-approval is forbidden unless the policy allows it explicitly. */
 export function selfApprovalAllowed(approvers: Pick<PolicyApprovers, 'allowSelfApproval'>): boolean {
   return approvers.allowSelfApproval === true;
@@ -262,11 +278,17 @@ export function describeEnvironmentPolicy(env: EnvironmentPolicy): string {
       : env.approval === 'auto'
         ? 'promotes automatically'
         : 'deploys on push';
+  const tests = env.requireHelmTest;
   return [
     gate + (env.after ? ` after ${env.after}` : ''),
     `cluster ${clusterLabel(env.cluster)}`,
     `secrets ${env.secretPrefixes.join(', ') || 'none'}`,
     `namespaces ${env.namespaces.join(', ') || 'none'}`,
+    ...(tests === true
+      ? ['helm test required of every release']
+      : Array.isArray(tests)
+        ? [`helm test required of ${tests.join(', ')}`]
+        : []),
   ].join('; ');
 }
 
@@ -399,7 +421,8 @@ function hostOf(url: string): string | undefined {
  * The local default: the policy the operator's own checkout implies, read once at start from the
  * working tree's deploy.yaml (never from a pushed commit). Each environment keeps its approval mode,
  * `after` and approvers block, its cluster secret, and exactly the secrets (by name), namespaces,
- * chart repositories and health hosts that file names, for every accepted repository.
+ * chart repositories and health hosts that file names, for every accepted repository; the releases it
+ * tests with `helm test` must keep declaring it.
  */
 export function policyFromDeployConfig(config: DeployConfig, repositories: readonly string[]): Policy {
   const environments: Record<string, unknown> = {};
@@ -410,6 +433,7 @@ export function policyFromDeployConfig(config: DeployConfig, repositories: reado
     const namespaces = new Set<string>();
     const charts = new Set<string>();
     const hosts = new Set<string>();
+    const tested: string[] = [];
     for (const s of env.kubernetesSecrets) {
       namespaces.add(s.namespace);
       for (const ref of Object.values(s.data)) secrets.add(ref.secret);
@@ -425,6 +449,7 @@ export function policyFromDeployConfig(config: DeployConfig, repositories: reado
         const host = hostOf(h.url);
         if (host) hosts.add(host);
       }
+      if (r.health.helmTest) tested.push(r.name);
     }
     const a = env.approvers;
     environments[name] = {
@@ -446,6 +471,8 @@ export function policyFromDeployConfig(config: DeployConfig, repositories: reado
       namespaces: [...namespaces].sort(),
       chartRepositories: [...charts].sort(),
       healthHosts: [...hosts].sort(),
+      // the releases the checkout tests keep being tested: a push may not drop the line
+      ...(tested.length > 0 ? { requireHelmTest: tested.sort() } : {}),
     };
   }
   const repos = repositories.length > 0 ? repositories : ['*'];

@@ -219,6 +219,7 @@ function configOf(c: Case): DeployConfig {
           health: {
             workloads: true,
             http: r.hosts.map((h) => ({ url: `https://${h}/health`, expectStatus: 200 })),
+            helmTest: false,
           },
         })),
       },

@@ -119,6 +119,19 @@ export interface KubeApiOptions {
    * cluster with these credentials, checked as EKS checks it (test/stand-ins/aws-sigv4.ts).
    */
   eks?: { cluster: string; region: string; credentials: TestCredentials; now?: () => Date };
+  /**
+   * How long a `helm test` hook pod "runs" before it reaches its final phase (ms, default 25): it is
+   * created Pending and moves to Succeeded or Failed after this, so watchers see the change as on a cluster.
+   */
+  testPodRunMs?: number;
+}
+
+/**
+ * How a test-hook pod ends (see `setTestPodOutcome`): each container's exit code (0 passes) and what it
+ * printed. Containers not named keep their env's outcome.
+ */
+export interface TestPodRun {
+  containers: Record<string, { exitCode: number; log?: string }>;
 }
 
 interface Watcher {
@@ -159,9 +172,14 @@ export class KubeApiStandIn {
   private readonly sockets = new Set<Socket>();
   /** `namespace/pod/container` -> the log text `pods/{name}/log` answers (see setPodLog) */
   private readonly podLogs = new Map<string, string>();
+  /** logs given by setPodLog: a test pod's run does not replace them */
+  private readonly pinnedLogs = new Set<string>();
+  private testPodRule: ((pod: Json) => TestPodRun | undefined) | undefined;
+  private readonly testPodTimers = new Set<NodeJS.Timeout>();
   private server: Server | undefined;
   private rv = 100;
-  private readonly options: Required<Omit<KubeApiOptions, 'token' | 'eks'>> & {
+  private readonly options: Required<Omit<KubeApiOptions, 'token' | 'eks' | 'testPodRunMs'>> & {
+    testPodRunMs: number;
     token: string | undefined;
     eks: KubeApiOptions['eks'] | undefined;
   };
@@ -175,6 +193,7 @@ export class KubeApiStandIn {
       requireNamespaces: options.requireNamespaces ?? true,
       token: options.token,
       eks: options.eks,
+      testPodRunMs: options.testPodRunMs ?? 25,
     };
     for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease'])
       this.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
@@ -209,6 +228,8 @@ export class KubeApiStandIn {
     if (!s) return;
     for (const w of this.watchers) w.res.end();
     this.watchers.clear();
+    for (const t of this.testPodTimers) clearTimeout(t);
+    this.testPodTimers.clear();
     for (const sock of this.sockets) sock.destroy();
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
@@ -295,6 +316,15 @@ export class KubeApiStandIn {
   /** The text `GET .../pods/{name}/log?container=` answers (client-node's readNamespacedPodLog). */
   setPodLog(namespace: string, pod: string, container: string, text: string): void {
     this.podLogs.set(`${namespace}/${pod}/${container}`, text);
+    this.pinnedLogs.add(`${namespace}/${pod}/${container}`);
+  }
+
+  /**
+   * Decides how `helm test` hook pods end (pods annotated `helm.sh/hook: test`), overriding their env
+   * (see `runTestPod`); return undefined to leave a pod to its env. `undefined` removes the rule.
+   */
+  setTestPodOutcome(rule: ((pod: Json) => TestPodRun | undefined) | undefined): void {
+    this.testPodRule = rule;
   }
 
   /** Helm's release records (decoded from its storage Secrets) for a release, oldest revision first. */
@@ -422,8 +452,17 @@ export class KubeApiStandIn {
       if (!name && method !== 'POST')
         throw new ApiError(405, 'MethodNotAllowed', 'collection operations are not supported');
       if (subresource === 'log' && type.kind === 'Pod' && method === 'GET') {
-        this.mustGet(type, namespace, name as string);
-        const text = this.podLogs.get(`${namespace}/${name}/${query.container ?? ''}`);
+        const pod = this.mustGet(type, namespace, name as string);
+        // without `container` the API answers the only container's log (helm test --logs asks so)
+        const names: string[] = (pod.spec?.containers ?? []).map((c: Json) => String(c.name));
+        const container = query.container ?? (names.length === 1 ? names[0] : undefined);
+        if (container === undefined)
+          throw new ApiError(
+            400,
+            'BadRequest',
+            `a container name must be specified for pod ${name}, choose one of: [${names.join(' ')}]`,
+          );
+        const text = this.podLogs.get(`${namespace}/${name}/${container}`);
         if (text === undefined)
           throw new ApiError(400, 'BadRequest', `container ${query.container} has no log`);
         const lines = text.split('\n');
@@ -829,9 +868,89 @@ export class KubeApiStandIn {
     if (WORKLOADS.has(t.kind) || ['Job', 'PersistentVolumeClaim', 'Namespace'].includes(t.kind))
       next.status = this.statusFor(next);
     else if (prev && next.status === undefined && prev.status !== undefined) next.status = prev.status;
+    const runs = t.kind === 'Pod' && !prev && next.status?.phase === undefined && isTestHook(next);
+    if (runs) next.status = { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'True' }] };
     this.store.set(key, next);
     this.notify(prev ? 'MODIFIED' : 'ADDED', t, next);
+    if (runs) this.scheduleTestPod(t, key, String(meta.uid));
     return next;
+  }
+
+  /**
+   * "Runs" a `helm test` hook pod: created Pending, it ends `testPodRunMs` later, Succeeded when every
+   * container exits 0, else Failed. A container's exit code and log come from the `setTestPodOutcome`
+   * rule, else from its env: `STANDIN_EXIT_CODE` (default 0) and `STANDIN_LOG` (what it printed, served
+   * at pods/{name}/log unless setPodLog gave one). Its events say it was scheduled and started, as the
+   * kubelet's do. A pod deleted (or replaced) meanwhile is left alone.
+   */
+  private scheduleTestPod(t: ResourceType, key: string, uid: string): void {
+    const timer = setTimeout(() => {
+      this.testPodTimers.delete(timer);
+      const pod = this.store.get(key);
+      if (!pod || pod.metadata?.uid !== uid) return;
+      const ns = String(pod.metadata.namespace);
+      const name = String(pod.metadata.name);
+      const rule = this.testPodRule?.(structuredClone(pod));
+      const at = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const statuses: Json[] = [];
+      for (const c of (pod.spec?.containers ?? []) as Json[]) {
+        const env = new Map<string, string>(
+          ((c.env ?? []) as Json[]).map((e) => [String(e.name), String(e.value ?? '')]),
+        );
+        const ruled = rule?.containers[String(c.name)];
+        const exitCode = ruled?.exitCode ?? Number(env.get('STANDIN_EXIT_CODE') ?? '0');
+        const log = ruled?.log ?? env.get('STANDIN_LOG');
+        const logKey = `${ns}/${name}/${c.name}`;
+        if (!this.pinnedLogs.has(logKey)) {
+          if (log === undefined) this.podLogs.delete(logKey);
+          else this.podLogs.set(logKey, log);
+        }
+        statuses.push({
+          name: c.name,
+          image: c.image,
+          imageID: '',
+          ready: false,
+          started: false,
+          restartCount: 0,
+          state: {
+            terminated: {
+              exitCode,
+              reason: exitCode === 0 ? 'Completed' : 'Error',
+              startedAt: at,
+              finishedAt: at,
+            },
+          },
+        });
+      }
+      const failed = statuses.some((s) => s.state.terminated.exitCode !== 0);
+      const next = structuredClone(pod);
+      next.status = {
+        phase: failed ? 'Failed' : 'Succeeded',
+        conditions: [
+          { type: 'PodScheduled', status: 'True' },
+          { type: 'Ready', status: 'False', reason: 'PodCompleted' },
+        ],
+        startTime: at,
+        containerStatuses: statuses,
+      };
+      for (const [reason, message] of [
+        ['Scheduled', `Successfully assigned ${ns}/${name} to standin-node`],
+        ['Started', `Started container ${statuses.map((s) => s.name).join(', ')}`],
+      ] as const)
+        this.put({
+          apiVersion: 'v1',
+          kind: 'Event',
+          metadata: { name: `${name}.${reason.toLowerCase()}.${this.rv}`, namespace: ns },
+          involvedObject: { kind: 'Pod', name, namespace: ns, uid },
+          type: 'Normal',
+          reason,
+          message,
+          count: 1,
+          lastTimestamp: at,
+        });
+      this.save(t, key, next, pod);
+    }, this.options.testPodRunMs);
+    this.testPodTimers.add(timer);
   }
 
   private statusFor(o: Json): Json {
@@ -1042,6 +1161,15 @@ function decodeHelmRelease(dataValue: string): Json {
 function encodeHelmRelease(rel: Json): string {
   const inner = gzipSync(Buffer.from(JSON.stringify(rel))).toString('base64');
   return Buffer.from(inner, 'utf8').toString('base64');
+}
+
+/** A `helm test` hook (`helm.sh/hook: test`, or helm 2's `test-success`, in a comma-separated list). */
+function isTestHook(o: Json): boolean {
+  const hook = o.metadata?.annotations?.['helm.sh/hook'];
+  return (
+    typeof hook === 'string' &&
+    hook.split(',').some((h) => ['test', 'test-success'].includes(h.trim()))
+  );
 }
 
 function withoutMetaStatus(o: Json): Json {

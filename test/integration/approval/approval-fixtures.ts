@@ -29,7 +29,7 @@ export function release(name: string, over: Partial<PlannedRelease> = {}): Plann
     secretValues: [{ path: 'hub.secret', ref: { secret: 'idr/oauth', key: 'client_secret' } }],
     needs: [],
     timeoutSeconds: 300,
-    health: { workloads: true, http: [] },
+    health: { workloads: true, http: [], helmTest: false },
     digest: `digest-${name}-1`,
     ...over,
   };

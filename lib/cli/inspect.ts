@@ -1,6 +1,7 @@
 import type { ApprovalRequest } from '../approval/approval-request';
 import type { Deployment } from '../deploy/deployment';
 import { formatDiagnosis } from '../deploy/diagnosis';
+import { describeTests } from '../deploy/release-tests';
 import { HelmgateError } from '../errors';
 import type { AuditEntry } from '../store/deployment-store';
 import { duration, type Output, relative, short, table } from './output';
@@ -269,6 +270,12 @@ export async function showCommand(t: CliTarget, o: Output, idOrPrefix: string): 
             },
           ),
         );
+      // helm test, per release that ran it (issue 13, item 8)
+      for (const rel of releases)
+        if (rel.tests) {
+          const line = `${rel.name}: ${describeTests(rel.tests)}`;
+          lines.push(rel.tests.outcome === 'passed' ? line : o.red(line));
+        }
       // what helm said, where it failed: the reason to open `show` at all
       for (const rel of releases.filter((x) => x.errorTail)) {
         lines.push(`${o.red(`${rel.name}: the last lines helm printed`)}`);

@@ -1,5 +1,6 @@
 import type { ApprovalMode } from './deploy-config';
 import type { ReleaseDiagnosis } from './diagnosis';
+import type { ReleaseTests } from './release-tests';
 
 /**
  * The deployment lifecycle, in one place: the states, the edges between them, which event may take
@@ -45,6 +46,8 @@ export interface ReleaseResult {
   errorTail?: string;
   /** what the cluster showed when it failed: pods, container states, events, log tails (redacted) */
   diagnosis?: ReleaseDiagnosis;
+  /** `helm test` of the release (health.helmTest): passed, or failed with which test hook (issue 13) */
+  tests?: ReleaseTests;
   /** the revision it was rolled back to after the deployment failed (policy `rollback`) */
   rolledBackTo?: number;
   /** a release removed from deploy.yaml: uninstalled by this deployment, or kept (policy, approval) */

@@ -184,9 +184,7 @@ export async function planEnvironment(input: {
         needs: r.needs,
         timeoutSeconds: r.timeoutSeconds,
         // `helmTest` only when declared: digests of plans without tests stay what they were
-        health: r.health.helmTest
-          ? r.health
-          : { workloads: r.health.workloads, http: r.health.http },
+        health: r.health.helmTest ? r.health : { workloads: r.health.workloads, http: r.health.http },
       })),
       kubernetesSecrets: kubernetesSecrets.map((s) => ({
         name: s.name,

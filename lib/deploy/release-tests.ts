@@ -56,8 +56,17 @@ export function describeTests(t: ReleaseTests): string {
   const failed = failedHooks(t);
   const passed = t.hooks.filter((h) => h.phase === 'Succeeded');
   const which =
-    failed.length > 0 ? failed.map((h) => `${h.name} ${h.phase}`).join(', ') : (t.reason ?? 'helm test failed');
+    failed.length > 0
+      ? failed.map((h) => `${h.name} ${h.phase}`).join(', ')
+      : (t.reason ?? 'helm test failed');
   return `helm test failed: ${which}${passed.length ? ` (${passed.map((h) => h.name).join(', ')} passed)` : ''}`;
+}
+
+/** Every hook helm ran with its phase: `tests: web-test-connection Succeeded, web-test-smoke Failed`. */
+export function formatTestHooks(t: ReleaseTests): string {
+  if (t.hooks.length === 0) return 'tests: none in the chart';
+  const more = t.omittedHooks ? ` and ${t.omittedHooks} more` : '';
+  return `tests: ${t.hooks.map((h) => `${h.name} ${h.phase}`).join(', ')}${more}`;
 }
 
 /**

@@ -118,7 +118,14 @@ export function rollbackArgs(
  * (lib/kube/diagnosis.ts).
  */
 export function testArgs(release: string, ns: string, opts: { timeoutSeconds: number }): string[] {
-  return ['test', releaseName(release), '--namespace', namespace(ns), '--timeout', timeout(opts.timeoutSeconds)];
+  return [
+    'test',
+    releaseName(release),
+    '--namespace',
+    namespace(ns),
+    '--timeout',
+    timeout(opts.timeoutSeconds),
+  ];
 }
 
 export function uninstallArgs(

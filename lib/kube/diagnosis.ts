@@ -22,6 +22,11 @@ const RELEASE_LABEL = 'app.kubernetes.io/instance';
 export interface DiagnoseInput {
   namespace: string;
   release: string;
+  /**
+   * `helm test` hooks that failed (issue 13, item 8): their pods (named so, or a Job's, labelled
+   * `job-name=<hook>`) are diagnosed first, whatever their labels and phase.
+   */
+  testPods?: readonly string[];
 }
 
 export interface DiagnoseDeps {
@@ -47,11 +52,25 @@ export async function diagnoseRelease(
   const r = deps.redact;
   let pods: V1Pod[];
   try {
-    const list = await core.listNamespacedPod({
-      namespace: input.namespace,
-      labelSelector: `${RELEASE_LABEL}=${input.release}`,
-    });
-    pods = list.items.filter(unhealthy);
+    const tests = new Set(input.testPods ?? []);
+    if (tests.size > 0) {
+      // one list of the namespace: the test pods need not carry the release's label
+      const all = (await core.listNamespacedPod({ namespace: input.namespace })).items;
+      const isTest = (p: V1Pod) =>
+        tests.has(p.metadata?.name ?? '') || tests.has(p.metadata?.labels?.['job-name'] ?? '');
+      pods = [
+        ...all.filter(isTest),
+        ...all.filter(
+          (p) => !isTest(p) && p.metadata?.labels?.[RELEASE_LABEL] === input.release && unhealthy(p),
+        ),
+      ];
+    } else {
+      const list = await core.listNamespacedPod({
+        namespace: input.namespace,
+        labelSelector: `${RELEASE_LABEL}=${input.release}`,
+      });
+      pods = list.items.filter(unhealthy);
+    }
   } catch (e) {
     return {
       at,
@@ -80,8 +99,15 @@ export async function diagnoseRelease(
       }
       containers.push(c);
     }
+    const uid = pod.metadata?.uid;
     const podEvents = events
-      .filter((e) => e.involvedObject?.kind === 'Pod' && e.involvedObject?.name === name)
+      .filter(
+        (e) =>
+          e.involvedObject?.kind === 'Pod' &&
+          e.involvedObject?.name === name &&
+          // not an earlier pod of the same name (a test pod re-created by the next `helm test`)
+          !(uid && e.involvedObject.uid && e.involvedObject.uid !== uid),
+      )
       .sort((a, b) => eventTime(a) - eventTime(b))
       .slice(-DIAGNOSIS_LIMITS.eventsPerPod)
       .map((e) =>

@@ -17,6 +17,8 @@ export interface KubeOperations {
   diagnose(input: {
     namespace: string;
     release: string;
+    /** failed `helm test` hooks, diagnosed first */
+    testPods?: readonly string[];
     redact: (text: string) => string;
   }): Promise<ReleaseDiagnosis>;
   /** what helm runs now, per release: one list of helm's release records (metadata only) */

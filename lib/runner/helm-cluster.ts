@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Clock } from '../clock';
 import type { ReleaseDiagnosis } from '../deploy/diagnosis';
 import type { EnvironmentPlan, PlannedRelease } from '../deploy/plan';
+import { failedHooks } from '../deploy/release-tests';
 import { describeError, HelmgateError } from '../errors';
 import type { CommandRunner } from '../exec/command-runner';
 import { resolveInTree, UnsafeSourceError, verifyTree } from '../github/source-tree';
@@ -16,6 +17,7 @@ import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { SecretResolver } from '../secrets/secrets-provider';
 import { withDeadline } from './deadline';
+import { runReleaseTests } from './release-tests';
 import type { ClusterConnector, ClusterSession, ReleaseOutcome } from './runner';
 
 /** One Kubernetes Secret to create or update, with its values resolved. */
@@ -45,6 +47,8 @@ export interface KubeOps {
   diagnose?(input: {
     namespace: string;
     release: string;
+    /** failed `helm test` hooks: their pods are diagnosed first */
+    testPods?: readonly string[];
     redact: (text: string) => string;
   }): Promise<ReleaseDiagnosis>;
   /** what helm runs now per release (`namespace/name`), from one read; absent: one `helm list` instead */
@@ -237,13 +241,14 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
           if (r.recovered)
             log.warn('stuck release recovered before the upgrade', { release: release.name, ...r.recovered });
           /** what the cluster shows about the failure, collected now: before any rollback (issue 13) */
-          const diagnosed = async (o: ReleaseOutcome): Promise<ReleaseOutcome> => {
+          const diagnosed = async (o: ReleaseOutcome, testPods?: string[]): Promise<ReleaseOutcome> => {
             const diagnose = access.kube.diagnose?.bind(access.kube);
             if (!diagnose) return o;
             const diagnosis = await withDeadline(`diagnosing ${release.name}`, 30_000, () =>
               diagnose({
                 namespace: release.namespace,
                 release: release.name,
+                ...(testPods?.length ? { testPods } : {}),
                 redact: (t) => opts.redactor.redact(t),
               }),
             ).catch((e) => {
@@ -254,10 +259,35 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
             const empty = diagnosis && diagnosis.pods.length === 0 && !diagnosis.error;
             return diagnosis && !(empty && o.failure === 'helm') ? { ...o, diagnosis } : o;
           };
+          /** `helm test` once ready and healthy, when declared (issue 13, item 8): a failure fails the release as a failed check does */
+          const tested = async (o: ReleaseOutcome): Promise<ReleaseOutcome> => {
+            if (!release.health.helmTest) return o;
+            const tests = await runReleaseTests(
+              { helm, clock: opts.clock, redactor: opts.redactor, sleep: opts.sleep ?? delay },
+              { release, deadline: input.deadline },
+            );
+            log.info('helm test finished', {
+              release: release.name,
+              outcome: tests.outcome,
+              hooks: tests.hooks.length,
+              ms: tests.durationMs,
+            });
+            if (tests.outcome === 'passed') return { ...o, tests };
+            return diagnosed(
+              {
+                ...o,
+                status: 'failed',
+                failure: 'health',
+                reason: opts.redactor.redact(`helm test failed: ${tests.reason ?? 'a test hook failed'}`),
+                tests,
+              },
+              failedHooks(tests).map((h) => h.name),
+            );
+          };
           if (out.status === 'failed') return diagnosed({ ...out, failure: 'helm' });
           if (out.status !== 'succeeded') return out;
           const { health } = release;
-          if (!health.workloads && health.http.length === 0) return out;
+          if (!health.workloads && health.http.length === 0) return tested(out);
           const timeoutMs = Math.max(
             5_000,
             Math.min(release.timeoutSeconds * 1000, input.deadline - opts.clock.now().getTime()),
@@ -272,7 +302,7 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
               timeoutMs,
             }),
           ).catch((e): HealthResult => ({ healthy: false, reason: describeError(e) }));
-          if (h.healthy) return out;
+          if (h.healthy) return tested(out);
           return diagnosed({
             ...out,
             status: 'failed',

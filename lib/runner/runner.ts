@@ -13,6 +13,7 @@ import {
   type PlannedRelease,
   planEnvironment,
 } from '../deploy/plan';
+import type { ReleaseTests } from '../deploy/release-tests';
 import { type NodeOutcome, runDag } from '../deploy/scheduler';
 import { type RecordedRelease, skipDecision } from '../deploy/skip-unchanged';
 import type { DeployJob, Dispatcher } from '../dispatch/dispatcher';
@@ -46,6 +47,8 @@ export interface ReleaseOutcome {
   failure?: 'helm' | 'health';
   /** what the cluster showed when it failed (collected before any rollback) */
   diagnosis?: ReleaseDiagnosis;
+  /** `helm test` of the release, when its health declares it (a failure is a `health` failure) */
+  tests?: ReleaseTests;
 }
 
 export interface ClusterSession {
@@ -629,6 +632,7 @@ async function runReleases(
         ...(out.reason ? { reason: deps.redactor.redact(out.reason) } : {}),
         ...(out.errorTail ? { errorTail: deps.redactor.redact(out.errorTail) } : {}),
         ...(out.diagnosis ? { diagnosis: out.diagnosis } : {}),
+        ...(out.tests ? { tests: out.tests } : {}),
       };
       if (out.failure === 'health') healthFailed.add(name);
       if (out.status === 'deferred') base.reason = 'handed to a fresh invocation (time limit)';

@@ -1,5 +1,6 @@
 import type { Deployment, ReleaseResult } from '../deploy/deployment';
 import { formatDiagnosis } from '../deploy/diagnosis';
+import { formatTestHooks, testsSummary } from '../deploy/release-tests';
 import type { ApprovalReminderNotice, ApprovalRequestNotice } from '../notify/notifier';
 import { approveActionId, approveAllActionId, rejectActionId } from './interaction';
 
@@ -190,7 +191,8 @@ export function environmentLine(
     ? `*${link(deploymentPageUrl(opts.publicUrl, d.id), environmentName(d))}*`
     : `*${escapeMrkdwn(environmentName(d))}*`;
   const approvedBy = votes && votes.approvedBy.length > 0 ? ` by ${people(votes.approvedBy)}` : '';
-  const counts = releaseCounts(d.releases);
+  // helm test, where releases ran it (issue 13, item 8): staging's tests gate production's approval
+  const counts = [releaseCounts(d.releases), testsSummary(d.releases)].filter(Boolean).join('; ');
   const withCounts = (s: string) => (counts ? `${s} — ${counts}` : s);
   const reason = d.reason ? `: ${escapeMrkdwn(truncate(d.reason, 300))}` : '';
   switch (d.status) {
@@ -385,6 +387,7 @@ export function renderFailureDetails(d: Deployment, opts: RenderOptions = {}): S
     const evidence = [
       // both fit one section: the error tail gets less room when a diagnosis follows it
       ...(r.errorTail ? [codeBlock(tail(r.errorTail, r.diagnosis ? 800 : TAIL_MAX))] : []),
+      ...(r.tests ? [escapeMrkdwn(formatTestHooks(r.tests))] : []),
       // the failing pods as they were before any rollback (issue 13): states, events, last log lines
       ...(r.diagnosis ? [codeBlock(tail(formatDiagnosis(r.diagnosis), 1300))] : []),
     ];

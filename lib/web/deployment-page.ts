@@ -1,5 +1,6 @@
 import type { Deployment } from '../deploy/deployment';
 import { formatDiagnosis } from '../deploy/diagnosis';
+import { describeTests } from '../deploy/release-tests';
 import type { AuditEntry } from '../store/deployment-store';
 import type { DeploymentDetail } from './dashboard-data';
 import {
@@ -107,6 +108,19 @@ function errorTails(d: Deployment): string {
     .join('')}`;
 }
 
+/** Per release that ran `helm test` (issue 13, item 8): passed, or which test hook failed. */
+function testsSection(d: Deployment): string {
+  const tested = (d.releases ?? []).filter((r) => r.tests);
+  if (tested.length === 0) return '';
+  const rows = tested
+    .map(
+      (r) =>
+        `<tr data-release="${escapeHtml(r.name)}"><th scope="row">${escapeHtml(r.name)}</th><td class="${r.tests?.outcome === 'passed' ? 'ok' : 'refused'}">${escapeHtml(r.tests ? describeTests(r.tests) : '')}</td><td>${escapeHtml(r.tests?.at ?? '')}</td><td class="num">${escapeHtml(humanDuration(r.tests?.durationMs))}</td></tr>`,
+    )
+    .join('');
+  return `<div id="tests" class="table-wrap"><h2>Tests</h2><table><caption>helm test, per release</caption><thead><tr><th scope="col">Release</th><th scope="col">Outcome</th><th scope="col">Ran at</th><th scope="col" class="num">Duration</th></tr></thead><tbody>${rows}</tbody></table></div>`;
+}
+
 /** Per failed release, what the cluster showed (pods, container states, events, log tails), redacted. */
 function diagnosis(d: Deployment): string {
   const diagnosed = (d.releases ?? []).filter((r) => r.diagnosis);
@@ -150,6 +164,7 @@ ${d.planDigest ? `<dt>Plan</dt><dd><code>${escapeHtml(d.planDigest.slice(0, 12))
 ${waiting}
 <h2>Releases</h2>
 ${releasesTable(d)}
+${testsSection(d)}
 ${errorTails(d)}
 ${diagnosis(d)}
 ${detail.request ? `<h2>What was ${detail.request.status === 'approved' ? 'approved' : 'offered for approval'}</h2>${changesSection(detail.request.changes)}` : ''}

@@ -1166,10 +1166,7 @@ function encodeHelmRelease(rel: Json): string {
 /** A `helm test` hook (`helm.sh/hook: test`, or helm 2's `test-success`, in a comma-separated list). */
 function isTestHook(o: Json): boolean {
   const hook = o.metadata?.annotations?.['helm.sh/hook'];
-  return (
-    typeof hook === 'string' &&
-    hook.split(',').some((h) => ['test', 'test-success'].includes(h.trim()))
-  );
+  return typeof hook === 'string' && hook.split(',').some((h) => ['test', 'test-success'].includes(h.trim()));
 }
 
 function withoutMetaStatus(o: Json): Json {

@@ -1,4 +1,5 @@
 import type { Deployment } from '../deploy/deployment';
+import { testsSummary } from '../deploy/release-tests';
 import type { AuditEntry } from '../store/deployment-store';
 import { auditSection, changesSection, manifestSection } from '../web/fragments';
 import { escapeHtml, safeHttpUrl } from '../web/html';
@@ -116,8 +117,10 @@ export function renderApprovalPage(input: ApprovalPageInput): string {
   const sha = commitUrl
     ? `<a id="commit" href="${escapeHtml(commitUrl)}"><code>${escapeHtml(d.sha)}</code></a>`
     : `<code id="commit">${escapeHtml(d.sha)}</code>`;
+  // the earlier stage's helm test outcome (issue 13, item 8): what the approver is asked to build on
+  const stageTests = testsSummary(input.previousStage?.releases);
   const stage = input.previousStage
-    ? `${escapeHtml(input.previousStage.environment)}: ${escapeHtml(input.previousStage.status)}${input.previousStage.finishedAt ? ` at ${escapeHtml(input.previousStage.finishedAt)}` : ''}`
+    ? `${escapeHtml(input.previousStage.environment)}: ${escapeHtml(input.previousStage.status)}${input.previousStage.finishedAt ? ` at ${escapeHtml(input.previousStage.finishedAt)}` : ''}${stageTests ? `; <span id="staging-tests">${escapeHtml(stageTests)}</span>` : ''}`
     : r?.after
       ? `${escapeHtml(r.after)}: no deployment of this commit found`
       : 'none required';

@@ -430,6 +430,8 @@ export function secretValuesDocument(secrets: readonly SecretValue[]): string {
  * started, `TEST SUITE:     <name>` followed by `Phase:          <phase>`; `TEST SUITE: None` when the chart
  * has none. Bounded by TEST_LIMITS.
  */
+const HOOK_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
 export function parseTestSuites(stdout: string): { hooks: TestHookRun[]; omittedHooks?: number } {
   const hooks: TestHookRun[] = [];
   let current: string | undefined;
@@ -441,7 +443,10 @@ export function parseTestSuites(stdout: string): { hooks: TestHookRun[]; omitted
     }
     const phase = /^Phase:\s+(\S+)\s*$/.exec(line);
     if (phase && current !== undefined) {
-      hooks.push({ name: current.slice(0, TEST_LIMITS.nameChars), phase: testHookPhase(phase[1] as string) });
+      // helm prints a hook's name before the API has validated it: anything but a Kubernetes name (a
+      // terminal escape, markup) is not shown as it stands
+      const name = HOOK_NAME.test(current) ? current.slice(0, TEST_LIMITS.nameChars) : '(an invalid name)';
+      hooks.push({ name, phase: testHookPhase(phase[1] as string) });
       current = undefined;
     }
   }

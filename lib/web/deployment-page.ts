@@ -1,6 +1,6 @@
 import type { Deployment } from '../deploy/deployment';
 import { formatDiagnosis } from '../deploy/diagnosis';
-import { describeTests } from '../deploy/release-tests';
+import { describeTests, testsSummary } from '../deploy/release-tests';
 import type { AuditEntry } from '../store/deployment-store';
 import type { DeploymentDetail } from './dashboard-data';
 import {
@@ -108,6 +108,12 @@ function errorTails(d: Deployment): string {
     .join('')}`;
 }
 
+/** ` · helm test passed (2 releases)` after the earlier stage's badge, when it ran tests. */
+function stageTests(stage: Deployment): string {
+  const t = testsSummary(stage.releases);
+  return t ? ` · <span class="stage-tests">${escapeHtml(t)}</span>` : '';
+}
+
 /** Per release that ran `helm test` (issue 13, item 8): passed, or which test hook failed. */
 function testsSection(d: Deployment): string {
   const tested = (d.releases ?? []).filter((r) => r.tests);
@@ -158,7 +164,7 @@ ${flash}${live}
 <dt>Recorded</dt><dd>${timeTag(d.createdAt, ctx.now)}</dd>
 <dt>Ran</dt><dd>${d.startedAt ? `${timeTag(d.startedAt, ctx.now)} for ${escapeHtml(humanDuration(ran))}` : '<span class="muted">not started</span>'}</dd>
 ${d.reason ? `<dt>Reason</dt><dd id="reason">${escapeHtml(d.reason)}</dd>` : ''}
-${detail.previousStage ? `<dt>Earlier stage</dt><dd><a href="${escapeHtml(deploymentHref(detail.previousStage))}">${escapeHtml(detail.previousStage.environment)}</a> ${statusBadge(detail.previousStage.status)}</dd>` : ''}
+${detail.previousStage ? `<dt>Earlier stage</dt><dd><a href="${escapeHtml(deploymentHref(detail.previousStage))}">${escapeHtml(detail.previousStage.environment)}</a> ${statusBadge(detail.previousStage.status)}${stageTests(detail.previousStage)}</dd>` : ''}
 ${d.planDigest ? `<dt>Plan</dt><dd><code>${escapeHtml(d.planDigest.slice(0, 12))}</code></dd>` : ''}
 </dl>
 ${waiting}

@@ -1,5 +1,6 @@
 import { cpSync } from 'node:fs';
 import path from 'node:path';
+import { renderApprovalPage } from '../../../lib/approval/approval-page';
 import type { ApprovalService } from '../../../lib/approval/approval-service';
 import { systemClock } from '../../../lib/clock';
 import { approvalService } from '../../../lib/compose/shared';
@@ -176,6 +177,18 @@ test('passing tests: helm test runs after the upgrade and the health check, stag
   // the gate: production's approval is open
   expect((await db.store.getDeployment(production.id))?.status).toBe('awaiting_approval');
   expect(await db.store.getApprovalRequest(production.id)).toMatchObject({ status: 'pending' });
+  // and the approver sees staging's test outcome beside it
+  const view = await approvals.view(production.id);
+  expect(view?.previousStage?.id).toBe(staging.id);
+  const { deployment, request, audit, previousStage } = view as NonNullable<typeof view>;
+  const approvalPage = renderApprovalPage({
+    state: { kind: 'forbidden', login: 'bob', reason: 'not an approver' },
+    deployment,
+    audit,
+    ...(request ? { request } : {}),
+    ...(previousStage ? { previousStage } : {}),
+  });
+  expect(approvalPage).toContain('<span id="staging-tests">helm test passed (1 release)</span>');
 
   // every channel says so
   const line = environmentLine(done as NonNullable<typeof done>, undefined);
@@ -335,3 +348,44 @@ function pageOf(d: Parameters<typeof renderDeploymentPage>[0]['deployment'] | un
     },
   );
 }
+
+test('declaring helm test deploys an otherwise unchanged release once more and tests it; after that it is skipped', async () => {
+  const yaml = (helmTest: boolean) => `apiVersion: helmgate/v1
+environments:
+  staging:
+    approval: none
+    cluster: { secret: test/cluster }
+    releases:
+      - name: plain
+        namespace: staging-declared
+        chart: ./charts/web
+        timeout: 5s${helmTest ? '\n        health: { helmTest: true }' : ''}
+`;
+  const repo = testedRepo({ 'deploy.yaml': yaml(false) });
+  const h = harness(repo.dir, policyOf(yaml(false)));
+  const first = await h.queue(repo.head(), 'staging');
+  await h.run(first.id);
+  expect((await db.store.getDeployment(first.id))?.releases?.[0]).toMatchObject({
+    status: 'succeeded',
+    revision: 1,
+  });
+
+  const sha = repo.commit({ 'deploy.yaml': yaml(true) }, 'test the release');
+  const second = await h.queue(sha, 'staging');
+  await h.run(second.id);
+  // the `web` chart has no test hooks: helm test passes, and says so
+  const tested = (await db.store.getDeployment(second.id))?.releases?.[0];
+  expect(tested).toMatchObject({ status: 'succeeded', revision: 2, tests: { outcome: 'passed', hooks: [] } });
+  expect(environmentLine((await db.store.getDeployment(second.id)) as never, undefined)).toContain(
+    'helm test passed (1 release)',
+  );
+  expect(testCalls(h)).toHaveLength(1);
+
+  const third = await h.queue(repo.commit({ 'README.md': 'docs\n' }, 'docs only'), 'staging');
+  await h.run(third.id);
+  expect((await db.store.getDeployment(third.id))?.releases?.[0]).toMatchObject({
+    status: 'skipped',
+    reason: 'unchanged',
+  });
+  expect(testCalls(h)).toHaveLength(1);
+});

@@ -425,13 +425,14 @@ export function secretValuesDocument(secrets: readonly SecretValue[]): string {
   });
 }
 
+/** A Kubernetes object name (DNS subdomain). */
+const HOOK_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
 /**
  * The test hooks in `helm test`'s status output (helm 4 pkg/cmd/status.go): one block per hook that was
  * started, `TEST SUITE:     <name>` followed by `Phase:          <phase>`; `TEST SUITE: None` when the chart
  * has none. Bounded by TEST_LIMITS.
  */
-const HOOK_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-
 export function parseTestSuites(stdout: string): { hooks: TestHookRun[]; omittedHooks?: number } {
   const hooks: TestHookRun[] = [];
   let current: string | undefined;

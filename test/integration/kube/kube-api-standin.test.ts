@@ -151,3 +151,80 @@ it('streams watch events after a watch-list bookmark', async () => {
   expect(await next()).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'w' } } });
   ac.abort();
 });
+
+describe('helm test hook pods (issue 13 item 8)', () => {
+  const testPod = (name: string, containers: Array<{ name: string; env?: Record<string, string> }>) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default', annotations: { 'helm.sh/hook': 'pre-install,test' } },
+    spec: {
+      restartPolicy: 'Never',
+      containers: containers.map((c) => ({
+        name: c.name,
+        image: 'busybox',
+        env: Object.entries(c.env ?? {}).map(([n, value]) => ({ name: n, value })),
+      })),
+    },
+  });
+  const until = async (check: () => boolean) => {
+    for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  it('runs a test pod: Pending when created, then Succeeded or Failed by its env, with container statuses, events and a log', async () => {
+    await core.createNamespacedPod({
+      namespace: 'default',
+      body: testPod('ok', [{ name: 'c', env: { STANDIN_LOG: 'all good' } }]) as never,
+    });
+    await core.createNamespacedPod({
+      namespace: 'default',
+      body: testPod('bad', [
+        { name: 'c', env: { STANDIN_EXIT_CODE: '3', STANDIN_LOG: 'line 1\nboom' } },
+      ]) as never,
+    });
+    expect(kube.get('Pod', 'default', 'ok')?.status.phase).toBe('Pending');
+    await until(() => kube.get('Pod', 'default', 'bad')?.status.phase !== 'Pending');
+    expect(kube.get('Pod', 'default', 'ok')?.status.phase).toBe('Succeeded');
+    const bad = kube.get('Pod', 'default', 'bad');
+    expect(bad?.status.phase).toBe('Failed');
+    expect(bad?.status.containerStatuses[0]).toMatchObject({
+      name: 'c',
+      ready: false,
+      state: { terminated: { exitCode: 3, reason: 'Error' } },
+    });
+    // without `container` the only container's log, as `helm test --logs` asks for it
+    expect(await (await fetch(`${kube.url}/api/v1/namespaces/default/pods/bad/log`)).text()).toBe(
+      'line 1\nboom',
+    );
+    expect(
+      await core.readNamespacedPodLog({ name: 'bad', namespace: 'default', container: 'c', tailLines: 1 }),
+    ).toBe('boom');
+    const events = kube.objects('Event').filter((e) => e.involvedObject.name === 'bad');
+    expect(events.map((e) => e.reason)).toEqual(['Scheduled', 'Started']);
+    expect(events[0]?.involvedObject.uid).toBe(bad?.metadata.uid);
+  });
+
+  it('a rule decides instead of the env; a pod of several containers fails when one does and needs a container for its log', async () => {
+    kube.setTestPodOutcome((pod) =>
+      pod.metadata.name === 'two' ? { containers: { b: { exitCode: 1, log: 'b broke' } } } : undefined,
+    );
+    kube.put(testPod('two', [{ name: 'a' }, { name: 'b' }]));
+    await until(() => kube.get('Pod', 'default', 'two')?.status.phase !== 'Pending');
+    expect(kube.get('Pod', 'default', 'two')?.status.phase).toBe('Failed');
+    const all = await fetch(`${kube.url}/api/v1/namespaces/default/pods/two/log`);
+    expect(all.status).toBe(400);
+    expect(await all.text()).toContain(
+      'a container name must be specified for pod two, choose one of: [a b]',
+    );
+    expect(await core.readNamespacedPodLog({ name: 'two', namespace: 'default', container: 'b' })).toBe(
+      'b broke',
+    );
+  });
+
+  it('other pods are not run, and a pod seeded with a status keeps it', async () => {
+    kube.put({ ...testPod('plain', [{ name: 'c' }]), metadata: { name: 'plain', namespace: 'default' } });
+    kube.put({ ...testPod('seeded', [{ name: 'c' }]), status: { phase: 'Running' } });
+    await new Promise((r) => setTimeout(r, 60));
+    expect(kube.get('Pod', 'default', 'plain')?.status).toBeUndefined();
+    expect(kube.get('Pod', 'default', 'seeded')?.status.phase).toBe('Running');
+  });
+});

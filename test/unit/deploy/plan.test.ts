@@ -237,6 +237,45 @@ describe('plan digests', () => {
     expect(otherCluster.digest).not.toBe(a.digest);
   });
 
+  test('a plan that declares no helm test keeps the digests it had before `health.helmTest` existed (approvals in flight survive the upgrade)', async () => {
+    const p = await plan(repo());
+    expect(p.releases.every((r) => r.health.helmTest === false)).toBe(true);
+    // computed with the code before issue 13 item 8 (helmgate main at 5f123d2)
+    expect(p.digest).toBe('6e12633cad7fa56280e733272943c19313fc88f0342f11a36263184bab9254a8');
+    expect(p.releases.map((r) => r.digest)).toEqual([
+      'bf735294ff2961c92d30e6b001254e9b7e6055900c95bd029da06b0abea07272',
+      'd927c50e82a8fa429c1cce7cb2506bc8574f8d1f8e0181083c414cf21546675b',
+    ]);
+    const explicit = await plan(
+      repo({
+        'deploy.yaml': EXAMPLE.replace(
+          '          workloads: true ',
+          '          helmTest: false\n          workloads: true ',
+        ),
+      }),
+    );
+    expect(explicit.digest).toBe(p.digest);
+  });
+
+  test('declaring helm test changes that release’s digest (so skip-unchanged deploys and tests it once) and the plan’s', async () => {
+    const a = await plan(repo());
+    const b = await plan(
+      repo({
+        'deploy.yaml': EXAMPLE.replace(
+          '          workloads: true ',
+          '          helmTest: true\n          workloads: true ',
+        ),
+      }),
+    );
+    expect(b.releases[1]?.health.helmTest).toBe(true);
+    expect(b.releases[1]?.digest).not.toBe(a.releases[1]?.digest);
+    expect(b.releases[0]?.digest).toBe(a.releases[0]?.digest);
+    expect(b.digest).not.toBe(a.digest);
+    expect(describePlan(b)).toContain(
+      'health: workloads available; https://staging.example.org/hub/health → 200; helm test',
+    );
+  });
+
   test('differ between environments that deploy the same releases', async () => {
     const text = EXAMPLE.replace(
       '  production:',

@@ -1,6 +1,6 @@
 import { parseDeployConfig } from '../../../lib/deploy/deploy-config';
 import { checkPlan, effectiveApprovers, policyLine, secretAllowed } from '../../../lib/policy/check';
-import { parsePolicy, policyDigest } from '../../../lib/policy/policy';
+import { parsePolicy, policyDigest, policyFromDeployConfig } from '../../../lib/policy/policy';
 
 const POLICY = parsePolicy(`
 apiVersion: helmgate/policy/v1
@@ -287,5 +287,85 @@ repositories:
     expect(bad('{ eks: { name: ok, region: "eu-west-1.evil" } }')).toThrow();
     expect(bad('{ secret: x, eks: { name: ok, region: eu-west-1 } }')).toThrow();
     expect(bad('{ eks: { name: ok, region: eu-west-1 } }')).not.toThrow();
+  });
+});
+
+describe('requireHelmTest (issue 13 item 8): the policy may require helm test; a commit may add it, never drop it', () => {
+  const policyWith = (require: string) =>
+    parsePolicy(`apiVersion: helmgate/policy/v1
+repositories:
+  org/deploys:
+    environments:
+      staging:
+        approval: none
+        cluster: { secret: helmgate/staging/cluster }
+        namespaces: [hub-staging]
+        ${require}
+`);
+  const deployYaml = (hub: string, extra = '') =>
+    parseDeployConfig(`apiVersion: helmgate/v1
+environments:
+  staging:
+    approval: none
+    cluster: { secret: helmgate/staging/cluster }
+    releases:
+      - name: hub
+        namespace: hub-staging
+        chart: ./charts/hub
+        ${hub}${extra}
+`);
+  const tested = 'health: { helmTest: true }';
+  const grafana = `
+      - name: grafana
+        namespace: hub-staging
+        chart: ./charts/grafana`;
+  const check = (require: string, config: ReturnType<typeof parseDeployConfig>) =>
+    checkPlan(policyWith(require), 'org/deploys', config, 'staging').violations;
+
+  it('true: every release must declare it; a deploy.yaml without the line is refused under rule helmTest', () => {
+    expect(check('requireHelmTest: true', deployYaml('health: { workloads: true }'))).toEqual([
+      {
+        rule: 'helmTest',
+        message:
+          'policy: staging.requireHelmTest requires helm test of release hub; deploy.yaml does not declare it (health.helmTest: true)',
+      },
+    ]);
+    expect(check('requireHelmTest: true', deployYaml(tested))).toEqual([]);
+    expect(check('requireHelmTest: true', deployYaml(tested, grafana)).map((v) => v.message)).toEqual([
+      'policy: staging.requireHelmTest requires helm test of release grafana; deploy.yaml does not declare it (health.helmTest: true)',
+    ]);
+  });
+
+  it('a list requires it of the releases named only; naming one the commit does not deploy is no violation', () => {
+    expect(check('requireHelmTest: [hub, gone]', deployYaml(tested, grafana))).toEqual([]);
+    expect(check('requireHelmTest: [grafana]', deployYaml('health: {}', grafana))).toHaveLength(1);
+  });
+
+  it('absent or false: the commit decides (declaring tests is always allowed: stricter)', () => {
+    expect(check('', deployYaml(tested))).toEqual([]);
+    expect(check('requireHelmTest: false', deployYaml('health: {}'))).toEqual([]);
+  });
+
+  it('the policy line says so; a malformed requirement is refused', () => {
+    const summary = (require: string) =>
+      checkPlan(policyWith(require), 'org/deploys', deployYaml(tested), 'staging').effective?.summary;
+    expect(summary('requireHelmTest: true')).toContain('helm test required of every release');
+    expect(summary('requireHelmTest: [hub]')).toContain('helm test required of hub');
+    expect(summary('')).not.toContain('helm test');
+    expect(() => policyWith('requireHelmTest: []')).toThrow();
+    expect(() => policyWith('requireHelmTest: "yes"')).toThrow();
+    expect(() => policyWith('requireHelmTest: ["Not A Release"]')).toThrow();
+  });
+
+  it('the local default policy keeps the releases the checkout tests tested', () => {
+    const checkout = deployYaml(tested, grafana);
+    const local = policyFromDeployConfig(checkout, ['org/deploys']);
+    expect(local.repositories['org/deploys']?.environments.staging?.requireHelmTest).toEqual(['hub']);
+    expect(
+      checkPlan(local, 'org/deploys', deployYaml('health: {}', grafana), 'staging').violations,
+    ).toHaveLength(1);
+    // a checkout that tests nothing requires nothing
+    const none = policyFromDeployConfig(deployYaml('health: {}'), ['org/deploys']);
+    expect(none.repositories['org/deploys']?.environments.staging?.requireHelmTest).toBeUndefined();
   });
 });

@@ -54,7 +54,7 @@ describe('parseDeployConfig accepts', () => {
     expect(environmentApproval(c, 'production')).toBe('required');
     const [scratch, hub] = c.environments.staging?.releases ?? [];
     expect(scratch?.chart).toBe('./charts/jupyterhub-shared-scratch');
-    expect(scratch?.health).toEqual({ workloads: true, http: [] });
+    expect(scratch?.health).toEqual({ workloads: true, http: [], helmTest: false });
     expect(scratch?.needs).toEqual([]);
     expect(hub?.chart).toEqual({ repository: 'jupyterhub', name: 'jupyterhub', version: '4.4.0' });
     expect(hub?.health.http).toEqual([{ url: 'https://staging.example.org/hub/health', expectStatus: 200 }]);
@@ -74,6 +74,36 @@ describe('parseDeployConfig accepts', () => {
   );
   test.each(configs)('the deploy config %s in the repository', (f) => {
     expect(() => parseDeployConfig(readFileSync(path.join(ROOT, f), 'utf8'), f)).not.toThrow();
+  });
+
+  test('health.helmTest: a boolean, default false (issue 13 item 8)', () => {
+    const tested = parseDeployConfig(
+      config('      - { name: a, namespace: ns, chart: ./charts/a, health: { helmTest: true } }\n'),
+    );
+    expect(tested.environments.staging?.releases[0]?.health).toEqual({
+      workloads: true,
+      http: [],
+      helmTest: true,
+    });
+    const bare = parseDeployConfig(
+      config('      - { name: a, namespace: ns, chart: ./charts/a, health: {} }\n'),
+    );
+    expect(bare.environments.staging?.releases[0]?.health.helmTest).toBe(false);
+    expect(
+      issuesOf(
+        config('      - { name: a, namespace: ns, chart: ./charts/a, health: { helmTest: "yes" } }\n'),
+      ),
+    ).toEqual([
+      expect.objectContaining({
+        path: 'environments.staging.releases[0].health.helmTest',
+        line: 9,
+      }),
+    ]);
+    expect(
+      issuesOf(
+        config('      - { name: a, namespace: ns, chart: ./charts/a, health: { helmTests: true } }\n'),
+      )[0]?.message,
+    ).toBe('unknown key "helmTests"');
   });
 
   test('a release without timeout falls back to helm’s 5m when there are no defaults', () => {

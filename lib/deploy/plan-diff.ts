@@ -14,6 +14,8 @@ export interface ReleaseSnapshot {
   /** helm value path -> `secret` or `secret#key` */
   secretValues: Array<{ path: string; secret: string }>;
   digest: string;
+  /** declares `helm test` as part of its health (absent: it does not; snapshots before issue 13 item 8) */
+  helmTest?: true;
 }
 
 export interface PlanSnapshot {
@@ -67,6 +69,7 @@ function releaseSnapshot(r: PlannedRelease): ReleaseSnapshot {
     mergedValues: structuredClone(r.mergedValues),
     secretValues: r.secretValues.map((s) => ({ path: s.path, secret: secretName(s.ref) })),
     digest: r.digest,
+    ...(r.health.helmTest ? { helmTest: true as const } : {}),
   };
 }
 
@@ -154,16 +157,29 @@ export function diffPlans(
     const toLabel = snapshotChartLabel(r.chart);
     const diff = valuesDiff(r.name, old.mergedValues, r.mergedValues);
     const secrets = secretKeysChanged(old.secretValues, r.secretValues);
+    // declaring or dropping `helm test` is in the release digest (issue 13, item 8): say which
+    const tests =
+      (old.helmTest === true) !== (r.helmTest === true)
+        ? `helm test ${r.helmTest ? 'added' : 'dropped'}`
+        : undefined;
     const visible =
-      fromLabel !== toLabel || diff !== undefined || secrets.length > 0 || old.namespace !== r.namespace;
+      fromLabel !== toLabel ||
+      diff !== undefined ||
+      secrets.length > 0 ||
+      old.namespace !== r.namespace ||
+      tests !== undefined;
+    const notes = [
+      ...(old.namespace !== r.namespace ? [`namespace ${old.namespace} → ${r.namespace}`] : []),
+      ...(tests ? [tests] : []),
+      ...(!visible ? ['chart files or values file text changed (merged values are the same)'] : []),
+    ];
     changes.push({
       name: r.name,
       change: 'changed',
       ...(fromLabel !== toLabel ? { chart: { from: fromLabel, to: toLabel } } : {}),
       ...(diff ? { valuesDiff: diff } : {}),
       secretKeysChanged: secrets,
-      ...(old.namespace !== r.namespace ? { note: `namespace ${old.namespace} → ${r.namespace}` } : {}),
-      ...(!visible ? { note: 'chart files or values file text changed (merged values are the same)' } : {}),
+      ...(notes.length ? { note: notes.join('; ') } : {}),
     });
   }
   const names = new Set(to.releases.map((r) => r.name));

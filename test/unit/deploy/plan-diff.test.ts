@@ -64,4 +64,19 @@ describe('plan diff', () => {
     expect(c?.valuesDiff).toBeUndefined();
     expect(c?.note).toMatch(/chart files or values file text changed/);
   });
+
+  test('declaring or dropping helm test shows as such, not as an invisible change (issue 13 item 8)', () => {
+    const tested = (on: boolean, digest: string) =>
+      plan({
+        releases: [release('grafana', { digest, health: { workloads: true, http: [], helmTest: on } })],
+      });
+    const added = diffPlans(before, tested(true, 'g3'));
+    expect(added[0]).toMatchObject({ change: 'changed', note: 'helm test added' });
+    expect(summaryLines(added)[0]).toBe('grafana: helm test added');
+    expect(snapshotOf(tested(true, 'g3')).releases[0]?.helmTest).toBe(true);
+    // a snapshot without tests has no field: snapshots stored before tests existed compare the same
+    expect(snapshotOf(tested(false, 'g1')).releases[0]).not.toHaveProperty('helmTest');
+    const dropped = diffPlans(snapshotOf(tested(true, 'g3')), tested(false, 'g1'));
+    expect(dropped[0]).toMatchObject({ change: 'changed', note: 'helm test dropped' });
+  });
 });

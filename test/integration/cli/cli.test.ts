@@ -799,6 +799,17 @@ describe('--wait shows per-release progress, timed by the injected clock', () =>
           attempts: 1,
           durationMs: 61_200,
           errorTail: 'Error: UPGRADE FAILED: context deadline exceeded',
+          // helm test (issue 13 item 8): which test hook failed
+          tests: {
+            outcome: 'failed',
+            hooks: [
+              { name: 'hello-test-connection', phase: 'Succeeded' },
+              { name: 'hello-test-smoke', phase: 'Failed' },
+            ],
+            reason: 'hello-test-smoke failed',
+            at: now,
+            durationMs: 1200,
+          },
           diagnosis: {
             at: now,
             pods: [
@@ -835,5 +846,8 @@ describe('--wait shows per-release progress, timed by the injected clock', () =>
     );
     expect(r.stdout).toMatch(/│ .*Warning BackOff: Back-off restarting failed container \(x12\)/);
     expect(r.stdout).toMatch(/│ .*panic: config missing DATABASE_URL/);
+    expect(r.stdout).toContain(
+      'hello: helm test failed: hello-test-smoke Failed (hello-test-connection passed)',
+    );
   });
 });

@@ -52,6 +52,14 @@ const envPolicyArb = fc.record({
   namespaces: subset(NAMESPACES),
   chartRepositories: subset(CHARTS.filter((c) => !c.startsWith('http:'))),
   healthHosts: subset(HOSTS),
+  // issue 13 item 8: releases are named r0, r1, r2; r9 is one the commit never deploys
+  requireHelmTest: fc.constantFrom<boolean | string[] | undefined>(
+    undefined,
+    false,
+    true,
+    ['r0'],
+    ['r1', 'r9'],
+  ),
 });
 
 type EnvPolicyIn = ValueOf<typeof envPolicyArb>;
@@ -120,6 +128,10 @@ function envConfigArb(p: EnvPolicyIn, policyAfter: string | undefined) {
         chart: fc.option(mostly(okCharts, CHARTS), { nil: undefined }),
         secrets: mostlySubset(okSecrets, SECRETS),
         hosts: mostlySubset(p.healthHosts, HOSTS),
+        helmTest: fc.oneof(
+          { arbitrary: fc.constant(true), weight: 3 },
+          { arbitrary: fc.constant(false), weight: 1 },
+        ),
       }),
       { maxLength: 3 },
     ),
@@ -160,6 +172,7 @@ function policyOf(c: Case): Policy {
     namespaces: e.namespaces,
     chartRepositories: e.chartRepositories,
     healthHosts: e.healthHosts,
+    ...(e.requireHelmTest !== undefined ? { requireHelmTest: e.requireHelmTest } : {}),
   });
   return Policy.parse({
     apiVersion: 'helmgate/policy/v1',
@@ -219,7 +232,7 @@ function configOf(c: Case): DeployConfig {
           health: {
             workloads: true,
             http: r.hosts.map((h) => ({ url: `https://${h}/health`, expectStatus: 200 })),
-            helmTest: false,
+            helmTest: r.helmTest,
           },
         })),
       },
@@ -273,6 +286,10 @@ function looserThanPolicy(c: Case): string[] {
       why.push('chart');
     if (r.hosts.some((h) => !p.healthHosts.includes(h))) why.push('host');
   }
+  e.releases.forEach((r, i) => {
+    const req = p.requireHelmTest;
+    if (!r.helmTest && (req === true || (Array.isArray(req) && req.includes(`r${i}`)))) why.push('helm test');
+  });
   return why;
 }
 

@@ -259,7 +259,10 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
             const empty = diagnosis && diagnosis.pods.length === 0 && !diagnosis.error;
             return diagnosis && !(empty && o.failure === 'helm') ? { ...o, diagnosis } : o;
           };
-          /** `helm test` once ready and healthy, when declared (issue 13, item 8): a failure fails the release as a failed check does */
+          /**
+           * `helm test` once ready and healthy, when declared (issue 13, item 8): a failure fails the release
+           * as a failed check does (diagnosis of the failing test pods first, then the policy's rollback)
+           */
           const tested = async (o: ReleaseOutcome): Promise<ReleaseOutcome> => {
             if (!release.health.helmTest) return o;
             const tests = await runReleaseTests(

@@ -159,6 +159,9 @@ class ApiError extends Error {
  * discovery, CRUD, list by label selector, JSON/merge/strategic/JSON-patch and server-side apply, Secrets in
  * protobuf (helm's release storage speaks nothing else), and watches. Objects live in memory in their
  * JSON form; workloads get a status the server owns (ready by default, see `setDeploymentAvailable`).
+ * `helm test` hooks run (issue 13, item 8): a Pod annotated `helm.sh/hook: test` goes Pending, then
+ * Succeeded or Failed by its containers' env (`STANDIN_EXIT_CODE`, `STANDIN_LOG`) or `setTestPodOutcome`;
+ * a test-hook Job makes one such pod (label `job-name`) and ends Complete or Failed with it.
  */
 export class KubeApiStandIn {
   readonly requests: KubeRequest[] = [];
@@ -176,6 +179,8 @@ export class KubeApiStandIn {
   private readonly pinnedLogs = new Set<string>();
   private testPodRule: ((pod: Json) => TestPodRun | undefined) | undefined;
   private readonly testPodTimers = new Set<NodeJS.Timeout>();
+  /** pods a `helm test` Job made: they run as test pods do */
+  private readonly jobPods = new Set<string>();
   private server: Server | undefined;
   private rv = 100;
   private readonly options: Required<Omit<KubeApiOptions, 'token' | 'eks' | 'testPodRunMs'>> & {
@@ -320,8 +325,9 @@ export class KubeApiStandIn {
   }
 
   /**
-   * Decides how `helm test` hook pods end (pods annotated `helm.sh/hook: test`), overriding their env
-   * (see `runTestPod`); return undefined to leave a pod to its env. `undefined` removes the rule.
+   * Decides how `helm test` hook pods end (pods annotated `helm.sh/hook: test`, and the pod a test-hook
+   * Job makes), overriding their env (see `scheduleTestPod`); return undefined to leave a pod to its env.
+   * `undefined` removes the rule.
    */
   setTestPodOutcome(rule: ((pod: Json) => TestPodRun | undefined) | undefined): void {
     this.testPodRule = rule;
@@ -842,6 +848,14 @@ export class KubeApiStandIn {
     this.rv++;
     const gone = { ...prev, metadata: { ...prev.metadata, resourceVersion: String(this.rv) } };
     this.notify('DELETED', t, gone);
+    // garbage collection of what the deleted object owned (a Job's pods), as the API's background propagation
+    const owned = [...this.store].filter(([, o]) =>
+      ((o.metadata?.ownerReferences ?? []) as Json[]).some((r) => r.uid === prev.metadata?.uid),
+    );
+    for (const [k, o] of owned) {
+      this.store.delete(k);
+      this.notify('DELETED', this.typeOfObject(o), o);
+    }
     if (t.kind === 'Namespace')
       for (const [k, o] of this.store)
         if (o.metadata?.namespace === name) {
@@ -865,15 +879,90 @@ export class KubeApiStandIn {
     const specChanged =
       !prev || JSON.stringify(withoutMetaStatus(prev)) !== JSON.stringify(withoutMetaStatus(next));
     meta.generation = prev ? Number(prev.metadata.generation ?? 1) + (specChanged ? 1 : 0) : 1;
-    if (WORKLOADS.has(t.kind) || ['Job', 'PersistentVolumeClaim', 'Namespace'].includes(t.kind))
+    // a `helm test` Job runs one pod (below) and owns its status; other Jobs complete at once
+    const testJob = t.kind === 'Job' && isTestHook(next);
+    if (testJob)
+      next.status = next.status ?? prev?.status ?? { active: 1, startTime: meta.creationTimestamp };
+    else if (WORKLOADS.has(t.kind) || ['Job', 'PersistentVolumeClaim', 'Namespace'].includes(t.kind))
       next.status = this.statusFor(next);
     else if (prev && next.status === undefined && prev.status !== undefined) next.status = prev.status;
-    const runs = t.kind === 'Pod' && !prev && next.status?.phase === undefined && isTestHook(next);
+    const runs =
+      t.kind === 'Pod' &&
+      !prev &&
+      next.status?.phase === undefined &&
+      (isTestHook(next) || this.jobPods.has(key));
     if (runs) next.status = { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'True' }] };
     this.store.set(key, next);
     this.notify(prev ? 'MODIFIED' : 'ADDED', t, next);
     if (runs) this.scheduleTestPod(t, key, String(meta.uid));
+    if (testJob && !prev) this.startJobPod(next);
     return next;
+  }
+
+  /**
+   * The one pod of a `helm test` Job, as the Job controller makes it: `<job>-<5 chars>`, labelled
+   * `job-name` / `controller-uid`, owned by the Job, from its pod template. It runs like a test pod
+   * (scheduleTestPod); when it ends, the Job is `Complete` or `Failed` (BackoffLimitExceeded).
+   */
+  private startJobPod(job: Json): void {
+    const ns = String(job.metadata.namespace);
+    const jobName = String(job.metadata.name);
+    const uid = String(job.metadata.uid);
+    const template = job.spec?.template ?? {};
+    const name = `${jobName}-${randomUUID().slice(0, 5)}`;
+    const podType = this.typeOfObject({ apiVersion: 'v1', kind: 'Pod' });
+    this.jobPods.add(this.key(podType, ns, name));
+    this.put({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace: ns,
+        labels: {
+          ...(template.metadata?.labels ?? {}),
+          'job-name': jobName,
+          'batch.kubernetes.io/job-name': jobName,
+          'controller-uid': uid,
+          'batch.kubernetes.io/controller-uid': uid,
+        },
+        ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid, controller: true }],
+      },
+      spec: structuredClone(template.spec ?? {}),
+    });
+  }
+
+  /** A finished job pod decides its Job's end. */
+  private finishJob(pod: Json): void {
+    const owner = ((pod.metadata?.ownerReferences ?? []) as Json[]).find((o) => o.kind === 'Job');
+    if (!owner) return;
+    const jobType = this.typeOfObject({ apiVersion: 'batch/v1', kind: 'Job' });
+    const key = this.key(jobType, String(pod.metadata.namespace), String(owner.name));
+    const job = this.store.get(key);
+    if (!job || job.metadata?.uid !== owner.uid) return;
+    const at = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const ok = pod.status?.phase === 'Succeeded';
+    const next = structuredClone(job);
+    next.status = ok
+      ? {
+          succeeded: 1,
+          startTime: job.status?.startTime,
+          completionTime: at,
+          conditions: [{ type: 'Complete', status: 'True', lastTransitionTime: at }],
+        }
+      : {
+          failed: 1,
+          startTime: job.status?.startTime,
+          conditions: [
+            {
+              type: 'Failed',
+              status: 'True',
+              reason: 'BackoffLimitExceeded',
+              message: 'Job has reached the specified backoff limit',
+              lastTransitionTime: at,
+            },
+          ],
+        };
+    this.save(jobType, key, next, job);
   }
 
   /**
@@ -949,6 +1038,7 @@ export class KubeApiStandIn {
           lastTimestamp: at,
         });
       this.save(t, key, next, pod);
+      this.finishJob(next);
     }, this.options.testPodRunMs);
     this.testPodTimers.add(timer);
   }

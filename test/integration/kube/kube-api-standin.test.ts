@@ -167,22 +167,24 @@ describe('helm test hook pods (issue 13 item 8)', () => {
     },
   });
   const until = async (check: () => boolean) => {
-    for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 600 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
   };
 
   it('runs a test pod: Pending when created, then Succeeded or Failed by its env, with container statuses, events and a log', async () => {
-    await core.createNamespacedPod({
+    const created = await core.createNamespacedPod({
       namespace: 'default',
       body: testPod('ok', [{ name: 'c', env: { STANDIN_LOG: 'all good' } }]) as never,
     });
+    // as the API answered the create: not yet run
+    expect(created.status?.phase).toBe('Pending');
     await core.createNamespacedPod({
       namespace: 'default',
       body: testPod('bad', [
         { name: 'c', env: { STANDIN_EXIT_CODE: '3', STANDIN_LOG: 'line 1\nboom' } },
       ]) as never,
     });
-    expect(kube.get('Pod', 'default', 'ok')?.status.phase).toBe('Pending');
     await until(() => kube.get('Pod', 'default', 'bad')?.status.phase !== 'Pending');
+    await until(() => kube.get('Pod', 'default', 'ok')?.status.phase !== 'Pending');
     expect(kube.get('Pod', 'default', 'ok')?.status.phase).toBe('Succeeded');
     const bad = kube.get('Pod', 'default', 'bad');
     expect(bad?.status.phase).toBe('Failed');
@@ -227,4 +229,33 @@ describe('helm test hook pods (issue 13 item 8)', () => {
     expect(kube.get('Pod', 'default', 'plain')?.status).toBeUndefined();
     expect(kube.get('Pod', 'default', 'seeded')?.status.phase).toBe('Running');
   });
+});
+
+it('a test-hook Job makes one pod (job-name, owned by the Job) that runs; the Job ends with it; deleting the Job removes the pod', async () => {
+  kube.put({
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: 'check', namespace: 'default', annotations: { 'helm.sh/hook': 'test' } },
+    spec: {
+      template: {
+        spec: {
+          restartPolicy: 'Never',
+          containers: [{ name: 'c', image: 'x', env: [{ name: 'STANDIN_EXIT_CODE', value: '1' }] }],
+        },
+      },
+    },
+  });
+  expect(kube.get('Job', 'default', 'check')?.status).toMatchObject({ active: 1 });
+  const [pod] = kube.objects('Pod').filter((p) => p.metadata.labels?.['job-name'] === 'check');
+  expect(pod?.metadata.name).toMatch(/^check-[0-9a-f]{5}$/);
+  expect(pod?.metadata.ownerReferences[0]).toMatchObject({ kind: 'Job', name: 'check' });
+  for (let i = 0; i < 600 && !kube.get('Job', 'default', 'check')?.status.conditions; i++)
+    await new Promise((r) => setTimeout(r, 5));
+  expect(kube.get('Job', 'default', 'check')?.status).toMatchObject({
+    failed: 1,
+    conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' }],
+  });
+  expect(kube.get('Pod', 'default', pod?.metadata.name)?.status.phase).toBe('Failed');
+  await fetch(`${kube.url}/apis/batch/v1/namespaces/default/jobs/check`, { method: 'DELETE' });
+  expect(kube.objects('Pod').filter((p) => p.metadata.labels?.['job-name'] === 'check')).toEqual([]);
 });

@@ -389,3 +389,34 @@ environments:
   });
   expect(testCalls(h)).toHaveLength(1);
 });
+
+test('a test hook of kind Job: helm waits for the Job, and its failing pod (found by job-name) is diagnosed', async () => {
+  const { repo, h } = setup('job');
+  const sha = repo.commit(
+    {
+      'values/hub.yaml':
+        'greeting: hello\ntests:\n  job:\n    enabled: true\n    exitCode: 2\n    log: "schema check: table users missing"\n',
+    },
+    'a failing Job test',
+  );
+  const d = await h.queue(sha, 'staging');
+  await h.run(d.id);
+  const hub = (await db.store.getDeployment(d.id))?.releases?.find((r) => r.name === 'hub');
+  expect(hub?.tests).toMatchObject({
+    outcome: 'failed',
+    hooks: [
+      { name: 'hub-test-connection', phase: 'Succeeded' },
+      { name: 'hub-test-smoke', phase: 'Succeeded' },
+      { name: 'hub-test-job', phase: 'Failed' },
+    ],
+  });
+  expect(hub?.reason).toBe('helm test failed: hub-test-job failed');
+  const pod = hub?.diagnosis?.pods[0];
+  expect(pod?.name).toMatch(/^hub-test-job-[0-9a-f]{5}$/);
+  expect(pod?.containers[0]).toMatchObject({ name: 'check', exitCode: 2 });
+  expect(pod?.containers[0]?.logTail).toBe('schema check: table users missing');
+  expect(kube.get('Job', 'staging-job', 'hub-test-job')?.status.conditions[0]).toMatchObject({
+    type: 'Failed',
+    reason: 'BackoffLimitExceeded',
+  });
+});

@@ -22,7 +22,10 @@ export interface ReleaseTests {
   hooks: TestHookRun[];
   /** hooks left out by the bound (TEST_LIMITS.hooks) */
   omittedHooks?: number;
-  /** why they failed, redacted and bounded: which hook failed, or why helm could not run them */
+  /**
+   * why they failed, redacted and bounded, phrased to follow "helm test failed: ": `<hooks> failed`,
+   * `<hooks> did not finish in time`, `could not run: <helm's error>`
+   */
   reason?: string;
   /** ISO time the run started */
   at: string;
@@ -56,9 +59,7 @@ export function describeTests(t: ReleaseTests): string {
   const failed = failedHooks(t);
   const passed = t.hooks.filter((h) => h.phase === 'Succeeded');
   const which =
-    failed.length > 0
-      ? failed.map((h) => `${h.name} ${h.phase}`).join(', ')
-      : (t.reason ?? 'helm test failed');
+    failed.length > 0 ? failed.map((h) => `${h.name} ${h.phase}`).join(', ') : (t.reason ?? 'unknown');
   return `helm test failed: ${which}${passed.length ? ` (${passed.map((h) => h.name).join(', ')} passed)` : ''}`;
 }
 

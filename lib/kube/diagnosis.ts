@@ -51,13 +51,13 @@ export async function diagnoseRelease(
   const core = kc.makeApiClient(CoreV1Api);
   const r = deps.redact;
   let pods: V1Pod[];
+  const tests = new Set(input.testPods ?? []);
+  const isTest = (p: V1Pod) =>
+    tests.has(p.metadata?.name ?? '') || tests.has(p.metadata?.labels?.['job-name'] ?? '');
   try {
-    const tests = new Set(input.testPods ?? []);
     if (tests.size > 0) {
       // one list of the namespace: the test pods need not carry the release's label
       const all = (await core.listNamespacedPod({ namespace: input.namespace })).items;
-      const isTest = (p: V1Pod) =>
-        tests.has(p.metadata?.name ?? '') || tests.has(p.metadata?.labels?.['job-name'] ?? '');
       pods = [
         ...all.filter(isTest),
         ...all.filter(
@@ -93,7 +93,8 @@ export async function diagnoseRelease(
     const containers: ContainerDiagnosis[] = [];
     for (const s of statuses) {
       const c = containerOf(s, r);
-      if (!c.ready || c.restarts > 0) {
+      // a failed test's log is its evidence, even while it still runs (a hung test)
+      if (!c.ready || c.restarts > 0 || isTest(pod)) {
         const text = await podLog(core, input.namespace, name, s.name, c.restarts > 0);
         if (text) c.logTail = logTail(r(text));
       }

@@ -34,7 +34,12 @@ export async function runReleaseTests(
     durationMs: deps.clock.now().getTime() - startedAt.getTime(),
   });
   const test = deps.helm.test?.bind(deps.helm);
-  if (!test) return finish({ outcome: 'failed', hooks: [], reason: 'this helm runner cannot run helm test' });
+  if (!test)
+    return finish({
+      outcome: 'failed',
+      hooks: [],
+      reason: 'could not run: this helm runner cannot run helm test',
+    });
 
   const attempt = (): Promise<HelmTestRun> => {
     const left = input.deadline - deps.clock.now().getTime();
@@ -54,7 +59,7 @@ export async function runReleaseTests(
       run = await attempt();
     }
   } catch (e) {
-    return finish({ outcome: 'failed', hooks: [], reason: `helm test could not run: ${describeError(e)}` });
+    return finish({ outcome: 'failed', hooks: [], reason: `could not run: ${describeError(e)}` });
   }
   const counted = {
     hooks: run.hooks,
@@ -63,10 +68,13 @@ export async function runReleaseTests(
   if (run.passed) return finish({ outcome: 'passed', ...counted });
   const failed = run.hooks.filter((h) => h.phase !== 'Succeeded').map((h) => h.name);
   const helmSaid = errorSummary(run.stderrTail);
-  const reason = run.timedOut
-    ? `helm test did not finish in time${failed.length ? ` (${failed.join(', ')} still running)` : ''}`
+  // our process deadline, or helm's own `--timeout` for a hook (helm then marks the hook Failed)
+  const slow = run.timedOut || /context deadline exceeded/i.test(run.stderrTail);
+  // phrased to follow "helm test failed: "
+  const reason = slow
+    ? `${failed.join(', ') || 'the tests'} did not finish in time`
     : failed.length > 0
       ? `${failed.join(', ')} failed`
-      : `helm test could not run${helmSaid ? `: ${helmSaid}` : ''}`;
+      : `could not run: ${helmSaid || 'helm exited with an error'}`;
   return finish({ outcome: 'failed', ...counted, reason });
 }

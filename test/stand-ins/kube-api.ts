@@ -132,6 +132,8 @@ export interface KubeApiOptions {
  */
 export interface TestPodRun {
   containers: Record<string, { exitCode: number; log?: string }>;
+  /** the pod starts and never ends (a hung test): phase Running, containers running, ready */
+  hang?: boolean;
 }
 
 interface Watcher {
@@ -1013,15 +1015,30 @@ export class KubeApiStandIn {
       }
       const failed = statuses.some((s) => s.state.terminated.exitCode !== 0);
       const next = structuredClone(pod);
-      next.status = {
-        phase: failed ? 'Failed' : 'Succeeded',
-        conditions: [
-          { type: 'PodScheduled', status: 'True' },
-          { type: 'Ready', status: 'False', reason: 'PodCompleted' },
-        ],
-        startTime: at,
-        containerStatuses: statuses,
-      };
+      next.status = rule?.hang
+        ? {
+            phase: 'Running',
+            conditions: [
+              { type: 'PodScheduled', status: 'True' },
+              { type: 'Ready', status: 'True' },
+            ],
+            startTime: at,
+            containerStatuses: statuses.map((c) => ({
+              ...c,
+              ready: true,
+              started: true,
+              state: { running: { startedAt: at } },
+            })),
+          }
+        : {
+            phase: failed ? 'Failed' : 'Succeeded',
+            conditions: [
+              { type: 'PodScheduled', status: 'True' },
+              { type: 'Ready', status: 'False', reason: 'PodCompleted' },
+            ],
+            startTime: at,
+            containerStatuses: statuses,
+          };
       for (const [reason, message] of [
         ['Scheduled', `Successfully assigned ${ns}/${name} to standin-node`],
         ['Started', `Started container ${statuses.map((s) => s.name).join(', ')}`],

@@ -420,3 +420,33 @@ test('a test hook of kind Job: helm waits for the Job, and its failing pod (foun
     reason: 'BackoffLimitExceeded',
   });
 });
+
+test('a test that never ends: helm gives up after the release’s timeout, the release fails saying so, the running pod is diagnosed', async () => {
+  const { repo, h } = setup('hung');
+  kube.setTestPodOutcome((pod) =>
+    pod.metadata.name === 'hub-test-smoke'
+      ? { containers: { smoke: { exitCode: 0, log: 'waiting for the hub…' } }, hang: true }
+      : undefined,
+  );
+  try {
+    const d = await h.queue(repo.head(), 'staging');
+    await h.run(d.id);
+    const hub = (await db.store.getDeployment(d.id))?.releases?.find((r) => r.name === 'hub');
+    expect(hub?.reason).toBe('helm test failed: hub-test-smoke did not finish in time');
+    expect(hub?.tests?.hooks).toEqual([
+      { name: 'hub-test-connection', phase: 'Succeeded' },
+      { name: 'hub-test-smoke', phase: 'Failed' },
+    ]);
+    // helm's own --timeout (the release's 5 s) ended it, not our process deadline
+    const [call] = testCalls(h);
+    expect((call?.end ?? 0) - (call?.start ?? 0)).toBeGreaterThanOrEqual(5_000);
+    expect(hub?.diagnosis?.pods[0]).toMatchObject({ name: 'hub-test-smoke', phase: 'Running' });
+    expect(hub?.diagnosis?.pods[0]?.containers[0]).toMatchObject({
+      state: 'running',
+      ready: true,
+      logTail: 'waiting for the hub…',
+    });
+  } finally {
+    kube.setTestPodOutcome(undefined);
+  }
+});

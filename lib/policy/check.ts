@@ -18,8 +18,9 @@ import {
 /**
  * The check of a pushed deploy config against the operator's policy. The commit may only be
  * stricter: a higher approval mode, an extra `after`, more approvals required, self-approval
- * forbidden, fewer approvers, more releases tested with `helm test`; everything it reaches (cluster credentials, secrets, namespaces, chart
- * repositories, health hosts) must lie inside what the policy allows. Pure.
+ * forbidden, fewer approvers, more releases tested with `helm test`; everything it reaches (cluster
+ * credentials, secrets, namespaces, chart repositories, health hosts) must lie inside what the policy
+ * allows. Pure.
  */
 
 export type PolicyRule =

@@ -44,10 +44,10 @@ export interface ReleaseResult {
   chart?: string;
   /** the last lines of helm's output, redacted */
   errorTail?: string;
-  /** what the cluster showed when it failed: pods, container states, events, log tails (redacted) */
-  diagnosis?: ReleaseDiagnosis;
   /** `helm test` of the release (health.helmTest): passed, or failed with which test hook (issue 13) */
   tests?: ReleaseTests;
+  /** what the cluster showed when it failed: pods, container states, events, log tails (redacted) */
+  diagnosis?: ReleaseDiagnosis;
   /** the revision it was rolled back to after the deployment failed (policy `rollback`) */
   rolledBackTo?: number;
   /** a release removed from deploy.yaml: uninstalled by this deployment, or kept (policy, approval) */

@@ -152,6 +152,12 @@ export const EnvironmentPolicy = z.strictObject({
         .pipe(z.string().regex(HOSTNAME, 'a hostname')),
     )
     .default([]),
+  /**
+   * `helm test` as part of health (issue 13, item 8): `true` requires every release of the environment to
+   * declare `health.helmTest: true` in deploy.yaml, a list requires it of the releases named; a commit that
+   * leaves it out is refused (rule `helmTest`), never silently tested. Absent: the commit decides.
+   */
+  requireHelmTest: z.union([z.boolean(), z.array(ReleaseName).min(1)]).optional(),
   /** when deployments do not start; an approved deployment waits and starts when the window ends */
   freezeWindows: z.array(FreezeWindow).max(50).default([]),
   /**
@@ -165,12 +171,6 @@ export const EnvironmentPolicy = z.strictObject({
    * `rollback` where approval is required, `keep` elsewhere (see rollbackOnHealthFailure).
    */
   rollback: z.enum(['rollback', 'keep']).optional(),
-  /**
-   * `helm test` as part of health (issue 13, item 8): `true` requires every release of the environment to
-   * declare `health.helmTest: true` in deploy.yaml, a list requires it of the releases named; a commit that
-   * leaves it out is refused (rule `helmTest`), never silently tested. Absent: the commit decides.
-   */
-  requireHelmTest: z.union([z.boolean(), z.array(ReleaseName).min(1)]).optional(),
   drift: z.strictObject({ action: z.enum(['ignore', 'report', 'block']).default('report') }).optional(),
 });
 export type EnvironmentPolicy = z.infer<typeof EnvironmentPolicy>;
@@ -254,15 +254,15 @@ export function rollbackOnHealthFailure(
   return env.rollback ?? (env.approval === 'required' ? 'rollback' : 'keep');
 }
 
+/** Self-approval is forbidden unless the policy allows it explicitly. */
+export function selfApprovalAllowed(approvers: Pick<PolicyApprovers, 'allowSelfApproval'>): boolean {
+  return approvers.allowSelfApproval === true;
+}
+
 /** Must this release of the environment run `helm test` as part of its health? */
 export function helmTestRequired(env: Pick<EnvironmentPolicy, 'requireHelmTest'>, release: string): boolean {
   const r = env.requireHelmTest;
   return r === true || (Array.isArray(r) && r.includes(release));
-}
-
-/** Self-approval is forbidden unless the policy allows it explicitly. */
-export function selfApprovalAllowed(approvers: Pick<PolicyApprovers, 'allowSelfApproval'>): boolean {
-  return approvers.allowSelfApproval === true;
 }
 
 /** sha256 of the whole policy (canonical JSON): shown beside every plan and approval as "which policy applied". */

@@ -241,14 +241,15 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
           if (r.recovered)
             log.warn('stuck release recovered before the upgrade', { release: release.name, ...r.recovered });
           /** what the cluster shows about the failure, collected now: before any rollback (issue 13) */
-          const diagnosed = async (o: ReleaseOutcome, testPods?: string[]): Promise<ReleaseOutcome> => {
+          const diagnosed = async (o: ReleaseOutcome): Promise<ReleaseOutcome> => {
             const diagnose = access.kube.diagnose?.bind(access.kube);
             if (!diagnose) return o;
             const diagnosis = await withDeadline(`diagnosing ${release.name}`, 30_000, () =>
               diagnose({
                 namespace: release.namespace,
                 release: release.name,
-                ...(testPods?.length ? { testPods } : {}),
+                // a failed `helm test`: its failing hooks' pods first (issue 13, item 8)
+                ...(o.tests ? { testPods: failedHooks(o.tests).map((h) => h.name) } : {}),
                 redact: (t) => opts.redactor.redact(t),
               }),
             ).catch((e) => {
@@ -259,6 +260,9 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
             const empty = diagnosis && diagnosis.pods.length === 0 && !diagnosis.error;
             return diagnosis && !(empty && o.failure === 'helm') ? { ...o, diagnosis } : o;
           };
+          if (out.status === 'failed') return diagnosed({ ...out, failure: 'helm' });
+          if (out.status !== 'succeeded') return out;
+          const { health } = release;
           /**
            * `helm test` once ready and healthy, when declared (issue 13, item 8): a failure fails the release
            * as a failed check does (diagnosis of the failing test pods first, then the policy's rollback)
@@ -276,20 +280,14 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
               ms: tests.durationMs,
             });
             if (tests.outcome === 'passed') return { ...o, tests };
-            return diagnosed(
-              {
-                ...o,
-                status: 'failed',
-                failure: 'health',
-                reason: opts.redactor.redact(`helm test failed: ${tests.reason ?? 'a test hook failed'}`),
-                tests,
-              },
-              failedHooks(tests).map((h) => h.name),
-            );
+            return diagnosed({
+              ...o,
+              status: 'failed',
+              failure: 'health',
+              reason: opts.redactor.redact(`helm test failed: ${tests.reason ?? 'a test hook failed'}`),
+              tests,
+            });
           };
-          if (out.status === 'failed') return diagnosed({ ...out, failure: 'helm' });
-          if (out.status !== 'succeeded') return out;
-          const { health } = release;
           if (!health.workloads && health.http.length === 0) return tested(out);
           const timeoutMs = Math.max(
             5_000,

@@ -45,10 +45,10 @@ export interface ReleaseOutcome {
   errorTail?: string;
   /** why it failed: helm itself, or the health checks after a helm success */
   failure?: 'helm' | 'health';
-  /** what the cluster showed when it failed (collected before any rollback) */
-  diagnosis?: ReleaseDiagnosis;
   /** `helm test` of the release, when its health declares it (a failure is a `health` failure) */
   tests?: ReleaseTests;
+  /** what the cluster showed when it failed (collected before any rollback) */
+  diagnosis?: ReleaseDiagnosis;
 }
 
 export interface ClusterSession {
@@ -631,8 +631,8 @@ async function runReleases(
         ...(out.revision !== undefined ? { revision: out.revision } : {}),
         ...(out.reason ? { reason: deps.redactor.redact(out.reason) } : {}),
         ...(out.errorTail ? { errorTail: deps.redactor.redact(out.errorTail) } : {}),
-        ...(out.diagnosis ? { diagnosis: out.diagnosis } : {}),
         ...(out.tests ? { tests: out.tests } : {}),
+        ...(out.diagnosis ? { diagnosis: out.diagnosis } : {}),
       };
       if (out.failure === 'health') healthFailed.add(name);
       if (out.status === 'deferred') base.reason = 'handed to a fresh invocation (time limit)';

@@ -323,7 +323,6 @@ export async function retryCommand(
       dispatcher: t.dispatcher,
       clock: t.clock,
       approvalOf: (id) => approvals.getRequest(id),
-      newId: (d) => deploymentId(`cli-retry-${randomUUID()}`, d.environment, d.sha),
     },
     { id: failed.id, actor: `${principal} (cli)`, via: 'cli', mayApprove },
   );

@@ -42,6 +42,7 @@ import {
   authDepsFrom,
   chartDigestsOf,
   dashboardDepsFrom,
+  deploymentActionsDepsFrom,
   notifierOf,
   readAccessFrom,
   readOnlyApprovalService,
@@ -334,6 +335,37 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         approvals: a.service,
         approvers: approversOf(b.policy().policy),
         readAccess: readAccessOf(b),
+        signingKey: a.signingKey,
+        publicUrl: b.config.HELMGATE_PUBLIC_URL,
+        clock: systemClock,
+        logger: b.logger,
+        sessions: new SessionRegistry(b.store),
+        teamMembership: async (login, teams) =>
+          teams.length === 0 ? [] : (await membership())(login, teams),
+      });
+    },
+
+    /**
+     * handlers/deployment-actions.ts (served by the approval function, which may write and dispatch):
+     * the deployment page's retry and freeze-override buttons
+     */
+    async deploymentActions() {
+      const b = base();
+      const a = await approvals();
+      const membership = cached(
+        async (): Promise<TeamMembership> =>
+          (await b.secrets.tryResolve({ secret: b.config.HELMGATE_GITHUB_TOKEN_ID }))
+            ? githubTeamMembership(await awsOctokit(b))
+            : noTeamMembership,
+        SECRET_TTL_MS,
+        systemClock,
+      );
+      return deploymentActionsDepsFrom({
+        store: b.store,
+        notifier: a.notifier,
+        dispatcher: a.dispatcher,
+        approvals: a.service,
+        approvers: approversOf(b.policy().policy),
         signingKey: a.signingKey,
         publicUrl: b.config.HELMGATE_PUBLIC_URL,
         clock: systemClock,

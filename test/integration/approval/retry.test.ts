@@ -1,5 +1,5 @@
 import type { Deployment } from '../../../lib/deploy/lifecycle';
-import { retryDeployment } from '../../../lib/lifecycle/retry';
+import { AlreadyRetriedError, retryDeployment, retryIdOf } from '../../../lib/lifecycle/retry';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
 import { deployment, makeService, offered } from './approval-fixtures';
 
@@ -56,7 +56,6 @@ function retryDeps(ctx: Awaited<ReturnType<typeof failedAfterApproval>>) {
     dispatcher: ctx.dispatcher,
     clock: ctx.clock,
     approvalOf: (id: string) => ctx.service.getRequest(id),
-    newId: () => `retry-${++seq}`,
   };
 }
 
@@ -132,4 +131,27 @@ test('a deployment that is not failed, or never ran, is refused and nothing is c
     }),
   ).rejects.toThrow(/no deployment nope/);
   expect(ctx.dispatcher.jobs).toEqual([]);
+});
+
+test('a deployment is retried once: two presses at once make one retry, and a later one names it', async () => {
+  const ctx = await failedAfterApproval();
+  const press = () =>
+    retryDeployment(retryDeps(ctx), { id: ctx.d.id, actor: 'bob', via: 'web', mayApprove: true });
+  const results = await Promise.allSettled([press(), press()]);
+  const won = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.retry] : []));
+  const lost = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+  expect(won).toHaveLength(1);
+  expect(won[0]?.id).toBe(retryIdOf(ctx.d));
+  expect(lost).toHaveLength(1);
+  expect(lost[0]).toBeInstanceOf(AlreadyRetriedError);
+  expect((lost[0] as AlreadyRetriedError).retryId).toBe(retryIdOf(ctx.d));
+  // one deployment of the commit besides the failed one, one dispatch, one "retried" audit line
+  const env = await db.store.listByEnvironment(ctx.d.repository, ctx.d.environment, { limit: 10 });
+  expect(env.map((d) => d.id).sort()).toEqual([ctx.d.id, retryIdOf(ctx.d)].sort());
+  expect(ctx.dispatcher.jobs).toEqual([{ deploymentId: retryIdOf(ctx.d) }]);
+  expect((await db.store.listAudit(ctx.d.id)).filter((a) => a.outcome === 'retried')).toHaveLength(1);
+
+  await expect(press()).rejects.toThrow(
+    `deployment ${ctx.d.id} was retried already as ${retryIdOf(ctx.d)} (queued)`,
+  );
 });

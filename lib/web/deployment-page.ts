@@ -184,7 +184,7 @@ function freezeSection(detail: DeploymentDetail, ctx: PageContext): string {
   const d = detail.deployment;
   const done = d.freezeOverride;
   if (done)
-    return `<section id="freeze-override" aria-labelledby="freeze-h"><h2 id="freeze-h">Freeze overridden</h2><p>The freeze until ${timeTag(done.until, ctx.now)} <span class="muted">(${escapeHtml(done.until)})</span> was overridden by ${done.votes.length} of ${done.required} required approver${done.required === 1 ? '' : 's'} ${timeTag(done.completedAt, ctx.now)}:</p>${overrideVotes(done.votes, ctx.now)}</section>`;
+    return `<section id="freeze-override" aria-labelledby="freeze-h"><h2 id="freeze-h">Freeze overridden</h2><p>The freeze until ${escapeHtml(done.until)} <span class="muted">(${timeTag(done.until, ctx.now)})</span> was overridden by ${done.votes.length} of ${done.required} required approver${done.required === 1 ? '' : 's'} ${timeTag(done.completedAt, ctx.now)}:</p>${overrideVotes(done.votes, ctx.now)}</section>`;
   const f = detail.freeze;
   if (!f) return '';
   const progress = `<p id="override-progress">${f.votes.length} of ${f.required} override${f.required === 1 ? '' : 's'} given${f.alreadyVoted ? ' (yours included)' : ''}.</p>`;
@@ -196,7 +196,7 @@ function freezeSection(detail: DeploymentDetail, ctx: PageContext): string {
   else if (f.selfRefusal) action = `<p class="refused-note">${escapeHtml(f.selfRefusal)}</p>`;
   else
     action = `<form method="post" action="${escapeHtml(actionPath(d, 'override'))}" class="action override"><input type="hidden" name="csrf" value="${escapeHtml(ctx.actionCsrf('override', d.id))}"><label for="override-reason">Why must it start before the freeze ends? <span class="muted">(required, at most ${OVERRIDE_REASON_MAX} characters; audited)</span></label><textarea id="override-reason" name="reason" rows="3" maxlength="${OVERRIDE_REASON_MAX}" required></textarea><button type="submit" class="danger" id="override-button">Override the freeze</button></form>`;
-  return `<section id="freeze" class="wait" aria-labelledby="freeze-h"><h2 id="freeze-h">Frozen until ${timeTag(f.until, ctx.now)} <span class="muted">(${escapeHtml(f.until)})</span></h2><p>It is approved and starts when the freeze ends, or earlier when ${f.required} approver${f.required === 1 ? '' : 's'} of ${escapeHtml(d.environment)} override the freeze, each with a written reason.</p>${progress}${f.votes.length ? overrideVotes(f.votes, ctx.now) : ''}${action}</section>`;
+  return `<section id="freeze" class="wait" aria-labelledby="freeze-h"><h2 id="freeze-h">Frozen until ${escapeHtml(f.until)} <span class="muted">(${timeTag(f.until, ctx.now)})</span></h2><p>It is approved and starts when the freeze ends, or earlier when ${f.required} approver${f.required === 1 ? '' : 's'} of ${escapeHtml(d.environment)} override the freeze, each with a written reason.</p>${progress}${f.votes.length ? overrideVotes(f.votes, ctx.now) : ''}${action}</section>`;
 }
 
 /** `/deployments/{id}` for a browser. */

@@ -723,11 +723,7 @@ async function runReleases(
         : deployment.freezeOverride
           ? // replaces the "overridden … starts now" it was dispatched with
             {
-              reason:
-                `started inside the freeze on an override: ${describeOverride(deployment.freezeOverride)}`.slice(
-                  0,
-                  1000,
-                ),
+              reason: `started inside the ${describeOverride(deployment.freezeOverride)}`.slice(0, 1000),
             }
           : deployment.frozenUntil
             ? // replaces the "frozen until" it waited with

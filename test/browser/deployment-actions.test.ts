@@ -315,7 +315,7 @@ test('freeze override: two approvers, each with a reason, start a frozen deploym
   // it ran at once, inside the freeze, on the override
   const ran = await stack.store.getDeployment(d.id);
   expect(ran?.status).toBe('succeeded');
-  expect(ran?.reason).toContain('started inside the freeze on an override');
+  expect(ran?.reason).toContain('started inside the freeze until');
   await screenshots(dora, url, 'deployment-overridden');
   for (const c of [finn, dora, ana, eve]) await c.close();
 }, 120_000);

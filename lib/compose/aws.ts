@@ -437,6 +437,17 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         approvals: a.service,
         store: b.store,
         slack: createSlackWebClient({ botToken: slack.botToken, logger: b.logger }),
+        // the failure message's Retry button: the lifecycle, as the dashboard's and the CLI's retry
+        retry: {
+          store: b.store,
+          notifier: a.notifier,
+          dispatcher: a.dispatcher,
+          clock: systemClock,
+          logger: b.logger,
+          approvalOf: (id: string) => a.service.getRequest(id),
+          approvers: approversOf(b.policy().policy),
+          publicUrl: b.config.HELMGATE_PUBLIC_URL,
+        },
       };
     },
   };

@@ -146,7 +146,9 @@ test('two approvers with reasons start a frozen deployment before the window end
   const done = await db.store.getDeployment(d.id);
   expect(done?.status).toBe('succeeded');
   expect(done?.startedAt).toBe('2026-12-24T09:00:00.000Z');
-  expect(done?.reason).toContain('started inside the freeze until 2026-12-24T12:00:00.000Z overridden by alice');
+  expect(done?.reason).toContain(
+    'started inside the freeze until 2026-12-24T12:00:00.000Z overridden by alice',
+  );
   expect(h.calls.filter((c) => c.args[0] === 'upgrade')).toHaveLength(1);
 
   const audit = (await db.store.listAudit(d.id)).filter((a) => a.action === 'freeze-override');

@@ -180,7 +180,15 @@ async function seedFailed(): Promise<Deployment> {
     sha: d.sha,
     environment: d.environment,
     planDigest: PLAN_1,
-    changes: [],
+    changes: [
+      {
+        name: 'web',
+        change: 'changed',
+        valuesDiff:
+          '--- running\n+++ proposed\n@@ -1,3 +1,3 @@\n resources:\n   limits:\n-    memory: 1Gi\n+    memory: 2Gi\n',
+        secretKeysChanged: [],
+      },
+    ],
     summary: ['web: values changed'],
     createdAt: created,
     expiresAt: iso(20 * HOUR),

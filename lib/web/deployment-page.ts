@@ -114,7 +114,7 @@ function diagnosis(d: Deployment): string {
   return `<div id="diagnosis"><h2>Diagnosis</h2>${diagnosed
     .map(
       (r) =>
-        `<details open class="diagnosis" data-release="${escapeHtml(r.name)}"><summary>${escapeHtml(r.name)} (${escapeHtml(r.namespace)}) — collected ${escapeHtml(r.diagnosis?.at ?? '')}${r.rolledBackTo !== undefined ? `, before the rollback to revision ${escapeHtml(r.rolledBackTo)}` : ''}</summary><pre>${escapeHtml(r.diagnosis ? formatDiagnosis(r.diagnosis) : '')}</pre></details>`,
+        `<details open class="diagnosis" data-release="${escapeHtml(r.name)}"><summary>${escapeHtml(r.name)} (${escapeHtml(r.namespace)}) — collected ${escapeHtml(r.diagnosis?.at ?? '')}${r.rolledBackTo !== undefined ? `, before the rollback to revision ${escapeHtml(r.rolledBackTo)}` : r.uninstalled ? ', before the failed install was uninstalled' : ''}</summary><pre>${escapeHtml(r.diagnosis ? formatDiagnosis(r.diagnosis) : '')}</pre></details>`,
     )
     .join('')}</div>`;
 }

@@ -31,6 +31,7 @@ import { SecretMissingError, type SecretResolver } from '../secrets/secrets-prov
 import type { DeploymentStore } from '../store/deployment-store';
 import { DEFAULT_STEP_DEADLINES, type StepDeadlines, withDeadline } from './deadline';
 import { previewManifests, type SessionOpenContext } from './manifest-preview';
+import { runPreviewJob } from './preview-job';
 import { pruneRemoved } from './prune';
 import { describeRollback, type RollbackStep, rollbackEnvironment } from './rollback';
 import { directorySourceReader } from './source-reader';
@@ -92,16 +93,11 @@ export interface ClusterConnector {
 /** The approval side the runner calls (ApprovalService implements it). */
 export interface FinishedHook {
   /** a deployment reached a terminal state: promotion gate (auto-promote, offer approvals, fail waiters) */
-  onDeploymentFinished(
-    d: Deployment,
-    ctx: {
-      plan?: EnvironmentPlan;
-      sourceDir?: string;
-      manifestsFor?: (plan: EnvironmentPlan, waiting: Deployment) => Promise<ManifestDiff | undefined>;
-    },
-  ): Promise<void>;
+  onDeploymentFinished(d: Deployment, ctx: { plan?: EnvironmentPlan; sourceDir?: string }): Promise<void>;
   /** open the approval request of a deployment in `awaiting_approval` for this plan */
   offer(deploymentId: string, input: { plan: EnvironmentPlan; manifests?: ManifestDiff }): Promise<unknown>;
+  /** a `preview` job's rendered diff onto the open approval request (false: decided or re-bound meanwhile) */
+  recordPreview?(deploymentId: string, manifests: ManifestDiff): Promise<boolean>;
 }
 
 export interface RunnerDeps {
@@ -237,6 +233,24 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
   const existing = await deps.store.getDeployment(job.deploymentId);
   if (!existing) return { kind: 'not-runnable', reason: 'no such deployment' };
   if (job.purpose === 'offer') return offerApproval(deps, existing);
+  if (job.purpose === 'preview')
+    return runPreviewJob(
+      {
+        ...deps,
+        ...(deps.finished?.recordPreview
+          ? { recordPreview: deps.finished.recordPreview.bind(deps.finished) }
+          : {}),
+      },
+      existing,
+      async (sourceDir) => {
+        await withDeadline('fetching the commit', stepMs(deps, 'source'), (signal) =>
+          deps.source.extractTree(existing.repository, existing.sha, sourceDir, signal),
+        );
+        return withDeadline('planning', stepMs(deps, 'plan'), () =>
+          planAt(sourceDir, deps.deployConfigPath, existing, deps),
+        );
+      },
+    );
   const refused = refusal({ type: 'run-started', target: existing }, deps.clock.now().toISOString());
   if (refused) return { kind: 'not-runnable', reason: refused };
 
@@ -400,12 +414,8 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
   } else if (result.kind === 'finished') {
     if (deps.finished)
       await deps.finished
-        .onDeploymentFinished(result.deployment, {
-          ...(plan ? { plan } : {}),
-          sourceDir,
-          // the next environment's approval shows what its cluster would change, rendered from this tree
-          manifestsFor: (p, waiting) => previewManifests(deps, p, { sourceDir, deployment: waiting }),
-        })
+        // the next environment's rendered diff is made by its own preview job, with its own credentials
+        .onDeploymentFinished(result.deployment, { ...(plan ? { plan } : {}), sourceDir })
         .catch((e) => log.error('promotion gate failed', { err: e }));
     // the environment is free: its newest queued deployment runs next, older queued ones give way
     await handle(

@@ -153,7 +153,7 @@ ${releasesTable(d)}
 ${errorTails(d)}
 ${diagnosis(d)}
 ${detail.request ? `<h2>What was ${detail.request.status === 'approved' ? 'approved' : 'offered for approval'}</h2>${changesSection(detail.request.changes)}` : ''}
-${detail.request?.manifests ? `<h2>Rendered objects</h2>${manifestSection(detail.request.manifests)}` : ''}
+${detail.request?.manifests || detail.request?.manifestsPending ? `<h2>Rendered objects</h2>${manifestSection(detail.request.manifests, detail.request)}` : ''}
 <h2>Timeline</h2>
 ${timeline(timelineOf(d, detail.audit), ctx.now)}
 <p><a href="${escapeHtml(`${deploymentHref(d)}?format=json`)}">This deployment as JSON</a></p>`;

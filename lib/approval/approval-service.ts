@@ -214,28 +214,39 @@ export class ApprovalService implements ApprovalPort {
       this.deps.logger.warn('could not start the manifest preview', { deploymentId: d.id, err: e });
       await this.recordPreview(d.id, {
         planDigest,
-        renderedAt: this.deps.clock.now().toISOString(),
-        releases: [],
-        unavailable: 'the preview job could not be started; the approval holds without it',
+        manifests: {
+          planDigest,
+          renderedAt: this.deps.clock.now().toISOString(),
+          releases: [],
+          unavailable: 'the preview job could not be started; the approval holds without it',
+        },
       });
     }
   }
 
   /**
-   * The preview job's rendered diff (or why there is none), onto the approval request while it is
-   * pending and bound to the plan the diff was rendered for; the Slack thread gets its summary. False
-   * when the request was decided, voided or re-bound meanwhile: the diff is then dropped.
+   * The preview job's rendered diff (or why there is none; absent in render-only mode, where nothing runs
+   * to compare with), onto the approval request while it is pending and bound to `planDigest`, the plan
+   * the diff was rendered for; the Slack thread gets its summary. False when the request was decided,
+   * voided or re-bound meanwhile: the diff is then dropped.
    */
-  async recordPreview(deploymentId: string, manifests: ManifestDiff): Promise<boolean> {
+  async recordPreview(
+    deploymentId: string,
+    input: { planDigest: string; manifests?: ManifestDiff },
+  ): Promise<boolean> {
     const { store } = this.deps;
+    const { manifests } = input;
     const req = await store.getApprovalRequest(deploymentId);
-    if (req?.status !== 'pending' || req.planDigest !== manifests.planDigest) return false;
+    if (req?.status !== 'pending' || req.planDigest !== input.planDigest) return false;
+    if (manifests && manifests.planDigest !== input.planDigest) return false;
     const lines = manifestSummaryLines(manifests);
     const summary = [...summaryLines(req.changes), ...lines];
-    if (
-      !(await store.recordApprovalManifests(deploymentId, { planDigest: req.planDigest, manifests, summary }))
-    )
-      return false;
+    const recorded = await store.recordApprovalManifests(deploymentId, {
+      planDigest: req.planDigest,
+      ...(manifests ? { manifests } : {}),
+      summary,
+    });
+    if (!recorded || !manifests) return recorded;
     await this.audit(
       deploymentId,
       'system',

@@ -11,7 +11,10 @@ import { type ManifestPreviewDeps, previewManifests } from './manifest-preview';
 export interface PreviewJobDeps extends ManifestPreviewDeps {
   store: Pick<DeploymentStore, 'getApprovalRequest'>;
   /** the approval side: records the diff on the request (ApprovalService.recordPreview) */
-  recordPreview?: (deploymentId: string, manifests: ManifestDiff) => Promise<boolean>;
+  recordPreview?: (
+    deploymentId: string,
+    input: { planDigest: string; manifests?: ManifestDiff },
+  ) => Promise<boolean>;
 }
 
 export type PreviewJobResult = { kind: 'waiting' | 'not-runnable'; reason: string };
@@ -44,7 +47,8 @@ export async function runPreviewJob(
     unavailable,
   });
   const workDir = await mkdtemp(path.join(deps.workRoot, 'preview-job-'));
-  let manifests: ManifestDiff;
+  // undefined: render-only mode (no cluster), where nothing runs to compare with — by design, not worth a line
+  let manifests: ManifestDiff | undefined;
   try {
     const sourceDir = path.join(workDir, 'src');
     await mkdir(sourceDir, { mode: 0o700 });
@@ -53,10 +57,7 @@ export async function runPreviewJob(
       manifests = none(
         `the commit now plans differently (${short(plan.digest)}) from the plan offered (${short(req.planDigest)}): deploying it would void this approval`,
       );
-    else
-      manifests =
-        (await previewManifests(deps, plan, { sourceDir, deployment: d })) ??
-        none('no cluster is configured (render-only): nothing runs to compare with');
+    else manifests = await previewManifests(deps, plan, { sourceDir, deployment: d });
   } catch (e) {
     const reason = deps.redactor
       .redact(e instanceof HelmgateError ? e.message : describeError(e))
@@ -66,7 +67,10 @@ export async function runPreviewJob(
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
-  const recorded = await deps.recordPreview(d.id, manifests);
+  const recorded = await deps.recordPreview(d.id, {
+    planDigest: req.planDigest,
+    ...(manifests ? { manifests } : {}),
+  });
   return recorded
     ? { kind: 'waiting', reason: 'manifest preview recorded' }
     : { kind: 'not-runnable', reason: 'the approval was decided or re-bound meanwhile; preview dropped' };

@@ -97,7 +97,10 @@ export interface FinishedHook {
   /** open the approval request of a deployment in `awaiting_approval` for this plan */
   offer(deploymentId: string, input: { plan: EnvironmentPlan; manifests?: ManifestDiff }): Promise<unknown>;
   /** a `preview` job's rendered diff onto the open approval request (false: decided or re-bound meanwhile) */
-  recordPreview?(deploymentId: string, manifests: ManifestDiff): Promise<boolean>;
+  recordPreview?(
+    deploymentId: string,
+    input: { planDigest: string; manifests?: ManifestDiff },
+  ): Promise<boolean>;
 }
 
 export interface RunnerDeps {

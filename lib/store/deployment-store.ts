@@ -127,12 +127,13 @@ export interface DeploymentStore {
   /** Marks the one reminder as sent; false when it already was (or the request is no longer pending). */
   markApprovalReminded(deploymentId: string, now: Date): Promise<boolean>;
   /**
-   * The rendered diff a preview job made, onto a request that is still pending and bound to the same plan
-   * digest (one conditional write); clears `manifestsPending`. False when the condition failed.
+   * The rendered diff a preview job made (absent: none is made, render-only), onto a request that is
+   * still pending and bound to the same plan digest (one conditional write); clears `manifestsPending`.
+   * False when the condition failed.
    */
   recordApprovalManifests(
     deploymentId: string,
-    input: { planDigest: string; manifests: ManifestDiff; summary: string[] },
+    input: { planDigest: string; manifests?: ManifestDiff; summary: string[] },
   ): Promise<boolean>;
   /**
    * Generic keyed items for other features (approvals, sessions): conditional put / get / update.

@@ -206,20 +206,20 @@ export class DynamoDbApprovalRequests {
   /** A preview job's rendered diff: only onto a pending request bound to the same plan. */
   async recordManifests(
     id: string,
-    input: { planDigest: string; manifests: ManifestDiff; summary: string[] },
+    input: { planDigest: string; manifests?: ManifestDiff; summary: string[] },
   ): Promise<boolean> {
     return this.update(id, {
-      UpdateExpression: 'SET #manifests = :m, #summary = :s REMOVE #pendingSince',
+      UpdateExpression: `SET ${input.manifests ? '#manifests = :m, ' : ''}#summary = :s REMOVE #pendingSince`,
       ConditionExpression: 'attribute_exists(PK) AND #status = :pending AND #digest = :digest',
       ExpressionAttributeNames: {
-        '#manifests': 'manifests',
+        ...(input.manifests ? { '#manifests': 'manifests' } : {}),
         '#summary': 'summary',
         '#pendingSince': 'manifestsPending',
         '#status': 'status',
         '#digest': 'planDigest',
       },
       ExpressionAttributeValues: {
-        ':m': input.manifests,
+        ...(input.manifests ? { ':m': input.manifests } : {}),
         ':s': input.summary,
         ':pending': 'pending',
         ':digest': input.planDigest,

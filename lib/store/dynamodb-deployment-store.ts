@@ -518,7 +518,7 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
   }
   recordApprovalManifests(
     id: string,
-    input: { planDigest: string; manifests: ManifestDiff; summary: string[] },
+    input: { planDigest: string; manifests?: ManifestDiff; summary: string[] },
   ): Promise<boolean> {
     return this.approvals.recordManifests(id, input);
   }

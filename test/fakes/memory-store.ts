@@ -241,11 +241,11 @@ export class MemoryDeploymentStore implements DeploymentStore {
   }
   async recordApprovalManifests(
     id: string,
-    input: { planDigest: string; manifests: ManifestDiff; summary: string[] },
+    input: { planDigest: string; manifests?: ManifestDiff; summary: string[] },
   ): Promise<boolean> {
     const r = this.approvals.get(id);
     if (r?.status !== 'pending' || r.planDigest !== input.planDigest) return false;
-    r.manifests = structuredClone(input.manifests);
+    if (input.manifests) r.manifests = structuredClone(input.manifests);
     r.summary = [...input.summary];
     delete r.manifestsPending;
     return true;

@@ -301,8 +301,7 @@ test('the preview is bound to the plan digest: a plan that differs from the offe
   expect(
     await approvals.recordPreview(production.id, {
       planDigest: 'sha256:another-plan',
-      renderedAt: new Date().toISOString(),
-      releases: [],
+      manifests: { planDigest: 'sha256:another-plan', renderedAt: new Date().toISOString(), releases: [] },
     }),
   ).toBe(false);
   expect((await db.store.getApprovalRequest(production.id))?.manifestsPending).toEqual(expect.any(String));
@@ -311,7 +310,7 @@ test('the preview is bound to the plan digest: a plan that differs from the offe
   const before = markNow();
   const waiting = (await db.store.getDeployment(production.id)) as Deployment;
   const result = await runPreviewJob(
-    { ...deps, recordPreview: (id, m) => approvals.recordPreview(id, m) },
+    { ...deps, recordPreview: (id, input) => approvals.recordPreview(id, input) },
     waiting,
     async (sourceDir) => {
       await deps.source.extractTree(REPOSITORY, sha, sourceDir);

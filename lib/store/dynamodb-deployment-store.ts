@@ -20,6 +20,7 @@ import {
 import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../approval/approval-request';
 import type { Deployment, DeploymentStatus } from '../deploy/deployment';
 import type { FreezeOverrideVotes, FreezeOverrideVoteWrite } from '../deploy/freeze-override';
+import type { ManifestDiff } from '../deploy/manifest-diff';
 import { cryptoRandom, type Random } from '../random';
 import type { DeploymentPage, DeploymentQuery } from './deployment-query';
 import {
@@ -517,6 +518,12 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
   }
   markApprovalReminded(id: string, now: Date): Promise<boolean> {
     return this.approvals.markReminded(id, now);
+  }
+  recordApprovalManifests(
+    id: string,
+    input: { planDigest: string; manifests?: ManifestDiff; summary: string[] },
+  ): Promise<boolean> {
+    return this.approvals.recordManifests(id, input);
   }
 
   async recordFreezeOverrideVote(id: string, w: FreezeOverrideVoteWrite): Promise<boolean> {

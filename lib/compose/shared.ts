@@ -13,6 +13,7 @@ import type { Clock } from '../clock';
 import type { ChartDigestResolver } from '../deploy/plan';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
+import { parseGithubAppSecret } from '../github/app-auth';
 import type { Ancestry, GithubRequester } from '../github/branch-state';
 import type { CachedDigests } from '../helm/chart-digest';
 import { repositoryChartDigests } from '../helm/chart-digest';
@@ -142,10 +143,17 @@ export function webhookSecretsFrom(
   secretId: string,
   ttlMs: number,
   clock: Clock,
+  /** the GitHub App secret: its `webhookSecret` signs the App's deliveries */
+  githubAppSecretId?: string,
 ): () => Promise<string[]> {
   return cached(
     async () => {
       const list = parseSecretList(await secrets.tryResolve({ secret: secretId }));
+      const appText = githubAppSecretId ? await secrets.tryResolve({ secret: githubAppSecretId }) : undefined;
+      if (appText) {
+        const app = parseGithubAppSecret(appText, githubAppSecretId);
+        if (app.webhookSecret) list.push(app.webhookSecret);
+      }
       for (const s of list) redactor.register(s);
       return list;
     },

@@ -4,7 +4,7 @@
  */
 import type { ApproversConfig } from '../approval/approval-port';
 import { ApprovalService, type ApprovalServiceDeps, type ApproversKey } from '../approval/approval-service';
-import { type GithubOAuthConfig, parseOAuthClient } from '../auth/github-oauth';
+import { appLoginClient, type GithubOAuthConfig, parseOAuthClient } from '../auth/github-oauth';
 import { githubRepositoryPermission, parseApiTokens, ReadAccess } from '../auth/read-access';
 import { cookieSettingsFor } from '../auth/session';
 import type { SessionRegistry } from '../auth/session-registry';
@@ -182,6 +182,10 @@ export function authDepsFrom(i: {
   githubApiUrl: string;
   secrets: SecretResolver;
   oauthSecretId: string;
+  /** the GitHub App secret: its client id and secret, when present, are the login's (the OAuth app is the fallback) */
+  githubAppSecretId?: string;
+  /** learns the login's client secret */
+  redactor?: Redactor;
   signingKey: () => Promise<string>;
   ttlMs: number;
   clock: Clock;
@@ -201,7 +205,20 @@ export function authDepsFrom(i: {
   return {
     oauth,
     oauthClient: cached(
-      async () => parseOAuthClient(await i.secrets.tryResolve({ secret: i.oauthSecretId }), i.oauthSecretId),
+      async () => {
+        // the GitHub App's user authorization when its secret has client credentials; else the OAuth app
+        const appSecret = i.githubAppSecretId
+          ? await i.secrets.tryResolve({ secret: i.githubAppSecretId })
+          : undefined;
+        const client =
+          (appSecret && i.githubAppSecretId ? appLoginClient(appSecret, i.githubAppSecretId) : undefined) ??
+          ({
+            ...parseOAuthClient(await i.secrets.tryResolve({ secret: i.oauthSecretId }), i.oauthSecretId),
+            kind: 'oauth-app',
+          } as const);
+        i.redactor?.register(client.clientSecret);
+        return client;
+      },
       i.ttlMs,
       i.clock,
     ),

@@ -140,7 +140,16 @@ export class GithubApiStandIn {
   readonly appRefusals: string[] = [];
   private readonly app: GithubAppStandInOptions | undefined;
 
-  constructor(opts: { token?: string; delegate?: GithubDelegate; app?: GithubAppStandInOptions } = {}) {
+  constructor(
+    opts: {
+      token?: string;
+      delegate?: GithubDelegate;
+      app?: GithubAppStandInOptions;
+      /** the stand-in's time (manifest codes expire on it) when there is no `app.now` */
+      now?: () => number;
+    } = {},
+  ) {
+    this.clockNow = opts.now;
     this.token = opts.token;
     this.delegate = opts.delegate;
     this.app = opts.app;
@@ -168,8 +177,10 @@ export class GithubApiStandIn {
     return inst.repositories.some((r) => r.toLowerCase() === repository.toLowerCase());
   }
 
+  private readonly clockNow: (() => number) | undefined;
+
   private now(): number {
-    return this.app?.now?.() ?? Date.now();
+    return this.app?.now?.() ?? this.clockNow?.() ?? Date.now();
   }
 
   /** Checks an App JWT as GitHub does: RS256 by the App's key, `iss` the App id, not expired, ≤ 10 min. */

@@ -5,6 +5,7 @@ import { createGithubAppClient } from '../../../lib/github/octokit';
 import { cryptoRandom } from '../../../lib/random';
 import { SecretsManagerWriter } from '../../../lib/secrets/secrets-manager-provider';
 import { createGithubAppViaManifest, type ManifestFlowDeps } from '../../../lib/setup/github-app';
+import { submitManifestPage, visit } from '../../helpers/manifest-browser';
 import { GithubApiStandIn, MANIFEST_CODE_TTL_MS } from '../../stand-ins/github-api';
 import { SecretsManagerStandIn } from '../../stand-ins/secrets-manager';
 
@@ -13,41 +14,6 @@ import { SecretsManagerStandIn } from '../../stand-ins/secrets-manager';
 // the state, the code is converted, the credentials go to Secrets Manager (real SDK client, loopback
 // stand-in) and only the install URL is printed.
 const PUBLIC_URL = 'https://hooks.example.org';
-
-const unescapeHtml = (s: string) =>
-  s
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&');
-
-/** What a browser does with the loopback page: load it, submit its form to GitHub, and stop at the redirect. */
-async function submitManifestPage(startUrl: string) {
-  const pageRes = await fetch(startUrl);
-  const html = await pageRes.text();
-  const action = unescapeHtml(/<form[^>]*action="([^"]*)"/.exec(html)?.[1] ?? '');
-  const manifest = unescapeHtml(/name="manifest" value="([^"]*)"/.exec(html)?.[1] ?? '');
-  const posted = await fetch(action, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ manifest }).toString(),
-    redirect: 'manual',
-  });
-  return {
-    pageRes,
-    html,
-    action: new URL(action),
-    manifest: JSON.parse(manifest),
-    posted,
-    location: posted.headers.get('location') ?? '',
-  };
-}
-
-async function visit(url: string) {
-  const res = await fetch(url, { redirect: 'manual' });
-  return { status: res.status, text: await res.text() };
-}
 
 describe('createGithubAppViaManifest (loopback GitHub and Secrets Manager)', () => {
   let gh: GithubApiStandIn;

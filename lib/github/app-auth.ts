@@ -199,7 +199,8 @@ const REPOSITORY_ROUTE = /^\/repos\/([^/]+)\/([^/?#]+)(\/[^?#]*)?/;
 const ORG_ROUTE = /^\/orgs\/([^/]+)(\/[^?#]*)?/;
 
 /** The target of a REST path, or undefined for routes that are not about one repository or organization. */
-export function installationTargetOf(path: string): InstallationTarget | undefined {
+export function installationTargetOf(path: string | undefined): InstallationTarget | undefined {
+  if (path === undefined) return undefined;
   const repo = REPOSITORY_ROUTE.exec(path);
   if (repo) {
     // the App's own lookup of the installation is authenticated with the JWT, not an installation
@@ -213,6 +214,26 @@ export function installationTargetOf(path: string): InstallationTarget | undefin
   const org = ORG_ROUTE.exec(path);
   if (org && org[2] !== '/installation') return { kind: 'org', org: decodeURIComponent(org[1] ?? '') };
   return undefined;
+}
+
+/**
+ * The REST path of a request URL below the API base (GHES: `/api/v3`), with dot segments resolved as
+ * fetch will resolve them, so the repository a token is chosen for is the one the request reaches.
+ * Undefined when the URL leaves the base.
+ */
+export function requestPath(url: string, baseUrl: string): string | undefined {
+  let full: URL;
+  let base: URL;
+  try {
+    full = new URL(url);
+    base = new URL(baseUrl);
+  } catch {
+    return undefined;
+  }
+  if (full.origin !== base.origin) return undefined;
+  const prefix = base.pathname.replace(/\/+$/, '');
+  if (prefix && !(full.pathname === prefix || full.pathname.startsWith(`${prefix}/`))) return undefined;
+  return full.pathname.slice(prefix.length) || '/';
 }
 
 type RequestFn = ((route: unknown, parameters?: unknown) => Promise<unknown>) & {
@@ -262,10 +283,12 @@ export function installationRoutingAuth(options: InstallationRoutingAuthOptions)
   const auth = (authOptions: Parameters<typeof app>[0]) => app(authOptions);
   const hook = async (request: RequestFn, route: unknown, parameters?: unknown): Promise<unknown> => {
     const endpoint = request.endpoint.merge(route, parameters);
-    const url = request.endpoint.parse(endpoint).url;
-    const base = (endpoint.baseUrl ?? request.endpoint.DEFAULTS.baseUrl).replace(/\/+$/, '');
-    const path = url.startsWith(base) ? url.slice(base.length) : new URL(url).pathname;
-    const target = installationTargetOf(path);
+    const target = installationTargetOf(
+      requestPath(
+        request.endpoint.parse(endpoint).url,
+        endpoint.baseUrl ?? request.endpoint.DEFAULTS.baseUrl,
+      ),
+    );
     if (!target) return app.hook(request as never, route as never, parameters as never);
     const installationId = await options.installations.installationFor(target);
     const scope =

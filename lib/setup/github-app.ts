@@ -265,7 +265,8 @@ export async function createGithubAppViaManifest(
           `<input type="hidden" name="manifest" value="${escapeHtml(JSON.stringify(manifest))}">` +
           `<button type="submit">Continue to GitHub</button></form>` +
           `<script nonce="${nonce}">document.getElementById('manifest').submit();</script>`,
-        `form-action ${new URL(web).origin}; `,
+        // 'self': GitHub's answer ends at our /callback (a browser checks redirects of a form post too)
+        `form-action 'self' ${new URL(web).origin}; `,
         nonce,
       );
     }

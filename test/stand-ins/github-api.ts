@@ -54,6 +54,17 @@ export interface GithubDelegate {
  * heads (`GET /repos/{o}/{r}/git/ref/heads/{branch}`) and ancestry (`GET /repos/{o}/{r}/compare/{base}...{head}`
  * → `status` ahead/behind/diverged/identical over the commits you add). Records every request. Point
  * Octokit at it with `baseUrl: stand.url`.
+ *
+ * With `app`, it is GitHub for a GitHub App: App JWTs are verified (RS256 with the App's public key,
+ * `iss`, lifetime); `GET /repos/{o}/{r}/installation` and `GET /orgs/{org}/installation` answer which
+ * installation serves them (404 when none); `POST /app/installations/{id}/access_tokens` issues tokens,
+ * narrowed to the named `repositories` or `permissions`; a token reaches only its installation's (and
+ * its narrowed) repositories (else 404) and is refused once expired (401); team memberships for
+ * `teamMembers`. Always: GitHub's App-manifest flow — `POST /settings/apps/new?state=` (or
+ * `/organizations/{org}/settings/apps/new`) with the form field `manifest` redirects to its
+ * `redirect_url` with a code and the state, as if the person clicked "Create GitHub App";
+ * `POST /app-manifests/{code}/conversions` converts a code once, within an hour (else 404), into a new
+ * App (id, slug, pem, webhook_secret, client_id, client_secret) whose JWTs are then accepted.
  */
 /** An installation of the stand-in's App: on one account, for some or all of its repositories. */
 export interface StandInInstallation {

@@ -224,7 +224,7 @@ describe('createGithubAppViaManifest (loopback GitHub and Secrets Manager)', () 
     expect(root.status).toBe(404);
     expect(await root.text()).not.toContain('manifest');
     const page = await fetch(opened[0] as string);
-    expect(page.headers.get('content-security-policy')).toMatch(/form-action http:\/\/127\.0\.0\.1:\d+/);
+    expect(page.headers.get('content-security-policy')).toMatch(/form-action 'self' http:\/\/127\.0\.0\.1:\d+/);
     expect((await failed) as Error).toMatchObject({ code: 'deadline_exceeded' });
 
     await expect(

@@ -194,6 +194,16 @@ export class GithubApiStandIn {
     return this.app?.now?.() ?? this.clockNow?.() ?? Date.now();
   }
 
+  /** the `iss` claim of a bearer JWT, unverified (to pick the key that verifies it) */
+  private jwtIss(authorization: string): unknown {
+    const p = /^(?:bearer|Bearer) [^.]+\.([^.]+)\./.exec(authorization)?.[1];
+    try {
+      return p ? (JSON.parse(Buffer.from(p, 'base64url').toString()) as { iss?: unknown }).iss : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Checks an App JWT as GitHub does: RS256 by the App's key, `iss` the App id, not expired, ≤ 10 min. */
   private appJwtProblem(authorization: string, appId = this.app?.id): string | undefined {
     const jwt = /^(?:bearer|Bearer) (.+)$/.exec(authorization)?.[1];
@@ -446,16 +456,27 @@ export class GithubApiStandIn {
       });
     }
 
+    const jwtRefused = (problem: string) => {
+      this.appRefusals.push(problem);
+      return send(401, {
+        message: 'A JSON web token could not be decoded',
+        documentation_url: 'https://docs.github.com/rest',
+      });
+    };
+    // an App made through the manifest flow has no installations: its JWT is checked, then 404
+    const lookup =
+      /^\/(?:repos\/[^/]+\/[^/]+|orgs\/[^/]+)\/installation$/.test(url.pathname) && method === 'GET';
+    if (lookup && this.manifestApps.size > 0) {
+      const iss = Number(this.jwtIss(req.headers.authorization ?? ''));
+      if (this.manifestApps.has(iss)) {
+        const problem = this.appJwtProblem(req.headers.authorization ?? '', iss);
+        return problem ? jwtRefused(problem) : notFound();
+      }
+    }
+
     if (this.app) {
       const app = this.app;
       const auth = req.headers.authorization ?? '';
-      const jwtRefused = (problem: string) => {
-        this.appRefusals.push(problem);
-        return send(401, {
-          message: 'A JSON web token could not be decoded',
-          documentation_url: 'https://docs.github.com/rest',
-        });
-      };
       const repoInstallation = /^\/repos\/([^/]+)\/([^/]+)\/installation$/.exec(url.pathname);
       const orgInstallation = /^\/orgs\/([^/]+)\/installation$/.exec(url.pathname);
       if ((repoInstallation || orgInstallation) && method === 'GET') {

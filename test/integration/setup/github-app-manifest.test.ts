@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { fixedClock } from '../../../lib/clock';
 import { parseGithubAppSecret } from '../../../lib/github/app-auth';
@@ -112,7 +113,24 @@ describe('createGithubAppViaManifest (loopback GitHub and Secrets Manager)', () 
     // the stored key signs an App JWT GitHub accepts (a 404 "not installed", not a 401)
     const client = createGithubAppClient({ baseUrl: gh.url, retries: 0, clock, app: stored });
     await expect(client.installations?.verify('acme/web')).rejects.toMatchObject({ code: 'forbidden' });
+    expect(
+      gh.calls.filter((c) => c.path === '/repos/acme/web/installation').map((c) => c.authorization),
+    ).toEqual([expect.stringMatching(/^bearer [\w-]+\.[\w-]+\.[\w-]+$/)]);
     expect(gh.appRefusals).toEqual([]);
+    // and a key it did not issue is refused
+    const forged = createGithubAppClient({
+      baseUrl: gh.url,
+      retries: 0,
+      clock,
+      app: {
+        ...stored,
+        privateKey: generateKeyPairSync('rsa', { modulusLength: 2048 })
+          .privateKey.export({ type: 'pkcs1', format: 'pem' })
+          .toString(),
+      },
+    });
+    await expect(forged.installations?.verify('acme/web')).rejects.toMatchObject({ code: 'invalid_config' });
+    expect(gh.appRefusals).toEqual(['signature does not match the App key']);
   });
 
   it('posts to the organization’s form with --org, and asks for members: read when teams approve', async () => {
@@ -224,7 +242,9 @@ describe('createGithubAppViaManifest (loopback GitHub and Secrets Manager)', () 
     expect(root.status).toBe(404);
     expect(await root.text()).not.toContain('manifest');
     const page = await fetch(opened[0] as string);
-    expect(page.headers.get('content-security-policy')).toMatch(/form-action 'self' http:\/\/127\.0\.0\.1:\d+/);
+    expect(page.headers.get('content-security-policy')).toMatch(
+      /form-action 'self' http:\/\/127\.0\.0\.1:\d+/,
+    );
     expect((await failed) as Error).toMatchObject({ code: 'deadline_exceeded' });
 
     await expect(

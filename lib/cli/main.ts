@@ -2,7 +2,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import packageJson from '../../package.json';
 import { type Clock, systemClock } from '../clock';
 import { resolveTarget } from '../compose/cli';
-import { setupEnvironment, systemBrowserOpener } from '../compose/setup';
+import { policyNamesTeams, setupEnvironment, systemBrowserOpener } from '../compose/setup';
 import { processEnv } from '../config/env';
 import { cryptoRandom } from '../random';
 import { redeployCommand, retryCommand, rollbackCommand, voteCommand, type WaitOptions } from './decide';
@@ -255,7 +255,10 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     .option('--public-url <url>', "the stage's API URL (default HELMGATE_PUBLIC_URL)")
     .option('--org <org>', 'create the App in this GitHub organization (default: your account)')
     .option('--name <name>', 'the App name on GitHub, unique on GitHub, at most 34 characters')
-    .option('--team-approvers', 'approvers are GitHub teams: the App may read organization members')
+    .option(
+      '--team-approvers',
+      'approvers are GitHub teams: the App may read organization members (default: when the policy names teams)',
+    )
     .option('--secret-id <name>', 'the secret for the credentials (default HELMGATE_GITHUB_APP_SECRET_ID)')
     .option('--replace', 'the secret exists: create a new App and replace its credentials')
     .option('--no-open', 'print the page address instead of opening a browser')
@@ -276,6 +279,7 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
           defaultSecretId: env.githubAppSecretId,
           openBrowser: io.openBrowser ?? systemBrowserOpener(),
           random: cryptoRandom,
+          policyNamesTeams: () => policyNamesTeams(io.env, io.cwd),
         },
         { ...opts, timeoutSeconds: opts.timeout },
       );

@@ -27,6 +27,8 @@ export interface SetupGithubDeps {
   defaultSecretId: string;
   openBrowser: (url: string) => Promise<void>;
   random: Random;
+  /** whether the operator policy names GitHub teams as approvers (undefined: no policy here) */
+  policyNamesTeams: () => boolean | undefined;
 }
 
 /** `helmgate setup github --stage <s>`: the GitHub App through GitHub's App-manifest flow (lib/setup/github-app.ts). */
@@ -46,6 +48,11 @@ export async function setupGithubCommand(
       'conflict',
       `${secretId} exists already: the stage has a GitHub App. Add --replace to create a new App and replace its credentials`,
     );
+  let teamApprovers = opts.teamApprovers === true;
+  if (!teamApprovers && deps.policyNamesTeams() === true) {
+    teamApprovers = true;
+    o.note('The policy names GitHub teams as approvers: the App asks for Members: read.');
+  }
   const created: CreatedGithubApp = await createGithubAppViaManifest(
     {
       secrets: deps.writer,
@@ -62,7 +69,7 @@ export async function setupGithubCommand(
       timeoutMs: opts.timeoutSeconds * 1000,
       ...(opts.org ? { org: opts.org } : {}),
       ...(opts.name ? { name: opts.name } : {}),
-      ...(opts.teamApprovers ? { teamApprovers: true } : {}),
+      ...(teamApprovers ? { teamApprovers: true } : {}),
     },
   );
   o.result(created, `GitHub App ${created.slug} created; install it: ${created.installUrl}`);

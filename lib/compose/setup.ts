@@ -2,8 +2,11 @@
  * The composition root of `helmgate setup`: Secrets Manager from the environment (AWS_REGION,
  * HELMGATE_SECRETS_ENDPOINT, the SDK's credential chain), the browser opener, GitHub's URLs.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type CommandRunner, createProcessRunner } from '../exec/command-runner';
+import { parsePolicy } from '../policy/policy';
 import { SecretsManagerProvider, SecretsManagerWriter } from '../secrets/secrets-manager-provider';
 
 export interface SetupEnvironment {
@@ -59,4 +62,33 @@ export function systemBrowserOpener(
     if (r.code !== 0 && !(platform === 'win32' && r.code === 1))
       throw new Error(`${command} exited ${r.code}`);
   };
+}
+
+/**
+ * Whether the operator policy (HELMGATE_POLICY, else `helmgate-policy.yaml` in `cwd`) names GitHub
+ * teams as approvers — then the App needs the organization permission Members: read. Undefined when
+ * there is no policy to read.
+ */
+export function policyNamesTeams(
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+): boolean | undefined {
+  const raw = env.HELMGATE_POLICY?.trim();
+  let text: string;
+  if (raw?.startsWith('{')) text = raw;
+  else {
+    const file = path.resolve(cwd, raw || 'helmgate-policy.yaml');
+    if (!existsSync(file)) return undefined;
+    text = readFileSync(file, 'utf8');
+  }
+  const policy = parsePolicy(text, 'the policy');
+  const named = (v: unknown): boolean => {
+    if (Array.isArray(v)) return v.some(named);
+    if (v && typeof v === 'object')
+      return Object.entries(v).some(
+        ([k, x]) => (k === 'githubTeams' && Array.isArray(x) && x.length > 0) || named(x),
+      );
+    return false;
+  };
+  return named(policy);
 }

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { runCli } from '../../../lib/cli/main';
 import { fixedClock } from '../../../lib/clock';
 import { roundTripBrowser } from '../../helpers/manifest-browser';
@@ -27,7 +30,7 @@ describe('helmgate setup github', () => {
     else process.env.AWS_SECRET_ACCESS_KEY = saved.secret;
   });
 
-  const run = async (args: string[], pages: string[] = []) => {
+  const run = async (args: string[], pages: string[] = [], env: Record<string, string> = {}) => {
     const out: string[] = [];
     const err: string[] = [];
     const code = await runCli(['setup', 'github', ...args], {
@@ -38,6 +41,7 @@ describe('helmgate setup github', () => {
         HELMGATE_SECRETS_ENDPOINT: sm.url,
         HELMGATE_GITHUB_WEB_URL: gh.url,
         HELMGATE_GITHUB_API_URL: gh.url,
+        ...env,
       },
       clock,
       openBrowser: roundTripBrowser(pages),
@@ -78,6 +82,28 @@ describe('helmgate setup github', () => {
     expect(replaced.code).toBe(0);
     expect(JSON.parse(replaced.stdout)).toMatchObject({ slug: 'helmgate-prod', secretWrite: 'updated' });
     expect(sm.writes.map((w) => w.op)).toEqual(['CreateSecret', 'PutSecretValue']);
+  });
+
+  it('asks for Members: read when the policy names GitHub teams as approvers, and not when it does not', async () => {
+    const policy = readFileSync(path.join(__dirname, '../../../helmgate-policy.yaml'), 'utf8');
+    expect(policy).not.toMatch(/githubTeams/);
+    expect((await run(['--stage', 'a', '--public-url', 'https://api.example.org'])).code).toBe(0);
+    expect(gh.manifestForms[0]?.manifest.default_permissions.members).toBeUndefined();
+    const teams = policy.replace(
+      '          github: []\n',
+      '          github: []\n          githubTeams: [acme/ops]\n',
+    );
+    expect(teams).toMatch(/githubTeams: \[acme\/ops\]/);
+    const r = await run(
+      ['--stage', 'b', '--public-url', 'https://api.example.org', '--secret-id', 'helmgate/b'],
+      [],
+      {
+        HELMGATE_POLICY: JSON.stringify(parseYaml(teams)),
+      },
+    );
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/names GitHub teams/);
+    expect(gh.manifestForms[1]?.manifest.default_permissions.members).toBe('read');
   });
 
   it('without a public URL it says which one it needs (usage error), before anything is created', async () => {

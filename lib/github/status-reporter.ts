@@ -1,6 +1,7 @@
 import type { Octokit } from '@octokit/core';
 import type { Clock } from '../clock';
 import type { Deployment, DeploymentStatus } from '../deploy/deployment';
+import { testsSummary } from '../deploy/release-tests';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
@@ -63,8 +64,11 @@ export function githubStatusOf(d: Deployment, publicUrl: string): GithubStatus {
       return s('queued', 'Queued');
     case 'running':
       return s('in_progress', 'Deploying');
-    case 'succeeded':
-      return s('success', 'Deployed');
+    case 'succeeded': {
+      // staging's tests gate production (issue 13, item 8): the commit's page says they passed
+      const tests = testsSummary(d.releases);
+      return s('success', `Deployed${tests ? `; ${tests}` : ''}`);
+    }
     case 'rendered':
       return s('inactive', 'Rendered only (no cluster configured); nothing was deployed');
     case 'failed':

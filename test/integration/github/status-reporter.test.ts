@@ -203,6 +203,28 @@ describe('githubStatusOf', () => {
   ] as const)('maps %s to %s', (status, state) => {
     expect(githubStatusOf(d(status), PUBLIC_URL).state).toBe(state);
   });
+
+  it('a success says whether helm test passed, where releases ran it (issue 13 item 8)', () => {
+    expect(githubStatusOf(d('succeeded'), PUBLIC_URL).description).toBe('Deployed');
+    const tested: Deployment = {
+      ...d('succeeded'),
+      releases: [
+        {
+          name: 'hub',
+          namespace: 'jh',
+          status: 'succeeded',
+          attempts: 1,
+          tests: {
+            outcome: 'passed',
+            hooks: [{ name: 'hub-test', phase: 'Succeeded' }],
+            at: '',
+            durationMs: 1,
+          },
+        },
+      ],
+    };
+    expect(githubStatusOf(tested, PUBLIC_URL).description).toBe('Deployed; helm test passed (1 release)');
+  });
 });
 
 describe('GithubApiStandIn serves contents and tarballs to GithubRepoSource', () => {

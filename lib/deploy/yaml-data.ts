@@ -1,4 +1,4 @@
-import { type Document, visit } from 'yaml';
+import { type Document, parseDocument, visit } from 'yaml';
 
 /**
  * A parsed YAML document as plain data, refusing what plain data cannot be: an alias inside the node
@@ -28,4 +28,12 @@ export function yamlData(doc: Document, options: { maxAliasCount: number }): unk
       `the alias *${cyclic.slice(0, 64)} is used inside the node its anchor names, which makes a cyclic value`,
     );
   return doc.toJS(options);
+}
+
+/** One YAML document's text as plain data: its first syntax error or a cyclic alias throws. */
+export function parseYamlData(text: string, options: { maxAliasCount: number }): unknown {
+  const doc = parseDocument(text, { uniqueKeys: true });
+  const [error] = doc.errors;
+  if (error) throw new Error(`not valid YAML: ${error.message.split('\n')[0]}`);
+  return yamlData(doc, options);
 }

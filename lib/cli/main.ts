@@ -1,12 +1,17 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import packageJson from '../../package.json';
+import { type CreateGithubApp, type Prompter, printSetupGithubCommand } from '../bootstrap/bootstrap';
 import { type Clock, systemClock } from '../clock';
+import { composeBootstrap } from '../compose/bootstrap';
 import { resolveTarget } from '../compose/cli';
 import { processEnv } from '../config/env';
+import { cryptoRandom, type Random } from '../random';
+import { bootstrapCommand } from './bootstrap-command';
 import { redeployCommand, retryCommand, rollbackCommand, voteCommand, type WaitOptions } from './decide';
 import { showCommand, statusCommand } from './inspect';
 import { Output, wantsColor } from './output';
 import { planCommand, secretsCheckCommand } from './plan-command';
+import { ttyPrompter } from './prompt';
 import { type CliTarget, CliUsageError, type TargetOptions } from './target';
 
 /** Exit codes: 0 ok, 1 failed or refused, 2 usage. */
@@ -25,6 +30,14 @@ export interface CliIo {
   stderrIsTTY: boolean;
   /** the width of the terminal stderr is (for redrawing progress) */
   stderrColumns: number;
+  /**
+   * asks the operator (bootstrap), without echo for secrets; undefined = nobody to ask. Default: the
+   * terminal when stdin is one.
+   */
+  prompter: Prompter | undefined;
+  /** creates the GitHub App for `bootstrap` (default: prints the `setup github` command to run) */
+  createGithubApp: CreateGithubApp;
+  random: Random;
 }
 
 interface GlobalOptions extends TargetOptions {
@@ -54,6 +67,10 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     isTTY: process.stdout.isTTY === true,
     stderrIsTTY: partial.stderr ? false : process.stderr.isTTY === true,
     stderrColumns: process.stderr.columns || 80,
+    prompter:
+      process.stdin.isTTY === true ? ttyPrompter(process.stdin, (s) => process.stderr.write(s)) : undefined,
+    createGithubApp: printSetupGithubCommand,
+    random: cryptoRandom,
     ...partial,
   };
   let code: number = EXIT.ok;
@@ -237,6 +254,57 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     .option('--sha <rev>', 'the commit whose deploy config is checked', 'HEAD')
     .action(
       act((t, o, env: string | undefined, opts: { sha: string }) => secretsCheckCommand(t, o, env, opts.sha)),
+    );
+
+  program
+    .command('bootstrap')
+    .description(
+      "check and create what a stage needs: helmgate's secrets, the policy, the GitHub App and its webhook; then the deploy config's secrets (exit 1 while something is missing)",
+    )
+    .requiredOption('--stage <stage>', 'the stage (osls --stage)')
+    .option('--region <region>', "the stage's region (default AWS_REGION, else eu-west-1 as serverless.yml)")
+    .option('--url <url>', "the stage's public API URL (default: what the deployed stack says)")
+    .option('--policy <file>', 'the operator policy packaged with the stack', 'helmgate-policy.yaml')
+    .option('-y, --yes', 'ask nothing (CI): generate what can be generated, list what needs a person')
+    .action(
+      async (
+        opts: { stage: string; region?: string; url?: string; policy: string; yes?: boolean },
+        cmd: Command,
+      ) => {
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        const json = g.json === true;
+        const color = wantsColor({ isTTY: io.isTTY, json, noColorFlag: g.color === false, env: io.env });
+        const o = new Output(io.stdout, io.stderr, json, color, false, io.stderrColumns);
+        output = o;
+        if (!/^[a-zA-Z0-9-]+$/.test(opts.stage))
+          throw new CliUsageError('--stage: letters, digits and dashes');
+        if (opts.url !== undefined && !/^https?:\/\/[^\s]+$/.test(opts.url))
+          throw new CliUsageError('--url: an http(s) URL');
+        const bootstrapOpts = {
+          stage: opts.stage,
+          policyFile: opts.policy,
+          ...(opts.region ? { region: opts.region } : {}),
+          ...(opts.url ? { url: opts.url.replace(/\/+$/, '') } : {}),
+          ...(g.repository ? { repository: g.repository } : {}),
+        };
+        const wiring = composeBootstrap(bootstrapOpts, {
+          env: io.env,
+          cwd: io.cwd,
+          clock: io.clock,
+          stderr: io.stderr,
+        });
+        try {
+          code = await bootstrapCommand(bootstrapOpts, o, {
+            wiring,
+            prompter: opts.yes ? undefined : io.prompter,
+            createGithubApp: io.createGithubApp,
+            random: io.random,
+            env: io.env,
+          });
+        } finally {
+          wiring.close();
+        }
+      },
     );
 
   try {

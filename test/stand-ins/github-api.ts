@@ -60,6 +60,10 @@ export interface GithubAppStandInOptions {
   id: number;
   publicKey: string;
   installationId: number;
+  /** the App's slug and name (GET /app) */
+  slug?: string;
+  /** the App's webhook configuration (GET/PATCH /app/hook/config); the secret is never returned */
+  hook?: { url: string; content_type?: string; secret?: string; insecure_ssl?: string };
   /** how long an installation token lives; GitHub: one hour */
   tokenTtlMs?: number;
   now?: () => number;
@@ -93,6 +97,8 @@ export class GithubApiStandIn {
   /** why each App JWT or installation token was refused, in order */
   readonly appRefusals: string[] = [];
   private readonly app: GithubAppStandInOptions | undefined;
+  /** every PATCH of the App's webhook configuration, in order (field names only: it may carry the secret) */
+  readonly appHookWrites: Array<{ fields: string[] }> = [];
 
   constructor(opts: { token?: string; delegate?: GithubDelegate; app?: GithubAppStandInOptions } = {}) {
     this.token = opts.token;
@@ -125,6 +131,11 @@ export class GithubApiStandIn {
     if (typeof payload.iat !== 'number' || payload.exp - payload.iat > 660)
       return 'JWT lives longer than 10 minutes';
     return undefined;
+  }
+
+  /** the App's webhook configuration as it stands (with its secret, for assertions) */
+  get appHook(): GithubAppStandInOptions['hook'] {
+    return this.app?.hook ? { ...this.app.hook } : undefined;
   }
 
   setPermission(repository: string, login: string, permission: string): void {
@@ -231,7 +242,9 @@ export class GithubApiStandIn {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (this.delegate && !(req.url ?? '/').startsWith('/repos/')) return this.delegate.serve(req, res);
+    const isAppRoute = this.app !== undefined && /^\/app(\/|$|\?)/.test(req.url ?? '/');
+    if (this.delegate && !isAppRoute && !(req.url ?? '/').startsWith('/repos/'))
+      return this.delegate.serve(req, res);
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks).toString('utf8');
@@ -288,6 +301,52 @@ export class GithubApiStandIn {
           permissions: { contents: 'read', deployments: 'write', metadata: 'read' },
           repository_selection: 'all',
         });
+      }
+      if (url.pathname === '/app' || url.pathname === '/app/hook/config') {
+        const problem = this.appJwtProblem(auth);
+        if (problem) {
+          this.appRefusals.push(problem);
+          return send(401, {
+            message: 'A JSON web token could not be decoded',
+            documentation_url: 'https://docs.github.com/rest',
+          });
+        }
+        if (url.pathname === '/app' && method === 'GET')
+          return send(200, {
+            id: app.id,
+            slug: app.slug ?? 'helmgate',
+            name: app.slug ?? 'helmgate',
+            owner: { login: 'example-org' },
+            permissions: { contents: 'read', deployments: 'write', metadata: 'read' },
+            events: ['push'],
+          });
+        const hookView = () => ({
+          url: app.hook?.url ?? '',
+          content_type: app.hook?.content_type ?? 'form',
+          insecure_ssl: app.hook?.insecure_ssl ?? '0',
+          ...(app.hook?.secret ? { secret: '********' } : {}),
+        });
+        if (method === 'GET') return send(200, hookView());
+        if (method === 'PATCH') {
+          const fields = Object.keys(body ?? {}).filter((k) =>
+            ['url', 'content_type', 'secret', 'insecure_ssl'].includes(k),
+          );
+          if (body?.url !== undefined && !/^https?:\/\/./.test(String(body.url)))
+            return send(422, { message: 'Invalid request: url is not a URL' });
+          if (body?.content_type !== undefined && !['json', 'form'].includes(String(body.content_type)))
+            return send(422, { message: 'Invalid request: content_type' });
+          app.hook = {
+            url: app.hook?.url ?? '',
+            ...app.hook,
+            ...(body?.url !== undefined ? { url: String(body.url) } : {}),
+            ...(body?.content_type !== undefined ? { content_type: String(body.content_type) } : {}),
+            ...(body?.secret !== undefined ? { secret: String(body.secret) } : {}),
+            ...(body?.insecure_ssl !== undefined ? { insecure_ssl: String(body.insecure_ssl) } : {}),
+          };
+          this.appHookWrites.push({ fields });
+          return send(200, hookView());
+        }
+        return notFound();
       }
       const token = /^(?:token|bearer|Bearer) (ghs_\w+)$/.exec(auth)?.[1];
       const expires = token ? this.installationTokens.get(token) : undefined;

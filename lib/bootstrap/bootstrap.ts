@@ -487,15 +487,16 @@ async function checkGithubApp(
     add({
       item: 'GitHub App',
       status: 'invalid',
-      detail: `App ${app.slug} (${app.id}): no token for the installation in ${id} (${reasonOf(e)}): is the App installed on the repositories?`,
+      detail: `App ${app.slug}: no token for the installation in ${id} (${reasonOf(e)}): is the App installed on the repositories?`,
       fix: 'install the App (GitHub → Settings → Developer settings → GitHub Apps → Install), then correct installationId',
     });
     return 0;
   }
+  // not the App's id: it is part of a secret, so the redactor masks it anyway
   add({
     item: 'GitHub App',
     status: 'ok',
-    detail: `${app.slug} (${app.id}): credentials and installation work`,
+    detail: `${app.slug}: credentials and installation work`,
   });
 
   if (!deps.publicUrl) {

@@ -101,7 +101,13 @@ export async function bootstrapCommand(
   const stillMissing = [
     ...report.items.filter((i) => i.status === 'missing' || i.status === 'invalid' || i.status === 'pending'),
   ];
-  const deployMissing = check ? [...new Set(check.environments.flatMap((e) => e.missing))] : [];
+  // a cluster secret is both the stage's and the deploy config's: listed once
+  const listed = new Set(stillMissing.map((i) => i.item.replace(/^secret /, '')));
+  const deployMissing = check
+    ? [...new Set(check.environments.flatMap((e) => e.missing))].filter(
+        (m) => !listed.has(m.split('#')[0] as string),
+      )
+    : [];
   const ok = !report.incomplete && check?.ok === true;
   o.result(
     {

@@ -28,7 +28,7 @@ export function githubAppAdmin(
       const got = data as { id?: number; slug?: string } | null;
       if (!got || got.id !== app.appId)
         throw Object.assign(new Error('GET /app answered for another App'), { status: 409 });
-      return { id: got.id, slug: got.slug ?? String(got.id) };
+      return { id: got.id, slug: got.slug ?? 'app' };
     },
     async installationToken() {
       await octokit.auth({ type: 'installation', installationId: app.installationId, refresh: true });
@@ -39,10 +39,13 @@ export function githubAppAdmin(
       return { url: d.url ?? '', contentType: d.content_type ?? 'form', hasSecret: !!d.secret };
     },
     async updateHookConfig(patch) {
+      // `data` is the body: a `url` parameter would be taken as the request's own URL by Octokit
       await octokit.request('PATCH /app/hook/config', {
-        ...(patch.url !== undefined ? { url: patch.url } : {}),
-        ...(patch.contentType !== undefined ? { content_type: patch.contentType } : {}),
-        ...(patch.secret !== undefined ? { secret: patch.secret } : {}),
+        data: {
+          ...(patch.url !== undefined ? { url: patch.url } : {}),
+          ...(patch.contentType !== undefined ? { content_type: patch.contentType } : {}),
+          ...(patch.secret !== undefined ? { secret: patch.secret } : {}),
+        },
       });
     },
   };

@@ -252,6 +252,7 @@ function checkPolicy(deps: BootstrapDeps, add: (i: BootstrapItem) => void): Poli
   }
   const effective = deps.mergeApprovers ? deps.mergeApprovers(policy) : policy;
   const envs: string[] = [];
+  const nobody: BootstrapItem[] = [];
   for (const [repository, rp] of Object.entries(effective.repositories))
     for (const [environment, env] of Object.entries(rp.environments)) {
       envs.push(repository === '*' ? environment : `${repository} ${environment}`);
@@ -260,7 +261,7 @@ function checkPolicy(deps: BootstrapDeps, add: (i: BootstrapItem) => void): Poli
         env.approval === 'required' &&
         a.github.length + a.githubTeams.length + a.slack.length + a.cli.length === 0
       )
-        add({
+        nobody.push({
           item: `policy ${repository === '*' ? '' : `${repository} `}${environment}`,
           status: 'missing',
           detail: 'approval is required and nobody may approve',
@@ -274,6 +275,7 @@ function checkPolicy(deps: BootstrapDeps, add: (i: BootstrapItem) => void): Poli
     status: 'ok',
     detail: `${name}: ${envs.join(', ')}; cluster secrets ${[...clusters.keys()].join(', ') || 'none'}${eks.length ? `; EKS ${eks.map((e) => e.label).join(', ')}` : ''}`,
   });
+  for (const i of nobody) add(i);
   for (const e of eks)
     add({
       item: `EKS ${e.label}`,

@@ -142,7 +142,7 @@ function renderText(
   lines.push(o.bold(`helmgate bootstrap: stage ${report.stage} in ${region}`));
   lines.push(
     table(
-      ['', 'what', ''],
+      ['status', 'what', 'detail'],
       report.items.map((i) => [STATUS_WORD[i.status], i.item, i.detail]),
       {
         indent: '  ',
@@ -169,9 +169,15 @@ function renderText(
     else {
       lines.push('still missing:');
       for (const i of stillMissing) lines.push(`  - ${i.item}${i.fix ? `: ${i.fix}` : ''}`);
-      for (const m of deployMissing)
+      // one line per secret of the deploy config, with the keys it must hold
+      const keys = new Map<string, string[]>();
+      for (const m of deployMissing) {
+        const [secret, key] = m.split('#') as [string, string | undefined];
+        keys.set(secret, [...(keys.get(secret) ?? []), ...(key ? [key] : [])]);
+      }
+      for (const [secret, ks] of keys)
         lines.push(
-          `  - ${m} (deploy.yaml): aws secretsmanager create-secret --name ${m.split('#')[0]} --secret-string file://<file>`,
+          `  - ${secret} (deploy.yaml${ks.length ? `: JSON with ${ks.join(', ')}` : ''}): aws secretsmanager create-secret --name ${secret} --secret-string file://<file>`,
         );
       if (!check) lines.push(`  - secrets check: ${checkError}`);
     }

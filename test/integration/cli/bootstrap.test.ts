@@ -482,6 +482,14 @@ describe('the terminal prompter', () => {
     expect(tty.modes).toEqual([true, false]);
   });
 
+  test('answers typed ahead in one chunk (a paste) go to the next questions, CRLF ends one answer', async () => {
+    const tty = fakeTty('C0123\r\nsecond\rthird\n');
+    const p = ttyPrompter(tty.input, () => undefined);
+    expect(await p.ask('one: ', { hidden: false })).toBe('C0123');
+    expect(await p.ask('two: ', { hidden: true })).toBe('second');
+    expect(await p.ask('three: ', { hidden: true })).toBe('third');
+  });
+
   test('a visible answer is echoed; Ctrl-C aborts', async () => {
     let written = '';
     const visible = await ttyPrompter(fakeTty('C0123\r').input, (s) => {

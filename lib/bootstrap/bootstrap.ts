@@ -25,8 +25,8 @@ export interface SecretsAdmin {
   ): Promise<{ state: 'absent' } | { state: 'valueless' } | { state: 'present'; value: string }>;
   /** creates the secret with its first value (fails when it exists: never an overwrite) */
   create(id: string, value: string, description: string): Promise<void>;
-  /** the first value of a secret that exists without one */
-  putFirstValue(id: string, value: string): Promise<void>;
+  /** a new current value: the first of a secret created without one, or `--rotate` (never otherwise) */
+  putValue(id: string, value: string): Promise<void>;
 }
 
 /** Port: the operator at a terminal. Absent = non-interactive (`--yes`, CI, no TTY). */
@@ -80,6 +80,8 @@ export type ItemStatus =
   | 'created'
   /** bootstrap corrected it now */
   | 'fixed'
+  /** a new value, as `--rotate` asked */
+  | 'rotated'
   /** needed, absent, and only a person (or a later step) can supply it */
   | 'missing'
   /** exists but is unusable; bootstrap does not overwrite it */
@@ -132,6 +134,8 @@ export interface BootstrapDeps {
   prompter: Prompter | undefined;
   /** registers a value with the redactor before it can reach any output */
   remember: (value: string) => void;
+  /** secrets to give a new random value (`--rotate`): generated ones only */
+  rotate?: readonly string[];
   /** the App's admin client from the App secret's text (parses it; errors name fields only) */
   githubApp: (appSecret: string) => GithubAppAdmin;
   createGithubApp: CreateGithubApp;
@@ -140,6 +144,13 @@ export interface BootstrapDeps {
 }
 
 const BLOCKING: ReadonlySet<ItemStatus> = new Set(['missing', 'invalid', 'pending']);
+
+/** Only values nobody needs to know can be rotated here; the others are a person's to replace. */
+export function rotatable(ids: StageSecretIds): string[] {
+  return stageSecretSpecs(ids, undefined)
+    .filter((s) => s.source.kind === 'generated')
+    .map((s) => s.id);
+}
 
 /** The reason of a failed call, without anything a value could hide in. */
 function reasonOf(e: unknown): string {
@@ -156,6 +167,13 @@ export async function bootstrap(deps: BootstrapDeps): Promise<BootstrapReport> {
   const add = (i: BootstrapItem) => {
     items.push(i);
   };
+
+  const unknown = (deps.rotate ?? []).filter((r) => !rotatable(deps.ids).includes(r));
+  if (unknown.length > 0)
+    throw new HelmgateError(
+      'bad_request',
+      `--rotate: ${unknown.join(', ')} cannot be rotated by bootstrap (it rotates ${rotatable(deps.ids).join(', ')}; replace the others with aws secretsmanager put-secret-value)`,
+    );
 
   // ── the stage ────────────────────────────────────────────────────────────────────────────
   if (deps.publicUrl)
@@ -320,6 +338,23 @@ async function ensureSecret(
 ): Promise<{ item: BootstrapItem; wrote: boolean }> {
   const label = `secret ${spec.id}`;
   const found = await deps.secrets.inspect(spec.id);
+  if (found.state === 'present' && deps.rotate?.includes(spec.id) && spec.source.kind === 'generated') {
+    deps.remember(found.value);
+    const fresh = spec.source.generate(deps.random);
+    deps.remember(fresh);
+    const value = spec.source.rotate ? spec.source.rotate(found.value, fresh) : fresh;
+    deps.remember(value);
+    await deps.secrets.putValue(spec.id, value);
+    values.set(spec.id, value);
+    return {
+      item: {
+        item: label,
+        status: 'rotated',
+        detail: `${spec.purpose}: a new random value${spec.source.rotate ? ' (the previous one still accepted until the next rotation)' : ''}`,
+      },
+      wrote: true,
+    };
+  }
   if (found.state === 'present') {
     deps.remember(found.value);
     values.set(spec.id, found.value);
@@ -332,7 +367,7 @@ async function ensureSecret(
     };
   }
   const write = async (value: string): Promise<void> => {
-    if (found.state === 'valueless') await deps.secrets.putFirstValue(spec.id, value);
+    if (found.state === 'valueless') await deps.secrets.putValue(spec.id, value);
     else await deps.secrets.create(spec.id, value, `helmgate ${deps.stage}: ${spec.purpose}`);
     values.set(spec.id, value);
   };

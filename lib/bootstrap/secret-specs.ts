@@ -4,6 +4,7 @@ import { clusterLabel } from '../deploy/cluster-ref';
 import { HelmgateError } from '../errors';
 import type { Policy } from '../policy/policy';
 import type { Random } from '../random';
+import { parseSecretList } from '../secrets/secrets-provider';
 import { parseSlackSecret } from '../slack/slack-secret';
 
 /** The names of helmgate's own secrets in one stage (the stack's parameters, serverless.yml). */
@@ -42,7 +43,15 @@ export interface PromptField {
 /** Where a secret's value comes from when it is missing. */
 export type SecretSource =
   /** random bytes: nobody needs to know the value (webhook secret, keys, API token) */
-  | { kind: 'generated'; generate: (random: Random) => string }
+  | {
+      kind: 'generated';
+      generate: (random: Random) => string;
+      /**
+       * `--rotate`: the value stored in place of `current` once `fresh` is generated (default `fresh`);
+       * lists keep the previous value accepted until the next rotation
+       */
+      rotate?: (current: string, fresh: string) => string;
+    }
   /** only a person has it (Slack tokens, a cluster's credentials, an OAuth client): asked without echo */
   | {
       kind: 'person';
@@ -77,27 +86,14 @@ const problemOf = (fn: () => unknown): string | undefined => {
 
 const nonEmpty = (v: string) => (v.trim() === '' ? 'empty' : undefined);
 
-/** The webhook secret: a string, or `{"secrets": [...]}` while rotating (lib/compose/shared.ts). */
+/** The webhook secret: a string, or `{"secrets": [...]}` while rotating, read as the webhook reads it. */
 function webhookProblem(v: string): string | undefined {
-  if (v.trim() === '') return 'empty';
-  if (!v.trim().startsWith('{')) return undefined;
-  try {
-    const doc = JSON.parse(v) as { secrets?: unknown };
-    return Array.isArray(doc.secrets) &&
-      doc.secrets.length > 0 &&
-      doc.secrets.every((s) => typeof s === 'string' && s)
-      ? undefined
-      : 'JSON without a non-empty "secrets" list';
-  } catch {
-    return 'starts with "{" but is not JSON';
-  }
+  return parseSecretList(v).length === 0 ? 'empty' : undefined;
 }
 
 /** The webhook secret GitHub should sign with: the string, or the first of the rotation list. */
 export function currentWebhookSecret(v: string): string {
-  if (!v.trim().startsWith('{')) return v;
-  const doc = JSON.parse(v) as { secrets: string[] };
-  return doc.secrets[0] as string;
+  return parseSecretList(v)[0] ?? v;
 }
 
 /** Cluster secrets the policy names (EKS clusters have none), each with the environments using it. */
@@ -134,7 +130,12 @@ export function stageSecretSpecs(ids: StageSecretIds, policy: Policy | undefined
     {
       id: ids.webhook,
       purpose: 'GitHub webhook secret (signs every delivery)',
-      source: { kind: 'generated', generate: (r) => r.bytes(32).toString('hex') },
+      source: {
+        kind: 'generated',
+        generate: (r) => r.bytes(32).toString('hex'),
+        // GitHub signs with the new one once the App has it; deliveries signed before still verify
+        rotate: (current, fresh) => JSON.stringify({ secrets: [fresh, currentWebhookSecret(current)] }),
+      },
       optional: false,
       validate: webhookProblem,
     },
@@ -148,7 +149,15 @@ export function stageSecretSpecs(ids: StageSecretIds, policy: Policy | undefined
     {
       id: ids.apiTokens,
       purpose: 'bearer token of the read API (GET /deployments…)',
-      source: { kind: 'generated', generate: (r) => r.bytes(32).toString('base64url') },
+      source: {
+        kind: 'generated',
+        generate: (r) => r.bytes(32).toString('base64url'),
+        // scripts holding the previous token keep working until the next rotation
+        rotate: (current, fresh) => {
+          const previous = parseApiTokens(current)[0];
+          return previous ? JSON.stringify({ tokens: [fresh, previous] }) : fresh;
+        },
+      },
       optional: false,
       validate: (v) => (parseApiTokens(v).length === 0 ? 'no token in it' : undefined),
     },

@@ -19,6 +19,8 @@ export interface BootstrapCommandDeps {
   prompter: Prompter | undefined;
   createGithubApp: CreateGithubApp;
   random: Random;
+  /** `--rotate`: secret names to give a new random value */
+  rotate: readonly string[];
   /** the CLI's environment (HELMGATE_APPROVERS before the stage is deployed) */
   env: Readonly<Record<string, string | undefined>>;
 }
@@ -27,6 +29,7 @@ const STATUS_WORD: Record<BootstrapItem['status'], string> = {
   ok: 'ok',
   created: 'created',
   fixed: 'fixed',
+  rotated: 'rotated',
   missing: 'MISSING',
   invalid: 'INVALID',
   pending: 'pending',
@@ -82,6 +85,7 @@ export async function bootstrapCommand(
     random: deps.random,
     prompter: deps.prompter,
     remember,
+    rotate: deps.rotate,
     githubApp: (text) => wiring.githubApp(text, ids.githubApp),
     createGithubApp: deps.createGithubApp,
     say: (line) => o.note(line),
@@ -161,7 +165,7 @@ function renderText(
       changed === 0
         ? 'nothing changed.'
         : `${changed} change${changed === 1 ? '' : 's'} made (${report.items
-            .filter((i) => i.status === 'created' || i.status === 'fixed')
+            .filter((i) => i.status === 'created' || i.status === 'fixed' || i.status === 'rotated')
             .map((i) => i.item)
             .join(', ')}).`,
     );

@@ -266,9 +266,22 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     .option('--url <url>', "the stage's public API URL (default: what the deployed stack says)")
     .option('--policy <file>', 'the operator policy packaged with the stack', 'helmgate-policy.yaml')
     .option('-y, --yes', 'ask nothing (CI): generate what can be generated, list what needs a person')
+    .option(
+      '--rotate <secret>',
+      'give a generated secret (webhook secret, signing key, API tokens) a new random value; repeatable',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
     .action(
       async (
-        opts: { stage: string; region?: string; url?: string; policy: string; yes?: boolean },
+        opts: {
+          stage: string;
+          region?: string;
+          url?: string;
+          policy: string;
+          yes?: boolean;
+          rotate: string[];
+        },
         cmd: Command,
       ) => {
         const g = cmd.optsWithGlobals<GlobalOptions>();
@@ -300,6 +313,7 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
             createGithubApp: io.createGithubApp,
             random: io.random,
             env: io.env,
+            rotate: opts.rotate,
           });
         } finally {
           wiring.close();

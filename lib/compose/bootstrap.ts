@@ -38,7 +38,7 @@ function sdkFailure(what: string, e: unknown): HelmgateError {
   });
 }
 
-/** Secrets Manager for an administrator: inspect, create (never over a value), first value. */
+/** Secrets Manager for an administrator: inspect, create (never over a value), a new version. */
 export function secretsAdminOver(client: SecretsManagerClient): SecretsAdmin {
   return {
     async inspect(id) {
@@ -68,11 +68,11 @@ export function secretsAdminOver(client: SecretsManagerClient): SecretsAdmin {
         throw sdkFailure(`creating ${id}`, e);
       }
     },
-    async putFirstValue(id, value) {
+    async putValue(id, value) {
       try {
         await client.send(new PutSecretValueCommand({ SecretId: id, SecretString: value }));
       } catch (e) {
-        throw sdkFailure(`storing the first value of ${id}`, e);
+        throw sdkFailure(`storing a value of ${id}`, e);
       }
     },
   };

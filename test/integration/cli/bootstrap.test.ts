@@ -335,6 +335,47 @@ describe('helmgate bootstrap --stage test', () => {
     expectNoSecretIn([r.stdout, r.stderr]);
   });
 
+  test('--rotate gives a generated secret a new value, keeps the previous one accepted, and moves the App to the new one', async () => {
+    const oldWebhook = sm.secrets.get('helmgate/github-webhook') as string;
+    const oldToken = sm.secrets.get('helmgate/api-tokens') as string;
+    const writes = sm.writes.length;
+    const hookWrites = github.appHookWrites.length;
+    const r = await bootstrapCli([
+      '--yes',
+      '--rotate',
+      'helmgate/github-webhook',
+      '--rotate',
+      'helmgate/api-tokens',
+    ]);
+    expect(r.code).toBe(0);
+    expect(sm.writes.slice(writes)).toEqual([
+      { op: 'PutSecretValue', id: 'helmgate/github-webhook' },
+      { op: 'PutSecretValue', id: 'helmgate/api-tokens' },
+    ]);
+    const webhook = JSON.parse(sm.secrets.get('helmgate/github-webhook') as string) as { secrets: string[] };
+    expect(webhook.secrets).toHaveLength(2);
+    expect(webhook.secrets[0]).toMatch(/^[0-9a-f]{64}$/);
+    expect(webhook.secrets[1]).toBe(oldWebhook);
+    expect(JSON.parse(sm.secrets.get('helmgate/api-tokens') as string)).toEqual({
+      tokens: [expect.stringMatching(/^[\w-]{43}$/), oldToken],
+    });
+    // GitHub signs with the new secret from now on; deliveries signed with the old one still verify
+    expect(github.appHookWrites.slice(hookWrites)).toEqual([{ fields: ['secret'] }]);
+    expect(github.appHook?.secret).toBe(webhook.secrets[0]);
+    expect(r.stdout).toMatch(/rotated +secret helmgate\/github-webhook/);
+    expect(r.stdout + r.stderr).not.toContain(webhook.secrets[0] as string);
+    expect(r.stdout + r.stderr).not.toContain(oldWebhook);
+
+    const again = await bootstrapCli(['--yes']);
+    expect(again.stdout).toContain('nothing to do');
+    expect(sm.writes.length).toBe(writes + 2);
+
+    const refused = await bootstrapCli(['--yes', '--rotate', 'helmgate/slack']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('--rotate: helmgate/slack cannot be rotated by bootstrap');
+    expect(sm.writes.length).toBe(writes + 2);
+  });
+
   test('an unusable existing value is reported, never overwritten', async () => {
     const good = sm.secrets.get('helmgate/slack') as string;
     sm.secrets.set('helmgate/slack', JSON.stringify({ botToken: `not-a-token-${CANARY}` }));

@@ -213,10 +213,9 @@ export async function bootstrap(deps: BootstrapDeps): Promise<BootstrapReport> {
       continue;
     }
     const r = await ensureSecret(deps, spec, values);
-    if (r.wrote) {
-      writes++;
-      createdNow.add(spec.id);
-    }
+    if (r.wrote) writes++;
+    // a value created now, or a rotation that takes effect now, is the one GitHub must sign with
+    if (r.wrote && r.inEffect !== false) createdNow.add(spec.id);
     add(r.item);
   }
 
@@ -335,24 +334,25 @@ async function ensureSecret(
   deps: BootstrapDeps,
   spec: SecretSpec,
   values: Map<string, string>,
-): Promise<{ item: BootstrapItem; wrote: boolean }> {
+): Promise<{ item: BootstrapItem; wrote: boolean; inEffect?: boolean }> {
   const label = `secret ${spec.id}`;
   const found = await deps.secrets.inspect(spec.id);
   if (found.state === 'present' && deps.rotate?.includes(spec.id) && spec.source.kind === 'generated') {
     deps.remember(found.value);
     const fresh = spec.source.generate(deps.random);
     deps.remember(fresh);
-    const value = spec.source.rotate ? spec.source.rotate(found.value, fresh) : fresh;
-    deps.remember(value);
-    await deps.secrets.putValue(spec.id, value);
-    values.set(spec.id, value);
+    const r = spec.source.rotate?.(found.value, fresh) ?? {
+      value: fresh,
+      detail: 'a new random value; the previous one is no longer valid',
+      inEffect: true,
+    };
+    deps.remember(r.value);
+    await deps.secrets.putValue(spec.id, r.value);
+    values.set(spec.id, r.value);
     return {
-      item: {
-        item: label,
-        status: 'rotated',
-        detail: `${spec.purpose}: a new random value${spec.source.rotate ? ' (the previous one still accepted until the next rotation)' : ''}`,
-      },
+      item: { item: label, status: 'rotated', detail: `${spec.purpose}: ${r.detail}` },
       wrote: true,
+      inEffect: r.inEffect,
     };
   }
   if (found.state === 'present') {

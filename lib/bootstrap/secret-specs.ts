@@ -47,10 +47,10 @@ export type SecretSource =
       kind: 'generated';
       generate: (random: Random) => string;
       /**
-       * `--rotate`: the value stored in place of `current` once `fresh` is generated (default `fresh`);
-       * lists keep the previous value accepted until the next rotation
+       * `--rotate`: what is stored in place of `current` (default: `fresh` alone), what that means, and
+       * whether the first value of what is stored is now the one to use (the webhook's: GitHub's)
        */
-      rotate?: (current: string, fresh: string) => string;
+      rotate?: (current: string, fresh: string) => { value: string; detail: string; inEffect: boolean };
     }
   /** only a person has it (Slack tokens, a cluster's credentials, an OAuth client): asked without echo */
   | {
@@ -133,8 +133,24 @@ export function stageSecretSpecs(ids: StageSecretIds, policy: Policy | undefined
       source: {
         kind: 'generated',
         generate: (r) => r.bytes(32).toString('hex'),
-        // GitHub signs with the new one once the App has it; deliveries signed before still verify
-        rotate: (current, fresh) => JSON.stringify({ secrets: [fresh, currentWebhookSecret(current)] }),
+        // two steps, because the webhook function caches the secret for 5 minutes: first both are
+        // accepted; the second --rotate (after 5 minutes) gives the App the new one and drops the old
+        rotate: (current, fresh) => {
+          const list = parseSecretList(current);
+          return list.length >= 2
+            ? {
+                value: JSON.stringify({ secrets: [list[0]] }),
+                detail:
+                  'step 2 of 2: the App signs with the new secret, the previous one is no longer accepted',
+                inEffect: true,
+              }
+            : {
+                value: JSON.stringify({ secrets: [fresh, list[0] ?? current] }),
+                detail:
+                  'step 1 of 2: a new secret, accepted beside the previous one; after 5 minutes (the webhook caches it) --rotate it again to move the App to it',
+                inEffect: false,
+              };
+        },
       },
       optional: false,
       validate: webhookProblem,
@@ -155,7 +171,12 @@ export function stageSecretSpecs(ids: StageSecretIds, policy: Policy | undefined
         // scripts holding the previous token keep working until the next rotation
         rotate: (current, fresh) => {
           const previous = parseApiTokens(current)[0];
-          return previous ? JSON.stringify({ tokens: [fresh, previous] }) : fresh;
+          return {
+            value: previous ? JSON.stringify({ tokens: [fresh, previous] }) : fresh,
+            detail:
+              'a new token (read it from Secrets Manager); the previous one is accepted until the next rotation',
+            inEffect: true,
+          };
         },
       },
       optional: false,

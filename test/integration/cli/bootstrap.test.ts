@@ -335,9 +335,10 @@ describe('helmgate bootstrap --stage test', () => {
     expectNoSecretIn([r.stdout, r.stderr]);
   });
 
-  test('--rotate gives a generated secret a new value, keeps the previous one accepted, and moves the App to the new one', async () => {
+  test('--rotate gives a generated secret a new value; the webhook secret in two steps, so the webhook never refuses GitHub', async () => {
     const oldWebhook = sm.secrets.get('helmgate/github-webhook') as string;
     const oldToken = sm.secrets.get('helmgate/api-tokens') as string;
+    const appSecretBefore = github.appHook?.secret;
     const writes = sm.writes.length;
     const hookWrites = github.appHookWrites.length;
     const r = await bootstrapCli([
@@ -352,28 +353,37 @@ describe('helmgate bootstrap --stage test', () => {
       { op: 'PutSecretValue', id: 'helmgate/github-webhook' },
       { op: 'PutSecretValue', id: 'helmgate/api-tokens' },
     ]);
+    // step 1: both accepted, GitHub still signs with the old one (the webhook caches the list 5 minutes)
     const webhook = JSON.parse(sm.secrets.get('helmgate/github-webhook') as string) as { secrets: string[] };
-    expect(webhook.secrets).toHaveLength(2);
-    expect(webhook.secrets[0]).toMatch(/^[0-9a-f]{64}$/);
-    expect(webhook.secrets[1]).toBe(oldWebhook);
+    expect(webhook.secrets).toEqual([expect.stringMatching(/^[0-9a-f]{64}$/), oldWebhook]);
+    expect(github.appHookWrites.slice(hookWrites)).toEqual([]);
+    expect(github.appHook?.secret).toBe(appSecretBefore);
     expect(JSON.parse(sm.secrets.get('helmgate/api-tokens') as string)).toEqual({
       tokens: [expect.stringMatching(/^[\w-]{43}$/), oldToken],
     });
-    // GitHub signs with the new secret from now on; deliveries signed with the old one still verify
-    expect(github.appHookWrites.slice(hookWrites)).toEqual([{ fields: ['secret'] }]);
-    expect(github.appHook?.secret).toBe(webhook.secrets[0]);
-    expect(r.stdout).toMatch(/rotated +secret helmgate\/github-webhook/);
+    expect(r.stdout).toMatch(/rotated +secret helmgate\/github-webhook +.*step 1 of 2/);
     expect(r.stdout + r.stderr).not.toContain(webhook.secrets[0] as string);
     expect(r.stdout + r.stderr).not.toContain(oldWebhook);
 
-    const again = await bootstrapCli(['--yes']);
-    expect(again.stdout).toContain('nothing to do');
+    // a run without --rotate leaves the rotation where it is
+    const between = await bootstrapCli(['--yes']);
+    expect(between.stdout).toContain('nothing to do');
     expect(sm.writes.length).toBe(writes + 2);
+
+    // step 2: the App signs with the new one, the old one is dropped
+    const r2 = await bootstrapCli(['--yes', '--rotate', 'helmgate/github-webhook']);
+    expect(r2.code).toBe(0);
+    expect(JSON.parse(sm.secrets.get('helmgate/github-webhook') as string)).toEqual({
+      secrets: [webhook.secrets[0]],
+    });
+    expect(github.appHookWrites.slice(hookWrites)).toEqual([{ fields: ['secret'] }]);
+    expect(github.appHook?.secret).toBe(webhook.secrets[0]);
+    expect(r2.stdout).toMatch(/rotated +secret helmgate\/github-webhook +.*step 2 of 2/);
 
     const refused = await bootstrapCli(['--yes', '--rotate', 'helmgate/slack']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('--rotate: helmgate/slack cannot be rotated by bootstrap');
-    expect(sm.writes.length).toBe(writes + 2);
+    expect(sm.writes.length).toBe(writes + 3);
   });
 
   test('an unusable existing value is reported, never overwritten', async () => {

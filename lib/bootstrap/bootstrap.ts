@@ -194,7 +194,7 @@ export async function bootstrap(deps: BootstrapDeps): Promise<BootstrapReport> {
   const values = new Map<string, string>();
   const createdNow = new Set<string>();
   const appSecret = await deps.secrets.inspect(deps.ids.githubApp);
-  if (appSecret.state === 'present') deps.remember(appSecret.value);
+  if (appSecret.state === 'present') rememberAppSecret(deps, appSecret.value);
   let appPending = false;
   for (const spec of specs) {
     if (spec.id === deps.ids.oauth && appSecret.state !== 'present') {
@@ -243,6 +243,24 @@ export async function bootstrap(deps: BootstrapDeps): Promise<BootstrapReport> {
 
   const incomplete = items.some((i) => BLOCKING.has(i.status));
   return { stage: deps.stage, publicUrl: deps.publicUrl, items, writes, incomplete };
+}
+
+/**
+ * The App secret's private key is what must never show; its appId and installationId are not secret,
+ * and registering them would mask every run of those digits in the output (a commit SHA's, say).
+ */
+function rememberAppSecret(deps: Pick<BootstrapDeps, 'remember'>, text: string): void {
+  try {
+    const doc = JSON.parse(text) as { privateKey?: unknown };
+    if (typeof doc.privateKey === 'string' && doc.privateKey.length > 0) {
+      deps.remember(doc.privateKey);
+      deps.remember(doc.privateKey.replace(/\\n/g, '\n'));
+      return;
+    }
+  } catch {
+    // not JSON: the whole text is treated as the secret
+  }
+  deps.remember(text);
 }
 
 function rotateHint(id: string): string {
@@ -502,7 +520,7 @@ async function checkGithubApp(
       });
       return 0;
     }
-    deps.remember(secret.value);
+    rememberAppSecret(deps, secret.value);
   }
   let admin: GithubAppAdmin;
   let app: { id: number; slug: string };
@@ -529,11 +547,10 @@ async function checkGithubApp(
     });
     return 0;
   }
-  // not the App's id: it is part of a secret, so the redactor masks it anyway
   add({
     item: 'GitHub App',
     status: 'ok',
-    detail: `${app.slug}: credentials and installation work`,
+    detail: `${app.slug} (App ${app.id}): credentials and installation work`,
   });
 
   if (!deps.publicUrl) {
@@ -558,7 +575,8 @@ async function checkGithubApp(
   const changes: string[] = [];
   if (hook.url !== want) {
     patch.url = want;
-    changes.push(`URL ${hook.url || '(none)'} → ${want}`);
+    // what GitHub holds is shown as text, never as terminal control characters
+    changes.push(`URL ${hook.url.replace(/[^\x20-\x7e]/g, '?') || '(none)'} → ${want}`);
   }
   if (hook.contentType !== 'json') {
     patch.contentType = 'json';

@@ -232,7 +232,7 @@ describe('helmgate bootstrap --stage test', () => {
     expect(r.stdout).toMatch(/optional +secret helmgate\/slack /);
     expect(r.stdout).toMatch(/created +secret helmgate\/github-webhook/);
     expect(r.stdout).toMatch(/fixed +webhook +URL https:\/\/old\.example\.org\/webhook → https:\/\/abc123/);
-    expect(r.stdout).toMatch(/ok +GitHub App +helmgate-idr: credentials and installation work/);
+    expect(r.stdout).toMatch(/ok +GitHub App +helmgate-idr \(App 4242\): credentials and installation work/);
     expect(r.stdout).toContain('still missing:');
     expect(r.stdout).toMatch(/ok +stage +test in eu-west-1, API https:\/\/abc123/);
     expect(r.stdout).toMatch(/ok +policy +helmgate-policy\.yaml: staging, production/);
@@ -484,7 +484,7 @@ describe('helmgate bootstrap --stage test', () => {
           interactive: false,
         }),
       ]);
-      expect(stdout).toMatch(/ok +GitHub App +helmgate-idr: credentials and installation work/);
+      expect(stdout).toMatch(/ok +GitHub App +helmgate-idr \(App 4242\): credentials and installation work/);
       expect(stdout).toMatch(/fixed +webhook +URL .* → https:\/\/deploy\.example\.org\/webhook/);
       expect(code).toBe(1); // the digest key and the person-supplied secrets are still missing
     } finally {

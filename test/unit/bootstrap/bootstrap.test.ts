@@ -1,0 +1,185 @@
+import {
+  type BootstrapDeps,
+  bootstrap,
+  type GithubAppAdmin,
+  printSetupGithubCommand,
+  type SecretsAdmin,
+} from '../../../lib/bootstrap/bootstrap';
+import { DEFAULT_SECRET_IDS } from '../../../lib/bootstrap/secret-specs';
+import { parsePolicy, policyDigest } from '../../../lib/policy/policy';
+import type { Random } from '../../../lib/random';
+
+/** The bootstrap core over in-memory ports: what it decides about the policy, the secrets and the App. */
+
+function memorySecrets(initial: Record<string, string>) {
+  const values = new Map(Object.entries(initial));
+  const writes: string[] = [];
+  const admin: SecretsAdmin = {
+    async inspect(id) {
+      const v = values.get(id);
+      return v === undefined ? { state: 'absent' } : { state: 'present', value: v };
+    },
+    async create(id, value) {
+      if (values.has(id)) throw new Error('exists');
+      values.set(id, value);
+      writes.push(`create ${id}`);
+    },
+    async putValue(id, value) {
+      values.set(id, value);
+      writes.push(`put ${id}`);
+    },
+  };
+  return { admin, values, writes };
+}
+
+const random: Random = {
+  id: () => 'id',
+  bytes: (n) => Buffer.alloc(n, 7),
+  fraction: () => 0.5,
+};
+
+const app: GithubAppAdmin = {
+  app: async () => ({ id: 1, slug: 'helmgate' }),
+  installationToken: async () => undefined,
+  hookConfig: async () => ({ url: 'https://api.example.org/webhook', contentType: 'json', hasSecret: true }),
+  updateHookConfig: async () => {
+    throw new Error('no write expected');
+  },
+};
+
+const ALL = {
+  'helmgate/github-webhook': 'w'.repeat(64),
+  'helmgate/approval-signing-key': 'k'.repeat(64),
+  'helmgate/api-tokens': 't'.repeat(43),
+  'helmgate/digest-key': 'd'.repeat(64),
+  'helmgate/github-oauth': JSON.stringify({ client_id: 'Iv1.x', client_secret: 'cs'.repeat(10) }),
+  'helmgate/github-app': JSON.stringify({ appId: 1, installationId: 2, privateKey: 'PRIVATE KEY' }),
+};
+
+function deps(
+  policyYaml: string,
+  over: Partial<BootstrapDeps> = {},
+  secrets = memorySecrets(ALL),
+): BootstrapDeps {
+  return {
+    stage: 'prod',
+    region: 'eu-west-1',
+    ids: DEFAULT_SECRET_IDS,
+    publicUrl: 'https://api.example.org',
+    deployed: true,
+    policyFile: { name: 'helmgate-policy.yaml', text: policyYaml },
+    policyDigest,
+    secrets: secrets.admin,
+    random,
+    prompter: undefined,
+    remember: () => undefined,
+    githubApp: () => app,
+    createGithubApp: printSetupGithubCommand,
+    say: () => undefined,
+    ...over,
+  };
+}
+
+const EKS_POLICY = `apiVersion: helmgate/policy/v1
+repositories:
+  "*":
+    environments:
+      production:
+        approval: required
+        approvers: { github: [] }
+        cluster: { eks: { name: platform-prod, region: eu-west-1 } }
+        namespaces: [hub]
+`;
+
+describe('bootstrap', () => {
+  test('an environment that needs approval and names nobody is missing; an EKS cluster asks for no secret', async () => {
+    const r = await bootstrap(deps(EKS_POLICY));
+    expect(r.incomplete).toBe(true);
+    expect(r.items).toContainEqual(expect.objectContaining({ item: 'policy production', status: 'missing' }));
+    expect(r.items).toContainEqual(
+      expect.objectContaining({ item: 'EKS eks:platform-prod@eu-west-1', status: 'note' }),
+    );
+    expect(r.items.filter((i) => i.item.startsWith('secret ') && i.item.includes('cluster'))).toEqual([]);
+    expect(r.writes).toBe(0);
+  });
+
+  test('approvers from the stage parameter count, and a deployed stage running another policy is noted', async () => {
+    const r = await bootstrap(
+      deps(EKS_POLICY, {
+        mergeApprovers: (p) => {
+          const copy = structuredClone(p);
+          (copy.repositories['*']?.environments.production?.approvers.github as string[]).push('alice');
+          return copy;
+        },
+        deployedPolicyDigest: policyDigest(parsePolicy(EKS_POLICY)),
+      }),
+    );
+    expect(r.items.find((i) => i.item === 'policy production')).toBeUndefined();
+    expect(r.items).toContainEqual(
+      expect.objectContaining({
+        item: 'policy',
+        status: 'note',
+        detail: expect.stringContaining('another policy'),
+      }),
+    );
+    expect(r.incomplete).toBe(false);
+  });
+
+  test('a policy that does not parse is invalid, and no cluster secret is invented', async () => {
+    const r = await bootstrap(
+      deps(
+        'apiVersion: helmgate/policy/v1\nrepositories: { "*": { environments: { x: { approval: maybe } } } }\n',
+      ),
+    );
+    expect(r.items).toContainEqual(expect.objectContaining({ item: 'policy', status: 'invalid' }));
+    expect(r.items.some((i) => /cluster/.test(i.item))).toBe(false);
+    expect(r.incomplete).toBe(true);
+  });
+
+  test('a missing policy file is missing', async () => {
+    const d = deps(EKS_POLICY);
+    const r = await bootstrap({ ...d, policyFile: { name: 'helmgate-policy.yaml', text: undefined } });
+    expect(r.items).toContainEqual(
+      expect.objectContaining({
+        item: 'policy',
+        status: 'missing',
+        detail: 'helmgate-policy.yaml does not exist',
+      }),
+    );
+  });
+
+  test('a GitHub App whose JWT GitHub refuses is invalid, named by its secret, and nothing is written', async () => {
+    const secrets = memorySecrets(ALL);
+    const refusing: GithubAppAdmin = {
+      ...app,
+      app: async () => {
+        throw Object.assign(new Error('A JSON web token could not be decoded'), { status: 401 });
+      },
+    };
+    const r = await bootstrap(deps(EKS_POLICY, { githubApp: () => refusing }, secrets));
+    expect(r.items).toContainEqual(
+      expect.objectContaining({
+        item: 'GitHub App',
+        status: 'invalid',
+        detail: "helmgate/github-app: GitHub refused the App's credentials (HTTP 401)",
+      }),
+    );
+    expect(secrets.writes).toEqual([]);
+  });
+
+  test('with the token fallback and no App, the App step is a note, not missing', async () => {
+    const { 'helmgate/github-app': _app, ...rest } = ALL;
+    const secrets = memorySecrets({ ...rest, 'helmgate/github-token': 'ghp_'.padEnd(40, 'x') });
+    const r = await bootstrap(deps(EKS_POLICY, { mergeApprovers: (p) => p }, secrets));
+    expect(r.items).toContainEqual(expect.objectContaining({ item: 'GitHub App', status: 'note' }));
+    expect(r.items.some((i) => i.item === 'webhook')).toBe(false);
+  });
+
+  test('--rotate of a value a person supplied is refused before anything is read', async () => {
+    const secrets = memorySecrets(ALL);
+    await expect(bootstrap(deps(EKS_POLICY, { rotate: ['helmgate/github-oauth'] }, secrets))).rejects.toThrow(
+      '--rotate: helmgate/github-oauth cannot be rotated by bootstrap',
+    );
+    expect(secrets.writes).toEqual([]);
+  });
+});

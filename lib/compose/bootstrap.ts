@@ -93,7 +93,11 @@ async function functionEnv(lambda: LambdaClient, name: string): Promise<Record<s
     return { ...(out.Environment?.Variables ?? {}) };
   } catch (e) {
     if (notFound(e)) return undefined;
-    throw sdkFailure(`reading the configuration of ${name}`, e);
+    const denied = (e as { name?: string }).name === 'AccessDeniedException';
+    throw sdkFailure(
+      `reading the configuration of ${name}${denied ? ' (your credentials need lambda:GetFunctionConfiguration on it)' : ''}`,
+      e,
+    );
   }
 }
 

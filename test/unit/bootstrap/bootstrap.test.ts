@@ -108,7 +108,9 @@ describe('bootstrap', () => {
       deps(EKS_POLICY, {
         mergeApprovers: (p) => {
           const copy = structuredClone(p);
-          (copy.repositories['*']?.environments.production?.approvers.github as string[]).push('alice');
+          const production = copy.repositories['*']?.environments.production;
+          if (!production) throw new Error('the test policy has production');
+          production.approvers.github.push('alice');
           return copy;
         },
         deployedPolicyDigest: policyDigest(parsePolicy(EKS_POLICY)),

@@ -37,8 +37,8 @@ export interface Prompter {
 
 /** Port: the GitHub App, authenticated with its own credentials (a JWT, then an installation token). */
 export interface GithubAppAdmin {
-  /** GET /app with the App's JWT */
-  app(): Promise<{ id: number; slug: string }>;
+  /** GET /app with the App's JWT: who it is, what it may do, which events it receives */
+  app(): Promise<{ id: number; slug: string; permissions: Record<string, string>; events: string[] }>;
   /** exchanges the JWT for a token of the App's installation (proves the installation id) */
   installationToken(): Promise<void>;
   /** GET /app/hook/config (GitHub never returns the secret, only whether one is set) */
@@ -144,6 +144,29 @@ export interface BootstrapDeps {
 }
 
 const BLOCKING: ReadonlySet<ItemStatus> = new Set(['missing', 'invalid', 'pending']);
+
+/**
+ * What helmgate does with the App: read the repository (deploy.yaml, tarballs), write Deployments and
+ * their statuses, receive pushes. `write` includes `read`.
+ */
+export const APP_NEEDS = {
+  permissions: { contents: 'read', deployments: 'write', metadata: 'read' } as Record<
+    string,
+    'read' | 'write'
+  >,
+  events: ['push'],
+};
+
+/** The App's permissions and events that fall short of APP_NEEDS, as `deployments: write` / `event push`. */
+export function appShortfall(app: { permissions: Record<string, string>; events: string[] }): string[] {
+  const rank = (v: string | undefined) => (v === 'write' || v === 'admin' ? 2 : v === 'read' ? 1 : 0);
+  return [
+    ...Object.entries(APP_NEEDS.permissions)
+      .filter(([k, need]) => rank(app.permissions[k]) < rank(need))
+      .map(([k, need]) => `${k}: ${need}`),
+    ...APP_NEEDS.events.filter((e) => !app.events.includes(e)).map((e) => `event ${e}`),
+  ];
+}
 
 /** Only values nobody needs to know can be rotated here; the others are a person's to replace. */
 export function rotatable(ids: StageSecretIds): string[] {
@@ -523,7 +546,7 @@ async function checkGithubApp(
     rememberAppSecret(deps, secret.value);
   }
   let admin: GithubAppAdmin;
-  let app: { id: number; slug: string };
+  let app: Awaited<ReturnType<GithubAppAdmin['app']>>;
   try {
     admin = deps.githubApp(secret.value);
     app = await admin.app();
@@ -533,6 +556,16 @@ async function checkGithubApp(
       status: 'invalid',
       detail: `${id}: GitHub refused the App's credentials (${reasonOf(e)})`,
       fix: rotateHint(id),
+    });
+    return 0;
+  }
+  const short = appShortfall(app);
+  if (short.length > 0) {
+    add({
+      item: 'GitHub App',
+      status: 'invalid',
+      detail: `App ${app.slug} (App ${app.id}) lacks ${short.join(', ')}`,
+      fix: 'GitHub → Settings → Developer settings → GitHub Apps → the App → Permissions & events (then accept the new permissions on the installation)',
     });
     return 0;
   }

@@ -25,10 +25,20 @@ export function githubAppAdmin(
   return {
     async app() {
       const { data } = await octokit.request('GET /app');
-      const got = data as { id?: number; slug?: string } | null;
+      const got = data as {
+        id?: number;
+        slug?: string;
+        permissions?: Record<string, string>;
+        events?: string[];
+      } | null;
       if (!got || got.id !== app.appId)
         throw Object.assign(new Error('GET /app answered for another App'), { status: 409 });
-      return { id: got.id, slug: got.slug ?? 'app' };
+      return {
+        id: got.id,
+        slug: got.slug ?? 'app',
+        permissions: { ...(got.permissions ?? {}) },
+        events: [...(got.events ?? [])],
+      };
     },
     async installationToken() {
       await octokit.auth({ type: 'installation', installationId: app.installationId, refresh: true });

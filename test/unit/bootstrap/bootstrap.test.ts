@@ -39,7 +39,12 @@ const random: Random = {
 };
 
 const app: GithubAppAdmin = {
-  app: async () => ({ id: 1, slug: 'helmgate' }),
+  app: async () => ({
+    id: 1,
+    slug: 'helmgate',
+    permissions: { contents: 'read', deployments: 'write', metadata: 'read' },
+    events: ['push'],
+  }),
   installationToken: async () => undefined,
   hookConfig: async () => ({ url: 'https://api.example.org/webhook', contentType: 'json', hasSecret: true }),
   updateHookConfig: async () => {
@@ -167,6 +172,27 @@ describe('bootstrap', () => {
       }),
     );
     expect(secrets.writes).toEqual([]);
+  });
+
+  test('an App without deployments: write or the push event is invalid, saying what it lacks', async () => {
+    const weak: GithubAppAdmin = {
+      ...app,
+      app: async () => ({
+        id: 1,
+        slug: 'helmgate',
+        permissions: { contents: 'write', deployments: 'read' },
+        events: [],
+      }),
+    };
+    const r = await bootstrap(deps(EKS_POLICY, { githubApp: () => weak }));
+    expect(r.items).toContainEqual(
+      expect.objectContaining({
+        item: 'GitHub App',
+        status: 'invalid',
+        detail: 'App helmgate (App 1) lacks deployments: write, metadata: read, event push',
+      }),
+    );
+    expect(r.items.some((i) => i.item === 'webhook')).toBe(false);
   });
 
   test('with the token fallback and no App, the App step is a note, not missing', async () => {

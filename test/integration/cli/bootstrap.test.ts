@@ -415,17 +415,22 @@ describe('helmgate bootstrap --stage test', () => {
 
   test('before the first deploy: the URL-bound steps wait, the App step prints the setup command, and nothing the stack creates is made', async () => {
     const fresh = await new SecretsManagerStandIn({}, { credentials: CREDENTIALS, region: REGION }).start();
+    // created earlier without a value (a console click, an interrupted script): given its first one
+    fresh.valueless.add('helmgate/approval-signing-key');
     const noStack = await new LambdaApiStandIn({ credentials: CREDENTIALS, region: REGION }).start();
     try {
       const r = await bootstrapCli(['--yes'], {
         env: { HELMGATE_SECRETS_ENDPOINT: fresh.url, HELMGATE_LAMBDA_ENDPOINT: noStack.url },
       });
       expect(r.code).toBe(1);
-      expect(fresh.writes.map((w) => w.id)).toEqual([
-        'helmgate/github-webhook',
-        'helmgate/approval-signing-key',
-        'helmgate/api-tokens',
+      expect(fresh.writes).toEqual([
+        { op: 'CreateSecret', id: 'helmgate/github-webhook' },
+        { op: 'PutSecretValue', id: 'helmgate/approval-signing-key' },
+        { op: 'CreateSecret', id: 'helmgate/api-tokens' },
       ]);
+      expect(r.stdout).toMatch(
+        /created +secret helmgate\/approval-signing-key +.*random, given its first value/,
+      );
       // the digest key is a CloudFormation resource: creating it first would fail the deploy
       expect(fresh.secrets.has('helmgate/digest-key')).toBe(false);
       expect(r.stdout).toMatch(/pending +stage +test is not deployed in eu-west-1 yet/);

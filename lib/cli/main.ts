@@ -269,8 +269,7 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     .option(
       '--rotate <secret>',
       'give a generated secret (webhook secret, signing key, API tokens) a new random value; repeatable',
-      (v: string, all: string[]) => [...all, v],
-      [] as string[],
+      (v: string, all: string[] | undefined) => [...(all ?? []), v],
     )
     .action(
       async (
@@ -313,7 +312,7 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
             createGithubApp: io.createGithubApp,
             random: io.random,
             env: io.env,
-            rotate: opts.rotate,
+            rotate: opts.rotate ?? [],
           });
         } finally {
           wiring.close();

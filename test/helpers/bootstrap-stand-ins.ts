@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   let hooks = 0;
   setInterval(() => {
     for (const w of sm.writes.slice(seen))
-      process.stderr.write(`[stand-in] secretsmanager ${w.op} ${w.id}\n`);
+      process.stderr.write(`[stand-in] secretsmanager ${w.op} ${w.name}\n`);
     seen = sm.writes.length;
     for (const w of github.appHookWrites.slice(hooks))
       process.stderr.write(`[stand-in] github PATCH /app/hook/config ${w.fields.join(',')}\n`);

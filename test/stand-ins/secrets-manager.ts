@@ -5,7 +5,7 @@ import { sha256Hex, sigv4RequestProblem, type TestCredentials } from './aws-sigv
 /** One write the stand-in accepted (no value: the log may be printed by a failing test). */
 export interface SecretsWrite {
   op: 'CreateSecret' | 'PutSecretValue';
-  id: string;
+  name: string;
 }
 
 /**
@@ -146,7 +146,7 @@ export class SecretsManagerStandIn {
             if (typeof doc.SecretString === 'string') this.secrets.set(id, doc.SecretString);
             else this.valueless.add(id);
             if (typeof doc.Description === 'string') this.descriptions.set(id, doc.Description);
-            this.writes.push({ op: 'CreateSecret', id });
+            this.writes.push({ op: 'CreateSecret', name: id });
             return reply(200, { ARN: this.arn(id), Name: id, VersionId: this.nextVersion() });
           }
           case 'PutSecretValue': {
@@ -156,7 +156,7 @@ export class SecretsManagerStandIn {
               return reply(400, { __type: 'InvalidParameterException', message: 'SecretString is required' });
             this.secrets.set(id, doc.SecretString);
             this.valueless.delete(id);
-            this.writes.push({ op: 'PutSecretValue', id });
+            this.writes.push({ op: 'PutSecretValue', name: id });
             return reply(200, {
               ARN: this.arn(id),
               Name: id,

@@ -210,9 +210,9 @@ describe('helmgate bootstrap --stage test', () => {
     expect(r.code).toBe(1);
     // generated: never person-supplied, never printed
     expect(sm.writes).toEqual([
-      { op: 'CreateSecret', id: 'helmgate/github-webhook' },
-      { op: 'CreateSecret', id: 'helmgate/approval-signing-key' },
-      { op: 'CreateSecret', id: 'helmgate/api-tokens' },
+      { op: 'CreateSecret', name: 'helmgate/github-webhook' },
+      { op: 'CreateSecret', name: 'helmgate/approval-signing-key' },
+      { op: 'CreateSecret', name: 'helmgate/api-tokens' },
     ]);
     expect(sm.secrets.get('helmgate/github-webhook')).toMatch(/^[0-9a-f]{64}$/);
     expect(sm.secrets.get('helmgate/api-tokens')).toMatch(/^[\w-]{43}$/);
@@ -263,7 +263,7 @@ describe('helmgate bootstrap --stage test', () => {
     ]);
     const r = await bootstrapCli([], { prompter });
     expect(r.code).toBe(0);
-    expect(sm.writes.slice(writesBefore).map((w) => w.id)).toEqual(
+    expect(sm.writes.slice(writesBefore).map((w) => w.name)).toEqual(
       expect.arrayContaining([
         'helmgate/github-oauth',
         'helmgate/slack',
@@ -350,8 +350,8 @@ describe('helmgate bootstrap --stage test', () => {
     ]);
     expect(r.code).toBe(0);
     expect(sm.writes.slice(writes)).toEqual([
-      { op: 'PutSecretValue', id: 'helmgate/github-webhook' },
-      { op: 'PutSecretValue', id: 'helmgate/api-tokens' },
+      { op: 'PutSecretValue', name: 'helmgate/github-webhook' },
+      { op: 'PutSecretValue', name: 'helmgate/api-tokens' },
     ]);
     // step 1: both accepted, GitHub still signs with the old one (the webhook caches the list 5 minutes)
     const webhook = JSON.parse(sm.secrets.get('helmgate/github-webhook') as string) as { secrets: string[] };
@@ -424,9 +424,9 @@ describe('helmgate bootstrap --stage test', () => {
       });
       expect(r.code).toBe(1);
       expect(fresh.writes).toEqual([
-        { op: 'CreateSecret', id: 'helmgate/github-webhook' },
-        { op: 'PutSecretValue', id: 'helmgate/approval-signing-key' },
-        { op: 'CreateSecret', id: 'helmgate/api-tokens' },
+        { op: 'CreateSecret', name: 'helmgate/github-webhook' },
+        { op: 'PutSecretValue', name: 'helmgate/approval-signing-key' },
+        { op: 'CreateSecret', name: 'helmgate/api-tokens' },
       ]);
       expect(r.stdout).toMatch(
         /created +secret helmgate\/approval-signing-key +.*random, given its first value/,

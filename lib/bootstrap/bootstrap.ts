@@ -39,8 +39,10 @@ export interface Prompter {
 export interface GithubAppAdmin {
   /** GET /app with the App's JWT: who it is, what it may do, which events it receives */
   app(): Promise<{ id: number; slug: string; permissions: Record<string, string>; events: string[] }>;
-  /** exchanges the JWT for a token of the App's installation (proves the installation id) */
-  installationToken(): Promise<void>;
+  /** which installation serves `owner/name` (GET /repos/{owner}/{repo}/installation as the App); undefined: none */
+  installationFor(repository: string): Promise<{ id: number } | undefined>;
+  /** exchanges the JWT for a token of that installation (proves the key and the installation) */
+  installationToken(installationId: number): Promise<void>;
   /** GET /app/hook/config (GitHub never returns the secret, only whether one is set) */
   hookConfig(): Promise<{ url: string; contentType: string; hasSecret: boolean }>;
   /** PATCH /app/hook/config */
@@ -70,8 +72,19 @@ export type CreateGithubApp = (
 
 export const printSetupGithubCommand: CreateGithubApp = async (ctx) => ({
   created: false,
-  command: `npx helmgate setup github --stage ${ctx.stage}`,
+  command: setupGithubCommandLine(ctx),
 });
+
+/** The `helmgate setup github` command line for this stage (before the first deploy: after it). */
+export function setupGithubCommandLine(
+  ctx: Pick<CreateGithubAppContext, 'stage' | 'region' | 'publicUrl' | 'appSecretId'>,
+): string {
+  const base = `AWS_REGION=${ctx.region} npx helmgate setup github --stage ${ctx.stage}`;
+  const secret = ctx.appSecretId === 'helmgate/github-app' ? '' : ` --secret-id ${ctx.appSecretId}`;
+  return ctx.publicUrl
+    ? `${base} --public-url ${ctx.publicUrl}${secret}`
+    : `after osls deploy: ${base} --public-url <the stack's API URL>${secret}`;
+}
 
 export type ItemStatus =
   /** right as it is */
@@ -134,6 +147,10 @@ export interface BootstrapDeps {
   prompter: Prompter | undefined;
   /** registers a value with the redactor before it can reach any output */
   remember: (value: string) => void;
+  /** the repositories the stage accepts (its `repositories` parameter): the App must be installed on each */
+  repositories: readonly string[];
+  /** GitHub's web URL (the App's install page) */
+  githubWebUrl: string;
   /** secrets to give a new random value (`--rotate`): generated ones only */
   rotate?: readonly string[];
   /** the App's admin client from the App secret's text (parses it; errors name fields only) */
@@ -218,8 +235,34 @@ export async function bootstrap(deps: BootstrapDeps): Promise<BootstrapReport> {
   const createdNow = new Set<string>();
   const appSecret = await deps.secrets.inspect(deps.ids.githubApp);
   if (appSecret.state === 'present') rememberAppSecret(deps, appSecret.value);
+  const facts = appSecret.state === 'present' ? appSecretFacts(appSecret.value) : undefined;
   let appPending = false;
   for (const spec of specs) {
+    // what the App secret carries needs no secret of its own (one may still exist: it stays accepted)
+    const replacedBy =
+      spec.id === deps.ids.webhook && facts?.webhookSecret !== undefined
+        ? "the App secret's webhookSecret signs the App's deliveries"
+        : spec.id === deps.ids.oauth && facts?.hasClient
+          ? "approvers log in through the App (the App secret's clientId and clientSecret)"
+          : undefined;
+    if (replacedBy) {
+      const found = await deps.secrets.inspect(spec.id);
+      if (found.state === 'present') {
+        deps.remember(found.value);
+        values.set(spec.id, found.value);
+      }
+      const problem = found.state === 'present' ? spec.validate?.(found.value) : undefined;
+      add(
+        problem
+          ? { item: `secret ${spec.id}`, status: 'invalid', detail: problem, fix: rotateHint(spec.id) }
+          : {
+              item: `secret ${spec.id}`,
+              status: 'ok',
+              detail: found.state === 'present' ? spec.purpose : `not needed: ${replacedBy}`,
+            },
+      );
+      continue;
+    }
     if (spec.id === deps.ids.oauth && appSecret.state !== 'present') {
       // `helmgate setup github` stores the App's client id and secret here: asked after it
       const found = await deps.secrets.inspect(spec.id);
@@ -247,7 +290,14 @@ export async function bootstrap(deps: BootstrapDeps): Promise<BootstrapReport> {
   if (appPending) {
     const again = await deps.secrets.inspect(deps.ids.oauth);
     const spec = specs.find((s) => s.id === deps.ids.oauth) as SecretSpec;
-    if (again.state === 'present') {
+    const app = await deps.secrets.inspect(deps.ids.githubApp);
+    if (again.state !== 'present' && app.state === 'present' && appSecretFacts(app.value).hasClient)
+      add({
+        item: `secret ${spec.id}`,
+        status: 'ok',
+        detail: "not needed: approvers log in through the App (the App secret's clientId and clientSecret)",
+      });
+    else if (again.state === 'present') {
       deps.remember(again.value);
       const problem = spec.validate?.(again.value);
       add(
@@ -259,13 +309,47 @@ export async function bootstrap(deps: BootstrapDeps): Promise<BootstrapReport> {
       add({
         item: `secret ${spec.id}`,
         status: 'pending',
-        detail: `${spec.purpose}: stored by helmgate setup github with the App`,
-        fix: `npx helmgate setup github --stage ${deps.stage}`,
+        detail: `${spec.purpose}: not needed once helmgate setup github has made the App (its client id and secret)`,
+        fix: setupGithubCommandLine({
+          stage: deps.stage,
+          region: deps.region,
+          publicUrl: deps.publicUrl,
+          appSecretId: deps.ids.githubApp,
+        }),
       });
   }
 
   const incomplete = items.some((i) => BLOCKING.has(i.status));
   return { stage: deps.stage, publicUrl: deps.publicUrl, items, writes, incomplete };
+}
+
+/** What an App secret carries besides its key (lib/github/app-auth.ts): each may replace a secret of its own. */
+export interface AppSecretFacts {
+  installationId?: number;
+  /** the App's webhook secret: `helmgate/github-webhook` is then not needed */
+  webhookSecret?: string;
+  /** the App's client id and secret: `helmgate/github-oauth` is then not needed */
+  hasClient: boolean;
+}
+
+export function appSecretFacts(text: string): AppSecretFacts {
+  try {
+    const doc = JSON.parse(text) as Record<string, unknown>;
+    const id = Number(doc.installationId);
+    return {
+      ...(Number.isInteger(id) && id > 0 ? { installationId: id } : {}),
+      ...(typeof doc.webhookSecret === 'string' && doc.webhookSecret
+        ? { webhookSecret: doc.webhookSecret }
+        : {}),
+      hasClient:
+        typeof doc.clientId === 'string' &&
+        !!doc.clientId &&
+        typeof doc.clientSecret === 'string' &&
+        !!doc.clientSecret,
+    };
+  } catch {
+    return { hasClient: false };
+  }
 }
 
 /**
@@ -274,10 +358,14 @@ export async function bootstrap(deps: BootstrapDeps): Promise<BootstrapReport> {
  */
 function rememberAppSecret(deps: Pick<BootstrapDeps, 'remember'>, text: string): void {
   try {
-    const doc = JSON.parse(text) as { privateKey?: unknown };
+    const doc = JSON.parse(text) as { privateKey?: unknown; clientSecret?: unknown; webhookSecret?: unknown };
     if (typeof doc.privateKey === 'string' && doc.privateKey.length > 0) {
       deps.remember(doc.privateKey);
       deps.remember(doc.privateKey.replace(/\\n/g, '\n'));
+      for (const k of ['clientSecret', 'webhookSecret'] as const) {
+        const v = (doc as Record<string, unknown>)[k];
+        if (typeof v === 'string' && v) deps.remember(v);
+      }
       return;
     }
   } catch {
@@ -539,7 +627,14 @@ async function checkGithubApp(
         item: 'GitHub App',
         status: 'pending',
         detail: `${id} does not exist: the App receives the pushes, reads the repository and logs approvers in`,
-        fix: result.command ?? `npx helmgate setup github --stage ${deps.stage}`,
+        fix:
+          result.command ??
+          setupGithubCommandLine({
+            stage: deps.stage,
+            region: deps.region,
+            publicUrl: deps.publicUrl,
+            appSecretId: id,
+          }),
       });
       return 0;
     }
@@ -569,23 +664,71 @@ async function checkGithubApp(
     });
     return 0;
   }
-  try {
-    await admin.installationToken();
-  } catch (e) {
+  // the installation of every repository the stage accepts, as the runtime finds it (GET
+  // /repos/{owner}/{repo}/installation as the App), then one token exchange
+  const facts = appSecretFacts(secret.value);
+  const installUrl = `${deps.githubWebUrl.replace(/\/+$/, '')}/apps/${app.slug}/installations/new`;
+  let installation: number | undefined = facts.installationId;
+  let uninstalled = 0;
+  for (const repository of deps.repositories) {
+    let found: { id: number } | undefined;
+    try {
+      found = await admin.installationFor(repository);
+    } catch (e) {
+      add({
+        item: `GitHub App on ${repository}`,
+        status: 'invalid',
+        detail: `GET /repos/${repository}/installation failed (${reasonOf(e)})`,
+      });
+      uninstalled++;
+      continue;
+    }
+    if (!found) {
+      add({
+        item: `GitHub App on ${repository}`,
+        status: 'missing',
+        detail: `App ${app.slug} is not installed on ${repository}: its pushes are refused`,
+        fix: `install it: ${installUrl}`,
+      });
+      uninstalled++;
+    } else if (facts.installationId !== undefined && found.id !== facts.installationId) {
+      add({
+        item: `GitHub App on ${repository}`,
+        status: 'invalid',
+        detail: `served by installation ${found.id}, but ${id} pins installation ${facts.installationId}`,
+        fix: `drop installationId from ${id} (the App finds each repository's installation), or install the App there through that installation`,
+      });
+      uninstalled++;
+    } else installation ??= found.id;
+  }
+  if (installation === undefined) {
+    if (uninstalled === 0)
+      add({
+        item: 'GitHub App',
+        status: 'note',
+        detail: `App ${app.slug} (App ${app.id}): the stage's repositories are unknown here, so its installations are not checked`,
+        fix: 'give --repository owner/name, or deploy the stage (its repositories parameter)',
+      });
+    else return 0;
+  } else {
+    try {
+      await admin.installationToken(installation);
+    } catch (e) {
+      add({
+        item: 'GitHub App',
+        status: 'invalid',
+        detail: `App ${app.slug}: no token for installation ${installation} (${reasonOf(e)})`,
+        fix: `check the App's private key in ${id}, and that the App is installed: ${installUrl}`,
+      });
+      return 0;
+    }
+    if (uninstalled > 0) return 0;
     add({
       item: 'GitHub App',
-      status: 'invalid',
-      detail: `App ${app.slug}: no token for the installation in ${id} (${reasonOf(e)}): is the App installed on the repositories?`,
-      fix: 'install the App (GitHub → Settings → Developer settings → GitHub Apps → Install), then correct installationId',
+      status: 'ok',
+      detail: `${app.slug} (App ${app.id}): credentials and installation work${deps.repositories.length ? ` (${deps.repositories.join(', ')})` : ''}`,
     });
-    return 0;
   }
-  add({
-    item: 'GitHub App',
-    status: 'ok',
-    detail: `${app.slug} (App ${app.id}): credentials and installation work`,
-  });
-
   if (!deps.publicUrl) {
     add({
       item: 'webhook',
@@ -615,8 +758,14 @@ async function checkGithubApp(
     patch.contentType = 'json';
     changes.push('content type → json');
   }
-  // GitHub never shows the secret: set it when none is set, or when this run created ours
-  if (webhookValue !== undefined && (!hook.hasSecret || createdNow.has(deps.ids.webhook))) {
+  // GitHub never shows the secret: set it when none is set, or when this run made ours the one to use.
+  // An App secret with its own webhookSecret (setup github) keeps GitHub signing with that one.
+  if (facts.webhookSecret !== undefined) {
+    if (!hook.hasSecret) {
+      patch.secret = facts.webhookSecret;
+      changes.push(`secret → the App's webhookSecret (${id})`);
+    }
+  } else if (webhookValue !== undefined && (!hook.hasSecret || createdNow.has(deps.ids.webhook))) {
     patch.secret = currentWebhookSecret(webhookValue);
     changes.push(`secret → ${deps.ids.webhook}`);
   }

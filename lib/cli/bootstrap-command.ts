@@ -70,6 +70,17 @@ export async function bootstrapCommand(
       deployedPolicyDigest = undefined;
     }
   const publicUrl = opts.url ?? (deployed.deployed ? deployed.env.HELMGATE_PUBLIC_URL : undefined);
+  // the App must be installed on every repository the stage accepts
+  const csv = (v: string | undefined) =>
+    (v ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => /^[\w.-]+\/[\w.-]+$/.test(x));
+  const repositories = deployed.deployed
+    ? csv(deployed.env.HELMGATE_REPOSITORIES)
+    : opts.repository
+      ? csv(opts.repository)
+      : csv(deps.env.HELMGATE_REPOSITORIES);
 
   const report = await bootstrap({
     stage: opts.stage,
@@ -86,6 +97,8 @@ export async function bootstrapCommand(
     prompter: deps.prompter,
     remember,
     rotate: deps.rotate,
+    repositories,
+    githubWebUrl: wiring.githubWebUrl,
     githubApp: (text) => wiring.githubApp(text, ids.githubApp),
     createGithubApp: deps.createGithubApp,
     say: (line) => o.note(line),

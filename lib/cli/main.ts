@@ -37,8 +37,11 @@ export interface CliIo {
    * terminal when stdin is one.
    */
   prompter: Prompter | undefined;
-  /** creates the GitHub App for `bootstrap` (default: prints the `setup github` command to run) */
-  createGithubApp: CreateGithubApp;
+  /**
+   * creates the GitHub App for `bootstrap` (default: on a terminal, after asking, `setup github`'s
+   * App-manifest flow; otherwise it prints the `setup github` command to run)
+   */
+  createGithubApp?: CreateGithubApp;
   random: Random;
   /** opens a URL in the person's browser (`helmgate setup github`); tests script a browser */
   openBrowser?: (url: string) => Promise<void>;
@@ -73,7 +76,6 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     stderrColumns: process.stderr.columns || 80,
     prompter:
       process.stdin.isTTY === true ? ttyPrompter(process.stdin, (s) => process.stderr.write(s)) : undefined,
-    createGithubApp: printSetupGithubCommand,
     random: cryptoRandom,
     ...partial,
   };
@@ -350,11 +352,14 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
           clock: io.clock,
           stderr: io.stderr,
         });
+        const prompter = opts.yes ? undefined : io.prompter;
         try {
           code = await bootstrapCommand(bootstrapOpts, o, {
             wiring,
-            prompter: opts.yes ? undefined : io.prompter,
-            createGithubApp: io.createGithubApp,
+            prompter,
+            createGithubApp:
+              io.createGithubApp ??
+              (prompter ? githubAppViaManifest(prompter, o, io) : printSetupGithubCommand),
             random: io.random,
             env: io.env,
             rotate: opts.rotate ?? [],
@@ -377,6 +382,38 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     o.fail(e);
     return e instanceof CliUsageError ? EXIT.usage : EXIT.failed;
   }
+}
+
+/**
+ * Bootstrap's App step on a terminal: asks, then runs `setup github`'s App-manifest flow (a browser
+ * page, one click on GitHub) with the stage's URL; without a URL yet, or when declined, the command to
+ * run later is printed instead.
+ */
+function githubAppViaManifest(prompter: Prompter, o: Output, io: CliIo): CreateGithubApp {
+  return async (ctx) => {
+    if (!ctx.publicUrl) return printSetupGithubCommand(ctx);
+    const answer = await prompter.ask('No GitHub App yet: create it now, in your browser? [Y/n] ', {
+      hidden: false,
+    });
+    if (/^n(o)?$/i.test(answer.trim())) return printSetupGithubCommand(ctx);
+    const env = setupEnvironment({ ...io.env, AWS_REGION: ctx.region });
+    const code = await setupGithubCommand(
+      o,
+      {
+        writer: env.writer,
+        exists: async (id) => (await env.reader.getSecretString(id)) !== undefined,
+        githubWebUrl: env.githubWebUrl,
+        githubApiUrl: env.githubApiUrl,
+        publicUrl: ctx.publicUrl,
+        defaultSecretId: ctx.appSecretId,
+        openBrowser: io.openBrowser ?? systemBrowserOpener(),
+        random: io.random,
+        policyNamesTeams: () => policyNamesTeams(io.env, io.cwd),
+      },
+      { stage: ctx.stage, publicUrl: ctx.publicUrl, secretId: ctx.appSecretId, timeoutSeconds: 900 },
+    );
+    return { created: code === 0 };
+  };
 }
 
 /** The process entry (bin/helmgate.cjs): exit with the CLI's code once stdout is flushed. */

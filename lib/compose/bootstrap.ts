@@ -146,6 +146,8 @@ export interface BootstrapWiring {
   secrets: SecretsAdmin;
   deployedStage: () => Promise<DeployedStage>;
   githubApp: (appSecretText: string, secretName: string) => GithubAppAdmin;
+  /** GitHub's web URL (HELMGATE_GITHUB_WEB_URL): the App's install page */
+  githubWebUrl: string;
   /** the policy file's path and text (undefined when it does not exist) */
   policyFile: { path: string; text: string | undefined };
   repoDir: string;
@@ -218,6 +220,7 @@ export function composeBootstrap(opts: BootstrapOptions, t: TargetEnv): Bootstra
     deployedStage: () => readDeployedStage(lambda, opts.stage),
     githubApp: (text, secretName) =>
       githubAppAdmin(text, { baseUrl: config.HELMGATE_GITHUB_API_URL, secretName, clock: t.clock }),
+    githubWebUrl: config.HELMGATE_GITHUB_WEB_URL,
     policyFile: { path: policyPath, text: policyText },
     repoDir,
     checkTarget: (deployed) => {

@@ -40,8 +40,18 @@ export function githubAppAdmin(
         events: [...(got.events ?? [])],
       };
     },
-    async installationToken() {
-      await octokit.auth({ type: 'installation', installationId: app.installationId, refresh: true });
+    async installationFor(repository) {
+      const [owner, repo] = repository.split('/') as [string, string];
+      try {
+        const { data } = await octokit.request('GET /repos/{owner}/{repo}/installation', { owner, repo });
+        return { id: (data as { id: number }).id };
+      } catch (e) {
+        if ((e as { status?: number }).status === 404) return undefined;
+        throw e;
+      }
+    },
+    async installationToken(installationId) {
+      await octokit.auth({ type: 'installation', installationId, refresh: true });
     },
     async hookConfig() {
       const { data } = await octokit.request('GET /app/hook/config');

@@ -45,6 +45,7 @@ const app: GithubAppAdmin = {
     permissions: { contents: 'read', deployments: 'write', metadata: 'read' },
     events: ['push'],
   }),
+  installationFor: async () => ({ id: 2 }),
   installationToken: async () => undefined,
   hookConfig: async () => ({ url: 'https://api.example.org/webhook', contentType: 'json', hasSecret: true }),
   updateHookConfig: async () => {
@@ -81,6 +82,8 @@ function deps(
     githubApp: () => app,
     createGithubApp: printSetupGithubCommand,
     say: () => undefined,
+    repositories: ['idr/deployment'],
+    githubWebUrl: 'https://github.com',
     ...over,
   };
 }
@@ -201,6 +204,84 @@ describe('bootstrap', () => {
     const r = await bootstrap(deps(EKS_POLICY, { mergeApprovers: (p) => p }, secrets));
     expect(r.items).toContainEqual(expect.objectContaining({ item: 'GitHub App', status: 'note' }));
     expect(r.items.some((i) => i.item === 'webhook')).toBe(false);
+  });
+
+  test('an App made by setup github (webhook secret, client id and secret inside) needs no webhook or OAuth secret of its own', async () => {
+    const { 'helmgate/github-webhook': _w, 'helmgate/github-oauth': _o, ...rest } = ALL;
+    const secrets = memorySecrets({
+      ...rest,
+      'helmgate/github-app': JSON.stringify({
+        appId: 1,
+        slug: 'helmgate-prod',
+        privateKey: 'PRIVATE KEY',
+        clientId: 'Iv23li0',
+        clientSecret: 'app-client-secret',
+        webhookSecret: 'app-webhook-secret',
+      }),
+    });
+    const patches: unknown[] = [];
+    const fresh: GithubAppAdmin = {
+      ...app,
+      hookConfig: async () => ({
+        url: 'https://api.example.org/webhook',
+        contentType: 'json',
+        hasSecret: false,
+      }),
+      updateHookConfig: async (p) => {
+        patches.push(p);
+      },
+    };
+    const r = await bootstrap(
+      deps(EKS_POLICY, { githubApp: () => fresh, mergeApprovers: (p) => p }, secrets),
+    );
+    expect(secrets.writes).toEqual([]);
+    expect(r.items).toContainEqual(
+      expect.objectContaining({
+        item: 'secret helmgate/github-webhook',
+        status: 'ok',
+        detail: expect.stringContaining('not needed'),
+      }),
+    );
+    expect(r.items).toContainEqual(
+      expect.objectContaining({
+        item: 'secret helmgate/github-oauth',
+        status: 'ok',
+        detail: expect.stringContaining('not needed'),
+      }),
+    );
+    // GitHub signs with the App's own webhook secret, the one the webhook function reads from the App secret
+    expect(patches).toEqual([{ secret: 'app-webhook-secret' }]);
+  });
+
+  test('a repository the App is not installed on is missing, with the install URL; a pinned installation that does not serve it is invalid', async () => {
+    const notThere: GithubAppAdmin = {
+      ...app,
+      installationFor: async (repo) =>
+        repo === 'idr/deployment' ? { id: 2 } : repo === 'idr/other' ? { id: 3 } : undefined,
+    };
+    const r = await bootstrap(
+      deps(EKS_POLICY, {
+        githubApp: () => notThere,
+        repositories: ['idr/deployment', 'idr/other', 'idr/missing'],
+        mergeApprovers: (p) => p,
+      }),
+    );
+    expect(r.items).toContainEqual(
+      expect.objectContaining({
+        item: 'GitHub App on idr/missing',
+        status: 'missing',
+        fix: 'install it: https://github.com/apps/helmgate/installations/new',
+      }),
+    );
+    expect(r.items).toContainEqual(
+      expect.objectContaining({
+        item: 'GitHub App on idr/other',
+        status: 'invalid',
+        detail: 'served by installation 3, but helmgate/github-app pins installation 2',
+      }),
+    );
+    expect(r.items.some((i) => i.item === 'webhook')).toBe(false);
+    expect(r.incomplete).toBe(true);
   });
 
   test('--rotate of a value a person supplied is refused before anything is read', async () => {

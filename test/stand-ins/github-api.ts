@@ -486,6 +486,34 @@ export class GithubApiStandIn {
       }
     }
 
+    // an App made through the manifest flow describes itself to its own JWT: GET /app and its webhook
+    // configuration (URL and events from the manifest, the secret GitHub generated; never returned)
+    if ((url.pathname === '/app' || url.pathname === '/app/hook/config') && this.manifestApps.size > 0) {
+      const iss = Number(this.jwtIss(req.headers.authorization ?? ''));
+      const made = this.manifestApps.get(iss);
+      if (made) {
+        const problem = this.appJwtProblem(req.headers.authorization ?? '', iss);
+        if (problem) return jwtRefused(problem);
+        if (url.pathname === '/app' && method === 'GET')
+          return send(200, {
+            id: made.id,
+            slug: made.slug,
+            name: made.manifest.name ?? made.slug,
+            owner: { login: made.owner },
+            permissions: made.manifest.default_permissions ?? {},
+            events: made.manifest.default_events ?? [],
+          });
+        if (url.pathname === '/app/hook/config' && method === 'GET')
+          return send(200, {
+            url: made.manifest.hook_attributes?.url ?? '',
+            content_type: 'json',
+            insecure_ssl: '0',
+            ...(made.webhook_secret ? { secret: '********' } : {}),
+          });
+        return notFound();
+      }
+    }
+
     if (this.app) {
       const app = this.app;
       const auth = req.headers.authorization ?? '';

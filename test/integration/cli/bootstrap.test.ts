@@ -5,6 +5,7 @@ import { ttyPrompter } from '../../../lib/cli/prompt';
 import { fixedClock } from '../../../lib/clock';
 import { parsePolicy } from '../../../lib/policy/policy';
 import { makeGitRepo } from '../../helpers/git-repo';
+import { roundTripBrowser } from '../../helpers/manifest-browser';
 import { GithubApiStandIn } from '../../stand-ins/github-api';
 import { LambdaApiStandIn } from '../../stand-ins/lambda-api';
 import { SecretsManagerStandIn } from '../../stand-ins/secrets-manager';
@@ -493,6 +494,86 @@ describe('helmgate bootstrap --stage test', () => {
       expect(stdout).toMatch(/fixed +webhook +URL .* → https:\/\/deploy\.example\.org\/webhook/);
       expect(code).toBe(1); // the digest key and the person-supplied secrets are still missing
     } finally {
+      await fresh.close();
+    }
+  });
+
+  test('on a terminal without an App, it runs setup github (the manifest flow in a browser), then says where to install it', async () => {
+    const fresh = await new SecretsManagerStandIn(
+      {
+        'helmgate/digest-key': 'd'.repeat(64),
+        'helmgate/staging/cluster': JSON.stringify({ server: 'https://k', token: `${CANARY}-s` }),
+        'helmgate/production/cluster': JSON.stringify({ server: 'https://k', token: `${CANARY}-p` }),
+        'app/token': JSON.stringify({ token: CANARY }),
+      },
+      { credentials: CREDENTIALS, region: REGION },
+    ).start();
+    const gh = await new GithubApiStandIn().start();
+    // setup github's Secrets Manager client takes the SDK's credentials from the process
+    const saved = { id: process.env.AWS_ACCESS_KEY_ID, key: process.env.AWS_SECRET_ACCESS_KEY };
+    process.env.AWS_ACCESS_KEY_ID = CREDENTIALS.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = CREDENTIALS.secretAccessKey;
+    const prompter = scripted(['n', 'y']); // no Slack; yes, create the App
+    const opened: string[] = [];
+    let stdout = '';
+    let stderr = '';
+    try {
+      const code = await runCli(['bootstrap', '--stage', 'test'], {
+        stdout: (x) => {
+          stdout += x;
+        },
+        stderr: (x) => {
+          stderr += x;
+        },
+        env: {
+          PATH: process.env.PATH,
+          AWS_REGION: REGION,
+          AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
+          HELMGATE_SECRETS_ENDPOINT: fresh.url,
+          HELMGATE_LAMBDA_ENDPOINT: lambda.url,
+          HELMGATE_GITHUB_API_URL: gh.url,
+          HELMGATE_GITHUB_WEB_URL: gh.url,
+        },
+        cwd: repo.dir,
+        isTTY: false,
+        prompter,
+        openBrowser: roundTripBrowser([], opened),
+      });
+      outputs.push(stdout, stderr);
+      expect(prompter.questions.map((q) => q.q)).toEqual([
+        expect.stringContaining('Slack'),
+        'No GitHub App yet: create it now, in your browser? [Y/n] ',
+      ]);
+      expect(opened).toHaveLength(1);
+      const made = [...gh.manifestApps.values()][0];
+      if (!made) throw new Error('no App was made');
+      // the App points at the stage: webhook and login callback on the deployed API's URL
+      expect(made.manifest.hook_attributes.url).toBe(`${API_URL}/webhook`);
+      expect(fresh.writes.filter((w) => w.name === 'helmgate/github-app')).toEqual([
+        { op: 'CreateSecret', name: 'helmgate/github-app' },
+      ]);
+      // its client and webhook secret are in the App secret: no OAuth secret is asked for or made
+      expect(fresh.secrets.has('helmgate/github-oauth')).toBe(false);
+      expect(stdout).toMatch(
+        /ok +secret helmgate\/github-oauth +not needed: approvers log in through the App/,
+      );
+      // not installed yet: bootstrap says where, and exits 1 until it is
+      expect(stdout).toMatch(
+        new RegExp(
+          `MISSING +GitHub App on idr/deployment +App ${made.slug} is not installed on idr/deployment`,
+        ),
+      );
+      expect(stdout).toContain(`install it: ${gh.url}/apps/${made.slug}/installations/new`);
+      expect(code).toBe(1);
+      for (const v of [made.pem.split('\n')[1] as string, made.client_secret, made.webhook_secret])
+        expect(stdout + stderr).not.toContain(v);
+    } finally {
+      if (saved.id === undefined) delete process.env.AWS_ACCESS_KEY_ID;
+      else process.env.AWS_ACCESS_KEY_ID = saved.id;
+      if (saved.key === undefined) delete process.env.AWS_SECRET_ACCESS_KEY;
+      else process.env.AWS_SECRET_ACCESS_KEY = saved.key;
+      await gh.close();
       await fresh.close();
     }
   });

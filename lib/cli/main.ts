@@ -8,7 +8,14 @@ import { policyNamesTeams, setupEnvironment, systemBrowserOpener } from '../comp
 import { processEnv } from '../config/env';
 import { cryptoRandom, type Random } from '../random';
 import { bootstrapCommand } from './bootstrap-command';
-import { redeployCommand, retryCommand, rollbackCommand, voteCommand, type WaitOptions } from './decide';
+import {
+  overrideCommand,
+  redeployCommand,
+  retryCommand,
+  rollbackCommand,
+  voteCommand,
+  type WaitOptions,
+} from './decide';
 import { showCommand, statusCommand } from './inspect';
 import { Output, wantsColor } from './output';
 import { planCommand, secretsCheckCommand } from './plan-command';
@@ -228,6 +235,17 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
       act((t, o, id: string, opts: { wait?: boolean; timeout: number; interval: number }) =>
         retryCommand(t, o, { id, ...waitOpts(opts) }),
       ),
+    );
+
+  program
+    .command('override')
+    .description(
+      'override the freeze an approved deployment waits in (each of the required approvers, with a reason)',
+    )
+    .argument('<id>', 'deployment id (or a unique prefix)')
+    .requiredOption('--reason <text>', 'why it must start before the freeze ends (audited)')
+    .action(
+      act((t, o, id: string, opts: { reason: string }) => overrideCommand(t, o, { id, reason: opts.reason })),
     );
 
   program

@@ -8,8 +8,10 @@ export interface DeployJob {
   /**
    * `deploy` (default): run a queued deployment. `offer`: plan a deployment that waits for approval
    * (the runner has the tree; the webhook only reads one file) and open its approval request.
+   * `drift`: compare what runs with this (succeeded) deployment, the environment's current one
+   * (lib/runner/drift-check.ts); the sweeper dispatches it on a schedule.
    */
-  purpose?: 'deploy' | 'offer';
+  purpose?: 'deploy' | 'offer' | 'drift';
 }
 
 /** Port: starts the deploy runner without waiting for it. */

@@ -1,4 +1,5 @@
 import type { Deployment } from '../deploy/deployment';
+import type { DriftChange } from '../deploy/drift';
 import type { Logger } from '../log/logger';
 
 /** Port: told about every deployment transition (Slack, GitHub Deployments, the console). */
@@ -11,6 +12,28 @@ export interface Notifier {
   approvalRequested?(request: ApprovalRequestNotice): Promise<void>;
   /** An approval expires soon (the sweeper calls it once per approval request). */
   approvalReminder?(notice: ApprovalReminderNotice): Promise<void>;
+  /**
+   * The scheduled drift check found a change (issue 13, item 4): a release drifted, its drift changed, or
+   * it is back in line. Called once per change; every value in it is masked already.
+   */
+  driftChanged?(notice: DriftNotice): Promise<void>;
+}
+
+/** What one drift check changed in one environment, and what it did about it. */
+export interface DriftNotice {
+  repository: string;
+  environment: string;
+  /** the commit that runs: the deployment helmgate last deployed there */
+  sha: string;
+  deploymentId: string;
+  checkedAt: string;
+  changes: DriftChange[];
+  /** every release still drifted after this check (empty: the environment is back in line) */
+  drifted: string[];
+  /** the policy's word for the environment */
+  action: 'warn' | 'correct';
+  /** `correct`: the redeploy opened for it, or why none was */
+  correction?: { deploymentId: string; waitsForApproval: boolean } | { skipped: string };
 }
 
 /** A reminder that an approval will expire soon. The link is not repeated: only its hash is stored. */
@@ -53,6 +76,17 @@ export class ConsoleNotifier implements Notifier {
   }
   async approvalReminder(r: ApprovalReminderNotice): Promise<void> {
     logReminder(this.logger, r);
+  }
+  async driftChanged(n: DriftNotice): Promise<void> {
+    // static message at warn: the drift is in the fields (masked); never a live value here
+    this.logger.warn('drift changed', {
+      repository: n.repository,
+      environment: n.environment,
+      deploymentId: n.deploymentId,
+      changes: n.changes.map((c) => `${c.release}: ${c.kind}`),
+      drifted: n.drifted,
+      ...(n.correction ? { correction: n.correction } : {}),
+    });
   }
   async approvalRequested(r: ApprovalRequestNotice): Promise<void> {
     this.logger.info('approval requested', {
@@ -97,6 +131,17 @@ export class FanOutNotifier implements Notifier {
           ? n
               .approvalReminder(r)
               .catch((e) => this.logger.warn('notifier failed', { deploymentId: r.deployment.id, err: e }))
+          : undefined,
+      ),
+    );
+  }
+  async driftChanged(n: DriftNotice): Promise<void> {
+    await Promise.all(
+      this.notifiers.map((x) =>
+        x.driftChanged
+          ? x
+              .driftChanged(n)
+              .catch((e) => this.logger.warn('notifier failed', { deploymentId: n.deploymentId, err: e }))
           : undefined,
       ),
     );

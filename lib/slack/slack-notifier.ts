@@ -3,7 +3,12 @@ import type { Clock } from '../clock';
 import type { Deployment } from '../deploy/deployment';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
-import type { ApprovalReminderNotice, ApprovalRequestNotice, Notifier } from '../notify/notifier';
+import type {
+  ApprovalReminderNotice,
+  ApprovalRequestNotice,
+  DriftNotice,
+  Notifier,
+} from '../notify/notifier';
 import type { AuditEntry, DeploymentStore } from '../store/deployment-store';
 import {
   commitStateOf,
@@ -12,6 +17,7 @@ import {
   renderApprovalReminder,
   renderApprovalRequested,
   renderCommitMessage,
+  renderDriftNotice,
   renderFailureDetails,
   type SlackMessage,
   type Votes,
@@ -122,6 +128,28 @@ export class SlackNotifier implements Notifier {
       this.opts.logger
         .child({ deploymentId: d.id, sha: d.sha })
         .warn('slack approval reminder failed', { slackError: slackErrorCode(e) });
+    }
+  }
+
+  /**
+   * A drift report, as its own channel message (the drift check calls it once per change). Every string
+   * goes through the redactor on top of the masking the drift already had.
+   */
+  async driftChanged(notice: DriftNotice): Promise<void> {
+    try {
+      const safe = this.opts.redactor ? this.opts.redactor.redactValue(notice) : notice;
+      const msg = renderDriftNotice(safe, this.renderOptions());
+      await this.opts.client.chat.postMessage({
+        channel: this.opts.channel,
+        text: msg.text,
+        blocks: msg.blocks as never,
+        unfurl_links: false,
+        unfurl_media: false,
+      });
+    } catch (e) {
+      this.opts.logger
+        .child({ deploymentId: notice.deploymentId })
+        .warn('slack drift notice failed', { slackError: slackErrorCode(e) });
     }
   }
 

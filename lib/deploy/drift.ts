@@ -108,7 +108,10 @@ function collectDrift(deployed: Json, live: Json, kind?: string): FieldDrift[] {
     if (out.length >= COLLECT_MAX || d === undefined || d === null) return;
     if (isEmpty(d) && (l === undefined || isEmpty(l))) return;
     if (isMap(d)) {
-      if (!isMap(l)) return push(path, d, l, hide);
+      if (!isMap(l)) {
+        push(path, d, l, hide);
+        return;
+      }
       for (const [k, v] of Object.entries(d))
         walk(v, l[k], path ? `${path}.${k}` : k, hide || CREDENTIAL.test(k));
       return;
@@ -130,14 +133,16 @@ function collectDrift(deployed: Json, live: Json, kind?: string): FieldDrift[] {
             out.push({ path: `${path}[${name}]`, deployed: '(absent)', live: '(added)' });
         return;
       }
-      if (!Array.isArray(l) || l.length !== d.length) return push(path, d, l, hide);
-      d.forEach((v, i) => {
-        walk(v, l[i], `${path}[${i}]`, hide);
-      });
+      if (!Array.isArray(l) || l.length !== d.length) {
+        push(path, d, l, hide);
+        return;
+      }
+      for (const [i, v] of d.entries()) walk(v, l[i], `${path}[${i}]`, hide);
       return;
     }
     // the API server turns numbers in quantities/ports to the same JSON; compare by value
-    if (d === l || (l !== null && l !== undefined && typeof l !== 'object' && String(d) === String(l))) return;
+    if (d === l || (l !== null && l !== undefined && typeof l !== 'object' && String(d) === String(l)))
+      return;
     push(path, d, l, hide);
   };
   for (const [k, v] of Object.entries(deployed)) {
@@ -270,4 +275,26 @@ export function driftSummary(d: ReleaseDrift, maxObjects = 3): string {
 /** One changed field for people: `spec.replicas: 1 → 3` (values as the drift holds them: masked). */
 export function fieldLine(f: FieldDrift): string {
   return `${f.path}: ${f.deployed} → ${f.live ?? '(missing)'}`;
+}
+
+/** Item kind: the drift last reported per environment (`repo#env`): the dashboard reads it too. */
+export const DRIFT_KIND = 'DRIFT';
+
+/** The stored state of one environment's drift. */
+export interface EnvironmentDrift {
+  repository: string;
+  environment: string;
+  sha: string;
+  deploymentId: string;
+  checkedAt: string;
+  /** releases drifted now, with what was last reported for each */
+  releases: Record<string, ReportedDrift>;
+  /** releases whose check failed this time (why, redacted): what they reported before is kept */
+  errors?: Record<string, string>;
+  /** the last correction opened (`correct`), and for which drift: one per distinct drift */
+  correction?: { deploymentId: string; forDigest: string; at: string };
+}
+
+export function driftItemId(d: { repository: string; environment: string }): string {
+  return `${d.repository}#${d.environment}`;
 }

@@ -86,7 +86,8 @@ export function driftStatusOf(
   // the environment's card on the dashboard, where the drift is shown in full
   const card = `env-${n.repository}-${n.environment}`.replace(/[^\w-]/g, '-');
   const target = `${publicUrl.replace(/\/$/, '')}/#${card}`;
-  const corr = n.correction && 'deploymentId' in n.correction ? `; redeploying as ${n.correction.deploymentId}` : '';
+  const corr =
+    n.correction && 'deploymentId' in n.correction ? `; redeploying as ${n.correction.deploymentId}` : '';
   return {
     state: n.drifted.length ? 'failure' : 'success',
     context: `helmgate/drift/${n.environment}`,

@@ -41,7 +41,8 @@ export function parseRedactedManifest(
  */
 export function redactLiveObject(o: unknown, redact: (text: string) => string, digestKey: Buffer): unknown {
   if (!isMap(o) || o.kind !== 'Secret') return redactObject(o, redact, digestKey);
-  const digest = (v: string) => `digest:${createHmac('sha256', digestKey).update(v).digest('hex').slice(0, 32)}`;
+  const digest = (v: string) =>
+    `digest:${createHmac('sha256', digestKey).update(v).digest('hex').slice(0, 32)}`;
   const data = isMap(o.data) ? o.data : {};
   const stringData = isMap(o.stringData) ? o.stringData : {};
   const copy: Record<string, unknown> = { ...o, data: {}, stringData: {} };

@@ -2,10 +2,13 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  DRIFT_KIND,
   type DriftChange,
   driftChanges,
   driftDigest,
+  driftItemId,
   driftSummary,
+  type EnvironmentDrift,
   helmDrift,
   type ReleaseDrift,
   type ReportedDrift,
@@ -42,28 +45,6 @@ import { openWorkDir } from './work-dir';
  * redeployed through the normal path. It holds the environment lock while it reads, so it never sees a
  * deployment half-way.
  */
-
-/** Item kind: the drift last reported per environment (`repo#env`): the dashboard reads it too. */
-export const DRIFT_KIND = 'DRIFT';
-
-/** The stored state of one environment's drift. */
-export interface EnvironmentDrift {
-  repository: string;
-  environment: string;
-  sha: string;
-  deploymentId: string;
-  checkedAt: string;
-  /** releases drifted now, with what was last reported for each */
-  releases: Record<string, ReportedDrift>;
-  /** releases whose check failed this time (why, redacted): what they reported before is kept */
-  errors?: Record<string, string>;
-  /** the last correction opened (`correct`), and for which drift: one per distinct drift */
-  correction?: { deploymentId: string; forDigest: string; at: string };
-}
-
-export function driftItemId(d: Pick<Deployment, 'repository' | 'environment'>): string {
-  return `${d.repository}#${d.environment}`;
-}
 
 export type DriftCheckResult = {
   kind: 'drift-checked';
@@ -188,9 +169,7 @@ async function checkLocked(
     const was = Object.hasOwn(before, d.release) ? before[d.release] : undefined;
     const digest = driftDigest(d);
     releases[d.release] =
-      was && was.digest === digest
-        ? was
-        : { digest, since: was?.since ?? now, reportedAt: now, drift: d };
+      was && was.digest === digest ? was : { digest, since: was?.since ?? now, reportedAt: now, drift: d };
   }
   // skip-unchanged reads the mark from the release's state: a drifted release is deployed again
   for (const name of found.checked) {
@@ -375,10 +354,6 @@ async function openCorrection(
     detail: `drift correction of ${current.id} (${Object.keys(releases).sort().join(', ')})`,
   });
   await deps.notifier.deploymentChanged(d);
-  await handle(
-    deps,
-    { type: 'created', deployment: d, offer: waits },
-    { environment: [...environment, d] },
-  );
+  await handle(deps, { type: 'created', deployment: d, offer: waits }, { environment: [...environment, d] });
   return (await deps.store.getDeployment(d.id)) ?? d;
 }

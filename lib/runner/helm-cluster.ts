@@ -214,8 +214,9 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
             throw new HelmgateError('internal', 'this cluster session cannot compare live objects');
           // the manifest of the revision helmgate deployed; gone from helm's history: the newest one
           const deployed =
-            (revision !== undefined ? await helm.getManifestObjects(r.name, r.namespace, revision) : undefined) ??
-            (await helm.getManifestObjects(r.name, r.namespace));
+            (revision !== undefined
+              ? await helm.getManifestObjects(r.name, r.namespace, revision)
+              : undefined) ?? (await helm.getManifestObjects(r.name, r.namespace));
           if (!deployed) return undefined;
           return releaseDrift({
             namespace: r.namespace,

@@ -180,10 +180,7 @@ export function releaseStateDigest(
   return `hmac-sha256:${h.digest('hex')}`;
 }
 
-export function releaseStateId(
-  d: Pick<Deployment, 'repository' | 'environment'>,
-  release: string,
-): string {
+export function releaseStateId(d: Pick<Deployment, 'repository' | 'environment'>, release: string): string {
   return `${d.repository}#${d.environment}#${release}`;
 }
 

@@ -143,7 +143,11 @@ const DRIFT_DUE = 'DRIFTDUE';
  * runner job — the runner holds the environment's cluster credentials; the sweeper holds none. The slot
  * is claimed with one conditional write, so overlapping sweeps dispatch one check.
  */
-async function dispatchDriftChecks(deps: SweeperDeps, recent: readonly Deployment[], now: Date): Promise<string[]> {
+async function dispatchDriftChecks(
+  deps: SweeperDeps,
+  recent: readonly Deployment[],
+  now: Date,
+): Promise<string[]> {
   const every = deps.driftEveryMs ?? 30 * 60_000;
   const policy = deps.policy;
   if (!policy || every <= 0) return [];
@@ -159,7 +163,9 @@ async function dispatchDriftChecks(deps: SweeperDeps, recent: readonly Deploymen
   for (const [key, e] of envs) {
     const env = environmentPolicy(policy, e.repository, e.environment);
     if (!env || driftAction(env) === 'off') continue;
-    if (!(await deps.store.putItem(DRIFT_DUE, key, { slot }, { unlessEqual: { field: 'slot', value: slot } })))
+    if (
+      !(await deps.store.putItem(DRIFT_DUE, key, { slot }, { unlessEqual: { field: 'slot', value: slot } }))
+    )
       continue;
     const runs = (await deps.store.listByEnvironment(e.repository, e.environment, { limit: 50 })).find(
       (d) => d.status === 'succeeded',

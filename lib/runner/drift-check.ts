@@ -160,8 +160,8 @@ async function checkLocked(
 
   const id = driftItemId(current);
   const previous = await deps.store.getItem<EnvironmentDrift & Record<string, unknown>>(DRIFT_KIND, id);
-  // what was reported for another commit does not carry over: a new deployment starts clean
-  const before = previous?.deploymentId === current.id ? previous.releases : {};
+  // what was reported carries over a new deployment: a drift it repaired is reported back in line once
+  const before = previous?.releases ?? {};
   const changes = driftChanges(before, found.drifts, found.checked);
   const releases: Record<string, ReportedDrift> = {};
   for (const [name, r] of Object.entries(before)) if (!found.checked.includes(name)) releases[name] = r;
@@ -190,7 +190,7 @@ async function checkLocked(
 
   const drifted = Object.keys(releases).sort();
   let correction: DriftNotice['correction'];
-  let stored = previous?.deploymentId === current.id ? previous.correction : undefined;
+  let stored = previous?.correction;
   if (action === 'correct' && drifted.length > 0) {
     const forDigest = combinedDigest(releases);
     const environment = await deps.store.listByEnvironment(current.repository, current.environment, {

@@ -69,7 +69,7 @@ export class GithubApiStandIn {
   readonly calls: GithubCall[] = [];
   readonly deployments: StandInDeployment[] = [];
   /** commit statuses created (`POST /repos/{o}/{r}/statuses/{sha}`), with their repository and sha */
-  readonly commitStatuses: Array<Record<string, any> & { repository: string; sha: string }> = [];
+  readonly commitStatuses: Array<Record<string, unknown> & { repository: string; sha: string }> = [];
   private readonly files = new Map<string, string | Buffer>();
   private readonly tarballs = new Map<string, Buffer>();
   private readonly failures = new Map<

@@ -1,6 +1,7 @@
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { systemClock } from '../../../lib/clock';
+import { fixedClock, systemClock } from '../../../lib/clock';
 import { DRIFT_KIND, type EnvironmentDrift } from '../../../lib/deploy/drift';
+import { RecordingDispatcher } from '../../../lib/dispatch/dispatcher';
 import { createGithubClient } from '../../../lib/github/octokit';
 import { GithubDeploymentsReporter } from '../../../lib/github/status-reporter';
 import { ConsoleNotifier, FanOutNotifier } from '../../../lib/notify/notifier';
@@ -8,6 +9,7 @@ import type { Policy } from '../../../lib/policy/policy';
 import { checkDrift } from '../../../lib/runner/drift-check';
 import { SlackNotifier } from '../../../lib/slack/slack-notifier';
 import { createSlackWebClient } from '../../../lib/slack/web-client';
+import { sweep } from '../../../lib/sweeper/sweeper';
 import { overviewCards } from '../../../lib/web/dashboard-data';
 import { renderDeploymentPage } from '../../../lib/web/deployment-page';
 import { renderOverview } from '../../../lib/web/overview';
@@ -245,7 +247,9 @@ test('correct: the drifted release is redeployed (same commit, normal path, not 
   expect(h.dispatcher.jobs.slice(jobs)).toContainEqual({ deploymentId: correction });
   // a second check before it ran opens no second one
   expect(await checkDrift(deps, staging)).toMatchObject({ reported: 0 });
-  expect((await db.store.listByEnvironment(REPOSITORY, 'staging')).filter((x) => x.status === 'queued')).toHaveLength(1);
+  expect(
+    (await db.store.listByEnvironment(REPOSITORY, 'staging')).filter((x) => x.status === 'queued'),
+  ).toHaveLength(1);
 
   await h.run(correction);
   const ran = await db.store.getDeployment(correction);
@@ -272,7 +276,11 @@ test('correct in production waits for its approval (offered), and no second corr
   kube.put(live);
   const r = (await checkDrift(deps, prod.id)) as { correction?: string };
   const waiting = await db.store.getDeployment(r.correction as string);
-  expect(waiting).toMatchObject({ status: 'awaiting_approval', approval: 'required', environment: 'production' });
+  expect(waiting).toMatchObject({
+    status: 'awaiting_approval',
+    approval: 'required',
+    environment: 'production',
+  });
   expect(h.dispatcher.jobs).toContainEqual({ deploymentId: waiting?.id, purpose: 'offer' });
 
   const other = kube.get('Deployment', 'front', 'front') as NonNullable<ReturnType<typeof kube.get>>;
@@ -307,9 +315,13 @@ test('no secret value reaches the store, Slack, GitHub, the logs or the dashboar
     { name: 'EXTRA', value: typed.extra },
   ];
   kube.put(dep);
+  // the secret helmgate knows, typed by hand into a field that never held a secret
+  const config = kube.get('ConfigMap', 'web', 'web-config') as NonNullable<ReturnType<typeof kube.get>>;
+  config.data.greeting = `hi ${CANARY}`;
+  kube.put(config);
 
   const r = await checkDrift(depsWith(policy), staging);
-  expect(r).toMatchObject({ drifted: ['vault'] });
+  expect(r).toMatchObject({ drifted: ['vault', 'web'] });
   const stored = await driftItem('staging');
   const objects = stored?.releases.vault?.drift.objects ?? [];
   // what is shown: keys and paths, the non-secret change, nothing of a secret
@@ -324,11 +336,30 @@ test('no secret value reaches the store, Slack, GitHub, the logs or the dashboar
     {
       object: 'Deployment vault/vault',
       fields: [
-        { path: 'spec.template.spec.containers[vault].env[DB_URL].value', deployed: '(hidden)', live: '(hidden, changed)' },
-        { path: 'spec.template.spec.containers[vault].env[API_TOKEN].value', deployed: '(hidden)', live: '(hidden, changed)' },
-        { path: 'spec.template.spec.containers[vault].env[GREETING].value', deployed: '"hello"', live: '"hi"' },
+        {
+          path: 'spec.template.spec.containers[vault].env[DB_URL].value',
+          deployed: '(hidden)',
+          live: '(hidden, changed)',
+        },
+        {
+          path: 'spec.template.spec.containers[vault].env[API_TOKEN].value',
+          deployed: '(hidden)',
+          live: '(hidden, changed)',
+        },
+        {
+          path: 'spec.template.spec.containers[vault].env[GREETING].value',
+          deployed: '"hello"',
+          live: '"hi"',
+        },
         { path: 'spec.template.spec.containers[vault].env[EXTRA]', deployed: '(absent)', live: '(added)' },
       ],
+    },
+  ]);
+
+  expect(stored?.releases.web?.drift.objects).toEqual([
+    {
+      object: 'ConfigMap web/web-config',
+      fields: [{ path: 'data.greeting', deployed: '(hidden)', live: '(hidden, changed)' }],
     },
   ]);
 
@@ -337,9 +368,17 @@ test('no secret value reaches the store, Slack, GitHub, the logs or the dashboar
     { store: db.store, approvals: { view: async () => undefined }, approvers: () => ({}) as never },
     { login: 'alice', teams: [] },
   );
-  const ctx = { login: 'alice', now: new Date(), githubWebUrl: 'https://github.com', nonce: 'n', csrfFor: () => 'c' };
+  const ctx = {
+    login: 'alice',
+    now: new Date(),
+    githubWebUrl: 'https://github.com',
+    nonce: 'n',
+    csrfFor: () => 'c',
+  };
   const current = await db.store.getDeployment(staging);
-  const page = current ? renderDeploymentPage({ deployment: current, audit: [], ...(stored ? { drift: stored } : {}) }, ctx) : '';
+  const page = current
+    ? renderDeploymentPage({ deployment: current, audit: [], ...(stored ? { drift: stored } : {}) }, ctx)
+    : '';
   expect(page).toContain('env[GREETING].value');
   const sinks: Record<string, string> = {
     store: JSON.stringify(Items),
@@ -349,15 +388,40 @@ test('no secret value reaches the store, Slack, GitHub, the logs or the dashboar
     overview: renderOverview(cards, ctx),
     page,
   };
-  const forms = (v: string) => [v, Buffer.from(v).toString('base64'), Buffer.from(v).toString('base64').replace(/=+$/, '')];
+  const forms = (v: string) => [
+    v,
+    Buffer.from(v).toString('base64'),
+    Buffer.from(v).toString('base64').replace(/=+$/, ''),
+  ];
   for (const v of [CANARY, ...Object.values(typed)])
     for (const [sink, text] of Object.entries(sinks))
-      for (const form of forms(v)) expect({ sink, leaked: text.includes(form) }).toEqual({ sink, leaked: false });
+      for (const form of forms(v))
+        expect({ sink, leaked: text.includes(form) }).toEqual({ sink, leaked: false });
   // and the report did go out (the test would pass vacuously otherwise)
   expect(JSON.stringify(driftPosts().at(-1)?.body)).toContain('env[GREETING].value');
 });
 
-test('off: the sweeper dispatches no check, and the runner refuses one', async () => {
+test('the sweeper dispatches one drift check per environment per slot, to the runner, of what runs there', async () => {
+  const dispatcher = new RecordingDispatcher();
+  const clock = fixedClock('2026-11-26T04:10:00Z');
+  const base = { store: db.store, notifier: h.notifier, dispatcher, logger: h.deps.logger, policy };
+  const runs = async (env: string) =>
+    (await db.store.listByEnvironment(REPOSITORY, env)).find((d) => d.status === 'succeeded')?.id;
+  const first = await sweep({ ...base, clock });
+  expect(first.driftChecks.sort()).toEqual([await runs('production'), await runs('staging')].sort());
+  expect(dispatcher.jobs).toContainEqual({ deploymentId: await runs('staging'), purpose: 'drift' });
+  // an overlapping sweep in the same 30-minute slot dispatches nothing more
+  expect((await sweep({ ...base, clock: fixedClock('2026-11-26T04:25:00Z') })).driftChecks).toEqual([]);
+  // the next slot does; `off` environments never
+  const next = await sweep({
+    ...base,
+    policy: withDrift(policy, 'production', 'off'),
+    clock: fixedClock('2026-11-26T04:31:00Z'),
+  });
+  expect(next.driftChecks).toEqual([await runs('staging')]);
+});
+
+test('off: the runner refuses a drift check', async () => {
   const r = await checkDrift(depsWith(withDrift(policy, 'staging', 'off')), staging);
   expect(r).toMatchObject({ kind: 'not-runnable', reason: 'drift checks are off for this environment' });
 });

@@ -127,6 +127,8 @@ export interface HelmRunner {
    * they compare with a manifest field by field (drift).
    */
   redactLiveObjects?(objects: readonly unknown[]): unknown[];
+  /** A manifest helm recorded (read from its release record), parsed then redacted as getManifestObjects. */
+  parseManifestObjects?(raw: string): unknown[];
   /** The objects `helm template` renders, parsed then redacted (see manifest-objects.ts). */
   templateObjects?(input: HelmReleaseInput): Promise<unknown[]>;
   /** Oldest first; empty when helm has no such release. */
@@ -309,6 +311,10 @@ export function createHelmRunner(opts: HelmRunnerOptions): HelmRunner {
         notFoundOk: true,
       });
       return notFound ? undefined : parseRedactedManifest(stdout, redact, manifestKey);
+    },
+
+    parseManifestObjects(raw) {
+      return parseRedactedManifest(raw, redact, manifestKey);
     },
 
     redactLiveObjects(objects) {

@@ -6,7 +6,7 @@ import type { Logger } from '../log/logger';
 import { diagnoseRelease } from './diagnosis';
 import { releaseDrift } from './drift';
 import { checkReleaseHealth, type HealthCheckInput, type HealthDeps, type HealthResult } from './health';
-import { listHelmReleaseRecords } from './release-records';
+import { listHelmReleaseRecords, readReleaseManifest } from './release-records';
 import { type SecretSpec, type SecretSyncResult, syncSecrets } from './secret-sync';
 
 /**
@@ -25,6 +25,8 @@ export interface KubeOperations {
   releaseStates(namespaces: readonly string[]): Promise<ReleaseStates>;
   /** the live objects that differ from a deployed manifest (drift; see ./drift.ts) */
   releaseDrift(input: Parameters<typeof releaseDrift>[1]): Promise<ObjectDrift[]>;
+  /** the raw manifest of one revision, from helm's release record (no helm process; see release-records.ts) */
+  releaseManifest(input: Parameters<typeof readReleaseManifest>[1]): Promise<string | undefined>;
 }
 
 export function kubeOperations(
@@ -58,6 +60,9 @@ export function kubeOperations(
     },
     releaseDrift(input) {
       return releaseDrift(kc, input);
+    },
+    releaseManifest(input) {
+      return readReleaseManifest(kc, input);
     },
   };
 }

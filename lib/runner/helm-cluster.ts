@@ -50,6 +50,12 @@ export interface KubeOps {
   }): Promise<ReleaseDiagnosis>;
   /** what helm runs now per release (`namespace/name`), from one read; absent: one `helm list` instead */
   releaseStates?(namespaces: readonly string[]): Promise<ReleaseStates>;
+  /** the raw manifest of one revision from helm's release record, without a helm process (drift) */
+  releaseManifest?(input: {
+    namespace: string;
+    release: string;
+    revision: number;
+  }): Promise<string | undefined>;
   /** the live objects of a deployed manifest that differ from it, each masked with `mask` first (drift) */
   releaseDrift?(input: {
     namespace: string;
@@ -212,11 +218,19 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
           const mask = helm.redactLiveObjects?.bind(helm);
           if (!releaseDrift || !mask || !helm.getManifestObjects)
             throw new HelmgateError('internal', 'this cluster session cannot compare live objects');
-          // the manifest of the revision helmgate deployed; gone from helm's history: the newest one
+          // the manifest of the revision helmgate deployed, read from helm's record in this process and
+          // parsed-then-redacted at once (no helm process per release); without that read, or when the
+          // revision left helm's history: `helm get manifest` (of the revision, else the newest)
+          const fromRecord =
+            revision !== undefined && access.kube.releaseManifest && helm.parseManifestObjects
+              ? await access.kube.releaseManifest({ namespace: r.namespace, release: r.name, revision })
+              : undefined;
           const deployed =
+            (fromRecord !== undefined ? helm.parseManifestObjects?.(fromRecord) : undefined) ??
             (revision !== undefined
               ? await helm.getManifestObjects(r.name, r.namespace, revision)
-              : undefined) ?? (await helm.getManifestObjects(r.name, r.namespace));
+              : undefined) ??
+            (await helm.getManifestObjects(r.name, r.namespace));
           if (!deployed) return undefined;
           return releaseDrift({
             namespace: r.namespace,

@@ -164,8 +164,19 @@ afterAll(async () => {
   await db.close();
 });
 
-test('the policy default is warn: an untouched environment is in line and reports nothing', async () => {
+test('the policy default is warn: an untouched environment is in line and reports nothing, with no helm process', async () => {
+  const calls = h.calls.length;
+  const requests = kube.requests.length;
   const r = await checkDrift(depsWith(policy), staging);
+  // the deployed manifests come from helm's release records, read in-process: no `helm get manifest`
+  expect(h.calls.slice(calls)).toEqual([]);
+  const recordReads = kube.requests
+    .slice(requests)
+    .filter((q) => q.method === 'GET' && /\/secrets\/sh\.helm\.release\.v1\./.test(q.path));
+  expect(recordReads.map((q) => q.path).sort()).toEqual([
+    '/api/v1/namespaces/vault/secrets/sh.helm.release.v1.vault.v1',
+    '/api/v1/namespaces/web/secrets/sh.helm.release.v1.web.v1',
+  ]);
   expect(r).toMatchObject({ kind: 'drift-checked', drifted: [], reported: 0 });
   expect(driftPosts()).toHaveLength(0);
   expect(statuses('staging')).toEqual([]);

@@ -18,7 +18,13 @@ export function driftRows(r: DriftResult): BenchRow[] {
       unit: 'ms',
       baseline: per(r.helmListMs),
       ratio: r.inLineMs / r.helmListMs,
-      note: `whole check ${Math.round(r.inLineMs)} ms, of it ${Math.round(r.inLineHelmMs)} ms in ${r.helmCalls} helm processes (get manifest); baseline: a bare helm list, per release`,
+      note: `whole check ${Math.round(r.inLineMs)} ms: ${Math.round(r.inLinePrepareMs)} ms fetching and planning the commit, secrets, cluster; ${Math.round(r.inLineCompareMs)} ms comparing; ${r.helmCalls} helm processes; baseline: a bare helm list, per release`,
+    }),
+    row(B, 'of it: the comparison (records + live objects), per release', per(r.inLineCompareMs), {
+      unit: 'ms',
+      baseline: per(r.recordListMs),
+      ratio: r.inLineCompareMs / r.recordListMs,
+      note: "baseline: one list of helm's release records (the helm-level half alone), per release",
     }),
     row(B, `drift check, one Deployment edited by hand, per release (median of 3)`, per(r.driftedMs), {
       unit: 'ms',

@@ -6,6 +6,17 @@ import { kubeApiError } from './kube-errors';
 /** How many objects of one release are read at once. */
 const READ_CONCURRENCY = 8;
 
+/** One object client per KubeConfig: it caches the API's resource discovery across the releases. */
+const clients = new WeakMap<KubeConfig, KubernetesObjectApi>();
+function objectApi(kc: KubeConfig): KubernetesObjectApi {
+  let api = clients.get(kc);
+  if (!api) {
+    api = KubernetesObjectApi.makeApiClient(kc);
+    clients.set(kc, api);
+  }
+  return api;
+}
+
 /**
  * Reads each object of a release's deployed manifest from the cluster and reports the ones that differ
  * from it (issue 13, item 4): deleted by hand, or a field helm set changed (`kubectl edit`, `kubectl
@@ -22,7 +33,7 @@ export async function releaseDrift(
     mask: (live: Record<string, unknown>) => Record<string, unknown>;
   },
 ): Promise<ObjectDrift[]> {
-  const api = KubernetesObjectApi.makeApiClient(kc);
+  const api = objectApi(kc);
   const objects = [...indexObjects(input.deployed).values()];
   const out: Array<ObjectDrift | undefined> = new Array(objects.length);
   let next = 0;

@@ -52,6 +52,11 @@ export type DriftCheckResult = {
   drifted: string[];
   /** changes reported by this check */
   reported: number;
+  /**
+   * where the time went: fetching and planning the commit, reading its secrets and opening the cluster
+   * (`prepare`); helm's records and the live objects (`compare`); storing and reporting (`record`)
+   */
+  ms: { prepare: number; compare: number; record: number };
   correction?: string;
 };
 
@@ -122,6 +127,7 @@ async function checkLocked(
 ): Promise<DriftCheckResult | RunResult> {
   const log = deps.logger.child({ deploymentId: current.id, job: 'drift' });
   const now = deps.clock.now().toISOString();
+  const t0 = deps.clock.now().getTime();
   const workDir = await mkdtemp(path.join(workRoot, 'drift-'));
   const sourceDir = path.join(workDir, 'src');
   await mkdir(sourceDir, { mode: 0o700 });
@@ -150,10 +156,14 @@ async function checkLocked(
     }),
   );
   let found: Awaited<ReturnType<typeof readDrift>>;
+  let t1 = t0;
+  let t2 = t0;
   try {
     if (session.mode !== 'deploy' || !session.driftOf)
       return { kind: 'not-runnable', reason: 'no cluster to compare with (render-only)' };
+    t1 = deps.clock.now().getTime();
     found = await readDrift(deps, current, plan.releases, session);
+    t2 = deps.clock.now().getTime();
   } finally {
     await session.close();
   }
@@ -234,14 +244,21 @@ async function checkLocked(
       action,
       ...(correction ? { correction } : {}),
     });
+  const timings = {
+    prepare: t1 - t0,
+    compare: t2 - t1,
+    record: deps.clock.now().getTime() - t2,
+  };
   log.info('drift checked', {
     releases: found.checked.length,
     drifted,
     reported: changes.map((c: DriftChange) => `${c.release}: ${c.kind}`),
     errors: Object.keys(found.errors),
+    ms: timings,
   });
   return {
     kind: 'drift-checked',
+    ms: timings,
     reason: drifted.length ? `drifted: ${drifted.join(', ')}` : 'in line',
     drifted,
     reported: changes.length,

@@ -17,8 +17,12 @@ export interface DriftResult {
   releases: number;
   /** median wall time of a drift check that finds the environment in line */
   inLineMs: number;
-  /** of it: time inside helm processes (`helm get manifest` per release), summed */
+  /** of it: time inside helm processes (none when the release records can be read), summed */
   inLineHelmMs: number;
+  /** of it: fetching and planning the commit, its secrets, opening the cluster (per environment) */
+  inLinePrepareMs: number;
+  /** of it: helm's records and every release's live objects against its manifest */
+  inLineCompareMs: number;
   helmCalls: number;
   /** median wall time of a check that finds (and stores, and reports) one drifted Deployment */
   driftedMs: number;
@@ -62,7 +66,7 @@ export async function measureDrift(
       const out = await checkDrift(w.h.deps, d.id);
       const ms = performance.now() - t0;
       if (out.kind !== 'drift-checked') throw new Error(`drift bench: ${JSON.stringify(out).slice(0, 300)}`);
-      return { ms, calls: w.h.calls.slice(from), drifted: out.drifted };
+      return { ms, calls: w.h.calls.slice(from), drifted: out.drifted, parts: out.ms };
     };
     await check(); // warm-up: cold helm and client caches are not measured
     const inLine = [];
@@ -109,6 +113,8 @@ export async function measureDrift(
       releases: independent + 2,
       inLineMs: mid.ms,
       inLineHelmMs: helmMs(mid.calls),
+      inLinePrepareMs: mid.parts.prepare,
+      inLineCompareMs: mid.parts.compare,
       helmCalls: mid.calls.length,
       driftedMs: median(drifted),
       recordListMs: median(lists),

@@ -298,3 +298,53 @@ export interface EnvironmentDrift {
 export function driftItemId(d: { repository: string; environment: string }): string {
   return `${d.repository}#${d.environment}`;
 }
+
+/** The stored item stays far below DynamoDB's 400 KB whatever the number of releases. */
+export const MAX_STORED_CHARS = 128 * 1024;
+
+/**
+ * Cuts an environment's stored drift to `maxChars` of JSON: first every object to 2 fields, then every
+ * release to 2 objects, then to none — each cut counted in `omittedFields` / `omittedObjects`. The digests
+ * stay those of the whole drift, so what is reported once stays once.
+ */
+export function fitDrift(record: EnvironmentDrift, maxChars = MAX_STORED_CHARS): EnvironmentDrift {
+  const size = (r: EnvironmentDrift) => JSON.stringify(r).length;
+  if (size(record) <= maxChars) return record;
+  const cut = (keepFields: number, keepObjects: number): EnvironmentDrift => ({
+    ...record,
+    releases: Object.fromEntries(
+      Object.entries(record.releases).map(([name, r]) => {
+        const objects = r.drift.objects.slice(0, keepObjects).map((o) => ({
+          ...o,
+          fields: o.fields.slice(0, keepFields),
+          ...(o.fields.length > keepFields || o.omittedFields
+            ? { omittedFields: (o.omittedFields ?? 0) + Math.max(0, o.fields.length - keepFields) }
+            : {}),
+        }));
+        const dropped = r.drift.objects.length - objects.length;
+        return [
+          name,
+          {
+            ...r,
+            drift: {
+              ...r.drift,
+              objects,
+              ...(dropped || r.drift.omittedObjects
+                ? { omittedObjects: (r.drift.omittedObjects ?? 0) + dropped }
+                : {}),
+            },
+          },
+        ];
+      }),
+    ),
+  });
+  for (const [fields, objects] of [
+    [2, DRIFT_LIMITS.objects],
+    [2, 2],
+    [0, 0],
+  ] as const) {
+    const smaller = cut(fields, objects);
+    if (size(smaller) <= maxChars) return smaller;
+  }
+  return { ...cut(0, 0), errors: {} };
+}

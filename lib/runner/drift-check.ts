@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import {
   DRIFT_KIND,
@@ -9,6 +9,7 @@ import {
   driftItemId,
   driftSummary,
   type EnvironmentDrift,
+  fitDrift,
   helmDrift,
   type ReleaseDrift,
   type ReportedDrift,
@@ -84,12 +85,15 @@ export async function checkDrift(
 
   const lock = lockName(current);
   const leaseMs = deps.lockLeaseMs ?? 120_000;
-  const lease = await deps.store.acquireLock(lock, deps.invocationId, leaseMs, deps.clock.now());
+  // a holder of its own: a local process runs deployments and checks under one invocation id, and
+  // "already ours" must never let a check in beside a deployment
+  const holder = `${deps.invocationId}/drift`;
+  const lease = await deps.store.acquireLock(lock, holder, leaseMs, deps.clock.now());
   if (!lease) return { kind: 'waiting', reason: 'a deployment holds the environment; checked next time' };
   const renew = setInterval(
     () => {
       deps.store
-        .renewLock(lock, deps.invocationId, leaseMs, deps.clock.now())
+        .renewLock(lock, holder, leaseMs, deps.clock.now())
         .catch((e) => deps.logger.warn('lock renewal failed', { err: e }));
     },
     Math.max(1000, Math.floor(leaseMs / 3)),
@@ -105,7 +109,7 @@ export async function checkDrift(
   } finally {
     clearInterval(renew);
     await work.remove();
-    await deps.store.releaseLock(lock, deps.invocationId);
+    await deps.store.releaseLock(lock, holder);
     // a deployment that arrived while the check held the lock waited for it: it runs now
     await handle(
       deps,
@@ -207,9 +211,16 @@ async function checkLocked(
       limit: 50,
     });
     const active = environment.find((d) => ACTIVE.has(d.status));
+    // a newer deployment that failed may have upgraded some releases: redeploying this older commit
+    // would take them back, which is a rollback, not a correction
+    const failedSince = environment.find((d) => d.status === 'failed' && d.createdAt > current.createdAt);
     if (active)
       correction = {
         skipped: `${active.id} is ${active.status.replace('_', ' ')}: it redeploys the drifted releases`,
+      };
+    else if (failedSince)
+      correction = {
+        skipped: `${failedSince.id} (newer) failed: redeploying ${current.sha.slice(0, 7)} would roll its releases back`,
       };
     else if (stored?.forDigest === forDigest)
       correction = { skipped: `${stored.deploymentId} was opened for this drift already` };
@@ -229,7 +240,7 @@ async function checkLocked(
     ...(Object.keys(found.errors).length ? { errors: found.errors } : {}),
     ...(stored ? { correction: stored } : {}),
   };
-  await deps.store.putItem(DRIFT_KIND, id, record as unknown as Record<string, unknown>);
+  await deps.store.putItem(DRIFT_KIND, id, fitDrift(record) as unknown as Record<string, unknown>);
 
   const opened = correction && 'deploymentId' in correction;
   if ((changes.length > 0 || opened) && deps.notifier.driftChanged)

@@ -3,6 +3,7 @@ import {
   driftChanges,
   driftDigest,
   fieldDrift,
+  fitDrift,
   helmDrift,
   objectDrift,
   type ReleaseDrift,
@@ -124,4 +125,38 @@ test('each change is reported once: new, different, gone; an unchecked release k
   expect(driftChanges(reported, [b], ['web'])).toMatchObject([{ kind: 'changed', release: 'web' }]);
   expect(driftChanges(reported, [], ['web'])).toEqual([{ kind: 'back-in-line', release: 'web', was: a }]);
   expect(driftChanges(reported, [], [])).toEqual([]);
+});
+
+test('the stored drift of an environment fits its bound; what was cut is counted', () => {
+  const fields = Array.from({ length: 10 }, (_, i) => ({
+    path: `data.k${i}`,
+    deployed: 'x'.repeat(100),
+    live: 'y'.repeat(100),
+  }));
+  const drift: ReleaseDrift = {
+    release: 'r',
+    namespace: 'n',
+    objects: Array.from({ length: 10 }, (_, i) => ({ object: `ConfigMap n/c${i}`, fields })),
+  };
+  const at = '2026-11-26T04:00:00Z';
+  const record = {
+    repository: 'o/r',
+    environment: 'staging',
+    sha: 'a'.repeat(40),
+    deploymentId: 'd',
+    checkedAt: at,
+    releases: Object.fromEntries(
+      Array.from({ length: 30 }, (_, i) => [
+        `r${i}`,
+        { digest: 'sha256:x', since: at, reportedAt: at, drift },
+      ]),
+    ),
+  };
+  expect(JSON.stringify(record).length).toBeGreaterThan(400_000);
+  const fitted = fitDrift(record, 128 * 1024);
+  expect(JSON.stringify(fitted).length).toBeLessThanOrEqual(128 * 1024);
+  const first = fitted.releases.r0?.drift;
+  expect(first?.objects[0]?.fields).toHaveLength(2);
+  expect(first?.objects[0]?.omittedFields).toBe(8);
+  expect(fitDrift({ ...record, releases: {} })).toEqual({ ...record, releases: {} });
 });

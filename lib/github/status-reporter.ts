@@ -164,6 +164,20 @@ export class GithubDeploymentsReporter implements Notifier {
     try {
       const status = driftStatusOf(n, this.opts.publicUrl);
       const [owner, repo] = splitRepo(n.repository);
+      // the commit the last report was about no longer runs: its status must not stay `failure`
+      if (n.previousSha && n.previousSha !== n.sha)
+        await this.opts.octokit.request('POST /repos/{owner}/{repo}/statuses/{sha}', {
+          owner,
+          repo,
+          sha: n.previousSha,
+          state: 'success',
+          context: status.context,
+          description: truncate(
+            `No longer runs in ${n.environment}; drift is checked on ${n.sha.slice(0, 7)}`,
+            DESCRIPTION_MAX,
+          ),
+          target_url: status.target_url,
+        });
       await this.opts.octokit.request('POST /repos/{owner}/{repo}/statuses/{sha}', {
         owner,
         repo,

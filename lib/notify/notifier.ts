@@ -25,6 +25,8 @@ export interface DriftNotice {
   environment: string;
   /** the commit that runs: the deployment helmgate last deployed there */
   sha: string;
+  /** the commit the previous report was about, when another one runs now (its drift status is closed) */
+  previousSha?: string;
   deploymentId: string;
   checkedAt: string;
   changes: DriftChange[];

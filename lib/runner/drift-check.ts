@@ -248,6 +248,9 @@ async function checkLocked(
       repository: current.repository,
       environment: current.environment,
       sha: current.sha,
+      ...(previous && previous.sha !== current.sha && Object.keys(previous.releases).length > 0
+        ? { previousSha: previous.sha }
+        : {}),
       deploymentId: current.id,
       checkedAt: now,
       changes,

@@ -412,6 +412,40 @@ test('no secret value reaches the store, Slack, GitHub, the logs or the dashboar
   expect(JSON.stringify(driftPosts().at(-1)?.body)).toContain('env[GREETING].value');
 });
 
+test('a new commit deploys the drifted releases again (not skipped as unchanged); the next check reports them back in line on both commits', async () => {
+  const before = await db.store.getDeployment(staging);
+  repo.commit({ 'docs/notes.md': 'a change that touches no release\n' }, 'docs');
+  const next = await h.queue(repo.head());
+  await h.run(next.id);
+  const done = await db.store.getDeployment(next.id);
+  expect(done?.status).toBe('succeeded');
+  const byName = Object.fromEntries((done?.releases ?? []).map((x) => [x.name, x]));
+  // neither release changed in the commit: both run again only because the drift check marked them
+  expect(byName.web?.status).toBe('succeeded');
+  expect(byName.vault?.status).toBe('succeeded');
+  for (const release of ['web', 'vault'])
+    expect(
+      h.logs.some(
+        (l) =>
+          l.includes('release drifted') &&
+          l.includes(`"release":"${release}"`) &&
+          l.includes('the drift check found'),
+      ),
+    ).toBe(true);
+  expect(kube.get('ConfigMap', 'web', 'web-config')?.data.greeting).toBe('hello');
+
+  expect(await checkDrift(depsWith(policy), next.id)).toMatchObject({ drifted: [], reported: 2 });
+  const onOld = github.commitStatuses.filter(
+    (s) => s.sha === before?.sha && s.context === 'helmgate/drift/staging',
+  );
+  const onNew = github.commitStatuses.filter(
+    (s) => s.sha === repo.head() && s.context === 'helmgate/drift/staging',
+  );
+  expect(onOld.at(-1)?.state).toBe('success');
+  expect(onNew.map((s) => s.state)).toEqual(['success']);
+  staging = next.id;
+});
+
 test('the sweeper dispatches one drift check per environment per slot, to the runner, of what runs there', async () => {
   const dispatcher = new RecordingDispatcher();
   const clock = fixedClock('2026-11-26T04:10:00Z');

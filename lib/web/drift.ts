@@ -33,7 +33,7 @@ export function driftSection(drift: EnvironmentDrift | undefined, now: Date): st
         )
         .join('');
       const more = o.omittedFields ? `<p class="muted">${o.omittedFields} more field(s) not shown</p>` : '';
-      return `<div class="table-wrap"><table><caption><code>${escapeHtml(o.object)}</code></caption><thead><tr><th scope="col">field</th><th scope="col">deployed</th><th scope="col">live</th></tr></thead><tbody>${rows}</tbody></table></div>${more}`;
+      return `<table><caption><code>${escapeHtml(o.object)}</code></caption><thead><tr><th scope="col">field</th><th scope="col">deployed</th><th scope="col">live</th></tr></thead><tbody>${rows}</tbody></table>${more}`;
     });
     const more = d.omittedObjects ? `<p class="muted">${d.omittedObjects} more object(s) not shown</p>` : '';
     return `<li data-release="${escapeHtml(name)}"><p><strong>${escapeHtml(name)}</strong> <span class="badge s-drifted">drifted</span> <span class="muted">since ${timeTag(r.since, now)}</span></p>${d.helm ? `<p>${escapeHtml(d.helm)}</p>` : ''}${objects.join('')}${more}</li>`;

@@ -143,6 +143,8 @@ function collectDrift(deployed: Json, live: Json, kind?: string): FieldDrift[] {
     // the API server turns numbers in quantities/ports to the same JSON; compare by value
     if (d === l || (l !== null && l !== undefined && typeof l !== 'object' && String(d) === String(l)))
       return;
+    // and writes resource quantities its own way (`cpu: 0.5` → `500m`, `1024Mi` → `1Gi`)
+    if (QUANTITY_PATH.test(path) && sameQuantity(d, l)) return;
     push(path, d, l, hide);
   };
   for (const [k, v] of Object.entries(deployed)) {
@@ -160,6 +162,46 @@ function collectDrift(deployed: Json, live: Json, kind?: string): FieldDrift[] {
     walk(v, live[k], k, CREDENTIAL.test(k));
   }
   return out;
+}
+
+/** Where the API server holds quantities: resource requests and limits, storage sizes, hard quotas. */
+const QUANTITY_PATH = /(^|\.)(resources\.(requests|limits)|hard|capacity)\.[^.]+$|(^|\.)(storage|sizeLimit)$/;
+const SUFFIX: Record<string, number> = {
+  '': 1,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+/** A Kubernetes quantity's value (`500m` → 0.5, `1Gi` → 1073741824, `1e3` → 1000), or undefined. */
+export function quantityValue(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
+  if (typeof v !== 'string') return undefined;
+  const m = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei))?$/.exec(
+    v.trim(),
+  );
+  if (!m) return undefined;
+  const n = Number(`${m[1]}${m[2] ?? ''}`);
+  const scale = SUFFIX[m[3] ?? ''];
+  return Number.isFinite(n) && scale !== undefined ? n * scale : undefined;
+}
+
+function sameQuantity(a: unknown, b: unknown): boolean {
+  const x = quantityValue(a);
+  const y = quantityValue(b);
+  return (
+    x !== undefined && y !== undefined && Math.abs(x - y) <= 1e-9 * Math.max(1, Math.abs(x), Math.abs(y))
+  );
 }
 
 /** One object's drift, or undefined when it runs as deployed. `live` undefined: deleted. */

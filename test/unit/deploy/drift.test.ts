@@ -160,3 +160,22 @@ test('the stored drift of an environment fits its bound; what was cut is counted
   expect(first?.objects[0]?.omittedFields).toBe(8);
   expect(fitDrift({ ...record, releases: {} })).toEqual({ ...record, releases: {} });
 });
+
+test('resource quantities the API server rewrites are not drift; a changed quantity is', () => {
+  const res = (cpu: unknown, memory: unknown) => ({
+    spec: { containers: [{ name: 'c', resources: { limits: { cpu, memory }, requests: { cpu } } }] },
+  });
+  expect(fieldDrift(res(0.5, '1024Mi'), res('500m', '1Gi'))).toEqual([]);
+  expect(
+    fieldDrift(
+      { spec: { resources: { requests: { storage: '1000M' } } } },
+      { spec: { resources: { requests: { storage: '1G' } } } },
+    ),
+  ).toEqual([]);
+  expect(fieldDrift(res('1', '1Gi'), res('2', '1Gi'))).toEqual([
+    { path: 'spec.containers[c].resources.limits.cpu', deployed: '"1"', live: '"2"' },
+    { path: 'spec.containers[c].resources.requests.cpu', deployed: '"1"', live: '"2"' },
+  ]);
+  // elsewhere a number-like string stays a string: an image tag 1.0 → 1 is drift
+  expect(fieldDrift({ tag: '1.0' }, { tag: '1' })).toEqual([{ path: 'tag', deployed: '"1.0"', live: '"1"' }]);
+});

@@ -1,10 +1,13 @@
 import { type KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import { type ObjectDrift, objectDrift } from '../deploy/drift';
 import { indexObjects, objectLabel } from '../deploy/manifest-diff';
+import { HelmgateError } from '../errors';
 import { kubeApiError } from './kube-errors';
 
 /** How many objects of one release are read at once. */
 const READ_CONCURRENCY = 8;
+/** A release with more objects is not compared (the pushed chart decides how many there are). */
+export const MAX_OBJECTS = 500;
 
 /** One object client per KubeConfig: it caches the API's resource discovery across the releases. */
 const clients = new WeakMap<KubeConfig, KubernetesObjectApi>();
@@ -35,6 +38,11 @@ export async function releaseDrift(
 ): Promise<ObjectDrift[]> {
   const api = objectApi(kc);
   const objects = [...indexObjects(input.deployed).values()];
+  if (objects.length > MAX_OBJECTS)
+    throw new HelmgateError(
+      'payload_too_large',
+      `the release has ${objects.length} objects; the drift check compares at most ${MAX_OBJECTS}`,
+    );
   const out: Array<ObjectDrift | undefined> = new Array(objects.length);
   let next = 0;
   const worker = async () => {

@@ -166,7 +166,9 @@ async function checkLocked(
     if (session.mode !== 'deploy' || !session.driftOf)
       return { kind: 'not-runnable', reason: 'no cluster to compare with (render-only)' };
     t1 = deps.clock.now().getTime();
-    found = await readDrift(deps, current, plan.releases, session);
+    found = await withDeadline('comparing what runs', 300_000, () =>
+      readDrift(deps, current, plan.releases, session),
+    );
     t2 = deps.clock.now().getTime();
   } finally {
     await session.close();

@@ -4,7 +4,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { fieldDrift } from '../../../lib/deploy/drift';
 import { createProcessRunner } from '../../../lib/exec/command-runner';
 import { createHelmRunner } from '../../../lib/helm/helm-runner';
-import { releaseDrift } from '../../../lib/kube/drift';
+import { MAX_OBJECTS, releaseDrift } from '../../../lib/kube/drift';
 import { Redactor } from '../../../lib/log/redact';
 import { KubeApiStandIn } from '../../stand-ins/kube-api';
 
@@ -82,4 +82,20 @@ test('fields the cluster adds are not drift; Secret data compares by key, never 
     { path: 'data.token', deployed: '(set)', live: '(changed)' },
     { path: 'data.gone', deployed: '(set)' },
   ]);
+});
+
+test('a release with more objects than the bound is not compared, and says why', async () => {
+  const kc = new KubeConfig();
+  kc.loadFromString(kube.kubeconfig());
+  const deployed = Array.from({ length: MAX_OBJECTS + 1 }, (_, i) => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: `c${i}` },
+    data: {},
+  }));
+  const requests = kube.requests.length;
+  await expect(releaseDrift(kc, { namespace: 'apps', deployed, mask: (o) => o })).rejects.toThrow(
+    `the release has ${MAX_OBJECTS + 1} objects; the drift check compares at most ${MAX_OBJECTS}`,
+  );
+  expect(kube.requests.length).toBe(requests);
 });

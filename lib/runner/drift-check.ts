@@ -303,23 +303,30 @@ async function readDrift(
   const drifts: ReleaseDrift[] = [];
   const checked: string[] = [];
   const errors: Record<string, string> = {};
+  // two releases at a time, each reading up to 8 objects at once (lib/kube/drift.ts): the API server
+  // sees at most 16 requests of a check at once
+  let next = 0;
+  const one = async (i: number) => {
+    const r = releases[i] as (typeof releases)[number];
+    const state = recorded[i];
+    // never deployed by helmgate (a first install that failed): nothing to compare with
+    if (!state) return;
+    const now = live.get(releaseKey(r.namespace, r.name));
+    try {
+      const helm = helmDrift(state.revision, now);
+      const objects = now ? ((await session.driftOf?.(r, state.revision)) ?? []) : [];
+      const d = releaseDriftOf({ release: r.name, namespace: r.namespace, helm, objects });
+      if (d) drifts.push(d);
+      checked.push(r.name);
+    } catch (e) {
+      errors[r.name] = deps.redactor
+        .redact(e instanceof HelmgateError ? e.message : describeError(e))
+        .slice(0, 300);
+    }
+  };
   await Promise.all(
-    releases.map(async (r, i) => {
-      const state = recorded[i];
-      // never deployed by helmgate (a first install that failed): nothing to compare with
-      if (!state) return;
-      const now = live.get(releaseKey(r.namespace, r.name));
-      try {
-        const helm = helmDrift(state.revision, now);
-        const objects = now ? ((await session.driftOf?.(r, state.revision)) ?? []) : [];
-        const d = releaseDriftOf({ release: r.name, namespace: r.namespace, helm, objects });
-        if (d) drifts.push(d);
-        checked.push(r.name);
-      } catch (e) {
-        errors[r.name] = deps.redactor
-          .redact(e instanceof HelmgateError ? e.message : describeError(e))
-          .slice(0, 300);
-      }
+    [0, 1].map(async () => {
+      while (next < releases.length) await one(next++);
     }),
   );
   drifts.sort((a, b) => a.release.localeCompare(b.release));

@@ -139,7 +139,9 @@ async function checkLocked(
     deps.source.extractTree(current.repository, current.sha, sourceDir, signal),
   );
   const plan = await withDeadline('planning', 120_000, () =>
-    planAt(sourceDir, deps.deployConfigPath, current, deps),
+    // charts are not pinned (no chart repository is asked): the check needs the releases and their
+    // secret references, and compares with what helm recorded, not with what the charts would render
+    planAt(sourceDir, deps.deployConfigPath, current, { policy: deps.policy }),
   );
   // every secret the deployment used is read (through the environment's role) so the redactor knows
   // it before anything is read from the cluster: a live object is masked with the same knowledge

@@ -9,7 +9,7 @@ import { canonicalJson } from './canonical';
  *
  * Secrets. The deployed manifest reaches here parsed-then-redacted (lib/helm/manifest-objects.ts: every
  * string through the redactor, a Secret's data values as keyed digests) and the live object is given the
- * SAME treatment before it is compared (`maskLiveObject`), so a secret helmgate knows never shows on
+ * SAME treatment before it is compared (`redactLiveObject`, lib/helm/manifest-objects.ts), so a secret helmgate knows never shows on
  * either side. On top of that no value is shown where a secret may sit that the redactor never saw (the
  * live side can hold a value typed in by hand):
  * - a Secret's `data`/`stringData`: by key only — `(set)` / `(changed)` / missing, never a value;
@@ -88,7 +88,7 @@ function byName(list: readonly unknown[]): Map<string, Json> | undefined {
 
 /**
  * The fields of `deployed` that `live` no longer has as deployed (at most 20, in document order). Both
- * sides must have had the same redaction (`maskLiveObject` for the live one).
+ * sides must have had the same redaction (`redactLiveObject` for the live one).
  */
 export function fieldDrift(deployed: Json, live: Json, kind?: string): FieldDrift[] {
   return collectDrift(deployed, live, kind).slice(0, 20);

@@ -9,8 +9,8 @@ import { canonicalJson } from './canonical';
  *
  * Secrets. The deployed manifest reaches here parsed-then-redacted (lib/helm/manifest-objects.ts: every
  * string through the redactor, a Secret's data values as keyed digests) and the live object is given the
- * SAME treatment before it is compared (`redactLiveObject`, lib/helm/manifest-objects.ts), so a secret helmgate knows never shows on
- * either side. On top of that no value is shown where a secret may sit that the redactor never saw (the
+ * SAME treatment before it is compared (`redactLiveObject`, same file), so a secret helmgate knows never
+ * shows on either side. On top of that no value is shown where a secret may sit that the redactor never saw (the
  * live side can hold a value typed in by hand):
  * - a Secret's `data`/`stringData`: by key only — `(set)` / `(changed)` / missing, never a value;
  * - any field whose deployed or live text holds the redactor's mask: `(hidden)` on both sides;

@@ -1,9 +1,10 @@
 /**
  * The deploy runner (container-image Lambda, asynchronous invokes only): `{deploymentId}` runs a queued
  * deployment, `{deploymentId, purpose: "offer"}` plans one that waits for approval and opens its
- * approval request, `{deploymentId, purpose: "drift"}` checks what runs against that deployment (the
- * sweeper's schedule). Results are recorded in the table; a thrown error lets Lambda retry, then the
- * on-failure destination (the dead-letter queue) keeps the event.
+ * approval request, `{deploymentId, purpose: "preview"}` renders the manifest diff of an open approval
+ * with that deployment's environment role, `{deploymentId, purpose: "drift"}` checks what runs against
+ * that deployment (the sweeper's schedule). Results are recorded in the table; a thrown error lets
+ * Lambda retry, then the on-failure destination (the dead-letter queue) keeps the event.
  */
 import * as z from 'zod';
 import { composeAwsRunner, type InvocationContext } from '../lib/compose/aws-runner';
@@ -16,7 +17,7 @@ import type { RunResult } from '../lib/runner/runner';
 const DeployJobEvent = z.object({
   deploymentId: z.string().min(1).max(200),
   continuation: z.number().int().min(0).max(100).optional(),
-  purpose: z.enum(['deploy', 'offer', 'drift']).optional(),
+  purpose: z.enum(['deploy', 'offer', 'preview', 'drift']).optional(),
 });
 
 const built = once(() => composeAwsRunner());

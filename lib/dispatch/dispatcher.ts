@@ -8,10 +8,12 @@ export interface DeployJob {
   /**
    * `deploy` (default): run a queued deployment. `offer`: plan a deployment that waits for approval
    * (the runner has the tree; the webhook only reads one file) and open its approval request.
+   * `preview`: render the rendered-manifest diff of a deployment whose approval is open, with that
+   * deployment's own environment credentials, and record it on the request (lib/runner/preview-job.ts).
    * `drift`: compare what runs with this (succeeded) deployment, the environment's current one
    * (lib/runner/drift-check.ts); the sweeper dispatches it on a schedule.
    */
-  purpose?: 'deploy' | 'offer' | 'drift';
+  purpose?: 'deploy' | 'offer' | 'preview' | 'drift';
 }
 
 /** Port: starts the deploy runner without waiting for it. */

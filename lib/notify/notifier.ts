@@ -17,6 +17,8 @@ export interface Notifier {
    * it is back in line. Called once per change; every value in it is masked already.
    */
   driftChanged?(notice: DriftNotice): Promise<void>;
+  /** The rendered-manifest diff of an open approval is ready (or why it is not): its summary lines. */
+  manifestsPreviewed?(notice: ManifestsPreviewNotice): Promise<void>;
 }
 
 /** What one drift check changed in one environment, and what it did about it. */
@@ -36,6 +38,13 @@ export interface DriftNotice {
   action: 'warn' | 'correct';
   /** `correct`: the redeploy opened for it, or why none was */
   correction?: { deploymentId: string; waitsForApproval: boolean } | { skipped: string };
+}
+
+export interface ManifestsPreviewNotice {
+  deployment: Deployment;
+  approvalUrl: string;
+  /** `web: objects 2 changed (ConfigMap/web-config, Deployment/web)`, or why there is no diff */
+  summary: string[];
 }
 
 /** A reminder that an approval will expire soon. The link is not repeated: only its hash is stored. */
@@ -89,6 +98,9 @@ export class ConsoleNotifier implements Notifier {
       drifted: n.drifted,
       ...(n.correction ? { correction: n.correction } : {}),
     });
+  }
+  async manifestsPreviewed(r: ManifestsPreviewNotice): Promise<void> {
+    this.logger.info('rendered manifest diff ready', { deploymentId: r.deployment.id, summary: r.summary });
   }
   async approvalRequested(r: ApprovalRequestNotice): Promise<void> {
     this.logger.info('approval requested', {
@@ -154,6 +166,17 @@ export class FanOutNotifier implements Notifier {
         n.approvalRequested
           ? n
               .approvalRequested(r)
+              .catch((e) => this.logger.warn('notifier failed', { deploymentId: r.deployment.id, err: e }))
+          : undefined,
+      ),
+    );
+  }
+  async manifestsPreviewed(r: ManifestsPreviewNotice): Promise<void> {
+    await Promise.all(
+      this.notifiers.map((n) =>
+        n.manifestsPreviewed
+          ? n
+              .manifestsPreviewed(r)
               .catch((e) => this.logger.warn('notifier failed', { deploymentId: r.deployment.id, err: e }))
           : undefined,
       ),

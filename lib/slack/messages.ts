@@ -1,8 +1,13 @@
 import type { Deployment, ReleaseResult } from '../deploy/deployment';
 import { formatDiagnosis } from '../deploy/diagnosis';
 import { fieldLine } from '../deploy/drift';
-import type { ApprovalReminderNotice, ApprovalRequestNotice, DriftNotice } from '../notify/notifier';
-import { approveActionId, approveAllActionId, rejectActionId } from './interaction';
+import type {
+  ApprovalReminderNotice,
+  ApprovalRequestNotice,
+  DriftNotice,
+  ManifestsPreviewNotice,
+} from '../notify/notifier';
+import { approveActionId, approveAllActionId, rejectActionId, retryActionId } from './interaction';
 
 /**
  * Pure renders of helmgate state as Slack Block Kit. The main message of a commit is a function of
@@ -399,6 +404,29 @@ export function renderFailureDetails(d: Deployment, opts: RenderOptions = {}): S
         { type: 'mrkdwn', text: `and ${failed.length - MAX_FAILED_RELEASES_SHOWN} more failed releases` },
       ],
     });
+  // a deployment that ran can be run again, once (same commit and plan): for the environment's approvers
+  if (d.startedAt && d.planDigest)
+    blocks.push({
+      type: 'actions',
+      block_id: `retry:${d.id}`.slice(0, 255),
+      elements: [
+        {
+          type: 'button',
+          action_id: retryActionId(d.id),
+          value: retryActionId(d.id),
+          text: plain(`Retry ${environmentName(d)}`),
+          confirm: {
+            title: plain(`Retry ${environmentName(d)}?`),
+            text: {
+              type: 'mrkdwn',
+              text: `Run \`${shortSha(d.sha)}\` with the same plan on *${env}* again. Its approval holds while it is valid for that plan; otherwise the retry waits for a new one.`,
+            },
+            confirm: plain('Retry'),
+            deny: plain('Cancel'),
+          },
+        },
+      ],
+    });
   return { text: truncate(`${environmentName(d)} failed at ${shortSha(d.sha)}`, 3000), blocks };
 }
 
@@ -517,4 +545,21 @@ export function renderDriftNotice(n: DriftNotice, opts: RenderOptions = {}): Sla
     ),
     blocks,
   };
+/** The thread reply when an open approval's rendered diff is ready: objects changed per release. */
+export function renderManifestsPreviewed(notice: ManifestsPreviewNotice): SlackMessage {
+  const d = notice.deployment;
+  const env = escapeMrkdwn(environmentName(d));
+  const lines = notice.summary.slice(0, 40).map((l) => `• ${escapeMrkdwn(truncate(l, 200))}`);
+  const blocks: SlackBlock[] = [
+    {
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: `:mag: Rendered objects for *${env}* at \`${shortSha(d.sha)}\` (${link(notice.approvalUrl, 'full diff on the approval page')}):`,
+      },
+    },
+  ];
+  if (lines.length > 0)
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(lines.join('\n'), SECTION_MAX) } });
+  return { text: `rendered objects for ${environmentName(d)} at ${shortSha(d.sha)}`, blocks };
 }

@@ -7,6 +7,7 @@ import type {
   ApprovalReminderNotice,
   ApprovalRequestNotice,
   DriftNotice,
+  ManifestsPreviewNotice,
   Notifier,
 } from '../notify/notifier';
 import type { AuditEntry, DeploymentStore } from '../store/deployment-store';
@@ -19,6 +20,7 @@ import {
   renderCommitMessage,
   renderDriftNotice,
   renderFailureDetails,
+  renderManifestsPreviewed,
   type SlackMessage,
   type Votes,
 } from './messages';
@@ -150,6 +152,25 @@ export class SlackNotifier implements Notifier {
       this.opts.logger
         .child({ deploymentId: notice.deploymentId })
         .warn('slack drift notice failed', { slackError: slackErrorCode(e) });
+    }
+  }
+
+  /** The rendered diff of an open approval, summarised in the commit's thread when it is ready. */
+  async manifestsPreviewed(notice: ManifestsPreviewNotice): Promise<void> {
+    const d = notice.deployment;
+    try {
+      const ref = await this.refresh(d);
+      if (!ref) return;
+      const msg = renderManifestsPreviewed({
+        ...notice,
+        deployment: this.redact(d),
+        summary: notice.summary.map((l) => this.opts.redactor?.redact(l) ?? l),
+      });
+      await this.postInThread(ref, msg);
+    } catch (e) {
+      this.opts.logger
+        .child({ deploymentId: d.id, sha: d.sha })
+        .warn('slack preview notice failed', { slackError: slackErrorCode(e) });
     }
   }
 

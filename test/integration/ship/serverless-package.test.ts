@@ -169,6 +169,8 @@ describe('osls package (offline, dummy credentials)', () => {
       'GET /approvals/{id}': 'handlers/approval.handler',
       'POST /approvals/{id}/approve': 'handlers/approval.handler',
       'POST /approvals/{id}/reject': 'handlers/approval.handler',
+      'POST /deployments/{id}/retry': 'handlers/approval.handler',
+      'POST /deployments/{id}/override': 'handlers/approval.handler',
       'GET /auth/github/login': 'handlers/auth.handler',
       'GET /auth/github/callback': 'handlers/auth.handler',
       'POST /auth/logout': 'handlers/auth.handler',
@@ -375,8 +377,9 @@ describe('IAM: a role per function, every statement scoped to named resources', 
         'helmgate/github-app',
       ),
     );
+    // the login: the GitHub App's client credentials, else the OAuth app's (issue 15)
     expect(secrets('AuthLambdaFunction')).toEqual(
-      named('helmgate/github-oauth', 'helmgate/approval-signing-key'),
+      named('helmgate/github-oauth', 'helmgate/approval-signing-key', 'helmgate/github-app'),
     );
     expect(secrets('SlackInteractionsLambdaFunction')).toEqual(
       named('helmgate/slack', 'helmgate/github-token', 'helmgate/github-app'),

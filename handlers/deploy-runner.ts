@@ -9,6 +9,7 @@
 import * as z from 'zod';
 import { composeAwsRunner, type InvocationContext } from '../lib/compose/aws-runner';
 import { once } from '../lib/compose/lazy';
+import { JOB_PURPOSES } from '../lib/deploy/lifecycle';
 import { HelmgateError } from '../lib/errors';
 import { enterInvocation } from '../lib/log/lambda-logger';
 import { type DriftCheckResult, runJob } from '../lib/runner/drift-check';
@@ -17,7 +18,7 @@ import type { RunResult } from '../lib/runner/runner';
 const DeployJobEvent = z.object({
   deploymentId: z.string().min(1).max(200),
   continuation: z.number().int().min(0).max(100).optional(),
-  purpose: z.enum(['deploy', 'offer', 'preview', 'drift']).optional(),
+  purpose: z.enum(JOB_PURPOSES).optional(),
 });
 
 const built = once(() => composeAwsRunner());

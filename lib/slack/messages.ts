@@ -545,6 +545,8 @@ export function renderDriftNotice(n: DriftNotice, opts: RenderOptions = {}): Sla
     ),
     blocks,
   };
+}
+
 /** The thread reply when an open approval's rendered diff is ready: objects changed per release. */
 export function renderManifestsPreviewed(notice: ManifestsPreviewNotice): SlackMessage {
   const d = notice.deployment;

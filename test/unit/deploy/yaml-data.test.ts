@@ -53,5 +53,4 @@ describe('yamlData costs the size of the document (found in review: the first ve
     expect(data('a: &x {b: 1}\nc: &x {d: 1}\ne: *x')).toEqual({ a: { b: 1 }, c: { d: 1 }, e: { d: 1 } });
     expect(() => data('a: &x {b: 1}\nc: &x {d: *x}')).toThrow(YamlCycleError);
   });
-  });
 });

@@ -59,7 +59,7 @@ export function parseOAuthClient(raw: string | undefined, secretId = 'helmgate/g
       return {
         clientId: v.client_id,
         clientSecret: v.client_secret,
-        kind: v.kind === 'github-app' ? 'github-app' : 'oauth-app',
+        ...(v.kind === 'github-app' || v.kind === 'oauth-app' ? { kind: v.kind } : {}),
       };
   } catch {
     // fall through

@@ -201,6 +201,8 @@ export async function createGithubAppViaManifest(
   const done = new Promise<CreatedGithubApp>((resolve, reject) => {
     settle = { resolve, reject };
   });
+  // awaited only once the browser is open: a failure before that must not be an unhandled rejection
+  done.catch(() => {});
   let busy = false;
   let finished = false;
   let redirectUrl = '';

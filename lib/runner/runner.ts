@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Clock } from '../clock';
 import { parseDeployConfig } from '../deploy/deploy-config';
 import type { ReleaseDiagnosis } from '../deploy/diagnosis';
+import type { ObjectDrift } from '../deploy/drift';
 import { frozenAt } from '../deploy/freeze';
 import { describeOverride, overrideHolds } from '../deploy/freeze-override';
 import { type Deployment, deadRuns, lockName, type ReleaseResult, refusal } from '../deploy/lifecycle';
@@ -76,6 +77,15 @@ export interface ClusterSession {
     release: PlannedRelease,
     input: { sourceDir: string; secretValues: Array<{ path: string; value: string }> },
   ): Promise<{ live: unknown[] | undefined; proposed: unknown[] }>;
+  /**
+   * The release's live objects that differ from the manifest of `revision` (else helm's newest), each
+   * redacted as the manifest is before the comparison; undefined when helm has no such release. Drift
+   * checks; deploy mode only.
+   */
+  driftOf?(
+    release: { name: string; namespace: string },
+    revision?: number,
+  ): Promise<ObjectDrift[] | undefined>;
   /** `helm uninstall` of a release removed from deploy.yaml (pruning). Deploy mode only. */
   uninstallRelease?(release: { name: string; namespace: string }): Promise<void>;
   close(): Promise<void>;
@@ -153,8 +163,8 @@ export type RunResult =
   | { kind: 'waiting'; reason: string }
   | { kind: 'not-runnable'; reason: string };
 
-/** Item kind holding the last successful state of one release (for skip-unchanged). */
-const RELEASE_STATE = 'RELSTATE';
+/** Item kind holding the last successful state of one release (for skip-unchanged and the drift check). */
+export const RELEASE_STATE = 'RELSTATE';
 
 /**
  * The digest that decides "unchanged": the release's plan digest plus its secret values, an HMAC keyed
@@ -173,7 +183,7 @@ export function releaseStateDigest(
   return `hmac-sha256:${h.digest('hex')}`;
 }
 
-function releaseStateId(d: Pick<Deployment, 'repository' | 'environment'>, release: string): string {
+export function releaseStateId(d: Pick<Deployment, 'repository' | 'environment'>, release: string): string {
   return `${d.repository}#${d.environment}#${release}`;
 }
 
@@ -190,7 +200,7 @@ async function knownStates(
         async (r) =>
           [
             r.name,
-            await deps.store.getItem<{ digest: string; revision: number }>(
+            await deps.store.getItem<RecordedRelease & Record<string, unknown>>(
               RELEASE_STATE,
               releaseStateId(deployment, r.name),
             ),
@@ -202,7 +212,18 @@ async function knownStates(
   return {
     recorded: new Map(
       recorded.flatMap(([name, item]) =>
-        item ? [[name, { digest: item.digest, revision: item.revision }] as const] : [],
+        item
+          ? [
+              [
+                name,
+                {
+                  digest: item.digest,
+                  revision: item.revision,
+                  ...(item.drifted ? { drifted: item.drifted } : {}),
+                },
+              ] as const,
+            ]
+          : [],
       ),
     ),
     live,

@@ -118,6 +118,8 @@ interface IssuedToken {
 export class GithubApiStandIn {
   readonly calls: GithubCall[] = [];
   readonly deployments: StandInDeployment[] = [];
+  /** commit statuses created (`POST /repos/{o}/{r}/statuses/{sha}`), with their repository and sha */
+  readonly commitStatuses: Array<Record<string, unknown> & { repository: string; sha: string }> = [];
   private readonly files = new Map<string, string | Buffer>();
   private readonly tarballs = new Map<string, Buffer>();
   private readonly failures = new Map<
@@ -736,6 +738,17 @@ export class GithubApiStandIn {
         ...(body.environment_url !== undefined ? { environment_url: body.environment_url } : {}),
       };
       d.statuses.push(status);
+      return send(201, status);
+    }
+    // commit statuses (`POST /repos/{o}/{r}/statuses/{sha}`): validated as GitHub does, then recorded
+    const commitStatus = /^statuses\/([0-9a-f]{40})$/.exec(rest);
+    if (method === 'POST' && commitStatus) {
+      if (!['error', 'failure', 'pending', 'success'].includes(body?.state))
+        return send(422, { message: `Invalid state ${body?.state}` });
+      if (typeof body.description === 'string' && body.description.length > 140)
+        return send(422, { message: 'description is too long (maximum is 140 characters)' });
+      const status = { id: this.nextId++, repository, sha: commitStatus[1] as string, ...body };
+      this.commitStatuses.push(status);
       return send(201, status);
     }
     const refPath = /^git\/ref\/heads\/(.+)$/.exec(decodeURIComponent(rest));

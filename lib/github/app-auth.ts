@@ -1,6 +1,6 @@
 import { createAppAuth } from '@octokit/auth-app';
 import * as z from 'zod';
-import { type Clock, systemClock } from '../clock';
+import type { Clock } from '../clock';
 import { HelmgateError } from '../errors';
 import type { Logger } from '../log/logger';
 

@@ -169,10 +169,11 @@ const BLOCKING: ReadonlySet<ItemStatus> = new Set(['missing', 'invalid', 'pendin
 
 /**
  * What helmgate does with the App: read the repository (deploy.yaml, tarballs), write Deployments and
- * their statuses, receive pushes. `write` includes `read`.
+ * their statuses, write commit statuses (drift, `helmgate/drift/<env>`), receive pushes. `write`
+ * includes `read`. The manifest `setup github` posts asks for exactly these.
  */
 export const APP_NEEDS = {
-  permissions: { contents: 'read', deployments: 'write', metadata: 'read' } as Record<
+  permissions: { contents: 'read', deployments: 'write', statuses: 'write', metadata: 'read' } as Record<
     string,
     'read' | 'write'
   >,

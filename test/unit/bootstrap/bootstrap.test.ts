@@ -42,7 +42,7 @@ const app: GithubAppAdmin = {
   app: async () => ({
     id: 1,
     slug: 'helmgate',
-    permissions: { contents: 'read', deployments: 'write', metadata: 'read' },
+    permissions: { contents: 'read', deployments: 'write', statuses: 'write', metadata: 'read' },
     events: ['push'],
   }),
   installationFor: async () => ({ id: 2 }),
@@ -192,7 +192,7 @@ describe('bootstrap', () => {
       expect.objectContaining({
         item: 'GitHub App',
         status: 'invalid',
-        detail: 'App helmgate (App 1) lacks deployments: write, metadata: read, event push',
+        detail: 'App helmgate (App 1) lacks deployments: write, statuses: write, metadata: read, event push',
       }),
     );
     expect(r.items.some((i) => i.item === 'webhook')).toBe(false);

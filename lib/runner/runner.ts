@@ -12,12 +12,13 @@ import {
   type EnvironmentPlan,
   type PlannedRelease,
   planEnvironment,
+  type SourceReader,
 } from '../deploy/plan';
 import { type NodeOutcome, runDag } from '../deploy/scheduler';
 import { type RecordedRelease, skipDecision } from '../deploy/skip-unchanged';
 import type { DeployJob, Dispatcher } from '../dispatch/dispatcher';
 import { describeError, HelmgateError } from '../errors';
-import type { RepoSource } from '../github/repo-source';
+import type { FetchedTree, RepoSource } from '../github/repo-source';
 import { type ReleaseStates, releaseKey } from '../helm/release-states';
 import { type Applied, handle, movedOrCurrent } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
@@ -93,6 +94,9 @@ export interface FinishedHook {
     d: Deployment,
     ctx: {
       plan?: EnvironmentPlan;
+      /** the commit's tree, for planning a waiting environment (read from memory when it is held there) */
+      source?: SourceReader;
+      /** the tree on disk, when this run wrote it */
       sourceDir?: string;
       manifestsFor?: (plan: EnvironmentPlan, waiting: Deployment) => Promise<ManifestDiff | undefined>;
     },
@@ -264,18 +268,16 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
   }
 
   // the commit is fetched and planned while the environment's bookkeeping below goes on (neither needs the
-  // other); a failure surfaces where the plan is awaited, and fails the run there
+  // other); a failure surfaces where the plan is awaited, and fails the run there. The tree is written to
+  // disk only for helm: at once when the deployment is forced, else once a release is found changed
   const workDir = await mkdtemp(path.join(deps.workRoot, 'run-'));
-  const sourceDir = path.join(workDir, 'src');
-  const planning = (async () => {
-    await mkdir(sourceDir, { mode: 0o700 });
-    await withDeadline('fetching the commit', stepMs(deps, 'source'), (signal) =>
-      deps.source.extractTree(existing.repository, existing.sha, sourceDir, signal),
-    );
-    return withDeadline('planning', stepMs(deps, 'plan'), () =>
-      planAt(sourceDir, deps.deployConfigPath, existing, deps),
-    );
-  })();
+  const tree = commitTree(deps, existing, workDir);
+  const sourceDir = tree.dir;
+  if (deps.force ?? existing.force) tree.written().catch(() => undefined);
+  const planning = (async () =>
+    withDeadline('planning', stepMs(deps, 'plan'), async () =>
+      planFrom(await tree.reader(), deps.deployConfigPath, existing, deps),
+    ))();
   planning.catch(() => undefined);
 
   // we hold the lock, so no other run of the environment is alive: a `running` one there is dead
@@ -373,7 +375,7 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
         plan,
         session,
         secrets,
-        sourceDir,
+        sourceDir: tree.written,
         job,
         digestKey,
         isLockLost: () => lostLock,
@@ -395,15 +397,19 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
     // dispatched only now that the lock is free, or the continuation would find it taken
     await deps.dispatcher.dispatch({ deploymentId: result.deployment.id, continuation: result.continuation });
   } else if (result.kind === 'finished') {
-    if (deps.finished)
+    if (deps.finished) {
+      const source = plan ? await tree.reader().catch(() => undefined) : undefined;
       await deps.finished
         .onDeploymentFinished(result.deployment, {
           ...(plan ? { plan } : {}),
-          sourceDir,
+          ...(source ? { source } : {}),
+          ...(tree.isWritten() ? { sourceDir } : {}),
           // the next environment's approval shows what its cluster would change, rendered from this tree
-          manifestsFor: (p, waiting) => previewManifests(deps, p, { sourceDir, deployment: waiting }),
+          manifestsFor: async (p, waiting) =>
+            previewManifests(deps, p, { sourceDir: await tree.written(), deployment: waiting }),
         })
         .catch((e) => log.error('promotion gate failed', { err: e }));
+    }
     // the environment is free: its newest queued deployment runs next, older queued ones give way
     await handle(
       deps,
@@ -424,18 +430,74 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
 }
 
 /**
+ * The commit's tree for one run: fetched once; read for planning from memory when the source holds it
+ * there (RepoSource.fetchTree), else from `dir` after extraction; written to `dir` (inside the run's work
+ * directory) only when `written()` is called — when a release runs, or a manifest preview renders.
+ */
+function commitTree(deps: RunnerDeps, d: Pick<Deployment, 'repository' | 'sha'>, workDir: string) {
+  const dir = path.join(workDir, 'src');
+  const source = deps.source;
+  let fetched: Promise<FetchedTree> | undefined;
+  let written: Promise<string> | undefined;
+  let done = false;
+  let reader: Promise<SourceReader> | undefined;
+  const fetch = () => {
+    fetched ??= withDeadline('fetching the commit', stepMs(deps, 'source'), async (signal) => {
+      if (source.fetchTree) return source.fetchTree(d.repository, d.sha, { scratchDir: workDir, signal });
+      await mkdir(dir, { mode: 0o700 });
+      await source.extractTree(d.repository, d.sha, dir, signal);
+      return { writeTo: async () => undefined };
+    });
+    return fetched;
+  };
+  const write = (): Promise<string> => {
+    written ??= (async () => {
+      const t = await fetch();
+      await withDeadline("writing the commit's tree", stepMs(deps, 'source'), (signal) =>
+        t.writeTo(dir, signal),
+      );
+      done = true;
+      return dir;
+    })();
+    return written;
+  };
+  return {
+    dir,
+    written: write,
+    isWritten: () => done,
+    reader(): Promise<SourceReader> {
+      reader ??= (async () => {
+        const t = await fetch();
+        if (t.reader) return t.reader;
+        return directorySourceReader(await write());
+      })();
+      return reader;
+    },
+  };
+}
+
+/**
  * Parses the deploy config of an extracted tree, checks the environment against the operator's
  * policy (a violation throws PolicyViolationError naming the rule, before anything the commit names
  * is fetched or read) and plans it, pinning remote charts with `charts`. The plan says which policy
  * applied.
  */
-export async function planAt(
+export function planAt(
   sourceDir: string,
   deployConfigPath: string,
   d: Pick<Deployment, 'repository' | 'environment' | 'sha'>,
   opts: { policy: Policy; charts?: ChartDigestResolver | undefined },
 ): Promise<EnvironmentPlan> {
-  const reader = directorySourceReader(sourceDir);
+  return planFrom(directorySourceReader(sourceDir), deployConfigPath, d, opts);
+}
+
+/** `planAt` over any reader of the commit's tree (the in-memory one of RepoSource.fetchTree). */
+export async function planFrom(
+  reader: SourceReader,
+  deployConfigPath: string,
+  d: Pick<Deployment, 'repository' | 'environment' | 'sha'>,
+  opts: { policy: Policy; charts?: ChartDigestResolver | undefined },
+): Promise<EnvironmentPlan> {
   const text = await reader.readFile(deployConfigPath);
   if (text === undefined)
     throw new HelmgateError('invalid_deploy_config', `${deployConfigPath} does not exist at ${d.sha}`);
@@ -506,7 +568,8 @@ async function runReleases(
     plan: EnvironmentPlan;
     session: ClusterSession;
     secrets: SecretResolver;
-    sourceDir: string;
+    /** the commit's tree on disk, written on the first call (a no-op run never writes it) */
+    sourceDir: () => Promise<string>;
     job: DeployJob;
     digestKey: string;
     isLockLost: () => boolean;
@@ -575,6 +638,9 @@ async function runReleases(
       }),
     ),
   );
+  // the tree goes to disk (for helm) only now that a release is known to run
+  if (session.mode !== 'deploy' || [...prepared.values()].some((p) => !p.skip.skip))
+    ctx.sourceDir().catch(() => undefined);
   // unchanged releases are settled before anything runs: one write (with the first result, or the
   // finish) instead of one per release
   for (const [name, p] of prepared) {
@@ -617,7 +683,19 @@ async function runReleases(
       }
       const stateId = releaseStateId(deployment, release.name);
       record({ ...(results.get(name) as ReleaseResult), status: 'running' });
-      const out = await session.runRelease(release, { sourceDir: ctx.sourceDir, secretValues, deadline });
+      let sourceDir: string;
+      try {
+        sourceDir = await ctx.sourceDir();
+      } catch (e) {
+        const why = e instanceof HelmgateError ? e.message : describeError(e);
+        record({
+          ...(results.get(name) as ReleaseResult),
+          status: 'failed',
+          reason: deps.redactor.redact(`the commit's tree could not be written for helm: ${why}`),
+        });
+        return 'failed';
+      }
+      const out = await session.runRelease(release, { sourceDir, secretValues, deadline });
       const base: ReleaseResult = {
         name,
         namespace: release.namespace,

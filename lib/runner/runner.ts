@@ -185,26 +185,19 @@ async function knownStates(
   plan: EnvironmentPlan,
   session: ClusterSession,
 ): Promise<{ recorded: Map<string, RecordedRelease>; live: ReleaseStates }> {
-  const [recorded, live] = await Promise.all([
-    Promise.all(
-      plan.releases.map(
-        async (r) =>
-          [
-            r.name,
-            await deps.store.getItem<{ digest: string; revision: number }>(
-              RELEASE_STATE,
-              releaseStateId(deployment, r.name),
-            ),
-          ] as const,
-      ),
+  const [items, live] = await Promise.all([
+    // one round trip for every release's record, not one per release
+    deps.store.getItems<{ digest: string; revision: number }>(
+      plan.releases.map((r) => ({ kind: RELEASE_STATE, id: releaseStateId(deployment, r.name) })),
     ),
     session.releaseStates(plan.releases),
   ]);
   return {
     recorded: new Map(
-      recorded.flatMap(([name, item]) =>
-        item ? [[name, { digest: item.digest, revision: item.revision }] as const] : [],
-      ),
+      plan.releases.flatMap((r, i) => {
+        const item = items[i];
+        return item ? [[r.name, { digest: item.digest, revision: item.revision }] as const] : [];
+      }),
     ),
     live,
   };

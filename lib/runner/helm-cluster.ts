@@ -113,9 +113,15 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
     async open(plan, ctx): Promise<ClusterSession> {
       const homeDir = path.join(ctx.workDir, 'helm-home');
       const chartsDir = path.join(ctx.workDir, 'charts');
-      await mkdir(homeDir, { recursive: true, mode: 0o700 });
-      await mkdir(chartsDir, { recursive: true, mode: 0o700 });
-      const access = opts.access ? await opts.access(plan, ctx) : undefined;
+      // helm's directories are made while the cluster's credentials are read (neither needs the other;
+      // both settle before a failure is thrown, so nothing is created after the run cleaned up)
+      const [reading, ...made] = await Promise.allSettled([
+        opts.access ? opts.access(plan, ctx) : undefined,
+        mkdir(homeDir, { recursive: true, mode: 0o700 }),
+        mkdir(chartsDir, { recursive: true, mode: 0o700 }),
+      ]);
+      for (const r of [reading, ...made]) if (r.status === 'rejected') throw r.reason;
+      const access = reading.status === 'fulfilled' ? reading.value : undefined;
       const helm = createHelmRunner({
         commandRunner: opts.commandRunner,
         helmBin: opts.helmBin,

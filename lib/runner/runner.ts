@@ -31,7 +31,7 @@ import { SecretMissingError, type SecretResolver } from '../secrets/secrets-prov
 import type { DeploymentStore } from '../store/deployment-store';
 import { DEFAULT_STEP_DEADLINES, type StepDeadlines, withDeadline } from './deadline';
 import { previewManifests, type SessionOpenContext } from './manifest-preview';
-import { pruneRemoved } from './prune';
+import { PLAN_SNAPSHOT_KIND, planSnapshotId, pruneRemoved } from './prune';
 import { describeRollback, rollbackEnvironment } from './rollback';
 import { directorySourceReader } from './source-reader';
 import { openWorkDir } from './work-dir';
@@ -184,18 +184,25 @@ async function knownStates(
   deployment: Deployment,
   plan: EnvironmentPlan,
   session: ClusterSession,
-): Promise<{ recorded: Map<string, RecordedRelease>; live: ReleaseStates }> {
+): Promise<{
+  recorded: Map<string, RecordedRelease>;
+  live: ReleaseStates;
+  planSnapshot: { item: { snapshotJson?: string } | undefined };
+}> {
   const [items, live] = await Promise.all([
-    // one round trip for every release's record, not one per release
-    deps.store.getItems<{ digest: string; revision: number }>(
-      plan.releases.map((r) => ({ kind: RELEASE_STATE, id: releaseStateId(deployment, r.name) })),
-    ),
+    // one round trip for every release's record, not one per release, and the environment's plan
+    // snapshot (pruning reads it when nothing ran)
+    deps.store.getItems<Record<string, unknown>>([
+      ...plan.releases.map((r) => ({ kind: RELEASE_STATE, id: releaseStateId(deployment, r.name) })),
+      { kind: PLAN_SNAPSHOT_KIND, id: planSnapshotId(deployment) },
+    ]),
     session.releaseStates(plan.releases),
   ]);
   return {
+    planSnapshot: { item: items[plan.releases.length] as { snapshotJson?: string } | undefined },
     recorded: new Map(
       plan.releases.flatMap((r, i) => {
-        const item = items[i];
+        const item = items[i] as { digest: string; revision: number } | undefined;
         return item ? [[r.name, { digest: item.digest, revision: item.revision }] as const] : [];
       }),
     ),
@@ -273,14 +280,16 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
     ))();
   planning.catch(() => undefined);
 
-  // we hold the lock, so no other run of the environment is alive: a `running` one there is dead
-  const environment = await deps.store.listByEnvironment(existing.repository, existing.environment, {
-    limit: 50,
-  });
-  for (const dead of deadRuns(environment, existing.id))
-    await handle(deps, { type: 'dead-run', target: dead, takenOverBy: existing.id });
-
-  const [started] = await handle(deps, { type: 'run-started', target: existing });
+  // we hold the lock, so no other run of the environment is alive: a `running` one there is dead. They
+  // are marked while this one starts (neither write needs the other)
+  const takeOver = (async () => {
+    const environment = await deps.store.listByEnvironment(existing.repository, existing.environment, {
+      limit: 50,
+    });
+    for (const dead of deadRuns(environment, existing.id))
+      await handle(deps, { type: 'dead-run', target: dead, takenOverBy: existing.id });
+  })();
+  const [[started]] = await Promise.all([handle(deps, { type: 'run-started', target: existing }), takeOver]);
   if (started?.kind !== 'moved') {
     await planning.catch(() => undefined);
     await Promise.all([
@@ -324,8 +333,10 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
       ...plan.secretRefs,
     ];
     await withDeadline('the secrets pre-flight', stepMs(deps, 'secrets'), async () => {
-      await secrets.preflight(refs);
-      await own.preflight([keyRef]);
+      // both at once; the deployment's secrets are reported first when both fail
+      const [mine, runner] = await Promise.allSettled([secrets.preflight(refs), own.preflight([keyRef])]);
+      if (mine.status === 'rejected') throw mine.reason;
+      if (runner.status === 'rejected') throw runner.reason;
     });
     const digestKey = await own.resolve(keyRef);
     const recorded = deps.store.update(
@@ -765,7 +776,14 @@ async function runReleases(
   // and the approval allow (lib/deploy/prune.ts)
   const pruned =
     session.mode === 'deploy'
-      ? await pruneRemoved(deps, { deployment, plan, session, stateKind: RELEASE_STATE })
+      ? await pruneRemoved(deps, {
+          deployment,
+          plan,
+          session,
+          stateKind: RELEASE_STATE,
+          // nothing ran (a no-op): the snapshot read with the release states a moment ago is current
+          ...(known && outcomes.every(([, o]) => o === 'skipped') ? { snapshot: known.planSnapshot } : {}),
+        })
       : [];
   const pruneFailed = pruned.filter((r) => r.status === 'failed');
   if (pruneFailed.length > 0)

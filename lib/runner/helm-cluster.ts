@@ -57,6 +57,11 @@ export interface ClusterAccess {
   kube: KubeOps;
   /** extra helm upgrade flags (tests: `--disable-openapi-validation` for the loopback stand-in) */
   upgradeFlags?: string[];
+  /**
+   * What must be on disk before helm first runs (the kubeconfig file `helm` names): done on the first
+   * helm command, so a session that runs none (a no-op redeploy) writes nothing.
+   */
+  prepareHelm?: () => Promise<void>;
 }
 
 /** Where a remote chart archive comes from before helm is asked to download it. */
@@ -113,25 +118,31 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
     async open(plan, ctx): Promise<ClusterSession> {
       const homeDir = path.join(ctx.workDir, 'helm-home');
       const chartsDir = path.join(ctx.workDir, 'charts');
-      // helm's directories are made while the cluster's credentials are read (neither needs the other;
-      // both settle before a failure is thrown, so nothing is created after the run cleaned up)
-      const [reading, ...made] = await Promise.allSettled([
-        opts.access ? opts.access(plan, ctx) : undefined,
-        mkdir(homeDir, { recursive: true, mode: 0o700 }),
-        mkdir(chartsDir, { recursive: true, mode: 0o700 }),
-      ]);
-      for (const r of [reading, ...made]) if (r.status === 'rejected') throw r.reason;
-      const access = reading.status === 'fulfilled' ? reading.value : undefined;
-      const helm = createHelmRunner({
-        commandRunner: opts.commandRunner,
-        helmBin: opts.helmBin,
-        homeDir,
-        redactor: opts.redactor,
-        rollbackOnFailure: opts.rollbackOnFailure ?? true,
-        ...(access ? { connection: access.helm } : {}),
-        ...(access?.upgradeFlags ? { upgradeFlags: access.upgradeFlags } : {}),
-        ...(opts.baseEnv ? { baseEnv: opts.baseEnv } : {}),
-      });
+      const access = opts.access ? await opts.access(plan, ctx) : undefined;
+      // helm's directories (and the kubeconfig it reads) are made before the first helm command, not
+      // before: a session that runs none — a no-op redeploy — writes nothing to remove again
+      let prepared: Promise<unknown> | undefined;
+      const prepare = () => {
+        prepared ??= Promise.all([
+          mkdir(homeDir, { recursive: true, mode: 0o700 }),
+          mkdir(chartsDir, { recursive: true, mode: 0o700 }),
+          access?.prepareHelm?.(),
+        ]);
+        return prepared;
+      };
+      const helm = afterFirst(
+        prepare,
+        createHelmRunner({
+          commandRunner: opts.commandRunner,
+          helmBin: opts.helmBin,
+          homeDir,
+          redactor: opts.redactor,
+          rollbackOnFailure: opts.rollbackOnFailure ?? true,
+          ...(access ? { connection: access.helm } : {}),
+          ...(access?.upgradeFlags ? { upgradeFlags: access.upgradeFlags } : {}),
+          ...(opts.baseEnv ? { baseEnv: opts.baseEnv } : {}),
+        }),
+      );
       const charts = chartFetcher(
         helm,
         chartsDir,
@@ -292,6 +303,20 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
   };
 }
 
+/** The runner with `prepare()` awaited before each of its commands (it runs once; later calls reuse it). */
+function afterFirst(prepare: () => Promise<unknown>, runner: HelmRunner): HelmRunner {
+  return new Proxy(runner, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function') return v;
+      return async (...args: unknown[]) => {
+        await prepare();
+        return v.apply(target, args);
+      };
+    },
+  });
+}
+
 /**
  * Why the release's local chart directory or values files may not be given to helm (a link out of the
  * tree, a FIFO, a device), or undefined when they are closed (issue 12, source-tree.ts).
@@ -398,7 +423,7 @@ function chartFetcher(
           }
           try {
             const destination = path.join(dir, String(pulls.size));
-            await mkdir(destination, { recursive: true });
+            await mkdir(destination, { recursive: true, mode: 0o700 });
             pulled = await helm.pullChart({ repoUrl: c.url, name: c.name, version: c.version, destination });
           } catch (e) {
             return {

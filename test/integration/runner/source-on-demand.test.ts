@@ -1,8 +1,8 @@
-import { createReadStream, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { FetchedTree, RepoSource } from '../../../lib/github/repo-source';
 import { extractSafely } from '../../../lib/github/source-tree';
-import { planAt } from '../../../lib/runner/runner';
+import { type ClusterConnector, planAt } from '../../../lib/runner/runner';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
 import { testGit } from '../../helpers/git';
 import { KubeApiStandIn } from '../../stand-ins/kube-api';
@@ -37,12 +37,29 @@ let h: Harness;
 /** the commit of every tree the runner wrote to disk, in order */
 const written: string[] = [];
 let source: RepoSource;
+/** what the run's work directory held when its cluster session closed, per run */
+const workDirs: string[][] = [];
+let cluster: ClusterConnector;
 
 beforeAll(async () => {
   db = await startDynalite();
   kube = await KubeApiStandIn.start();
   repo = runnerRepo({ 'deploy.yaml': DEPLOY_YAML, 'values/web.yaml': 'greeting: hello\n' });
   h = makeHarness({ db, kube, repoDir: repo.dir });
+  const connector = h.deps.cluster;
+  cluster = {
+    readsClusterSecret: connector.readsClusterSecret,
+    async open(plan, ctx) {
+      const session = await connector.open(plan, ctx);
+      return {
+        ...session,
+        async close() {
+          workDirs.push(readdirSync(ctx.workDir).sort());
+          await session.close();
+        },
+      };
+    },
+  };
   const inner = h.deps.source;
   source = {
     readFile: (r, sha, p) => inner.readFile(r, sha, p),
@@ -69,7 +86,8 @@ async function deploy(over: { force?: boolean } = {}) {
   const d = await h.queue(repo.head(), 'staging', over.force ? { force: true } : {});
   const calls = h.calls.length;
   const from = written.length;
-  const r = await h.run(d.id, { source });
+  const dirs = workDirs.length;
+  const r = await h.run(d.id, { source, cluster });
   expect(r.kind).toBe('finished');
   const done = await db.store.getDeployment(d.id);
   return {
@@ -78,6 +96,7 @@ async function deploy(over: { force?: boolean } = {}) {
     releases: Object.fromEntries((done?.releases ?? []).map((x) => [x.name, x.status])),
     upgrades: h.calls.slice(calls).filter((c) => c.args[0] === 'upgrade').length,
     writes: written.slice(from),
+    workDir: workDirs.slice(dirs)[0],
   };
 }
 
@@ -103,8 +122,10 @@ test('the first deploy writes the tree once; a no-op redeploy of the same commit
   const first = await deploy();
   expect(first.status).toBe('succeeded');
   expect(first.writes).toEqual([repo.head()]);
+  expect(first.workDir).toEqual(['charts', 'helm-home', 'kubeconfig', 'src']);
   const again = await deploy();
-  expect(again).toMatchObject({ status: 'succeeded', upgrades: 0, writes: [] });
+  // nothing on disk to remove again: no tree, no kubeconfig, no helm directories
+  expect(again).toMatchObject({ status: 'succeeded', upgrades: 0, writes: [], workDir: [] });
   expect(again.releases).toEqual({ web: 'skipped', db: 'skipped' });
 });
 

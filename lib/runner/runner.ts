@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../clock';
-import { parseDeployConfig } from '../deploy/deploy-config';
+import { type DeployConfig, parseDeployConfig } from '../deploy/deploy-config';
 import type { ReleaseDiagnosis } from '../deploy/diagnosis';
 import { frozenAt } from '../deploy/freeze';
 import { type Deployment, deadRuns, lockName, type ReleaseResult, refusal } from '../deploy/lifecycle';
@@ -481,6 +481,29 @@ function commitTree(deps: RunnerDeps, d: Pick<Deployment, 'repository' | 'sha'>,
 }
 
 /**
+ * Deploy configs parsed recently in this process, by their exact text: parsing is a pure function of
+ * the text (and its path, for messages), so the same text — the same commit again, or another commit
+ * that left deploy.yaml alone — is not parsed again. Each caller gets its own copy.
+ */
+const parsedConfigs = new Map<string, DeployConfig>();
+
+function parseOnce(text: string, deployConfigPath: string): DeployConfig {
+  const key = `${deployConfigPath}\0${text}`;
+  const hit = parsedConfigs.get(key);
+  if (hit) {
+    // most recently used last
+    parsedConfigs.delete(key);
+    parsedConfigs.set(key, hit);
+    return structuredClone(hit);
+  }
+  const config = parseDeployConfig(text, deployConfigPath);
+  if (text.length > 1024 * 1024) return config;
+  parsedConfigs.set(key, config);
+  if (parsedConfigs.size > 8) parsedConfigs.delete(parsedConfigs.keys().next().value as string);
+  return structuredClone(config);
+}
+
+/**
  * Parses the deploy config of an extracted tree, checks the environment against the operator's
  * policy (a violation throws PolicyViolationError naming the rule, before anything the commit names
  * is fetched or read) and plans it, pinning remote charts with `charts`. The plan says which policy
@@ -505,7 +528,7 @@ export async function planFrom(
   const text = await reader.readFile(deployConfigPath);
   if (text === undefined)
     throw new HelmgateError('invalid_deploy_config', `${deployConfigPath} does not exist at ${d.sha}`);
-  const config = parseDeployConfig(text, deployConfigPath);
+  const config = parseOnce(text, deployConfigPath);
   if (!config.environments[d.environment])
     throw new HelmgateError(
       'invalid_deploy_config',

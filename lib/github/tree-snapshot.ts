@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { Parser } from 'tar';
 import type { SourceReader } from '../deploy/plan';
 import { shownPath, UnsafeSourceError, verifyTree } from './source-tree';
@@ -37,6 +38,28 @@ function canonical(p: string): boolean {
   return p.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
 }
 
+const GZIP = Buffer.from([0x1f, 0x8b]);
+
+/**
+ * The plain tar inside `archive` (a tar, or a gzipped one), at most `max` bytes, or undefined. Gzip is
+ * undone here with a bound on its output, so a small archive that inflates without end costs at most
+ * `max` bytes; anything that would make node-tar decompress on its own (a gzip or zstd header inside)
+ * or that does not start with a ustar header is left to the streaming extraction.
+ */
+function plainTar(archive: Buffer, max: number): Buffer | undefined {
+  let tar = archive;
+  if (archive.subarray(0, 2).equals(GZIP)) {
+    try {
+      tar = gunzipSync(archive, { maxOutputLength: max });
+    } catch {
+      return undefined;
+    }
+  }
+  if (tar.length > max || tar.length < 512 || tar.subarray(0, 2).equals(GZIP)) return undefined;
+  if (tar.subarray(257, 262).toString('latin1') !== 'ustar') return undefined;
+  return tar;
+}
+
 /**
  * Reads a tar (or tar.gz) archive into a snapshot, or `undefined` when the tree is not one this module
  * holds (see TreeSnapshot): the caller then extracts it to disk. Never throws for what the archive holds;
@@ -47,13 +70,18 @@ export function parseTreeSnapshot(
   opts: { stripTopDir?: boolean; maxBytes?: number } = {},
 ): TreeSnapshot | undefined {
   const limit = Math.min(opts.maxBytes ?? IN_MEMORY_MAX_BYTES, IN_MEMORY_MAX_BYTES);
-  if (archive.length > limit * 2 + 1024 * 1024) return undefined;
+  // headers and padding: a tree of many small files makes a tar larger than its content
+  const tar = plainTar(archive, 2 * limit + 1024 * 1024);
+  if (!tar) return undefined;
   const files = new Map<string, { content: Buffer; executable: boolean }>();
   const dirs = new Set<string>();
   let bytes = 0;
   let unfit = false;
   const parser = new Parser({
     strict: true,
+    // a plain tar only (plainTar): never a decompression node-tar would start by itself
+    zstd: false,
+    brotli: false,
     onReadEntry: (entry) => {
       if (unfit) {
         entry.resume();
@@ -101,8 +129,8 @@ export function parseTreeSnapshot(
     failed = true;
   });
   try {
-    // node-tar parses a whole buffer synchronously (gzip included): no event-loop turn per entry
-    parser.end(archive);
+    // node-tar parses a whole buffer synchronously: no event-loop turn per entry
+    parser.end(tar);
   } catch {
     return undefined;
   }

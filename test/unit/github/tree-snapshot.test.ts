@@ -214,6 +214,23 @@ describe('parseTreeSnapshot', () => {
     expect(parseTreeSnapshot(tarOf([{ path: 'a', body: 'abc' }]), { maxBytes: 2 })).toBeUndefined();
     expect(parseTreeSnapshot(Buffer.from('this is not a tar archive'.repeat(40)))).toBeUndefined();
   });
+
+  it('inflates a gzipped archive only up to its bound: a small archive that inflates without end is left to extraction', () => {
+    // 40 MiB of one file, about 40 KiB gzipped: never inflated past the bound
+    const bomb = gzipSync(tarOf([{ path: 'a', body: Buffer.alloc(40 * 1024 * 1024) }]), { level: 9 });
+    expect(bomb.length).toBeLessThan(1024 * 1024);
+    expect(parseTreeSnapshot(bomb)).toBeUndefined();
+    // a tar whose first bytes look like gzip or zstd would make node-tar decompress by itself
+    for (const magic of [
+      [0x1f, 0x8b],
+      [0x28, 0xb5, 0x2f, 0xfd],
+    ]) {
+      const tar = tarOf([{ path: 'xxxxname', body: 'x' }]);
+      Buffer.from(magic).copy(tar, 0);
+      expect(parseTreeSnapshot(tar)).toBeUndefined();
+      expect(parseTreeSnapshot(gzipSync(tar))).toBeUndefined();
+    }
+  });
 });
 
 describe('writeSnapshot', () => {

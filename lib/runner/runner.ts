@@ -270,7 +270,8 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
   // the commit is fetched and planned while the environment's bookkeeping below goes on (neither needs the
   // other); a failure surfaces where the plan is awaited, and fails the run there. The tree is written to
   // disk only for helm: at once when the deployment is forced, else once a release is found changed
-  const workDir = await mkdtemp(path.join(deps.workRoot, 'run-'));
+  // the run's own private directory (runDeployment made it, and removes it with everything in it)
+  const workDir = deps.workRoot;
   const tree = commitTree(deps, existing, workDir);
   const sourceDir = tree.dir;
   if (deps.force ?? existing.force) tree.written().catch(() => undefined);
@@ -429,7 +430,6 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
       },
     );
   }
-  await rm(workDir, { recursive: true, force: true });
   return result;
 }
 

@@ -267,11 +267,12 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
     };
   }
 
-  // the commit is fetched and planned while the environment's bookkeeping below goes on (neither needs the
-  // other); a failure surfaces where the plan is awaited, and fails the run there. The tree is written to
-  // disk only for helm: at once when the deployment is forced, else once a release is found changed
   // the run's own private directory (runDeployment made it, and removes it with everything in it)
   const workDir = deps.workRoot;
+  // the commit is fetched and planned, its secrets pre-flighted and the cluster session opened while the
+  // environment's bookkeeping below goes on (none of these writes anything); a failure surfaces where it
+  // is awaited, and fails the run there. The tree is written to disk only for helm: at once when the
+  // deployment is forced, else once a release is found changed
   const tree = commitTree(deps, existing, workDir);
   const sourceDir = tree.dir;
   if (deps.force ?? existing.force) tree.written().catch(() => undefined);
@@ -280,6 +281,40 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
       planFrom(await tree.reader(), deps.deployConfigPath, existing, deps),
     ))();
   planning.catch(() => undefined);
+  // the deployment's secrets through its environment's role; the digest key is the runner's own
+  const secrets = deps.secrets(existing);
+  const own = deps.ownSecrets?.() ?? secrets;
+  const connecting = (async () => {
+    const plan = await planning;
+    // an approval binds the plan: no secret is read for another one
+    if (existing.planDigest && existing.planDigest !== plan.digest)
+      throw new HelmgateError('conflict', 'the plan differs from the one that was approved; approval void');
+    const keyRef = { secret: deps.digestKeySecret ?? DIGEST_KEY_SECRET };
+    const refs = [
+      ...(deps.cluster.readsClusterSecret && 'secret' in plan.cluster
+        ? [{ secret: plan.cluster.secret }]
+        : []),
+      ...plan.secretRefs,
+    ];
+    await withDeadline('the secrets pre-flight', stepMs(deps, 'secrets'), async () => {
+      // both at once; the deployment's secrets are reported first when both fail
+      const [mine, runner] = await Promise.allSettled([secrets.preflight(refs), own.preflight([keyRef])]);
+      if (mine.status === 'rejected') throw mine.reason;
+      if (runner.status === 'rejected') throw runner.reason;
+    });
+    const digestKey = await own.resolve(keyRef);
+    const session = await withDeadline('connecting to the cluster', stepMs(deps, 'cluster'), () =>
+      deps.cluster.open(plan, {
+        workDir,
+        secrets,
+        deploymentId: existing.id,
+        digestKey,
+        repository: existing.repository,
+      }),
+    );
+    return { digestKey, session };
+  })();
+  connecting.catch(() => undefined);
 
   // we hold the lock, so no other run of the environment is alive: a `running` one there is dead. They
   // are marked while this one starts (neither write needs the other)
@@ -292,7 +327,7 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
   })();
   const [[started]] = await Promise.all([handle(deps, { type: 'run-started', target: existing }), takeOver]);
   if (started?.kind !== 'moved') {
-    await planning.catch(() => undefined);
+    await (await connecting.catch(() => undefined))?.session.close();
     await Promise.all([
       deps.store.releaseLock(lock, deps.invocationId),
       rm(workDir, { recursive: true, force: true }),
@@ -318,63 +353,23 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
   let plan: EnvironmentPlan | undefined;
   let result: Extract<RunResult, { deployment: Deployment }>;
   try {
-    const d = deployment;
     plan = await planning;
-    if (deployment.planDigest && deployment.planDigest !== plan.digest)
-      throw new HelmgateError('conflict', 'the plan differs from the one that was approved; approval void');
-
-    // the deployment's secrets through its environment's role; the digest key is the runner's own
-    const secrets = deps.secrets(deployment);
-    const own = deps.ownSecrets?.() ?? secrets;
-    const keyRef = { secret: deps.digestKeySecret ?? DIGEST_KEY_SECRET };
-    const refs = [
-      ...(deps.cluster.readsClusterSecret && 'secret' in plan.cluster
-        ? [{ secret: plan.cluster.secret }]
-        : []),
-      ...plan.secretRefs,
-    ];
-    await withDeadline('the secrets pre-flight', stepMs(deps, 'secrets'), async () => {
-      // both at once; the deployment's secrets are reported first when both fail
-      const [mine, runner] = await Promise.allSettled([secrets.preflight(refs), own.preflight([keyRef])]);
-      if (mine.status === 'rejected') throw mine.reason;
-      if (runner.status === 'rejected') throw runner.reason;
-    });
-    const digestKey = await own.resolve(keyRef);
-    const recorded = deps.store.update(
-      deployment.id,
-      {
-        planDigest: plan.digest,
-        releases: plan.releases.map((r) => ({
-          name: r.name,
-          namespace: r.namespace,
-          status: 'pending',
-          attempts: 0,
-          chart: chartReference(r.chart),
-        })),
-      },
-      deps.clock.now(),
-    );
-
-    // the cluster session opens while the plan is recorded (neither needs the other)
-    const opened = plan;
-    const opening = withDeadline('connecting to the cluster', stepMs(deps, 'cluster'), () =>
-      deps.cluster.open(opened, {
-        workDir,
-        secrets,
-        deploymentId: d.id,
-        digestKey,
-        repository: d.repository,
-      }),
-    );
-    const [updated, connected] = await Promise.allSettled([recorded, opening]);
-    if (updated.status === 'rejected') {
-      if (connected.status === 'fulfilled') await connected.value.close();
-      throw updated.reason;
-    }
-    deployment = updated.value;
-    if (connected.status === 'rejected') throw connected.reason;
-    const session = connected.value;
+    const { digestKey, session } = await connecting;
     try {
+      deployment = await deps.store.update(
+        deployment.id,
+        {
+          planDigest: plan.digest,
+          releases: plan.releases.map((r) => ({
+            name: r.name,
+            namespace: r.namespace,
+            status: 'pending',
+            attempts: 0,
+            chart: chartReference(r.chart),
+          })),
+        },
+        deps.clock.now(),
+      );
       result = await runReleases(deps, {
         deployment,
         plan,

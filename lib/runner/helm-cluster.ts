@@ -119,15 +119,19 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
       const homeDir = path.join(ctx.workDir, 'helm-home');
       const chartsDir = path.join(ctx.workDir, 'charts');
       const access = opts.access ? await opts.access(plan, ctx) : undefined;
-      // helm's directories (and the kubeconfig it reads) are made before the first helm command, not
-      // before: a session that runs none — a no-op redeploy — writes nothing to remove again
+      // helm's directories (and the kubeconfig it reads) are made before the first helm command, not when
+      // the session opens: a session that runs none — a no-op redeploy — writes nothing to remove again
       let prepared: Promise<unknown> | undefined;
       const prepare = () => {
         prepared ??= Promise.all([
           mkdir(homeDir, { recursive: true, mode: 0o700 }),
           mkdir(chartsDir, { recursive: true, mode: 0o700 }),
           access?.prepareHelm?.(),
-        ]);
+        ]).catch((e: unknown) => {
+          // the next command tries again
+          prepared = undefined;
+          throw e;
+        });
         return prepared;
       };
       const helm = afterFirst(

@@ -1,8 +1,9 @@
 /**
  * The deploy runner (container-image Lambda, asynchronous invokes only): `{deploymentId}` runs a queued
  * deployment, `{deploymentId, purpose: "offer"}` plans one that waits for approval and opens its
- * approval request. Results are recorded in the table; a thrown error lets Lambda retry, then the
- * on-failure destination (the dead-letter queue) keeps the event.
+ * approval request, `{deploymentId, purpose: "preview"}` renders the manifest diff of an open approval
+ * with that deployment's environment role. Results are recorded in the table; a thrown error lets
+ * Lambda retry, then the on-failure destination (the dead-letter queue) keeps the event.
  */
 import * as z from 'zod';
 import { composeAwsRunner, type InvocationContext } from '../lib/compose/aws-runner';
@@ -14,7 +15,7 @@ import { type RunResult, runDeployment } from '../lib/runner/runner';
 const DeployJobEvent = z.object({
   deploymentId: z.string().min(1).max(200),
   continuation: z.number().int().min(0).max(100).optional(),
-  purpose: z.enum(['deploy', 'offer']).optional(),
+  purpose: z.enum(['deploy', 'offer', 'preview']).optional(),
 });
 
 const built = once(() => composeAwsRunner());

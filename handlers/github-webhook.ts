@@ -1,6 +1,7 @@
 import { composeAws } from '../lib/compose/aws';
 import { lazyHandler } from '../lib/compose/lazy';
 import { HelmgateError } from '../lib/errors';
+import type { InstallationDirectory } from '../lib/github/app-auth';
 import { decidePush, PushEvent } from '../lib/github/push-event';
 import { verifyGithubSignature } from '../lib/github/verify-signature';
 import {
@@ -19,9 +20,21 @@ export interface GithubWebhookDeps extends PushIntakeDeps {
   repositories: readonly string[];
   branches: readonly string[];
   maxBodyBytes: number;
-  /** current and previous webhook secrets (rotation); fetched once and cached by the caller */
+  /**
+   * current and previous webhook secrets (rotation), and the GitHub App's webhook secret when there is
+   * one; fetched once and cached by the caller
+   */
   webhookSecrets: () => Promise<string[]>;
+  /**
+   * With a GitHub App: which of its installations serves a repository, as GitHub answers the App's JWT
+   * (lib/github/app-auth.ts). A push is accepted only for a repository the App is installed on; the
+   * installation id in the body is a hint, never the answer.
+   */
+  githubApp?: Pick<InstallationDirectory, 'verify' | 'forget'>;
 }
+
+/** App events about installations: helmgate forgets what it cached and deploys nothing. */
+const INSTALLATION_EVENTS = new Set(['installation', 'installation_repositories']);
 
 const DELIVERY_ID = /^[\w-]{1,100}$/;
 
@@ -61,6 +74,12 @@ export function makeGithubWebhookHandler(deps: GithubWebhookDeps): HttpHandler {
         throw new HelmgateError('bad_request', 'body is not valid JSON');
       }
       if (name === 'ping') return json(200, { ok: true, message: 'pong' });
+      if (INSTALLATION_EVENTS.has(name)) {
+        // the App was installed, uninstalled, or given other repositories: ask GitHub afresh next time
+        deps.githubApp?.forget();
+        log.info('github app installation changed', { event: name });
+        return json(202, { ignored: true, reason: `event ${name} changes no deployment` });
+      }
       if (name !== 'push') return json(202, { ignored: true, reason: `event ${name} is not handled` });
 
       const parsed = PushEvent.safeParse(payload);
@@ -72,10 +91,20 @@ export function makeGithubWebhookHandler(deps: GithubWebhookDeps): HttpHandler {
         );
       }
       const push = parsed.data;
-      if (!deps.repositories.includes(push.repository.full_name))
+      if (!deps.repositories.includes(push.repository.full_name)) {
+        // an App installed on a whole account sends every repository's pushes: answered, not failed
+        if (push.installation && deps.githubApp)
+          return json(202, {
+            ignored: true,
+            reason: `repository ${push.repository.full_name} is not one helmgate deploys`,
+          });
         throw new HelmgateError('forbidden', `repository ${push.repository.full_name} is not allowed`);
+      }
       const decision = decidePush(push, deps.branches);
       if (decision.kind === 'ignore') return json(202, { ignored: true, reason: decision.reason });
+      // the App must be installed on the repository (GitHub's answer, not the body's installation id):
+      // its contents, deployments and statuses are read and written with that installation's token
+      if (deps.githubApp) await deps.githubApp.verify(push.repository.full_name, push.installation?.id);
       if (await deps.store.hasDelivery(deliveryId)) return json(200, { duplicate: true, deliveryId });
 
       const accepted = await acceptPush({ ...deps, logger: log }, deliveryId, push);

@@ -137,7 +137,7 @@ ${d.policy ? `<dt>Policy</dt><dd id="policy"><code>${escapeHtml(d.policy.digest.
 </dl>
 ${stateSection(input)}
 ${r ? `<h2>What will change</h2>\n${changesSection(r.changes)}` : ''}
-${r ? `<h2 id="manifests">Rendered objects</h2>\n${manifestSection(r.manifests)}` : ''}
+${r ? `<h2 id="manifests">Rendered objects</h2>\n${manifestSection(r.manifests, r)}` : ''}
 <h2>Decisions</h2>\n${auditSection(input.audit)}`;
   return layout(`helmgate: ${d.environment} @ ${d.sha.slice(0, 12)}`, body);
 }

@@ -25,6 +25,11 @@ export interface ApprovalRequest {
   changes: ReleaseChange[];
   /** the rendered objects' diff against what runs, rendered for `planDigest` (absent: not rendered) */
   manifests?: ManifestDiff;
+  /**
+   * When the rendered diff was asked of a preview job running with the environment's own credentials
+   * (lib/runner/preview-job.ts); present until that job records `manifests` (issue 13, item 1).
+   */
+  manifestsPending?: string;
   summary: string[];
   createdAt: string;
   expiresAt: string;

@@ -28,11 +28,6 @@ export interface FinishedContext {
   sourceDir?: string;
   /** what the waiting environment runs now; default: the snapshot recorded at its last success */
   previous?: PlanSnapshot;
-  /**
-   * Renders what approving a waiting environment's plan would change in its cluster (the runner passes
-   * one that uses that environment's credentials); absent: the approval shows no rendered diff.
-   */
-  manifestsFor?: (plan: EnvironmentPlan, waiting: Deployment) => Promise<ManifestDiff | undefined>;
 }
 
 /** What decides who may approve a deployment. */
@@ -94,6 +89,9 @@ export interface ApprovalView {
 }
 
 const DAY_MS = 86_400_000;
+/** The summary's line while the rendered diff is being made (replaced when the preview job records it). */
+export const PREVIEW_PENDING_LINE =
+  'rendered objects: being rendered with this environment’s credentials (on the approval page when ready)';
 /** the environment's plan snapshot; the runner reads it for pruning (lib/runner/prune.ts) */
 const PLAN_SNAPSHOT = 'PLANSNAP';
 
@@ -137,7 +135,13 @@ export class ApprovalService implements ApprovalPort {
   /** Opens an approval for a deployment in `awaiting_approval`, bound to `plan`, and tells the notifier. */
   async offer(
     deploymentId: string,
-    input: { plan: EnvironmentPlan; previous?: PlanSnapshot; manifests?: ManifestDiff },
+    input: {
+      plan: EnvironmentPlan;
+      previous?: PlanSnapshot;
+      manifests?: ManifestDiff;
+      /** the rendered diff is asked of a preview job (requestPreview): the request says it is pending */
+      manifestsPending?: boolean;
+    },
   ): Promise<OfferResult> {
     const { clock, store } = this.deps;
     const now = clock.now();
@@ -155,7 +159,12 @@ export class ApprovalService implements ApprovalPort {
     const changes = diffPlans(previous, snapshotOf(input.plan));
     // a rendered diff is shown only for the plan it was rendered from: it is bound like the rest
     const manifests = input.manifests?.planDigest === input.plan.digest ? input.manifests : undefined;
-    const summary = [...summaryLines(changes), ...manifestSummaryLines(manifests)];
+    const pending = !manifests && input.manifestsPending === true;
+    const summary = [
+      ...summaryLines(changes),
+      ...manifestSummaryLines(manifests),
+      ...(pending ? [PREVIEW_PENDING_LINE] : []),
+    ];
     const expiresAtMs = now.getTime() + (this.deps.approvalTtlMs ?? DAY_MS);
     const expiresAt = new Date(expiresAtMs).toISOString();
     const request: ApprovalRequest = {
@@ -167,6 +176,7 @@ export class ApprovalService implements ApprovalPort {
       planDigest: input.plan.digest,
       changes,
       ...(manifests ? { manifests } : {}),
+      ...(pending ? { manifestsPending: now.toISOString() } : {}),
       summary,
       createdAt: now.toISOString(),
       expiresAt,
@@ -192,6 +202,71 @@ export class ApprovalService implements ApprovalPort {
     const approvalUrl = approvalPageUrl(this.deps.publicUrl, deploymentId);
     await this.deps.notifier.approvalRequested?.({ deployment: bound, approvalUrl, expiresAt, summary });
     return { offered: true, approvalUrl, expiresAt, summary };
+  }
+
+  /**
+   * Asks the runner for the rendered diff of an open approval: a `preview` job of the waiting deployment,
+   * so it runs with that environment's own credentials, never with those of the environment that just
+   * finished (issue 13; lib/runner/preview-job.ts). A job that cannot be started is recorded as such.
+   */
+  async requestPreview(d: Deployment, planDigest: string): Promise<void> {
+    try {
+      await this.deps.dispatcher.dispatch({ deploymentId: d.id, purpose: 'preview' });
+    } catch (e) {
+      this.deps.logger.warn('could not start the manifest preview', { deploymentId: d.id, err: e });
+      await this.recordPreview(d.id, {
+        planDigest,
+        manifests: {
+          planDigest,
+          renderedAt: this.deps.clock.now().toISOString(),
+          releases: [],
+          unavailable: 'the preview job could not be started; the approval holds without it',
+        },
+      });
+    }
+  }
+
+  /**
+   * The preview job's rendered diff (or why there is none; absent in render-only mode, where nothing runs
+   * to compare with), onto the approval request while it is pending and bound to `planDigest`, the plan
+   * the diff was rendered for; the Slack thread gets its summary. False when the request was decided,
+   * voided or re-bound meanwhile: the diff is then dropped.
+   */
+  async recordPreview(
+    deploymentId: string,
+    input: { planDigest: string; manifests?: ManifestDiff },
+  ): Promise<boolean> {
+    const { store } = this.deps;
+    const { manifests } = input;
+    const req = await store.getApprovalRequest(deploymentId);
+    if (req?.status !== 'pending' || req.planDigest !== input.planDigest) return false;
+    if (manifests && manifests.planDigest !== input.planDigest) return false;
+    const lines = manifestSummaryLines(manifests);
+    const summary = [...summaryLines(req.changes), ...lines];
+    const recorded = await store.recordApprovalManifests(deploymentId, {
+      planDigest: req.planDigest,
+      ...(manifests ? { manifests } : {}),
+      summary,
+    });
+    if (!recorded || !manifests) return recorded;
+    await this.audit(
+      deploymentId,
+      'system',
+      'system',
+      'preview',
+      manifests.unavailable ? 'unavailable' : 'recorded',
+      (manifests.unavailable ?? lines.join('; ')).slice(0, 500),
+    );
+    const d = await store.getDeployment(deploymentId);
+    if (d)
+      await this.deps.notifier
+        .manifestsPreviewed?.({
+          deployment: d,
+          approvalUrl: approvalPageUrl(this.deps.publicUrl, deploymentId),
+          summary: lines,
+        })
+        .catch((e) => this.deps.logger.warn('preview notice failed', { deploymentId, err: e }));
+    return true;
   }
 
   /** What the environment runs now, as recorded at its last successful deploy. */
@@ -465,18 +540,18 @@ export class ApprovalService implements ApprovalPort {
         });
       } else if (plan.approval === 'required' || w.approval === 'required') {
         const previous = ctx.previous ?? (await this.currentSnapshot(w.repository, w.environment));
-        const manifests = await ctx.manifestsFor?.(plan, w).catch((e) => {
-          log.warn('rendered manifest diff failed; offering without it', { waiting: w.id, err: e });
-          return undefined;
-        });
-        await this.offer(w.id, {
+        // the rendered diff needs the waiting environment's cluster: its own preview job renders it
+        // (this invocation holds the finished environment's credentials, and must hold no other)
+        const offered = await this.offer(w.id, {
           plan,
           ...(previous ? { previous } : {}),
-          ...(manifests ? { manifests } : {}),
+          manifestsPending: true,
         }).catch((e) => {
           if (!(e instanceof ApprovalRefusedError)) throw e;
           log.warn('approval not offered', { waiting: w.id, reason: e.message });
+          return undefined;
         });
+        if (offered?.offered) await this.requestPreview(w, plan.digest);
       }
     }
   }

@@ -1,10 +1,17 @@
 import { HelmgateError } from '../errors';
+import { parseGithubAppSecret } from '../github/app-auth';
 import { createGithubClient } from '../github/octokit';
 
-/** The OAuth App's credentials, from Secrets Manager (JSON `{"client_id","client_secret"}`). */
+/**
+ * The credentials approvers log in with: the GitHub App's client id and secret (its user
+ * authorization: the same /login/oauth/authorize and access_token exchange, giving a user-to-server
+ * token), or an OAuth app's (JSON `{"client_id","client_secret"}`), the fallback.
+ */
 export interface OAuthClient {
   clientId: string;
   clientSecret: string;
+  /** which registration they belong to */
+  kind?: 'github-app' | 'oauth-app';
 }
 
 export interface GithubOAuthConfig {
@@ -57,10 +64,22 @@ export function parseOAuthClient(raw: string | undefined, secretId = 'helmgate/g
   );
 }
 
+/**
+ * The GitHub App's login credentials, when its secret carries `clientId` and `clientSecret` (what
+ * `helmgate setup github` stores); undefined when it does not, so the OAuth app's secret is used.
+ */
+export function appLoginClient(appSecret: string, appSecretId: string): OAuthClient | undefined {
+  const app = parseGithubAppSecret(appSecret, appSecretId);
+  return app.clientId && app.clientSecret
+    ? { clientId: app.clientId, clientSecret: app.clientSecret, kind: 'github-app' }
+    : undefined;
+}
+
 export function authorizeUrl(cfg: GithubOAuthConfig, clientId: string, state: string): string {
   const u = new URL('/login/oauth/authorize', cfg.githubWebUrl);
   u.searchParams.set('client_id', clientId);
   u.searchParams.set('redirect_uri', cfg.redirectUri);
+  // a GitHub App ignores scopes (its permissions apply); an OAuth app needs read:org for /user/teams
   u.searchParams.set('scope', OAUTH_SCOPE);
   u.searchParams.set('state', state);
   u.searchParams.set('allow_signup', 'false');

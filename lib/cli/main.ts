@@ -2,11 +2,14 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import packageJson from '../../package.json';
 import { type Clock, systemClock } from '../clock';
 import { resolveTarget } from '../compose/cli';
+import { policyNamesTeams, setupEnvironment, systemBrowserOpener } from '../compose/setup';
 import { processEnv } from '../config/env';
+import { cryptoRandom } from '../random';
 import { redeployCommand, retryCommand, rollbackCommand, voteCommand, type WaitOptions } from './decide';
 import { showCommand, statusCommand } from './inspect';
 import { Output, wantsColor } from './output';
 import { planCommand, secretsCheckCommand } from './plan-command';
+import { type SetupGithubOptions, setupGithubCommand } from './setup-command';
 import { type CliTarget, CliUsageError, type TargetOptions } from './target';
 
 /** Exit codes: 0 ok, 1 failed or refused, 2 usage. */
@@ -25,6 +28,8 @@ export interface CliIo {
   stderrIsTTY: boolean;
   /** the width of the terminal stderr is (for redrawing progress) */
   stderrColumns: number;
+  /** opens a URL in the person's browser (`helmgate setup github`); tests script a browser */
+  openBrowser?: (url: string) => Promise<void>;
 }
 
 interface GlobalOptions extends TargetOptions {
@@ -238,6 +243,47 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     .action(
       act((t, o, env: string | undefined, opts: { sha: string }) => secretsCheckCommand(t, o, env, opts.sha)),
     );
+
+  program
+    .command('setup')
+    .description('register helmgate with outside services')
+    .command('github')
+    .description(
+      "create the stage's GitHub App through GitHub's App-manifest flow (a browser page), store its credentials in Secrets Manager and print its install URL",
+    )
+    .requiredOption('--stage <stage>', 'the stage the App serves (its default name: helmgate-<stage>)')
+    .option('--public-url <url>', "the stage's API URL (default HELMGATE_PUBLIC_URL)")
+    .option('--org <org>', 'create the App in this GitHub organization (default: your account)')
+    .option('--name <name>', 'the App name on GitHub, unique on GitHub, at most 34 characters')
+    .option(
+      '--team-approvers',
+      'approvers are GitHub teams: the App may read organization members (default: when the policy names teams)',
+    )
+    .option('--secret-id <name>', 'the secret for the credentials (default HELMGATE_GITHUB_APP_SECRET_ID)')
+    .option('--replace', 'the secret exists: create a new App and replace its credentials')
+    .option('--no-open', 'print the page address instead of opening a browser')
+    .option('--timeout <seconds>', 'how long to wait for GitHub', positiveInt, 900)
+    .action(async (opts: Omit<SetupGithubOptions, 'timeoutSeconds'> & { timeout: number }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const o = new Output(io.stdout, io.stderr, g.json === true);
+      output = o;
+      const env = setupEnvironment(io.env);
+      code = await setupGithubCommand(
+        o,
+        {
+          writer: env.writer,
+          exists: async (id) => (await env.reader.getSecretString(id)) !== undefined,
+          githubWebUrl: env.githubWebUrl,
+          githubApiUrl: env.githubApiUrl,
+          publicUrl: io.env.HELMGATE_PUBLIC_URL || undefined,
+          defaultSecretId: env.githubAppSecretId,
+          openBrowser: io.openBrowser ?? systemBrowserOpener(),
+          random: cryptoRandom,
+          policyNamesTeams: () => policyNamesTeams(io.env, io.cwd),
+        },
+        { ...opts, timeoutSeconds: opts.timeout },
+      );
+    });
 
   try {
     await program.parseAsync(args, { from: 'user' });

@@ -15,10 +15,15 @@ import { type LoadedPolicy, loadPolicy } from '../config/policy-loader';
 import { LambdaBackgroundWork } from '../dispatch/background';
 import { LambdaDispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
-import { parseGithubAppSecret } from '../github/app-auth';
+import {
+  type GithubAppSecret,
+  githubAppSecretValues,
+  type InstallationDirectory,
+  parseGithubAppSecret,
+} from '../github/app-auth';
 import { GithubBranchState } from '../github/branch-state';
 import { GithubContentsSource } from '../github/github-contents';
-import { createGithubClient } from '../github/octokit';
+import { createGithubAppClient } from '../github/octokit';
 import { GithubDeploymentsReporter } from '../github/status-reporter';
 import { openChartCache } from '../helm/chart-cache';
 import { createLambdaLogger } from '../log/lambda-logger';
@@ -96,21 +101,52 @@ export function awsBase(env: Readonly<Record<string, string | undefined>> = proc
   };
 }
 
-/** Octokit for the GitHub API (token from Secrets Manager; GitHub Enterprise through the API URL). */
+/** helmgate's GitHub client, built once per container from the App secret or, else, the token. */
+export interface AwsGithub {
+  octokit: Octokit;
+  /** a GitHub App or a token is configured (else the client is anonymous and reports nothing) */
+  configured: boolean;
+  /** the App's credentials, when the App secret exists */
+  app: GithubAppSecret | undefined;
+  /** with the App: which installation serves which repository (shared with the webhook's check) */
+  installations: InstallationDirectory | undefined;
+}
+
+const githubOf = new WeakMap<AwsBase, () => Promise<AwsGithub>>();
+
+/**
+ * The GitHub App when its secret exists (short-lived installation tokens, per repository), else the
+ * token (PAT); GitHub Enterprise through the API URL. One client per container, so installation
+ * tokens and look-ups are cached across handlers' dependencies.
+ */
+export function awsGithub(base: AwsBase): Promise<AwsGithub> {
+  let build = githubOf.get(base);
+  if (!build) {
+    build = once(async () => {
+      const appSecret = await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_APP_SECRET_ID });
+      const app = appSecret
+        ? parseGithubAppSecret(appSecret, base.config.HELMGATE_GITHUB_APP_SECRET_ID)
+        : undefined;
+      for (const v of app ? githubAppSecretValues(app) : []) base.redactor.register(v);
+      const token = app
+        ? undefined
+        : await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_TOKEN_ID });
+      const { octokit, installations } = createGithubAppClient({
+        ...(app ? { app } : token ? { auth: token } : {}),
+        baseUrl: base.config.HELMGATE_GITHUB_API_URL,
+        logger: base.logger,
+        clock: systemClock,
+      });
+      return { octokit, configured: app !== undefined || token !== undefined, app, installations };
+    });
+    githubOf.set(base, build);
+  }
+  return build();
+}
+
+/** Octokit for the GitHub API (./awsGithub). */
 export async function awsOctokit(base: AwsBase): Promise<Octokit> {
-  // the GitHub App when its secret exists (short-lived installation tokens), else the token (PAT)
-  const appSecret = await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_APP_SECRET_ID });
-  const app = appSecret
-    ? parseGithubAppSecret(appSecret, base.config.HELMGATE_GITHUB_APP_SECRET_ID)
-    : undefined;
-  const token = app
-    ? undefined
-    : await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_TOKEN_ID });
-  return createGithubClient({
-    ...(app ? { app } : token ? { auth: token } : {}),
-    baseUrl: base.config.HELMGATE_GITHUB_API_URL,
-    logger: base.logger,
-  });
+  return (await awsGithub(base)).octokit;
 }
 
 /** The runner's Lambda (async invoke): from the webhook, approvals, Slack, the sweeper and itself. */
@@ -148,7 +184,7 @@ export async function awsNotifier(base: AwsBase): Promise<Notifier> {
         publicUrl: base.config.HELMGATE_PUBLIC_URL,
       }),
     );
-  if (await base.secrets.tryResolve({ secret: base.config.HELMGATE_GITHUB_TOKEN_ID }))
+  if ((await awsGithub(base)).configured)
     notifiers.push(
       new GithubDeploymentsReporter({
         octokit: await awsOctokit(base),
@@ -184,12 +220,10 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
   };
   /** where branches point and how commits relate: GitHub's refs and compare APIs, helmgate's token */
   const branchState = once(async () => new GithubBranchState(await awsOctokit(base())));
-  /** helmgate's GitHub client, when a GitHub token is configured (read permissions) */
+  /** helmgate's GitHub client, when a GitHub App or token is configured (read permissions) */
   const github = once(async () => {
-    const b = base();
-    return (await b.secrets.tryResolve({ secret: b.config.HELMGATE_GITHUB_TOKEN_ID }))
-      ? awsOctokit(b)
-      : undefined;
+    const g = await awsGithub(base());
+    return g.configured ? g.octokit : undefined;
   });
   const readAccessOf = (b: AwsBase) =>
     readAccessFrom({
@@ -247,9 +281,10 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
     async webhook() {
       const b = base();
       const { config } = b;
+      const github = await awsGithub(b);
       return {
         store: b.store,
-        source: new GithubContentsSource(await awsOctokit(b)),
+        source: new GithubContentsSource(github.octokit),
         dispatcher: awsDispatcher(b),
         notifier: await awsNotifier(b),
         clock: systemClock,
@@ -266,7 +301,10 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
           config.HELMGATE_WEBHOOK_SECRET_ID,
           SECRET_TTL_MS,
           systemClock,
+          // the App's own webhook secret verifies the App's deliveries
+          config.HELMGATE_GITHUB_APP_SECRET_ID,
         ),
+        ...(github.installations ? { githubApp: github.installations } : {}),
       };
     },
 
@@ -324,9 +362,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
       // teams grant nothing (logins still do) rather than trusting what was true at login
       const membership = cached(
         async (): Promise<TeamMembership> =>
-          (await b.secrets.tryResolve({ secret: b.config.HELMGATE_GITHUB_TOKEN_ID }))
-            ? githubTeamMembership(await awsOctokit(b))
-            : noTeamMembership,
+          (await awsGithub(b)).configured ? githubTeamMembership(await awsOctokit(b)) : noTeamMembership,
         SECRET_TTL_MS,
         systemClock,
       );
@@ -354,6 +390,8 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         githubApiUrl: config.HELMGATE_GITHUB_API_URL,
         secrets: b.secrets,
         oauthSecretId: config.HELMGATE_OAUTH_SECRET_ID,
+        githubAppSecretId: config.HELMGATE_GITHUB_APP_SECRET_ID,
+        redactor: b.redactor,
         signingKey: signingKeyOf(b),
         ttlMs: SECRET_TTL_MS,
         clock: systemClock,

@@ -16,6 +16,7 @@ import { InProcessBackgroundWork } from '../dispatch/background';
 import { type DeployJob, InProcessDispatcher } from '../dispatch/dispatcher';
 import { createProcessRunner } from '../exec/command-runner';
 import { type Git, gitOver } from '../exec/git';
+import { githubAppSecretValues, parseGithubAppSecret } from '../github/app-auth';
 import { type BranchState, LocalBranchState } from '../github/branch-state';
 import { LocalGitSource } from '../github/local-git-source';
 import { createGithubClient } from '../github/octokit';
@@ -47,6 +48,9 @@ import {
   slackCredentialsFrom,
   webhookSecretsFrom,
 } from './shared';
+
+/** the GitHub App's secret in the local secrets file (same name as in Secrets Manager) */
+const LOCAL_GITHUB_APP_SECRET = 'helmgate/github-app';
 
 export interface LocalGraphOptions {
   repoDir: string;
@@ -175,16 +179,22 @@ export async function composeLocal(opts: LocalGraphOptions) {
       })
     : undefined;
 
-  // GitHub, when `helmgate/github-token` is in the secrets file: deployment statuses (whose links lead
-  // to the approval pages) and the read permission of logged-in users
-  const githubToken = await secrets.tryResolve({ secret: 'helmgate/github-token' });
-  const octokit = githubToken
-    ? createGithubClient({
-        auth: githubToken,
-        baseUrl: opts.githubApiUrl ?? 'https://api.github.com',
-        logger,
-      })
-    : undefined;
+  // GitHub, when `helmgate/github-app` (a GitHub App) or `helmgate/github-token` is in the secrets
+  // file: deployment statuses (whose links lead to the approval pages) and the read permission of
+  // logged-in users
+  const githubAppText = await secrets.tryResolve({ secret: LOCAL_GITHUB_APP_SECRET });
+  const githubApp = githubAppText ? parseGithubAppSecret(githubAppText, LOCAL_GITHUB_APP_SECRET) : undefined;
+  for (const v of githubApp ? githubAppSecretValues(githubApp) : []) redactor.register(v);
+  const githubToken = githubApp ? undefined : await secrets.tryResolve({ secret: 'helmgate/github-token' });
+  const octokit =
+    githubApp || githubToken
+      ? createGithubClient({
+          ...(githubApp ? { app: githubApp } : { auth: githubToken as string }),
+          baseUrl: opts.githubApiUrl ?? 'https://api.github.com',
+          logger,
+          clock,
+        })
+      : undefined;
   const branchState = opts.branchState ?? new LocalBranchState(opts.repoDir, git);
 
   const notifiers: Notifier[] = [new ConsoleNotifier(logger), ...(opts.notifiers ?? [])];
@@ -332,6 +342,7 @@ export async function composeLocal(opts: LocalGraphOptions) {
         opts.webhookSecretId ?? 'helmgate/github-webhook',
         WEBHOOK_SECRET_TTL_MS,
         clock,
+        LOCAL_GITHUB_APP_SECRET,
       ),
     },
     /** handlers/deployments.ts */
@@ -371,6 +382,8 @@ export async function composeLocal(opts: LocalGraphOptions) {
       githubApiUrl: opts.githubApiUrl ?? 'https://api.github.com',
       secrets,
       oauthSecretId: 'helmgate/github-oauth',
+      githubAppSecretId: LOCAL_GITHUB_APP_SECRET,
+      redactor,
       signingKey,
       ttlMs: SECRET_TTL_MS,
       clock,

@@ -4,7 +4,7 @@
  */
 import type { ApproversConfig } from '../approval/approval-port';
 import { ApprovalService, type ApprovalServiceDeps, type ApproversKey } from '../approval/approval-service';
-import { type GithubOAuthConfig, parseOAuthClient } from '../auth/github-oauth';
+import { appLoginClient, type GithubOAuthConfig, parseOAuthClient } from '../auth/github-oauth';
 import { githubRepositoryPermission, parseApiTokens, ReadAccess } from '../auth/read-access';
 import { cookieSettingsFor } from '../auth/session';
 import type { SessionRegistry } from '../auth/session-registry';
@@ -13,6 +13,7 @@ import type { Clock } from '../clock';
 import type { ChartDigestResolver } from '../deploy/plan';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { HelmgateError } from '../errors';
+import { parseGithubAppSecret } from '../github/app-auth';
 import type { Ancestry, GithubRequester } from '../github/branch-state';
 import type { CachedDigests } from '../helm/chart-digest';
 import { repositoryChartDigests } from '../helm/chart-digest';
@@ -144,10 +145,17 @@ export function webhookSecretsFrom(
   secretId: string,
   ttlMs: number,
   clock: Clock,
+  /** the GitHub App secret: its `webhookSecret` signs the App's deliveries */
+  githubAppSecretId?: string,
 ): () => Promise<string[]> {
   return cached(
     async () => {
       const list = parseSecretList(await secrets.tryResolve({ secret: secretId }));
+      const appText = githubAppSecretId ? await secrets.tryResolve({ secret: githubAppSecretId }) : undefined;
+      if (appText) {
+        const app = parseGithubAppSecret(appText, githubAppSecretId);
+        if (app.webhookSecret) list.push(app.webhookSecret);
+      }
       for (const s of list) redactor.register(s);
       return list;
     },
@@ -176,6 +184,10 @@ export function authDepsFrom(i: {
   githubApiUrl: string;
   secrets: SecretResolver;
   oauthSecretId: string;
+  /** the GitHub App secret: its client id and secret, when present, are the login's (the OAuth app is the fallback) */
+  githubAppSecretId?: string;
+  /** learns the login's client secret */
+  redactor?: Redactor;
   signingKey: () => Promise<string>;
   ttlMs: number;
   clock: Clock;
@@ -195,7 +207,20 @@ export function authDepsFrom(i: {
   return {
     oauth,
     oauthClient: cached(
-      async () => parseOAuthClient(await i.secrets.tryResolve({ secret: i.oauthSecretId }), i.oauthSecretId),
+      async () => {
+        // the GitHub App's user authorization when its secret has client credentials; else the OAuth app
+        const appSecret = i.githubAppSecretId
+          ? await i.secrets.tryResolve({ secret: i.githubAppSecretId })
+          : undefined;
+        const client =
+          (appSecret && i.githubAppSecretId ? appLoginClient(appSecret, i.githubAppSecretId) : undefined) ??
+          ({
+            ...parseOAuthClient(await i.secrets.tryResolve({ secret: i.oauthSecretId }), i.oauthSecretId),
+            kind: 'oauth-app',
+          } as const);
+        i.redactor?.register(client.clientSecret);
+        return client;
+      },
       i.ttlMs,
       i.clock,
     ),

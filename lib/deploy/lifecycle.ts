@@ -45,8 +45,13 @@ export interface ReleaseResult {
   errorTail?: string;
   /** what the cluster showed when it failed: pods, container states, events, log tails (redacted) */
   diagnosis?: ReleaseDiagnosis;
-  /** the revision it was rolled back to after the deployment failed (policy `rollback`) */
+  /**
+   * the revision it was rolled back to after the deployment failed: a release whose helm upgrade failed
+   * always, the others it changed under policy `rollback`
+   */
   rolledBackTo?: number;
+  /** a first install whose helm upgrade failed, uninstalled after its diagnosis (nothing ran before it) */
+  uninstalled?: boolean;
   /** a release removed from deploy.yaml: uninstalled by this deployment, or kept (policy, approval) */
   pruned?: 'uninstalled' | 'kept';
 }

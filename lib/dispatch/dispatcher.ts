@@ -8,8 +8,10 @@ export interface DeployJob {
   /**
    * `deploy` (default): run a queued deployment. `offer`: plan a deployment that waits for approval
    * (the runner has the tree; the webhook only reads one file) and open its approval request.
+   * `preview`: render the rendered-manifest diff of a deployment whose approval is open, with that
+   * deployment's own environment credentials, and record it on the request (lib/runner/preview-job.ts).
    */
-  purpose?: 'deploy' | 'offer';
+  purpose?: 'deploy' | 'offer' | 'preview';
 }
 
 /** Port: starts the deploy runner without waiting for it. */

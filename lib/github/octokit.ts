@@ -1,9 +1,15 @@
 import { Octokit } from '@octokit/core';
 import { retry } from '@octokit/plugin-retry';
 import { type ThrottlingOptions, throttling } from '@octokit/plugin-throttling';
-import type { Clock } from '../clock';
+import { type Clock, systemClock } from '../clock';
 import type { Logger } from '../log/logger';
-import { type GithubAppSecret, githubAppAuthOptions } from './app-auth';
+import {
+  expiryAwareTokenCache,
+  type GithubAppSecret,
+  InstallationDirectory,
+  type InstallationTarget,
+  installationRoutingAuth,
+} from './app-auth';
 
 /**
  * Octokit with GitHub's recommended resilience: `@octokit/plugin-retry` retries 5xx and network
@@ -17,8 +23,13 @@ export type ResilientOctokit = InstanceType<typeof ResilientOctokit>;
 export interface GithubClientOptions {
   baseUrl: string;
   auth?: string;
-  /** a GitHub App installation instead of a token (./app-auth.ts); wins over `auth` */
+  /**
+   * a GitHub App instead of a token (./app-auth.ts); wins over `auth`: each repository's requests
+   * carry a token of the installation that serves it
+   */
   app?: GithubAppSecret;
+  /** with `app`: share this directory of installations (the webhook verifies through it too) */
+  installations?: InstallationDirectory;
   /** when installation tokens expire (tests move it) */
   clock?: Clock;
   /** where rate-limit waits are reported */
@@ -56,6 +67,18 @@ const unspaced = {
 } as unknown as NonNullable<ThrottlingOptions['write']>;
 
 export function createGithubClient(opts: GithubClientOptions): ResilientOctokit {
+  return createGithubAppClient(opts).octokit;
+}
+
+/**
+ * The GitHub client and, with `opts.app`, the directory of the App's installations its requests are
+ * routed through (looked up with the App JWT through this same client, so retries and rate limits
+ * apply to the look-ups too).
+ */
+export function createGithubAppClient(opts: GithubClientOptions): {
+  octokit: ResilientOctokit;
+  installations: InstallationDirectory | undefined;
+} {
   const maxWait = opts.maxRateLimitWaitSeconds ?? 10;
   const base = opts.retryAfterBaseMs ?? 1000;
   const onLimit =
@@ -71,9 +94,32 @@ export function createGithubClient(opts: GithubClientOptions): ResilientOctokit 
       });
       return wait;
     };
-  return new ResilientOctokit({
+  const clock = opts.clock ?? systemClock;
+  let octokit: ResilientOctokit | undefined;
+  const installations = opts.app
+    ? (opts.installations ??
+      new InstallationDirectory({
+        lookup: (target) => lookupInstallation(octokit as ResilientOctokit, target),
+        clock,
+        ...(opts.app.installationId !== undefined ? { pinned: opts.app.installationId } : {}),
+        ...(opts.logger ? { logger: opts.logger } : {}),
+      }))
+    : undefined;
+  octokit = new ResilientOctokit({
     baseUrl: opts.baseUrl,
-    ...(opts.app ? githubAppAuthOptions(opts.app, opts.clock) : opts.auth ? { auth: opts.auth } : {}),
+    ...(opts.app && installations
+      ? {
+          authStrategy: installationRoutingAuth,
+          auth: {
+            appId: opts.app.appId,
+            privateKey: opts.app.privateKey,
+            installations,
+            cache: expiryAwareTokenCache(clock),
+          },
+        }
+      : opts.auth
+        ? { auth: opts.auth }
+        : {}),
     ...(opts.fetch ? { request: { fetch: opts.fetch } } : {}),
     retry: { retries: opts.retries ?? 2, retryAfterBaseValue: base },
     throttle: {
@@ -84,4 +130,26 @@ export function createGithubClient(opts: GithubClientOptions): ResilientOctokit 
       onSecondaryRateLimit: onLimit('secondary'),
     },
   });
+  return { octokit, installations };
+}
+
+/** GitHub's answer to "which installation of this App covers the target" (JWT-authenticated). */
+async function lookupInstallation(
+  octokit: ResilientOctokit,
+  target: InstallationTarget,
+): Promise<number | undefined> {
+  try {
+    const res =
+      target.kind === 'repository'
+        ? await octokit.request('GET /repos/{owner}/{repo}/installation', {
+            owner: target.owner,
+            repo: target.repo,
+          })
+        : await octokit.request('GET /orgs/{org}/installation', { org: target.org });
+    const id = (res.data as { id?: unknown }).id;
+    return typeof id === 'number' && Number.isInteger(id) && id > 0 ? id : undefined;
+  } catch (e) {
+    if ((e as { status?: number }).status === 404) return undefined;
+    throw e;
+  }
 }

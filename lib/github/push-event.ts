@@ -38,6 +38,8 @@ export const PushEvent = z.object({
   /** the commits this push adds (GitHub lists up to 2048) */
   commits: z.array(PushCommit).max(5000).default([]),
   pusher: z.object({ name: z.string().optional() }).partial().optional(),
+  /** set when a GitHub App delivered the push: a hint only (lib/github/app-auth.ts InstallationDirectory) */
+  installation: z.object({ id: z.number().int().positive() }).optional(),
   sender: z.object({ login: z.string().optional() }).partial().optional(),
 });
 export type PushEvent = z.infer<typeof PushEvent>;

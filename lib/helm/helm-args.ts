@@ -32,8 +32,9 @@ export interface UpgradeInstallArgsInput extends HelmReleaseArgsInput {
   /** `--wait` (helm 4: the watcher strategy). Off by default: health checks run after helm. */
   wait?: boolean;
   /**
-   * `--rollback-on-failure` (helm 3's `--atomic`). Default true. Helm 4 turns `--wait=watcher` on with it,
-   * so it needs an API server that supports watches.
+   * `--rollback-on-failure` (helm 3's `--atomic`). Default false, and helmgate never sets it: helm would
+   * roll back (and so replace the failing pods) before the runner could read why they failed; the runner
+   * undoes a failed upgrade itself, after its diagnosis (issue 13, lib/helm/release-deployer.ts).
    */
   rollbackOnFailure?: boolean;
   /** default true */
@@ -63,7 +64,7 @@ export function upgradeInstallArgs(input: UpgradeInstallArgsInput): string[] {
   args.push(...valuesArgs(input));
   args.push('--history-max', String(nonNegativeInt(input.historyMax ?? DEFAULT_HISTORY_MAX, 'history max')));
   args.push('--timeout', timeout(input.timeoutSeconds));
-  if (input.rollbackOnFailure ?? true) args.push('--rollback-on-failure');
+  if (input.rollbackOnFailure) args.push('--rollback-on-failure');
   if (input.wait) args.push('--wait');
   args.push(...extraFlags(input.extraFlags));
   return args;

@@ -170,8 +170,6 @@ export interface HelmRunnerOptions {
   baseEnv?: Readonly<Record<string, string | undefined>>;
   /** Flags for `upgrade` only; tests pass `--disable-openapi-validation` for the loopback API stand-in. */
   upgradeFlags?: readonly string[];
-  /** `--rollback-on-failure` on upgrades (default true). Helm 4 implies `--wait=watcher` with it. */
-  rollbackOnFailure?: boolean;
   /** Process timeout for quick commands (status, history, list, template, pull). Default 120 s. */
   quickTimeoutMs?: number;
 }
@@ -262,7 +260,6 @@ export function createHelmRunner(opts: HelmRunnerOptions): HelmRunner {
           secretValuesOnStdin: stdin !== undefined,
           timeoutSeconds: input.timeoutSeconds,
           wait: input.wait ?? false,
-          rollbackOnFailure: opts.rollbackOnFailure ?? true,
           ...(opts.upgradeFlags ? { extraFlags: opts.upgradeFlags } : {}),
         }),
         ...connection(),

@@ -69,6 +69,12 @@ export interface DeployReleaseResult {
   /** The last lines of helm's stderr, redacted. */
   errorTail?: string;
   recovered?: RecoveredRelease;
+  /**
+   * The release's latest revision before this call's first upgrade (after any recovery); null when it
+   * was not installed. Absent when it was never read (deferred before the first attempt). A failed
+   * upgrade is undone against it (undoFailedUpgrade).
+   */
+  before?: number | null;
 }
 
 export interface RenderReleaseResult {
@@ -160,6 +166,7 @@ export async function deployRelease(
   let checkPending = true;
   let phase: 'status' | 'recovery' | 'upgrade' = 'status';
   let recovered: RecoveredRelease | undefined;
+  let before: number | null | undefined;
 
   const attempt = async (attemptNumber: number): Promise<number> => {
     let b = budget();
@@ -174,9 +181,13 @@ export async function deployRelease(
     attempts++;
     if (checkPending) {
       phase = 'status';
-      const r = await recoverIfPending(deps, input, b, (p) => {
+      const { recovered: r, current } = await recoverIfPending(deps, input, b, (p) => {
         phase = p;
       });
+      // what a failed upgrade is undone against: the latest revision before this call's first upgrade
+      // (a recovery's rollback wrote the next one; its uninstall left none)
+      if (before === undefined)
+        before = !r ? current : r.toRevision !== undefined && current !== null ? current + 1 : null;
       if (r) {
         recovered = r;
         log?.warn('recovered a release left pending by an earlier run', {
@@ -234,6 +245,7 @@ export async function deployRelease(
       attempts,
       durationMs: now() - started,
       ...(recovered ? { recovered } : {}),
+      ...(before !== undefined ? { before } : {}),
     };
   } catch (e) {
     const durationMs = now() - started;
@@ -247,6 +259,7 @@ export async function deployRelease(
         ...(after.classification ? { classification: after.classification } : {}),
         ...(after.errorTail ? { errorTail: after.errorTail } : {}),
         ...(recovered ? { recovered } : {}),
+        ...(before !== undefined ? { before } : {}),
       };
     }
     return {
@@ -255,6 +268,7 @@ export async function deployRelease(
       durationMs,
       ...failureFields(e, phase),
       ...(recovered ? { recovered } : {}),
+      ...(before !== undefined ? { before } : {}),
     };
   }
 }
@@ -264,9 +278,9 @@ async function recoverIfPending(
   input: DeployReleaseInput,
   b: Extract<TimeBudget, { kind: 'run' }>,
   enter: (phase: 'recovery') => void,
-): Promise<RecoveredRelease | undefined> {
+): Promise<{ recovered?: RecoveredRelease; current: number | null }> {
   const current = await deps.helm.status(input.release, input.namespace);
-  if (!current || !PENDING_STATES.includes(current.status)) return undefined;
+  if (!current || !PENDING_STATES.includes(current.status)) return { current: current?.revision ?? null };
   enter('recovery');
   const history = await deps.helm.history(input.release, input.namespace);
   const target = rollbackTarget(history, current.revision);
@@ -278,10 +292,64 @@ async function recoverIfPending(
   };
   if (target !== undefined) {
     await deps.helm.rollback(input.release, input.namespace, target, opts);
-    return { from: current.status, toRevision: target };
+    return { recovered: { from: current.status, toRevision: target }, current: current.revision };
   }
   await deps.helm.uninstall(input.release, input.namespace, opts);
-  return { from: current.status };
+  return { recovered: { from: current.status }, current: current.revision };
+}
+
+/** What undoing a failed upgrade did (undoFailedUpgrade). */
+export type UndoResult =
+  | { outcome: 'rolled-back'; to: number }
+  | { outcome: 'uninstalled' }
+  /** helm made no revision (a template or API error before it wrote one): the release is as it was */
+  | { outcome: 'unchanged' }
+  | { outcome: 'failed'; to?: number; reason: string };
+
+/**
+ * Undoes a failed `upgrade --install`, as helm's `--rollback-on-failure` did, but only after the runner
+ * has read the failing pods (issue 13, item 2): the revision the failure left is rolled back to the one
+ * that ran before (the latest earlier `deployed`, see rollbackTarget); a first install that failed is
+ * uninstalled, so no broken release is left behind (it never served, and the next deployment installs it
+ * afresh). `before` is the latest revision before the upgrade (DeployReleaseResult.before): when helm
+ * wrote no newer one, nothing is touched. Never throws.
+ */
+export async function undoFailedUpgrade(
+  deps: Pick<ReleaseDeployerDeps, 'helm'>,
+  input: {
+    release: string;
+    namespace: string;
+    before: number | null;
+    timeoutSeconds: number;
+    processTimeoutMs: number;
+    signal?: AbortSignal;
+  },
+): Promise<UndoResult> {
+  const opts = {
+    timeoutSeconds: input.timeoutSeconds,
+    processTimeoutMs: input.processTimeoutMs,
+    ...(input.signal ? { signal: input.signal } : {}),
+  };
+  let to: number | undefined;
+  try {
+    const history = await deps.helm.history(input.release, input.namespace);
+    const latest = history.reduce((m, h) => Math.max(m, h.revision), 0);
+    if (latest === 0 || (input.before !== null && latest <= input.before)) return { outcome: 'unchanged' };
+    if (input.before === null) {
+      await deps.helm.uninstall(input.release, input.namespace, opts);
+      return { outcome: 'uninstalled' };
+    }
+    to = rollbackTarget(history, latest);
+    if (to === undefined) return { outcome: 'failed', reason: 'no earlier revision to return to' };
+    await deps.helm.rollback(input.release, input.namespace, to, opts);
+    return { outcome: 'rolled-back', to };
+  } catch (e) {
+    return {
+      outcome: 'failed',
+      ...(to !== undefined ? { to } : {}),
+      reason: isHelmError(e) ? `${e.classification.reason}: ${e.message}` : describeError(e),
+    };
+  }
 }
 
 /**

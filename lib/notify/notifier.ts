@@ -11,6 +11,15 @@ export interface Notifier {
   approvalRequested?(request: ApprovalRequestNotice): Promise<void>;
   /** An approval expires soon (the sweeper calls it once per approval request). */
   approvalReminder?(notice: ApprovalReminderNotice): Promise<void>;
+  /** The rendered-manifest diff of an open approval is ready (or why it is not): its summary lines. */
+  manifestsPreviewed?(notice: ManifestsPreviewNotice): Promise<void>;
+}
+
+export interface ManifestsPreviewNotice {
+  deployment: Deployment;
+  approvalUrl: string;
+  /** `web: objects 2 changed (ConfigMap/web-config, Deployment/web)`, or why there is no diff */
+  summary: string[];
 }
 
 /** A reminder that an approval will expire soon. The link is not repeated: only its hash is stored. */
@@ -53,6 +62,9 @@ export class ConsoleNotifier implements Notifier {
   }
   async approvalReminder(r: ApprovalReminderNotice): Promise<void> {
     logReminder(this.logger, r);
+  }
+  async manifestsPreviewed(r: ManifestsPreviewNotice): Promise<void> {
+    this.logger.info('rendered manifest diff ready', { deploymentId: r.deployment.id, summary: r.summary });
   }
   async approvalRequested(r: ApprovalRequestNotice): Promise<void> {
     this.logger.info('approval requested', {
@@ -107,6 +119,17 @@ export class FanOutNotifier implements Notifier {
         n.approvalRequested
           ? n
               .approvalRequested(r)
+              .catch((e) => this.logger.warn('notifier failed', { deploymentId: r.deployment.id, err: e }))
+          : undefined,
+      ),
+    );
+  }
+  async manifestsPreviewed(r: ManifestsPreviewNotice): Promise<void> {
+    await Promise.all(
+      this.notifiers.map((n) =>
+        n.manifestsPreviewed
+          ? n
+              .manifestsPreviewed(r)
               .catch((e) => this.logger.warn('notifier failed', { deploymentId: r.deployment.id, err: e }))
           : undefined,
       ),

@@ -9,7 +9,7 @@ import { resolveInTree, UnsafeSourceError, verifyTree } from '../github/source-t
 import { sha256File } from '../helm/chart-cache';
 import type { HelmChartSource, HelmConnection } from '../helm/helm-args';
 import { createHelmRunner, type HelmRunner } from '../helm/helm-runner';
-import { deployRelease, type RetryPolicy, renderRelease } from '../helm/release-deployer';
+import { deployRelease, type RetryPolicy, renderRelease, undoFailedUpgrade } from '../helm/release-deployer';
 import { type ReleaseStates, releaseKey } from '../helm/release-states';
 import { guardFor, type OutboundFor, type OutboundGuard, OutboundRefusedError } from '../http/outbound-guard';
 import type { Logger } from '../log/logger';
@@ -96,8 +96,19 @@ export interface HelmClusterOptions {
   outbound?: OutboundFor;
   sleep?: (ms: number) => Promise<void>;
   retry?: Partial<RetryPolicy>;
-  /** `--rollback-on-failure` (helm 4 then waits with watches; the loopback stand-in has none). Default true. */
+  /**
+   * A release whose helm upgrade fails is undone by the runner, as helm's `--rollback-on-failure` did, but
+   * only after its failing pods were read (issue 13, item 2): back to the revision that ran before, a failed
+   * first install uninstalled (lib/helm/release-deployer.ts undoFailedUpgrade). Helm is then run with
+   * `--wait` (watcher), as that flag implied, so a revision that never becomes ready fails helm. Default true.
+   */
   rollbackOnFailure?: boolean;
+  /**
+   * Time kept back from each helm attempt for the diagnosis and the undo after it fails (ms); default
+   * UNDO_RESERVE_MS. Part of the deadline logic: a failed upgrade must still be rolled back in this
+   * invocation.
+   */
+  undoReserveMs?: number;
   /** an attempt that cannot get this much helm `--timeout` is handed off; default 30 (tests: less) */
   minAttemptSeconds?: number;
   /** `--wait` on upgrades. Default false: the health checks below do the waiting, with reasons. */
@@ -106,6 +117,28 @@ export interface HelmClusterOptions {
 }
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Kept back from a helm attempt for what follows its failure: the diagnosis (≤ 30 s), then the undo. */
+export const UNDO_RESERVE_MS = 60_000;
+
+/**
+ * How long the diagnosis and the undo of a failed upgrade may take, from what is left before `deadline`
+ * (the runner's; its safety margin before Lambda's limit lies beyond it). The diagnosis gets a third of
+ * what is left (5–30 s). The rollback's `--timeout` is what is left less 10 s, between 10 s and the
+ * release's timeout (it runs without `--wait`, so that only bounds hooks), and its process gets 10 s more:
+ * even started past the deadline it ends within 20 s, inside the runner's margin (60 s).
+ */
+export function undoBudget(opts: { deadline: number; now: number; timeoutSeconds: number }): {
+  diagnoseMs: number;
+  rollback: { timeoutSeconds: number; processTimeoutMs: number };
+} {
+  const left = opts.deadline - opts.now;
+  const timeoutSeconds = Math.max(10, Math.min(opts.timeoutSeconds, Math.floor(left / 1000) - 10));
+  return {
+    diagnoseMs: Math.max(5_000, Math.min(30_000, Math.floor(left / 3))),
+    rollback: { timeoutSeconds, processTimeoutMs: timeoutSeconds * 1000 + 10_000 },
+  };
+}
 
 /**
  * The ClusterConnector over the real helm binary: pulls pinned charts (from the image's chart cache when
@@ -141,7 +174,6 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
           helmBin: opts.helmBin,
           homeDir,
           redactor: opts.redactor,
-          rollbackOnFailure: opts.rollbackOnFailure ?? true,
           ...(access ? { connection: access.helm } : {}),
           ...(access?.upgradeFlags ? { upgradeFlags: access.upgradeFlags } : {}),
           ...(opts.baseEnv ? { baseEnv: opts.baseEnv } : {}),
@@ -238,6 +270,7 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
         async runRelease(release, input) {
           const chart = await charts.resolve(release, input.sourceDir);
           if ('failure' in chart) return { status: 'failed', attempts: 1, reason: chart.failure };
+          const undo = opts.rollbackOnFailure ?? true;
           const r = await deployRelease(
             {
               helm,
@@ -250,18 +283,26 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
             {
               ...helmInput(release, chart.source, input),
               timeoutSeconds: release.timeoutSeconds,
-              wait: opts.wait ?? false,
-              deadline: input.deadline,
+              // helm waits for the workloads, as `--rollback-on-failure` made it: not ready in time fails helm
+              wait: opts.wait ?? undo,
+              // what follows a failure (diagnosis, undo) must still fit before the deadline
+              deadline: input.deadline - (undo ? (opts.undoReserveMs ?? UNDO_RESERVE_MS) : 0),
             },
           );
           const out = outcome(r);
           if (r.recovered)
             log.warn('stuck release recovered before the upgrade', { release: release.name, ...r.recovered });
           /** what the cluster shows about the failure, collected now: before any rollback (issue 13) */
+          const budget = () =>
+            undoBudget({
+              deadline: input.deadline,
+              now: opts.clock.now().getTime(),
+              timeoutSeconds: release.timeoutSeconds,
+            });
           const diagnosed = async (o: ReleaseOutcome): Promise<ReleaseOutcome> => {
             const diagnose = access.kube.diagnose?.bind(access.kube);
             if (!diagnose) return o;
-            const diagnosis = await withDeadline(`diagnosing ${release.name}`, 30_000, () =>
+            const diagnosis = await withDeadline(`diagnosing ${release.name}`, budget().diagnoseMs, () =>
               diagnose({
                 namespace: release.namespace,
                 release: release.name,
@@ -275,7 +316,28 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
             const empty = diagnosis && diagnosis.pods.length === 0 && !diagnosis.error;
             return diagnosis && !(empty && o.failure === 'helm') ? { ...o, diagnosis } : o;
           };
-          if (out.status === 'failed') return diagnosed({ ...out, failure: 'helm' });
+          if (out.status === 'failed') {
+            // the evidence first, then the undo: rolling back replaces the failing pods, and their logs with them
+            const failed = await diagnosed({ ...out, failure: 'helm' });
+            if (!undo || r.before === undefined) return failed;
+            const undone = await undoFailedUpgrade(
+              { helm },
+              {
+                release: release.name,
+                namespace: release.namespace,
+                before: r.before,
+                ...budget().rollback,
+              },
+            );
+            if (undone.outcome === 'failed')
+              log.error('undoing the failed upgrade failed', {
+                release: release.name,
+                reason: undone.reason,
+              });
+            else if (undone.outcome !== 'unchanged')
+              log.warn('failed upgrade undone after its diagnosis', { release: release.name, ...undone });
+            return undone.outcome === 'unchanged' ? failed : { ...failed, undone };
+          }
           if (out.status !== 'succeeded') return out;
           const { health } = release;
           if (!health.workloads && health.http.length === 0) return out;

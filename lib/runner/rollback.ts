@@ -12,7 +12,8 @@ export interface RollbackStep {
   release: string;
   /** the revision it was rolled back to */
   to?: number;
-  outcome: 'rolled-back' | 'left' | 'failed';
+  /** `uninstalled`: a failed first install (its upgrade failed, nothing ran before it) */
+  outcome: 'rolled-back' | 'uninstalled' | 'left' | 'failed';
   reason?: string;
 }
 
@@ -82,12 +83,16 @@ export async function rollbackEnvironment(input: {
 /** `rolled back to web r3, db r7; app left at its first install` */
 export function describeRollback(steps: readonly RollbackStep[]): string {
   const done = steps.filter((s) => s.outcome === 'rolled-back').map((s) => `${s.release} r${s.to}`);
+  const uninstalled = steps.filter((s) => s.outcome === 'uninstalled').map((s) => s.release);
   const left = steps.filter((s) => s.outcome === 'left').map((s) => `${s.release} (${s.reason})`);
-  const failed = steps.filter((s) => s.outcome === 'failed').map((s) => `${s.release} to r${s.to}`);
+  const failed = steps
+    .filter((s) => s.outcome === 'failed')
+    .map((s) => (s.to !== undefined ? `${s.release} to r${s.to}` : s.release));
   const parts = [
-    done.length ? `rolled back to ${done.join(', ')}` : 'rolled back nothing',
+    done.length ? `rolled back to ${done.join(', ')}` : uninstalled.length ? '' : 'rolled back nothing',
+    ...(uninstalled.length ? [`uninstalled the failed first install of ${uninstalled.join(', ')}`] : []),
     ...(left.length ? [`left in place: ${left.join(', ')}`] : []),
     ...(failed.length ? [`rollback FAILED for ${failed.join(', ')}`] : []),
   ];
-  return parts.join('; ');
+  return parts.filter(Boolean).join('; ');
 }

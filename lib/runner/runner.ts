@@ -19,6 +19,7 @@ import { type RecordedRelease, skipDecision } from '../deploy/skip-unchanged';
 import type { DeployJob, Dispatcher } from '../dispatch/dispatcher';
 import { describeError, HelmgateError } from '../errors';
 import type { FetchedTree, RepoSource } from '../github/repo-source';
+import type { UndoResult } from '../helm/release-deployer';
 import { type ReleaseStates, releaseKey } from '../helm/release-states';
 import { type Applied, handle, movedOrCurrent } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
@@ -31,8 +32,9 @@ import { SecretMissingError, type SecretResolver } from '../secrets/secrets-prov
 import type { DeploymentStore } from '../store/deployment-store';
 import { DEFAULT_STEP_DEADLINES, type StepDeadlines, withDeadline } from './deadline';
 import { previewManifests, type SessionOpenContext } from './manifest-preview';
+import { runPreviewJob } from './preview-job';
 import { PLAN_SNAPSHOT_KIND, planSnapshotId, pruneRemoved } from './prune';
-import { describeRollback, rollbackEnvironment } from './rollback';
+import { describeRollback, type RollbackStep, rollbackEnvironment } from './rollback';
 import { directorySourceReader } from './source-reader';
 import { openWorkDir } from './work-dir';
 
@@ -47,6 +49,8 @@ export interface ReleaseOutcome {
   failure?: 'helm' | 'health';
   /** what the cluster showed when it failed (collected before any rollback) */
   diagnosis?: ReleaseDiagnosis;
+  /** a failed helm upgrade, undone after its diagnosis: rolled back, or a first install uninstalled */
+  undone?: Exclude<UndoResult, { outcome: 'unchanged' }>;
 }
 
 export interface ClusterSession {
@@ -98,11 +102,15 @@ export interface FinishedHook {
       source?: SourceReader;
       /** the tree on disk, when this run wrote it */
       sourceDir?: string;
-      manifestsFor?: (plan: EnvironmentPlan, waiting: Deployment) => Promise<ManifestDiff | undefined>;
     },
   ): Promise<void>;
   /** open the approval request of a deployment in `awaiting_approval` for this plan */
   offer(deploymentId: string, input: { plan: EnvironmentPlan; manifests?: ManifestDiff }): Promise<unknown>;
+  /** a `preview` job's rendered diff onto the open approval request (false: decided or re-bound meanwhile) */
+  recordPreview?(
+    deploymentId: string,
+    input: { planDigest: string; manifests?: ManifestDiff },
+  ): Promise<boolean>;
 }
 
 export interface RunnerDeps {
@@ -238,6 +246,24 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
   const existing = await deps.store.getDeployment(job.deploymentId);
   if (!existing) return { kind: 'not-runnable', reason: 'no such deployment' };
   if (job.purpose === 'offer') return offerApproval(deps, existing);
+  if (job.purpose === 'preview')
+    return runPreviewJob(
+      {
+        ...deps,
+        ...(deps.finished?.recordPreview
+          ? { recordPreview: deps.finished.recordPreview.bind(deps.finished) }
+          : {}),
+      },
+      existing,
+      async (sourceDir) => {
+        await withDeadline('fetching the commit', stepMs(deps, 'source'), (signal) =>
+          deps.source.extractTree(existing.repository, existing.sha, sourceDir, signal),
+        );
+        return withDeadline('planning', stepMs(deps, 'plan'), () =>
+          planAt(sourceDir, deps.deployConfigPath, existing, deps),
+        );
+      },
+    );
   const refused = refusal({ type: 'run-started', target: existing }, deps.clock.now().toISOString());
   if (refused) return { kind: 'not-runnable', reason: refused };
 
@@ -400,13 +426,11 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
     if (deps.finished) {
       const source = plan ? await tree.reader().catch(() => undefined) : undefined;
       await deps.finished
+        // the next environment's rendered diff is made by its own preview job, with its own credentials
         .onDeploymentFinished(result.deployment, {
           ...(plan ? { plan } : {}),
           ...(source ? { source } : {}),
           ...(tree.isWritten() ? { sourceDir } : {}),
-          // the next environment's approval shows what its cluster would change, rendered from this tree
-          manifestsFor: async (p, waiting) =>
-            previewManifests(deps, p, { sourceDir: await tree.written(), deployment: waiting }),
         })
         .catch((e) => log.error('promotion gate failed', { err: e }));
     }
@@ -612,7 +636,10 @@ async function runReleases(
     ]),
   );
   const byName = new Map(plan.releases.map((r) => [r.name, r]));
-  const healthFailed = new Set<string>();
+  // releases that reached the cluster and failed there (helm or health): policy `rollback` applies
+  const clusterFailed = new Set<string>();
+  // failed upgrades undone after their diagnosis, for the deployment's reason
+  const undoSteps: RollbackStep[] = [];
   const margin = deps.safetyMarginMs ?? 60_000;
   const deadline = deps.clock.now().getTime() + deps.remainingTimeMs() - margin;
   const force = deps.force ?? deployment.force ?? false;
@@ -729,8 +756,11 @@ async function runReleases(
         ...(out.reason ? { reason: deps.redactor.redact(out.reason) } : {}),
         ...(out.errorTail ? { errorTail: deps.redactor.redact(out.errorTail) } : {}),
         ...(out.diagnosis ? { diagnosis: out.diagnosis } : {}),
+        ...(out.undone?.outcome === 'rolled-back' ? { rolledBackTo: out.undone.to } : {}),
+        ...(out.undone?.outcome === 'uninstalled' ? { uninstalled: true } : {}),
       };
-      if (out.failure === 'health') healthFailed.add(name);
+      if (out.failure) clusterFailed.add(name);
+      if (out.undone) undoSteps.push(undoStep(name, out.undone));
       if (out.status === 'deferred') base.reason = 'handed to a fresh invocation (time limit)';
       record(base);
       if (out.status === 'succeeded' && out.revision !== undefined)
@@ -777,9 +807,12 @@ async function runReleases(
   const releases = [...results.values()];
   if (failedNames.length > 0 || outcomes.some(([, o]) => o === 'cancelled')) {
     const reasons = failedNames.map((n) => `${n}: ${results.get(n)?.reason ?? 'failed'}`);
-    // the diagnosis is already recorded (collected inside runRelease): only now is anything rolled back
-    const rolledBack =
-      healthFailed.size > 0 && session.mode === 'deploy' ? await rollbackOnFailure(deps, ctx, results) : '';
+    // the diagnosis is already recorded (collected inside runRelease, before a failed upgrade was undone
+    // there): only now is the rest of the environment rolled back, by the policy
+    const envSteps =
+      clusterFailed.size > 0 && session.mode === 'deploy' ? await rollbackOnFailure(deps, ctx, results) : [];
+    const steps = [...undoSteps, ...envSteps];
+    const rolledBack = steps.length > 0 ? describeRollback(steps) : '';
     return finish(deps, deployment, {
       outcome: 'failed',
       releases: [...results.values()],
@@ -830,18 +863,31 @@ async function runReleases(
   });
 }
 
+/** A failed upgrade's undo (helm-cluster.ts), as a step of the deployment's rollback summary. */
+function undoStep(release: string, undone: NonNullable<ReleaseOutcome['undone']>): RollbackStep {
+  if (undone.outcome === 'rolled-back') return { release, to: undone.to, outcome: 'rolled-back' };
+  if (undone.outcome === 'uninstalled') return { release, outcome: 'uninstalled' };
+  return {
+    release,
+    ...(undone.to !== undefined ? { to: undone.to } : {}),
+    outcome: 'failed',
+    reason: undone.reason,
+  };
+}
+
 /**
- * Policy `rollback` (issue 13, item 3): after a failed health check, every release this deployment
- * changed goes back to the revision that ran before, dependents first. Returns the summary for the
- * deployment's reason ('' under `keep`), and marks each release result with the revision it returned to.
+ * Policy `rollback` (issue 13, item 3): after a release failed in the cluster (its health check, or its
+ * helm upgrade — itself already undone), every other release this deployment changed goes back to the
+ * revision that ran before, dependents first. Returns the steps ([] under `keep`), and marks each release
+ * result with the revision it returned to.
  */
 async function rollbackOnFailure(
   deps: RunnerDeps,
   ctx: { deployment: Deployment; plan: EnvironmentPlan; session: ClusterSession },
   results: Map<string, ReleaseResult>,
-): Promise<string> {
+): Promise<RollbackStep[]> {
   const env = environmentPolicy(deps.policy, ctx.deployment.repository, ctx.deployment.environment);
-  if (!env || rollbackOnHealthFailure(env) === 'keep') return '';
+  if (!env || rollbackOnHealthFailure(env) === 'keep') return [];
   const changed = new Map<string, number>();
   for (const r of results.values())
     if ((r.status === 'succeeded' || r.status === 'failed') && r.revision !== undefined)
@@ -859,7 +905,7 @@ async function rollbackOnFailure(
       const r = results.get(s.release);
       if (r) results.set(s.release, { ...r, rolledBackTo: s.to });
     }
-  return describeRollback(steps);
+  return steps;
 }
 
 /** The deployment after a move: the moved one, or (lost write) what it is now, or what we had. */

@@ -1,5 +1,7 @@
 import {
+  CreateSecretCommand,
   GetSecretValueCommand,
+  PutSecretValueCommand,
   ResourceNotFoundException,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
@@ -28,6 +30,42 @@ export class SecretsManagerProvider implements SecretsProvider {
       throw new HelmgateError('internal', `Secrets Manager read of ${id} failed: ${(e as Error).name}`, {
         cause: e,
       });
+    }
+  }
+}
+
+/**
+ * Writes secrets (setup and bootstrap): `CreateSecret`, or `PutSecretValue` (a new current version)
+ * when the secret exists. Errors name the secret, never its value.
+ */
+export class SecretsManagerWriter {
+  constructor(private readonly client: SecretsManagerClient) {}
+
+  async putSecret(name: string, value: string): Promise<'created' | 'updated'> {
+    try {
+      await this.client.send(new CreateSecretCommand({ Name: name, SecretString: value }));
+      return 'created';
+    } catch (e) {
+      if ((e as { name?: string }).name !== 'ResourceExistsException')
+        throw new HelmgateError(
+          'unavailable',
+          `Secrets Manager could not create ${name}: ${(e as Error).name}`,
+          {
+            cause: e,
+          },
+        );
+    }
+    try {
+      await this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value }));
+      return 'updated';
+    } catch (e) {
+      throw new HelmgateError(
+        'unavailable',
+        `Secrets Manager could not update ${name}: ${(e as Error).name}`,
+        {
+          cause: e,
+        },
+      );
     }
   }
 }

@@ -1,6 +1,10 @@
 import type { Deployment, ReleaseResult } from '../deploy/deployment';
 import { formatDiagnosis } from '../deploy/diagnosis';
-import type { ApprovalReminderNotice, ApprovalRequestNotice } from '../notify/notifier';
+import type {
+  ApprovalReminderNotice,
+  ApprovalRequestNotice,
+  ManifestsPreviewNotice,
+} from '../notify/notifier';
 import { approveActionId, approveAllActionId, rejectActionId } from './interaction';
 
 /**
@@ -447,4 +451,23 @@ export function renderApprovalRequested(notice: ApprovalRequestNotice): SlackMes
   if (lines.length > 0)
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(lines.join('\n'), SECTION_MAX) } });
   return { text: `${environmentName(d)} waits for approval of ${shortSha(d.sha)}`, blocks };
+}
+
+/** The thread reply when an open approval's rendered diff is ready: objects changed per release. */
+export function renderManifestsPreviewed(notice: ManifestsPreviewNotice): SlackMessage {
+  const d = notice.deployment;
+  const env = escapeMrkdwn(environmentName(d));
+  const lines = notice.summary.slice(0, 40).map((l) => `• ${escapeMrkdwn(truncate(l, 200))}`);
+  const blocks: SlackBlock[] = [
+    {
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: `:mag: Rendered objects for *${env}* at \`${shortSha(d.sha)}\` (${link(notice.approvalUrl, 'full diff on the approval page')}):`,
+      },
+    },
+  ];
+  if (lines.length > 0)
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(lines.join('\n'), SECTION_MAX) } });
+  return { text: `rendered objects for ${environmentName(d)} at ${shortSha(d.sha)}`, blocks };
 }

@@ -3,7 +3,12 @@ import type { Clock } from '../clock';
 import type { Deployment } from '../deploy/deployment';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
-import type { ApprovalReminderNotice, ApprovalRequestNotice, Notifier } from '../notify/notifier';
+import type {
+  ApprovalReminderNotice,
+  ApprovalRequestNotice,
+  ManifestsPreviewNotice,
+  Notifier,
+} from '../notify/notifier';
 import type { AuditEntry, DeploymentStore } from '../store/deployment-store';
 import {
   commitStateOf,
@@ -13,6 +18,7 @@ import {
   renderApprovalRequested,
   renderCommitMessage,
   renderFailureDetails,
+  renderManifestsPreviewed,
   type SlackMessage,
   type Votes,
 } from './messages';
@@ -122,6 +128,25 @@ export class SlackNotifier implements Notifier {
       this.opts.logger
         .child({ deploymentId: d.id, sha: d.sha })
         .warn('slack approval reminder failed', { slackError: slackErrorCode(e) });
+    }
+  }
+
+  /** The rendered diff of an open approval, summarised in the commit's thread when it is ready. */
+  async manifestsPreviewed(notice: ManifestsPreviewNotice): Promise<void> {
+    const d = notice.deployment;
+    try {
+      const ref = await this.refresh(d);
+      if (!ref) return;
+      const msg = renderManifestsPreviewed({
+        ...notice,
+        deployment: this.redact(d),
+        summary: notice.summary.map((l) => this.opts.redactor?.redact(l) ?? l),
+      });
+      await this.postInThread(ref, msg);
+    } catch (e) {
+      this.opts.logger
+        .child({ deploymentId: d.id, sha: d.sha })
+        .warn('slack preview notice failed', { slackError: slackErrorCode(e) });
     }
   }
 

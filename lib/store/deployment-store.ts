@@ -1,5 +1,6 @@
 import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../approval/approval-request';
 import { type Deployment, type DeploymentStatus, edgeViolation } from '../deploy/lifecycle';
+import type { ManifestDiff } from '../deploy/manifest-diff';
 import { HelmgateError } from '../errors';
 import type { DeploymentPage, DeploymentQuery } from './deployment-query';
 
@@ -125,6 +126,15 @@ export interface DeploymentStore {
   ): Promise<boolean>;
   /** Marks the one reminder as sent; false when it already was (or the request is no longer pending). */
   markApprovalReminded(deploymentId: string, now: Date): Promise<boolean>;
+  /**
+   * The rendered diff a preview job made (absent: none is made, render-only), onto a request that is
+   * still pending and bound to the same plan digest (one conditional write); clears `manifestsPending`.
+   * False when the condition failed.
+   */
+  recordApprovalManifests(
+    deploymentId: string,
+    input: { planDigest: string; manifests?: ManifestDiff; summary: string[] },
+  ): Promise<boolean>;
   /**
    * Generic keyed items for other features (approvals, sessions): conditional put / get / update.
    * `ifNotExists`: only when absent; `unlessEqual`: only when absent or its `field` differs from

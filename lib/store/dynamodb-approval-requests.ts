@@ -6,6 +6,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../approval/approval-request';
+import type { ManifestDiff } from '../deploy/manifest-diff';
 import type { ReleaseChange } from '../deploy/plan-diff';
 import { isConditionFailure } from './dynamodb-errors';
 
@@ -199,6 +200,30 @@ export class DynamoDbApprovalRequests {
       ConditionExpression: 'attribute_exists(PK) AND #status = :pending AND attribute_not_exists(#reminded)',
       ExpressionAttributeNames: { '#reminded': 'remindedAt', '#status': 'status' },
       ExpressionAttributeValues: { ':at': now.toISOString(), ':pending': 'pending' },
+    });
+  }
+
+  /** A preview job's rendered diff: only onto a pending request bound to the same plan. */
+  async recordManifests(
+    id: string,
+    input: { planDigest: string; manifests?: ManifestDiff; summary: string[] },
+  ): Promise<boolean> {
+    return this.update(id, {
+      UpdateExpression: `SET ${input.manifests ? '#manifests = :m, ' : ''}#summary = :s REMOVE #pendingSince`,
+      ConditionExpression: 'attribute_exists(PK) AND #status = :pending AND #digest = :digest',
+      ExpressionAttributeNames: {
+        ...(input.manifests ? { '#manifests': 'manifests' } : {}),
+        '#summary': 'summary',
+        '#pendingSince': 'manifestsPending',
+        '#status': 'status',
+        '#digest': 'planDigest',
+      },
+      ExpressionAttributeValues: {
+        ...(input.manifests ? { ':m': input.manifests } : {}),
+        ':s': input.summary,
+        ':pending': 'pending',
+        ':digest': input.planDigest,
+      },
     });
   }
 

@@ -20,6 +20,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../approval/approval-request';
 import type { Deployment, DeploymentStatus } from '../deploy/deployment';
+import type { ManifestDiff } from '../deploy/manifest-diff';
 import { cryptoRandom, type Random } from '../random';
 import type { DeploymentPage, DeploymentQuery } from './deployment-query';
 import {
@@ -545,6 +546,12 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
   }
   markApprovalReminded(id: string, now: Date): Promise<boolean> {
     return this.approvals.markReminded(id, now);
+  }
+  recordApprovalManifests(
+    id: string,
+    input: { planDigest: string; manifests?: ManifestDiff; summary: string[] },
+  ): Promise<boolean> {
+    return this.approvals.recordManifests(id, input);
   }
 
   /** Raw table access for benches that scan the table (never for lib code: it goes through the port). */

@@ -114,7 +114,7 @@ function diagnosis(d: Deployment): string {
   return `<div id="diagnosis"><h2>Diagnosis</h2>${diagnosed
     .map(
       (r) =>
-        `<details open class="diagnosis" data-release="${escapeHtml(r.name)}"><summary>${escapeHtml(r.name)} (${escapeHtml(r.namespace)}) — collected ${escapeHtml(r.diagnosis?.at ?? '')}${r.rolledBackTo !== undefined ? `, before the rollback to revision ${escapeHtml(r.rolledBackTo)}` : ''}</summary><pre>${escapeHtml(r.diagnosis ? formatDiagnosis(r.diagnosis) : '')}</pre></details>`,
+        `<details open class="diagnosis" data-release="${escapeHtml(r.name)}"><summary>${escapeHtml(r.name)} (${escapeHtml(r.namespace)}) — collected ${escapeHtml(r.diagnosis?.at ?? '')}${r.rolledBackTo !== undefined ? `, before the rollback to revision ${escapeHtml(r.rolledBackTo)}` : r.uninstalled ? ', before the failed install was uninstalled' : ''}</summary><pre>${escapeHtml(r.diagnosis ? formatDiagnosis(r.diagnosis) : '')}</pre></details>`,
     )
     .join('')}</div>`;
 }
@@ -153,7 +153,7 @@ ${releasesTable(d)}
 ${errorTails(d)}
 ${diagnosis(d)}
 ${detail.request ? `<h2>What was ${detail.request.status === 'approved' ? 'approved' : 'offered for approval'}</h2>${changesSection(detail.request.changes)}` : ''}
-${detail.request?.manifests ? `<h2>Rendered objects</h2>${manifestSection(detail.request.manifests)}` : ''}
+${detail.request?.manifests || detail.request?.manifestsPending ? `<h2>Rendered objects</h2>${manifestSection(detail.request.manifests, detail.request)}` : ''}
 <h2>Timeline</h2>
 ${timeline(timelineOf(d, detail.audit), ctx.now)}
 <p><a href="${escapeHtml(`${deploymentHref(d)}?format=json`)}">This deployment as JSON</a></p>`;

@@ -49,8 +49,18 @@ export function changesSection(changes: readonly ReleaseChange[]): string {
   return parts.join('\n');
 }
 
-/** The rendered objects' diff: per release, per object, Secret keys by name only. */
-export function manifestSection(m: ManifestDiff | undefined): string {
+/**
+ * The rendered objects' diff: per release, per object, Secret keys by name only. Without one, says why:
+ * still being rendered by the environment's preview job (`pendingSince`), or never made.
+ */
+export function manifestSection(
+  m: ManifestDiff | undefined,
+  request?: { manifestsPending?: string; status?: string },
+): string {
+  if (!m && request?.manifestsPending)
+    return request.status === undefined || request.status === 'pending'
+      ? `<p class="state" id="manifests-pending">Rendered diff pending: it is being rendered with this environment’s own credentials (asked at ${escapeHtml(request.manifestsPending)}). Reload this page to see it.</p>`
+      : `<p class="state" id="manifests-pending">No rendered diff: this approval was decided before it was ready (asked at ${escapeHtml(request.manifestsPending)}).</p>`;
   if (!m) return '<p id="manifests-none">No rendered diff was made for this approval.</p>';
   if (m.unavailable)
     return `<p class="state" id="manifests-unavailable">Rendered diff not available: ${escapeHtml(m.unavailable)}</p>`;

@@ -1,5 +1,6 @@
 import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../../lib/approval/approval-request';
 import type { Deployment, DeploymentStatus } from '../../lib/deploy/deployment';
+import type { ManifestDiff } from '../../lib/deploy/manifest-diff';
 import {
   type DeploymentPage,
   type DeploymentQuery,
@@ -236,6 +237,17 @@ export class MemoryDeploymentStore implements DeploymentStore {
     r.status = to;
     r.reason = reason;
     r.decidedAt = now.toISOString();
+    return true;
+  }
+  async recordApprovalManifests(
+    id: string,
+    input: { planDigest: string; manifests?: ManifestDiff; summary: string[] },
+  ): Promise<boolean> {
+    const r = this.approvals.get(id);
+    if (r?.status !== 'pending' || r.planDigest !== input.planDigest) return false;
+    if (input.manifests) r.manifests = structuredClone(input.manifests);
+    r.summary = [...input.summary];
+    delete r.manifestsPending;
     return true;
   }
   async markApprovalReminded(id: string, now: Date): Promise<boolean> {

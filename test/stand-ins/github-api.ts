@@ -1,4 +1,4 @@
-import { verify as cryptoVerify, randomBytes } from 'node:crypto';
+import { verify as cryptoVerify, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -54,15 +54,61 @@ export interface GithubDelegate {
  * heads (`GET /repos/{o}/{r}/git/ref/heads/{branch}`) and ancestry (`GET /repos/{o}/{r}/compare/{base}...{head}`
  * → `status` ahead/behind/diverged/identical over the commits you add). Records every request. Point
  * Octokit at it with `baseUrl: stand.url`.
+ *
+ * With `app`, it is GitHub for a GitHub App: App JWTs are verified (RS256 with the App's public key,
+ * `iss`, lifetime); `GET /repos/{o}/{r}/installation` and `GET /orgs/{org}/installation` answer which
+ * installation serves them (404 when none); `POST /app/installations/{id}/access_tokens` issues tokens,
+ * narrowed to the named `repositories` or `permissions`; a token reaches only its installation's (and
+ * its narrowed) repositories (else 404) and is refused once expired (401); team memberships for
+ * `teamMembers`. Always: GitHub's App-manifest flow — `POST /settings/apps/new?state=` (or
+ * `/organizations/{org}/settings/apps/new`) with the form field `manifest` redirects to its
+ * `redirect_url` with a code and the state, as if the person clicked "Create GitHub App";
+ * `POST /app-manifests/{code}/conversions` converts a code once, within an hour (else 404), into a new
+ * App (id, slug, pem, webhook_secret, client_id, client_secret) whose JWTs are then accepted.
  */
+/** An installation of the stand-in's App: on one account, for some or all of its repositories. */
+export interface StandInInstallation {
+  id: number;
+  /** the user or organization it is installed on */
+  account: string;
+  /** `owner/name` of the repositories it may reach, or `all` of the account's */
+  repositories: string[] | 'all';
+}
+
 /** A GitHub App the stand-in knows: it checks App JWTs with `publicKey` and issues installation tokens. */
 export interface GithubAppStandInOptions {
   id: number;
   publicKey: string;
-  installationId: number;
+  /** the one installation, reaching every repository of every account (older tests) */
+  installationId?: number;
+  /** installations with their accounts and repositories */
+  installations?: StandInInstallation[];
   /** how long an installation token lives; GitHub: one hour */
   tokenTtlMs?: number;
   now?: () => number;
+}
+
+/** An App made through the manifest flow: what GitHub's conversion returned. */
+export interface StandInManifestApp {
+  id: number;
+  slug: string;
+  owner: string;
+  manifest: any;
+  pem: string;
+  webhook_secret: string;
+  client_id: string;
+  client_secret: string;
+}
+
+/** how long a manifest code may be converted (GitHub: one hour) */
+export const MANIFEST_CODE_TTL_MS = 3_600_000;
+
+interface IssuedToken {
+  expiresAt: number;
+  installationId: number;
+  /** names of the repositories it was narrowed to; undefined = all of the installation's */
+  repositories: string[] | undefined;
+  permissions: Record<string, string> | undefined;
 }
 
 export class GithubApiStandIn {
@@ -90,19 +136,76 @@ export class GithubApiStandIn {
   /** `delegate` serves every path outside `/repos/` (one API base URL for OAuth identity and REST). */
   /** GitHub App installation tokens this stand-in issued, with when they expire (ms) */
   readonly installationTokens = new Map<string, number>();
+  /** what each installation token may reach */
+  readonly issuedTokens = new Map<string, IssuedToken>();
+  /** Apps created through the manifest flow, by id */
+  readonly manifestApps = new Map<number, StandInManifestApp>();
+  /** manifest codes handed to the browser: code → the App it converts to, when it was issued, used? */
+  private readonly manifestCodes = new Map<
+    string,
+    { manifest: any; owner: string; at: number; used: boolean }
+  >();
+  /** manifest forms posted (what a browser sent to /settings/apps/new) */
+  readonly manifestForms: Array<{ path: string; state: string | null; manifest: any }> = [];
   /** why each App JWT or installation token was refused, in order */
   readonly appRefusals: string[] = [];
   private readonly app: GithubAppStandInOptions | undefined;
 
-  constructor(opts: { token?: string; delegate?: GithubDelegate; app?: GithubAppStandInOptions } = {}) {
+  constructor(
+    opts: {
+      token?: string;
+      delegate?: GithubDelegate;
+      app?: GithubAppStandInOptions;
+      /** the stand-in's time (manifest codes expire on it) when there is no `app.now` */
+      now?: () => number;
+    } = {},
+  ) {
+    this.clockNow = opts.now;
     this.token = opts.token;
     this.delegate = opts.delegate;
     this.app = opts.app;
+    if (opts.app) this.appKeys.set(opts.app.id, opts.app.publicKey);
+  }
+
+  /** App id → public key of every App whose JWT is accepted (the configured one and manifest-made ones) */
+  private readonly appKeys = new Map<number, string>();
+
+  private get installations(): StandInInstallation[] {
+    const app = this.app;
+    if (!app) return [];
+    return [
+      ...(app.installationId !== undefined
+        ? [{ id: app.installationId, account: '*', repositories: 'all' as const }]
+        : []),
+      ...(app.installations ?? []),
+    ];
+  }
+
+  private covers(inst: StandInInstallation, repository: string): boolean {
+    const [owner] = repository.split('/');
+    if (inst.repositories === 'all')
+      return inst.account === '*' || inst.account.toLowerCase() === owner?.toLowerCase();
+    return inst.repositories.some((r) => r.toLowerCase() === repository.toLowerCase());
+  }
+
+  private readonly clockNow: (() => number) | undefined;
+
+  private now(): number {
+    return this.app?.now?.() ?? this.clockNow?.() ?? Date.now();
+  }
+
+  /** the `iss` claim of a bearer JWT, unverified (to pick the key that verifies it) */
+  private jwtIss(authorization: string): unknown {
+    const p = /^(?:bearer|Bearer) [^.]+\.([^.]+)\./.exec(authorization)?.[1];
+    try {
+      return p ? (JSON.parse(Buffer.from(p, 'base64url').toString()) as { iss?: unknown }).iss : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Checks an App JWT as GitHub does: RS256 by the App's key, `iss` the App id, not expired, ≤ 10 min. */
-  private appJwtProblem(authorization: string): string | undefined {
-    const app = this.app as GithubAppStandInOptions;
+  private appJwtProblem(authorization: string, appId = this.app?.id): string | undefined {
     const jwt = /^(?:bearer|Bearer) (.+)$/.exec(authorization)?.[1];
     if (!jwt) return 'no bearer JWT';
     const [h, p, sig] = jwt.split('.');
@@ -116,9 +219,10 @@ export class GithubApiStandIn {
       return 'not a JWT';
     }
     if (header.alg !== 'RS256') return 'not RS256';
-    if (!cryptoVerify('RSA-SHA256', Buffer.from(`${h}.${p}`), app.publicKey, Buffer.from(sig, 'base64url')))
+    const publicKey = this.appKeys.get(Number(payload.iss));
+    if (publicKey === undefined || Number(payload.iss) !== appId) return 'iss is not the App id';
+    if (!cryptoVerify('RSA-SHA256', Buffer.from(`${h}.${p}`), publicKey, Buffer.from(sig, 'base64url')))
       return 'signature does not match the App key';
-    if (String(payload.iss) !== String(app.id)) return 'iss is not the App id';
     // JWTs are signed with the real time (universal-github-app-jwt); tokens expire on app.now
     const now = Date.now() / 1000;
     if (typeof payload.exp !== 'number' || payload.exp <= now) return 'JWT expired';
@@ -126,6 +230,9 @@ export class GithubApiStandIn {
       return 'JWT lives longer than 10 minutes';
     return undefined;
   }
+
+  /** `org/slug` (lower-case) → logins (lower-case) of its active members, for App team-membership checks */
+  readonly teamMembers = new Map<string, Set<string>>();
 
   setPermission(repository: string, login: string, permission: string): void {
     this.permissions.set(`${repository}:${login.toLowerCase()}`, permission);
@@ -231,7 +338,14 @@ export class GithubApiStandIn {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (this.delegate && !(req.url ?? '/').startsWith('/repos/')) return this.delegate.serve(req, res);
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const ours =
+      path.startsWith('/repos/') ||
+      path.startsWith('/app/') ||
+      path.startsWith('/app-manifests/') ||
+      (this.app !== undefined && path.startsWith('/orgs/')) ||
+      /^\/(?:organizations\/[^/]+\/)?settings\/apps\/new$/.test(path);
+    if (this.delegate && !ours) return this.delegate.serve(req, res);
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks).toString('utf8');
@@ -264,42 +378,196 @@ export class GithubApiStandIn {
         send(f.status, { message: f.message, documentation_url: 'https://docs.github.com/rest' }, f.headers);
       return f !== undefined;
     };
+
+    // GitHub's App-manifest flow (web side): the browser posts the form; as if the user clicked
+    // "Create GitHub App", the answer redirects to the manifest's redirect_url with a code and the state
+    const form = /^\/(?:organizations\/([^/]+)\/)?settings\/apps\/new$/.exec(url.pathname);
+    if (form && method === 'POST') {
+      const fields = new URLSearchParams(raw);
+      let manifest: any;
+      try {
+        manifest = JSON.parse(fields.get('manifest') ?? '');
+      } catch {
+        res.writeHead(422, { 'content-type': 'text/html; charset=utf-8' });
+        res.end('<p>Invalid GitHub App configuration: the manifest is not JSON</p>');
+        return;
+      }
+      const state = url.searchParams.get('state');
+      this.manifestForms.push({ path: url.pathname, state, manifest });
+      if (typeof manifest?.url !== 'string' || typeof manifest?.redirect_url !== 'string') {
+        res.writeHead(422, { 'content-type': 'text/html; charset=utf-8' });
+        res.end('<p>Invalid GitHub App configuration: url and redirect_url are required</p>');
+        return;
+      }
+      const code = randomBytes(10).toString('hex');
+      this.manifestCodes.set(code, {
+        manifest,
+        owner: form[1] ? decodeURIComponent(form[1]) : 'stand-in-user',
+        at: this.now(),
+        used: false,
+      });
+      const back = new URL(manifest.redirect_url);
+      back.searchParams.set('code', code);
+      if (state !== null) back.searchParams.set('state', state);
+      res.writeHead(302, { location: back.toString() });
+      res.end();
+      return;
+    }
+    const conversion = /^\/app-manifests\/([^/]+)\/conversions$/.exec(url.pathname);
+    if (conversion && method === 'POST') {
+      const code = decodeURIComponent(conversion[1] ?? '');
+      const grant = this.manifestCodes.get(code);
+      // GitHub: a code converts once, within an hour; otherwise 404
+      if (!grant || grant.used || this.now() - grant.at > MANIFEST_CODE_TTL_MS) return notFound();
+      grant.used = true;
+      const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const id = this.nextId++;
+      const slug = String(grant.manifest.name ?? `app-${id}`)
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-+|-+$/g, '');
+      const created: StandInManifestApp = {
+        id,
+        slug,
+        owner: grant.owner,
+        manifest: grant.manifest,
+        pem: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
+        webhook_secret: randomBytes(20).toString('hex'),
+        client_id: `Iv23li${randomBytes(7).toString('hex')}`,
+        client_secret: randomBytes(20).toString('hex'),
+      };
+      this.manifestApps.set(id, created);
+      this.appKeys.set(id, publicKey.export({ type: 'spki', format: 'pem' }).toString());
+      return send(201, {
+        id,
+        slug,
+        node_id: `A_${id}`,
+        owner: { login: grant.owner, type: 'User' },
+        name: grant.manifest.name ?? slug,
+        description: grant.manifest.description ?? '',
+        external_url: grant.manifest.url,
+        html_url: `${this.url}/apps/${slug}`,
+        permissions: grant.manifest.default_permissions ?? {},
+        events: grant.manifest.default_events ?? [],
+        client_id: created.client_id,
+        client_secret: created.client_secret,
+        webhook_secret: created.webhook_secret,
+        pem: created.pem,
+      });
+    }
+
+    const jwtRefused = (problem: string) => {
+      this.appRefusals.push(problem);
+      return send(401, {
+        message: 'A JSON web token could not be decoded',
+        documentation_url: 'https://docs.github.com/rest',
+      });
+    };
+    // an App made through the manifest flow has no installations: its JWT is checked, then 404
+    const lookup =
+      /^\/(?:repos\/[^/]+\/[^/]+|orgs\/[^/]+)\/installation$/.test(url.pathname) && method === 'GET';
+    if (lookup && this.manifestApps.size > 0) {
+      const iss = Number(this.jwtIss(req.headers.authorization ?? ''));
+      if (this.manifestApps.has(iss)) {
+        const problem = this.appJwtProblem(req.headers.authorization ?? '', iss);
+        return problem ? jwtRefused(problem) : notFound();
+      }
+    }
+
     if (this.app) {
       const app = this.app;
       const auth = req.headers.authorization ?? '';
+      const repoInstallation = /^\/repos\/([^/]+)\/([^/]+)\/installation$/.exec(url.pathname);
+      const orgInstallation = /^\/orgs\/([^/]+)\/installation$/.exec(url.pathname);
+      if ((repoInstallation || orgInstallation) && method === 'GET') {
+        const problem = this.appJwtProblem(auth);
+        if (problem) return jwtRefused(problem);
+        const inst = repoInstallation
+          ? this.installations.find((i) =>
+              this.covers(
+                i,
+                `${decodeURIComponent(repoInstallation[1] ?? '')}/${decodeURIComponent(repoInstallation[2] ?? '')}`,
+              ),
+            )
+          : this.installations.find(
+              (i) =>
+                i.account === '*' ||
+                i.account.toLowerCase() === decodeURIComponent(orgInstallation?.[1] ?? '').toLowerCase(),
+            );
+        if (!inst) return notFound();
+        return send(200, {
+          id: inst.id,
+          app_id: app.id,
+          account: { login: inst.account, type: 'Organization' },
+          repository_selection: inst.repositories === 'all' ? 'all' : 'selected',
+          permissions: { contents: 'read', deployments: 'write', metadata: 'read' },
+          events: ['push'],
+        });
+      }
       const exchange = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(url.pathname);
       if (exchange && method === 'POST') {
-        const problem =
-          this.appJwtProblem(auth) ??
-          (Number(exchange[1]) === app.installationId ? undefined : "not this App's installation");
-        if (problem) {
-          this.appRefusals.push(problem);
-          return send(401, {
-            message: 'A JSON web token could not be decoded',
+        const inst = this.installations.find((i) => i.id === Number(exchange[1]));
+        const problem = this.appJwtProblem(auth) ?? (inst ? undefined : "not this App's installation");
+        if (problem) return jwtRefused(problem);
+        const installation = inst as StandInInstallation;
+        const names: string[] | undefined = Array.isArray(body?.repositories)
+          ? body.repositories.map(String)
+          : undefined;
+        // GitHub: every named repository must be one this installation reaches, on its account
+        if (
+          names &&
+          !names.every((n) =>
+            installation.account === '*' ? true : this.covers(installation, `${installation.account}/${n}`),
+          )
+        )
+          return send(422, {
+            message:
+              'There is at least one repository that does not exist or is not accessible to the parent installation.',
             documentation_url: 'https://docs.github.com/rest',
           });
-        }
         const token = `ghs_${randomBytes(18).toString('hex')}`;
-        const expiresAt = (app.now?.() ?? Date.now()) + (app.tokenTtlMs ?? 3_600_000);
+        const expiresAt = this.now() + (app.tokenTtlMs ?? 3_600_000);
         this.installationTokens.set(token, expiresAt);
+        this.issuedTokens.set(token, {
+          expiresAt,
+          installationId: installation.id,
+          repositories: names,
+          permissions: body?.permissions,
+        });
         return send(201, {
           token,
           expires_at: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-          permissions: { contents: 'read', deployments: 'write', metadata: 'read' },
-          repository_selection: 'all',
+          permissions: body?.permissions ?? { contents: 'read', deployments: 'write', metadata: 'read' },
+          repository_selection: names ? 'selected' : 'all',
+          ...(names ? { repositories: names.map((name, i) => ({ id: 9000 + i, name })) } : {}),
         });
       }
       const token = /^(?:token|bearer|Bearer) (ghs_\w+)$/.exec(auth)?.[1];
-      const expires = token ? this.installationTokens.get(token) : undefined;
+      const issued = token ? this.issuedTokens.get(token) : undefined;
       const refused =
-        expires === undefined
+        issued === undefined
           ? 'not an installation token'
-          : expires <= (app.now?.() ?? Date.now())
+          : issued.expiresAt <= this.now()
             ? 'installation token expired'
             : undefined;
       if (refused) {
         this.appRefusals.push(refused);
         return send(401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' });
+      }
+      // a token reaches only its installation's repositories (and those it was narrowed to): else 404
+      const target = /^\/repos\/([^/]+)\/([^/]+)\//.exec(url.pathname);
+      if (target && issued) {
+        const repository = `${decodeURIComponent(target[1] ?? '')}/${decodeURIComponent(target[2] ?? '')}`;
+        const inst = this.installations.find((i) => i.id === issued.installationId);
+        const name = repository.split('/')[1]?.toLowerCase();
+        if (
+          !inst ||
+          !this.covers(inst, repository) ||
+          (issued.repositories && !issued.repositories.some((n) => n.toLowerCase() === name))
+        ) {
+          this.appRefusals.push(`token of installation ${issued.installationId} used on ${repository}`);
+          return notFound();
+        }
       }
     } else if (this.token !== undefined) {
       const auth = req.headers.authorization ?? '';
@@ -309,6 +577,26 @@ export class GithubApiStandIn {
         auth !== `Bearer ${this.token}`
       )
         return send(401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' });
+    }
+
+    const membership = /^\/orgs\/([^/]+)\/teams\/([^/]+)\/memberships\/([^/]+)$/.exec(url.pathname);
+    if (membership && method === 'GET' && this.app) {
+      const [, org, slug, login] = membership.map((x) => decodeURIComponent(x)) as [
+        string,
+        string,
+        string,
+        string,
+      ];
+      const token = /^(?:token|bearer|Bearer) (ghs_\w+)$/.exec(req.headers.authorization ?? '')?.[1];
+      const issued = token ? this.issuedTokens.get(token) : undefined;
+      const inst = this.installations.find((i) => i.id === issued?.installationId);
+      if (!inst || (inst.account !== '*' && inst.account.toLowerCase() !== org.toLowerCase()))
+        return notFound();
+      if (issued?.permissions && issued.permissions.members === undefined)
+        return send(403, { message: 'Resource not accessible by integration' });
+      return this.teamMembers.get(`${org}/${slug}`.toLowerCase())?.has(login.toLowerCase())
+        ? send(200, { state: 'active', role: 'member' })
+        : notFound();
     }
 
     const m = /^\/repos\/([^/]+)\/([^/]+)\/(.*)$/.exec(url.pathname);

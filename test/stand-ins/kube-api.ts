@@ -266,6 +266,15 @@ export class KubeApiStandIn {
     return this.save(t, key, next, prev);
   }
 
+  /** Deletes an object as if through the API (watchers see DELETED); false when there was none. */
+  delete(kind: string, namespace: string, name: string): boolean {
+    const t = RESOURCES.find((r) => r.kind === kind);
+    if (!t) throw new Error(`unknown kind ${kind}`);
+    if (!this.store.has(this.key(t, t.namespaced ? namespace : '', name))) return false;
+    this.remove(t, t.namespaced ? namespace : undefined, name, false);
+    return true;
+  }
+
   /** The next `times` (default 1) requests matching answer with the fault instead. */
   inject(fault: KubeFault): void {
     this.faults.push({ ...fault, remaining: fault.times ?? 1 });

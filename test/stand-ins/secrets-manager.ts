@@ -5,11 +5,15 @@ import type { AddressInfo } from 'node:net';
  * A loopback AWS Secrets Manager for `GetSecretValue` (JSON 1.1 protocol: `POST /`,
  * `X-Amz-Target: secretsmanager.GetSecretValue`), answering as the service does, including
  * `ResourceNotFoundException` (400) for an unknown id. Point the SDK client's `endpoint` at `url`
- * (HELMGATE_SECRETS_ENDPOINT). `reads` records the ids asked for.
+ * (HELMGATE_SECRETS_ENDPOINT). `reads` records the ids asked for. Writes: `CreateSecret`
+ * (`ResourceExistsException` when the name exists) and `PutSecretValue` (a new current version;
+ * `ResourceNotFoundException` when it does not); `writes` records the operation and name of each.
  */
 export class SecretsManagerStandIn {
   readonly secrets = new Map<string, string>();
   readonly reads: string[] = [];
+  /** successful writes, in order: operation and secret name (never the value) */
+  readonly writes: Array<{ op: 'CreateSecret' | 'PutSecretValue'; name: string }> = [];
   /** the access key id of each read (from the SigV4 Authorization header), in order */
   readonly readers: string[] = [];
   /** IAM, roughly: may the caller with this access key id read this secret? undefined = anyone */
@@ -37,6 +41,39 @@ export class SecretsManagerStandIn {
           res.end(JSON.stringify(doc));
         };
         const target = String(req.headers['x-amz-target'] ?? '');
+        if (target === 'secretsmanager.CreateSecret' || target === 'secretsmanager.PutSecretValue') {
+          let doc: { Name?: unknown; SecretId?: unknown; SecretString?: unknown };
+          try {
+            doc = JSON.parse(body) as typeof doc;
+          } catch {
+            return reply(400, { __type: 'SerializationException', message: 'bad JSON' });
+          }
+          const create = target === 'secretsmanager.CreateSecret';
+          const name = String((create ? doc.Name : doc.SecretId) ?? '');
+          if (!name || typeof doc.SecretString !== 'string')
+            return reply(400, {
+              __type: 'InvalidParameterException',
+              message: 'name and SecretString are required',
+            });
+          if (create && this.secrets.has(name))
+            return reply(400, {
+              __type: 'ResourceExistsException',
+              message: `The operation failed because the secret ${name} already exists.`,
+            });
+          if (!create && !this.secrets.has(name))
+            return reply(400, {
+              __type: 'ResourceNotFoundException',
+              message: "Secrets Manager can't find the specified secret.",
+            });
+          this.secrets.set(name, doc.SecretString);
+          this.writes.push({ op: create ? 'CreateSecret' : 'PutSecretValue', name });
+          return reply(200, {
+            ARN: `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`,
+            Name: name,
+            VersionId: `v-${this.writes.length}`,
+            ...(create ? {} : { VersionStages: ['AWSCURRENT'] }),
+          });
+        }
         if (target !== 'secretsmanager.GetSecretValue')
           return reply(400, {
             __type: 'UnknownOperationException',

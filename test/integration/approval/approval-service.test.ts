@@ -1,3 +1,4 @@
+import { PREVIEW_PENDING_LINE } from '../../../lib/approval/approval-service';
 import { isHelmgateError } from '../../../lib/errors';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
 import { deployment, makeService, NEWER_SHA, offered, plan, REPO, release, SHA } from './approval-fixtures';
@@ -352,7 +353,7 @@ describe('promotion gate', () => {
   }
 
   test('staging succeeded: a required environment is offered for approval with the change summary', async () => {
-    const { service, notifier } = gate('required');
+    const { service, notifier, dispatcher } = gate('required');
     const repo = `${REPO}-gate1`;
     const prod = deployment({ repository: repo });
     await db.store.createDeployment(prod);
@@ -385,8 +386,12 @@ describe('promotion gate', () => {
     expect(notifier.requests).toHaveLength(1);
     expect(notifier.requests[0]?.summary).toEqual([
       'jupyterhub: chart jupyterhub/jupyterhub@4.3.0 → jupyterhub/jupyterhub@4.4.0',
+      PREVIEW_PENDING_LINE,
     ]);
     expect((await service.getRequest(prod.id))?.status).toBe('pending');
+    // the rendered diff is asked of production's own preview job (its credentials, not staging's run)
+    expect((await service.getRequest(prod.id))?.manifestsPending).toEqual(expect.any(String));
+    expect(dispatcher.jobs).toEqual([{ deploymentId: prod.id, purpose: 'preview' }]);
     // what staging runs now was recorded for its next approval
     expect((await service.currentSnapshot(repo, 'staging'))?.releases[0]?.name).toBe('jupyterhub');
   });

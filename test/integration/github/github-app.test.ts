@@ -1,68 +1,127 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { githubTeamMembership } from '../../../lib/auth/team-membership';
 import { fixedClock } from '../../../lib/clock';
 import { parseGithubAppSecret } from '../../../lib/github/app-auth';
-import { createGithubClient } from '../../../lib/github/octokit';
-import { GithubApiStandIn } from '../../stand-ins/github-api';
+import { createGithubAppClient, type createGithubClient } from '../../../lib/github/octokit';
+import { GithubApiStandIn, type StandInInstallation } from '../../stand-ins/github-api';
 
-// One GitHub App (issue 15 item 1): a JWT signed with the App's private key, exchanged for an
-// installation token, reused, and replaced before it expires — against the loopback GitHub, which checks
-// the JWT with the App's public key and refuses expired installation tokens.
+// One GitHub App (issue 15 item 1): a JWT signed with the App's private key finds the installation of
+// each repository and is exchanged for an installation token scoped to that repository, reused, and
+// replaced before it expires — against the loopback GitHub, which checks the JWT with the App's public
+// key, refuses expired tokens, and lets a token reach only its installation's (and scope's) repositories.
 const keys = () => generateKeyPairSync('rsa', { modulusLength: 2048 });
 const { privateKey, publicKey } = keys();
 const pem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-const APP = { id: 123456, installationId: 4242 };
+const APP_ID = 123456;
+const SHA = 'a'.repeat(40);
 
 describe('GitHub App authentication against the stand-in', () => {
   let gh: GithubApiStandIn;
   const clock = fixedClock('2026-11-26T02:00:00Z');
-  beforeEach(async () => {
-    clock.set('2026-11-26T02:00:00Z');
+  const start = async (installations: StandInInstallation[], pinned?: number) => {
     gh = await new GithubApiStandIn({
       app: {
         now: () => clock.now().getTime(),
-        id: APP.id,
-        installationId: APP.installationId,
+        id: APP_ID,
+        ...(pinned !== undefined ? { installationId: pinned } : {}),
+        installations,
         publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
       },
     }).start();
-    gh.setHead('o/r', 'main', 'a'.repeat(40));
-  });
+    for (const r of ['acme/web', 'acme/api', 'beta/site', 'gamma/other']) gh.setHead(r, 'main', SHA);
+  };
+  beforeEach(() => clock.set('2026-11-26T02:00:00Z'));
   afterEach(async () => {
     await gh.close();
   });
 
-  const client = (key = pem) =>
-    createGithubClient({
-      baseUrl: gh.url,
-      retries: 0,
-      clock,
-      app: parseGithubAppSecret(
-        JSON.stringify({
-          appId: String(APP.id),
-          privateKey: key.replace(/\n/g, '\\n'),
-          installationId: APP.installationId,
-        }),
-      ),
-    });
-  const exchanges = () =>
-    gh.calls.filter((c) => c.path === `/app/installations/${APP.installationId}/access_tokens`);
-  const readRef = (octokit: ReturnType<typeof client>) =>
-    octokit.request('GET /repos/{owner}/{repo}/git/ref/{ref}', { owner: 'o', repo: 'r', ref: 'heads/main' });
+  const secret = (extra: Record<string, unknown> = {}, key = pem) =>
+    parseGithubAppSecret(
+      JSON.stringify({ appId: String(APP_ID), privateKey: key.replace(/\n/g, '\\n'), ...extra }),
+    );
+  const client = (extra: Record<string, unknown> = {}, key = pem) =>
+    createGithubAppClient({ baseUrl: gh.url, retries: 0, clock, app: secret(extra, key) });
+  const exchanges = (id?: number) =>
+    gh.calls.filter(
+      (c) =>
+        /^\/app\/installations\/\d+\/access_tokens$/.test(c.path) &&
+        (id === undefined || c.path.includes(`/${id}/`)),
+    );
+  const lookups = () => gh.calls.filter((c) => c.path.endsWith('/installation'));
+  const readRef = (octokit: ReturnType<typeof createGithubClient>, repository = 'acme/web') => {
+    const [owner, repo] = repository.split('/') as [string, string];
+    return octokit.request('GET /repos/{owner}/{repo}/git/ref/{ref}', { owner, repo, ref: 'heads/main' });
+  };
+  const tokenOf = (repository: string) =>
+    gh.calls.filter((c) => c.path.startsWith(`/repos/${repository}/git/`)).at(-1)?.authorization;
+  const ACME = { id: 11, account: 'acme', repositories: 'all' as const };
+  const BETA = { id: 22, account: 'beta', repositories: ['beta/site'] };
 
-  it('exchanges an App JWT for an installation token once, and calls the API with it', async () => {
-    const octokit = client();
-    expect((await readRef(octokit)).data.object.sha).toBe('a'.repeat(40));
+  it('looks up the installation with the App JWT, exchanges it once for a token scoped to the repository, and reuses it', async () => {
+    await start([ACME]);
+    const { octokit } = client();
+    expect((await readRef(octokit)).data.object.sha).toBe(SHA);
     expect((await readRef(octokit)).status).toBe(200);
-    expect(exchanges()).toHaveLength(1);
-    expect(exchanges()[0]?.authorization).toMatch(/^bearer [\w-]+\.[\w-]+\.[\w-]+$/);
-    const apiCalls = gh.calls.filter((c) => c.path.startsWith('/repos/'));
+    expect(lookups().map((c) => c.path)).toEqual(['/repos/acme/web/installation']);
+    expect(lookups()[0]?.authorization).toMatch(/^bearer [\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(exchanges(11)).toHaveLength(1);
+    expect(exchanges(11)[0]?.authorization).toMatch(/^bearer [\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(exchanges(11)[0]?.body).toMatchObject({ repositories: ['web'] });
+    const apiCalls = gh.calls.filter((c) => c.path.startsWith('/repos/acme/web/git/'));
     expect(apiCalls).toHaveLength(2);
     for (const c of apiCalls) expect(c.authorization).toMatch(/^token ghs_\w+$/);
     expect(gh.appRefusals).toEqual([]);
   });
 
+  it('two repositories on two installations get two different tokens, each only good for its repository', async () => {
+    await start([ACME, BETA]);
+    const { octokit } = client();
+    await readRef(octokit, 'acme/web');
+    await readRef(octokit, 'beta/site');
+    expect(exchanges(11)).toHaveLength(1);
+    expect(exchanges(22)).toHaveLength(1);
+    const web = tokenOf('acme/web');
+    const site = tokenOf('beta/site');
+    expect(web).toMatch(/^token ghs_/);
+    expect(site).toMatch(/^token ghs_/);
+    expect(web).not.toBe(site);
+    // the stand-in enforces the scope: acme/web's token does not open beta/site, nor acme/api
+    for (const other of ['beta/site', 'acme/api']) {
+      const res = await fetch(`${gh.url}/repos/${other}/git/ref/heads/main`, {
+        headers: { authorization: web ?? '' },
+      });
+      expect(res.status).toBe(404);
+    }
+    // a second repository of the same installation gets its own narrowed token
+    await readRef(octokit, 'acme/api');
+    expect(exchanges(11)).toHaveLength(2);
+    expect(tokenOf('acme/api')).not.toBe(web);
+  });
+
+  it('a repository the App is not installed on is refused with a clear error and gets no token', async () => {
+    await start([ACME, BETA]);
+    const { octokit } = client();
+    await expect(readRef(octokit, 'gamma/other')).rejects.toMatchObject({
+      code: 'forbidden',
+      message: expect.stringContaining('not installed on gamma/other'),
+    });
+    expect(exchanges()).toHaveLength(0);
+    expect(gh.calls.filter((c) => c.path.startsWith('/repos/gamma/other/git/'))).toHaveLength(0);
+  });
+
+  it('an older secret that pins an installation refuses repositories served by another one', async () => {
+    await start([ACME, BETA]);
+    const { octokit } = client({ installationId: 11 });
+    expect((await readRef(octokit, 'acme/web')).status).toBe(200);
+    await expect(readRef(octokit, 'beta/site')).rejects.toThrow(
+      /served by GitHub App installation 22.*pins installation 11/,
+    );
+    expect(exchanges(22)).toHaveLength(0);
+  });
+
   it('signs a new installation token five minutes before the old one expires', async () => {
-    const octokit = client();
+    await start([ACME]);
+    const { octokit } = client();
     await readRef(octokit);
     const first = [...gh.installationTokens.keys()];
     expect(first).toHaveLength(1);
@@ -72,20 +131,61 @@ describe('GitHub App authentication against the stand-in', () => {
     clock.advance(2 * 60_000);
     expect((await readRef(octokit)).status).toBe(200);
     expect(exchanges()).toHaveLength(2);
-    const last = gh.calls.filter((c) => c.path.startsWith('/repos/')).at(-1);
-    expect(last?.authorization).not.toBe(`token ${first[0]}`);
+    expect(tokenOf('acme/web')).not.toBe(`token ${first[0]}`);
     // and the stand-in does refuse the first token once it has expired
     clock.advance(5 * 60_000);
-    const res = await fetch(`${gh.url}/repos/o/r/git/ref/heads/main`, {
+    const res = await fetch(`${gh.url}/repos/acme/web/git/ref/heads/main`, {
       headers: { authorization: `token ${first[0]}` },
     });
     expect(res.status).toBe(401);
     expect(gh.appRefusals).toEqual(['installation token expired']);
   });
 
+  it('remembers a repository’s installation for ten minutes, then asks GitHub again', async () => {
+    await start([ACME]);
+    const { octokit } = client();
+    await readRef(octokit);
+    clock.advance(9 * 60_000);
+    await readRef(octokit);
+    expect(lookups()).toHaveLength(1);
+    clock.advance(2 * 60_000);
+    await readRef(octokit);
+    expect(lookups()).toHaveLength(2);
+  });
+
+  it('a webhook’s installation id is only a hint: GitHub’s answer decides, and a different hint makes it ask again', async () => {
+    await start([ACME, BETA]);
+    const { installations } = client();
+    if (!installations) throw new Error('expected an App client');
+    expect(await installations.verify('acme/web', 11)).toBe(11);
+    expect(lookups()).toHaveLength(1);
+    expect(await installations.verify('acme/web', 11)).toBe(11);
+    expect(lookups()).toHaveLength(1);
+    // a body naming beta's installation for acme/web does not get beta's credentials
+    expect(await installations.verify('acme/web', 22)).toBe(11);
+    expect(lookups()).toHaveLength(2);
+    await expect(installations.verify('gamma/other', 11)).rejects.toMatchObject({ code: 'forbidden' });
+  });
+
+  it('team membership asks with a token of the organization’s installation, narrowed to members: read', async () => {
+    await start([ACME, BETA]);
+    gh.teamMembers.set('acme/ops', new Set(['alice']));
+    const { octokit } = client();
+    const member = githubTeamMembership(octokit);
+    expect(await member('alice', ['acme/ops'])).toEqual(['acme/ops']);
+    expect(await member('bob', ['acme/ops'])).toEqual([]);
+    expect(lookups().map((c) => c.path)).toEqual(['/orgs/acme/installation']);
+    expect(exchanges(11)[0]?.body).toMatchObject({ permissions: { members: 'read' } });
+    await expect(member('alice', ['gamma/ops'])).rejects.toMatchObject({ code: 'unavailable' });
+  });
+
   it('an App JWT signed with another key gets no installation token', async () => {
+    await start([ACME]);
     const other = keys().privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-    await expect(readRef(client(other))).rejects.toMatchObject({ status: 401 });
+    await expect(readRef(client({}, other).octokit)).rejects.toMatchObject({
+      code: 'invalid_config',
+      message: expect.stringContaining('refused the App JWT'),
+    });
     expect(gh.appRefusals).toContain('signature does not match the App key');
     expect(gh.installationTokens.size).toBe(0);
   });
@@ -93,10 +193,16 @@ describe('GitHub App authentication against the stand-in', () => {
   it('the App secret is checked field by field, and its errors carry no value', () => {
     expect(() => parseGithubAppSecret('{"appId": 1, "installationId": 2}')).toThrow(/privateKey/);
     expect(() => parseGithubAppSecret('not json {secret}')).toThrow(/not JSON/);
+    expect(() =>
+      parseGithubAppSecret(JSON.stringify({ appId: 1, privateKey: 'RSA PRIVATE KEY', clientSecret: '' })),
+    ).toThrow(/clientSecret/);
+    let message = '';
     try {
       parseGithubAppSecret(JSON.stringify({ appId: 'x', privateKey: 'SECRETVALUE', installationId: 2 }));
     } catch (e) {
-      expect((e as Error).message).not.toContain('SECRETVALUE');
+      message = (e as Error).message;
     }
+    expect(message).toMatch(/appId/);
+    expect(message).not.toContain('SECRETVALUE');
   });
 });

@@ -29,7 +29,6 @@ test('a hand-edited Deployment is reported as drift, field by field; an untouche
     homeDir: path.join(work, 'helm-home'),
     redactor: new Redactor(),
     baseEnv: process.env,
-    rollbackOnFailure: false,
     connection: { kind: 'apiserver', url: kube.url },
     upgradeFlags: ['--disable-openapi-validation'],
   });

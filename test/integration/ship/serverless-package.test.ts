@@ -375,8 +375,9 @@ describe('IAM: a role per function, every statement scoped to named resources', 
         'helmgate/github-app',
       ),
     );
+    // the login: the GitHub App's client credentials, else the OAuth app's (issue 15)
     expect(secrets('AuthLambdaFunction')).toEqual(
-      named('helmgate/github-oauth', 'helmgate/approval-signing-key'),
+      named('helmgate/github-oauth', 'helmgate/approval-signing-key', 'helmgate/github-app'),
     );
     expect(secrets('SlackInteractionsLambdaFunction')).toEqual(
       named('helmgate/slack', 'helmgate/github-token', 'helmgate/github-app'),

@@ -102,6 +102,29 @@ describe('approval page', () => {
     expect(html).toContain('method="post" action="/approvals/abc1234-production-x/approve"');
   });
 
+  test('says whether the rendered diff is pending, never made, or was not ready before the decision', () => {
+    const asked = '2026-01-01T00:00:05.000Z';
+    const pending = renderApprovalPage({
+      state: open,
+      deployment,
+      request: { ...request, manifestsPending: asked },
+      audit: [],
+    });
+    expect(pending).toContain('id="manifests-pending">Rendered diff pending');
+    expect(pending).toContain(asked);
+    expect(renderApprovalPage({ state: open, deployment, request, audit: [] })).toContain(
+      'id="manifests-none"',
+    );
+    const decided = renderApprovalPage({
+      state: open,
+      deployment,
+      request: { ...request, status: 'approved', manifestsPending: asked },
+      audit: [],
+    });
+    expect(decided).toContain('decided before it was ready');
+    expect(decided).not.toContain('Rendered diff pending');
+  });
+
   test('says which operator policy applied: its digest and its one line', () => {
     const html = renderApprovalPage({
       state: open,

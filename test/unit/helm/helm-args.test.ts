@@ -50,7 +50,6 @@ describe('upgradeInstallArgs', () => {
       '10',
       '--timeout',
       '900s',
-      '--rollback-on-failure',
     ]);
   });
 

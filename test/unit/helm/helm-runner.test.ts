@@ -58,7 +58,6 @@ describe('HelmRunner.upgradeInstall', () => {
       '10',
       '--timeout',
       '600s',
-      '--rollback-on-failure',
       '--kubeconfig',
       '/work/run-1/kubeconfig',
     ]);

@@ -11,6 +11,7 @@ import {
   renderRelease,
   rollbackTarget,
   timeBudget,
+  undoFailedUpgrade,
 } from '../../../lib/helm/release-deployer';
 import { Redactor } from '../../../lib/log/redact';
 
@@ -230,6 +231,79 @@ describe('deployRelease recovery of a release left pending by a killed run', () 
       expect(rollbackTarget(history, pending)).toBe(expected);
     },
   );
+});
+
+describe('undoing a failed upgrade (issue 13: helm runs without --rollback-on-failure)', () => {
+  const undoInput = { release: 'hub', namespace: 'jh', timeoutSeconds: 60, processTimeoutMs: 70_000 };
+
+  it('tells what ran before the upgrade: the latest revision, null when not installed', async () => {
+    const { fake, deps } = setup({ attempts: 1 });
+    fake.reply('status', { stdout: statusJson('deployed', 3) });
+    fake.failNext({ subcommand: 'upgrade', stderr: 'Error: resource Deployment/jh/hub not ready' });
+    expect(await deployRelease(deps, input())).toMatchObject({ status: 'failed', before: 3 });
+    const fresh = setup({ attempts: 1 });
+    fresh.fake.failNext({ subcommand: 'upgrade', stderr: 'Error: resource Deployment/jh/hub not ready' });
+    expect(await deployRelease(fresh.deps, input())).toMatchObject({ status: 'failed', before: null });
+  });
+
+  it('rolls the failed revision back to the last deployed one, without --wait', async () => {
+    const { fake, deps } = setup();
+    fake.reply('history', {
+      stdout: JSON.stringify([
+        { revision: 2, status: 'superseded' },
+        { revision: 3, status: 'deployed' },
+        { revision: 4, status: 'failed' },
+      ]),
+    });
+    expect(await undoFailedUpgrade(deps, { ...undoInput, before: 3 })).toEqual({
+      outcome: 'rolled-back',
+      to: 3,
+    });
+    const rollback = fake.calls.find((c) => c.args[0] === 'rollback');
+    expect(rollback?.args.slice(0, 3)).toEqual(['rollback', 'hub', '3']);
+    expect(rollback?.args).not.toContain('--wait');
+    expect(rollback?.timeoutMs).toBe(70_000);
+  });
+
+  it('uninstalls a failed first install, and leaves a release alone when helm wrote no revision', async () => {
+    const first = setup();
+    first.fake.reply('history', { stdout: JSON.stringify([{ revision: 1, status: 'failed' }]) });
+    expect(await undoFailedUpgrade(first.deps, { ...undoInput, before: null })).toEqual({
+      outcome: 'uninstalled',
+    });
+    expect(first.fake.calls.map((c) => c.args[0])).toEqual(['history', 'uninstall']);
+
+    const templateError = setup();
+    templateError.fake.reply('history', { stdout: JSON.stringify([{ revision: 3, status: 'deployed' }]) });
+    expect(await undoFailedUpgrade(templateError.deps, { ...undoInput, before: 3 })).toEqual({
+      outcome: 'unchanged',
+    });
+    const never = setup();
+    never.fake.reply('history', { code: 1, stderr: 'Error: release: not found' });
+    expect(await undoFailedUpgrade(never.deps, { ...undoInput, before: null })).toEqual({
+      outcome: 'unchanged',
+    });
+    expect([...templateError.fake.calls, ...never.fake.calls].map((c) => c.args[0])).toEqual([
+      'history',
+      'history',
+    ]);
+  });
+
+  it('reports a rollback that fails instead of throwing', async () => {
+    const { fake, deps } = setup();
+    fake.reply('history', {
+      stdout: JSON.stringify([
+        { revision: 3, status: 'deployed' },
+        { revision: 4, status: 'failed' },
+      ]),
+    });
+    fake.failNext({ subcommand: 'rollback', stderr: 'Error: secrets is forbidden' });
+    expect(await undoFailedUpgrade(deps, { ...undoInput, before: 3 })).toMatchObject({
+      outcome: 'failed',
+      to: 3,
+      reason: expect.stringContaining('forbidden'),
+    });
+  });
 });
 
 describe('deployRelease time budget', () => {

@@ -3,6 +3,7 @@ import type { PlannedRelease } from '../../../lib/deploy/plan';
 import { createLogger, memorySink } from '../../../lib/log/logger';
 import { Redactor } from '../../../lib/log/redact';
 import { rollbackOnHealthFailure } from '../../../lib/policy/policy';
+import { UNDO_RESERVE_MS, undoBudget } from '../../../lib/runner/helm-cluster';
 import { describeRollback, rollbackEnvironment, rollbackOrder } from '../../../lib/runner/rollback';
 
 const rel = (name: string, needs: string[] = []) => ({ name, needs }) as unknown as PlannedRelease;
@@ -51,5 +52,41 @@ test('a first install is left in place, a failing rollback does not stop the oth
   ]);
   expect(describeRollback(steps)).toBe(
     'rolled back to app r8; left in place: new (first install, nothing ran before); rollback FAILED for db to r3',
+  );
+});
+
+test('the summary names a failed first install that was uninstalled, and a rollback that failed before it had a target', () => {
+  expect(
+    describeRollback([
+      { release: 'front', outcome: 'uninstalled' },
+      { release: 'base', to: 4, outcome: 'rolled-back' },
+      { release: 'db', outcome: 'failed', reason: 'no earlier revision to return to' },
+    ]),
+  ).toBe('rolled back to base r4; uninstalled the failed first install of front; rollback FAILED for db');
+  expect(describeRollback([{ release: 'front', outcome: 'uninstalled' }])).toBe(
+    'uninstalled the failed first install of front',
+  );
+});
+
+test('a failed upgrade is diagnosed and undone within the deadline: a third of what is left for the diagnosis, the rest for the rollback', () => {
+  const now = 1_000_000;
+  // plenty of time: the diagnosis gets its 30 s, the rollback the release's timeout
+  expect(undoBudget({ deadline: now + 600_000, now, timeoutSeconds: 300 })).toEqual({
+    diagnoseMs: 30_000,
+    rollback: { timeoutSeconds: 300, processTimeoutMs: 310_000 },
+  });
+  // what the attempt's reserve leaves (UNDO_RESERVE_MS before the deadline): both end before it
+  const tight = undoBudget({ deadline: now + UNDO_RESERVE_MS, now, timeoutSeconds: 300 });
+  expect(tight.diagnoseMs).toBe(20_000);
+  const rollbackFrom = now + tight.diagnoseMs;
+  const afterDiagnosis = undoBudget({
+    deadline: now + UNDO_RESERVE_MS,
+    now: rollbackFrom,
+    timeoutSeconds: 300,
+  });
+  expect(rollbackFrom + afterDiagnosis.rollback.processTimeoutMs).toBeLessThanOrEqual(now + UNDO_RESERVE_MS);
+  // past the deadline: still a short rollback, ending well inside the runner's 60 s margin
+  expect(undoBudget({ deadline: now, now: now + 5_000, timeoutSeconds: 300 }).rollback.processTimeoutMs).toBe(
+    20_000,
   );
 });

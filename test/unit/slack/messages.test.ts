@@ -5,6 +5,7 @@ import {
   renderApprovalRequested,
   renderCommitMessage,
   renderFailureDetails,
+  renderManifestsPreviewed,
   type SlackBlock,
 } from '../../../lib/slack/messages';
 
@@ -275,6 +276,20 @@ describe('renderFailureDetails', () => {
 
   it('says nothing for a deployment that did not fail', () => {
     expect(renderFailureDetails(staging('succeeded'))).toBeUndefined();
+  });
+});
+
+describe('renderManifestsPreviewed', () => {
+  it('summarises the rendered objects per release in the thread, escaped, with the approval page linked', () => {
+    const msg = renderManifestsPreviewed({
+      deployment: dep({ id: 'pub', environment: 'public', status: 'awaiting_approval' }),
+      approvalUrl: 'https://api.example.org/deployments/pub',
+      summary: ['hub: objects 2 changed (ConfigMap/hub-config, Deployment/<hub>)'],
+    });
+    const t = texts(msg.blocks);
+    expect(t).toContain('Rendered objects for *public* at `6113728`');
+    expect(t).toContain('<https://api.example.org/deployments/pub|full diff on the approval page>');
+    expect(t).toContain('• hub: objects 2 changed (ConfigMap/hub-config, Deployment/&lt;hub&gt;)');
   });
 });
 

@@ -26,6 +26,7 @@ import {
 } from '../lib/http/lambda-http';
 import { withLambdaContext } from '../lib/log/lambda-logger';
 import type { Logger } from '../lib/log/logger';
+import { makeDeploymentActionsHandler } from './deployment-actions';
 
 export interface ApprovalHandlerDeps {
   approvals: Pick<ApprovalService, 'vote' | 'view'>;
@@ -165,9 +166,21 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
   }
 }
 
+/**
+ * AWS: the approval function (it may write and dispatch) also serves the deployment page's buttons,
+ * POST /deployments/{id}/retry and /override (handlers/deployment-actions.ts).
+ */
 export const handler = withLambdaContext(
   guardHttp(
-    lazyHandler(async () => makeApprovalHandler(await composeAws().approval())),
+    lazyHandler(async () => {
+      const graph = composeAws();
+      const approval = makeApprovalHandler(await graph.approval());
+      const actions = makeDeploymentActionsHandler(await graph.deploymentActions());
+      return (event: HttpEvent) =>
+        (event.rawPath ?? event.requestContext?.http?.path ?? '').startsWith('/deployments/')
+          ? actions(event)
+          : approval(event);
+    }),
     { hsts: true },
   ),
 );

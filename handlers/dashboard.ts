@@ -33,7 +33,7 @@ import {
   readable,
   type Viewer,
 } from '../lib/web/dashboard-data';
-import { renderDeploymentPage } from '../lib/web/deployment-page';
+import { deploymentActionCsrfPurpose, renderDeploymentPage } from '../lib/web/deployment-page';
 import { renderHistory, STATUSES } from '../lib/web/history';
 import { escapeHtml } from '../lib/web/html';
 import { pageHeaders, renderLayout, STYLESHEET, STYLESHEET_PATH } from '../lib/web/layout';
@@ -85,6 +85,17 @@ const FLASH: Record<string, { ok: boolean; text: string }> = {
   recorded: { ok: true, text: 'Your approval is recorded; more approvals are needed.' },
   rejected: { ok: true, text: 'Rejected: the deployment will not run.' },
   duplicate: { ok: true, text: 'You had already voted; nothing changed.' },
+  retried: { ok: true, text: 'Retry created: this is the new deployment of the same commit and plan.' },
+  'already-retried': {
+    ok: true,
+    text: 'That deployment had been retried already: this is its retry (nothing new was created).',
+  },
+  'override-recorded': {
+    ok: true,
+    text: 'Your override is recorded; more approvers must override the freeze before it starts.',
+  },
+  'override-overridden': { ok: true, text: 'Freeze overridden: the deployment starts now.' },
+  'override-duplicate': { ok: true, text: 'You had overridden this freeze already; nothing changed.' },
 };
 
 const HISTORY_PAGE_SIZE = 25;
@@ -188,6 +199,9 @@ export function makeDashboardHandler(deps: DashboardDeps): HttpHandler {
         githubWebUrl: deps.githubWebUrl,
         nonce,
         csrfFor: (id) => (voter ? csrfToken(voter as Session, `approval:${id}`) : ''),
+        ...(voter
+          ? { actionCsrf: (action, id) => csrfToken(voter, deploymentActionCsrfPurpose(action, id)) }
+          : {}),
         ...(flash ? { flash } : {}),
       };
 
@@ -214,7 +228,7 @@ export function makeDashboardHandler(deps: DashboardDeps): HttpHandler {
       }
       const id = event.pathParameters?.id;
       if (id && path.startsWith('/deployments/')) {
-        const detail = await deploymentDetail(read, viewer, id);
+        const detail = await deploymentDetail(read, viewer, id, now);
         if (!detail) throw new HelmgateError('not_found', `no deployment ${id}`);
         return page(200, renderDeploymentPage(detail, ctx), nonce);
       }

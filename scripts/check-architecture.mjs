@@ -62,6 +62,12 @@ export async function checkArchitecture({
           lines.push(
             `time-and-chance-injected: ${rel}:${i + 1} reads the system clock or Math.random (use the injected Clock / Random, lib/clock.ts and lib/random.ts)`,
           );
+    if (rel.startsWith('lib/') && rel !== 'lib/deploy/yaml-data.ts')
+      for (const [i, line] of text.split('\n').entries())
+        if (/\.toJS\(|import\s*\{[^}]*\bparse\b[^}]*\}\s*from\s*'yaml'/.test(line))
+          lines.push(
+            `yaml-to-data-in-one-place: ${rel}:${i + 1} turns YAML into data itself (use yamlData / parseYamlData from lib/deploy/yaml-data.ts: they refuse cyclic aliases)`,
+          );
     for (const m of text.matchAll(/new\s+([A-Z]\w*Client)\s*\(/g))
       if (/^(DynamoDB|SecretsManager|Lambda|STS|CloudWatch\w*|S3|SQS|SNS)Client$/.test(m[1]))
         lines.push(

@@ -19,6 +19,7 @@ import { STYLESHEET_PATH } from '../../lib/web/layout';
 import { makeApprovalHandler } from '../approval';
 import { makeAuthHandler } from '../auth';
 import { makeDashboardHandler } from '../dashboard';
+import { makeDeploymentActionsHandler } from '../deployment-actions';
 import { makeDeploymentsHandler } from '../deployments';
 import { makeGithubWebhookHandler } from '../github-webhook';
 import { makeLocalDispatchHandler } from '../local-dispatch';
@@ -117,6 +118,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     },
   });
   const approval = makeApprovalHandler(g.approval);
+  const actions = makeDeploymentActionsHandler(g.actions);
   const auth = makeAuthHandler(g.auth);
   routes.push(
     { method: 'POST', path: '/webhook', handler: makeGithubWebhookHandler(g.webhook) },
@@ -129,6 +131,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     { method: 'GET', path: '/approvals/{id}', handler: approval },
     { method: 'POST', path: '/approvals/{id}/approve', handler: approval },
     { method: 'POST', path: '/approvals/{id}/reject', handler: approval },
+    { method: 'POST', path: '/deployments/{id}/retry', handler: actions },
+    { method: 'POST', path: '/deployments/{id}/override', handler: actions },
     { method: 'GET', path: '/auth/github/login', handler: auth },
     { method: 'GET', path: '/auth/github/callback', handler: auth },
     { method: 'POST', path: '/auth/logout', handler: auth },

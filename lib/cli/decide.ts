@@ -5,6 +5,7 @@ import { type Deployment, isTerminal } from '../deploy/lifecycle';
 import { HelmgateError } from '../errors';
 import { deploymentId } from '../intake/push-intake';
 import { handle } from '../lifecycle/apply';
+import { overrideFreeze } from '../lifecycle/freeze-override';
 import { retryDeployment } from '../lifecycle/retry';
 import { type CliDeployment, findDeployment, summarize } from './inspect';
 import { type Output, short } from './output';
@@ -323,7 +324,6 @@ export async function retryCommand(
       dispatcher: t.dispatcher,
       clock: t.clock,
       approvalOf: (id) => approvals.getRequest(id),
-      newId: (d) => deploymentId(`cli-retry-${randomUUID()}`, d.environment, d.sha),
     },
     { id: failed.id, actor: `${principal} (cli)`, via: 'cli', mayApprove },
   );
@@ -344,4 +344,42 @@ export async function retryCommand(
   );
   if (!dispatched || !finished) return 1;
   return final && !GOOD.has(final.status) ? 1 : 0;
+}
+
+/**
+ * `override <id> --reason "…"`: the principal's part of a freeze override (issue 13, item 6), as
+ * `cli:<principal>` mapped to a GitHub login (cliToGithub) like `approve`; audited via `cli`. The
+ * deciding override starts the deployment through the lifecycle.
+ */
+export async function overrideCommand(
+  t: CliTarget,
+  o: Output,
+  input: { id: string; reason: string },
+): Promise<number> {
+  const principal = await t.principal();
+  const d = await findDeployment(t, input.id);
+  const notifier = await t.notifier();
+  const outcome = await overrideFreeze(
+    {
+      store: t.store,
+      notifier,
+      dispatcher: t.dispatcher,
+      clock: t.clock,
+      logger: t.logger,
+      approvers: (k) => (typeof t.approvers === 'function' ? t.approvers(k) : t.approvers),
+    },
+    { deploymentId: d.id, voter: { kind: 'cli', id: principal }, via: 'cli', reason: input.reason },
+  );
+  const dispatched = reportDispatchFailures(t, o);
+  o.result({ outcome, principal }, () => {
+    switch (outcome.kind) {
+      case 'recorded':
+        return `recorded your override of the freeze of ${d.id} (until ${outcome.until}): ${outcome.votes} of ${outcome.required} needed`;
+      case 'overridden':
+        return `overrode the freeze of ${d.id}: ${outcome.dispatched ? 'it starts now (handed to the runner)' : 'it was no longer waiting, nothing dispatched'}`;
+      default:
+        return `you had overridden the freeze of ${d.id} (until ${outcome.until}) already; nothing changed`;
+    }
+  });
+  return dispatched ? 0 : 1;
 }

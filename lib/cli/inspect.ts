@@ -211,9 +211,17 @@ export async function showCommand(t: CliTarget, o: Output, idOrPrefix: string): 
   if (!view) throw new HelmgateError('not_found', `no deployment ${idOrPrefix}`);
   const d = view.deployment as CliDeployment;
   const now = t.clock.now();
+  // a deployment waiting in a freeze: the override votes given so far (issue 13, item 6)
+  const freezeVotes =
+    d.status === 'queued' && d.frozenUntil && !d.freezeOverride
+      ? Object.values((await t.store.getFreezeOverrideVotes(d.id, d.frozenUntil))?.votes ?? {}).sort((a, b) =>
+          a.at.localeCompare(b.at),
+        )
+      : [];
   o.result(
     {
       deployment: d,
+      ...(freezeVotes.length ? { freezeOverrideVotes: freezeVotes } : {}),
       approval: view.request ? { ...publicRequest(view.request), required: view.required } : null,
       audit: view.audit,
       ...(view.newerRunning ? { newerRunning: summarize(view.newerRunning) } : {}),
@@ -235,6 +243,21 @@ export async function showCommand(t: CliTarget, o: Output, idOrPrefix: string): 
       if (d.startedAt) lines.push(`  started      ${d.startedAt}`);
       if (d.finishedAt) lines.push(`  finished     ${d.finishedAt}`);
       if (d.planDigest) lines.push(`  plan         ${short(d.planDigest)}`);
+      if (d.retryOf) lines.push(`  retry of     ${d.retryOf}`);
+      if (d.frozenUntil && d.status === 'queued' && !d.freezeOverride) {
+        lines.push(
+          `  frozen       until ${d.frozenUntil} (${relative(d.frozenUntil, now)}); ${freezeVotes.length} of ${view.required} overrides (helmgate override ${d.id} --reason "…")`,
+        );
+        for (const v of freezeVotes)
+          lines.push(`    override by ${v.label} via ${v.via} at ${v.at}: ${v.reason}`);
+      }
+      if (d.freezeOverride) {
+        const f = d.freezeOverride;
+        lines.push(
+          `freeze override: the freeze until ${f.until} was overridden at ${f.completedAt} (${f.votes.length} of ${f.required}):`,
+        );
+        for (const v of f.votes) lines.push(`  ${v.label} via ${v.via} at ${v.at}: ${v.reason}`);
+      }
       if (view.newerRunning)
         lines.push(
           `  note         ${d.environment} runs ${short(view.newerRunning.sha)}, which this commit does not lead to: approving is a rollback (--rollback)`,

@@ -5,7 +5,14 @@ import { resolveTarget } from '../compose/cli';
 import { policyNamesTeams, setupEnvironment, systemBrowserOpener } from '../compose/setup';
 import { processEnv } from '../config/env';
 import { cryptoRandom } from '../random';
-import { redeployCommand, retryCommand, rollbackCommand, voteCommand, type WaitOptions } from './decide';
+import {
+  overrideCommand,
+  redeployCommand,
+  retryCommand,
+  rollbackCommand,
+  voteCommand,
+  type WaitOptions,
+} from './decide';
 import { showCommand, statusCommand } from './inspect';
 import { Output, wantsColor } from './output';
 import { planCommand, secretsCheckCommand } from './plan-command';
@@ -210,6 +217,17 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
       act((t, o, id: string, opts: { wait?: boolean; timeout: number; interval: number }) =>
         retryCommand(t, o, { id, ...waitOpts(opts) }),
       ),
+    );
+
+  program
+    .command('override')
+    .description(
+      'override the freeze an approved deployment waits in (each of the required approvers, with a reason)',
+    )
+    .argument('<id>', 'deployment id (or a unique prefix)')
+    .requiredOption('--reason <text>', 'why it must start before the freeze ends (audited)')
+    .action(
+      act((t, o, id: string, opts: { reason: string }) => overrideCommand(t, o, { id, reason: opts.reason })),
     );
 
   program

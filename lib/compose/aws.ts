@@ -47,6 +47,7 @@ import {
   authDepsFrom,
   chartDigestsOf,
   dashboardDepsFrom,
+  deploymentActionsDepsFrom,
   notifierOf,
   readAccessFrom,
   readOnlyApprovalService,
@@ -380,6 +381,37 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
       });
     },
 
+    /**
+     * handlers/deployment-actions.ts (served by the approval function, which may write and dispatch):
+     * the deployment page's retry and freeze-override buttons
+     */
+    async deploymentActions() {
+      const b = base();
+      const a = await approvals();
+      const membership = cached(
+        async (): Promise<TeamMembership> =>
+          (await b.secrets.tryResolve({ secret: b.config.HELMGATE_GITHUB_TOKEN_ID }))
+            ? githubTeamMembership(await awsOctokit(b))
+            : noTeamMembership,
+        SECRET_TTL_MS,
+        systemClock,
+      );
+      return deploymentActionsDepsFrom({
+        store: b.store,
+        notifier: a.notifier,
+        dispatcher: a.dispatcher,
+        approvals: a.service,
+        approvers: approversOf(b.policy().policy),
+        signingKey: a.signingKey,
+        publicUrl: b.config.HELMGATE_PUBLIC_URL,
+        clock: systemClock,
+        logger: b.logger,
+        sessions: new SessionRegistry(b.store),
+        teamMembership: async (login, teams) =>
+          teams.length === 0 ? [] : (await membership())(login, teams),
+      });
+    },
+
     /** handlers/auth.ts */
     async auth() {
       const b = base();
@@ -443,6 +475,17 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         approvals: a.service,
         store: b.store,
         slack: createSlackWebClient({ botToken: slack.botToken, logger: b.logger }),
+        // the failure message's Retry button: the lifecycle, as the dashboard's and the CLI's retry
+        retry: {
+          store: b.store,
+          notifier: a.notifier,
+          dispatcher: a.dispatcher,
+          clock: systemClock,
+          logger: b.logger,
+          approvalOf: (id: string) => a.service.getRequest(id),
+          approvers: approversOf(b.policy().policy),
+          publicUrl: b.config.HELMGATE_PUBLIC_URL,
+        },
       };
     },
   };

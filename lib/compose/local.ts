@@ -43,6 +43,7 @@ import {
   authDepsFrom,
   chartDigestsOf,
   dashboardDepsFrom,
+  deploymentActionsDepsFrom,
   notifierOf,
   readAccessFrom,
   slackCredentialsFrom,
@@ -274,7 +275,26 @@ export async function composeLocal(opts: LocalGraphOptions) {
   const background = new InProcessBackgroundWork<SlackInteractionJob>(async (job) => {
     if (!slackClient) return;
     // the same path as the AWS function's self-invocation: the job is parsed before it is voted on
-    await runSlackBackgroundJob({ approvals, store, slack: slackClient, logger }, job);
+    await runSlackBackgroundJob(
+      {
+        approvals,
+        store,
+        slack: slackClient,
+        logger,
+        // the failure message's Retry button: the lifecycle, as the dashboard's and the CLI's retry
+        retry: {
+          store,
+          notifier,
+          dispatcher,
+          clock,
+          logger,
+          approvalOf: (id) => approvals.getRequest(id),
+          approvers: (d) => (typeof approvers === 'function' ? approvers(d) : approvers),
+          publicUrl,
+        },
+      },
+      job,
+    );
   }, logger);
   const sweeper: SweeperDeps = { store, notifier, dispatcher, clock, logger, policy };
   const sessions = new SessionRegistry(store);
@@ -369,6 +389,19 @@ export async function composeLocal(opts: LocalGraphOptions) {
       approvals,
       approvers,
       readAccess,
+      signingKey,
+      publicUrl,
+      clock,
+      logger,
+      sessions,
+    }),
+    /** handlers/deployment-actions.ts: the deployment page's retry and freeze-override buttons */
+    actions: deploymentActionsDepsFrom({
+      store,
+      notifier,
+      dispatcher,
+      approvals,
+      approvers,
       signingKey,
       publicUrl,
       clock,

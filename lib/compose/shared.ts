@@ -312,6 +312,35 @@ export function approvalPageDepsFrom(i: {
   };
 }
 
+/** What the deployment page's buttons (handlers/deployment-actions.ts: retry, freeze override) need. */
+export function deploymentActionsDepsFrom(i: {
+  store: DeploymentStore;
+  notifier: Notifier;
+  dispatcher: Dispatcher;
+  approvals: ApprovalService;
+  approvers: Approvers;
+  signingKey: () => Promise<string>;
+  publicUrl: string;
+  clock: Clock;
+  logger: Logger;
+  sessions?: SessionRegistry;
+  teamMembership?: TeamMembership;
+}) {
+  return {
+    ...(i.sessions ? { sessions: i.sessions } : {}),
+    ...(i.teamMembership ? { teamMembership: i.teamMembership } : {}),
+    store: i.store,
+    notifier: i.notifier,
+    dispatcher: i.dispatcher,
+    approvers: i.approvers,
+    approvalOf: (id: string) => i.approvals.getRequest(id),
+    signingKey: i.signingKey,
+    cookies: cookieSettingsFor(i.publicUrl.replace(/\/+$/, '')),
+    clock: i.clock,
+    logger: i.logger,
+  };
+}
+
 /** What the dashboard (handlers/dashboard.ts) needs besides its JSON half and the local login link. */
 export function dashboardDepsFrom(i: {
   store: DeploymentStore;

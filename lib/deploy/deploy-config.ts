@@ -4,6 +4,7 @@ import * as z from 'zod';
 import { HelmgateError } from '../errors';
 import { parseDuration } from './duration';
 import { isForbiddenKey, parsePath } from './values-merge';
+import { yamlData } from './yaml-data';
 
 /**
  * The deploy config (`deploy.yaml` at the repository root), read at the pushed commit. The format is
@@ -497,7 +498,7 @@ function parseDeployConfigText(text: string, file: string): DeployConfig {
 
   let data: unknown;
   try {
-    data = doc.toJS({ maxAliasCount: 100 });
+    data = yamlData(doc, { maxAliasCount: 100 });
   } catch (e) {
     throw new DeployConfigError([{ file, path: '', message: `YAML: ${(e as Error).message}` }], { cause: e });
   }

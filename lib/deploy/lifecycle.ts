@@ -86,6 +86,11 @@ export interface Deployment {
   force?: boolean;
   /** queued inside a freeze window: it starts when the window ends (the sweeper dispatches it then) */
   frozenUntil?: string;
+  /**
+   * the freeze it waited in was overridden by the environment's approvers (issue 13, item 6): it starts
+   * before the window ends; holds only for the freeze it was given in (until `until`)
+   */
+  freezeOverride?: FreezeOverride;
   /** how it came to be: a push (default), or an operator's `helmgate redeploy` / `helmgate rollback` */
   trigger?: 'push' | 'redeploy' | 'rollback' | 'retry';
   /** the operator who asked for a redeploy or rollback */
@@ -111,6 +116,26 @@ export interface Deployment {
   };
 }
 
+/** One approver's part of a freeze override: who, how, and the written reason. */
+export interface FreezeOverrideVote {
+  /** GitHub login (lower case): one person, one vote, whichever way they gave it */
+  login: string;
+  /** for people and the audit: `alice`, `alice (cli)`, `alice (Slack U…)` */
+  label: string;
+  via: string;
+  at: string;
+  reason: string;
+}
+
+/** A completed freeze override: the required number of distinct approvers, each with a reason. */
+export interface FreezeOverride {
+  /** the end of the freeze it was given in (the deployment's `frozenUntil` then): it holds until this */
+  until: string;
+  required: number;
+  votes: FreezeOverrideVote[];
+  completedAt: string;
+}
+
 /**
  * Which move may take which edge. A move's `from` is also the condition of its conditional write:
  * a supersede wins only while the deployment has not started, a vote only while it still waits.
@@ -132,6 +157,11 @@ export const MOVES = {
   'dead-run': { from: ['running'], to: ['failed'] },
   /** near Lambda's time limit: a fresh invocation continues */
   'hand-off': { from: ['running'], to: ['queued'] },
+  /**
+   * an approved deployment waiting in a freeze window may start before it ends: its approvers overrode
+   * the freeze (it stays queued, now with `freezeOverride`, and is dispatched)
+   */
+  'override-freeze': { from: ['queued'], to: ['queued'] },
 } as const satisfies Record<string, { from: readonly DeploymentStatus[]; to: readonly DeploymentStatus[] }>;
 export type MoveKind = keyof typeof MOVES;
 
@@ -251,7 +281,10 @@ export interface AuditNote {
 
 /** Fields a move may set besides the status. */
 export type MovePatch = Partial<
-  Pick<Deployment, 'reason' | 'finishedAt' | 'startedAt' | 'supersededBy' | 'planDigest' | 'releases'>
+  Pick<
+    Deployment,
+    'reason' | 'finishedAt' | 'startedAt' | 'supersededBy' | 'planDigest' | 'releases' | 'freezeOverride'
+  >
 >;
 
 export type Step =
@@ -293,6 +326,8 @@ export type LifecycleEvent =
     }
   | { type: 'dead-run'; target: Deployment; lockExpiredAt?: string; takenOverBy?: string }
   | { type: 'hand-off'; target: Deployment; continuation: number; releases?: ReleaseResult[] }
+  /** the last of the required approvers overrode the freeze the (approved, queued) deployment waits in */
+  | { type: 'freeze-override'; target: Deployment; override: FreezeOverride; audit?: AuditNote }
   /** the environment's lock was let go: what waits runs next */
   | { type: 'environment-free'; exceptId?: string };
 
@@ -463,6 +498,33 @@ export function decide(event: LifecycleEvent, facts: Facts): Step[] {
           { next: { deploymentId: event.target.id, continuation: event.continuation } },
         ),
       ];
+    case 'freeze-override': {
+      const t = event.target;
+      // only a deployment the runner found frozen, and only for the freeze it waits in
+      if (t.status === 'queued' && t.frozenUntil !== event.override.until)
+        return [
+          {
+            kind: 'refuse',
+            id: t.id,
+            reason: t.frozenUntil
+              ? `deployment ${t.id} waits in a freeze until ${t.frozenUntil}, not ${event.override.until}`
+              : `deployment ${t.id} does not wait in a freeze window`,
+          },
+        ];
+      const by = event.override.votes.map((v) => v.label).join(', ');
+      return [
+        move(
+          'override-freeze',
+          t,
+          'queued',
+          {
+            freezeOverride: event.override,
+            reason: `freeze until ${event.override.until} overridden by ${by}: starts now`,
+          },
+          { ...(event.audit ? { audit: event.audit } : {}), next: { deploymentId: t.id } },
+        ),
+      ];
+    }
     case 'environment-free': {
       const { next, superseded } = nextToRun(facts.environment ?? [], event.exceptId);
       if (!next) return [];

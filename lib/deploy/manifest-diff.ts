@@ -1,5 +1,6 @@
 import { createTwoFilesPatch } from 'diff';
 import { parseAllDocuments, stringify } from 'yaml';
+import { yamlData } from './yaml-data';
 
 /**
  * The rendered change an approver sees (issue 13, item 1): what a release runs now (`helm get manifest`)
@@ -156,7 +157,7 @@ export function parseManifest(text: string): Map<string, { ref: ObjectRef; obj: 
   for (const doc of parseAllDocuments(text)) {
     if ('errors' in doc && doc.errors.length > 0)
       throw new Error(`the manifest is not valid YAML: ${doc.errors[0]?.message.split('\n')[0]}`);
-    docs.push(doc.toJS({ maxAliasCount: 1000 }));
+    docs.push(yamlData(doc, { maxAliasCount: 1000 }));
   }
   return indexObjects(docs);
 }

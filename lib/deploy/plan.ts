@@ -17,6 +17,7 @@ import {
 } from './deploy-config';
 import { formatDuration } from './duration';
 import { mergeValues, type Values } from './values-merge';
+import { yamlData } from './yaml-data';
 
 /**
  * Port: the repository tree at one commit (the extracted tarball or a git checkout). Paths are
@@ -289,7 +290,14 @@ async function planRelease(
       fail(`values file ${p} must be a map of values`, { file: p, path: '', line: 1 });
       continue;
     }
-    layers.push((doc.toJS({ maxAliasCount: 1000 }) as Values | null) ?? {});
+    let layer: Values | null;
+    try {
+      layer = yamlData(doc, { maxAliasCount: 1000 }) as Values | null;
+    } catch (e) {
+      fail(`values file ${p} cannot be read: ${(e as Error).message}`, { file: p, path: '', line: 1 });
+      continue;
+    }
+    layers.push(layer ?? {});
   }
   if (!ok) return undefined;
 

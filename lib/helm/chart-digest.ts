@@ -1,5 +1,5 @@
-import { parse as parseYaml } from 'yaml';
 import type { ChartDigestResolver } from '../deploy/plan';
+import { parseYamlData } from '../deploy/yaml-data';
 import { HelmgateError } from '../errors';
 
 /**
@@ -81,7 +81,7 @@ export function repositoryChartDigests(opts: {
         if (!res.ok) throw new ChartDigestError(`${indexUrl(url)} answered ${res.status}`);
         const text = await res.text();
         if (text.length > MAX_INDEX_BYTES) throw new ChartDigestError(`${indexUrl(url)} is too large`);
-        return parseYaml(text, { maxAliasCount: 100 }) as unknown;
+        return parseYamlData(text, { maxAliasCount: 100 });
       })();
       p.catch(() => indexes.delete(url));
       indexes.set(url, p);

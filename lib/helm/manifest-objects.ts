@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { parseAllDocuments } from 'yaml';
+import { yamlData } from '../deploy/yaml-data';
 import { HelmgateError } from '../errors';
 
 /**
@@ -25,7 +26,15 @@ export function parseRedactedManifest(
         `helm printed a manifest that is not valid YAML${at ? ` (line ${at.line})` : ''}`,
       );
     }
-    const v = doc.toJS({ maxAliasCount: 1000 });
+    let v: unknown;
+    try {
+      v = yamlData(doc, { maxAliasCount: 1000 });
+    } catch (e) {
+      throw new HelmgateError(
+        'helm_failed',
+        `helm printed a manifest helmgate cannot read: ${(e as Error).message}`,
+      );
+    }
     if (v === null || v === undefined) continue;
     out.push(redactObject(v, redact, digestKey));
   }

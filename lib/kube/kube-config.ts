@@ -1,7 +1,7 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { parse as parseYaml } from 'yaml';
+import { parseYamlData } from '../deploy/yaml-data';
 import { HelmgateError } from '../errors';
 
 /**
@@ -99,7 +99,7 @@ function fromFields(o: Record<string, unknown>, fail: (what: string) => never): 
 function fromKubeconfigYaml(text: string, fail: (what: string) => never): KubeConfig {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseYamlData(text, { maxAliasCount: 100 });
   } catch {
     fail('is neither JSON nor a kubeconfig YAML document');
   }

@@ -1,14 +1,33 @@
+import { createHash } from 'node:crypto';
 import type { Deployment } from '../deploy/lifecycle';
 import { retryDecision } from '../deploy/retry';
 import { HelmgateError } from '../errors';
 import { type ApplyDeps, handle } from './apply';
+
+/**
+ * The one retry a failed deployment may have: its id follows from the failed one's, so two presses
+ * (a double click, the CLI and the dashboard at once) create one retry, and the second learns which.
+ */
+export function retryIdOf(failed: Pick<Deployment, 'id' | 'environment' | 'sha'>): string {
+  const h = createHash('sha256').update(`retry\0${failed.id}`).digest('hex').slice(0, 10);
+  return `${failed.sha.slice(0, 7)}-${failed.environment.replace(/[^\w-]/g, '_')}-r${h}`;
+}
+
+/** The deployment was retried already: `retryId` names its retry (HTTP 409; the dashboard shows it). */
+export class AlreadyRetriedError extends HelmgateError {
+  override name = 'AlreadyRetriedError';
+  readonly retryId: string;
+  constructor(failedId: string, retry: Pick<Deployment, 'id' | 'status'>) {
+    super('conflict', `deployment ${failedId} was retried already as ${retry.id} (${retry.status})`);
+    this.retryId = retry.id;
+  }
+}
 
 export interface RetryDeps extends ApplyDeps {
   /** the failed deployment's approval request, if it had one */
   approvalOf(
     deploymentId: string,
   ): Promise<{ status: string; planDigest: string; expiresAtMs: number; decidedBy?: string } | undefined>;
-  newId(d: Pick<Deployment, 'environment' | 'sha'>): string;
 }
 
 export interface RetryInput {
@@ -30,13 +49,16 @@ export interface RetryResult {
 }
 
 /**
- * Creates the retry of a failed deployment (same commit, same plan digest) and hands it to the
+ * Creates the one retry of a failed deployment (same commit, same plan digest) and hands it to the
  * lifecycle exactly as a push would: `created` supersedes older waiting deployments of the environment,
  * dispatches a queued one, and has a waiting one planned and offered for approval.
  */
 export async function retryDeployment(deps: RetryDeps, input: RetryInput): Promise<RetryResult> {
   const failed = await deps.store.getDeployment(input.id);
   if (!failed) throw new HelmgateError('not_found', `no deployment ${input.id}`);
+  const retryId = retryIdOf(failed);
+  const earlier = await deps.store.getDeployment(retryId);
+  if (earlier) throw new AlreadyRetriedError(failed.id, earlier);
   const now = deps.clock.now();
   const request = failed.approval === 'required' ? await deps.approvalOf(failed.id) : undefined;
   const decision = retryDecision({ failed, request, nowMs: now.getTime() });
@@ -48,7 +70,7 @@ export async function retryDeployment(deps: RetryDeps, input: RetryInput): Promi
   }
   const at = now.toISOString();
   const retry: Deployment = {
-    id: deps.newId(failed),
+    id: retryId,
     repository: failed.repository,
     environment: failed.environment,
     sha: failed.sha,
@@ -66,8 +88,11 @@ export async function retryDeployment(deps: RetryDeps, input: RetryInput): Promi
     requestedBy: input.actor,
     reason,
   };
-  if (!(await deps.store.createDeployment(retry)))
-    throw new HelmgateError('conflict', `deployment ${retry.id} exists already`);
+  if (!(await deps.store.createDeployment(retry))) {
+    // another press won the race: it is the one retry
+    const winner = await deps.store.getDeployment(retryId);
+    throw new AlreadyRetriedError(failed.id, winner ?? retry);
+  }
   for (const [id, outcome, detail] of [
     [retry.id, 'created', reason],
     [failed.id, 'retried', `as ${retry.id}`],

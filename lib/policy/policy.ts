@@ -5,6 +5,7 @@ import { canonicalJson } from '../deploy/canonical';
 import { clusterLabel, copyClusterRef } from '../deploy/cluster-ref';
 import { type DeployConfig, environmentNames } from '../deploy/deploy-config';
 import { freezeInstant, isTimeZone, WEEKDAYS, type Weekday } from '../deploy/freeze';
+import { yamlData } from '../deploy/yaml-data';
 import { HelmgateError } from '../errors';
 
 /**
@@ -215,7 +216,13 @@ export function parsePolicy(text: string, source = 'policy'): Policy {
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0)
     throw new PolicyError(`${source}: not valid YAML/JSON: ${doc.errors[0]?.message.split('\n')[0]}`);
-  const parsed = Policy.safeParse(doc.toJS({ maxAliasCount: 100 }) ?? {});
+  let data: unknown;
+  try {
+    data = yamlData(doc, { maxAliasCount: 100 });
+  } catch (e) {
+    throw new PolicyError(`${source}: ${(e as Error).message}`);
+  }
+  const parsed = Policy.safeParse(data ?? {});
   if (!parsed.success) throw new PolicyError(zodProblems(parsed.error, source));
   return parsed.data;
 }

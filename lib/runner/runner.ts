@@ -4,6 +4,7 @@ import type { Clock } from '../clock';
 import { type DeployConfig, parseDeployConfig } from '../deploy/deploy-config';
 import type { ReleaseDiagnosis } from '../deploy/diagnosis';
 import { frozenAt } from '../deploy/freeze';
+import { describeOverride, overrideHolds } from '../deploy/freeze-override';
 import { type Deployment, deadRuns, lockName, type ReleaseResult, refusal } from '../deploy/lifecycle';
 import type { ManifestDiff } from '../deploy/manifest-diff';
 import {
@@ -272,7 +273,10 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
   const envPolicy = environmentPolicy(deps.policy, existing.repository, existing.environment);
   const frozen =
     envPolicy && !job.continuation ? frozenAt(envPolicy.freezeWindows, deps.clock.now()) : undefined;
-  if (frozen) {
+  // ... unless the environment's approvers overrode the freeze it waits in (lib/deploy/freeze-override)
+  if (frozen && overrideHolds(existing.freezeOverride, deps.clock.now()))
+    log.info('freeze overridden; deployment starts inside it', { until: frozen.until.toISOString() });
+  else if (frozen) {
     const until = frozen.until.toISOString();
     const reason = `frozen until ${until}${frozen.reason ? ` (${frozen.reason})` : ''}: starts when the freeze ends`;
     if (existing.frozenUntil !== until)
@@ -856,10 +860,15 @@ async function runReleases(
           {
             reason: `finished in invocation ${ctx.job.continuation + 1} (handed off near Lambda's time limit)`,
           }
-        : deployment.frozenUntil
-          ? // replaces the "frozen until" it waited with
-            { reason: `started when the freeze ended (${deployment.frozenUntil})` }
-          : {}),
+        : deployment.freezeOverride
+          ? // replaces the "overridden … starts now" it was dispatched with
+            {
+              reason: `started inside the ${describeOverride(deployment.freezeOverride)}`.slice(0, 1000),
+            }
+          : deployment.frozenUntil
+            ? // replaces the "frozen until" it waited with
+              { reason: `started when the freeze ended (${deployment.frozenUntil})` }
+            : {}),
   });
 }
 

@@ -2,7 +2,12 @@ import * as z from 'zod';
 import { HelmgateError } from '../errors';
 
 /** Action ids (and values) of helmgate's buttons. The message renderer and this parser share them. */
-export const ACTION_PREFIX = { approve: 'approve', approveAll: 'approve_all', reject: 'reject' } as const;
+export const ACTION_PREFIX = {
+  approve: 'approve',
+  approveAll: 'approve_all',
+  reject: 'reject',
+  retry: 'retry',
+} as const;
 
 const DEPLOYMENT_ID = /^[\w-]{1,200}$/;
 const SHA = /^[0-9a-f]{7,64}$/;
@@ -12,6 +17,8 @@ export const SlackAction = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('approve'), deploymentId: z.string().regex(DEPLOYMENT_ID) }),
   z.strictObject({ kind: z.literal('reject'), deploymentId: z.string().regex(DEPLOYMENT_ID) }),
   z.strictObject({ kind: z.literal('approve_all'), sha: z.string().regex(SHA) }),
+  /** the failure message's Retry button (issue 13, item 9) */
+  z.strictObject({ kind: z.literal('retry'), deploymentId: z.string().regex(DEPLOYMENT_ID) }),
 ]);
 export type SlackAction = z.infer<typeof SlackAction>;
 
@@ -21,11 +28,14 @@ export function approveActionId(deploymentId: string): string {
 export function rejectActionId(deploymentId: string): string {
   return `${ACTION_PREFIX.reject}:${deploymentId}`;
 }
+export function retryActionId(deploymentId: string): string {
+  return `${ACTION_PREFIX.retry}:${deploymentId}`;
+}
 export function approveAllActionId(sha: string): string {
   return `${ACTION_PREFIX.approveAll}:${sha}`;
 }
 
-/** `approve:<id>`, `reject:<id>`, `approve_all:<sha>`; anything else is not ours (undefined). */
+/** `approve:<id>`, `reject:<id>`, `approve_all:<sha>`, `retry:<id>`; anything else is not ours (undefined). */
 export function parseActionId(value: string): SlackAction | undefined {
   const i = value.indexOf(':');
   if (i < 0) return undefined;
@@ -35,6 +45,7 @@ export function parseActionId(value: string): SlackAction | undefined {
     return { kind: 'approve', deploymentId: arg };
   if (kind === ACTION_PREFIX.reject && DEPLOYMENT_ID.test(arg)) return { kind: 'reject', deploymentId: arg };
   if (kind === ACTION_PREFIX.approveAll && SHA.test(arg)) return { kind: 'approve_all', sha: arg };
+  if (kind === ACTION_PREFIX.retry && DEPLOYMENT_ID.test(arg)) return { kind: 'retry', deploymentId: arg };
   return undefined;
 }
 

@@ -5,7 +5,7 @@ import type {
   ApprovalRequestNotice,
   ManifestsPreviewNotice,
 } from '../notify/notifier';
-import { approveActionId, approveAllActionId, rejectActionId } from './interaction';
+import { approveActionId, approveAllActionId, rejectActionId, retryActionId } from './interaction';
 
 /**
  * Pure renders of helmgate state as Slack Block Kit. The main message of a commit is a function of
@@ -400,6 +400,29 @@ export function renderFailureDetails(d: Deployment, opts: RenderOptions = {}): S
       type: 'context',
       elements: [
         { type: 'mrkdwn', text: `and ${failed.length - MAX_FAILED_RELEASES_SHOWN} more failed releases` },
+      ],
+    });
+  // a deployment that ran can be run again, once (same commit and plan): for the environment's approvers
+  if (d.startedAt && d.planDigest)
+    blocks.push({
+      type: 'actions',
+      block_id: `retry:${d.id}`.slice(0, 255),
+      elements: [
+        {
+          type: 'button',
+          action_id: retryActionId(d.id),
+          value: retryActionId(d.id),
+          text: plain(`Retry ${environmentName(d)}`),
+          confirm: {
+            title: plain(`Retry ${environmentName(d)}?`),
+            text: {
+              type: 'mrkdwn',
+              text: `Run \`${shortSha(d.sha)}\` with the same plan on *${env}* again. Its approval holds while it is valid for that plan; otherwise the retry waits for a new one.`,
+            },
+            confirm: plain('Retry'),
+            deny: plain('Cancel'),
+          },
+        },
       ],
     });
   return { text: truncate(`${environmentName(d)} failed at ${shortSha(d.sha)}`, 3000), blocks };

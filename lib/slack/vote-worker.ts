@@ -1,7 +1,10 @@
 import type { WebClient } from '@slack/web-api';
-import type { ApprovalPort, Decision, VoteOutcome } from '../approval/approval-port';
+import type { ApprovalPort, ApproversConfig, Decision, VoteOutcome } from '../approval/approval-port';
+import type { ApproversKey } from '../approval/approval-service';
+import { authorize } from '../approval/approver-policy';
 import type { BackgroundJob } from '../dispatch/background';
 import { HelmgateError, isHelmgateError } from '../errors';
+import { AlreadyRetriedError, type RetryDeps, retryDeployment } from '../lifecycle/retry';
 import type { Logger } from '../log/logger';
 import type { DeploymentStore } from '../store/deployment-store';
 import { type SlackAction, SlackInteraction } from './interaction';
@@ -38,6 +41,11 @@ export interface SlackInteractionWorkerDeps {
   logger: Logger;
   /** how many recent deployments "approve all" scans for the commit's; default 200 */
   scanLimit?: number;
+  /**
+   * The failure message's Retry button (lib/lifecycle/retry, as `helmgate retry`): the lifecycle's deps
+   * and who approves; absent: the button is answered with "not set up here".
+   */
+  retry?: RetryDeps & { approvers: (d: ApproversKey) => ApproversConfig; publicUrl?: string };
 }
 
 interface Target {
@@ -50,7 +58,10 @@ export type VoteReport =
   | { deploymentId: string; decision: Decision; ok: true; outcome: VoteOutcome }
   | { deploymentId: string; decision: Decision; ok: false; code: string; message: string };
 
-async function targetsOf(deps: SlackInteractionWorkerDeps, action: SlackAction): Promise<Target[]> {
+async function targetsOf(
+  deps: SlackInteractionWorkerDeps,
+  action: Exclude<SlackAction, { kind: 'retry' }>,
+): Promise<Target[]> {
   if (action.kind === 'approve') return [{ deploymentId: action.deploymentId, decision: 'approve' }];
   if (action.kind === 'reject') return [{ deploymentId: action.deploymentId, decision: 'reject' }];
   const recent = await deps.store.listDeployments({ limit: deps.scanLimit ?? 200 });
@@ -72,6 +83,10 @@ export async function processSlackInteraction(
   const reports: VoteReport[] = [];
   const lines: string[] = [];
   for (const action of interaction.actions) {
+    if (action.kind === 'retry') {
+      lines.push(await retryFromSlack(deps, interaction, action.deploymentId, log));
+      continue;
+    }
     const targets = await targetsOf(deps, action);
     if (action.kind === 'approve_all' && targets.length === 0)
       lines.push(
@@ -117,6 +132,65 @@ export async function processSlackInteraction(
   }
   if (lines.length > 0) await tell(deps, interaction, lines.join('\n'), log);
   return reports;
+}
+
+/**
+ * The Retry button of a failed deployment's message: only the environment's approvers (a Slack id mapped
+ * to a GitHub login, as for votes) retry; the retry keeps the approval while it is valid for the plan.
+ * Refusals are audited; a second press names the one retry there is.
+ */
+async function retryFromSlack(
+  deps: SlackInteractionWorkerDeps,
+  interaction: SlackInteraction,
+  deploymentId: string,
+  log: Logger,
+): Promise<string> {
+  const env = await environmentOf(deps, deploymentId);
+  const r = deps.retry;
+  if (!r)
+    return `:warning: Retry from Slack is not set up on this helmgate; use \`helmgate retry ${escapeMrkdwn(deploymentId)}\`.`;
+  try {
+    const d = await deps.store.getDeployment(deploymentId);
+    if (!d) throw new HelmgateError('not_found', `no deployment ${deploymentId}`);
+    const voter = {
+      kind: 'slack' as const,
+      id: interaction.userId,
+      ...(interaction.userName ? { displayName: interaction.userName } : {}),
+    };
+    const auth = authorize(voter, d.environment, r.approvers(d));
+    if (!auth.ok) {
+      await deps.store.appendAudit({
+        deploymentId: d.id,
+        at: r.clock.now().toISOString(),
+        actor: `Slack ${interaction.userId}`,
+        via: 'slack',
+        action: 'retry',
+        outcome: 'refused: forbidden',
+        detail: auth.reason,
+      });
+      throw new HelmgateError('forbidden', auth.reason.replace('to approve', 'to approve or retry'));
+    }
+    const { retry, reason } = await retryDeployment(r, {
+      id: d.id,
+      actor: auth.identity.label,
+      via: 'slack',
+      mayApprove: true,
+    });
+    log.info('slack retry', { deploymentId: d.id, retry: retry.id, status: retry.status });
+    const page = r.publicUrl
+      ? ` <${r.publicUrl.replace(/\/+$/, '')}/deployments/${encodeURIComponent(retry.id)}|${escapeMrkdwn(retry.id)}>`
+      : ` \`${escapeMrkdwn(retry.id)}\``;
+    return `:repeat: Retry of *${env}* created:${page} (${escapeMrkdwn(reason)}).`;
+  } catch (e) {
+    if (e instanceof AlreadyRetriedError)
+      return `:information_source: *${env}* was retried already, as \`${escapeMrkdwn(e.retryId)}\`; nothing new was created.`;
+    if (isHelmgateError(e)) {
+      log.info('slack retry refused', { deploymentId, code: e.code });
+      return `:no_entry_sign: Could not retry *${env}*: ${escapeMrkdwn(e.message)}`;
+    }
+    log.error('slack retry failed', { deploymentId, err: e });
+    return `:warning: Could not retry *${env}*: internal error; see helmgate's logs.`;
+  }
 }
 
 async function environmentOf(deps: SlackInteractionWorkerDeps, deploymentId: string): Promise<string> {

@@ -1,4 +1,5 @@
 import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../approval/approval-request';
+import type { FreezeOverrideVotes, FreezeOverrideVoteWrite } from '../deploy/freeze-override';
 import { type Deployment, type DeploymentStatus, edgeViolation } from '../deploy/lifecycle';
 import type { ManifestDiff } from '../deploy/manifest-diff';
 import { HelmgateError } from '../errors';
@@ -126,6 +127,14 @@ export interface DeploymentStore {
   ): Promise<boolean>;
   /** Marks the one reminder as sent; false when it already was (or the request is no longer pending). */
   markApprovalReminded(deploymentId: string, now: Date): Promise<boolean>;
+  /**
+   * One freeze-override vote as ONE conditional write on the record of (deployment, freeze end): this
+   * person has not voted, nobody else voted since `expectedCount` was read, and the override is not
+   * complete yet — so exactly one vote can be the deciding one. False when the condition failed.
+   */
+  recordFreezeOverrideVote(deploymentId: string, w: FreezeOverrideVoteWrite): Promise<boolean>;
+  /** The override votes given for a deployment in the freeze that ends at `until`. */
+  getFreezeOverrideVotes(deploymentId: string, until: string): Promise<FreezeOverrideVotes | undefined>;
   /**
    * The rendered diff a preview job made (absent: none is made, render-only), onto a request that is
    * still pending and bound to the same plan digest (one conditional write); clears `manifestsPending`.

@@ -20,6 +20,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../approval/approval-request';
 import type { Deployment, DeploymentStatus } from '../deploy/deployment';
+import type { FreezeOverrideVotes, FreezeOverrideVoteWrite } from '../deploy/freeze-override';
 import type { ManifestDiff } from '../deploy/manifest-diff';
 import { cryptoRandom, type Random } from '../random';
 import type { DeploymentPage, DeploymentQuery } from './deployment-query';
@@ -35,6 +36,8 @@ import { queryDeploymentsTable } from './dynamodb-deployment-query';
 import { isConditionFailure } from './dynamodb-errors';
 
 const META = '#META';
+/** freeze-override votes: one item per deployment and freeze */
+const OVERRIDE = 'OVERRIDE';
 const KEY_ATTRS = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'ttl', 'kind'] as const;
 
 /** `SET #f<i> = :v<i>` clauses for the defined fields, with their attribute names and values. */
@@ -552,6 +555,77 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
     input: { planDigest: string; manifests?: ManifestDiff; summary: string[] },
   ): Promise<boolean> {
     return this.approvals.recordManifests(id, input);
+  }
+
+  async recordFreezeOverrideVote(id: string, w: FreezeOverrideVoteWrite): Promise<boolean> {
+    const Key = { PK: `${OVERRIDE}#${id}#${w.until}`, SK: META };
+    try {
+      if (w.expectedCount === 0) {
+        // the first vote creates the record; a racing first vote finds it and loses
+        await this.doc.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: {
+              ...Key,
+              kind: OVERRIDE,
+              deploymentId: id,
+              until: w.until,
+              votes: { [w.voterKey]: w.vote },
+              voteCount: 1,
+              ...(w.final ? { completedAt: w.vote.at } : {}),
+              // kept 30 days past the freeze for the page and the audit
+              ttl: Math.floor(Date.parse(w.until) / 1000) + 30 * 86400,
+            },
+            ConditionExpression: 'attribute_not_exists(PK)',
+          }),
+        );
+        return true;
+      }
+      const names: Record<string, string> = {
+        '#votes': 'votes',
+        '#voter': w.voterKey,
+        '#count': 'voteCount',
+        '#done': 'completedAt',
+      };
+      const values: Record<string, unknown> = {
+        ':vote': w.vote,
+        ':count': w.expectedCount,
+        ':next': w.expectedCount + 1,
+      };
+      const sets = ['#votes.#voter = :vote', '#count = :next'];
+      if (w.final) {
+        values[':at'] = w.vote.at;
+        sets.push('#done = :at');
+      }
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key,
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression:
+            'attribute_exists(PK) AND #count = :count AND attribute_not_exists(#votes.#voter) AND attribute_not_exists(#done)',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailure(e)) return false;
+      throw e;
+    }
+  }
+
+  async getFreezeOverrideVotes(id: string, until: string): Promise<FreezeOverrideVotes | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { PK: `${OVERRIDE}#${id}#${until}`, SK: META },
+        ConsistentRead: true,
+      }),
+    );
+    const item = strip<Record<string, unknown>>(out.Item);
+    if (!item) return undefined;
+    return item as unknown as FreezeOverrideVotes;
   }
 
   /** Raw table access for benches that scan the table (never for lib code: it goes through the port). */

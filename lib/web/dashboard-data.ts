@@ -1,9 +1,13 @@
 import type { ApproversConfig } from '../approval/approval-port';
 import type { ApprovalRequest } from '../approval/approval-request';
 import type { ApprovalView, ApproversKey } from '../approval/approval-service';
-import { authorize } from '../approval/approver-policy';
+import { authorize, identify, involvedIn, selfApprovalRefusal } from '../approval/approver-policy';
 import type { Deployment, DeploymentStatus } from '../deploy/deployment';
+import { overrideHolds } from '../deploy/freeze-override';
+import type { FreezeOverrideVote } from '../deploy/lifecycle';
 import { HelmgateError } from '../errors';
+import { overrideRequired } from '../lifecycle/freeze-override';
+import { retryIdOf } from '../lifecycle/retry';
 import type { AuditEntry, DeploymentStore } from '../store/deployment-store';
 
 /**
@@ -278,12 +282,32 @@ export interface DeploymentDetail {
   /** what the environment ran before this one (the base of the compare view) */
   previousSuccess?: Deployment;
   waiting?: WaitingItem;
+  /** may the viewer act on this deployment (retry, override): an approver of its environment */
+  right?: VoteRight;
+  /** a failed deployment that ran: it may be retried (once) */
+  retryable?: boolean;
+  /** the one retry of this failed deployment, when it was retried */
+  retry?: Deployment;
+  /** waiting in a freeze (and not overridden yet): the override votes so far */
+  freeze?: FreezeState;
+}
+
+/** A deployment that waits `queued` in a freeze window, as the override form shows it. */
+export interface FreezeState {
+  until: string;
+  votes: FreezeOverrideVote[];
+  required: number;
+  /** the viewer gave one of the votes */
+  alreadyVoted: boolean;
+  /** the four-eyes rule keeps the viewer from overriding (they pushed or wrote the change) */
+  selfRefusal?: string;
 }
 
 export async function deploymentDetail(
   deps: DashboardReadDeps,
   viewer: Viewer,
   id: string,
+  now: Date,
 ): Promise<DeploymentDetail | undefined> {
   const view = await deps.approvals.view(id);
   if (!view) return undefined;
@@ -303,6 +327,33 @@ export async function deploymentDetail(
           view.previousStage ? [view.previousStage] : await deps.store.listDeployments({ limit: 200 }),
         )
       : undefined;
+  const approvers = deps.approvers(d);
+  const right: VoteRight =
+    viewer.canVote === false
+      ? { ok: false, reason: 'an API token reads only; log in with GitHub to act' }
+      : voteRight(viewer, d.environment, approvers);
+  const retryable = d.status === 'failed' && d.startedAt !== undefined && d.planDigest !== undefined;
+  const retry = retryable ? await deps.store.getDeployment(retryIdOf(d)) : undefined;
+  let freeze: FreezeState | undefined;
+  if (
+    d.status === 'queued' &&
+    d.frozenUntil &&
+    Date.parse(d.frozenUntil) > now.getTime() &&
+    !overrideHolds(d.freezeOverride, now)
+  ) {
+    const votes = await deps.store.getFreezeOverrideVotes(d.id, d.frozenUntil);
+    const cfg = Object.hasOwn(approvers, d.environment) ? approvers[d.environment] : undefined;
+    const identity = identify({ kind: 'github', id: viewer.login, teams: viewer.teams }, cfg);
+    const selfRefusal =
+      right.ok && cfg ? selfApprovalRefusal(identity, cfg, involvedIn(d), d.environment) : undefined;
+    freeze = {
+      until: d.frozenUntil,
+      votes: Object.values(votes?.votes ?? {}).sort((a, b) => a.at.localeCompare(b.at)),
+      required: overrideRequired(d, approvers),
+      alreadyVoted: votes?.votes[identity.key] !== undefined,
+      ...(selfRefusal ? { selfRefusal } : {}),
+    };
+  }
   return {
     deployment: d,
     audit: view.audit,
@@ -310,5 +361,9 @@ export async function deploymentDetail(
     ...(view.previousStage ? { previousStage: view.previousStage } : {}),
     ...(previousSuccess ? { previousSuccess } : {}),
     ...(waiting ? { waiting } : {}),
+    right,
+    retryable,
+    ...(retry ? { retry } : {}),
+    ...(freeze ? { freeze } : {}),
   };
 }

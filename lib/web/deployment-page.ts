@@ -1,5 +1,8 @@
 import type { Deployment } from '../deploy/deployment';
 import { formatDiagnosis } from '../deploy/diagnosis';
+import { OVERRIDE_REASON_MAX } from '../deploy/freeze-override';
+import type { FreezeOverrideVote } from '../deploy/lifecycle';
+import { retryDecision } from '../deploy/retry';
 import type { AuditEntry } from '../store/deployment-store';
 import type { DeploymentDetail } from './dashboard-data';
 import {
@@ -13,6 +16,14 @@ import {
 import { escapeHtml, humanDuration, timeTag } from './html';
 import { DASHBOARD_NAV, renderLayout } from './layout';
 import { LIVE_REFRESH_SCRIPT, type PageContext, waitingBlock } from './overview';
+
+/** The state-changing buttons of the deployment page (handlers/deployment-actions.ts). */
+export type DeploymentAction = 'retry' | 'override';
+
+/** Each action's CSRF token is bound to the session, the action and the deployment. */
+export function deploymentActionCsrfPurpose(action: DeploymentAction, deploymentId: string): string {
+  return `${action}:${deploymentId}`;
+}
 
 export interface TimelineEvent {
   at: string;
@@ -119,6 +130,75 @@ function diagnosis(d: Deployment): string {
     .join('')}</div>`;
 }
 
+function actionPath(d: Deployment, action: DeploymentAction): string {
+  return `/deployments/${encodeURIComponent(d.id)}/${action}`;
+}
+
+/**
+ * A failed deployment that ran: its one retry (same commit, same plan), a button for the
+ * environment's approvers, or the retry it already has.
+ */
+function retrySection(detail: DeploymentDetail, ctx: PageContext): string {
+  const d = detail.deployment;
+  if (d.status !== 'failed') return '';
+  if (detail.retry)
+    return `<section id="retry" aria-labelledby="retry-h"><h2 id="retry-h">Retry</h2><p id="retried">Retried as <a href="${escapeHtml(deploymentHref(detail.retry))}">${escapeHtml(detail.retry.id)}</a> ${statusBadge(detail.retry.status)}</p></section>`;
+  if (!detail.retryable) return '';
+  const request = detail.request;
+  const decision = retryDecision({
+    failed: d,
+    request: request
+      ? {
+          status: request.status,
+          planDigest: request.planDigest,
+          expiresAtMs: request.expiresAtMs,
+          ...(request.decidedBy ? { decidedBy: request.decidedBy } : {}),
+        }
+      : undefined,
+    nowMs: ctx.now.getTime(),
+  });
+  const what = `Runs commit <code>${escapeHtml(d.sha.slice(0, 12))}</code> with the same plan${d.planDigest ? ` <code>${escapeHtml(d.planDigest.slice(0, 12))}</code>` : ''} again, as a new deployment.`;
+  const approval =
+    decision.kind === 'retry' && d.approval === 'required'
+      ? ` ${decision.status === 'queued' ? 'Its approval holds: it starts at once.' : 'It waits for a new approval.'} <span class="muted">(${escapeHtml(decision.reason)})</span>`
+      : '';
+  if (!detail.right?.ok || !ctx.actionCsrf)
+    return `<section id="retry" aria-labelledby="retry-h"><h2 id="retry-h">Retry</h2><p class="muted" id="retry-not-allowed">Only approvers of ${escapeHtml(d.environment)} can retry it from here${detail.right && !detail.right.ok ? ` (${escapeHtml(detail.right.reason)})` : ''}.</p></section>`;
+  return `<section id="retry" aria-labelledby="retry-h"><h2 id="retry-h">Retry</h2><form method="post" action="${escapeHtml(actionPath(d, 'retry'))}" class="action"><input type="hidden" name="csrf" value="${escapeHtml(ctx.actionCsrf('retry', d.id))}"><p>${what}${approval}</p><button type="submit" class="primary" id="retry-button">Retry this deployment</button></form></section>`;
+}
+
+function overrideVotes(votes: readonly FreezeOverrideVote[], now: Date): string {
+  return `<ul class="override-votes">${votes
+    .map(
+      (v) =>
+        `<li><strong>${escapeHtml(v.label)}</strong> <span class="muted">via ${escapeHtml(v.via)}, ${timeTag(v.at, now)}</span><br><q>${escapeHtml(v.reason)}</q></li>`,
+    )
+    .join('')}</ul>`;
+}
+
+/**
+ * An approved deployment waiting in a freeze: the override votes so far and, for an approver who may
+ * still give one, the form (a written reason is required). Once overridden: who did, and why.
+ */
+function freezeSection(detail: DeploymentDetail, ctx: PageContext): string {
+  const d = detail.deployment;
+  const done = d.freezeOverride;
+  if (done)
+    return `<section id="freeze-override" aria-labelledby="freeze-h"><h2 id="freeze-h">Freeze overridden</h2><p>The freeze until ${escapeHtml(done.until)} <span class="muted">(${timeTag(done.until, ctx.now)})</span> was overridden by ${done.votes.length} of ${done.required} required approver${done.required === 1 ? '' : 's'} ${timeTag(done.completedAt, ctx.now)}:</p>${overrideVotes(done.votes, ctx.now)}</section>`;
+  const f = detail.freeze;
+  if (!f) return '';
+  const progress = `<p id="override-progress">${f.votes.length} of ${f.required} override${f.required === 1 ? '' : 's'} given${f.alreadyVoted ? ' (yours included)' : ''}.</p>`;
+  let action: string;
+  if (!detail.right?.ok || !ctx.actionCsrf)
+    action = `<p class="muted" id="override-not-allowed">Only approvers of ${escapeHtml(d.environment)} can override the freeze${detail.right && !detail.right.ok ? ` (${escapeHtml(detail.right.reason)})` : ''}.</p>`;
+  else if (f.alreadyVoted)
+    action = '<p class="muted">You have overridden this freeze; it waits for the other approvers.</p>';
+  else if (f.selfRefusal) action = `<p class="refused-note">${escapeHtml(f.selfRefusal)}</p>`;
+  else
+    action = `<form method="post" action="${escapeHtml(actionPath(d, 'override'))}" class="action override"><input type="hidden" name="csrf" value="${escapeHtml(ctx.actionCsrf('override', d.id))}"><label for="override-reason">Why must it start before the freeze ends? <span class="muted">(required, at most ${OVERRIDE_REASON_MAX} characters; audited)</span></label><textarea id="override-reason" name="reason" rows="3" maxlength="${OVERRIDE_REASON_MAX}" required></textarea><button type="submit" class="danger" id="override-button">Override the freeze</button></form>`;
+  return `<section id="freeze" class="wait" aria-labelledby="freeze-h"><h2 id="freeze-h">Frozen until ${escapeHtml(f.until)} <span class="muted">(${timeTag(f.until, ctx.now)})</span></h2><p>It is approved and starts when the freeze ends, or earlier when ${f.required} approver${f.required === 1 ? '' : 's'} of ${escapeHtml(d.environment)} override the freeze, each with a written reason.</p>${progress}${f.votes.length ? overrideVotes(f.votes, ctx.now) : ''}${action}</section>`;
+}
+
 /** `/deployments/{id}` for a browser. */
 export function renderDeploymentPage(detail: DeploymentDetail, ctx: PageContext): string {
   const d = detail.deployment;
@@ -146,7 +226,10 @@ ${flash}${live}
 ${d.reason ? `<dt>Reason</dt><dd id="reason">${escapeHtml(d.reason)}</dd>` : ''}
 ${detail.previousStage ? `<dt>Earlier stage</dt><dd><a href="${escapeHtml(deploymentHref(detail.previousStage))}">${escapeHtml(detail.previousStage.environment)}</a> ${statusBadge(detail.previousStage.status)}</dd>` : ''}
 ${d.planDigest ? `<dt>Plan</dt><dd><code>${escapeHtml(d.planDigest.slice(0, 12))}</code></dd>` : ''}
+${d.retryOf ? `<dt>Retry of</dt><dd><a href="${escapeHtml(`/deployments/${encodeURIComponent(d.retryOf)}`)}">${escapeHtml(d.retryOf)}</a></dd>` : ''}
 </dl>
+${retrySection(detail, ctx)}
+${freezeSection(detail, ctx)}
 ${waiting}
 <h2>Releases</h2>
 ${releasesTable(d)}

@@ -73,6 +73,9 @@ svg.chart path.line{fill:none;stroke-width:2}
 .figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(11rem,1fr));gap:.6rem;margin:.6rem 0 1rem;padding:0;list-style:none}
 .figures li{border:1px solid var(--border);border-radius:8px;padding:.5rem .7rem}.figures .value{font-size:1.3rem;font-weight:700;display:block}
 .periods{display:flex;gap:.8rem;flex-wrap:wrap;margin:0 0 1rem}
+form.action{display:block;margin:.4rem 0}form.override label{display:block;margin:.4rem 0 .2rem}
+textarea{font:inherit;width:100%;max-width:40rem;display:block;padding:.4rem;margin:0 0 .5rem;border:1px solid var(--border);border-radius:6px;background:var(--bg);color:var(--fg)}
+ul.override-votes{padding-left:1.2rem}ul.override-votes li{margin:.2rem 0}section.wait>h2:first-child{margin-top:.3rem}
 @media (max-width:40rem){.chart-row{grid-template-columns:1fr}.cards{grid-template-columns:1fr}dl{grid-template-columns:1fr}dt{margin-top:.3rem}main{padding:.6rem}}
 `;
 

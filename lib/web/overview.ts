@@ -12,6 +12,8 @@ export interface PageContext {
   nonce: string;
   /** the CSRF token of a vote form for one deployment */
   csrfFor: (deploymentId: string) => string;
+  /** the CSRF token of a deployment page's action form (retry, freeze override) */
+  actionCsrf?: (action: 'retry' | 'override', deploymentId: string) => string;
   /** what the last action did (after a vote's redirect) */
   flash?: { ok: boolean; text: string };
 }

@@ -1,5 +1,6 @@
 import type { ApprovalRequest, ApprovalVoteWrite, RejectionWrite } from '../../lib/approval/approval-request';
 import type { Deployment, DeploymentStatus } from '../../lib/deploy/deployment';
+import type { FreezeOverrideVotes, FreezeOverrideVoteWrite } from '../../lib/deploy/freeze-override';
 import type { ManifestDiff } from '../../lib/deploy/manifest-diff';
 import {
   type DeploymentPage,
@@ -255,6 +256,22 @@ export class MemoryDeploymentStore implements DeploymentStore {
     if (r?.status !== 'pending' || r.remindedAt !== undefined) return false;
     r.remindedAt = now.toISOString();
     return true;
+  }
+  private readonly overrides = new Map<string, FreezeOverrideVotes>();
+  async recordFreezeOverrideVote(id: string, w: FreezeOverrideVoteWrite): Promise<boolean> {
+    const key = `${id}#${w.until}`;
+    const r = this.overrides.get(key);
+    if ((r?.voteCount ?? 0) !== w.expectedCount || r?.completedAt || r?.votes[w.voterKey]) return false;
+    const next: FreezeOverrideVotes = r ?? { deploymentId: id, until: w.until, votes: {}, voteCount: 0 };
+    next.votes[w.voterKey] = structuredClone(w.vote);
+    next.voteCount = w.expectedCount + 1;
+    if (w.final) next.completedAt = w.vote.at;
+    this.overrides.set(key, next);
+    return true;
+  }
+  async getFreezeOverrideVotes(id: string, until: string): Promise<FreezeOverrideVotes | undefined> {
+    const r = this.overrides.get(`${id}#${until}`);
+    return r ? structuredClone(r) : undefined;
   }
   async putItem(
     kind: string,

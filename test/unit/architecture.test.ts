@@ -71,6 +71,8 @@ describe('the architecture rules of npm run lint', () => {
       'lib/spawner.ts': "import { spawn } from 'node:child_process';\nexport const s = spawn;\n",
       'lib/env-reader.ts': 'export const region = process.env.AWS_REGION;\n',
       'lib/clock-reader.ts': 'export const t = () => Date.now() + Math.random();\n',
+      'lib/yaml-reader.ts':
+        "import { parse } from 'yaml';\nexport const y = (t: string) => parse(t);\nexport const z = (d: { toJS(): unknown }) => d.toJS();\n",
       'lib/client-maker.ts':
         "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';\nexport const c = new DynamoDBClient({});\n",
       'test/uses-bench.ts': "import { n } from '../bench/tool';\nexport const x = n;\n",
@@ -88,6 +90,8 @@ describe('the architecture rules of npm run lint', () => {
       );
       expect(stderr).toMatch(/^env-only-in-config: lib\/env-reader\.ts:1 /m);
       expect(stderr).toMatch(/^time-and-chance-injected: lib\/clock-reader\.ts:1 /m);
+      expect(stderr).toMatch(/^yaml-to-data-in-one-place: lib\/yaml-reader\.ts:1 /m);
+      expect(stderr).toMatch(/^yaml-to-data-in-one-place: lib\/yaml-reader\.ts:3 /m);
       expect(stderr).toMatch(/^aws-sdk-only-in-root-and-adapters: lib\/client-maker\.ts -> /m);
       expect(stderr).toMatch(/^aws-client-only-in-compose: lib\/client-maker\.ts constructs DynamoDBClient/m);
       expect(stderr).toMatch(/^test-not-bench: test\/uses-bench\.ts -> bench\/tool\.ts/m);

@@ -1,5 +1,9 @@
+import type { ApproversConfig } from '../../../lib/approval/approval-port';
 import type { Deployment } from '../../../lib/deploy/lifecycle';
-import { retryDeployment } from '../../../lib/lifecycle/retry';
+import { AlreadyRetriedError, retryDeployment, retryIdOf } from '../../../lib/lifecycle/retry';
+import { parseActionId } from '../../../lib/slack/interaction';
+import { renderFailureDetails } from '../../../lib/slack/messages';
+import { processSlackInteraction, type SlackInteractionWorkerDeps } from '../../../lib/slack/vote-worker';
 import { startDynalite, type TestDynamo } from '../../helpers/dynalite';
 import { deployment, makeService, offered } from './approval-fixtures';
 
@@ -56,7 +60,6 @@ function retryDeps(ctx: Awaited<ReturnType<typeof failedAfterApproval>>) {
     dispatcher: ctx.dispatcher,
     clock: ctx.clock,
     approvalOf: (id: string) => ctx.service.getRequest(id),
-    newId: () => `retry-${++seq}`,
   };
 }
 
@@ -132,4 +135,85 @@ test('a deployment that is not failed, or never ran, is refused and nothing is c
     }),
   ).rejects.toThrow(/no deployment nope/);
   expect(ctx.dispatcher.jobs).toEqual([]);
+});
+
+test('a deployment is retried once: two presses at once make one retry, and a later one names it', async () => {
+  const ctx = await failedAfterApproval();
+  const press = () =>
+    retryDeployment(retryDeps(ctx), { id: ctx.d.id, actor: 'bob', via: 'web', mayApprove: true });
+  const results = await Promise.allSettled([press(), press()]);
+  const won = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.retry] : []));
+  const lost = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+  expect(won).toHaveLength(1);
+  expect(won[0]?.id).toBe(retryIdOf(ctx.d));
+  expect(lost).toHaveLength(1);
+  expect(lost[0]).toBeInstanceOf(AlreadyRetriedError);
+  expect((lost[0] as AlreadyRetriedError).retryId).toBe(retryIdOf(ctx.d));
+  // one deployment of the commit besides the failed one, one dispatch, one "retried" audit line
+  const env = await db.store.listByEnvironment(ctx.d.repository, ctx.d.environment, { limit: 10 });
+  expect(env.map((d) => d.id).sort()).toEqual([ctx.d.id, retryIdOf(ctx.d)].sort());
+  expect(ctx.dispatcher.jobs).toEqual([{ deploymentId: retryIdOf(ctx.d) }]);
+  expect((await db.store.listAudit(ctx.d.id)).filter((a) => a.outcome === 'retried')).toHaveLength(1);
+
+  await expect(press()).rejects.toThrow(
+    `deployment ${ctx.d.id} was retried already as ${retryIdOf(ctx.d)} (queued)`,
+  );
+});
+
+test("the failure message's Retry button: an approver's press retries once (approval kept), anyone else is refused", async () => {
+  const ctx = await failedAfterApproval();
+  const failed = (await db.store.getDeployment(ctx.d.id)) as Deployment;
+  // the thread message of the failure carries the button, whose value parses back to this deployment
+  const message = renderFailureDetails(failed, { publicUrl: 'https://helmgate.example.org' });
+  const button = JSON.stringify(message?.blocks).match(/"value":"(retry:[^"]+)"/)?.[1];
+  expect(button).toBe(`retry:${failed.id}`);
+  expect(parseActionId(button as string)).toEqual({ kind: 'retry', deploymentId: failed.id });
+
+  const posted: string[] = [];
+  const worker = {
+    approvals: ctx.service,
+    store: db.store,
+    logger: ctx.deps.logger,
+    slack: {
+      chat: {
+        postEphemeral: async (a: { text?: string }) => {
+          posted.push(a.text ?? '');
+          return { ok: true };
+        },
+      },
+    } as unknown as SlackInteractionWorkerDeps['slack'],
+    retry: {
+      ...retryDeps(ctx),
+      approvers: () => ctx.deps.approvers as ApproversConfig,
+      publicUrl: 'https://helmgate.example.org',
+    },
+  };
+  const press = (userId: string) =>
+    processSlackInteraction(worker, {
+      userId,
+      channelId: 'C0DEPLOY',
+      actions: [{ kind: 'retry', deploymentId: failed.id }],
+    });
+  await press('U0MALLORY');
+  expect(posted.at(-1)).toContain(
+    'Could not retry *production*: Slack U0MALLORY is not mapped to a GitHub login',
+  );
+  expect(await db.store.getDeployment(retryIdOf(failed))).toBeUndefined();
+
+  await press('U0BOB');
+  expect(posted.at(-1)).toContain(
+    `:repeat: Retry of *production* created: <https://helmgate.example.org/deployments/${retryIdOf(failed)}|`,
+  );
+  expect(await db.store.getDeployment(retryIdOf(failed))).toMatchObject({
+    status: 'queued',
+    planDigest: failed.planDigest,
+    requestedBy: 'bob (Slack U0BOB)',
+  });
+  await press('U0BOB');
+  expect(posted.at(-1)).toContain(`was retried already, as \`${retryIdOf(failed)}\``);
+  expect(ctx.dispatcher.jobs).toEqual([{ deploymentId: retryIdOf(failed) }]);
+  const audit = await db.store.listAudit(failed.id);
+  expect(audit.map((a) => `${a.actor} ${a.via} ${a.outcome}`)).toEqual(
+    expect.arrayContaining(['Slack U0MALLORY slack refused: forbidden', 'bob (Slack U0BOB) slack retried']),
+  );
 });

@@ -169,6 +169,8 @@ describe('osls package (offline, dummy credentials)', () => {
       'GET /approvals/{id}': 'handlers/approval.handler',
       'POST /approvals/{id}/approve': 'handlers/approval.handler',
       'POST /approvals/{id}/reject': 'handlers/approval.handler',
+      'POST /deployments/{id}/retry': 'handlers/approval.handler',
+      'POST /deployments/{id}/override': 'handlers/approval.handler',
       'GET /auth/github/login': 'handlers/auth.handler',
       'GET /auth/github/callback': 'handlers/auth.handler',
       'POST /auth/logout': 'handlers/auth.handler',

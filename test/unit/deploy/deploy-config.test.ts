@@ -92,6 +92,12 @@ describe('parseDeployConfig accepts', () => {
 });
 
 describe('parseDeployConfig rejects, naming file, path and line', () => {
+  test('a self-referencing alias is a config error, not a stack overflow (found by the property test)', () => {
+    expect(messageOf('apiVersion: &a1 {timeout: staging, staging: *a1}\n')).toBe(
+      'deploy.yaml: YAML: the alias *a1 is used inside the node its anchor names, which makes a cyclic value',
+    );
+  });
+
   test('a version range for a remote chart, with the readable one-line message', () => {
     const text = config(`      - name: a
         namespace: ns

@@ -54,6 +54,8 @@ const EXPECTED: Record<string, Partial<Record<DeploymentStatus, DeploymentStatus
   'run-finished (failed)': { running: 'failed' },
   'dead-run': { running: 'failed' },
   'hand-off': { running: 'queued' },
+  // approvers overrode the freeze an approved deployment waits in: it stays queued and is dispatched
+  'freeze-override': { queued: 'queued' },
   // an older deployment of the environment in this state, when a new one is created
   'created (older one)': { awaiting_approval: 'superseded', queued: 'superseded' },
   // a deployment in this state, when its environment is let go (only queued ones run next)
@@ -92,6 +94,21 @@ function eventFor(row: string, t: Deployment): { event: LifecycleEvent; environm
       return { event: { type: 'dead-run', target: t, lockExpiredAt: NOW } };
     case 'hand-off':
       return { event: { type: 'hand-off', target: t, continuation: 1 } };
+    case 'freeze-override': {
+      const until = '2026-01-01T06:00:00.000Z';
+      return {
+        event: {
+          type: 'freeze-override',
+          target: { ...t, frozenUntil: until },
+          override: {
+            until,
+            required: 1,
+            votes: [{ login: 'alice', label: 'alice', via: 'web', at: NOW, reason: 'hotfix' }],
+            completedAt: NOW,
+          },
+        },
+      };
+    }
     case 'created (older one)':
       return { event: { type: 'created', deployment: newer, offer: false }, environment: [newer, t] };
     case 'environment-free':
@@ -119,6 +136,7 @@ describe('the deployment lifecycle: every (state, event) pair', () => {
       'run-finished',
       'dead-run',
       'hand-off',
+      'freeze-override',
       'environment-free',
     ];
     expect([...covered].sort()).toEqual([...all].sort());
@@ -241,5 +259,41 @@ describe('one rule each', () => {
     const loser = (steps: Step[]) => steps.flatMap((s) => (s.kind === 'move' ? [s.id] : []));
     expect(loser(byA)).toEqual(['a']);
     expect(loser(byB)).toEqual(['a']);
+  });
+});
+
+describe('freeze override', () => {
+  const until = '2026-01-01T06:00:00.000Z';
+  const override = {
+    until,
+    required: 2,
+    votes: [
+      { login: 'alice', label: 'alice', via: 'web', at: NOW, reason: 'security fix' },
+      { login: 'bob', label: 'bob (cli)', via: 'cli', at: NOW, reason: 'agreed' },
+    ],
+    completedAt: NOW,
+  };
+
+  it('moves a frozen queued deployment along queued → queued with the override, and dispatches it', async () => {
+    const store = new MemoryDeploymentStore();
+    const dispatcher = new RecordingDispatcher();
+    const t = dep('t', 'queued', { frozenUntil: until });
+    await store.createDeployment(t);
+    await applyAll(
+      { store, notifier: silent, dispatcher, clock: fixedClock(NOW) },
+      decide({ type: 'freeze-override', target: t, override }, { now: NOW }),
+    );
+    const after = await store.getDeployment('t');
+    expect(after?.freezeOverride).toEqual(override);
+    expect(after?.reason).toBe(`freeze until ${until} overridden by alice, bob (cli): starts now`);
+    expect(dispatcher.jobs).toEqual([{ deploymentId: 't' }]);
+  });
+
+  it('is refused for a queued deployment that does not wait in that freeze', () => {
+    for (const frozenUntil of [undefined, '2026-01-02T06:00:00.000Z']) {
+      const t = dep('t', 'queued', frozenUntil ? { frozenUntil } : {});
+      const steps = decide({ type: 'freeze-override', target: t, override }, { now: NOW });
+      expect(steps.map((s) => s.kind)).toEqual(['refuse']);
+    }
   });
 });

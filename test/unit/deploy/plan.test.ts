@@ -175,6 +175,14 @@ describe('planEnvironment', () => {
     );
   });
 
+  test('a values file with a cyclic alias is reported, not walked until the stack overflows', async () => {
+    const err = await planError(repo({ 'values/shared-scratch.yaml': 'size: &s {inner: *s}\n' }));
+    expect(err.issues[0]).toMatchObject({ file: 'values/shared-scratch.yaml' });
+    expect(err.issues[0]?.message).toBe(
+      'release shared-scratch: values file values/shared-scratch.yaml cannot be read: the alias *s is used inside the node its anchor names, which makes a cyclic value',
+    );
+  });
+
   test('a values file that is a list, not a map, is refused', async () => {
     const err = await planError(repo({ 'values/shared-scratch.yaml': '- a\n- b\n' }));
     expect(err.issues[0]?.message).toBe(

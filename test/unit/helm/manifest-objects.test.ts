@@ -59,3 +59,15 @@ test('invalid YAML is an error that quotes nothing of the manifest', () => {
     expect(String(e)).not.toContain('s3cr3t');
   }
 });
+
+test('a chart that renders a cyclic alias gets a helm_failed error, not a stack overflow', () => {
+  expect(() =>
+    parseRedactedManifest(
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: &m {name: a, again: *m}\n',
+      redactor(),
+      KEY,
+    ),
+  ).toThrow(
+    expect.objectContaining({ code: 'helm_failed', message: expect.stringContaining('cyclic value') }),
+  );
+});

@@ -15,7 +15,17 @@ import { type BenchRow, benchTable, machine, row } from './lib/table';
 
 const HERE = __dirname;
 /** the order first; newcomers after, alphabetically */
-const ORDER = ['webhook', 'webhook-load', 'bad-input', 'rollout', 'races', 'faults', 'canary', 'speed'];
+const ORDER = [
+  'webhook',
+  'webhook-load',
+  'bad-input',
+  'rollout',
+  'drift',
+  'races',
+  'faults',
+  'canary',
+  'speed',
+];
 
 interface BenchModule {
   name: string;

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { JOB_PURPOSES } from '../lib/deploy/lifecycle';
 import type { DeployJob, Dispatcher } from '../lib/dispatch/dispatcher';
 import { HelmgateError } from '../lib/errors';
 import { errorResponse, type HttpHandler, header, json, rawBody } from '../lib/http/lambda-http';
@@ -7,7 +8,7 @@ import type { DeploymentStore } from '../lib/store/deployment-store';
 
 const DispatchRequest = z.strictObject({
   deploymentId: z.string().min(1).max(200),
-  purpose: z.enum(['deploy', 'offer']).optional(),
+  purpose: z.enum(JOB_PURPOSES).optional(),
 });
 type DispatchRequest = z.infer<typeof DispatchRequest>;
 

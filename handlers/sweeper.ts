@@ -4,7 +4,10 @@ import { withLambdaContext } from '../lib/log/lambda-logger';
 import type { Logger } from '../lib/log/logger';
 import { type SweeperDeps, type SweepReport, sweep } from '../lib/sweeper/sweeper';
 
-/** The scheduled event (EventBridge `rate(5 minutes)`): its content does not matter. */
+/**
+ * The scheduled event (EventBridge `rate(5 minutes)`): its content does not matter. Drift checks are
+ * dispatched to the runner once per 30-minute slot per environment (lib/sweeper/sweeper.ts).
+ */
 export function makeSweeperHandler(
   deps: SweeperDeps & { logger: Logger },
 ): (event?: unknown) => Promise<SweepReport> {
@@ -16,6 +19,7 @@ export function makeSweeperHandler(
       locksReleased: report.locksReleased.length,
       redispatched: report.redispatched.length,
       thawed: report.thawed.length,
+      driftChecks: report.driftChecks.length,
     });
     return report;
   };

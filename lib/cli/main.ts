@@ -1,10 +1,13 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import packageJson from '../../package.json';
+import { type CreateGithubApp, type Prompter, printSetupGithubCommand } from '../bootstrap/bootstrap';
 import { type Clock, systemClock } from '../clock';
+import { composeBootstrap } from '../compose/bootstrap';
 import { resolveTarget } from '../compose/cli';
 import { policyNamesTeams, setupEnvironment, systemBrowserOpener } from '../compose/setup';
 import { processEnv } from '../config/env';
-import { cryptoRandom } from '../random';
+import { cryptoRandom, type Random } from '../random';
+import { bootstrapCommand } from './bootstrap-command';
 import {
   overrideCommand,
   redeployCommand,
@@ -16,6 +19,7 @@ import {
 import { showCommand, statusCommand } from './inspect';
 import { Output, wantsColor } from './output';
 import { planCommand, secretsCheckCommand } from './plan-command';
+import { ttyPrompter } from './prompt';
 import { type SetupGithubOptions, setupGithubCommand } from './setup-command';
 import { type CliTarget, CliUsageError, type TargetOptions } from './target';
 
@@ -35,6 +39,17 @@ export interface CliIo {
   stderrIsTTY: boolean;
   /** the width of the terminal stderr is (for redrawing progress) */
   stderrColumns: number;
+  /**
+   * asks the operator (bootstrap), without echo for secrets; undefined = nobody to ask. Default: the
+   * terminal when stdin is one.
+   */
+  prompter: Prompter | undefined;
+  /**
+   * creates the GitHub App for `bootstrap` (default: on a terminal, after asking, `setup github`'s
+   * App-manifest flow; otherwise it prints the `setup github` command to run)
+   */
+  createGithubApp?: CreateGithubApp;
+  random: Random;
   /** opens a URL in the person's browser (`helmgate setup github`); tests script a browser */
   openBrowser?: (url: string) => Promise<void>;
 }
@@ -66,6 +81,9 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     isTTY: process.stdout.isTTY === true,
     stderrIsTTY: partial.stderr ? false : process.stderr.isTTY === true,
     stderrColumns: process.stderr.columns || 80,
+    prompter:
+      process.stdin.isTTY === true ? ttyPrompter(process.stdin, (s) => process.stderr.write(s)) : undefined,
+    random: cryptoRandom,
     ...partial,
   };
   let code: number = EXIT.ok;
@@ -303,6 +321,73 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
       );
     });
 
+  program
+    .command('bootstrap')
+    .description(
+      "check and create what a stage needs: helmgate's secrets, the policy, the GitHub App and its webhook; then the deploy config's secrets (exit 1 while something is missing)",
+    )
+    .requiredOption('--stage <stage>', 'the stage (osls --stage)')
+    .option('--region <region>', "the stage's region (default AWS_REGION, else eu-west-1 as serverless.yml)")
+    .option('--url <url>', "the stage's public API URL (default: what the deployed stack says)")
+    .option('--policy <file>', 'the operator policy packaged with the stack', 'helmgate-policy.yaml')
+    .option('-y, --yes', 'ask nothing (CI): generate what can be generated, list what needs a person')
+    .option(
+      '--rotate <secret>',
+      'give a generated secret (webhook secret, signing key, API tokens) a new random value; repeatable',
+      (v: string, all: string[] | undefined) => [...(all ?? []), v],
+    )
+    .action(
+      async (
+        opts: {
+          stage: string;
+          region?: string;
+          url?: string;
+          policy: string;
+          yes?: boolean;
+          rotate: string[];
+        },
+        cmd: Command,
+      ) => {
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        const json = g.json === true;
+        const color = wantsColor({ isTTY: io.isTTY, json, noColorFlag: g.color === false, env: io.env });
+        const o = new Output(io.stdout, io.stderr, json, color, false, io.stderrColumns);
+        output = o;
+        if (!/^[a-zA-Z0-9-]+$/.test(opts.stage))
+          throw new CliUsageError('--stage: letters, digits and dashes');
+        if (opts.url !== undefined && !/^https?:\/\/[^\s]+$/.test(opts.url))
+          throw new CliUsageError('--url: an http(s) URL');
+        const bootstrapOpts = {
+          stage: opts.stage,
+          policyFile: opts.policy,
+          ...(opts.region ? { region: opts.region } : {}),
+          ...(opts.url ? { url: opts.url.replace(/\/+$/, '') } : {}),
+          ...(g.repository ? { repository: g.repository } : {}),
+        };
+        const wiring = composeBootstrap(bootstrapOpts, {
+          env: io.env,
+          cwd: io.cwd,
+          clock: io.clock,
+          stderr: io.stderr,
+        });
+        const prompter = opts.yes ? undefined : io.prompter;
+        try {
+          code = await bootstrapCommand(bootstrapOpts, o, {
+            wiring,
+            prompter,
+            createGithubApp:
+              io.createGithubApp ??
+              (prompter ? githubAppViaManifest(prompter, o, io) : printSetupGithubCommand),
+            random: io.random,
+            env: io.env,
+            rotate: opts.rotate ?? [],
+          });
+        } finally {
+          wiring.close();
+        }
+      },
+    );
+
   try {
     await program.parseAsync(args, { from: 'user' });
     return code;
@@ -315,6 +400,38 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
     o.fail(e);
     return e instanceof CliUsageError ? EXIT.usage : EXIT.failed;
   }
+}
+
+/**
+ * Bootstrap's App step on a terminal: asks, then runs `setup github`'s App-manifest flow (a browser
+ * page, one click on GitHub) with the stage's URL; without a URL yet, or when declined, the command to
+ * run later is printed instead.
+ */
+function githubAppViaManifest(prompter: Prompter, o: Output, io: CliIo): CreateGithubApp {
+  return async (ctx) => {
+    if (!ctx.publicUrl) return printSetupGithubCommand(ctx);
+    const answer = await prompter.ask('No GitHub App yet: create it now, in your browser? [Y/n] ', {
+      hidden: false,
+    });
+    if (/^n(o)?$/i.test(answer.trim())) return printSetupGithubCommand(ctx);
+    const env = setupEnvironment({ ...io.env, AWS_REGION: ctx.region });
+    const code = await setupGithubCommand(
+      o,
+      {
+        writer: env.writer,
+        exists: async (id) => (await env.reader.getSecretString(id)) !== undefined,
+        githubWebUrl: env.githubWebUrl,
+        githubApiUrl: env.githubApiUrl,
+        publicUrl: ctx.publicUrl,
+        defaultSecretId: ctx.appSecretId,
+        openBrowser: io.openBrowser ?? systemBrowserOpener(),
+        random: io.random,
+        policyNamesTeams: () => policyNamesTeams(io.env, io.cwd),
+      },
+      { stage: ctx.stage, publicUrl: ctx.publicUrl, secretId: ctx.appSecretId, timeoutSeconds: 900 },
+    );
+    return { created: code === 0 };
+  };
 }
 
 /** The process entry (bin/helmgate.cjs): exit with the CLI's code once stdout is flushed. */

@@ -4,7 +4,7 @@ import { chartLabel, describePlan, type EnvironmentPlan } from '../deploy/plan';
 import { diffPlans, type ReleaseChange, summaryLines } from '../deploy/plan-diff';
 import { describeRef, type SecretRef, SecretResolver } from '../secrets/secrets-provider';
 import { type Output, short } from './output';
-import { environmentsOf, openTargetCommit } from './plans';
+import { environmentsOf, openCommit, openTargetCommit } from './plans';
 import type { CliTarget } from './target';
 
 /** The plan as scripts see it: structure and names, no values-file contents. */
@@ -114,18 +114,38 @@ export interface SecretsCheckReport {
   missing: string[];
 }
 
+/** The pre-flight's findings for every environment (or one) of the checkout's commit `rev`. */
+export interface SecretsCheckResult {
+  sha: string;
+  ok: boolean;
+  environments: SecretsCheckReport[];
+}
+
 /**
- * `secrets check [env]`: the runner's pre-flight on its own. Every secret the plan references (and the
- * cluster credentials, unless the local stack only renders) must exist and be non-empty. Values are
- * resolved to test them and never printed; the resolver registers them with the output's redactor.
+ * The runner's pre-flight on its own. Every secret the plan references (and the cluster credentials,
+ * unless the local stack only renders) must exist and be non-empty. Values are resolved to test them
+ * and never printed; the resolver registers them with the target's redactor.
  */
-export async function secretsCheckCommand(
-  t: CliTarget,
-  o: Output,
+export async function checkSecrets(
+  t: Pick<
+    CliTarget,
+    | 'git'
+    | 'repoDir'
+    | 'deployConfigPath'
+    | 'policy'
+    | 'repository'
+    | 'secretsProvider'
+    | 'redactor'
+    | 'renderOnly'
+  >,
   environment: string | undefined,
   rev: string,
-): Promise<number> {
-  const tree = await openTargetCommit(t, rev, await t.repository());
+): Promise<SecretsCheckResult> {
+  // which secrets a plan references does not depend on chart digests: no chart repository is asked
+  const tree = await openCommit(t.git, t.repoDir, rev, t.deployConfigPath, {
+    repository: await t.repository(),
+    policy: t.policy().policy,
+  });
   try {
     const resolver = new SecretResolver(t.secretsProvider, t.redactor);
     const reports: SecretsCheckReport[] = [];
@@ -143,22 +163,34 @@ export async function secretsCheckCommand(
       }
       reports.push({ environment: env, checked, missing: checked.filter((c) => !c.ok).map((c) => c.ref) });
     }
-    const ok = reports.every((r) => r.missing.length === 0);
-    o.result({ sha: tree.sha, ok, environments: reports }, () => {
-      const lines: string[] = [];
-      for (const r of reports) {
-        lines.push(
-          `${r.environment} @ ${short(tree.sha)}: ${r.checked.length} secret reference${r.checked.length === 1 ? '' : 's'}, ${r.missing.length ? `${r.missing.length} missing or empty` : 'all present'}`,
-        );
-        for (const c of r.checked)
-          lines.push(`  ${c.ok ? o.status('ok') + ' '.repeat(5) : o.status('MISSING')}  ${c.ref}`);
-      }
-      if (t.renderOnly)
-        lines.push('(render-only local stack: cluster credentials are not needed and not checked)');
-      return lines.join('\n');
-    });
-    return ok ? 0 : 1;
+    return { sha: tree.sha, ok: reports.every((r) => r.missing.length === 0), environments: reports };
   } finally {
     await tree.dispose();
   }
+}
+
+/** The pre-flight as text: per environment a count, then every reference with ok or MISSING. */
+export function secretsCheckText(r: SecretsCheckResult, o: Output, renderOnly: boolean): string {
+  const lines: string[] = [];
+  for (const e of r.environments) {
+    lines.push(
+      `${e.environment} @ ${short(r.sha)}: ${e.checked.length} secret reference${e.checked.length === 1 ? '' : 's'}, ${e.missing.length ? `${e.missing.length} missing or empty` : 'all present'}`,
+    );
+    for (const c of e.checked)
+      lines.push(`  ${c.ok ? o.status('ok') + ' '.repeat(5) : o.status('MISSING')}  ${c.ref}`);
+  }
+  if (renderOnly) lines.push('(render-only local stack: cluster credentials are not needed and not checked)');
+  return lines.join('\n');
+}
+
+/** `secrets check [env]`: the runner's pre-flight on its own (exit 1 when something is missing). */
+export async function secretsCheckCommand(
+  t: CliTarget,
+  o: Output,
+  environment: string | undefined,
+  rev: string,
+): Promise<number> {
+  const r = await checkSecrets(t, environment, rev);
+  o.result(r, () => secretsCheckText(r, o, t.renderOnly));
+  return r.ok ? 0 : 1;
 }

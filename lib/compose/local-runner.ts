@@ -12,9 +12,10 @@ import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
 import type { Policy } from '../policy/policy';
 import type { Random } from '../random';
+import { runJob } from '../runner/drift-check';
 import { type ChartLookup, type ClusterAccess, helmClusterConnector } from '../runner/helm-cluster';
 import { kubeconfigFileAccess } from '../runner/kube-access';
-import { type FinishedHook, type RunnerDeps, runDeployment } from '../runner/runner';
+import type { FinishedHook, RunnerDeps } from '../runner/runner';
 import type { SecretResolver } from '../secrets/secrets-provider';
 import { chartDigestsOf, outboundOf } from './shared';
 
@@ -125,7 +126,7 @@ export function localRunner(
     deps,
     run: async (job) => {
       // the dispatcher may be swapped after construction (the stack wires itself up)
-      const result = await runDeployment(
+      const result = await runJob(
         // a fresh chart resolver per run: the stack must not remember an index a re-publish changed
         { ...deps, dispatcher: ctx.dispatcher, notifier: ctx.notifier, charts: charts() },
         job,

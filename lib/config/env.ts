@@ -33,6 +33,8 @@ export const AppConfig = z.object({
   HELMGATE_SECRETS_ENDPOINT: z.string().url().optional(),
   /** tests: a loopback EKS API for DescribeCluster (default: the region's) */
   HELMGATE_EKS_ENDPOINT: z.string().url().optional(),
+  /** tests: a loopback Lambda API (`helmgate bootstrap` reads the deployed stage's configuration) */
+  HELMGATE_LAMBDA_ENDPOINT: z.string().url().optional(),
   HELMGATE_RUNNER_FUNCTION: z.string().min(1).optional(),
   AWS_REGION: z.string().min(1).default('us-east-1'),
   /** Secrets Manager ids of helmgate's own secrets */

@@ -263,11 +263,23 @@ export function nextToRun(
   return next ? { next, superseded } : { superseded: [] };
 }
 
-/** A job for the deploy runner (the shape of the dispatcher's DeployJob). */
+/**
+ * What a runner invocation does with its deployment. `deploy` (default): run a queued deployment.
+ * `offer`: plan a deployment that waits for approval (the runner has the tree; the webhook only reads
+ * one file) and open its approval request. `preview`: render the rendered-manifest diff of a deployment
+ * whose approval is open, with that deployment's own environment credentials, and record it on the
+ * request (lib/runner/preview-job.ts). `drift`: compare what runs with that (succeeded) deployment, the
+ * environment's current one (lib/runner/drift-check.ts); the sweeper dispatches it on a schedule.
+ */
+export const JOB_PURPOSES = ['deploy', 'offer', 'preview', 'drift'] as const;
+export type JobPurpose = (typeof JOB_PURPOSES)[number];
+
+/** A job for the deploy runner: what the dispatcher sends and the runner handlers accept. */
 export interface Job {
   deploymentId: string;
+  /** how many invocations already worked on this deployment (Lambda time-limit hand-offs) */
   continuation?: number;
-  purpose?: 'deploy' | 'offer';
+  purpose?: JobPurpose;
 }
 
 /** An audit line for a move (the deployment id and time are added by apply). */

@@ -1,18 +1,9 @@
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import type { Job } from '../deploy/lifecycle';
 import type { Logger } from '../log/logger';
 
-export interface DeployJob {
-  deploymentId: string;
-  /** how many invocations already worked on this deployment (Lambda time-limit hand-offs) */
-  continuation?: number;
-  /**
-   * `deploy` (default): run a queued deployment. `offer`: plan a deployment that waits for approval
-   * (the runner has the tree; the webhook only reads one file) and open its approval request.
-   * `preview`: render the rendered-manifest diff of a deployment whose approval is open, with that
-   * deployment's own environment credentials, and record it on the request (lib/runner/preview-job.ts).
-   */
-  purpose?: 'deploy' | 'offer' | 'preview';
-}
+/** A job for the deploy runner; its shape is the lifecycle's (one place). */
+export type DeployJob = Job;
 
 /** Port: starts the deploy runner without waiting for it. */
 export interface Dispatcher {

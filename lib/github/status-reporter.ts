@@ -3,7 +3,7 @@ import type { Clock } from '../clock';
 import type { Deployment, DeploymentStatus } from '../deploy/deployment';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
-import type { Notifier } from '../notify/notifier';
+import type { DriftNotice, Notifier } from '../notify/notifier';
 import type { DeploymentStore } from '../store/deployment-store';
 import { splitRepo } from './github-contents';
 
@@ -78,6 +78,29 @@ export function githubStatusOf(d: Deployment, publicUrl: string): GithubStatus {
   }
 }
 
+/** Pure: the commit status a drift report sets (context `helmgate/drift/<environment>`). */
+export function driftStatusOf(
+  n: Pick<DriftNotice, 'repository' | 'environment' | 'drifted' | 'correction'>,
+  publicUrl: string,
+): { state: 'success' | 'failure'; context: string; description: string; target_url: string } {
+  // the environment's card on the dashboard, where the drift is shown in full
+  const card = `env-${n.repository}-${n.environment}`.replace(/[^\w-]/g, '-');
+  const target = `${publicUrl.replace(/\/$/, '')}/#${card}`;
+  const corr =
+    n.correction && 'deploymentId' in n.correction ? `; redeploying as ${n.correction.deploymentId}` : '';
+  return {
+    state: n.drifted.length ? 'failure' : 'success',
+    context: `helmgate/drift/${n.environment}`,
+    description: truncate(
+      n.drifted.length
+        ? `Drifted from what helmgate deployed: ${n.drifted.join(', ')}${corr}`
+        : 'Runs as helmgate deployed it',
+      DESCRIPTION_MAX,
+    ),
+    target_url: target,
+  };
+}
+
 export interface GithubDeploymentsReporterOptions {
   octokit: Pick<Octokit, 'request'>;
   store: DeploymentStore;
@@ -129,6 +152,45 @@ export class GithubDeploymentsReporter implements Notifier {
       });
     } catch (e) {
       log.warn('github deployment status failed', { httpStatus: (e as { status?: number }).status, err: e });
+    }
+  }
+
+  /**
+   * Drift as a commit status on the commit that runs, context `helmgate/drift/<environment>`: `failure`
+   * while releases differ from what helmgate deployed, `success` once back in line. One status per
+   * change (the drift check calls once per change); the description names releases, never values.
+   */
+  async driftChanged(n: DriftNotice): Promise<void> {
+    try {
+      const status = driftStatusOf(n, this.opts.publicUrl);
+      const [owner, repo] = splitRepo(n.repository);
+      // the commit the last report was about no longer runs: its status must not stay `failure`
+      if (n.previousSha && n.previousSha !== n.sha)
+        await this.opts.octokit.request('POST /repos/{owner}/{repo}/statuses/{sha}', {
+          owner,
+          repo,
+          sha: n.previousSha,
+          state: 'success',
+          context: status.context,
+          description: truncate(
+            `No longer runs in ${n.environment}; drift is checked on ${n.sha.slice(0, 7)}`,
+            DESCRIPTION_MAX,
+          ),
+          target_url: status.target_url,
+        });
+      await this.opts.octokit.request('POST /repos/{owner}/{repo}/statuses/{sha}', {
+        owner,
+        repo,
+        sha: n.sha,
+        state: status.state,
+        context: status.context,
+        description: this.opts.redactor ? this.opts.redactor.redact(status.description) : status.description,
+        target_url: status.target_url,
+      });
+    } catch (e) {
+      this.opts.logger
+        .child({ deploymentId: n.deploymentId, sha: n.sha })
+        .warn('github drift status failed', { httpStatus: (e as { status?: number }).status, err: e });
     }
   }
 

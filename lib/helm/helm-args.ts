@@ -84,8 +84,10 @@ export function statusArgs(release: string, ns: string): string[] {
 }
 
 /** `helm get manifest`: the manifest the release's current revision was installed with. */
-export function getManifestArgs(release: string, ns: string): string[] {
-  return ['get', 'manifest', releaseName(release), '--namespace', namespace(ns)];
+export function getManifestArgs(release: string, ns: string, revision?: number): string[] {
+  const args = ['get', 'manifest', releaseName(release), '--namespace', namespace(ns)];
+  if (revision !== undefined) args.push('--revision', String(positiveInt(revision, 'revision')));
+  return args;
 }
 
 export function historyArgs(release: string, ns: string, max?: number): string[] {

@@ -26,7 +26,7 @@ import {
   uninstallArgs,
   upgradeInstallArgs,
 } from './helm-args';
-import { parseRedactedManifest } from './manifest-objects';
+import { parseRedactedManifest, redactLiveObject } from './manifest-objects';
 
 /** A secret value for a helm values path (`--set` syntax: `a.b`, `a\.b`, `list[0].x`). */
 export interface SecretValue {
@@ -121,7 +121,14 @@ export interface HelmRunner {
    * The objects of the release's current manifest (`helm get manifest`), parsed then redacted (see
    * manifest-objects.ts); undefined when helm has no such release.
    */
-  getManifestObjects?(release: string, namespace: string): Promise<unknown[] | undefined>;
+  getManifestObjects?(release: string, namespace: string, revision?: number): Promise<unknown[] | undefined>;
+  /**
+   * Objects read from the cluster, redacted exactly as getManifestObjects redacts (same digest key), so
+   * they compare with a manifest field by field (drift).
+   */
+  redactLiveObjects?(objects: readonly unknown[]): unknown[];
+  /** A manifest helm recorded (read from its release record), parsed then redacted as getManifestObjects. */
+  parseManifestObjects?(raw: string): unknown[];
   /** The objects `helm template` renders, parsed then redacted (see manifest-objects.ts). */
   templateObjects?(input: HelmReleaseInput): Promise<unknown[]>;
   /** Oldest first; empty when helm has no such release. */
@@ -295,11 +302,20 @@ export function createHelmRunner(opts: HelmRunnerOptions): HelmRunner {
       return parseStatusJson(stdout);
     },
 
-    async getManifestObjects(release, namespace) {
-      const { stdout, notFound } = await exec([...getManifestArgs(release, namespace), ...connection()], {
+    async getManifestObjects(release, namespace, revision) {
+      const args = [...getManifestArgs(release, namespace, revision), ...connection()];
+      const { stdout, notFound } = await exec(args, {
         notFoundOk: true,
       });
       return notFound ? undefined : parseRedactedManifest(stdout, redact, manifestKey);
+    },
+
+    parseManifestObjects(raw) {
+      return parseRedactedManifest(raw, redact, manifestKey);
+    },
+
+    redactLiveObjects(objects) {
+      return objects.map((o) => redactLiveObject(o, redact, manifestKey));
     },
 
     async templateObjects(input) {

@@ -41,6 +41,35 @@ export function parseRedactedManifest(
   return out;
 }
 
+/**
+ * An object read from the cluster, given the same treatment as a parsed manifest (same redactor, same
+ * digest key), so the two compare field by field (drift, lib/deploy/drift.ts) and neither shows a secret
+ * helmgate knows. A live Secret keeps only digests: of each `data` value as it is (base64, as a manifest's
+ * `data` holds it) under `data`, and of its decoded text under `stringData` (what a manifest's
+ * `stringData` holds; the API server folds `stringData` into `data`).
+ */
+export function redactLiveObject(o: unknown, redact: (text: string) => string, digestKey: Buffer): unknown {
+  if (!isMap(o) || o.kind !== 'Secret') return redactObject(o, redact, digestKey);
+  const digest = (v: string) =>
+    `digest:${createHmac('sha256', digestKey).update(v).digest('hex').slice(0, 32)}`;
+  const data = isMap(o.data) ? o.data : {};
+  const stringData = isMap(o.stringData) ? o.stringData : {};
+  const copy: Record<string, unknown> = { ...o, data: {}, stringData: {} };
+  const d: Record<string, string> = {};
+  const sd: Record<string, string> = {};
+  for (const [k, v] of Object.entries(data)) {
+    d[redact(k)] = digest(String(v));
+    sd[redact(k)] = digest(Buffer.from(String(v), 'base64').toString('utf8'));
+  }
+  for (const [k, v] of Object.entries(stringData)) {
+    sd[redact(k)] = digest(String(v));
+    d[redact(k)] ??= digest(Buffer.from(String(v), 'utf8').toString('base64'));
+  }
+  copy.data = d;
+  copy.stringData = sd;
+  return walk(copy, redact, new Set(['data', 'stringData']));
+}
+
 function isMap(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

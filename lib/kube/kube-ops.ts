@@ -1,10 +1,12 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { ReleaseDiagnosis } from '../deploy/diagnosis';
+import type { ObjectDrift } from '../deploy/drift';
 import { type ReleaseStates, releaseStatesFromRecords } from '../helm/release-states';
 import type { Logger } from '../log/logger';
 import { diagnoseRelease } from './diagnosis';
+import { releaseDrift } from './drift';
 import { checkReleaseHealth, type HealthCheckInput, type HealthDeps, type HealthResult } from './health';
-import { listHelmReleaseRecords } from './release-records';
+import { listHelmReleaseRecords, readReleaseManifest } from './release-records';
 import { type SecretSpec, type SecretSyncResult, syncSecrets } from './secret-sync';
 
 /**
@@ -21,6 +23,10 @@ export interface KubeOperations {
   }): Promise<ReleaseDiagnosis>;
   /** what helm runs now, per release: one list of helm's release records (metadata only) */
   releaseStates(namespaces: readonly string[]): Promise<ReleaseStates>;
+  /** the live objects that differ from a deployed manifest (drift; see ./drift.ts) */
+  releaseDrift(input: Parameters<typeof releaseDrift>[1]): Promise<ObjectDrift[]>;
+  /** the raw manifest of one revision, from helm's release record (no helm process; see release-records.ts) */
+  releaseManifest(input: Parameters<typeof readReleaseManifest>[1]): Promise<string | undefined>;
 }
 
 export function kubeOperations(
@@ -51,6 +57,12 @@ export function kubeOperations(
     },
     async releaseStates(namespaces) {
       return releaseStatesFromRecords(await listHelmReleaseRecords(kc, namespaces));
+    },
+    releaseDrift(input) {
+      return releaseDrift(kc, input);
+    },
+    releaseManifest(input) {
+      return readReleaseManifest(kc, input);
     },
   };
 }

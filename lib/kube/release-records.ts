@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib';
 import { CoreV1Api, type KubeConfig, setHeaderOptions } from '@kubernetes/client-node';
 import { HELM_RELEASE_SELECTOR, type ReleaseRecordMeta } from '../helm/release-states';
 import { apiStatus, kubeApiError } from './kube-errors';
@@ -49,4 +50,40 @@ export async function listHelmReleaseRecords(
     }),
   );
   return lists.flat();
+}
+
+/** A release record decompresses to at most this much (helm's own records stay under 1 MiB compressed). */
+const MAX_RELEASE_JSON = 32 * 1024 * 1024;
+
+/**
+ * The manifest helm recorded for one revision of a release, read from its release record (the Secret
+ * `sh.helm.release.v1.<release>.v<revision>`: base64 of gzipped JSON) in this process: what `helm get
+ * manifest --revision` prints, without starting helm. Undefined when the record does not exist (never
+ * installed, or the revision left helm's history). The record also holds the release's values, secrets
+ * included: only `manifest` leaves this function, raw — the caller parses and redacts it at once.
+ */
+export async function readReleaseManifest(
+  kc: KubeConfig,
+  input: { namespace: string; release: string; revision: number },
+): Promise<string | undefined> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const name = `sh.helm.release.v1.${input.release}.v${input.revision}`;
+  let secret: Awaited<ReturnType<CoreV1Api['readNamespacedSecret']>>;
+  try {
+    secret = await core.readNamespacedSecret({ name, namespace: input.namespace });
+  } catch (e) {
+    if (apiStatus(e) === 404) return undefined;
+    throw kubeApiError(`reading helm's record of ${input.release} revision ${input.revision}`, e);
+  }
+  if (secret.metadata?.labels?.owner !== 'helm') return undefined;
+  const value = secret.data?.release;
+  if (typeof value !== 'string') return undefined;
+  // the Secret's data is base64; inside it, helm's own base64 of (usually) gzipped JSON
+  const inner = Buffer.from(Buffer.from(value, 'base64').toString('utf8'), 'base64');
+  const json =
+    inner[0] === 0x1f && inner[1] === 0x8b
+      ? gunzipSync(inner, { maxOutputLength: MAX_RELEASE_JSON }).toString('utf8')
+      : inner.toString('utf8');
+  const manifest = (JSON.parse(json) as { manifest?: unknown }).manifest;
+  return typeof manifest === 'string' ? manifest : undefined;
 }

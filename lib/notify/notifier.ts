@@ -1,4 +1,5 @@
 import type { Deployment } from '../deploy/deployment';
+import type { DriftChange } from '../deploy/drift';
 import type { Logger } from '../log/logger';
 
 /** Port: told about every deployment transition (Slack, GitHub Deployments, the console). */
@@ -11,8 +12,32 @@ export interface Notifier {
   approvalRequested?(request: ApprovalRequestNotice): Promise<void>;
   /** An approval expires soon (the sweeper calls it once per approval request). */
   approvalReminder?(notice: ApprovalReminderNotice): Promise<void>;
+  /**
+   * The scheduled drift check found a change (issue 13, item 4): a release drifted, its drift changed, or
+   * it is back in line. Called once per change; every value in it is masked already.
+   */
+  driftChanged?(notice: DriftNotice): Promise<void>;
   /** The rendered-manifest diff of an open approval is ready (or why it is not): its summary lines. */
   manifestsPreviewed?(notice: ManifestsPreviewNotice): Promise<void>;
+}
+
+/** What one drift check changed in one environment, and what it did about it. */
+export interface DriftNotice {
+  repository: string;
+  environment: string;
+  /** the commit that runs: the deployment helmgate last deployed there */
+  sha: string;
+  /** the commit the previous report was about, when another one runs now (its drift status is closed) */
+  previousSha?: string;
+  deploymentId: string;
+  checkedAt: string;
+  changes: DriftChange[];
+  /** every release still drifted after this check (empty: the environment is back in line) */
+  drifted: string[];
+  /** the policy's word for the environment */
+  action: 'warn' | 'correct';
+  /** `correct`: the redeploy opened for it, or why none was */
+  correction?: { deploymentId: string; waitsForApproval: boolean } | { skipped: string };
 }
 
 export interface ManifestsPreviewNotice {
@@ -63,6 +88,17 @@ export class ConsoleNotifier implements Notifier {
   async approvalReminder(r: ApprovalReminderNotice): Promise<void> {
     logReminder(this.logger, r);
   }
+  async driftChanged(n: DriftNotice): Promise<void> {
+    // static message at warn: the drift is in the fields (masked); never a live value here
+    this.logger.warn('drift changed', {
+      repository: n.repository,
+      environment: n.environment,
+      deploymentId: n.deploymentId,
+      changes: n.changes.map((c) => `${c.release}: ${c.kind}`),
+      drifted: n.drifted,
+      ...(n.correction ? { correction: n.correction } : {}),
+    });
+  }
   async manifestsPreviewed(r: ManifestsPreviewNotice): Promise<void> {
     this.logger.info('rendered manifest diff ready', { deploymentId: r.deployment.id, summary: r.summary });
   }
@@ -109,6 +145,17 @@ export class FanOutNotifier implements Notifier {
           ? n
               .approvalReminder(r)
               .catch((e) => this.logger.warn('notifier failed', { deploymentId: r.deployment.id, err: e }))
+          : undefined,
+      ),
+    );
+  }
+  async driftChanged(n: DriftNotice): Promise<void> {
+    await Promise.all(
+      this.notifiers.map((x) =>
+        x.driftChanged
+          ? x
+              .driftChanged(n)
+              .catch((e) => this.logger.warn('notifier failed', { deploymentId: n.deploymentId, err: e }))
           : undefined,
       ),
     );

@@ -162,7 +162,17 @@ export const EnvironmentPolicy = z.strictObject({
    * `rollback` where approval is required, `keep` elsewhere (see rollbackOnHealthFailure).
    */
   rollback: z.enum(['rollback', 'keep']).optional(),
-  drift: z.strictObject({ action: z.enum(['ignore', 'report', 'block']).default('report') }).optional(),
+  /**
+   * What the scheduled drift check does when what runs differs from what helmgate deployed (helm's
+   * release record, or the live objects against the deployed manifest): `warn` reports each change once
+   * (Slack, a GitHub commit status, the dashboard); `correct` also redeploys the same commit through the
+   * normal path (approval rules apply); `off` does not check. Absent: `warn` (see driftAction).
+   */
+  drift: z
+    .enum(['off', 'warn', 'correct'], {
+      error: 'drift is off | warn | correct (the earlier `{ action: … }` form is replaced by one word)',
+    })
+    .optional(),
 });
 export type EnvironmentPolicy = z.infer<typeof EnvironmentPolicy>;
 
@@ -249,6 +259,15 @@ export function rollbackOnHealthFailure(
   env: Pick<EnvironmentPolicy, 'rollback' | 'approval'>,
 ): 'rollback' | 'keep' {
   return env.rollback ?? (env.approval === 'required' ? 'rollback' : 'keep');
+}
+
+/**
+ * What the drift check does in this environment: the policy's word, else `warn` everywhere. Warning is
+ * read-only (it changes nothing in the cluster), so it is safe as a default even for production; a
+ * correction redeploys, which an operator chooses explicitly.
+ */
+export function driftAction(env: Pick<EnvironmentPolicy, 'drift'>): 'off' | 'warn' | 'correct' {
+  return env.drift ?? 'warn';
 }
 
 /** Self-approval is forbidden unless the policy allows it explicitly. */

@@ -2,6 +2,7 @@ import { mkdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../clock';
 import type { ReleaseDiagnosis } from '../deploy/diagnosis';
+import type { ObjectDrift } from '../deploy/drift';
 import type { EnvironmentPlan, PlannedRelease } from '../deploy/plan';
 import { describeError, HelmgateError } from '../errors';
 import type { CommandRunner } from '../exec/command-runner';
@@ -49,6 +50,18 @@ export interface KubeOps {
   }): Promise<ReleaseDiagnosis>;
   /** what helm runs now per release (`namespace/name`), from one read; absent: one `helm list` instead */
   releaseStates?(namespaces: readonly string[]): Promise<ReleaseStates>;
+  /** the raw manifest of one revision from helm's release record, without a helm process (drift) */
+  releaseManifest?(input: {
+    namespace: string;
+    release: string;
+    revision: number;
+  }): Promise<string | undefined>;
+  /** the live objects of a deployed manifest that differ from it, each masked with `mask` first (drift) */
+  releaseDrift?(input: {
+    namespace: string;
+    deployed: readonly unknown[];
+    mask: (live: Record<string, unknown>) => Record<string, unknown>;
+  }): Promise<ObjectDrift[]>;
 }
 
 /** How a session reaches the cluster: helm's connection plus the Kubernetes client side. */
@@ -167,18 +180,15 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
         });
         return prepared;
       };
-      const helm = afterFirst(
-        prepare,
-        createHelmRunner({
-          commandRunner: opts.commandRunner,
-          helmBin: opts.helmBin,
-          homeDir,
-          redactor: opts.redactor,
-          ...(access ? { connection: access.helm } : {}),
-          ...(access?.upgradeFlags ? { upgradeFlags: access.upgradeFlags } : {}),
-          ...(opts.baseEnv ? { baseEnv: opts.baseEnv } : {}),
-        }),
-      );
+      const helm = createHelmRunner({
+        commandRunner: afterFirst(prepare, opts.commandRunner),
+        helmBin: opts.helmBin,
+        homeDir,
+        redactor: opts.redactor,
+        ...(access ? { connection: access.helm } : {}),
+        ...(access?.upgradeFlags ? { upgradeFlags: access.upgradeFlags } : {}),
+        ...(opts.baseEnv ? { baseEnv: opts.baseEnv } : {}),
+      });
       const charts = chartFetcher(
         helm,
         chartsDir,
@@ -252,6 +262,31 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
             writes.push({ namespace: s.namespace, name: s.name, data, restart: s.restart });
           }
           await access.kube.syncSecrets(writes);
+        },
+        async driftOf(r, revision) {
+          const releaseDrift = access.kube.releaseDrift?.bind(access.kube);
+          const mask = helm.redactLiveObjects?.bind(helm);
+          if (!releaseDrift || !mask || !helm.getManifestObjects)
+            throw new HelmgateError('internal', 'this cluster session cannot compare live objects');
+          // the manifest of the revision helmgate deployed, read from helm's record in this process and
+          // parsed-then-redacted at once (no helm process per release); without that read, or when the
+          // revision left helm's history: `helm get manifest` (of the revision, else the newest)
+          const fromRecord =
+            revision !== undefined && access.kube.releaseManifest && helm.parseManifestObjects
+              ? await access.kube.releaseManifest({ namespace: r.namespace, release: r.name, revision })
+              : undefined;
+          const deployed =
+            (fromRecord !== undefined ? helm.parseManifestObjects?.(fromRecord) : undefined) ??
+            (revision !== undefined
+              ? await helm.getManifestObjects(r.name, r.namespace, revision)
+              : undefined) ??
+            (await helm.getManifestObjects(r.name, r.namespace));
+          if (!deployed) return undefined;
+          return releaseDrift({
+            namespace: r.namespace,
+            deployed,
+            mask: (live) => mask([live])[0] as Record<string, unknown>,
+          });
         },
         async uninstallRelease(r) {
           await helm.uninstall(r.name, r.namespace, { timeoutSeconds: 300 });
@@ -369,18 +404,14 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
   };
 }
 
-/** The runner with `prepare()` awaited before each of its commands (it runs once; later calls reuse it). */
-function afterFirst(prepare: () => Promise<unknown>, runner: HelmRunner): HelmRunner {
-  return new Proxy(runner, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver);
-      if (typeof v !== 'function') return v;
-      return async (...args: unknown[]) => {
-        await prepare();
-        return v.apply(target, args);
-      };
+/** Every helm process waits for `prepare()` (it runs once; later processes reuse it). */
+function afterFirst(prepare: () => Promise<unknown>, runner: CommandRunner): CommandRunner {
+  return {
+    async run(command, args, opts) {
+      await prepare();
+      return runner.run(command, args, opts);
     },
-  });
+  };
 }
 
 /**

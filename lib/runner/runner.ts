@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Clock } from '../clock';
 import { type DeployConfig, parseDeployConfig } from '../deploy/deploy-config';
 import type { ReleaseDiagnosis } from '../deploy/diagnosis';
+import type { ObjectDrift } from '../deploy/drift';
 import { frozenAt } from '../deploy/freeze';
 import { describeOverride, overrideHolds } from '../deploy/freeze-override';
 import { type Deployment, deadRuns, lockName, type ReleaseResult, refusal } from '../deploy/lifecycle';
@@ -77,6 +78,15 @@ export interface ClusterSession {
     release: PlannedRelease,
     input: { sourceDir: string; secretValues: Array<{ path: string; value: string }> },
   ): Promise<{ live: unknown[] | undefined; proposed: unknown[] }>;
+  /**
+   * The release's live objects that differ from the manifest of `revision` (else helm's newest), each
+   * redacted as the manifest is before the comparison; undefined when helm has no such release. Drift
+   * checks; deploy mode only.
+   */
+  driftOf?(
+    release: { name: string; namespace: string },
+    revision?: number,
+  ): Promise<ObjectDrift[] | undefined>;
   /** `helm uninstall` of a release removed from deploy.yaml (pruning). Deploy mode only. */
   uninstallRelease?(release: { name: string; namespace: string }): Promise<void>;
   close(): Promise<void>;
@@ -163,8 +173,8 @@ export type RunResult =
   | { kind: 'waiting'; reason: string }
   | { kind: 'not-runnable'; reason: string };
 
-/** Item kind holding the last successful state of one release (for skip-unchanged). */
-const RELEASE_STATE = 'RELSTATE';
+/** Item kind holding the last successful state of one release (for skip-unchanged and the drift check). */
+export const RELEASE_STATE = 'RELSTATE';
 
 /**
  * The digest that decides "unchanged": the release's plan digest plus its secret values, an HMAC keyed
@@ -183,7 +193,7 @@ export function releaseStateDigest(
   return `hmac-sha256:${h.digest('hex')}`;
 }
 
-function releaseStateId(d: Pick<Deployment, 'repository' | 'environment'>, release: string): string {
+export function releaseStateId(d: Pick<Deployment, 'repository' | 'environment'>, release: string): string {
   return `${d.repository}#${d.environment}#${release}`;
 }
 
@@ -211,8 +221,19 @@ async function knownStates(
     planSnapshot: { item: items[plan.releases.length] as { snapshotJson?: string } | undefined },
     recorded: new Map(
       plan.releases.flatMap((r, i) => {
-        const item = items[i] as { digest: string; revision: number } | undefined;
-        return item ? [[r.name, { digest: item.digest, revision: item.revision }] as const] : [];
+        const item = items[i] as (RecordedRelease & Record<string, unknown>) | undefined;
+        return item
+          ? [
+              [
+                r.name,
+                {
+                  digest: item.digest,
+                  revision: item.revision,
+                  ...(item.drifted ? { drifted: item.drifted } : {}),
+                },
+              ] as const,
+            ]
+          : [];
       }),
     ),
     live,

@@ -1,8 +1,10 @@
 import type { Deployment, ReleaseResult } from '../deploy/deployment';
 import { formatDiagnosis } from '../deploy/diagnosis';
+import { fieldLine } from '../deploy/drift';
 import type {
   ApprovalReminderNotice,
   ApprovalRequestNotice,
+  DriftNotice,
   ManifestsPreviewNotice,
 } from '../notify/notifier';
 import { approveActionId, approveAllActionId, rejectActionId, retryActionId } from './interaction';
@@ -474,6 +476,75 @@ export function renderApprovalRequested(notice: ApprovalRequestNotice): SlackMes
   if (lines.length > 0)
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(lines.join('\n'), SECTION_MAX) } });
   return { text: `${environmentName(d)} waits for approval of ${shortSha(d.sha)}`, blocks };
+}
+
+/** The dashboard's card of an environment (its drift is shown there in full). */
+export function environmentPageUrl(publicUrl: string, repository: string, environment: string): string {
+  const id = `env-${repository}-${environment}`.replace(/[^\w-]/g, '-');
+  return `${publicUrl.replace(/\/+$/, '')}/#${id}`;
+}
+
+/**
+ * A drift report (issue 13, item 4): what changed since the last report, per release, with the changed
+ * fields (values as the drift holds them: masked), and what is done about it. A channel message: drift
+ * concerns what runs, not a commit's progress. Bounded: 10 releases, 6 fields each.
+ */
+export function renderDriftNotice(n: DriftNotice, opts: RenderOptions = {}): SlackMessage {
+  const env = escapeMrkdwn(n.environment);
+  const at = `\`${shortSha(n.sha)}\``;
+  const head =
+    n.drifted.length === 0
+      ? `:white_check_mark: *${env}* is back in line with what helmgate deployed (${at}).`
+      : `:warning: *${env}* differs from what helmgate deployed (${at}): ${n.drifted.map(escapeMrkdwn).join(', ')}.`;
+  const lines: string[] = [];
+  for (const c of n.changes.slice(0, 10)) {
+    if (c.kind === 'back-in-line') {
+      lines.push(`• *${escapeMrkdwn(c.release)}*: back in line`);
+      continue;
+    }
+    const d = c.drift;
+    lines.push(`• *${escapeMrkdwn(c.release)}*: ${c.kind === 'drifted' ? 'drifted' : 'drift changed'}`);
+    if (d.helm) lines.push(`    ${escapeMrkdwn(d.helm)}`);
+    for (const o of d.objects.slice(0, 4)) {
+      if (o.missing) {
+        lines.push(`    ${escapeMrkdwn(o.object)}: deleted`);
+        continue;
+      }
+      const fields = o.fields.slice(0, 6).map((f) => `\`${escapeMrkdwn(truncate(fieldLine(f), 200))}\``);
+      const more = o.fields.length - fields.length + (o.omittedFields ?? 0);
+      lines.push(`    ${escapeMrkdwn(o.object)}: ${fields.join(', ')}${more > 0 ? ` (+${more} more)` : ''}`);
+    }
+    const moreObjects = Math.max(0, d.objects.length - 4) + (d.omittedObjects ?? 0);
+    if (moreObjects > 0) lines.push(`    +${moreObjects} more object(s)`);
+  }
+  if (n.changes.length > 10) lines.push(`+${n.changes.length - 10} more release(s)`);
+  const c = n.correction;
+  const what =
+    n.drifted.length === 0
+      ? undefined
+      : n.action === 'warn'
+        ? 'Policy `warn`: nothing is changed; the next deployment redeploys the drifted releases.'
+        : c && 'deploymentId' in c
+          ? `Policy \`correct\`: redeploying ${at} as ${opts.publicUrl ? link(deploymentPageUrl(opts.publicUrl, c.deploymentId), c.deploymentId) : `\`${escapeMrkdwn(c.deploymentId)}\``}${c.waitsForApproval ? ' (waits for approval)' : ''}.`
+          : `Policy \`correct\`: no redeploy opened: ${escapeMrkdwn(c && 'skipped' in c ? c.skipped : 'nothing to do')}.`;
+  const page = opts.publicUrl
+    ? ` ${link(environmentPageUrl(opts.publicUrl, n.repository, n.environment), 'the diff on the dashboard')}`
+    : '';
+  const blocks: SlackBlock[] = [
+    { type: 'section', text: { type: 'mrkdwn', text: truncate(`${head}${page}`, SECTION_MAX) } },
+  ];
+  if (lines.length)
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(lines.join('\n'), SECTION_MAX) } });
+  if (what) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(what, SECTION_MAX) } });
+  return {
+    text: truncate(
+      n.drifted.length === 0
+        ? `${n.environment} is back in line`
+        : `${n.environment} drifted: ${n.drifted.join(', ')}`,
+      3000,
+    ),
+    blocks,
+  };
 }
 
 /** The thread reply when an open approval's rendered diff is ready: objects changed per release. */

@@ -6,6 +6,7 @@ import type { Redactor } from '../log/redact';
 import type {
   ApprovalReminderNotice,
   ApprovalRequestNotice,
+  DriftNotice,
   ManifestsPreviewNotice,
   Notifier,
 } from '../notify/notifier';
@@ -17,6 +18,7 @@ import {
   renderApprovalReminder,
   renderApprovalRequested,
   renderCommitMessage,
+  renderDriftNotice,
   renderFailureDetails,
   renderManifestsPreviewed,
   type SlackMessage,
@@ -128,6 +130,28 @@ export class SlackNotifier implements Notifier {
       this.opts.logger
         .child({ deploymentId: d.id, sha: d.sha })
         .warn('slack approval reminder failed', { slackError: slackErrorCode(e) });
+    }
+  }
+
+  /**
+   * A drift report, as its own channel message (the drift check calls it once per change). Every string
+   * goes through the redactor on top of the masking the drift already had.
+   */
+  async driftChanged(notice: DriftNotice): Promise<void> {
+    try {
+      const safe = this.opts.redactor ? this.opts.redactor.redactValue(notice) : notice;
+      const msg = renderDriftNotice(safe, this.renderOptions());
+      await this.opts.client.chat.postMessage({
+        channel: this.opts.channel,
+        text: msg.text,
+        blocks: msg.blocks as never,
+        unfurl_links: false,
+        unfurl_media: false,
+      });
+    } catch (e) {
+      this.opts.logger
+        .child({ deploymentId: notice.deploymentId })
+        .warn('slack drift notice failed', { slackError: slackErrorCode(e) });
     }
   }
 

@@ -6,7 +6,7 @@ import type { Dispatcher } from '../dispatch/dispatcher';
 import { handle } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { ApprovalReminderNotice, Notifier } from '../notify/notifier';
-import { type EnvironmentPolicy, environmentPolicy, type Policy } from '../policy/policy';
+import { driftAction, type EnvironmentPolicy, environmentPolicy, type Policy } from '../policy/policy';
 import type { DeploymentStore } from '../store/deployment-store';
 
 export type { ApprovalReminderNotice } from '../notify/notifier';
@@ -28,6 +28,8 @@ export interface SweeperDeps {
   policy?: Policy;
   /** how many recent deployments to scan for environments (locks) and stranded approvals; default 200 */
   scanLimit?: number;
+  /** how often each environment's drift is checked (a runner job); default 30 minutes, 0 = never */
+  driftEveryMs?: number;
 }
 
 export interface SweepReport {
@@ -39,6 +41,8 @@ export interface SweepReport {
   redispatched: string[];
   /** queued deployments whose freeze window ended, dispatched now */
   thawed: string[];
+  /** deployments (what runs in an environment) whose drift check was dispatched */
+  driftChecks: string[];
 }
 
 /**
@@ -55,6 +59,7 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
     deadRuns: [],
     redispatched: [],
     thawed: [],
+    driftChecks: [],
   };
   const log = deps.logger.child({ job: 'sweeper' });
 
@@ -125,7 +130,51 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
     const next = await handle(deps, { type: 'environment-free' }, { environment: deployments });
     for (const a of next) if (a.kind === 'dispatched') report.redispatched.push(a.job.deploymentId);
   }
+  report.driftChecks = await dispatchDriftChecks(deps, recent, now);
   return report;
+}
+
+/** Item kind: the drift schedule's slot an environment was last dispatched in (`repo#env`). */
+const DRIFT_DUE = 'DRIFTDUE';
+
+/**
+ * The drift schedule (issue 13, item 4): once per `driftEveryMs` slot, each environment whose policy does
+ * not say `drift: off` gets a drift check of what runs there (its newest succeeded deployment), as a
+ * runner job — the runner holds the environment's cluster credentials; the sweeper holds none. The slot
+ * is claimed with one conditional write, so overlapping sweeps dispatch one check.
+ */
+async function dispatchDriftChecks(
+  deps: SweeperDeps,
+  recent: readonly Deployment[],
+  now: Date,
+): Promise<string[]> {
+  const every = deps.driftEveryMs ?? 30 * 60_000;
+  const policy = deps.policy;
+  if (!policy || every <= 0) return [];
+  const envs = new Map<string, { repository: string; environment: string }>();
+  const add = (repository: string, environment: string) => {
+    if (environment !== '*') envs.set(`${repository}#${environment}`, { repository, environment });
+  };
+  for (const [repo, rp] of Object.entries(policy.repositories))
+    if (repo !== '*') for (const name of Object.keys(rp.environments)) add(repo, name);
+  for (const d of recent) add(d.repository, d.environment);
+  const slot = String(Math.floor(now.getTime() / every));
+  const out: string[] = [];
+  for (const [key, e] of envs) {
+    const env = environmentPolicy(policy, e.repository, e.environment);
+    if (!env || driftAction(env) === 'off') continue;
+    if (
+      !(await deps.store.putItem(DRIFT_DUE, key, { slot }, { unlessEqual: { field: 'slot', value: slot } }))
+    )
+      continue;
+    const runs = (await deps.store.listByEnvironment(e.repository, e.environment, { limit: 50 })).find(
+      (d) => d.status === 'succeeded',
+    );
+    if (!runs) continue;
+    await deps.dispatcher.dispatch({ deploymentId: runs.id, purpose: 'drift' });
+    out.push(runs.id);
+  }
+  return out;
 }
 
 async function expire(deps: SweeperDeps, req: ApprovalRequest, now: Date): Promise<boolean> {

@@ -3,6 +3,7 @@ import type { ApprovalRequest } from '../approval/approval-request';
 import type { ApprovalView, ApproversKey } from '../approval/approval-service';
 import { authorize, identify, involvedIn, selfApprovalRefusal } from '../approval/approver-policy';
 import type { Deployment, DeploymentStatus } from '../deploy/deployment';
+import { DRIFT_KIND, driftItemId, type EnvironmentDrift } from '../deploy/drift';
 import { overrideHolds } from '../deploy/freeze-override';
 import type { FreezeOverrideVote } from '../deploy/lifecycle';
 import { HelmgateError } from '../errors';
@@ -77,6 +78,18 @@ export interface EnvironmentCard {
   lastFailure?: Deployment;
   /** true when the environment succeeded after its last failure */
   restored: boolean;
+  /** what the drift check last found where `current` runs (issue 13, item 4) */
+  drift?: EnvironmentDrift;
+}
+
+/** The drift the check stored for the deployment that runs in its environment, if any. */
+export async function driftOf(
+  store: DashboardReadDeps['store'],
+  current: Deployment | undefined,
+): Promise<EnvironmentDrift | undefined> {
+  if (!current) return undefined;
+  const d = await store.getItem<EnvironmentDrift & Record<string, unknown>>(DRIFT_KIND, driftItemId(current));
+  return d?.deploymentId === current.id ? d : undefined;
 }
 
 export function isSuccess(d: Deployment, allowRendered = false): boolean {
@@ -157,6 +170,7 @@ export async function overviewCards(deps: DashboardReadDeps, viewer: Viewer): Pr
     );
     const approvedBy =
       current && current.approval !== 'none' ? approversOf(await deps.store.listAudit(current.id)) : [];
+    const drift = await driftOf(deps.store, current);
     cards.push({
       repository: first.repository,
       environment: first.environment,
@@ -167,6 +181,7 @@ export async function overviewCards(deps: DashboardReadDeps, viewer: Viewer): Pr
       active,
       waiting,
       ...(lastFailure ? { lastFailure } : {}),
+      ...(drift ? { drift } : {}),
       restored:
         lastFailure !== undefined &&
         current !== undefined &&
@@ -282,6 +297,8 @@ export interface DeploymentDetail {
   /** what the environment ran before this one (the base of the compare view) */
   previousSuccess?: Deployment;
   waiting?: WaitingItem;
+  /** what the drift check last found, when this deployment is what runs */
+  drift?: EnvironmentDrift;
   /** may the viewer act on this deployment (retry, override): an approver of its environment */
   right?: VoteRight;
   /** a failed deployment that ran: it may be retried (once) */
@@ -327,6 +344,7 @@ export async function deploymentDetail(
           view.previousStage ? [view.previousStage] : await deps.store.listDeployments({ limit: 200 }),
         )
       : undefined;
+  const drift = isSuccess(d) ? await driftOf(deps.store, d) : undefined;
   const approvers = deps.approvers(d);
   const right: VoteRight =
     viewer.canVote === false
@@ -357,6 +375,7 @@ export async function deploymentDetail(
   return {
     deployment: d,
     audit: view.audit,
+    ...(drift ? { drift } : {}),
     ...(view.request ? { request: view.request } : {}),
     ...(view.previousStage ? { previousStage: view.previousStage } : {}),
     ...(previousSuccess ? { previousSuccess } : {}),

@@ -5,6 +5,7 @@ import type { FreezeOverrideVote } from '../deploy/lifecycle';
 import { retryDecision } from '../deploy/retry';
 import type { AuditEntry } from '../store/deployment-store';
 import type { DeploymentDetail } from './dashboard-data';
+import { driftBadge, driftSection } from './drift';
 import {
   changesSection,
   commitLink,
@@ -214,7 +215,7 @@ export function renderDeploymentPage(detail: DeploymentDetail, ctx: PageContext)
     d.status === 'running' || d.status === 'queued'
       ? `<p id="live-${escapeHtml(d.id)}" data-live="${escapeHtml(d.status)}" data-refresh="5" class="run">${statusBadge(d.status)} ${(d.releases ?? []).filter((r) => r.status !== 'pending' && r.status !== 'running').length} of ${(d.releases ?? []).length} releases done · <a href="${escapeHtml(deploymentHref(d))}">Refresh</a></p>`
       : '';
-  const body = `<h1>${escapeHtml(d.environment)} @ <code>${escapeHtml(d.sha.slice(0, 12))}</code> ${statusBadge(d.status)}</h1>
+  const body = `<h1>${escapeHtml(d.environment)} @ <code>${escapeHtml(d.sha.slice(0, 12))}</code> ${statusBadge(d.status)}${driftBadge(detail.drift)}</h1>
 ${flash}${live}
 <dl id="summary">
 <dt>Repository</dt><dd>${escapeHtml(d.repository)}</dd>
@@ -235,6 +236,7 @@ ${waiting}
 ${releasesTable(d)}
 ${errorTails(d)}
 ${diagnosis(d)}
+${driftSection(detail.drift, ctx.now).replace('<h3>Drift</h3>', '<h2>Drift</h2>')}
 ${detail.request ? `<h2>What was ${detail.request.status === 'approved' ? 'approved' : 'offered for approval'}</h2>${changesSection(detail.request.changes)}` : ''}
 ${detail.request?.manifests || detail.request?.manifestsPending ? `<h2>Rendered objects</h2>${manifestSection(detail.request.manifests, detail.request)}` : ''}
 <h2>Timeline</h2>

@@ -1,5 +1,6 @@
 import type { Deployment, ReleaseResult } from '../deploy/deployment';
 import type { EnvironmentCard, WaitingItem } from './dashboard-data';
+import { driftBadge, driftSection } from './drift';
 import { commitLink, deploymentHref, statusBadge, voteForms } from './fragments';
 import { escapeHtml, firstLine, humanDuration, timeTag } from './html';
 import { DASHBOARD_NAV, renderLayout } from './layout';
@@ -130,11 +131,12 @@ function card(c: EnvironmentCard, ctx: PageContext, showRepo: boolean): string {
   const status = c.active[0]?.status ?? (c.waiting.length ? 'awaiting_approval' : c.latest?.status);
   const id = `env-${c.repository}-${c.environment}`.replace(/[^\w-]/g, '-');
   return `<article class="card" id="${escapeHtml(id)}" data-environment="${escapeHtml(c.environment)}" aria-labelledby="${escapeHtml(`${id}-h`)}">
-<h2 id="${escapeHtml(`${id}-h`)}">${escapeHtml(c.environment)}${status ? ` ${statusBadge(status)}` : ''}${showRepo ? ` <small class="muted">${escapeHtml(c.repository)}</small>` : ''}</h2>
+<h2 id="${escapeHtml(`${id}-h`)}">${escapeHtml(c.environment)}${status ? ` ${statusBadge(status)}` : ''}${driftBadge(c.drift)}${showRepo ? ` <small class="muted">${escapeHtml(c.repository)}</small>` : ''}</h2>
 ${runsSection(c, ctx)}
 ${activeSection(c, ctx)}
 ${waitingSection(c, ctx)}
 ${failureSection(c, ctx)}
+${driftSection(c.drift, ctx.now)}
 </article>`;
 }
 

@@ -6,6 +6,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { type LocalStack, startLocalStack } from '../../handlers/local/local-stack';
 import { ApproversConfig } from '../../lib/approval/approval-port';
 import type { Deployment, ReleaseResult } from '../../lib/deploy/deployment';
+import { DRIFT_KIND, driftItemId, type EnvironmentDrift, type ReleaseDrift } from '../../lib/deploy/drift';
 import { type BranchState, LocalBranchState } from '../../lib/github/branch-state';
 import { headCommit, pushPayload, signedWebhook } from '../../lib/local/push-payload';
 import type { ApprovalRequestNotice, Notifier } from '../../lib/notify/notifier';
@@ -152,8 +153,9 @@ async function seedHistory() {
           : {}),
       });
   }
-  // vae: ran fine, then failed an hour ago with a diagnosis
-  await seed('vae', { ago: 3 * DAY });
+  // vae: ran fine (and drifted by hand since: its card shows the badge and the masked diff, issue 13
+  // item 4), then failed an hour ago with a diagnosis
+  await seedDrift(await seed('vae', { ago: 3 * DAY }));
   await seed('vae', {
     ago: HOUR,
     status: 'failed',
@@ -187,6 +189,39 @@ async function seedHistory() {
     status: 'running',
     releases: [release('web', 'succeeded', 40_000), release('hub', 'running'), release('docs', 'pending')],
   } as Partial<Deployment> & { ago: number });
+}
+
+async function seedDrift(d: Deployment) {
+  const drift: ReleaseDrift = {
+    release: 'web',
+    namespace: 'web',
+    objects: [
+      {
+        object: 'Deployment web/web',
+        fields: [
+          { path: 'spec.replicas', deployed: '1', live: '3' },
+          {
+            path: 'spec.template.spec.containers[web].env[API_TOKEN].value',
+            deployed: '(hidden)',
+            live: '(hidden, changed)',
+          },
+        ],
+      },
+      {
+        object: 'Secret web/web-creds',
+        fields: [{ path: 'data.token', deployed: '(set)', live: '(changed)' }],
+      },
+    ],
+  };
+  const record: EnvironmentDrift = {
+    repository: REPO,
+    environment: d.environment,
+    sha: d.sha,
+    deploymentId: d.id,
+    checkedAt: iso(10 * 60_000),
+    releases: { web: { digest: 'sha256:seed', since: iso(HOUR), reportedAt: iso(HOUR), drift } },
+  };
+  await stack.store.putItem(DRIFT_KIND, driftItemId(d), record as unknown as Record<string, unknown>);
 }
 
 const capture: Notifier = {
@@ -372,6 +407,9 @@ test('overview: a running, a waiting and a failed environment, live refresh unde
   // vae failed: the reason, escaped
   const vae = page.locator('article[data-environment="vae"]');
   expect(await vae.locator('.reason').textContent()).toContain('<script>alert(1)</script>');
+  // vae drifted since it last ran fine (issue 13, item 4): the badge and the masked diff
+  expect(await vae.locator('h2 .badge.s-drifted').textContent()).toBe('drifted');
+  expect(await vae.locator('section.drift caption').first().textContent()).toBe('Deployment web/web');
   // production waits for dora, with buttons
   const production = page.locator('article[data-environment="production"]');
   expect(await production.locator('button[data-vote="approve"]').count()).toBe(1);

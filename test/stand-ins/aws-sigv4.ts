@@ -176,27 +176,64 @@ export class EksApiStandIn {
   }
 
   private authProblem(method: string, url: URL, headers: Record<string, string>): string | undefined {
-    const auth =
-      /^AWS4-HMAC-SHA256 Credential=([^,]+), ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(
-        headers.authorization ?? '',
-      );
-    if (!auth) return 'no SigV4 Authorization header';
-    const [akid, ...scopeParts] = (auth[1] as string).split('/');
-    if (akid !== this.opts.credentials.accessKeyId) return 'other credentials';
-    const scope = scopeParts.join('/');
-    const amzDate = headers['x-amz-date'] ?? '';
-    if (scope !== `${amzDate.slice(0, 8)}/${this.opts.region}/eks/aws4_request`) return `bad scope ${scope}`;
-    const wanted = signature({
-      secretAccessKey: this.opts.credentials.secretAccessKey,
+    return sigv4RequestProblem({
       method,
-      path: url.pathname,
-      query: [...url.searchParams.entries()],
+      url,
       headers,
-      signedHeaders: (auth[2] as string).split(';'),
       payloadHash: headers['x-amz-content-sha256'] ?? sha256(''),
-      amzDate,
-      scope,
+      region: this.opts.region,
+      service: 'eks',
+      credentials: this.opts.credentials,
     });
-    return wanted === auth[3] ? undefined : 'signature does not match';
   }
+}
+
+/**
+ * Checks a request's Signature V4 `Authorization` header as AWS does: these credentials, the scope of
+ * this region and service on the request's date, and the signature over method, path, query, the
+ * signed headers and the payload's hash. Returns why it is refused, or undefined when it is good.
+ */
+export function sigv4RequestProblem(req: {
+  method: string;
+  url: URL;
+  headers: Record<string, string | string[] | undefined>;
+  /** hex SHA-256 of the body (sha256Hex(body) for JSON protocols; the header's value when sent) */
+  payloadHash: string;
+  region: string;
+  service: string;
+  credentials: TestCredentials;
+}): string | undefined {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers))
+    if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
+  const auth =
+    /^AWS4-HMAC-SHA256 Credential=([^,]+), ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(
+      headers.authorization ?? '',
+    );
+  if (!auth) return 'no SigV4 Authorization header';
+  const [akid, ...scopeParts] = (auth[1] as string).split('/');
+  if (akid !== req.credentials.accessKeyId) return 'other credentials';
+  const scope = scopeParts.join('/');
+  const amzDate = headers['x-amz-date'] ?? '';
+  if (scope !== `${amzDate.slice(0, 8)}/${req.region}/${req.service}/aws4_request`)
+    return `bad scope ${scope}`;
+  const signedHeaders = (auth[2] as string).split(';');
+  if (!signedHeaders.includes('host')) return 'host not signed';
+  const wanted = signature({
+    secretAccessKey: req.credentials.secretAccessKey,
+    method: req.method,
+    path: req.url.pathname,
+    query: [...req.url.searchParams.entries()],
+    headers,
+    signedHeaders,
+    payloadHash: req.payloadHash,
+    amzDate,
+    scope,
+  });
+  return wanted === auth[3] ? undefined : 'signature does not match';
+}
+
+/** hex SHA-256, as SigV4 hashes payloads */
+export function sha256Hex(s: string | Buffer): string {
+  return createHash('sha256').update(s).digest('hex');
 }

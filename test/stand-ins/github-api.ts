@@ -83,6 +83,10 @@ export interface GithubAppStandInOptions {
   installationId?: number;
   /** installations with their accounts and repositories */
   installations?: StandInInstallation[];
+  /** the App's slug and name (GET /app) */
+  slug?: string;
+  /** the App's webhook configuration (GET/PATCH /app/hook/config); the secret is never returned */
+  hook?: { url: string; content_type?: string; secret?: string; insecure_ssl?: string };
   /** how long an installation token lives; GitHub: one hour */
   tokenTtlMs?: number;
   now?: () => number;
@@ -114,6 +118,8 @@ interface IssuedToken {
 export class GithubApiStandIn {
   readonly calls: GithubCall[] = [];
   readonly deployments: StandInDeployment[] = [];
+  /** commit statuses created (`POST /repos/{o}/{r}/statuses/{sha}`), with their repository and sha */
+  readonly commitStatuses: Array<Record<string, unknown> & { repository: string; sha: string }> = [];
   private readonly files = new Map<string, string | Buffer>();
   private readonly tarballs = new Map<string, Buffer>();
   private readonly failures = new Map<
@@ -150,6 +156,8 @@ export class GithubApiStandIn {
   /** why each App JWT or installation token was refused, in order */
   readonly appRefusals: string[] = [];
   private readonly app: GithubAppStandInOptions | undefined;
+  /** every PATCH of the App's webhook configuration, in order (field names only: it may carry the secret) */
+  readonly appHookWrites: Array<{ fields: string[] }> = [];
 
   constructor(
     opts: {
@@ -229,6 +237,11 @@ export class GithubApiStandIn {
     if (typeof payload.iat !== 'number' || payload.exp - payload.iat > 660)
       return 'JWT lives longer than 10 minutes';
     return undefined;
+  }
+
+  /** the App's webhook configuration as it stands (with its secret, for assertions) */
+  get appHook(): GithubAppStandInOptions['hook'] {
+    return this.app?.hook ? { ...this.app.hook } : undefined;
   }
 
   /** `org/slug` (lower-case) → logins (lower-case) of its active members, for App team-membership checks */
@@ -341,6 +354,7 @@ export class GithubApiStandIn {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const ours =
       path.startsWith('/repos/') ||
+      (this.app !== undefined && path === '/app') ||
       path.startsWith('/app/') ||
       path.startsWith('/app-manifests/') ||
       (this.app !== undefined && path.startsWith('/orgs/')) ||
@@ -474,6 +488,34 @@ export class GithubApiStandIn {
       }
     }
 
+    // an App made through the manifest flow describes itself to its own JWT: GET /app and its webhook
+    // configuration (URL and events from the manifest, the secret GitHub generated; never returned)
+    if ((url.pathname === '/app' || url.pathname === '/app/hook/config') && this.manifestApps.size > 0) {
+      const iss = Number(this.jwtIss(req.headers.authorization ?? ''));
+      const made = this.manifestApps.get(iss);
+      if (made) {
+        const problem = this.appJwtProblem(req.headers.authorization ?? '', iss);
+        if (problem) return jwtRefused(problem);
+        if (url.pathname === '/app' && method === 'GET')
+          return send(200, {
+            id: made.id,
+            slug: made.slug,
+            name: made.manifest.name ?? made.slug,
+            owner: { login: made.owner },
+            permissions: made.manifest.default_permissions ?? {},
+            events: made.manifest.default_events ?? [],
+          });
+        if (url.pathname === '/app/hook/config' && method === 'GET')
+          return send(200, {
+            url: made.manifest.hook_attributes?.url ?? '',
+            content_type: 'json',
+            insecure_ssl: '0',
+            ...(made.webhook_secret ? { secret: '********' } : {}),
+          });
+        return notFound();
+      }
+    }
+
     if (this.app) {
       const app = this.app;
       const auth = req.headers.authorization ?? '';
@@ -541,6 +583,52 @@ export class GithubApiStandIn {
           repository_selection: names ? 'selected' : 'all',
           ...(names ? { repositories: names.map((name, i) => ({ id: 9000 + i, name })) } : {}),
         });
+      }
+      if (url.pathname === '/app' || url.pathname === '/app/hook/config') {
+        const problem = this.appJwtProblem(auth);
+        if (problem) {
+          this.appRefusals.push(problem);
+          return send(401, {
+            message: 'A JSON web token could not be decoded',
+            documentation_url: 'https://docs.github.com/rest',
+          });
+        }
+        if (url.pathname === '/app' && method === 'GET')
+          return send(200, {
+            id: app.id,
+            slug: app.slug ?? 'helmgate',
+            name: app.slug ?? 'helmgate',
+            owner: { login: 'example-org' },
+            permissions: { contents: 'read', deployments: 'write', metadata: 'read' },
+            events: ['push'],
+          });
+        const hookView = () => ({
+          url: app.hook?.url ?? '',
+          content_type: app.hook?.content_type ?? 'form',
+          insecure_ssl: app.hook?.insecure_ssl ?? '0',
+          ...(app.hook?.secret ? { secret: '********' } : {}),
+        });
+        if (method === 'GET') return send(200, hookView());
+        if (method === 'PATCH') {
+          const fields = Object.keys(body ?? {}).filter((k) =>
+            ['url', 'content_type', 'secret', 'insecure_ssl'].includes(k),
+          );
+          if (body?.url !== undefined && !/^https?:\/\/./.test(String(body.url)))
+            return send(422, { message: 'Invalid request: url is not a URL' });
+          if (body?.content_type !== undefined && !['json', 'form'].includes(String(body.content_type)))
+            return send(422, { message: 'Invalid request: content_type' });
+          app.hook = {
+            url: app.hook?.url ?? '',
+            ...app.hook,
+            ...(body?.url !== undefined ? { url: String(body.url) } : {}),
+            ...(body?.content_type !== undefined ? { content_type: String(body.content_type) } : {}),
+            ...(body?.secret !== undefined ? { secret: String(body.secret) } : {}),
+            ...(body?.insecure_ssl !== undefined ? { insecure_ssl: String(body.insecure_ssl) } : {}),
+          };
+          this.appHookWrites.push({ fields });
+          return send(200, hookView());
+        }
+        return notFound();
       }
       const token = /^(?:token|bearer|Bearer) (ghs_\w+)$/.exec(auth)?.[1];
       const issued = token ? this.issuedTokens.get(token) : undefined;
@@ -650,6 +738,17 @@ export class GithubApiStandIn {
         ...(body.environment_url !== undefined ? { environment_url: body.environment_url } : {}),
       };
       d.statuses.push(status);
+      return send(201, status);
+    }
+    // commit statuses (`POST /repos/{o}/{r}/statuses/{sha}`): validated as GitHub does, then recorded
+    const commitStatus = /^statuses\/([0-9a-f]{40})$/.exec(rest);
+    if (method === 'POST' && commitStatus) {
+      if (!['error', 'failure', 'pending', 'success'].includes(body?.state))
+        return send(422, { message: `Invalid state ${body?.state}` });
+      if (typeof body.description === 'string' && body.description.length > 140)
+        return send(422, { message: 'description is too long (maximum is 140 characters)' });
+      const status = { id: this.nextId++, repository, sha: commitStatus[1] as string, ...body };
+      this.commitStatuses.push(status);
       return send(201, status);
     }
     const refPath = /^git\/ref\/heads\/(.+)$/.exec(decodeURIComponent(rest));

@@ -4,7 +4,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { fieldDrift } from '../../../lib/deploy/drift';
 import { createProcessRunner } from '../../../lib/exec/command-runner';
 import { createHelmRunner } from '../../../lib/helm/helm-runner';
-import { releaseDrift } from '../../../lib/kube/drift';
+import { MAX_OBJECTS, releaseDrift } from '../../../lib/kube/drift';
 import { Redactor } from '../../../lib/log/redact';
 import { KubeApiStandIn } from '../../stand-ins/kube-api';
 
@@ -43,7 +43,9 @@ test('a hand-edited Deployment is reported as drift, field by field; an untouche
   kc.loadFromString(kube.kubeconfig());
   const deployed = (await helm.getManifestObjects?.('web', 'apps')) ?? [];
   expect(deployed.length).toBeGreaterThanOrEqual(3);
-  expect(await releaseDrift(kc, { namespace: 'apps', deployed })).toEqual([]);
+  const mask = (live: Record<string, unknown>) =>
+    helm.redactLiveObjects?.([live])[0] as Record<string, unknown>;
+  expect(await releaseDrift(kc, { namespace: 'apps', deployed, mask })).toEqual([]);
 
   // kubectl scale + kubectl set image, by hand
   const live = kube.get('Deployment', 'apps', 'web');
@@ -52,13 +54,13 @@ test('a hand-edited Deployment is reported as drift, field by field; an untouche
   live.spec.template.spec.containers[0].image = 'registry.example/web:hotfix';
   kube.put(live);
 
-  expect(await releaseDrift(kc, { namespace: 'apps', deployed })).toEqual([
+  expect(await releaseDrift(kc, { namespace: 'apps', deployed, mask })).toEqual([
     {
       object: 'Deployment apps/web',
       fields: [
         { path: 'spec.replicas', deployed: '1', live: '3' },
         {
-          path: 'spec.template.spec.containers[0].image',
+          path: 'spec.template.spec.containers[web].image',
           deployed: '"registry.example/web:1.0.0"',
           live: '"registry.example/web:hotfix"',
         },
@@ -67,13 +69,32 @@ test('a hand-edited Deployment is reported as drift, field by field; an untouche
   ]);
 });
 
-test('fields the cluster adds are not drift; Secret data compares by key only', () => {
+test('fields the cluster adds are not drift; Secret data compares by key, never showing a value', () => {
   expect(fieldDrift({ spec: { a: 1 } }, { spec: { a: 1, b: 2 }, status: { ready: 1 } })).toEqual([]);
   expect(
     fieldDrift(
-      { kind: 'Secret', data: { token: 'REDACTED', gone: 'x' } },
-      { kind: 'Secret', data: { token: 'c2VjcmV0' } },
+      { kind: 'Secret', data: { token: 'digest:aa', same: 'digest:bb', gone: 'digest:cc' } },
+      { kind: 'Secret', data: { token: 'digest:dd', same: 'digest:bb' } },
       'Secret',
     ),
-  ).toEqual([{ path: 'data.gone', deployed: '(set)' }]);
+  ).toEqual([
+    { path: 'data.token', deployed: '(set)', live: '(changed)' },
+    { path: 'data.gone', deployed: '(set)' },
+  ]);
+});
+
+test('a release with more objects than the bound is not compared, and says why', async () => {
+  const kc = new KubeConfig();
+  kc.loadFromString(kube.kubeconfig());
+  const deployed = Array.from({ length: MAX_OBJECTS + 1 }, (_, i) => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: `c${i}` },
+    data: {},
+  }));
+  const requests = kube.requests.length;
+  await expect(releaseDrift(kc, { namespace: 'apps', deployed, mask: (o) => o })).rejects.toThrow(
+    `the release has ${MAX_OBJECTS + 1} objects; the drift check compares at most ${MAX_OBJECTS}`,
+  );
+  expect(kube.requests.length).toBe(requests);
 });

@@ -34,3 +34,18 @@ test.each([
   expect(d).toMatchObject({ skip: false, why: 'drifted' });
   expect(d.skip === false && d.detail).toContain(detail);
 });
+
+test('a release the drift check marked is deployed again although helm still runs the recorded revision', () => {
+  expect(
+    skipDecision({
+      force: false,
+      digest: 'd1',
+      recorded: { ...recorded, drifted: 'the drift check found: web: Deployment web/web: spec.replicas' },
+      live: { status: 'deployed', revision: 4 },
+    }),
+  ).toEqual({
+    skip: false,
+    why: 'drifted',
+    detail: 'the drift check found: web: Deployment web/web: spec.replicas',
+  });
+});

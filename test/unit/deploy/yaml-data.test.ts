@@ -40,3 +40,17 @@ describe('yamlData', () => {
     );
   });
 });
+
+describe('yamlData costs the size of the document (found in review: the first version was quadratic)', () => {
+  test('more alias nodes than the limit are refused before any is expanded', () => {
+    const text = `a: &a x\nb: [${Array(200_000).fill('*a').join(', ')}]\n`;
+    expect(() => yamlData(parseDocument(text), { maxAliasCount: 1000 })).toThrow(
+      'more than 1000 aliases: refused before expanding them',
+    );
+  });
+
+  test('a redefined anchor: an alias names the latest definition before it, as the yaml library resolves it', () => {
+    expect(data('a: &x {b: 1}\nc: &x {d: 1}\ne: *x')).toEqual({ a: { b: 1 }, c: { d: 1 }, e: { d: 1 } });
+    expect(() => data('a: &x {b: 1}\nc: &x {d: *x}')).toThrow(YamlCycleError);
+  });
+});

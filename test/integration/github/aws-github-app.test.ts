@@ -74,4 +74,14 @@ describe('composeAws with a GitHub App secret (loopback Secrets Manager and GitH
     expect(gh.issuedTokens.get((read?.authorization ?? '').replace(/^token /, ''))?.installationId).toBe(31);
     expect(await deps.githubApp?.verify('IDR/deployment')).toBe(31);
   });
+  it('asks GitHub with the App whether a retry or override comes from a member of an approver team, as votes do (the page shows team members the buttons)', async () => {
+    gh.teamMembers.set('idr/deployers', new Set(['alice']));
+    const deps = await composeAws(env()).deploymentActions();
+    const membership = deps.teamMembership;
+    expect(membership).toBeDefined();
+    expect(await membership?.('alice', ['IDR/deployers'])).toEqual(['idr/deployers']);
+    expect(await membership?.('mallory', ['IDR/deployers'])).toEqual([]);
+    expect(gh.calls.some((c) => c.path === '/orgs/IDR/teams/deployers/memberships/alice')).toBe(true);
+    expect(sm.reads).not.toContain('helmgate/github-token');
+  });
 });

@@ -8,6 +8,7 @@ import { overrideHolds } from '../deploy/freeze-override';
 import type { FreezeOverrideVote } from '../deploy/lifecycle';
 import { HelmgateError } from '../errors';
 import { overrideRequired } from '../lifecycle/freeze-override';
+import { newerExistsReason, newerThanFailed } from '../deploy/retry';
 import { retryIdOf } from '../lifecycle/retry';
 import type { AuditEntry, DeploymentStore } from '../store/deployment-store';
 
@@ -301,8 +302,10 @@ export interface DeploymentDetail {
   drift?: EnvironmentDrift;
   /** may the viewer act on this deployment (retry, override): an approver of its environment */
   right?: VoteRight;
-  /** a failed deployment that ran: it may be retried (once) */
+  /** a failed deployment that ran, with nothing newer of its environment: it may be retried (once) */
   retryable?: boolean;
+  /** a failed deployment that ran, but a newer one of its environment rules a retry out (lib/deploy/retry) */
+  retryRefusal?: string;
   /** the one retry of this failed deployment, when it was retried */
   retry?: Deployment;
   /** waiting in a freeze (and not overridden yet): the override votes so far */
@@ -350,8 +353,11 @@ export async function deploymentDetail(
     viewer.canVote === false
       ? { ok: false, reason: 'an API token reads only; log in with GitHub to act' }
       : voteRight(viewer, d.environment, approvers);
-  const retryable = d.status === 'failed' && d.startedAt !== undefined && d.planDigest !== undefined;
-  const retry = retryable ? await deps.store.getDeployment(retryIdOf(d)) : undefined;
+  const ran = d.status === 'failed' && d.startedAt !== undefined && d.planDigest !== undefined;
+  const retry = ran ? await deps.store.getDeployment(retryIdOf(d)) : undefined;
+  // the newest of the environment come first, so a limited list holds every newer one that matters
+  const newer = ran ? newerThanFailed(d, envList) : undefined;
+  const retryable = ran && !newer;
   let freeze: FreezeState | undefined;
   if (
     d.status === 'queued' &&
@@ -382,6 +388,7 @@ export async function deploymentDetail(
     ...(waiting ? { waiting } : {}),
     right,
     retryable,
+    ...(newer ? { retryRefusal: newerExistsReason(newer) } : {}),
     ...(retry ? { retry } : {}),
     ...(freeze ? { freeze } : {}),
   };

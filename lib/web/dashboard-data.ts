@@ -363,7 +363,7 @@ export async function deploymentDetail(
     d.status === 'queued' &&
     d.frozenUntil &&
     Date.parse(d.frozenUntil) > now.getTime() &&
-    !overrideHolds(d.freezeOverride, now)
+    !overrideHolds(d.freezeOverride, now, d.frozenUntil)
   ) {
     const votes = await deps.store.getFreezeOverrideVotes(d.id, d.frozenUntil);
     const cfg = Object.hasOwn(approvers, d.environment) ? approvers[d.environment] : undefined;

@@ -24,9 +24,14 @@ export const OVERRIDE_REASON_MAX = 500;
 
 export type ReasonCheck = { ok: true; reason: string } | { ok: false; why: string };
 
-/** A reason as people wrote it: whitespace collapsed, control characters dropped; not empty, bounded. */
+/**
+ * A reason as people wrote it: whitespace collapsed, control characters dropped, and Unicode format
+ * characters (\p{Cf}: bidi overrides such as U+202E, zero-width spaces and joiners, soft hyphens) removed,
+ * since they make the same text read differently in a terminal, Slack and the audit; not empty, bounded.
+ */
 export function overrideReason(raw: string | undefined | null): ReasonCheck {
   const text = (raw ?? '')
+    .replace(/\p{Cf}+/gu, '')
     .replace(/\p{Cc}+/gu, ' ')
     .replace(/\s+/g, ' ')
     .trim();

@@ -59,9 +59,7 @@ export function newerThanFailed(
 }
 
 /** The one refusal when a newer deployment exists (409 on every channel). */
-export function newerExistsReason(
-  newer: Pick<Deployment, 'id' | 'environment' | 'sha' | 'status'>,
-): string {
+export function newerExistsReason(newer: Pick<Deployment, 'id' | 'environment' | 'sha' | 'status'>): string {
   return `a newer deployment ${newer.id} of ${newer.environment} exists (${newer.sha.slice(0, 12)}, ${newer.status}); redeploy or roll back instead`;
 }
 

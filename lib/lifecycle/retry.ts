@@ -81,7 +81,8 @@ export async function retryDeployment(deps: RetryDeps, input: RetryInput): Promi
     throw new HelmgateError('conflict', reason);
   };
   const request = failed.approval === 'required' ? await deps.approvalOf(failed.id) : undefined;
-  const environment = () => deps.store.listByEnvironment(failed.repository, failed.environment, { limit: 50 });
+  const environment = () =>
+    deps.store.listByEnvironment(failed.repository, failed.environment, { limit: 50 });
   const decision = retryDecision({
     failed,
     request,
@@ -132,7 +133,10 @@ export async function retryDeployment(deps: RetryDeps, input: RetryInput): Promi
   // a deployment created while we looked (a push racing the press): the retry gives way to it before
   // anything else sees it, so it never supersedes a newer commit's deployment
   const after = await environment();
-  const racing = newerThanFailed(failed, after.filter((o) => o.id !== retry.id));
+  const racing = newerThanFailed(
+    failed,
+    after.filter((o) => o.id !== retry.id),
+  );
   if (racing) {
     await handle(deps, { type: 'superseded', target: retry, by: racing }, {});
     return refuse(newerExistsReason(racing));

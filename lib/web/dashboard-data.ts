@@ -6,9 +6,9 @@ import type { Deployment, DeploymentStatus } from '../deploy/deployment';
 import { DRIFT_KIND, driftItemId, type EnvironmentDrift } from '../deploy/drift';
 import { overrideHolds } from '../deploy/freeze-override';
 import type { FreezeOverrideVote } from '../deploy/lifecycle';
+import { newerExistsReason, newerThanFailed } from '../deploy/retry';
 import { HelmgateError } from '../errors';
 import { overrideRequired } from '../lifecycle/freeze-override';
-import { newerExistsReason, newerThanFailed } from '../deploy/retry';
 import { retryIdOf } from '../lifecycle/retry';
 import type { AuditEntry, DeploymentStore } from '../store/deployment-store';
 

@@ -305,7 +305,9 @@ test('a retry keeps who was involved in the change, and its asker joins them whe
   expect(retry.status).toBe('awaiting_approval');
   expect(retry.involved).toEqual(['carol', 'merger', 'bob']);
   // the author of the change and the asker may not approve the retry; someone else may
-  await service.offer(retry.id, { plan: { ...(await import('./approval-fixtures')).plan(), sha: retry.sha } });
+  await service.offer(retry.id, {
+    plan: { ...(await import('./approval-fixtures')).plan(), sha: retry.sha },
+  });
   const planDigest = (await service.getRequest(retry.id))?.planDigest as string;
   for (const who of ['carol', 'bob'])
     await expect(

@@ -18,12 +18,14 @@ const failed = (over: Partial<Deployment> = {}): Deployment => ({
 const approved = { status: 'approved', planDigest: 'p1', expiresAtMs: 2_000, decidedBy: 'github:alice' };
 
 test('an approval given for the same plan and still valid carries over: the retry is queued', () => {
-  expect(retryDecision({ failed: failed(), request: approved, nowMs: 1_000, environment: [] })).toMatchObject({
-    kind: 'retry',
-    status: 'queued',
-    planDigest: 'p1',
-    reason: expect.stringContaining('approval by github:alice holds until'),
-  });
+  expect(retryDecision({ failed: failed(), request: approved, nowMs: 1_000, environment: [] })).toMatchObject(
+    {
+      kind: 'retry',
+      status: 'queued',
+      planDigest: 'p1',
+      reason: expect.stringContaining('approval by github:alice holds until'),
+    },
+  );
 });
 
 test.each([
@@ -38,16 +40,18 @@ test.each([
 });
 
 test('an environment without approval retries at once', () => {
-  expect(retryDecision({ failed: failed({ approval: 'none' }), request: undefined, nowMs: 0, environment: [] })).toMatchObject(
-    {
-      status: 'queued',
-    },
-  );
+  expect(
+    retryDecision({ failed: failed({ approval: 'none' }), request: undefined, nowMs: 0, environment: [] }),
+  ).toMatchObject({
+    status: 'queued',
+  });
 });
 
 test('only a deployment that failed while running is retried', () => {
   for (const status of ['succeeded', 'awaiting_approval', 'running', 'rejected', 'superseded'] as const)
-    expect(retryDecision({ failed: failed({ status }), request: approved, nowMs: 0, environment: [] })).toMatchObject({
+    expect(
+      retryDecision({ failed: failed({ status }), request: approved, nowMs: 0, environment: [] }),
+    ).toMatchObject({
       kind: 'refuse',
       reason: expect.stringContaining('only a failed one is retried'),
     });

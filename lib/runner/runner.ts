@@ -285,7 +285,7 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
   const frozen =
     envPolicy && !job.continuation ? frozenAt(envPolicy.freezeWindows, deps.clock.now()) : undefined;
   // ... unless the environment's approvers overrode the freeze it waits in (lib/deploy/freeze-override)
-  if (frozen && overrideHolds(existing.freezeOverride, deps.clock.now()))
+  if (frozen && overrideHolds(existing.freezeOverride, deps.clock.now(), frozen.until))
     log.info('freeze overridden; deployment starts inside it', { until: frozen.until.toISOString() });
   else if (frozen) {
     const until = frozen.until.toISOString();

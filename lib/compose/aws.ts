@@ -422,7 +422,6 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         githubApiUrl: config.HELMGATE_GITHUB_API_URL,
         secrets: b.secrets,
         oauthSecretId: config.HELMGATE_OAUTH_SECRET_ID,
-        githubAppSecretId: config.HELMGATE_GITHUB_APP_SECRET_ID,
         redactor: b.redactor,
         signingKey: signingKeyOf(b),
         ttlMs: SECRET_TTL_MS,

@@ -1,21 +1,23 @@
 import { createAppAuth } from '@octokit/auth-app';
 import * as z from 'zod';
-import { type Clock, systemClock } from '../clock';
+import type { Clock } from '../clock';
 import { HelmgateError } from '../errors';
 import type { Logger } from '../log/logger';
 
 const positiveId = z.union([z.number().int().positive(), z.string().regex(/^\d+$/)]).transform(Number);
 
 /**
- * One GitHub App instead of a token, an OAuth app and a repository webhook (issue 15 item 1): the
- * secret `helmgate/github-app` holds
- * `{"appId", "privateKey", "slug"?, "clientId"?, "clientSecret"?, "webhookSecret"?, "installationId"?}`
- * — what `helmgate setup github` stores from GitHub's App-manifest conversion.
+ * One GitHub App instead of a token and a repository webhook (issue 15 item 1): the secret
+ * `helmgate/github-app` holds `{"appId", "privateKey", "slug"?, "webhookSecret"?, "installationId"?}`
+ * — what `helmgate setup github` stores from GitHub's App-manifest conversion. The App's client id
+ * and secret go to the login secret (`helmgate/github-oauth`) instead, so the login function never
+ * needs (nor may read) this one.
  *
  * - `appId` + `privateKey` sign the App JWT (10 minutes), which finds the installation of each
  *   repository (`GET /repos/{owner}/{repo}/installation`) and exchanges it for a short-lived
  *   installation token scoped to that one repository.
- * - `clientId` + `clientSecret` log approvers in through the App's user authorization.
+ * - `clientId` + `clientSecret` (older secrets only): still accepted, read by nothing; `helmgate
+ *   bootstrap` copies them into the login secret when that does not exist.
  * - `webhookSecret` verifies the App's push webhooks (alongside `helmgate/github-webhook`, if any).
  * - `installationId` (older secrets): pins the one installation helmgate may use; a repository
  *   installed through another is refused.
@@ -28,13 +30,14 @@ export const GithubAppSecret = z.strictObject({
     .string()
     .regex(/^[a-z0-9][a-z0-9-]{0,99}$/)
     .optional(),
+  /** older secrets: parsed, no longer read (the login reads the login secret) */
   clientId: z.string().min(1).optional(),
   clientSecret: z.string().min(1).optional(),
   webhookSecret: z.string().min(1).optional(),
 });
 export type GithubAppSecret = z.infer<typeof GithubAppSecret>;
 
-const SHAPE = '{"appId", "privateKey", "clientId"?, "clientSecret"?, "webhookSecret"?}';
+const SHAPE = '{"appId", "privateKey", "slug"?, "webhookSecret"?}';
 
 /** Parses the App secret; errors name the field, never a value. */
 export function parseGithubAppSecret(text: string, secretName = 'the GitHub App secret'): GithubAppSecret {

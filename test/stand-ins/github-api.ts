@@ -543,7 +543,7 @@ export class GithubApiStandIn {
           app_id: app.id,
           account: { login: inst.account, type: 'Organization' },
           repository_selection: inst.repositories === 'all' ? 'all' : 'selected',
-          permissions: { contents: 'read', deployments: 'write', metadata: 'read' },
+          permissions: { contents: 'read', deployments: 'write', statuses: 'write', metadata: 'read' },
           events: ['push'],
         });
       }
@@ -580,7 +580,7 @@ export class GithubApiStandIn {
         return send(201, {
           token,
           expires_at: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-          permissions: body?.permissions ?? { contents: 'read', deployments: 'write', metadata: 'read' },
+          permissions: body?.permissions ?? { contents: 'read', deployments: 'write', statuses: 'write', metadata: 'read' },
           repository_selection: names ? 'selected' : 'all',
           ...(names ? { repositories: names.map((name, i) => ({ id: 9000 + i, name })) } : {}),
         });
@@ -600,7 +600,7 @@ export class GithubApiStandIn {
             slug: app.slug ?? 'helmgate',
             name: app.slug ?? 'helmgate',
             owner: { login: 'example-org' },
-            permissions: { contents: 'read', deployments: 'write', metadata: 'read' },
+            permissions: { contents: 'read', deployments: 'write', statuses: 'write', metadata: 'read' },
             events: ['push'],
           });
         const hookView = () => ({

@@ -580,7 +580,12 @@ export class GithubApiStandIn {
         return send(201, {
           token,
           expires_at: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-          permissions: body?.permissions ?? { contents: 'read', deployments: 'write', statuses: 'write', metadata: 'read' },
+          permissions: body?.permissions ?? {
+            contents: 'read',
+            deployments: 'write',
+            statuses: 'write',
+            metadata: 'read',
+          },
           repository_selection: names ? 'selected' : 'all',
           ...(names ? { repositories: names.map((name, i) => ({ id: 9000 + i, name })) } : {}),
         });

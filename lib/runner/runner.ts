@@ -782,6 +782,7 @@ async function runReleases(
 function undoStep(release: string, undone: NonNullable<ReleaseOutcome['undone']>): RollbackStep {
   if (undone.outcome === 'rolled-back') return { release, to: undone.to, outcome: 'rolled-back' };
   if (undone.outcome === 'uninstalled') return { release, outcome: 'uninstalled' };
+  if (undone.outcome === 'left') return { release, outcome: 'left', reason: undone.reason };
   return {
     release,
     ...(undone.to !== undefined ? { to: undone.to } : {}),

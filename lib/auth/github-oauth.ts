@@ -1,11 +1,13 @@
 import { HelmgateError } from '../errors';
-import { parseGithubAppSecret } from '../github/app-auth';
 import { createGithubClient } from '../github/octokit';
 
 /**
- * The credentials approvers log in with: the GitHub App's client id and secret (its user
+ * The credentials approvers log in with, from the login secret (`helmgate/github-oauth`, JSON
+ * `{"client_id","client_secret","kind"?}`): the GitHub App's client id and secret (its user
  * authorization: the same /login/oauth/authorize and access_token exchange, giving a user-to-server
- * token), or an OAuth app's (JSON `{"client_id","client_secret"}`), the fallback.
+ * token; `helmgate setup github` writes them with `"kind":"github-app"`), or an OAuth app's, the
+ * fallback. Never read from the App secret: the login function must not be able to read the App's
+ * private key (issue 15).
  */
 export interface OAuthClient {
   clientId: string;
@@ -44,17 +46,21 @@ export function parseOAuthClient(raw: string | undefined, secretId = 'helmgate/g
   if (raw === undefined || raw === '')
     throw new HelmgateError(
       'not_configured',
-      `GitHub login is not configured: the secret ${secretId} (JSON {"client_id","client_secret"} of a GitHub OAuth app) does not exist`,
+      `GitHub login is not configured: the secret ${secretId} (JSON {"client_id","client_secret"} of the GitHub App, written by helmgate setup github, or of an OAuth app) does not exist`,
     );
   try {
-    const v = JSON.parse(raw) as { client_id?: unknown; client_secret?: unknown };
+    const v = JSON.parse(raw) as { client_id?: unknown; client_secret?: unknown; kind?: unknown };
     if (
       typeof v.client_id === 'string' &&
       v.client_id &&
       typeof v.client_secret === 'string' &&
       v.client_secret
     )
-      return { clientId: v.client_id, clientSecret: v.client_secret };
+      return {
+        clientId: v.client_id,
+        clientSecret: v.client_secret,
+        ...(v.kind === 'github-app' || v.kind === 'oauth-app' ? { kind: v.kind } : {}),
+      };
   } catch {
     // fall through
   }
@@ -62,17 +68,6 @@ export function parseOAuthClient(raw: string | undefined, secretId = 'helmgate/g
     'not_configured',
     `GitHub login is not configured: the secret ${secretId} must be JSON {"client_id","client_secret"}`,
   );
-}
-
-/**
- * The GitHub App's login credentials, when its secret carries `clientId` and `clientSecret` (what
- * `helmgate setup github` stores); undefined when it does not, so the OAuth app's secret is used.
- */
-export function appLoginClient(appSecret: string, appSecretId: string): OAuthClient | undefined {
-  const app = parseGithubAppSecret(appSecret, appSecretId);
-  return app.clientId && app.clientSecret
-    ? { clientId: app.clientId, clientSecret: app.clientSecret, kind: 'github-app' }
-    : undefined;
 }
 
 export function authorizeUrl(cfg: GithubOAuthConfig, clientId: string, state: string): string {

@@ -77,10 +77,15 @@ export const printSetupGithubCommand: CreateGithubApp = async (ctx) => ({
 
 /** The `helmgate setup github` command line for this stage (before the first deploy: after it). */
 export function setupGithubCommandLine(
-  ctx: Pick<CreateGithubAppContext, 'stage' | 'region' | 'publicUrl' | 'appSecretId'>,
+  ctx: Pick<CreateGithubAppContext, 'stage' | 'region' | 'publicUrl' | 'appSecretId'> &
+    Partial<Pick<CreateGithubAppContext, 'oauthSecretId'>>,
 ): string {
   const base = `AWS_REGION=${ctx.region} npx helmgate setup github --stage ${ctx.stage}`;
-  const secret = ctx.appSecretId === 'helmgate/github-app' ? '' : ` --secret-id ${ctx.appSecretId}`;
+  const secret =
+    (ctx.appSecretId === 'helmgate/github-app' ? '' : ` --secret-id ${ctx.appSecretId}`) +
+    (ctx.oauthSecretId === undefined || ctx.oauthSecretId === 'helmgate/github-oauth'
+      ? ''
+      : ` --login-secret-id ${ctx.oauthSecretId}`);
   return ctx.publicUrl
     ? `${base} --public-url ${ctx.publicUrl}${secret}`
     : `after osls deploy: ${base} --public-url <the stack's API URL>${secret}`;
@@ -164,10 +169,11 @@ const BLOCKING: ReadonlySet<ItemStatus> = new Set(['missing', 'invalid', 'pendin
 
 /**
  * What helmgate does with the App: read the repository (deploy.yaml, tarballs), write Deployments and
- * their statuses, receive pushes. `write` includes `read`.
+ * their statuses, write commit statuses (drift, `helmgate/drift/<env>`), receive pushes. `write`
+ * includes `read`. The manifest `setup github` posts asks for exactly these.
  */
 export const APP_NEEDS = {
-  permissions: { contents: 'read', deployments: 'write', metadata: 'read' } as Record<
+  permissions: { contents: 'read', deployments: 'write', statuses: 'write', metadata: 'read' } as Record<
     string,
     'read' | 'write'
   >,
@@ -236,16 +242,13 @@ export async function bootstrap(deps: BootstrapDeps): Promise<BootstrapReport> {
   const appSecret = await deps.secrets.inspect(deps.ids.githubApp);
   if (appSecret.state === 'present') rememberAppSecret(deps, appSecret.value);
   const facts = appSecret.state === 'present' ? appSecretFacts(appSecret.value) : undefined;
-  let appPending = false;
+  // the login secret is always needed (the login function reads nothing else): `helmgate setup
+  // github` fills it with the App's client id and secret, so while there is no App it is checked after
+  // the App's step
+  let loginAfterApp = false;
   for (const spec of specs) {
     // what the App secret carries needs no secret of its own (one may still exist: it stays accepted)
-    const replacedBy =
-      spec.id === deps.ids.webhook && facts?.webhookSecret !== undefined
-        ? "the App secret's webhookSecret signs the App's deliveries"
-        : spec.id === deps.ids.oauth && facts?.hasClient
-          ? "approvers log in through the App (the App secret's clientId and clientSecret)"
-          : undefined;
-    if (replacedBy) {
+    if (spec.id === deps.ids.webhook && facts?.webhookSecret !== undefined) {
       const found = await deps.secrets.inspect(spec.id);
       if (found.state === 'present') {
         deps.remember(found.value);
@@ -258,24 +261,22 @@ export async function bootstrap(deps: BootstrapDeps): Promise<BootstrapReport> {
           : {
               item: `secret ${spec.id}`,
               status: 'ok',
-              detail: found.state === 'present' ? spec.purpose : `not needed: ${replacedBy}`,
+              detail:
+                found.state === 'present'
+                  ? spec.purpose
+                  : "not needed: the App secret's webhookSecret signs the App's deliveries",
             },
       );
       continue;
     }
-    if (spec.id === deps.ids.oauth && appSecret.state !== 'present') {
-      // `helmgate setup github` stores the App's client id and secret here: asked after it
-      const found = await deps.secrets.inspect(spec.id);
-      if (found.state === 'present') {
-        deps.remember(found.value);
-        values.set(spec.id, found.value);
-        const problem = spec.validate?.(found.value);
-        add(
-          problem
-            ? { item: `secret ${spec.id}`, status: 'invalid', detail: problem, fix: rotateHint(spec.id) }
-            : { item: `secret ${spec.id}`, status: 'ok', detail: spec.purpose },
-        );
-      } else appPending = true;
+    if (spec.id === deps.ids.oauth) {
+      if (appSecret.state !== 'present' && (await deps.secrets.inspect(spec.id)).state !== 'present') {
+        loginAfterApp = true;
+        continue;
+      }
+      const r = await ensureLoginSecret(deps, spec, appSecret, values);
+      if (r.wrote) writes++;
+      for (const i of r.items) add(i);
       continue;
     }
     const r = await ensureSecret(deps, spec, values);
@@ -287,40 +288,102 @@ export async function bootstrap(deps: BootstrapDeps): Promise<BootstrapReport> {
 
   // ── the GitHub App and its webhook ───────────────────────────────────────────────────────
   writes += await checkGithubApp(deps, appSecret, values, createdNow, add);
-  if (appPending) {
-    const again = await deps.secrets.inspect(deps.ids.oauth);
+  if (loginAfterApp) {
     const spec = specs.find((s) => s.id === deps.ids.oauth) as SecretSpec;
-    const app = await deps.secrets.inspect(deps.ids.githubApp);
-    if (again.state !== 'present' && app.state === 'present' && appSecretFacts(app.value).hasClient)
-      add({
-        item: `secret ${spec.id}`,
-        status: 'ok',
-        detail: "not needed: approvers log in through the App (the App secret's clientId and clientSecret)",
-      });
-    else if (again.state === 'present') {
-      deps.remember(again.value);
-      const problem = spec.validate?.(again.value);
-      add(
-        problem
-          ? { item: `secret ${spec.id}`, status: 'invalid', detail: problem, fix: rotateHint(spec.id) }
-          : { item: `secret ${spec.id}`, status: 'ok', detail: spec.purpose },
-      );
-    } else
+    const appNow = await deps.secrets.inspect(deps.ids.githubApp);
+    const loginNow = await deps.secrets.inspect(deps.ids.oauth);
+    if (appNow.state !== 'present' && loginNow.state !== 'present' && items.some(isAppPending))
       add({
         item: `secret ${spec.id}`,
         status: 'pending',
-        detail: `${spec.purpose}: not needed once helmgate setup github has made the App (its client id and secret)`,
+        detail: `${spec.purpose}: helmgate setup github stores the App's client id and secret here`,
         fix: setupGithubCommandLine({
           stage: deps.stage,
           region: deps.region,
           publicUrl: deps.publicUrl,
           appSecretId: deps.ids.githubApp,
+          oauthSecretId: deps.ids.oauth,
         }),
       });
+    else {
+      // the App was made now (setup github filled it), or the token fallback logs in with an OAuth app
+      const r = await ensureLoginSecret(deps, spec, appNow, values);
+      if (r.wrote) writes++;
+      for (const i of r.items) add(i);
+    }
   }
 
   const incomplete = items.some((i) => BLOCKING.has(i.status));
   return { stage: deps.stage, publicUrl: deps.publicUrl, items, writes, incomplete };
+}
+
+const isAppPending = (i: BootstrapItem) => i.item === 'GitHub App' && i.status === 'pending';
+
+/**
+ * The login secret (the only one the login function reads): present → checked; absent while an older
+ * App secret still carries `clientId`/`clientSecret` (before they moved to the login secret) → those
+ * two copied into it (the App secret is left as it is); else asked for (the App's or an OAuth app's
+ * client) or reported missing.
+ */
+async function ensureLoginSecret(
+  deps: BootstrapDeps,
+  spec: SecretSpec,
+  appSecret: Awaited<ReturnType<SecretsAdmin['inspect']>>,
+  values: Map<string, string>,
+): Promise<{ items: BootstrapItem[]; wrote: boolean }> {
+  const label = `secret ${spec.id}`;
+  const found = await deps.secrets.inspect(spec.id);
+  const legacy = appSecret.state === 'present' ? legacyAppClient(appSecret.value) : undefined;
+  const stale: BootstrapItem[] = legacy
+    ? [
+        {
+          item: `secret ${deps.ids.githubApp}`,
+          status: 'note',
+          detail: `still carries clientId and clientSecret, which nothing reads any more (the login reads ${spec.id})`,
+          fix: `remove the two fields from ${deps.ids.githubApp} when convenient (aws secretsmanager put-secret-value)`,
+        },
+      ]
+    : [];
+  if (found.state !== 'present' && legacy) {
+    const value = JSON.stringify({
+      client_id: legacy.clientId,
+      client_secret: legacy.clientSecret,
+      kind: 'github-app',
+    });
+    deps.remember(legacy.clientSecret);
+    deps.remember(value);
+    if (found.state === 'valueless') await deps.secrets.putValue(spec.id, value);
+    else await deps.secrets.create(spec.id, value, `helmgate ${deps.stage}: ${spec.purpose}`);
+    values.set(spec.id, value);
+    return {
+      items: [
+        {
+          item: label,
+          status: 'created',
+          detail: `${spec.purpose}: the App's client id and secret, copied from ${deps.ids.githubApp} (the login function no longer reads that secret)`,
+        },
+        ...stale,
+      ],
+      wrote: true,
+    };
+  }
+  const r = await ensureSecret(deps, spec, values);
+  return { items: [r.item, ...stale], wrote: r.wrote };
+}
+
+/** An older App secret's client id and secret (before they moved to the login secret). */
+function legacyAppClient(text: string): { clientId: string; clientSecret: string } | undefined {
+  try {
+    const doc = JSON.parse(text) as Record<string, unknown>;
+    return typeof doc.clientId === 'string' &&
+      doc.clientId &&
+      typeof doc.clientSecret === 'string' &&
+      doc.clientSecret
+      ? { clientId: doc.clientId, clientSecret: doc.clientSecret }
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What an App secret carries besides its key (lib/github/app-auth.ts): each may replace a secret of its own. */
@@ -328,8 +391,6 @@ export interface AppSecretFacts {
   installationId?: number;
   /** the App's webhook secret: `helmgate/github-webhook` is then not needed */
   webhookSecret?: string;
-  /** the App's client id and secret: `helmgate/github-oauth` is then not needed */
-  hasClient: boolean;
 }
 
 export function appSecretFacts(text: string): AppSecretFacts {
@@ -341,14 +402,9 @@ export function appSecretFacts(text: string): AppSecretFacts {
       ...(typeof doc.webhookSecret === 'string' && doc.webhookSecret
         ? { webhookSecret: doc.webhookSecret }
         : {}),
-      hasClient:
-        typeof doc.clientId === 'string' &&
-        !!doc.clientId &&
-        typeof doc.clientSecret === 'string' &&
-        !!doc.clientSecret,
     };
   } catch {
-    return { hasClient: false };
+    return {};
   }
 }
 
@@ -634,6 +690,7 @@ async function checkGithubApp(
             region: deps.region,
             publicUrl: deps.publicUrl,
             appSecretId: id,
+            oauthSecretId: deps.ids.oauth,
           }),
       });
       return 0;

@@ -191,7 +191,8 @@ export function stageSecretSpecs(ids: StageSecretIds, policy: Policy | undefined
     },
     {
       id: ids.oauth,
-      purpose: 'GitHub login of approvers (an OAuth client, or the GitHub App’s client id and secret)',
+      purpose:
+        'GitHub login of approvers (the GitHub App’s client id and secret, which helmgate setup github stores, or an OAuth app’s)',
       source: {
         kind: 'person',
         hint: 'the client id and a client secret of the GitHub App (App settings → General) or of an OAuth app with callback <api>/auth/github/callback',

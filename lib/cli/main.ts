@@ -295,7 +295,14 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
       '--team-approvers',
       'approvers are GitHub teams: the App may read organization members (default: when the policy names teams)',
     )
-    .option('--secret-id <name>', 'the secret for the credentials (default HELMGATE_GITHUB_APP_SECRET_ID)')
+    .option(
+      '--secret-id <name>',
+      "the secret for the App's credentials (default HELMGATE_GITHUB_APP_SECRET_ID)",
+    )
+    .option(
+      '--login-secret-id <name>',
+      "the login secret for the App's client id and secret, created or updated (default HELMGATE_OAUTH_SECRET_ID)",
+    )
     .option('--replace', 'the secret exists: create a new App and replace its credentials')
     .option('--no-open', 'print the page address instead of opening a browser')
     .option('--timeout <seconds>', 'how long to wait for GitHub', positiveInt, 900)
@@ -313,6 +320,7 @@ export async function runCli(args: string[], partial: Partial<CliIo> = {}): Prom
           githubApiUrl: env.githubApiUrl,
           publicUrl: io.env.HELMGATE_PUBLIC_URL || undefined,
           defaultSecretId: env.githubAppSecretId,
+          defaultLoginSecretId: env.oauthSecretId,
           openBrowser: io.openBrowser ?? systemBrowserOpener(),
           random: cryptoRandom,
           policyNamesTeams: () => policyNamesTeams(io.env, io.cwd),
@@ -424,11 +432,18 @@ function githubAppViaManifest(prompter: Prompter, o: Output, io: CliIo): CreateG
         githubApiUrl: env.githubApiUrl,
         publicUrl: ctx.publicUrl,
         defaultSecretId: ctx.appSecretId,
+        defaultLoginSecretId: ctx.oauthSecretId,
         openBrowser: io.openBrowser ?? systemBrowserOpener(),
         random: io.random,
         policyNamesTeams: () => policyNamesTeams(io.env, io.cwd),
       },
-      { stage: ctx.stage, publicUrl: ctx.publicUrl, secretId: ctx.appSecretId, timeoutSeconds: 900 },
+      {
+        stage: ctx.stage,
+        publicUrl: ctx.publicUrl,
+        secretId: ctx.appSecretId,
+        loginSecretId: ctx.oauthSecretId,
+        timeoutSeconds: 900,
+      },
     );
     return { created: code === 0 };
   };

@@ -11,6 +11,8 @@ export interface SetupGithubOptions {
   name?: string;
   teamApprovers?: boolean;
   secretId?: string;
+  /** the login secret for the App's client id and secret (default HELMGATE_OAUTH_SECRET_ID) */
+  loginSecretId?: string;
   replace?: boolean;
   open?: boolean;
   timeoutSeconds: number;
@@ -25,6 +27,7 @@ export interface SetupGithubDeps {
   /** HELMGATE_PUBLIC_URL when set in the environment */
   publicUrl: string | undefined;
   defaultSecretId: string;
+  defaultLoginSecretId: string;
   openBrowser: (url: string) => Promise<void>;
   random: Random;
   /** whether the operator policy names GitHub teams as approvers (undefined: no policy here) */
@@ -66,6 +69,7 @@ export async function setupGithubCommand(
       stage: opts.stage,
       publicUrl,
       secretId,
+      loginSecretId: opts.loginSecretId ?? deps.defaultLoginSecretId,
       timeoutMs: opts.timeoutSeconds * 1000,
       ...(opts.org ? { org: opts.org } : {}),
       ...(opts.name ? { name: opts.name } : {}),

@@ -415,7 +415,6 @@ export async function composeLocal(opts: LocalGraphOptions) {
       githubApiUrl: opts.githubApiUrl ?? 'https://api.github.com',
       secrets,
       oauthSecretId: 'helmgate/github-oauth',
-      githubAppSecretId: LOCAL_GITHUB_APP_SECRET,
       redactor,
       signingKey,
       ttlMs: SECRET_TTL_MS,

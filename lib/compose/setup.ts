@@ -13,6 +13,8 @@ export interface SetupEnvironment {
   githubWebUrl: string;
   githubApiUrl: string;
   githubAppSecretId: string;
+  /** the login secret (the App's client id and secret go there) */
+  oauthSecretId: string;
   writer: SecretsManagerWriter;
   reader: SecretsManagerProvider;
 }
@@ -31,6 +33,7 @@ export function setupEnvironment(env: Readonly<Record<string, string | undefined
     githubWebUrl: env.HELMGATE_GITHUB_WEB_URL || 'https://github.com',
     githubApiUrl: env.HELMGATE_GITHUB_API_URL || 'https://api.github.com',
     githubAppSecretId: env.HELMGATE_GITHUB_APP_SECRET_ID || 'helmgate/github-app',
+    oauthSecretId: env.HELMGATE_OAUTH_SECRET_ID || 'helmgate/github-oauth',
     writer: new SecretsManagerWriter(client),
     reader: new SecretsManagerProvider(client),
   };

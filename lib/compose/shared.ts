@@ -4,7 +4,7 @@
  */
 import type { ApproversConfig } from '../approval/approval-port';
 import { ApprovalService, type ApprovalServiceDeps, type ApproversKey } from '../approval/approval-service';
-import { appLoginClient, type GithubOAuthConfig, parseOAuthClient } from '../auth/github-oauth';
+import { type GithubOAuthConfig, parseOAuthClient } from '../auth/github-oauth';
 import { githubRepositoryPermission, parseApiTokens, ReadAccess } from '../auth/read-access';
 import { cookieSettingsFor } from '../auth/session';
 import type { SessionRegistry } from '../auth/session-registry';
@@ -183,9 +183,8 @@ export function authDepsFrom(i: {
   githubWebUrl: string;
   githubApiUrl: string;
   secrets: SecretResolver;
+  /** the login secret: the GitHub App's client id and secret (`setup github`) or an OAuth app's; never the App secret */
   oauthSecretId: string;
-  /** the GitHub App secret: its client id and secret, when present, are the login's (the OAuth app is the fallback) */
-  githubAppSecretId?: string;
   /** learns the login's client secret */
   redactor?: Redactor;
   signingKey: () => Promise<string>;
@@ -208,16 +207,11 @@ export function authDepsFrom(i: {
     oauth,
     oauthClient: cached(
       async () => {
-        // the GitHub App's user authorization when its secret has client credentials; else the OAuth app
-        const appSecret = i.githubAppSecretId
-          ? await i.secrets.tryResolve({ secret: i.githubAppSecretId })
-          : undefined;
-        const client =
-          (appSecret && i.githubAppSecretId ? appLoginClient(appSecret, i.githubAppSecretId) : undefined) ??
-          ({
-            ...parseOAuthClient(await i.secrets.tryResolve({ secret: i.oauthSecretId }), i.oauthSecretId),
-            kind: 'oauth-app',
-          } as const);
+        // only the login secret: the auth function cannot read the App secret (its private key)
+        const client = parseOAuthClient(
+          await i.secrets.tryResolve({ secret: i.oauthSecretId }),
+          i.oauthSecretId,
+        );
         i.redactor?.register(client.clientSecret);
         return client;
       },

@@ -1,21 +1,23 @@
 import { createAppAuth } from '@octokit/auth-app';
 import * as z from 'zod';
-import { type Clock, systemClock } from '../clock';
+import type { Clock } from '../clock';
 import { HelmgateError } from '../errors';
 import type { Logger } from '../log/logger';
 
 const positiveId = z.union([z.number().int().positive(), z.string().regex(/^\d+$/)]).transform(Number);
 
 /**
- * One GitHub App instead of a token, an OAuth app and a repository webhook (issue 15 item 1): the
- * secret `helmgate/github-app` holds
- * `{"appId", "privateKey", "slug"?, "clientId"?, "clientSecret"?, "webhookSecret"?, "installationId"?}`
- * — what `helmgate setup github` stores from GitHub's App-manifest conversion.
+ * One GitHub App instead of a token and a repository webhook (issue 15 item 1): the secret
+ * `helmgate/github-app` holds `{"appId", "privateKey", "slug"?, "webhookSecret"?, "installationId"?}`
+ * — what `helmgate setup github` stores from GitHub's App-manifest conversion. The App's client id
+ * and secret go to the login secret (`helmgate/github-oauth`) instead, so the login function never
+ * needs (nor may read) this one.
  *
  * - `appId` + `privateKey` sign the App JWT (10 minutes), which finds the installation of each
  *   repository (`GET /repos/{owner}/{repo}/installation`) and exchanges it for a short-lived
  *   installation token scoped to that one repository.
- * - `clientId` + `clientSecret` log approvers in through the App's user authorization.
+ * - `clientId` + `clientSecret` (older secrets only): still accepted, read by nothing; `helmgate
+ *   bootstrap` copies them into the login secret when that does not exist.
  * - `webhookSecret` verifies the App's push webhooks (alongside `helmgate/github-webhook`, if any).
  * - `installationId` (older secrets): pins the one installation helmgate may use; a repository
  *   installed through another is refused.
@@ -28,13 +30,14 @@ export const GithubAppSecret = z.strictObject({
     .string()
     .regex(/^[a-z0-9][a-z0-9-]{0,99}$/)
     .optional(),
+  /** older secrets: parsed, no longer read (the login reads the login secret) */
   clientId: z.string().min(1).optional(),
   clientSecret: z.string().min(1).optional(),
   webhookSecret: z.string().min(1).optional(),
 });
 export type GithubAppSecret = z.infer<typeof GithubAppSecret>;
 
-const SHAPE = '{"appId", "privateKey", "clientId"?, "clientSecret"?, "webhookSecret"?}';
+const SHAPE = '{"appId", "privateKey", "slug"?, "webhookSecret"?}';
 
 /** Parses the App secret; errors name the field, never a value. */
 export function parseGithubAppSecret(text: string, secretName = 'the GitHub App secret'): GithubAppSecret {
@@ -264,11 +267,23 @@ export interface InstallationRoutingAuthOptions {
 }
 
 /**
+ * The scope of an organization's token (team membership). auth-app keys both its token cache and its
+ * module-wide map of exchanges in flight by `installationId|repositoryNames|permissions` with empty parts
+ * dropped, so `{permissions: {members: 'read'}}` alone is `<installation>|members` — the key of the token
+ * for a repository named `members`, which then got a token that cannot read its code (or the team check
+ * one narrowed to that repository). Two permissions join with a comma, which no repository name holds,
+ * so the keys of the two kinds cannot meet; `metadata: read` is granted to every App (and in our
+ * manifest), so the token is no wider. A prefixing cache would not do: the in-flight map is keyed by
+ * the same string and is not ours.
+ */
+const ORG_SCOPE = { permissions: { members: 'read', metadata: 'read' } } as const;
+
+/**
  * An Octokit auth strategy for a GitHub App installed on several accounts: every request about a
  * repository (`/repos/{owner}/{repo}/…`) carries an installation token of the installation GitHub
  * says serves that repository, scoped to that repository alone; a request about an organization
  * (`/orgs/{org}/…`: team membership) one of that organization's installation, scoped to
- * `members: read`. The repository is read from the URL actually requested, never from a payload.
+ * `members: read` (and `metadata: read`, see ORG_SCOPE). The repository is read from the URL actually requested, never from a payload.
  * App routes (`/app/…`, the installation look-ups) are signed with the App JWT by @octokit/auth-app.
  */
 export function installationRoutingAuth(options: InstallationRoutingAuthOptions) {
@@ -291,10 +306,7 @@ export function installationRoutingAuth(options: InstallationRoutingAuthOptions)
     );
     if (!target) return app.hook(request as never, route as never, parameters as never);
     const installationId = await options.installations.installationFor(target);
-    const scope =
-      target.kind === 'repository'
-        ? { repositoryNames: [target.repo] }
-        : { permissions: { members: 'read' as const } };
+    const scope = target.kind === 'repository' ? { repositoryNames: [target.repo] } : ORG_SCOPE;
     const token = async (refresh: boolean) =>
       (await app({ type: 'installation', installationId, ...scope, ...(refresh ? { refresh } : {}) })).token;
     endpoint.headers.authorization = `token ${await token(false)}`;

@@ -354,17 +354,23 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
           if (out.status === 'failed') {
             // the evidence first, then the undo: rolling back replaces the failing pods, and their logs with them
             const failed = await diagnosed({ ...out, failure: 'helm' });
-            if (!undo || r.before === undefined) return failed;
+            if (!undo || r.before === undefined || r.beforeLastAttempt === undefined) return failed;
             const undone = await undoFailedUpgrade(
               { helm },
               {
                 release: release.name,
                 namespace: release.namespace,
                 before: r.before,
+                beforeLastAttempt: r.beforeLastAttempt,
                 ...budget().rollback,
               },
             );
-            if (undone.outcome === 'failed')
+            if (undone.outcome === 'left')
+              log.warn('failed upgrade not undone: the release has a revision it did not write', {
+                release: release.name,
+                reason: undone.reason,
+              });
+            else if (undone.outcome === 'failed')
               log.error('undoing the failed upgrade failed', {
                 release: release.name,
                 reason: undone.reason,

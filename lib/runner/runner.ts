@@ -295,7 +295,7 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
   const frozen =
     envPolicy && !job.continuation ? frozenAt(envPolicy.freezeWindows, deps.clock.now()) : undefined;
   // ... unless the environment's approvers overrode the freeze it waits in (lib/deploy/freeze-override)
-  if (frozen && overrideHolds(existing.freezeOverride, deps.clock.now()))
+  if (frozen && overrideHolds(existing.freezeOverride, deps.clock.now(), frozen.until))
     log.info('freeze overridden; deployment starts inside it', { until: frozen.until.toISOString() });
   else if (frozen) {
     const until = frozen.until.toISOString();
@@ -897,6 +897,7 @@ async function runReleases(
 function undoStep(release: string, undone: NonNullable<ReleaseOutcome['undone']>): RollbackStep {
   if (undone.outcome === 'rolled-back') return { release, to: undone.to, outcome: 'rolled-back' };
   if (undone.outcome === 'uninstalled') return { release, outcome: 'uninstalled' };
+  if (undone.outcome === 'left') return { release, outcome: 'left', reason: undone.reason };
   return {
     release,
     ...(undone.to !== undefined ? { to: undone.to } : {}),

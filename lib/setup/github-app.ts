@@ -19,8 +19,12 @@ import { escapeHtml } from '../web/html';
  * 2. the person confirms on GitHub, which redirects to the loopback callback with a one-time `code`
  *    and the `state`; a callback with any other state is refused (it could carry someone else's App);
  * 3. the code is converted (`POST /app-manifests/{code}/conversions`, single use, within an hour)
- *    into the App's id, slug, private key, webhook secret and client credentials, which are stored in
- *    one Secrets Manager secret (`helmgate/github-app`) and never printed;
+ *    into the App's id, slug, private key, webhook secret and client credentials, stored in two
+ *    Secrets Manager secrets and never printed: the App secret (`helmgate/github-app`: id, slug,
+ *    private key, webhook secret) and the login secret (`helmgate/github-oauth`: the client id and
+ *    secret, `{"client_id","client_secret","kind":"github-app"}`). Two, so the internet-facing login
+ *    function reads the client credentials without being able to read the private key, which mints
+ *    installation tokens for every repository the App is installed on;
  * 4. the App's installation URL is printed: installing it on the repositories is the person's choice.
  */
 
@@ -57,8 +61,10 @@ export interface ManifestFlowOptions {
   teamApprovers?: boolean;
   /** where the App's page links to; default the public URL */
   homepageUrl?: string;
-  /** the Secrets Manager secret the credentials go to; default `helmgate/github-app` */
+  /** the Secrets Manager secret the App's credentials go to; default `helmgate/github-app` */
   secretId?: string;
+  /** the login secret the App's client id and secret go to (created, or updated); default `helmgate/github-oauth` */
+  loginSecretId?: string;
   /** give up after this long without a valid callback; default 15 minutes */
   timeoutMs?: number;
   /** the loopback port; default any free one */
@@ -70,9 +76,12 @@ export interface CreatedGithubApp {
   slug: string;
   /** where the person installs the App on repositories */
   installUrl: string;
-  /** the secret that holds the credentials */
+  /** the secret that holds the App's credentials (id, key, webhook secret) */
   secretId: string;
   secretWrite: 'created' | 'updated';
+  /** the login secret that holds the App's client id and secret */
+  loginSecretId: string;
+  loginSecretWrite: 'created' | 'updated';
 }
 
 export class GithubAppSetupError extends HelmgateError {
@@ -177,6 +186,12 @@ export async function createGithubAppViaManifest(
     throw new GithubAppSetupError('bad_request', `the public URL must be an http(s) URL: ${opts.publicUrl}`);
   }
   const secretId = opts.secretId ?? 'helmgate/github-app';
+  const loginSecretId = opts.loginSecretId ?? 'helmgate/github-oauth';
+  if (loginSecretId === secretId)
+    throw new GithubAppSetupError(
+      'bad_request',
+      `the login secret must not be the App secret (${secretId}): the login function may not read the App's private key`,
+    );
   const web = deps.githubWebUrl.replace(/\/+$/, '');
   const state = deps.random.bytes(32).toString('base64url');
   const pagePath = `/${deps.random.bytes(16).toString('base64url')}`;
@@ -186,6 +201,8 @@ export async function createGithubAppViaManifest(
   const done = new Promise<CreatedGithubApp>((resolve, reject) => {
     settle = { resolve, reject };
   });
+  // awaited only once the browser is open: a failure before that must not be an unhandled rejection
+  done.catch(() => {});
   let busy = false;
   let finished = false;
   let redirectUrl = '';
@@ -217,12 +234,11 @@ export async function createGithubAppViaManifest(
         `GitHub's conversion answer lacks ${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}`,
       );
     const c = parsed.data;
+    // no clientId/clientSecret here: they go to the login secret, which the login function reads
     const secret: GithubAppSecret = {
       appId: c.id,
       slug: c.slug,
       privateKey: c.pem,
-      clientId: c.client_id,
-      clientSecret: c.client_secret,
       webhookSecret: c.webhook_secret,
     };
     let secretWrite: 'created' | 'updated';
@@ -235,12 +251,27 @@ export async function createGithubAppViaManifest(
         { cause: e },
       );
     }
+    let loginSecretWrite: 'created' | 'updated';
+    try {
+      loginSecretWrite = await deps.secrets.putSecret(
+        loginSecretId,
+        JSON.stringify({ client_id: c.client_id, client_secret: c.client_secret, kind: 'github-app' }),
+      );
+    } catch (e) {
+      throw new GithubAppSetupError(
+        'unavailable',
+        `the GitHub App ${c.slug} (id ${c.id}) was created and its credentials stored in ${secretId}, but its client id and secret could not be stored in the login secret ${loginSecretId}: on the App's settings page on GitHub, generate a new client secret and store {"client_id","client_secret","kind":"github-app"} in ${loginSecretId} (docs/github-app.md)`,
+        { cause: e },
+      );
+    }
     return {
       appId: c.id,
       slug: c.slug,
       installUrl: `${web}/apps/${encodeURIComponent(c.slug)}/installations/new`,
       secretId,
       secretWrite,
+      loginSecretId,
+      loginSecretWrite,
     };
   };
 
@@ -319,16 +350,18 @@ export async function createGithubAppViaManifest(
   const port = (server.address() as AddressInfo).port;
   redirectUrl = `http://127.0.0.1:${port}/callback`;
   const timeoutMs = opts.timeoutMs ?? 15 * 60_000;
-  const timer = setTimeout(
-    () =>
-      settle?.reject(
-        new GithubAppSetupError(
-          'deadline_exceeded',
-          `no GitHub App came back within ${Math.round(timeoutMs / 1000)} s: run the setup again`,
-        ),
+  const timer = setTimeout(() => {
+    // a valid callback came back in time and its conversion runs: GitHub may have made the App already,
+    // so the flow waits for the conversion and the secret write (each bounded by its client's timeout)
+    // rather than report a failure and lose the credentials
+    if (busy || finished) return;
+    settle?.reject(
+      new GithubAppSetupError(
+        'deadline_exceeded',
+        `no GitHub App came back within ${Math.round(timeoutMs / 1000)} s: run the setup again`,
       ),
-    timeoutMs,
-  );
+    );
+  }, timeoutMs);
   try {
     const startUrl = `http://127.0.0.1:${port}${pagePath}`;
     deps.print(
@@ -340,6 +373,11 @@ export async function createGithubAppViaManifest(
     const created = await done;
     deps.print(
       `Created the GitHub App ${created.slug} (id ${created.appId}); its credentials are in ${created.secretId}.`,
+    );
+    deps.print(
+      created.loginSecretWrite === 'updated'
+        ? `Approvers now log in through the App: its client id and secret replaced the previous login credentials in ${created.loginSecretId} (a new version; the login function picks it up within minutes).`
+        : `Approvers log in through the App: its client id and secret are in ${created.loginSecretId}.`,
     );
     deps.print(`Install it on the repositories helmgate deploys: ${created.installUrl}`);
     return created;

@@ -15,7 +15,10 @@ import { SecretsManagerStandIn } from '../../stand-ins/secrets-manager';
 
 // Issue 15 item 1: approvers log in through the GitHub App's user authorization (its client id and
 // secret, the same /login/oauth/authorize + access_token exchange as an OAuth app, giving a
-// user-to-server token) when the App secret carries them; the OAuth app's secret is the fallback.
+// user-to-server token). The client id and secret live in the login secret (`helmgate/github-oauth`,
+// written there by `helmgate setup github` with "kind":"github-app"), never only in the App secret:
+// the internet-facing login function must not read the App's private key. An OAuth app's client in
+// the same secret is the fallback.
 const APP_CLIENT = { id: 'Iv23liAppClient01', secret: 'app-client-secret-canary-4711' };
 const OAUTH_CLIENT = { id: 'oauth-client-1', secret: 'oauth-client-secret-1' };
 const PEM = '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n';
@@ -47,7 +50,6 @@ describe('login through the GitHub App (real Secrets Manager client, loopback Gi
       githubApiUrl: github.url,
       secrets: new SecretResolver(provider, redactor),
       oauthSecretId: 'helmgate/github-oauth',
-      githubAppSecretId: 'helmgate/github-app',
       redactor,
       signingKey: async () => 'k'.repeat(64),
       ttlMs: 60_000,
@@ -91,17 +93,13 @@ describe('login through the GitHub App (real Secrets Manager client, loopback Gi
     return { b, authorize, cb };
   };
 
-  it('uses the App’s client id and secret when the App secret has them, and never reads the OAuth app', async () => {
+  it('uses the App’s client id and secret from the login secret, and never reads the App secret', async () => {
     await start(APP_CLIENT, {
-      'helmgate/github-app': JSON.stringify({
-        appId: 1,
-        privateKey: PEM,
-        clientId: APP_CLIENT.id,
-        clientSecret: APP_CLIENT.secret,
-      }),
+      'helmgate/github-app': JSON.stringify({ appId: 1, privateKey: PEM, webhookSecret: 'whs' }),
       'helmgate/github-oauth': JSON.stringify({
-        client_id: OAUTH_CLIENT.id,
-        client_secret: OAUTH_CLIENT.secret,
+        client_id: APP_CLIENT.id,
+        client_secret: APP_CLIENT.secret,
+        kind: 'github-app',
       }),
     });
     github.user = { login: 'alice', teams: ['acme/ops'] };
@@ -113,13 +111,19 @@ describe('login through the GitHub App (real Secrets Manager client, loopback Gi
     expect(b.jar.has('helmgate_session')).toBe(true);
     const exchange = github.calls.find((c) => c.path === '/login/oauth/access_token');
     expect(exchange?.body).toMatchObject({ client_id: APP_CLIENT.id, client_secret: APP_CLIENT.secret });
-    expect(sm.reads).not.toContain('helmgate/github-oauth');
+    expect(sm.reads).toContain('helmgate/github-oauth');
+    expect(sm.reads).not.toContain('helmgate/github-app');
     expect(logs.join('\n')).not.toContain(APP_CLIENT.secret);
   });
 
-  it('falls back to the OAuth app when the App secret has no client credentials', async () => {
+  it('ignores client credentials an older App secret still carries: the login secret decides', async () => {
     await start(OAUTH_CLIENT, {
-      'helmgate/github-app': JSON.stringify({ appId: 1, privateKey: PEM }),
+      'helmgate/github-app': JSON.stringify({
+        appId: 1,
+        privateKey: PEM,
+        clientId: APP_CLIENT.id,
+        clientSecret: APP_CLIENT.secret,
+      }),
       'helmgate/github-oauth': JSON.stringify({
         client_id: OAUTH_CLIENT.id,
         client_secret: OAUTH_CLIENT.secret,
@@ -128,6 +132,24 @@ describe('login through the GitHub App (real Secrets Manager client, loopback Gi
     const { b, authorize } = await login();
     expect(authorize.searchParams.get('client_id')).toBe(OAUTH_CLIENT.id);
     expect(b.jar.has('helmgate_session')).toBe(true);
+    expect(sm.reads).not.toContain('helmgate/github-app');
+  });
+
+  it('without the login secret, login is not configured, even when an older App secret has client credentials', async () => {
+    await start(APP_CLIENT, {
+      'helmgate/github-app': JSON.stringify({
+        appId: 1,
+        privateKey: PEM,
+        clientId: APP_CLIENT.id,
+        clientSecret: APP_CLIENT.secret,
+      }),
+    });
+    const r = await new Browser(base).get('/auth/github/login?return=/deployments');
+    expect(r.res.status).toBe(503);
+    expect(r.text).toContain('helmgate/github-oauth');
+    expect(r.text).not.toContain(APP_CLIENT.secret);
+    expect(github.calls).toEqual([]);
+    expect(sm.reads).not.toContain('helmgate/github-app');
   });
 
   it('falls back to the OAuth app when there is no App at all', async () => {

@@ -550,14 +550,21 @@ describe('helmgate bootstrap --stage test', () => {
       if (!made) throw new Error('no App was made');
       // the App points at the stage: webhook and login callback on the deployed API's URL
       expect(made.manifest.hook_attributes.url).toBe(`${API_URL}/webhook`);
-      expect(fresh.writes.filter((w) => w.name === 'helmgate/github-app')).toEqual([
+      expect(
+        fresh.writes.filter((w) => w.name === 'helmgate/github-app' || w.name === 'helmgate/github-oauth'),
+      ).toEqual([
         { op: 'CreateSecret', name: 'helmgate/github-app' },
+        { op: 'CreateSecret', name: 'helmgate/github-oauth' },
       ]);
-      // its client and webhook secret are in the App secret: no OAuth secret is asked for or made
-      expect(fresh.secrets.has('helmgate/github-oauth')).toBe(false);
-      expect(stdout).toMatch(
-        /ok +secret helmgate\/github-oauth +not needed: approvers log in through the App/,
-      );
+      // setup github put the App's client id and secret in the login secret (the login function reads
+      // only that one), and none in the App secret; nothing was asked for it
+      expect(JSON.parse(fresh.secrets.get('helmgate/github-oauth') as string)).toEqual({
+        client_id: made.client_id,
+        client_secret: made.client_secret,
+        kind: 'github-app',
+      });
+      expect(fresh.secrets.get('helmgate/github-app')).not.toContain(made.client_secret);
+      expect(stdout).toMatch(/ok +secret helmgate\/github-oauth +GitHub login of approvers/);
       // not installed yet: bootstrap says where, and exits 1 until it is
       expect(stdout).toMatch(
         new RegExp(

@@ -49,16 +49,29 @@ describe('helmgate setup github', () => {
     return { code, stdout: out.join(''), stderr: err.join('') };
   };
 
-  it('creates the App, stores its credentials, prints the install URL and no credential', async () => {
+  it('creates the App, stores its key and its login credentials apart, prints the install URL and no credential', async () => {
     const pages: string[] = [];
     const r = await run(['--stage', 'prod', '--public-url', 'https://api.example.org'], pages);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`${gh.url}/apps/helmgate-prod/installations/new`);
-    expect(sm.writes).toEqual([{ op: 'CreateSecret', name: 'helmgate/github-app' }]);
+    expect(sm.writes).toEqual([
+      { op: 'CreateSecret', name: 'helmgate/github-app' },
+      { op: 'CreateSecret', name: 'helmgate/github-oauth' },
+    ]);
     const app = [...gh.manifestApps.values()][0];
     if (!app) throw new Error('no App was created');
     const stored = JSON.parse(sm.secrets.get('helmgate/github-app') as string);
-    expect(stored).toMatchObject({ appId: app.id, privateKey: app.pem, clientSecret: app.client_secret });
+    expect(stored).toMatchObject({ appId: app.id, privateKey: app.pem });
+    expect(stored.clientSecret).toBeUndefined();
+    expect(stored.clientId).toBeUndefined();
+    expect(JSON.parse(sm.secrets.get('helmgate/github-oauth') as string)).toEqual({
+      client_id: app.client_id,
+      client_secret: app.client_secret,
+      kind: 'github-app',
+    });
+    expect(r.stderr).toMatch(
+      /log in through the App: its client id and secret are in helmgate\/github-oauth/,
+    );
     const everything = [r.stdout, r.stderr, ...pages].join('\n');
     for (const secret of [app.pem.split('\n')[1] as string, app.client_secret, app.webhook_secret])
       expect(everything).not.toContain(secret);
@@ -80,8 +93,49 @@ describe('helmgate setup github', () => {
       '--json',
     ]);
     expect(replaced.code).toBe(0);
-    expect(JSON.parse(replaced.stdout)).toMatchObject({ slug: 'helmgate-prod', secretWrite: 'updated' });
-    expect(sm.writes.map((w) => w.op)).toEqual(['CreateSecret', 'PutSecretValue']);
+    expect(JSON.parse(replaced.stdout)).toMatchObject({
+      slug: 'helmgate-prod',
+      secretWrite: 'updated',
+      loginSecretWrite: 'updated',
+    });
+    expect(sm.writes).toEqual([
+      { op: 'CreateSecret', name: 'helmgate/github-app' },
+      { op: 'CreateSecret', name: 'helmgate/github-oauth' },
+      { op: 'PutSecretValue', name: 'helmgate/github-app' },
+      { op: 'PutSecretValue', name: 'helmgate/github-oauth' },
+    ]);
+    const second = [...gh.manifestApps.values()][1];
+    expect(JSON.parse(sm.secrets.get('helmgate/github-oauth') as string).client_id).toBe(second?.client_id);
+  });
+
+  it('writes the login credentials to HELMGATE_OAUTH_SECRET_ID, or --login-secret-id', async () => {
+    expect(
+      (
+        await run(['--stage', 'a', '--public-url', 'https://api.example.org'], [], {
+          HELMGATE_OAUTH_SECRET_ID: 'helmgate-a/github-oauth',
+        })
+      ).code,
+    ).toBe(0);
+    expect(
+      (
+        await run([
+          '--stage',
+          'b',
+          '--public-url',
+          'https://api.example.org',
+          '--secret-id',
+          'helmgate-b/github-app',
+          '--login-secret-id',
+          'helmgate-b/login',
+        ])
+      ).code,
+    ).toBe(0);
+    expect(sm.writes.map((w) => w.name)).toEqual([
+      'helmgate/github-app',
+      'helmgate-a/github-oauth',
+      'helmgate-b/github-app',
+      'helmgate-b/login',
+    ]);
   });
 
   it('asks for Members: read when the policy names GitHub teams as approvers, and not when it does not', async () => {

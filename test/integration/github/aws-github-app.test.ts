@@ -5,7 +5,8 @@ import { GithubApiStandIn } from '../../stand-ins/github-api';
 import { SecretsManagerStandIn } from '../../stand-ins/secrets-manager';
 
 // The AWS composition with only the GitHub App configured (no token, no OAuth app): the webhook reads
-// and reports with the App, accepts the App's webhook secret, and checks installations.
+// and reports with the App, accepts the App's webhook secret, and checks installations; the login
+// reads the App's client credentials from the login secret, never the App secret.
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const SHA = '6'.repeat(40);
 
@@ -73,5 +74,45 @@ describe('composeAws with a GitHub App secret (loopback Secrets Manager and GitH
     const read = gh.calls.find((c) => c.path.startsWith('/repos/IDR/deployment/contents/'));
     expect(gh.issuedTokens.get((read?.authorization ?? '').replace(/^token /, ''))?.installationId).toBe(31);
     expect(await deps.githubApp?.verify('IDR/deployment')).toBe(31);
+  });
+
+  it('asks GitHub with the App whether a retry or override comes from a member of an approver team, as votes do (the page shows team members the buttons)', async () => {
+    gh.teamMembers.set('idr/deployers', new Set(['alice']));
+    const deps = await composeAws(env()).deploymentActions();
+    const membership = deps.teamMembership;
+    expect(membership).toBeDefined();
+    expect(await membership?.('alice', ['IDR/deployers'])).toEqual(['idr/deployers']);
+    expect(await membership?.('mallory', ['IDR/deployers'])).toEqual([]);
+    expect(gh.calls.some((c) => c.path === '/orgs/IDR/teams/deployers/memberships/alice')).toBe(true);
+    expect(sm.reads).not.toContain('helmgate/github-token');
+  });
+
+  it('logs approvers in with the login secret alone: the login function never reads the App secret', async () => {
+    // an older App secret still carrying client credentials: not used, not read
+    const own = await new SecretsManagerStandIn({
+      'helmgate/github-app': JSON.stringify({
+        appId: 4711,
+        privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
+        clientId: 'Iv23liOldAppClient',
+        clientSecret: 'old-app-client-secret',
+      }),
+      'helmgate/github-oauth': JSON.stringify({
+        client_id: 'Iv23liAppClient',
+        client_secret: 'app-client-secret',
+        kind: 'github-app',
+      }),
+    }).start();
+    try {
+      const auth = await composeAws({ ...env(), HELMGATE_SECRETS_ENDPOINT: own.url }).auth();
+      expect(await auth.oauthClient()).toEqual({
+        clientId: 'Iv23liAppClient',
+        clientSecret: 'app-client-secret',
+        kind: 'github-app',
+      });
+      expect(own.reads).toContain('helmgate/github-oauth');
+      expect(own.reads).not.toContain('helmgate/github-app');
+    } finally {
+      await own.close();
+    }
   });
 });

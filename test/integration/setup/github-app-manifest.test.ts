@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { parseOAuthClient } from '../../../lib/auth/github-oauth';
 import { fixedClock } from '../../../lib/clock';
 import { parseGithubAppSecret } from '../../../lib/github/app-auth';
 import { createGithubAppClient } from '../../../lib/github/octokit';
@@ -13,7 +14,8 @@ import { SecretsManagerStandIn } from '../../stand-ins/secrets-manager';
 // Issue 15 item 1: `helmgate setup github` creates the App through GitHub's manifest flow — a
 // loopback page posts the manifest to GitHub's form, GitHub redirects back with a one-time code and
 // the state, the code is converted, the credentials go to Secrets Manager (real SDK client, loopback
-// stand-in) and only the install URL is printed.
+// stand-in) and only the install URL is printed. Two secrets: the App's (id, slug, key, webhook
+// secret) and the login secret (client id and secret), so the login function never needs the key.
 const PUBLIC_URL = 'https://hooks.example.org';
 
 describe('createGithubAppViaManifest (loopback GitHub and Secrets Manager)', () => {
@@ -61,7 +63,7 @@ describe('createGithubAppViaManifest (loopback GitHub and Secrets Manager)', () 
     pages.push(back.text);
   };
 
-  it('creates the App with the stage’s URLs and permissions, stores every credential in one secret, and prints only the install URL', async () => {
+  it('creates the App with the stage’s URLs and permissions, stores its key apart from its login credentials, and prints only the install URL', async () => {
     const created = await createGithubAppViaManifest(deps(wholeRoundTrip), {
       stage: 'prod',
       publicUrl: PUBLIC_URL,
@@ -92,17 +94,37 @@ describe('createGithubAppViaManifest (loopback GitHub and Secrets Manager)', () 
       installUrl: `${gh.url}/apps/helmgate-prod/installations/new`,
       secretId: 'helmgate/github-app',
       secretWrite: 'created',
+      loginSecretId: 'helmgate/github-oauth',
+      loginSecretWrite: 'created',
     });
-    expect(sm.writes).toEqual([{ op: 'CreateSecret', name: 'helmgate/github-app' }]);
-    const stored = parseGithubAppSecret(sm.secrets.get('helmgate/github-app') as string);
+    expect(sm.writes).toEqual([
+      { op: 'CreateSecret', name: 'helmgate/github-app' },
+      { op: 'CreateSecret', name: 'helmgate/github-oauth' },
+    ]);
+    const appText = sm.secrets.get('helmgate/github-app') as string;
+    const stored = parseGithubAppSecret(appText);
     expect(stored).toEqual({
       appId: app.id,
       slug: 'helmgate-prod',
       privateKey: app.pem,
-      clientId: app.client_id,
-      clientSecret: app.client_secret,
       webhookSecret: app.webhook_secret,
     });
+    // the App secret carries no login credential; the login secret carries nothing else
+    expect(appText).not.toContain(app.client_secret);
+    expect(appText).not.toContain(app.client_id);
+    const loginText = sm.secrets.get('helmgate/github-oauth') as string;
+    expect(JSON.parse(loginText)).toEqual({
+      client_id: app.client_id,
+      client_secret: app.client_secret,
+      kind: 'github-app',
+    });
+    expect(parseOAuthClient(loginText)).toEqual({
+      clientId: app.client_id,
+      clientSecret: app.client_secret,
+      kind: 'github-app',
+    });
+    expect(printed.join('\n')).toContain('log in through the App');
+    expect(printed.join('\n')).toContain('helmgate/github-oauth');
 
     // canary: no credential in what was printed or shown in the browser
     const seen = [...printed, ...pages].join('\n');
@@ -146,6 +168,74 @@ describe('createGithubAppViaManifest (loopback GitHub and Secrets Manager)', () 
     expect([...gh.manifestApps.values()][0]?.owner).toBe('acme');
   });
 
+  it('replaces an OAuth app’s credentials in an existing login secret (a new version), says so, and prints no value', async () => {
+    const before = JSON.stringify({ client_id: 'oauth-client-1', client_secret: 'oauth-secret-canary-1' });
+    await sm.close();
+    sm = await new SecretsManagerStandIn({ 'helmgate/github-oauth': before }).start();
+    const created = await createGithubAppViaManifest(deps(wholeRoundTrip), {
+      stage: 'prod',
+      publicUrl: PUBLIC_URL,
+      loginSecretId: 'helmgate/github-oauth',
+    });
+    const app = [...gh.manifestApps.values()][0];
+    if (!app) throw new Error('no App was created');
+    expect(created).toMatchObject({ secretWrite: 'created', loginSecretWrite: 'updated' });
+    expect(sm.writes).toEqual([
+      { op: 'CreateSecret', name: 'helmgate/github-app' },
+      { op: 'PutSecretValue', name: 'helmgate/github-oauth' },
+    ]);
+    expect(JSON.parse(sm.secrets.get('helmgate/github-oauth') as string)).toEqual({
+      client_id: app.client_id,
+      client_secret: app.client_secret,
+      kind: 'github-app',
+    });
+    const out = printed.join('\n');
+    expect(out).toMatch(
+      /Approvers now log in through the App: .*replaced the previous login credentials in helmgate\/github-oauth/,
+    );
+    for (const secret of [app.client_secret, app.pem, app.webhook_secret, 'oauth-secret-canary-1'])
+      expect([...printed, ...pages].join('\n')).not.toContain(secret);
+  });
+
+  it('refuses to put the login credentials into the App secret itself', async () => {
+    await expect(
+      createGithubAppViaManifest(deps(wholeRoundTrip), {
+        stage: 'prod',
+        publicUrl: PUBLIC_URL,
+        secretId: 'helmgate/app',
+        loginSecretId: 'helmgate/app',
+      }),
+    ).rejects.toMatchObject({ code: 'bad_request' });
+    expect(opened).toEqual([]);
+    expect(sm.writes).toEqual([]);
+  });
+
+  it('when the login secret cannot be written, says what to do (the App exists, its key is stored), without a value', async () => {
+    const writer = deps(wholeRoundTrip).secrets;
+    const failing: ManifestFlowDeps = {
+      ...deps(wholeRoundTrip),
+      secrets: {
+        putSecret: async (name, value) => {
+          if (name === 'helmgate/github-oauth') throw new Error('AccessDeniedException');
+          return writer.putSecret(name, value);
+        },
+      },
+    };
+    const err = (await createGithubAppViaManifest(failing, { stage: 'prod', publicUrl: PUBLIC_URL }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as Error & { code?: string };
+    const app = [...gh.manifestApps.values()][0];
+    if (!app) throw new Error('no App was created');
+    expect(err).toMatchObject({ code: 'unavailable' });
+    expect(err.message).toMatch(
+      /stored in helmgate\/github-app, but its client id and secret could not be stored in the login secret helmgate\/github-oauth/,
+    );
+    expect(err.message).not.toContain(app.client_secret);
+    expect(sm.writes).toEqual([{ op: 'CreateSecret', name: 'helmgate/github-app' }]);
+    expect(pages.join('\n')).not.toContain(app.client_secret);
+  });
+
   it('refuses a callback whose state is not this setup’s, stores nothing, and still completes with the right one', async () => {
     const flow = createGithubAppViaManifest(
       deps(async (url) => {
@@ -170,7 +260,7 @@ describe('createGithubAppViaManifest (loopback GitHub and Secrets Manager)', () 
     const ok = await visit(genuine.toString());
     expect(ok.status).toBe(200);
     expect((await flow).slug).toBe('helmgate-prod');
-    expect(sm.writes).toHaveLength(1);
+    expect(sm.writes).toHaveLength(2);
   });
 
   it('a code converted already (or expired) is refused by GitHub, and the setup fails saying so, storing nothing', async () => {
@@ -226,6 +316,34 @@ describe('createGithubAppViaManifest (loopback GitHub and Secrets Manager)', () 
     expect(err).toMatchObject({ code: 'deadline_exceeded' });
     await expect(fetch(opened[0] as string)).rejects.toThrow();
     expect(sm.writes).toEqual([]);
+  });
+
+  it('a deadline that passes while a valid callback’s conversion and secret write run waits for them: the App’s credentials are not lost', async () => {
+    const timeoutMs = 2_500;
+    const started = Date.now();
+    const base = deps(wholeRoundTrip);
+    const writer = base.secrets;
+    const slowWrites: ManifestFlowDeps = {
+      ...base,
+      secrets: {
+        // the write ends only after the deadline has passed (GitHub has made the App by then)
+        putSecret: async (name, value) => {
+          await new Promise((r) => setTimeout(r, Math.max(0, started + timeoutMs + 300 - Date.now())));
+          return writer.putSecret(name, value);
+        },
+      },
+    };
+    const created = await createGithubAppViaManifest(slowWrites, {
+      stage: 'prod',
+      publicUrl: PUBLIC_URL,
+      timeoutMs,
+    });
+    expect(Date.now() - started).toBeGreaterThan(timeoutMs);
+    const app = [...gh.manifestApps.values()][0];
+    expect(created).toMatchObject({ appId: app?.id, slug: 'helmgate-prod', secretWrite: 'created' });
+    expect(parseGithubAppSecret(sm.secrets.get('helmgate/github-app') as string).appId).toBe(app?.id);
+    // the person's browser was told, too
+    expect(pages.at(-1)).toContain('GitHub App created');
   });
 
   it('serves its page only at its unguessable path, and refuses bad names before listening', async () => {

@@ -377,9 +377,10 @@ describe('IAM: a role per function, every statement scoped to named resources', 
         'helmgate/github-app',
       ),
     );
-    // the login: the GitHub App's client credentials, else the OAuth app's (issue 15)
+    // the login: only the login secret (the App's client id and secret, or an OAuth app's), never
+    // the App secret, whose private key mints installation tokens (issue 15)
     expect(secrets('AuthLambdaFunction')).toEqual(
-      named('helmgate/github-oauth', 'helmgate/approval-signing-key', 'helmgate/github-app'),
+      named('helmgate/github-oauth', 'helmgate/approval-signing-key'),
     );
     expect(secrets('SlackInteractionsLambdaFunction')).toEqual(
       named('helmgate/slack', 'helmgate/github-token', 'helmgate/github-app'),
@@ -391,6 +392,33 @@ describe('IAM: a role per function, every statement scoped to named resources', 
     expect(secrets('DeployRunnerLambdaFunction')).toEqual(
       named('helmgate/github-token', 'helmgate/github-app', 'helmgate/slack-bot', 'helmgate/digest-key'),
     );
+  });
+
+  it("the internet-facing login function's role cannot read the GitHub App secret (its private key)", () => {
+    // any Allow statement of the auth role that could reach GetSecretValue, matched as IAM matches
+    // (`*` any run, `?` one character) against the App secret's ARN, as AWS names it (6-character suffix)
+    const glob = (pattern: string) =>
+      new RegExp(
+        `^${pattern
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.')}$`,
+      );
+    const reaches = (s: Statement) =>
+      actions(s).some((a) => a === '*' || a === 'secretsmanager:*' || a === 'secretsmanager:GetSecretValue');
+    const appSecret = [secretArn('helmgate/github-app'), secretArn('helmgate/github-app-AbC123')];
+    const statements = statementsOf('AuthLambdaFunction').filter((s) => s.Effect === 'Allow' && reaches(s));
+    expect(statements.length).toBeGreaterThan(0);
+    const readable = statements
+      .flatMap((s) => resourceTexts(s.Resource))
+      .filter((r) => appSecret.some((arn) => glob(r).test(arn)));
+    expect(readable).toEqual([]);
+    // while the login secret stays readable
+    expect(
+      statements
+        .flatMap((s) => resourceTexts(s.Resource))
+        .some((r) => glob(r).test(secretArn('helmgate/github-oauth-AbC123'))),
+    ).toBe(true);
   });
 
   it('touches the table only where needed, read-only for the deployments API', () => {

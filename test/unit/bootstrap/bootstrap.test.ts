@@ -42,7 +42,7 @@ const app: GithubAppAdmin = {
   app: async () => ({
     id: 1,
     slug: 'helmgate',
-    permissions: { contents: 'read', deployments: 'write', metadata: 'read' },
+    permissions: { contents: 'read', deployments: 'write', statuses: 'write', metadata: 'read' },
     events: ['push'],
   }),
   installationFor: async () => ({ id: 2 }),
@@ -192,7 +192,7 @@ describe('bootstrap', () => {
       expect.objectContaining({
         item: 'GitHub App',
         status: 'invalid',
-        detail: 'App helmgate (App 1) lacks deployments: write, metadata: read, event push',
+        detail: 'App helmgate (App 1) lacks deployments: write, statuses: write, metadata: read, event push',
       }),
     );
     expect(r.items.some((i) => i.item === 'webhook')).toBe(false);
@@ -206,33 +206,42 @@ describe('bootstrap', () => {
     expect(r.items.some((i) => i.item === 'webhook')).toBe(false);
   });
 
-  test('an App made by setup github (webhook secret, client id and secret inside) needs no webhook or OAuth secret of its own', async () => {
-    const { 'helmgate/github-webhook': _w, 'helmgate/github-oauth': _o, ...rest } = ALL;
+  const freshApp = (patches: unknown[]): GithubAppAdmin => ({
+    ...app,
+    hookConfig: async () => ({
+      url: 'https://api.example.org/webhook',
+      contentType: 'json',
+      hasSecret: false,
+    }),
+    updateHookConfig: async (p) => {
+      patches.push(p);
+    },
+  });
+  const blockingSecrets = (r: { items: Array<{ item: string; status: string }> }) =>
+    r.items.filter(
+      (i) => i.item.startsWith('secret ') && ['missing', 'invalid', 'pending'].includes(i.status),
+    );
+  const LOGIN = JSON.stringify({
+    client_id: 'Iv23li0',
+    client_secret: 'app-client-secret',
+    kind: 'github-app',
+  });
+
+  test('an App made by setup github: its webhook secret needs no secret of its own; login reads the login secret', async () => {
+    const { 'helmgate/github-webhook': _w, ...rest } = ALL;
     const secrets = memorySecrets({
       ...rest,
       'helmgate/github-app': JSON.stringify({
         appId: 1,
         slug: 'helmgate-prod',
         privateKey: 'PRIVATE KEY',
-        clientId: 'Iv23li0',
-        clientSecret: 'app-client-secret',
         webhookSecret: 'app-webhook-secret',
       }),
+      'helmgate/github-oauth': LOGIN,
     });
     const patches: unknown[] = [];
-    const fresh: GithubAppAdmin = {
-      ...app,
-      hookConfig: async () => ({
-        url: 'https://api.example.org/webhook',
-        contentType: 'json',
-        hasSecret: false,
-      }),
-      updateHookConfig: async (p) => {
-        patches.push(p);
-      },
-    };
     const r = await bootstrap(
-      deps(EKS_POLICY, { githubApp: () => fresh, mergeApprovers: (p) => p }, secrets),
+      deps(EKS_POLICY, { githubApp: () => freshApp(patches), mergeApprovers: (p) => p }, secrets),
     );
     expect(secrets.writes).toEqual([]);
     expect(r.items).toContainEqual(
@@ -243,14 +252,86 @@ describe('bootstrap', () => {
       }),
     );
     expect(r.items).toContainEqual(
-      expect.objectContaining({
-        item: 'secret helmgate/github-oauth',
-        status: 'ok',
-        detail: expect.stringContaining('not needed'),
-      }),
+      expect.objectContaining({ item: 'secret helmgate/github-oauth', status: 'ok' }),
     );
+    expect(r.items.some((i) => i.item === 'secret helmgate/github-app')).toBe(false);
     // GitHub signs with the App's own webhook secret, the one the webhook function reads from the App secret
     expect(patches).toEqual([{ secret: 'app-webhook-secret' }]);
+    expect(blockingSecrets(r)).toEqual([]);
+  });
+
+  test('the login secret is always needed: an App does not replace it', async () => {
+    const { 'helmgate/github-oauth': _o, ...rest } = ALL;
+    const secrets = memorySecrets(rest);
+    const r = await bootstrap(deps(EKS_POLICY, { mergeApprovers: (p) => p }, secrets));
+    expect(r.items).toContainEqual(
+      expect.objectContaining({
+        item: 'secret helmgate/github-oauth',
+        status: 'missing',
+        fix: expect.stringContaining('client id and a client secret of the GitHub App'),
+      }),
+    );
+    expect(r.incomplete).toBe(true);
+    expect(secrets.writes).toEqual([]);
+  });
+
+  test('an older App secret that carries clientId and clientSecret: they are copied into the login secret once, the App secret stays', async () => {
+    const { 'helmgate/github-oauth': _o, ...rest } = ALL;
+    const appText = JSON.stringify({
+      appId: 1,
+      installationId: 2,
+      privateKey: 'PRIVATE KEY',
+      clientId: 'Iv23li0',
+      clientSecret: 'app-client-secret',
+    });
+    const secrets = memorySecrets({ ...rest, 'helmgate/github-app': appText });
+    const remembered: string[] = [];
+    const d = deps(EKS_POLICY, { mergeApprovers: (p) => p, remember: (v) => remembered.push(v) }, secrets);
+    const first = await bootstrap(d);
+    expect(secrets.writes).toEqual(['create helmgate/github-oauth']);
+    expect(JSON.parse(secrets.values.get('helmgate/github-oauth') as string)).toEqual({
+      client_id: 'Iv23li0',
+      client_secret: 'app-client-secret',
+      kind: 'github-app',
+    });
+    expect(secrets.values.get('helmgate/github-app')).toBe(appText);
+    expect(remembered).toContain('app-client-secret');
+    expect(first.items).toContainEqual(
+      expect.objectContaining({
+        item: 'secret helmgate/github-oauth',
+        status: 'created',
+        detail: expect.stringContaining('copied from helmgate/github-app'),
+      }),
+    );
+    expect(first.items).toContainEqual(
+      expect.objectContaining({ item: 'secret helmgate/github-app', status: 'note' }),
+    );
+    expect(blockingSecrets(first)).toEqual([]);
+    expect(JSON.stringify(first.items)).not.toContain('app-client-secret');
+    // the second run changes nothing
+    const second = await bootstrap(d);
+    expect(secrets.writes).toEqual(['create helmgate/github-oauth']);
+    expect(second.items).toContainEqual(
+      expect.objectContaining({ item: 'secret helmgate/github-oauth', status: 'ok' }),
+    );
+  });
+
+  test('without an App yet, the login secret waits for setup github; with the token fallback it is an OAuth app’s, missing', async () => {
+    const { 'helmgate/github-oauth': _o, 'helmgate/github-app': _a, ...rest } = ALL;
+    const pending = await bootstrap(deps(EKS_POLICY, { mergeApprovers: (p) => p }, memorySecrets(rest)));
+    expect(pending.items).toContainEqual(
+      expect.objectContaining({
+        item: 'secret helmgate/github-oauth',
+        status: 'pending',
+        fix: expect.stringContaining('npx helmgate setup github --stage prod'),
+      }),
+    );
+    const token = memorySecrets({ ...rest, 'helmgate/github-token': 'ghp_'.padEnd(40, 'x') });
+    const fallback = await bootstrap(deps(EKS_POLICY, { mergeApprovers: (p) => p }, token));
+    expect(fallback.items).toContainEqual(
+      expect.objectContaining({ item: 'secret helmgate/github-oauth', status: 'missing' }),
+    );
+    expect(token.writes).toEqual([]);
   });
 
   test('a repository the App is not installed on is missing, with the install URL; a pinned installation that does not serve it is invalid', async () => {

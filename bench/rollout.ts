@@ -25,6 +25,17 @@ export function rolloutRows(r: RolloutResult): BenchRow[] {
       ratio: r.noop.wallMs / r.forced.wallMs,
       note: `baseline: forced redeploy of the same commit, median of 3 (${r.forced.upgrades} helm upgrades vs ${r.noop.upgrades}); speed-up ${fmt(r.skipSpeedup, 1)}×`,
     }),
+    row(
+      B,
+      'no-op redeploy of a new commit changing nothing deployed (median of 3)',
+      Math.round(r.noopNewCommit.wallMs),
+      {
+        unit: 'ms',
+        baseline: Math.round(r.forced.wallMs),
+        ratio: r.noopNewCommit.wallMs / r.forced.wallMs,
+        note: `a README-only commit each time: the tree is fetched again (git archive), not held from the same commit's earlier run; ${r.noopNewCommit.upgrades} helm upgrades; baseline: the forced redeploy above`,
+      },
+    ),
     row(B, 'our overhead per release (sequential run)', Number(r.overheadPerReleaseMs.toFixed(1)), {
       unit: 'ms',
       baseline: Number((r.sequential.helmMs / r.releases).toFixed(1)),
@@ -50,8 +61,14 @@ if (require.main === module) {
       );
       console.log(
         table(
-          [r.sequential, r.parallel, r.noop, r.forced].map((t, i) => ({
-            run: ['one after another', 'scheduler', 'no-op redeploy', 'forced redeploy'][i] as string,
+          [r.sequential, r.parallel, r.noop, r.forced, r.noopNewCommit].map((t, i) => ({
+            run: [
+              'one after another',
+              'scheduler',
+              'no-op redeploy',
+              'forced redeploy',
+              'no-op, new README-only commit',
+            ][i] as string,
             concurrency: t.concurrency,
             'wall ms': t.wallMs.toFixed(0),
             'in helm ms (sum)': t.helmMs.toFixed(0),
@@ -59,6 +76,16 @@ if (require.main === module) {
             'helm calls': t.helmCalls,
             upgrades: t.upgrades,
           })),
+        ),
+      );
+      console.log(
+        "\none more no-op redeploy, every call to the runner's ports timed (ms from the run's start)",
+      );
+      console.log(
+        table(
+          [...r.noopSteps]
+            .sort((a, b) => a.startMs - b.startMs)
+            .map((s) => ({ step: s.step, 'start ms': s.startMs.toFixed(1), ms: s.ms.toFixed(1) })),
         ),
       );
       console.log(`\nmachine: ${machine()}`);

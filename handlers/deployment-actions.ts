@@ -118,6 +118,7 @@ export function makeDeploymentActionsHandler(deps: DeploymentActionsDeps): HttpH
           actor: auth.identity.label,
           via: 'web',
           mayApprove: true,
+          login: auth.identity.login,
         });
         log.info('web retry', { retry: retry.id, status: retry.status, login: session.login });
         return seeOther(page(retry.id, 'retried'));

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock';
 import { type Deployment, refusal } from '../deploy/lifecycle';
 import { type ManifestDiff, manifestSummaryLines } from '../deploy/manifest-diff';
-import type { EnvironmentPlan } from '../deploy/plan';
+import type { EnvironmentPlan, SourceReader } from '../deploy/plan';
 import { diffPlans, type PlanSnapshot, snapshotOf, summaryLines } from '../deploy/plan-diff';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { describeError, type ErrorCode, HelmgateError } from '../errors';
@@ -22,7 +22,9 @@ export class ApprovalRefusedError extends HelmgateError {
 
 export interface FinishedContext {
   plan?: EnvironmentPlan;
-  /** the extracted tree of the finished deployment's commit (the runner passes it) */
+  /** the finished deployment's commit, for planning the waiting environment (the runner passes it) */
+  source?: SourceReader;
+  /** the extracted tree of the finished deployment's commit, when the run wrote it to disk */
   sourceDir?: string;
   /** what the waiting environment runs now; default: the snapshot recorded at its last success */
   previous?: PlanSnapshot;

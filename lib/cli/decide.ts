@@ -317,6 +317,11 @@ export async function retryCommand(
   const approvals = await t.approvals();
   const approvers = typeof t.approvers === 'function' ? t.approvers(failed) : t.approvers;
   const mayApprove = authorize({ kind: 'cli', id: principal }, failed.environment, approvers).ok;
+  // the retry's involved gets the principal's login when it waits for approval (four eyes)
+  const [login] = requesterLogins(
+    principal,
+    Object.hasOwn(approvers, failed.environment) ? approvers[failed.environment] : undefined,
+  );
   const { retry, reason } = await retryDeployment(
     {
       store: t.store,
@@ -325,7 +330,7 @@ export async function retryCommand(
       clock: t.clock,
       approvalOf: (id) => approvals.getRequest(id),
     },
-    { id: failed.id, actor: `${principal} (cli)`, via: 'cli', mayApprove },
+    { id: failed.id, actor: `${principal} (cli)`, via: 'cli', mayApprove, ...(login ? { login } : {}) },
   );
   const dispatched = reportDispatchFailures(t, o);
   let final: Deployment | undefined;

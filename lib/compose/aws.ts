@@ -390,9 +390,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
       const a = await approvals();
       const membership = cached(
         async (): Promise<TeamMembership> =>
-          (await b.secrets.tryResolve({ secret: b.config.HELMGATE_GITHUB_TOKEN_ID }))
-            ? githubTeamMembership(await awsOctokit(b))
-            : noTeamMembership,
+          (await awsGithub(b)).configured ? githubTeamMembership(await awsOctokit(b)) : noTeamMembership,
         SECRET_TTL_MS,
         systemClock,
       );

@@ -24,7 +24,7 @@ import { FanOutNotifier, type Notifier } from '../notify/notifier';
 import { approversFor } from '../policy/check';
 import { outboundHosts, type Policy } from '../policy/policy';
 import type { Random } from '../random';
-import { planAt } from '../runner/runner';
+import { planAt, planFrom } from '../runner/runner';
 import { parseSecretList, type SecretResolver } from '../secrets/secrets-provider';
 import { parseSlackSecret, type SlackCredentials } from '../slack/slack-secret';
 import type { DeploymentStore } from '../store/deployment-store';
@@ -109,9 +109,11 @@ export function approvalService(i: ApprovalServiceInputs): ApprovalService {
     ...(deployConfigPath !== undefined && policy !== undefined
       ? {
           planFor: async (waiting, ctx) =>
-            ctx.sourceDir
-              ? planAt(ctx.sourceDir, deployConfigPath, waiting, { policy, charts: i.charts?.() })
-              : undefined,
+            ctx.source
+              ? planFrom(ctx.source, deployConfigPath, waiting, { policy, charts: i.charts?.() })
+              : ctx.sourceDir
+                ? planAt(ctx.sourceDir, deployConfigPath, waiting, { policy, charts: i.charts?.() })
+                : undefined,
         }
       : {}),
   });

@@ -13,7 +13,10 @@ import type { Deployment, FreezeOverride, FreezeOverrideVote } from './lifecycle
  * - It is bound to the freeze it was given in: the votes and the completed override name that freeze's
  *   end (`frozenUntil` when they were given). Partial votes lapse when that freeze ends; a completed
  *   override holds until then, so a deployment still waiting (its environment busy) when a later freeze
- *   begins needs a new override for that one.
+ *   begins needs a new override for that one. Precisely: it lets the deployment start only while
+ *   now < its `until` AND the freeze in effect now ends no later than `until` — a freeze the operator
+ *   extended or added after it was given (ending later) is not the one it was given for, so the
+ *   deployment waits and a new override, for that freeze's end, is needed (security review, issue 13).
  */
 
 /** Longest written reason, in characters (after whitespace is collapsed). */
@@ -21,9 +24,14 @@ export const OVERRIDE_REASON_MAX = 500;
 
 export type ReasonCheck = { ok: true; reason: string } | { ok: false; why: string };
 
-/** A reason as people wrote it: whitespace collapsed, control characters dropped; not empty, bounded. */
+/**
+ * A reason as people wrote it: whitespace collapsed, control characters dropped, and Unicode format
+ * characters (\p{Cf}: bidi overrides such as U+202E, zero-width spaces and joiners, soft hyphens) removed,
+ * since they make the same text read differently in a terminal, Slack and the audit; not empty, bounded.
+ */
 export function overrideReason(raw: string | undefined | null): ReasonCheck {
   const text = (raw ?? '')
+    .replace(/\p{Cf}+/gu, '')
     .replace(/\p{Cc}+/gu, ' ')
     .replace(/\s+/g, ' ')
     .trim();
@@ -45,13 +53,27 @@ export function overrideRefusal(d: Deployment, now: Date): string | undefined {
   if (!d.frozenUntil) return `deployment ${d.id} does not wait in a freeze window`;
   if (Date.parse(d.frozenUntil) <= now.getTime())
     return `the freeze ${d.id} waited in ended at ${d.frozenUntil}; it starts without an override`;
-  if (overrideHolds(d.freezeOverride, now)) return `the freeze of ${d.id} was overridden already`;
+  if (overrideHolds(d.freezeOverride, now, d.frozenUntil))
+    return `the freeze of ${d.id} was overridden already`;
   return undefined;
 }
 
-/** Does this override let the deployment start now, inside a freeze? Only before the end of the freeze it was given in. */
-export function overrideHolds(o: FreezeOverride | undefined, now: Date): boolean {
-  return o !== undefined && now.getTime() < Date.parse(o.until);
+/**
+ * Does this override let the deployment start now, inside the freeze that ends at `freezeEnd`? Only
+ * before the end of the freeze it was given in, and only for a freeze that ends no later than that: a
+ * longer freeze (extended, or added since) needs its own override.
+ */
+export function overrideHolds(
+  o: FreezeOverride | undefined,
+  now: Date,
+  freezeEnd: Date | string | undefined,
+): boolean {
+  if (o === undefined) return false;
+  const until = Date.parse(o.until);
+  if (!(now.getTime() < until)) return false;
+  if (freezeEnd === undefined) return true;
+  const end = typeof freezeEnd === 'string' ? Date.parse(freezeEnd) : freezeEnd.getTime();
+  return Number.isFinite(end) && end <= until;
 }
 
 /** One line for people: who overrode, and why. */

@@ -267,11 +267,23 @@ export interface InstallationRoutingAuthOptions {
 }
 
 /**
+ * The scope of an organization's token (team membership). auth-app keys both its token cache and its
+ * module-wide map of exchanges in flight by `installationId|repositoryNames|permissions` with empty parts
+ * dropped, so `{permissions: {members: 'read'}}` alone is `<installation>|members` — the key of the token
+ * for a repository named `members`, which then got a token that cannot read its code (or the team check
+ * one narrowed to that repository). Two permissions join with a comma, which no repository name holds,
+ * so the keys of the two kinds cannot meet; `metadata: read` is granted to every App (and in our
+ * manifest), so the token is no wider. A prefixing cache would not do: the in-flight map is keyed by
+ * the same string and is not ours.
+ */
+const ORG_SCOPE = { permissions: { members: 'read', metadata: 'read' } } as const;
+
+/**
  * An Octokit auth strategy for a GitHub App installed on several accounts: every request about a
  * repository (`/repos/{owner}/{repo}/…`) carries an installation token of the installation GitHub
  * says serves that repository, scoped to that repository alone; a request about an organization
  * (`/orgs/{org}/…`: team membership) one of that organization's installation, scoped to
- * `members: read`. The repository is read from the URL actually requested, never from a payload.
+ * `members: read` (and `metadata: read`, see ORG_SCOPE). The repository is read from the URL actually requested, never from a payload.
  * App routes (`/app/…`, the installation look-ups) are signed with the App JWT by @octokit/auth-app.
  */
 export function installationRoutingAuth(options: InstallationRoutingAuthOptions) {
@@ -294,10 +306,7 @@ export function installationRoutingAuth(options: InstallationRoutingAuthOptions)
     );
     if (!target) return app.hook(request as never, route as never, parameters as never);
     const installationId = await options.installations.installationFor(target);
-    const scope =
-      target.kind === 'repository'
-        ? { repositoryNames: [target.repo] }
-        : { permissions: { members: 'read' as const } };
+    const scope = target.kind === 'repository' ? { repositoryNames: [target.repo] } : ORG_SCOPE;
     const token = async (refresh: boolean) =>
       (await app({ type: 'installation', installationId, ...scope, ...(refresh ? { refresh } : {}) })).token;
     endpoint.headers.authorization = `token ${await token(false)}`;

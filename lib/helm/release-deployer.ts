@@ -75,6 +75,11 @@ export interface DeployReleaseResult {
    * upgrade is undone against it (undoFailedUpgrade).
    */
   before?: number | null;
+  /**
+   * The release's latest revision just before the last upgrade attempt (as `before`, read again before
+   * each retry): the revision a failed last attempt wrote is the next one, and only that one is undone.
+   */
+  beforeLastAttempt?: number | null;
 }
 
 export interface RenderReleaseResult {
@@ -167,6 +172,7 @@ export async function deployRelease(
   let phase: 'status' | 'recovery' | 'upgrade' = 'status';
   let recovered: RecoveredRelease | undefined;
   let before: number | null | undefined;
+  let beforeLastAttempt: number | null | undefined;
 
   const attempt = async (attemptNumber: number): Promise<number> => {
     let b = budget();
@@ -186,8 +192,9 @@ export async function deployRelease(
       });
       // what a failed upgrade is undone against: the latest revision before this call's first upgrade
       // (a recovery's rollback wrote the next one; its uninstall left none)
-      if (before === undefined)
-        before = !r ? current : r.toRevision !== undefined && current !== null ? current + 1 : null;
+      const latest = !r ? current : r.toRevision !== undefined && current !== null ? current + 1 : null;
+      if (before === undefined) before = latest;
+      beforeLastAttempt = latest;
       if (r) {
         recovered = r;
         log?.warn('recovered a release left pending by an earlier run', {
@@ -198,6 +205,10 @@ export async function deployRelease(
         if (b.kind === 'defer') throw new AbortError(new DeferRelease(b.reason));
       }
       checkPending = false;
+    } else {
+      // a retry: an earlier attempt may have written a revision, and only the last one's is undone
+      phase = 'status';
+      beforeLastAttempt = (await deps.helm.status(input.release, input.namespace))?.revision ?? null;
     }
     phase = 'upgrade';
     const { revision } = await deps.helm.upgradeInstall({
@@ -246,6 +257,7 @@ export async function deployRelease(
       durationMs: now() - started,
       ...(recovered ? { recovered } : {}),
       ...(before !== undefined ? { before } : {}),
+      ...(beforeLastAttempt !== undefined ? { beforeLastAttempt } : {}),
     };
   } catch (e) {
     const durationMs = now() - started;
@@ -260,6 +272,7 @@ export async function deployRelease(
         ...(after.errorTail ? { errorTail: after.errorTail } : {}),
         ...(recovered ? { recovered } : {}),
         ...(before !== undefined ? { before } : {}),
+        ...(beforeLastAttempt !== undefined ? { beforeLastAttempt } : {}),
       };
     }
     return {
@@ -269,6 +282,7 @@ export async function deployRelease(
       ...failureFields(e, phase),
       ...(recovered ? { recovered } : {}),
       ...(before !== undefined ? { before } : {}),
+      ...(beforeLastAttempt !== undefined ? { beforeLastAttempt } : {}),
     };
   }
 }
@@ -304,6 +318,11 @@ export type UndoResult =
   | { outcome: 'uninstalled' }
   /** helm made no revision (a template or API error before it wrote one): the release is as it was */
   | { outcome: 'unchanged' }
+  /**
+   * the latest revision is not the one this upgrade wrote (another writer of the same release name in the
+   * same namespace — helmgate locks per environment only): nothing is touched
+   */
+  | { outcome: 'left'; reason: string }
   | { outcome: 'failed'; to?: number; reason: string };
 
 /**
@@ -312,7 +331,10 @@ export type UndoResult =
  * that ran before (the latest earlier `deployed`, see rollbackTarget); a first install that failed is
  * uninstalled, so no broken release is left behind (it never served, and the next deployment installs it
  * afresh). `before` is the latest revision before the upgrade (DeployReleaseResult.before): when helm
- * wrote no newer one, nothing is touched. Never throws.
+ * wrote no newer one, nothing is touched. Only the revision the last attempt wrote is undone: the latest
+ * revision must be `beforeLastAttempt + 1` and `failed` or `pending-*`; anything else was written by
+ * someone else (two environments whose deploy.yaml name the same release in the same namespace, each
+ * holding only its own lock) and is left as it is, said in the result. Never throws.
  */
 export async function undoFailedUpgrade(
   deps: Pick<ReleaseDeployerDeps, 'helm'>,
@@ -320,6 +342,8 @@ export async function undoFailedUpgrade(
     release: string;
     namespace: string;
     before: number | null;
+    /** DeployReleaseResult.beforeLastAttempt */
+    beforeLastAttempt: number | null;
     timeoutSeconds: number;
     processTimeoutMs: number;
     signal?: AbortSignal;
@@ -333,8 +357,18 @@ export async function undoFailedUpgrade(
   let to: number | undefined;
   try {
     const history = await deps.helm.history(input.release, input.namespace);
-    const latest = history.reduce((m, h) => Math.max(m, h.revision), 0);
-    if (latest === 0 || (input.before !== null && latest <= input.before)) return { outcome: 'unchanged' };
+    const last = history.reduce<HelmHistoryEntry | undefined>(
+      (m, h) => (m && m.revision >= h.revision ? m : h),
+      undefined,
+    );
+    const latest = last?.revision ?? 0;
+    if (!last || (input.before !== null && latest <= input.before)) return { outcome: 'unchanged' };
+    const wrote = (input.beforeLastAttempt ?? 0) + 1;
+    if (latest !== wrote || !(last.status === 'failed' || PENDING_STATES.includes(last.status)))
+      return {
+        outcome: 'left',
+        reason: `not undone: its latest revision r${latest} (${last.status}) is not the one this upgrade wrote (r${wrote}), so it is someone else's`,
+      };
     if (input.before === null) {
       await deps.helm.uninstall(input.release, input.namespace, opts);
       return { outcome: 'uninstalled' };

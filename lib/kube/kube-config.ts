@@ -124,12 +124,17 @@ function fromKubeconfigYaml(text: string, fail: (what: string) => never): KubeCo
   return kc;
 }
 
+/** Where `writeKubeconfig` puts helm's config in `dir`. */
+export function kubeconfigPath(dir: string): string {
+  return path.join(dir, 'kubeconfig');
+}
+
 /**
  * Writes the config for helm (`--kubeconfig`) as `<dir>/kubeconfig`, readable by this user only, and
  * returns its path. The caller owns `dir` and removes it after the run.
  */
 export async function writeKubeconfig(kc: KubeConfig, dir: string): Promise<string> {
-  const file = path.join(dir, 'kubeconfig');
+  const file = kubeconfigPath(dir);
   await writeFile(file, kc.exportConfig(), { mode: 0o600 });
   // `mode` only applies when the file is created; an existing file keeps its old mode otherwise
   await chmod(file, 0o600);

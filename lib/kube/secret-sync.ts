@@ -69,14 +69,18 @@ export async function syncSecrets(
   const now = deps.now ?? (() => systemClock.now());
   const namespaces = new Map<string, Promise<void>>();
   const results: SecretSyncResult[] = [];
-  for (const spec of secrets) {
-    let ns = namespaces.get(spec.namespace);
+  // a Secret that exists has its namespace: the namespace is looked at only before creating one (an
+  // unchanged Secret then costs one read)
+  const namespaceOf = (name: string) => {
+    let ns = namespaces.get(name);
     if (!ns) {
-      ns = ensureNamespace(core, spec.namespace);
-      namespaces.set(spec.namespace, ns);
+      ns = ensureNamespace(core, name);
+      namespaces.set(name, ns);
     }
-    await ns;
-    const action = await writeSecret(core, spec, deps.digestKey);
+    return ns;
+  };
+  for (const spec of secrets) {
+    const action = await writeSecret(core, spec, deps.digestKey, () => namespaceOf(spec.namespace));
     const result: SecretSyncResult = {
       namespace: spec.namespace,
       name: spec.name,
@@ -116,6 +120,7 @@ async function writeSecret(
   core: CoreV1Api,
   spec: SecretSpec,
   key: string,
+  ensureNamespace: () => Promise<void>,
 ): Promise<SecretSyncResult['action']> {
   const { namespace, name } = spec;
   const values = Object.values(spec.data);
@@ -146,6 +151,7 @@ async function writeSecret(
     }
     try {
       if (!existing) {
+        await ensureNamespace();
         await core.createNamespacedSecret({ namespace, body: desired() });
         return 'created';
       }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Deployment } from '../deploy/lifecycle';
-import { retryDecision } from '../deploy/retry';
+import { newerExistsReason, newerThanFailed, retryDecision } from '../deploy/retry';
 import { HelmgateError } from '../errors';
 import { type ApplyDeps, handle } from './apply';
 
@@ -40,6 +40,12 @@ export interface RetryInput {
    * carry over to the retry; anyone else's retry waits for a fresh approval.
    */
   mayApprove: boolean;
+  /**
+   * The asker's GitHub login (a web login, or a Slack id / CLI principal mapped to one), when known.
+   * When the retry waits for approval it is added to the retry's `involved`: whoever asked for it may
+   * not approve it alone, as the requester of a `helmgate redeploy` may not (four eyes).
+   */
+  login?: string;
 }
 
 export interface RetryResult {
@@ -60,15 +66,43 @@ export async function retryDeployment(deps: RetryDeps, input: RetryInput): Promi
   const earlier = await deps.store.getDeployment(retryId);
   if (earlier) throw new AlreadyRetriedError(failed.id, earlier);
   const now = deps.clock.now();
+  const at = now.toISOString();
+  const refuse = async (reason: string): Promise<never> => {
+    // audited like "not an approver": who asked, how, and why not
+    await deps.store.appendAudit({
+      deploymentId: failed.id,
+      at: deps.clock.now().toISOString(),
+      actor: input.actor,
+      via: input.via,
+      action: 'retry',
+      outcome: 'refused: conflict',
+      detail: reason,
+    });
+    throw new HelmgateError('conflict', reason);
+  };
   const request = failed.approval === 'required' ? await deps.approvalOf(failed.id) : undefined;
-  const decision = retryDecision({ failed, request, nowMs: now.getTime() });
-  if (decision.kind === 'refuse') throw new HelmgateError('conflict', decision.reason);
+  const environment = () =>
+    deps.store.listByEnvironment(failed.repository, failed.environment, { limit: 50 });
+  const decision = retryDecision({
+    failed,
+    request,
+    nowMs: now.getTime(),
+    environment: await environment(),
+  });
+  if (decision.kind === 'refuse') return refuse(decision.reason);
   let { status, reason } = decision;
   if (status === 'queued' && failed.approval === 'required' && !input.mayApprove) {
     status = 'awaiting_approval';
     reason = `retry of ${failed.id}: ${input.actor} may not approve ${failed.environment}, so it waits for approval`;
   }
-  const at = now.toISOString();
+  // the four-eyes rule sees everyone the failed deployment had (authors, committers, merger, a CLI
+  // requester's login) and, for a retry that waits for approval, whoever asked for it
+  const involved = [
+    ...new Set([
+      ...(failed.involved ?? []),
+      ...(status === 'awaiting_approval' && input.login ? [input.login.toLowerCase()] : []),
+    ]),
+  ];
   const retry: Deployment = {
     id: retryId,
     repository: failed.repository,
@@ -79,8 +113,11 @@ export async function retryDeployment(deps: RetryDeps, input: RetryInput): Promi
     approval: failed.approval,
     planDigest: decision.planDigest,
     ...(failed.pusher ? { pusher: failed.pusher } : {}),
+    ...(involved.length ? { involved } : {}),
     ...(failed.commitMessage ? { commitMessage: failed.commitMessage } : {}),
     ...(failed.commitUrl ? { commitUrl: failed.commitUrl } : {}),
+    ...(failed.policy ? { policy: failed.policy } : {}),
+    ...(failed.requestedApprovers ? { requestedApprovers: failed.requestedApprovers } : {}),
     createdAt: at,
     updatedAt: at,
     trigger: 'retry',
@@ -92,6 +129,17 @@ export async function retryDeployment(deps: RetryDeps, input: RetryInput): Promi
     // another press won the race: it is the one retry
     const winner = await deps.store.getDeployment(retryId);
     throw new AlreadyRetriedError(failed.id, winner ?? retry);
+  }
+  // a deployment created while we looked (a push racing the press): the retry gives way to it before
+  // anything else sees it, so it never supersedes a newer commit's deployment
+  const after = await environment();
+  const racing = newerThanFailed(
+    failed,
+    after.filter((o) => o.id !== retry.id),
+  );
+  if (racing) {
+    await handle(deps, { type: 'superseded', target: retry, by: racing }, {});
+    return refuse(newerExistsReason(racing));
   }
   for (const [id, outcome, detail] of [
     [retry.id, 'created', reason],
@@ -110,7 +158,7 @@ export async function retryDeployment(deps: RetryDeps, input: RetryInput): Promi
   await handle(
     deps,
     { type: 'created', deployment: retry, offer: status === 'awaiting_approval' },
-    { environment: await deps.store.listByEnvironment(retry.repository, retry.environment, { limit: 50 }) },
+    { environment: after },
   );
   return { retry: (await deps.store.getDeployment(retry.id)) ?? retry, reason };
 }

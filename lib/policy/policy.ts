@@ -213,9 +213,39 @@ export const Policy = z
             message: 'approval "auto" promotes after another environment: set `after`',
           });
       }
+      for (const problem of sharedNamespaces(rp))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['repositories', repo, 'environments', problem.environments[1], 'namespaces'],
+          message: `environments ${problem.environments.join(' and ')} of ${repo} share namespace ${problem.namespace} on cluster ${problem.cluster}: each environment holds only its own lock, so one environment's pushed deploy.yaml could upgrade, roll back or uninstall the other's releases; give each environment namespaces of its own (or another cluster)`,
+        });
     }
   });
 export type Policy = z.infer<typeof Policy>;
+
+/**
+ * Pairs of a repository's environments that may deploy to the same namespace of the same cluster (same
+ * cluster secret, or same EKS name and region). Helm release names are per namespace and helmgate locks
+ * per environment, so such a pair could act on each other's releases (security review of issue 13).
+ * Two different secrets that reach one cluster cannot be seen here; the docs say so.
+ */
+export function sharedNamespaces(rp: {
+  environments: Record<string, Pick<EnvironmentPolicy, 'cluster' | 'namespaces'>>;
+}): Array<{ environments: [string, string]; namespace: string; cluster: string }> {
+  const seen = new Map<string, string>();
+  const found: Array<{ environments: [string, string]; namespace: string; cluster: string }> = [];
+  for (const [env, e] of Object.entries(rp.environments)) {
+    const cluster = clusterLabel(e.cluster);
+    for (const namespace of new Set(e.namespaces)) {
+      const key = `${cluster}\n${namespace}`;
+      const other = seen.get(key);
+      if (other !== undefined && other !== env)
+        found.push({ environments: [other, env], namespace, cluster });
+      else seen.set(key, env);
+    }
+  }
+  return found;
+}
 
 export class PolicyError extends HelmgateError {
   override name = 'PolicyError';

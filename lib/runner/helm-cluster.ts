@@ -74,6 +74,11 @@ export interface ClusterAccess {
   kube: KubeOps;
   /** extra helm upgrade flags (tests: `--disable-openapi-validation` for the loopback stand-in) */
   upgradeFlags?: string[];
+  /**
+   * What must be on disk before helm first runs (the kubeconfig file `helm` names): done on the first
+   * helm command, so a session that runs none (a no-op redeploy) writes nothing.
+   */
+  prepareHelm?: () => Promise<void>;
 }
 
 /** Where a remote chart archive comes from before helm is asked to download it. */
@@ -163,11 +168,24 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
     async open(plan, ctx): Promise<ClusterSession> {
       const homeDir = path.join(ctx.workDir, 'helm-home');
       const chartsDir = path.join(ctx.workDir, 'charts');
-      await mkdir(homeDir, { recursive: true, mode: 0o700 });
-      await mkdir(chartsDir, { recursive: true, mode: 0o700 });
       const access = opts.access ? await opts.access(plan, ctx) : undefined;
+      // helm's directories (and the kubeconfig it reads) are made before the first helm command, not when
+      // the session opens: a session that runs none — a no-op redeploy — writes nothing to remove again
+      let prepared: Promise<unknown> | undefined;
+      const prepare = () => {
+        prepared ??= Promise.all([
+          mkdir(homeDir, { recursive: true, mode: 0o700 }),
+          mkdir(chartsDir, { recursive: true, mode: 0o700 }),
+          access?.prepareHelm?.(),
+        ]).catch((e: unknown) => {
+          // the next command tries again
+          prepared = undefined;
+          throw e;
+        });
+        return prepared;
+      };
       const helm = createHelmRunner({
-        commandRunner: opts.commandRunner,
+        commandRunner: afterFirst(prepare, opts.commandRunner),
         helmBin: opts.helmBin,
         homeDir,
         redactor: opts.redactor,
@@ -342,17 +360,23 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
           if (out.status === 'failed') {
             // the evidence first, then the undo: rolling back replaces the failing pods, and their logs with them
             const failed = await diagnosed({ ...out, failure: 'helm' });
-            if (!undo || r.before === undefined) return failed;
+            if (!undo || r.before === undefined || r.beforeLastAttempt === undefined) return failed;
             const undone = await undoFailedUpgrade(
               { helm },
               {
                 release: release.name,
                 namespace: release.namespace,
                 before: r.before,
+                beforeLastAttempt: r.beforeLastAttempt,
                 ...budget().rollback,
               },
             );
-            if (undone.outcome === 'failed')
+            if (undone.outcome === 'left')
+              log.warn('failed upgrade not undone: the release has a revision it did not write', {
+                release: release.name,
+                reason: undone.reason,
+              });
+            else if (undone.outcome === 'failed')
               log.error('undoing the failed upgrade failed', {
                 release: release.name,
                 reason: undone.reason,
@@ -413,6 +437,16 @@ export function helmClusterConnector(opts: HelmClusterOptions): ClusterConnector
         },
         async close() {},
       };
+    },
+  };
+}
+
+/** Every helm process waits for `prepare()` (it runs once; later processes reuse it). */
+function afterFirst(prepare: () => Promise<unknown>, runner: CommandRunner): CommandRunner {
+  return {
+    async run(command, args, opts) {
+      await prepare();
+      return runner.run(command, args, opts);
     },
   };
 }
@@ -523,7 +557,7 @@ function chartFetcher(
           }
           try {
             const destination = path.join(dir, String(pulls.size));
-            await mkdir(destination, { recursive: true });
+            await mkdir(destination, { recursive: true, mode: 0o700 });
             pulled = await helm.pullChart({ repoUrl: c.url, name: c.name, version: c.version, destination });
           } catch (e) {
             return {

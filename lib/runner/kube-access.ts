@@ -3,7 +3,7 @@ import type { Clock } from '../clock';
 import type { EnvironmentPlan } from '../deploy/plan';
 import { HelmgateError } from '../errors';
 import { guardFor, type OutboundFor } from '../http/outbound-guard';
-import { kubeConfigFromSecret, writeKubeconfig } from '../kube/kube-config';
+import { kubeConfigFromSecret, kubeconfigPath, writeKubeconfig } from '../kube/kube-config';
 import { kubeOperations } from '../kube/kube-ops';
 import type { Logger } from '../log/logger';
 import type { SecretResolver } from '../secrets/secrets-provider';
@@ -44,8 +44,15 @@ export function clusterAccessFromSecret(opts: AccessOptions): ClusterAccessFacto
     const text = await ctx.secrets.resolve({ secret: plan.cluster.secret });
     const kc = kubeConfigFromSecret(text, { secretName: plan.cluster.secret });
     registerKubeconfig(kc, (v, o) => ctx.secrets.registerDerived(v, o));
-    const path = await writeKubeconfig(kc, ctx.workDir);
-    return access(kc, path, opts, { digestKey: ctx.digestKey, environment: plan.environment });
+    // helm's file is written before helm first runs (a no-op redeploy runs none); the Kubernetes client
+    // uses `kc` in memory
+    const file = kubeconfigPath(ctx.workDir);
+    return {
+      ...access(kc, file, opts, { digestKey: ctx.digestKey, environment: plan.environment }),
+      prepareHelm: async () => {
+        await writeKubeconfig(kc, ctx.workDir);
+      },
+    };
   };
 }
 

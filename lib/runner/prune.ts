@@ -11,6 +11,11 @@ import type { DeploymentStore } from '../store/deployment-store';
 /** The environment's plan snapshot (written by the approval service at each success). */
 export const PLAN_SNAPSHOT_KIND = 'PLANSNAP';
 
+/** The id of an environment's plan snapshot item. */
+export function planSnapshotId(d: Pick<Deployment, 'repository' | 'environment'>): string {
+  return `${d.repository}#${d.environment}`;
+}
+
 interface PruneSession {
   uninstallRelease?(release: PruneCandidate): Promise<void>;
 }
@@ -29,13 +34,19 @@ export async function pruneRemoved(
     redactor: Redactor;
     clock: { now(): Date };
   },
-  ctx: { deployment: Deployment; plan: EnvironmentPlan; session: PruneSession; stateKind: string },
+  ctx: {
+    deployment: Deployment;
+    plan: EnvironmentPlan;
+    session: PruneSession;
+    stateKind: string;
+    /** the environment's plan snapshot as the caller just read it (saves the read); absent: read here */
+    snapshot?: { item: { snapshotJson?: string } | undefined };
+  },
 ): Promise<ReleaseResult[]> {
   const { deployment: d, plan } = ctx;
-  const snap = await deps.store.getItem<{ snapshotJson?: string }>(
-    PLAN_SNAPSHOT_KIND,
-    `${d.repository}#${d.environment}`,
-  );
+  const snap = ctx.snapshot
+    ? ctx.snapshot.item
+    : await deps.store.getItem<{ snapshotJson?: string }>(PLAN_SNAPSHOT_KIND, planSnapshotId(d));
   const previous = snap?.snapshotJson ? (JSON.parse(snap.snapshotJson) as PlanSnapshot).releases : undefined;
   if (!previous?.some((r) => !plan.releases.some((p) => p.name === r.name))) return [];
   const request = plan.approval === 'required' ? await deps.store.getApprovalRequest(d.id) : undefined;

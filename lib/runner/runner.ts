@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../clock';
-import { parseDeployConfig } from '../deploy/deploy-config';
+import { type DeployConfig, parseDeployConfig } from '../deploy/deploy-config';
 import type { ReleaseDiagnosis } from '../deploy/diagnosis';
 import type { ObjectDrift } from '../deploy/drift';
 import { frozenAt } from '../deploy/freeze';
@@ -14,13 +14,14 @@ import {
   type EnvironmentPlan,
   type PlannedRelease,
   planEnvironment,
+  type SourceReader,
 } from '../deploy/plan';
 import type { ReleaseTests } from '../deploy/release-tests';
 import { type NodeOutcome, runDag } from '../deploy/scheduler';
 import { type RecordedRelease, skipDecision } from '../deploy/skip-unchanged';
 import type { DeployJob, Dispatcher } from '../dispatch/dispatcher';
 import { describeError, HelmgateError } from '../errors';
-import type { RepoSource } from '../github/repo-source';
+import type { FetchedTree, RepoSource } from '../github/repo-source';
 import type { UndoResult } from '../helm/release-deployer';
 import { type ReleaseStates, releaseKey } from '../helm/release-states';
 import { type Applied, handle, movedOrCurrent } from '../lifecycle/apply';
@@ -35,7 +36,7 @@ import type { DeploymentStore } from '../store/deployment-store';
 import { DEFAULT_STEP_DEADLINES, type StepDeadlines, withDeadline } from './deadline';
 import { previewManifests, type SessionOpenContext } from './manifest-preview';
 import { runPreviewJob } from './preview-job';
-import { pruneRemoved } from './prune';
+import { PLAN_SNAPSHOT_KIND, planSnapshotId, pruneRemoved } from './prune';
 import { describeRollback, type RollbackStep, rollbackEnvironment } from './rollback';
 import { directorySourceReader } from './source-reader';
 import { openWorkDir } from './work-dir';
@@ -107,7 +108,16 @@ export interface ClusterConnector {
 /** The approval side the runner calls (ApprovalService implements it). */
 export interface FinishedHook {
   /** a deployment reached a terminal state: promotion gate (auto-promote, offer approvals, fail waiters) */
-  onDeploymentFinished(d: Deployment, ctx: { plan?: EnvironmentPlan; sourceDir?: string }): Promise<void>;
+  onDeploymentFinished(
+    d: Deployment,
+    ctx: {
+      plan?: EnvironmentPlan;
+      /** the commit's tree, for planning a waiting environment (read from memory when it is held there) */
+      source?: SourceReader;
+      /** the tree on disk, when this run wrote it */
+      sourceDir?: string;
+    },
+  ): Promise<void>;
   /** open the approval request of a deployment in `awaiting_approval` for this plan */
   offer(deploymentId: string, input: { plan: EnvironmentPlan; manifests?: ManifestDiff }): Promise<unknown>;
   /** a `preview` job's rendered diff onto the open approval request (false: decided or re-bound meanwhile) */
@@ -196,29 +206,29 @@ async function knownStates(
   deployment: Deployment,
   plan: EnvironmentPlan,
   session: ClusterSession,
-): Promise<{ recorded: Map<string, RecordedRelease>; live: ReleaseStates }> {
-  const [recorded, live] = await Promise.all([
-    Promise.all(
-      plan.releases.map(
-        async (r) =>
-          [
-            r.name,
-            await deps.store.getItem<RecordedRelease & Record<string, unknown>>(
-              RELEASE_STATE,
-              releaseStateId(deployment, r.name),
-            ),
-          ] as const,
-      ),
-    ),
+): Promise<{
+  recorded: Map<string, RecordedRelease>;
+  live: ReleaseStates;
+  planSnapshot: { item: { snapshotJson?: string } | undefined };
+}> {
+  const [items, live] = await Promise.all([
+    // one round trip for every release's record, not one per release, and the environment's plan
+    // snapshot (pruning reads it when nothing ran)
+    deps.store.getItems<Record<string, unknown>>([
+      ...plan.releases.map((r) => ({ kind: RELEASE_STATE, id: releaseStateId(deployment, r.name) })),
+      { kind: PLAN_SNAPSHOT_KIND, id: planSnapshotId(deployment) },
+    ]),
     session.releaseStates(plan.releases),
   ]);
   return {
+    planSnapshot: { item: items[plan.releases.length] as { snapshotJson?: string } | undefined },
     recorded: new Map(
-      recorded.flatMap(([name, item]) =>
-        item
+      plan.releases.flatMap((r, i) => {
+        const item = items[i] as (RecordedRelease & Record<string, unknown>) | undefined;
+        return item
           ? [
               [
-                name,
+                r.name,
                 {
                   digest: item.digest,
                   revision: item.revision,
@@ -226,8 +236,8 @@ async function knownStates(
                 },
               ] as const,
             ]
-          : [],
-      ),
+          : [];
+      }),
     ),
     live,
   };
@@ -288,7 +298,7 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
   const frozen =
     envPolicy && !job.continuation ? frozenAt(envPolicy.freezeWindows, deps.clock.now()) : undefined;
   // ... unless the environment's approvers overrode the freeze it waits in (lib/deploy/freeze-override)
-  if (frozen && overrideHolds(existing.freezeOverride, deps.clock.now()))
+  if (frozen && overrideHolds(existing.freezeOverride, deps.clock.now(), frozen.until))
     log.info('freeze overridden; deployment starts inside it', { until: frozen.until.toISOString() });
   else if (frozen) {
     const until = frozen.until.toISOString();
@@ -311,31 +321,67 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
     };
   }
 
-  // the commit is fetched and planned while the environment's bookkeeping below goes on (neither needs the
-  // other); a failure surfaces where the plan is awaited, and fails the run there
-  const workDir = await mkdtemp(path.join(deps.workRoot, 'run-'));
-  const sourceDir = path.join(workDir, 'src');
-  const planning = (async () => {
-    await mkdir(sourceDir, { mode: 0o700 });
-    await withDeadline('fetching the commit', stepMs(deps, 'source'), (signal) =>
-      deps.source.extractTree(existing.repository, existing.sha, sourceDir, signal),
-    );
-    return withDeadline('planning', stepMs(deps, 'plan'), () =>
-      planAt(sourceDir, deps.deployConfigPath, existing, deps),
-    );
-  })();
+  // the run's own private directory (runDeployment made it, and removes it with everything in it)
+  const workDir = deps.workRoot;
+  // the commit is fetched and planned, its secrets pre-flighted and the cluster session opened while the
+  // environment's bookkeeping below goes on (none of these writes anything); a failure surfaces where it
+  // is awaited, and fails the run there. The tree is written to disk only for helm: at once when the
+  // deployment is forced, else once a release is found changed
+  const tree = commitTree(deps, existing, workDir);
+  const sourceDir = tree.dir;
+  if (deps.force ?? existing.force) tree.written().catch(() => undefined);
+  const planning = (async () =>
+    withDeadline('planning', stepMs(deps, 'plan'), async () =>
+      planFrom(await tree.reader(), deps.deployConfigPath, existing, deps),
+    ))();
   planning.catch(() => undefined);
+  // the deployment's secrets through its environment's role; the digest key is the runner's own
+  const secrets = deps.secrets(existing);
+  const own = deps.ownSecrets?.() ?? secrets;
+  const connecting = (async () => {
+    const plan = await planning;
+    // an approval binds the plan: no secret is read for another one
+    if (existing.planDigest && existing.planDigest !== plan.digest)
+      throw new HelmgateError('conflict', 'the plan differs from the one that was approved; approval void');
+    const keyRef = { secret: deps.digestKeySecret ?? DIGEST_KEY_SECRET };
+    const refs = [
+      ...(deps.cluster.readsClusterSecret && 'secret' in plan.cluster
+        ? [{ secret: plan.cluster.secret }]
+        : []),
+      ...plan.secretRefs,
+    ];
+    await withDeadline('the secrets pre-flight', stepMs(deps, 'secrets'), async () => {
+      // both at once; the deployment's secrets are reported first when both fail
+      const [mine, runner] = await Promise.allSettled([secrets.preflight(refs), own.preflight([keyRef])]);
+      if (mine.status === 'rejected') throw mine.reason;
+      if (runner.status === 'rejected') throw runner.reason;
+    });
+    const digestKey = await own.resolve(keyRef);
+    const session = await withDeadline('connecting to the cluster', stepMs(deps, 'cluster'), () =>
+      deps.cluster.open(plan, {
+        workDir,
+        secrets,
+        deploymentId: existing.id,
+        digestKey,
+        repository: existing.repository,
+      }),
+    );
+    return { digestKey, session };
+  })();
+  connecting.catch(() => undefined);
 
-  // we hold the lock, so no other run of the environment is alive: a `running` one there is dead
-  const environment = await deps.store.listByEnvironment(existing.repository, existing.environment, {
-    limit: 50,
-  });
-  for (const dead of deadRuns(environment, existing.id))
-    await handle(deps, { type: 'dead-run', target: dead, takenOverBy: existing.id });
-
-  const [started] = await handle(deps, { type: 'run-started', target: existing });
+  // we hold the lock, so no other run of the environment is alive: a `running` one there is dead. They
+  // are marked while this one starts (neither write needs the other)
+  const takeOver = (async () => {
+    const environment = await deps.store.listByEnvironment(existing.repository, existing.environment, {
+      limit: 50,
+    });
+    for (const dead of deadRuns(environment, existing.id))
+      await handle(deps, { type: 'dead-run', target: dead, takenOverBy: existing.id });
+  })();
+  const [[started]] = await Promise.all([handle(deps, { type: 'run-started', target: existing }), takeOver]);
   if (started?.kind !== 'moved') {
-    await planning.catch(() => undefined);
+    await (await connecting.catch(() => undefined))?.session.close();
     await Promise.all([
       deps.store.releaseLock(lock, deps.invocationId),
       rm(workDir, { recursive: true, force: true }),
@@ -361,67 +407,29 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
   let plan: EnvironmentPlan | undefined;
   let result: Extract<RunResult, { deployment: Deployment }>;
   try {
-    const d = deployment;
     plan = await planning;
-    if (deployment.planDigest && deployment.planDigest !== plan.digest)
-      throw new HelmgateError('conflict', 'the plan differs from the one that was approved; approval void');
-
-    // the deployment's secrets through its environment's role; the digest key is the runner's own
-    const secrets = deps.secrets(deployment);
-    const own = deps.ownSecrets?.() ?? secrets;
-    const keyRef = { secret: deps.digestKeySecret ?? DIGEST_KEY_SECRET };
-    const refs = [
-      ...(deps.cluster.readsClusterSecret && 'secret' in plan.cluster
-        ? [{ secret: plan.cluster.secret }]
-        : []),
-      ...plan.secretRefs,
-    ];
-    await withDeadline('the secrets pre-flight', stepMs(deps, 'secrets'), async () => {
-      await secrets.preflight(refs);
-      await own.preflight([keyRef]);
-    });
-    const digestKey = await own.resolve(keyRef);
-    const recorded = deps.store.update(
-      deployment.id,
-      {
-        planDigest: plan.digest,
-        releases: plan.releases.map((r) => ({
-          name: r.name,
-          namespace: r.namespace,
-          status: 'pending',
-          attempts: 0,
-          chart: chartReference(r.chart),
-        })),
-      },
-      deps.clock.now(),
-    );
-
-    // the cluster session opens while the plan is recorded (neither needs the other)
-    const opened = plan;
-    const opening = withDeadline('connecting to the cluster', stepMs(deps, 'cluster'), () =>
-      deps.cluster.open(opened, {
-        workDir,
-        secrets,
-        deploymentId: d.id,
-        digestKey,
-        repository: d.repository,
-      }),
-    );
-    const [updated, connected] = await Promise.allSettled([recorded, opening]);
-    if (updated.status === 'rejected') {
-      if (connected.status === 'fulfilled') await connected.value.close();
-      throw updated.reason;
-    }
-    deployment = updated.value;
-    if (connected.status === 'rejected') throw connected.reason;
-    const session = connected.value;
+    const { digestKey, session } = await connecting;
     try {
+      deployment = await deps.store.update(
+        deployment.id,
+        {
+          planDigest: plan.digest,
+          releases: plan.releases.map((r) => ({
+            name: r.name,
+            namespace: r.namespace,
+            status: 'pending',
+            attempts: 0,
+            chart: chartReference(r.chart),
+          })),
+        },
+        deps.clock.now(),
+      );
       result = await runReleases(deps, {
         deployment,
         plan,
         session,
         secrets,
-        sourceDir,
+        sourceDir: tree.written,
         job,
         digestKey,
         isLockLost: () => lostLock,
@@ -443,11 +451,17 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
     // dispatched only now that the lock is free, or the continuation would find it taken
     await deps.dispatcher.dispatch({ deploymentId: result.deployment.id, continuation: result.continuation });
   } else if (result.kind === 'finished') {
-    if (deps.finished)
+    if (deps.finished) {
+      const source = plan ? await tree.reader().catch(() => undefined) : undefined;
       await deps.finished
         // the next environment's rendered diff is made by its own preview job, with its own credentials
-        .onDeploymentFinished(result.deployment, { ...(plan ? { plan } : {}), sourceDir })
+        .onDeploymentFinished(result.deployment, {
+          ...(plan ? { plan } : {}),
+          ...(source ? { source } : {}),
+          ...(tree.isWritten() ? { sourceDir } : {}),
+        })
         .catch((e) => log.error('promotion gate failed', { err: e }));
+    }
     // the environment is free: its newest queued deployment runs next, older queued ones give way
     await handle(
       deps,
@@ -463,8 +477,77 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
       },
     );
   }
-  await rm(workDir, { recursive: true, force: true });
   return result;
+}
+
+/**
+ * The commit's tree for one run: fetched once; read for planning from memory when the source holds it
+ * there (RepoSource.fetchTree), else from `dir` after extraction; written to `dir` (inside the run's work
+ * directory) only when `written()` is called — when a release runs, or a manifest preview renders.
+ */
+function commitTree(deps: RunnerDeps, d: Pick<Deployment, 'repository' | 'sha'>, workDir: string) {
+  const dir = path.join(workDir, 'src');
+  const source = deps.source;
+  let fetched: Promise<FetchedTree> | undefined;
+  let written: Promise<string> | undefined;
+  let done = false;
+  let reader: Promise<SourceReader> | undefined;
+  const fetch = () => {
+    fetched ??= withDeadline('fetching the commit', stepMs(deps, 'source'), async (signal) => {
+      if (source.fetchTree) return source.fetchTree(d.repository, d.sha, { scratchDir: workDir, signal });
+      await mkdir(dir, { mode: 0o700 });
+      await source.extractTree(d.repository, d.sha, dir, signal);
+      return { writeTo: async () => undefined };
+    });
+    return fetched;
+  };
+  const write = (): Promise<string> => {
+    written ??= (async () => {
+      const t = await fetch();
+      await withDeadline("writing the commit's tree", stepMs(deps, 'source'), (signal) =>
+        t.writeTo(dir, signal),
+      );
+      done = true;
+      return dir;
+    })();
+    return written;
+  };
+  return {
+    dir,
+    written: write,
+    isWritten: () => done,
+    reader(): Promise<SourceReader> {
+      reader ??= (async () => {
+        const t = await fetch();
+        if (t.reader) return t.reader;
+        return directorySourceReader(await write());
+      })();
+      return reader;
+    },
+  };
+}
+
+/**
+ * Deploy configs parsed recently in this process, by their exact text: parsing is a pure function of
+ * the text (and its path, for messages), so the same text — the same commit again, or another commit
+ * that left deploy.yaml alone — is not parsed again. Each caller gets its own copy.
+ */
+const parsedConfigs = new Map<string, DeployConfig>();
+
+function parseOnce(text: string, deployConfigPath: string): DeployConfig {
+  const key = `${deployConfigPath}\0${text}`;
+  const hit = parsedConfigs.get(key);
+  if (hit) {
+    // most recently used last
+    parsedConfigs.delete(key);
+    parsedConfigs.set(key, hit);
+    return structuredClone(hit);
+  }
+  const config = parseDeployConfig(text, deployConfigPath);
+  if (text.length > 1024 * 1024) return config;
+  parsedConfigs.set(key, config);
+  if (parsedConfigs.size > 8) parsedConfigs.delete(parsedConfigs.keys().next().value as string);
+  return structuredClone(config);
 }
 
 /**
@@ -473,17 +556,26 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
  * is fetched or read) and plans it, pinning remote charts with `charts`. The plan says which policy
  * applied.
  */
-export async function planAt(
+export function planAt(
   sourceDir: string,
   deployConfigPath: string,
   d: Pick<Deployment, 'repository' | 'environment' | 'sha'>,
   opts: { policy: Policy; charts?: ChartDigestResolver | undefined },
 ): Promise<EnvironmentPlan> {
-  const reader = directorySourceReader(sourceDir);
+  return planFrom(directorySourceReader(sourceDir), deployConfigPath, d, opts);
+}
+
+/** `planAt` over any reader of the commit's tree (the in-memory one of RepoSource.fetchTree). */
+export async function planFrom(
+  reader: SourceReader,
+  deployConfigPath: string,
+  d: Pick<Deployment, 'repository' | 'environment' | 'sha'>,
+  opts: { policy: Policy; charts?: ChartDigestResolver | undefined },
+): Promise<EnvironmentPlan> {
   const text = await reader.readFile(deployConfigPath);
   if (text === undefined)
     throw new HelmgateError('invalid_deploy_config', `${deployConfigPath} does not exist at ${d.sha}`);
-  const config = parseDeployConfig(text, deployConfigPath);
+  const config = parseOnce(text, deployConfigPath);
   if (!config.environments[d.environment])
     throw new HelmgateError(
       'invalid_deploy_config',
@@ -550,7 +642,8 @@ async function runReleases(
     plan: EnvironmentPlan;
     session: ClusterSession;
     secrets: SecretResolver;
-    sourceDir: string;
+    /** the commit's tree on disk, written on the first call (a no-op run never writes it) */
+    sourceDir: () => Promise<string>;
     job: DeployJob;
     digestKey: string;
     isLockLost: () => boolean;
@@ -622,6 +715,9 @@ async function runReleases(
       }),
     ),
   );
+  // the tree goes to disk (for helm) only now that a release is known to run
+  if (session.mode !== 'deploy' || [...prepared.values()].some((p) => !p.skip.skip))
+    ctx.sourceDir().catch(() => undefined);
   // unchanged releases are settled before anything runs: one write (with the first result, or the
   // finish) instead of one per release
   for (const [name, p] of prepared) {
@@ -664,7 +760,19 @@ async function runReleases(
       }
       const stateId = releaseStateId(deployment, release.name);
       record({ ...(results.get(name) as ReleaseResult), status: 'running' });
-      const out = await session.runRelease(release, { sourceDir: ctx.sourceDir, secretValues, deadline });
+      let sourceDir: string;
+      try {
+        sourceDir = await ctx.sourceDir();
+      } catch (e) {
+        const why = e instanceof HelmgateError ? e.message : describeError(e);
+        record({
+          ...(results.get(name) as ReleaseResult),
+          status: 'failed',
+          reason: deps.redactor.redact(`the commit's tree could not be written for helm: ${why}`),
+        });
+        return 'failed';
+      }
+      const out = await session.runRelease(release, { sourceDir, secretValues, deadline });
       const base: ReleaseResult = {
         name,
         namespace: release.namespace,
@@ -748,7 +856,14 @@ async function runReleases(
   // and the approval allow (lib/deploy/prune.ts)
   const pruned =
     session.mode === 'deploy'
-      ? await pruneRemoved(deps, { deployment, plan, session, stateKind: RELEASE_STATE })
+      ? await pruneRemoved(deps, {
+          deployment,
+          plan,
+          session,
+          stateKind: RELEASE_STATE,
+          // nothing ran (a no-op): the snapshot read with the release states a moment ago is current
+          ...(known && outcomes.every(([, o]) => o === 'skipped') ? { snapshot: known.planSnapshot } : {}),
+        })
       : [];
   const pruneFailed = pruned.filter((r) => r.status === 'failed');
   if (pruneFailed.length > 0)
@@ -786,6 +901,7 @@ async function runReleases(
 function undoStep(release: string, undone: NonNullable<ReleaseOutcome['undone']>): RollbackStep {
   if (undone.outcome === 'rolled-back') return { release, to: undone.to, outcome: 'rolled-back' };
   if (undone.outcome === 'uninstalled') return { release, outcome: 'uninstalled' };
+  if (undone.outcome === 'left') return { release, outcome: 'left', reason: undone.reason };
   return {
     release,
     ...(undone.to !== undefined ? { to: undone.to } : {}),

@@ -350,16 +350,18 @@ export async function createGithubAppViaManifest(
   const port = (server.address() as AddressInfo).port;
   redirectUrl = `http://127.0.0.1:${port}/callback`;
   const timeoutMs = opts.timeoutMs ?? 15 * 60_000;
-  const timer = setTimeout(
-    () =>
-      settle?.reject(
-        new GithubAppSetupError(
-          'deadline_exceeded',
-          `no GitHub App came back within ${Math.round(timeoutMs / 1000)} s: run the setup again`,
-        ),
+  const timer = setTimeout(() => {
+    // a valid callback came back in time and its conversion runs: GitHub may have made the App already,
+    // so the flow waits for the conversion and the secret write (each bounded by its client's timeout)
+    // rather than report a failure and lose the credentials
+    if (busy || finished) return;
+    settle?.reject(
+      new GithubAppSetupError(
+        'deadline_exceeded',
+        `no GitHub App came back within ${Math.round(timeoutMs / 1000)} s: run the setup again`,
       ),
-    timeoutMs,
-  );
+    );
+  }, timeoutMs);
   try {
     const startUrl = `http://127.0.0.1:${port}${pagePath}`;
     deps.print(

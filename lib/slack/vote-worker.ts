@@ -175,6 +175,7 @@ async function retryFromSlack(
       actor: auth.identity.label,
       via: 'slack',
       mayApprove: true,
+      login: auth.identity.login,
     });
     log.info('slack retry', { deploymentId: d.id, retry: retry.id, status: retry.status });
     const page = r.publicUrl

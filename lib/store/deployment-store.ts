@@ -156,4 +156,11 @@ export interface DeploymentStore {
     opts?: { ifNotExists?: boolean; unlessEqual?: { field: string; value: string }; ttl?: Date },
   ): Promise<boolean>;
   getItem<T extends Record<string, unknown>>(kind: string, id: string): Promise<T | undefined>;
+  /**
+   * Several keyed items in one round trip (consistent reads, as `getItem`): one entry per key, in the
+   * keys' order, undefined where there is no item.
+   */
+  getItems<T extends Record<string, unknown>>(
+    keys: ReadonlyArray<{ kind: string; id: string }>,
+  ): Promise<Array<T | undefined>>;
 }

@@ -10,6 +10,7 @@ import {
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
@@ -496,6 +497,36 @@ export class DynamoDbDeploymentStore implements DeploymentStore {
       new GetCommand({ TableName: this.table, Key: { PK: `${kind}#${id}`, SK: META }, ConsistentRead: true }),
     );
     return strip<T>(out.Item);
+  }
+
+  /**
+   * BatchGetItem, 100 keys a request (DynamoDB's limit). Keys DynamoDB leaves unprocessed (throttling,
+   * the 16 MB response limit) are read one at a time with GetItem, which has the SDK's retries.
+   */
+  async getItems<T extends Record<string, unknown>>(
+    keys: ReadonlyArray<{ kind: string; id: string }>,
+  ): Promise<Array<T | undefined>> {
+    const byPk = new Map(keys.map((k) => [`${k.kind}#${k.id}`, k]));
+    const found = new Map<string, T | undefined>();
+    const pks = [...byPk.keys()];
+    for (let i = 0; i < pks.length; i += 100) {
+      const out = await this.doc.send(
+        new BatchGetCommand({
+          RequestItems: {
+            [this.table]: {
+              Keys: pks.slice(i, i + 100).map((PK) => ({ PK, SK: META })),
+              ConsistentRead: true,
+            },
+          },
+        }),
+      );
+      for (const item of out.Responses?.[this.table] ?? []) found.set(String(item.PK), strip<T>(item));
+      for (const k of out.UnprocessedKeys?.[this.table]?.Keys ?? []) {
+        const key = byPk.get(String(k.PK));
+        if (key) found.set(String(k.PK), await this.getItem<T>(key.kind, key.id));
+      }
+    }
+    return keys.map((k) => found.get(`${k.kind}#${k.id}`));
   }
 
   createApprovalRequest(req: ApprovalRequest): Promise<boolean> {

@@ -6,6 +6,7 @@ import type { Deployment, DeploymentStatus } from '../deploy/deployment';
 import { DRIFT_KIND, driftItemId, type EnvironmentDrift } from '../deploy/drift';
 import { overrideHolds } from '../deploy/freeze-override';
 import type { FreezeOverrideVote } from '../deploy/lifecycle';
+import { newerExistsReason, newerThanFailed } from '../deploy/retry';
 import { HelmgateError } from '../errors';
 import { overrideRequired } from '../lifecycle/freeze-override';
 import { retryIdOf } from '../lifecycle/retry';
@@ -301,8 +302,10 @@ export interface DeploymentDetail {
   drift?: EnvironmentDrift;
   /** may the viewer act on this deployment (retry, override): an approver of its environment */
   right?: VoteRight;
-  /** a failed deployment that ran: it may be retried (once) */
+  /** a failed deployment that ran, with nothing newer of its environment: it may be retried (once) */
   retryable?: boolean;
+  /** a failed deployment that ran, but a newer one of its environment rules a retry out (lib/deploy/retry) */
+  retryRefusal?: string;
   /** the one retry of this failed deployment, when it was retried */
   retry?: Deployment;
   /** waiting in a freeze (and not overridden yet): the override votes so far */
@@ -350,14 +353,17 @@ export async function deploymentDetail(
     viewer.canVote === false
       ? { ok: false, reason: 'an API token reads only; log in with GitHub to act' }
       : voteRight(viewer, d.environment, approvers);
-  const retryable = d.status === 'failed' && d.startedAt !== undefined && d.planDigest !== undefined;
-  const retry = retryable ? await deps.store.getDeployment(retryIdOf(d)) : undefined;
+  const ran = d.status === 'failed' && d.startedAt !== undefined && d.planDigest !== undefined;
+  const retry = ran ? await deps.store.getDeployment(retryIdOf(d)) : undefined;
+  // the newest of the environment come first, so a limited list holds every newer one that matters
+  const newer = ran ? newerThanFailed(d, envList) : undefined;
+  const retryable = ran && !newer;
   let freeze: FreezeState | undefined;
   if (
     d.status === 'queued' &&
     d.frozenUntil &&
     Date.parse(d.frozenUntil) > now.getTime() &&
-    !overrideHolds(d.freezeOverride, now)
+    !overrideHolds(d.freezeOverride, now, d.frozenUntil)
   ) {
     const votes = await deps.store.getFreezeOverrideVotes(d.id, d.frozenUntil);
     const cfg = Object.hasOwn(approvers, d.environment) ? approvers[d.environment] : undefined;
@@ -382,6 +388,7 @@ export async function deploymentDetail(
     ...(waiting ? { waiting } : {}),
     right,
     retryable,
+    ...(newer ? { retryRefusal: newerExistsReason(newer) } : {}),
     ...(retry ? { retry } : {}),
     ...(freeze ? { freeze } : {}),
   };

@@ -164,6 +164,8 @@ function retrySection(detail: DeploymentDetail, ctx: PageContext): string {
   if (d.status !== 'failed') return '';
   if (detail.retry)
     return `<section id="retry" aria-labelledby="retry-h"><h2 id="retry-h">Retry</h2><p id="retried">Retried as <a href="${escapeHtml(deploymentHref(detail.retry))}">${escapeHtml(detail.retry.id)}</a> ${statusBadge(detail.retry.status)}</p></section>`;
+  if (detail.retryRefusal)
+    return `<section id="retry" aria-labelledby="retry-h"><h2 id="retry-h">Retry</h2><p class="muted" id="retry-refused">Not retried from here: ${escapeHtml(detail.retryRefusal)}.</p></section>`;
   if (!detail.retryable) return '';
   const request = detail.request;
   const decision = retryDecision({
@@ -177,6 +179,8 @@ function retrySection(detail: DeploymentDetail, ctx: PageContext): string {
         }
       : undefined,
     nowMs: ctx.now.getTime(),
+    // the newer deployments were looked at already (detail.retryRefusal)
+    environment: [],
   });
   const what = `Runs commit <code>${escapeHtml(d.sha.slice(0, 12))}</code> with the same plan${d.planDigest ? ` <code>${escapeHtml(d.planDigest.slice(0, 12))}</code>` : ''} again, as a new deployment.`;
   const approval =

@@ -290,6 +290,11 @@ export class MemoryDeploymentStore implements DeploymentStore {
     const v = this.items.get(`${kind}#${id}`);
     return v ? (structuredClone(v) as T) : undefined;
   }
+  async getItems<T extends Record<string, unknown>>(
+    keys: ReadonlyArray<{ kind: string; id: string }>,
+  ): Promise<Array<T | undefined>> {
+    return Promise.all(keys.map((k) => this.getItem<T>(k.kind, k.id)));
+  }
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

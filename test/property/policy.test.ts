@@ -147,6 +147,18 @@ const caseArb = fc
     production: envPolicyArb,
     env: fc.constantFrom('staging', 'production', 'qa'),
   })
+  // a valid policy gives two environments on one cluster no namespace in common (sharedNamespaces)
+  .map((c) =>
+    c.staging.cluster === c.production.cluster
+      ? {
+          ...c,
+          production: {
+            ...c.production,
+            namespaces: c.production.namespaces.filter((n) => !c.staging.namespaces.includes(n)),
+          },
+        }
+      : c,
+  )
   .chain((c) => {
     const p = c.env === 'production' ? c.production : c.staging;
     return envConfigArb(p, policyAfterOf(p, c.env === 'qa' ? 'staging' : c.env)).map((config) => ({

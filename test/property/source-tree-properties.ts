@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { Header } from 'tar';
 import { HelmgateError } from '../../lib/errors';
 import { extractSafely, verifyTree } from '../../lib/github/source-tree';
+import { parseTreeSnapshot, snapshotReader, writeSnapshot } from '../../lib/github/tree-snapshot';
 import { directorySourceReader } from '../../lib/runner/source-reader';
 import { checkProperty, type PropertyOptions, type PropertyReport, tally } from './harness';
 
@@ -14,7 +15,8 @@ import { checkProperty, type PropertyOptions, type PropertyReport, tally } from 
  * with `extractSafely` and then read through the runner's source reader. Never an escape: nothing is
  * written outside the tree, nothing outside it (a sentinel file beside the tree, the host's
  * /etc/hostname) is ever read back, a tree that is accepted is closed, and every refusal is our own
- * error, promptly.
+ * error, promptly. A tree the runner holds in memory instead (tree-snapshot.ts, issue 13) is one the
+ * extractor accepts, reads the same, and is written to disk exactly as the extractor writes it.
  */
 
 const BASE = path.resolve(__dirname, '../../.tmp/property-trees');
@@ -166,6 +168,43 @@ async function checkTree(input: { stripTopDir: boolean; entries: TarEntry[] }, c
     const outsideNow = readdirSync(outside);
     if (outsideNow.length !== 1 || readFileSync(path.join(outside, 'secret.txt'), 'utf8') !== SENTINEL)
       v.push(`changed the directory beside the tree: ${outsideNow.join(', ')}`);
+    // a tree held in memory: extraction accepts it, and it is the same tree through both doors
+    const snapshot = parseTreeSnapshot(archive, { stripTopDir: input.stripTopDir, maxBytes: 1e6 });
+    if (snapshot) {
+      count('held in memory');
+      if (outcome !== 'extracted') v.push('held in memory a tree that extraction refuses');
+      else {
+        const written = path.join(parent, 'written');
+        await writeSnapshot(snapshot, written);
+        const shape = (dir: string) =>
+          walk(dir)
+            .sort()
+            .map((rel) => {
+              const st = lstatSync(path.join(dir, rel));
+              const body = st.isFile() ? readFileSync(path.join(dir, rel)).toString('base64') : '';
+              return `${rel} ${(st.mode & 0o170777).toString(8)} ${body}`;
+            });
+        if (JSON.stringify(shape(written)) !== JSON.stringify(shape(dest)))
+          v.push('a tree held in memory is written differently from its extraction');
+        rmSync(written, { recursive: true, force: true });
+        const fromDisk = directorySourceReader(dest);
+        const fromMemory = snapshotReader(snapshot);
+        const answer = (p: Promise<unknown>) =>
+          p.then(
+            (x) => JSON.stringify(x),
+            (e: unknown) => `error ${e instanceof HelmgateError ? e.code : String(e)}`,
+          );
+        for (const rel of new Set(['.', ...walk(dest), ...input.entries.map((e) => e.path)]))
+          for (const op of ['readFile', 'exists', 'listFiles'] as const) {
+            // listing a file is nothing the planner asks (it lists chart directories): the directory
+            // reader fails with the system's ENOTDIR there, the snapshot lists nothing
+            if (op === 'listFiles' && lstatSync(path.join(dest, rel), { throwIfNoEntry: false })?.isFile())
+              continue;
+            const [a, b] = await Promise.all([answer(fromDisk[op](rel)), answer(fromMemory[op](rel))]);
+            if (a !== b) v.push(`${op}(${JSON.stringify(rel)}): ${a} from disk, ${b} from memory`);
+          }
+      }
+    }
     if (outcome !== 'extracted') return v;
 
     // an accepted tree is closed, and no read through the runner's reader returns what is outside it

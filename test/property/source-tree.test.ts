@@ -17,5 +17,7 @@ describe('hostile source trees (fast-check, issue 12)', () => {
     // the generated cases reached both sides: accepted trees and refused ones
     expect(report?.outcomes?.extracted).toBeGreaterThan(0);
     expect(report?.outcomes?.unsafe_source).toBeGreaterThan(0);
+    // and trees the runner holds in memory (issue 13), each compared with its extraction
+    expect(report?.outcomes?.['held in memory']).toBeGreaterThan(0);
   });
 });

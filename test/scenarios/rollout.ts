@@ -1,4 +1,5 @@
 import type { Deployment } from '../../lib/deploy/deployment';
+import type { RunnerDeps } from '../../lib/runner/runner';
 import type { HelmCall } from '../integration/runner/harness';
 import { helmBusyMs, helmMs, type RunnerWorld, startRunnerWorld } from './runner-env';
 
@@ -75,21 +76,68 @@ export interface RolloutResult {
   forced: TimedRun;
   /** forced wall / no-op wall */
   skipSpeedup: number;
+  /**
+   * no-op redeploys of a NEW commit that changes nothing deployed (a README), median of 3: the tree is
+   * not held from an earlier run of the same commit, so this pays fetching it (git archive) too
+   */
+  noopNewCommit: TimedRun;
+  /** one more no-op redeploy of the same commit, with every call to the runner's ports timed */
+  noopSteps: StepSpan[];
   /** sequential run: (wall − time in helm) / releases */
   overheadPerReleaseMs: number;
   /** sequential run: wall − time in helm, for the whole deployment */
   overheadPerDeploymentMs: number;
 }
 
+/** One call to a runner port (store, source, cluster session) during a traced run, ms from its start. */
+export interface StepSpan {
+  step: string;
+  startMs: number;
+  ms: number;
+}
+
+/**
+ * The runner's ports wrapped so every call is timed (`store.getItems`, `source.fetchTree`, `cluster.open`,
+ * `session.syncSecrets`…). The wrappers cost a little: traced runs are not the measured ones.
+ */
+function tracedPorts(deps: RunnerDeps, spans: StepSpan[], t0: () => number) {
+  const wrap = <T extends object>(label: string, o: T): T =>
+    new Proxy(o, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (typeof v !== 'function') return v;
+        return (...args: unknown[]) => {
+          const start = performance.now();
+          const done = (x: unknown) => {
+            spans.push({
+              step: `${label}.${String(prop)}`,
+              startMs: start - t0(),
+              ms: performance.now() - start,
+            });
+            return label === 'cluster' && prop === 'open' ? wrap('session', x as object) : x;
+          };
+          const out = v.apply(target, args);
+          return out instanceof Promise ? out.then(done) : done(out);
+        };
+      },
+    });
+  return {
+    store: wrap('store', deps.store),
+    source: wrap('source', deps.source),
+    cluster: wrap('cluster', deps.cluster),
+  };
+}
+
 async function timed(
   w: RunnerWorld,
   environment: string,
-  opts: { concurrency: number; force?: boolean },
+  opts: { concurrency: number; force?: boolean; trace?: StepSpan[] },
 ): Promise<TimedRun> {
   const d = await w.h.queue(w.repo.head(), environment, opts.force ? { force: true } : {});
   const from = w.h.calls.length;
   const t0 = performance.now();
-  const r = await w.h.run(d.id, { concurrency: opts.concurrency });
+  const traced = opts.trace ? tracedPorts(w.h.deps, opts.trace, () => t0) : {};
+  const r = await w.h.run(d.id, { concurrency: opts.concurrency, ...traced });
   const wallMs = performance.now() - t0;
   if (r.kind !== 'finished') throw new Error(`rollout ${environment}: ${r.kind}`);
   const calls: HelmCall[] = w.h.calls.slice(from);
@@ -129,7 +177,16 @@ export async function measureRollout(opts: { independent?: number } = {}): Promi
     }
     const noop = median(noops);
     const forced = median(forceds);
-    for (const run of [sequential, parallel, ...noops, ...forceds])
+    const noopSteps: StepSpan[] = [];
+    const traced = await timed(w, 'parallel', { concurrency: 4, trace: noopSteps });
+    // the same no-op from new commits that change nothing deployed: the tree is fetched again each time
+    const fresh: TimedRun[] = [];
+    for (let i = 0; i < 3; i++) {
+      w.repo.commit({ 'README.md': `docs ${i}\n` }, `docs ${i}`);
+      fresh.push(await timed(w, 'parallel', { concurrency: 4 }));
+    }
+    const noopNewCommit = median(fresh);
+    for (const run of [sequential, parallel, ...noops, ...forceds, traced, ...fresh])
       if (run.status !== 'succeeded')
         throw new Error(`rollout ${run.environment} ended ${run.status}: ${JSON.stringify(run.releases)}`);
     const releases = independent + 2;
@@ -143,6 +200,8 @@ export async function measureRollout(opts: { independent?: number } = {}): Promi
       noop,
       forced,
       skipSpeedup: forced.wallMs / noop.wallMs,
+      noopNewCommit,
+      noopSteps,
       overheadPerReleaseMs: overhead / releases,
       overheadPerDeploymentMs: overhead,
     };

@@ -59,7 +59,8 @@ export interface GithubDelegate {
  * `iss`, lifetime); `GET /repos/{o}/{r}/installation` and `GET /orgs/{org}/installation` answer which
  * installation serves them (404 when none); `POST /app/installations/{id}/access_tokens` issues tokens,
  * narrowed to the named `repositories` or `permissions`; a token reaches only its installation's (and
- * its narrowed) repositories (else 404) and is refused once expired (401); team memberships for
+ * its narrowed) repositories (else 404), a token narrowed to `permissions` without `contents` cannot read
+ * a repository's code (403), and a token is refused once expired (401); team memberships for
  * `teamMembers`. Always: GitHub's App-manifest flow — `POST /settings/apps/new?state=` (or
  * `/organizations/{org}/settings/apps/new`) with the form field `manifest` redirects to its
  * `redirect_url` with a code and the state, as if the person clicked "Create GitHub App";
@@ -660,6 +661,16 @@ export class GithubApiStandIn {
         ) {
           this.appRefusals.push(`token of installation ${issued.installationId} used on ${repository}`);
           return notFound();
+        }
+        // a token narrowed to `permissions` has only those: reading a repository's code needs `contents`
+        const rest = url.pathname.slice(target[0].length);
+        if (
+          issued.permissions &&
+          issued.permissions.contents === undefined &&
+          /^(?:git|contents|tarball|zipball|commits|compare)\b/.test(rest)
+        ) {
+          this.appRefusals.push(`token without contents permission used on ${repository}`);
+          return send(403, { message: 'Resource not accessible by integration' });
         }
       }
     } else if (this.token !== undefined) {

@@ -217,3 +217,204 @@ test("the failure message's Retry button: an approver's press retries once (appr
     expect.arrayContaining(['Slack U0MALLORY slack refused: forbidden', 'bob (Slack U0BOB) slack retried']),
   );
 });
+
+test('a retry is refused while a newer deployment of the environment exists: it never supersedes a newer commit nor puts the older one back (audited)', async () => {
+  // A approved and failed; B (newer commit) succeeded after it; C waits for approval
+  const ctx = await failedAfterApproval();
+  const at = (min: number) => new Date(Date.parse(ctx.d.createdAt) + min * 60_000).toISOString();
+  const b = deployment({
+    id: `retry-b-${seq}`,
+    repository: ctx.d.repository,
+    sha: 'b'.repeat(40),
+    status: 'succeeded',
+    createdAt: at(10),
+    updatedAt: at(20),
+    startedAt: at(11),
+  });
+  const c = deployment({
+    id: `retry-c-${seq}`,
+    repository: ctx.d.repository,
+    sha: 'c'.repeat(40),
+    status: 'awaiting_approval',
+    createdAt: at(30),
+    updatedAt: at(30),
+  });
+  await db.store.createDeployment(b);
+  await db.store.createDeployment(c);
+  await expect(
+    retryDeployment(retryDeps(ctx), { id: ctx.d.id, actor: 'github:bob', via: 'web', mayApprove: true }),
+  ).rejects.toMatchObject({
+    code: 'conflict',
+    message: `a newer deployment ${c.id} of production exists (${'c'.repeat(12)}, awaiting_approval); redeploy or roll back instead`,
+  });
+  expect(await db.store.getDeployment(retryIdOf(ctx.d))).toBeUndefined();
+  expect((await db.store.getDeployment(c.id))?.status).toBe('awaiting_approval');
+  expect(ctx.dispatcher.jobs).toEqual([]);
+  // C rejected (it never ran): B, which ran after A, still rules the retry out
+  await db.store.transition(c.id, ['awaiting_approval'], 'rejected', {}, ctx.clock.now());
+  await expect(
+    retryDeployment(retryDeps(ctx), { id: ctx.d.id, actor: 'github:bob', via: 'web', mayApprove: true }),
+  ).rejects.toThrow(`a newer deployment ${b.id} of production exists`);
+  const audit = (await db.store.listAudit(ctx.d.id)).filter((a) => a.action === 'retry');
+  // (one fixed clock: both lines have the same time)
+  expect(audit.map((a) => `${a.actor} ${a.via} ${a.outcome}: ${a.detail}`).sort()).toEqual([
+    `github:bob web refused: conflict: a newer deployment ${b.id} of production exists (${'b'.repeat(12)}, succeeded); redeploy or roll back instead`,
+    `github:bob web refused: conflict: a newer deployment ${c.id} of production exists (${'c'.repeat(12)}, awaiting_approval); redeploy or roll back instead`,
+  ]);
+});
+
+test('refusals of a deployment that is not failed or never ran are audited', async () => {
+  const ctx = makeService(db);
+  const waiting = deployment({ id: `retry-waiting-audit-${++seq}`, repository: `org/retry-${seq}` });
+  await db.store.createDeployment(waiting);
+  await expect(
+    retryDeployment(retryDeps({ ...ctx, d: waiting }), {
+      id: waiting.id,
+      actor: 'bob (Slack U0BOB)',
+      via: 'slack',
+      mayApprove: true,
+    }),
+  ).rejects.toThrow(/only a failed one is retried/);
+  expect((await db.store.listAudit(waiting.id)).map((a) => `${a.actor} ${a.via} ${a.outcome}`)).toEqual([
+    'bob (Slack U0BOB) slack refused: conflict',
+  ]);
+});
+
+test('a retry keeps who was involved in the change, and its asker joins them when it waits for approval (four eyes)', async () => {
+  const strict = {
+    approvers: {
+      production: {
+        github: ['alice', 'bob', 'carol', 'dave'],
+        githubTeams: [],
+        cli: [],
+        slack: [],
+        required: 1,
+        allowSelfApproval: false,
+        slackToGithub: {},
+        cliToGithub: {},
+      },
+    },
+  };
+  const ctx = await failedAfterApproval({ pusher: 'merger', involved: ['carol', 'merger'] });
+  const service = makeService(db, strict).service;
+  ctx.clock.advance(25 * 3_600_000); // the approval expired: the retry waits for a new one
+  const { retry } = await retryDeployment(
+    { ...retryDeps(ctx), approvalOf: (id: string) => service.getRequest(id) },
+    { id: ctx.d.id, actor: 'bob', via: 'web', mayApprove: true, login: 'Bob' },
+  );
+  expect(retry.status).toBe('awaiting_approval');
+  expect(retry.involved).toEqual(['carol', 'merger', 'bob']);
+  // the author of the change and the asker may not approve the retry; someone else may
+  await service.offer(retry.id, {
+    plan: { ...(await import('./approval-fixtures')).plan(), sha: retry.sha },
+  });
+  const planDigest = (await service.getRequest(retry.id))?.planDigest as string;
+  for (const who of ['carol', 'bob'])
+    await expect(
+      service.vote({
+        deploymentId: retry.id,
+        voter: { kind: 'github', id: who },
+        via: 'web',
+        decision: 'approve',
+        planDigest,
+      }),
+    ).rejects.toThrow(`${who} pushed, merged or wrote this change`);
+  const ok = await service.vote({
+    deploymentId: retry.id,
+    voter: { kind: 'github', id: 'dave' },
+    via: 'web',
+    decision: 'approve',
+    planDigest,
+  });
+  expect(ok.kind).toBe('approved');
+});
+
+test('a retry that runs at once on the carried-over approval keeps involved, without its asker', async () => {
+  const ctx = await failedAfterApproval({ involved: ['carol'] });
+  const { retry } = await retryDeployment(retryDeps(ctx), {
+    id: ctx.d.id,
+    actor: 'bob',
+    via: 'web',
+    mayApprove: true,
+    login: 'bob',
+  });
+  expect(retry.status).toBe('queued');
+  expect(retry.involved).toEqual(['carol']);
+});
+
+test('a push racing the press (written after the retry looked): the retry gives way to it and is refused; the newer one is left alone', async () => {
+  const ctx = await failedAfterApproval();
+  const b = deployment({
+    id: `retry-race-${seq}`,
+    repository: ctx.d.repository,
+    sha: 'b'.repeat(40),
+    status: 'queued',
+    approval: 'none',
+    createdAt: new Date(ctx.clock.now().getTime() - 1).toISOString(),
+    updatedAt: ctx.clock.now().toISOString(),
+  });
+  let looks = 0;
+  // the first look at the environment happens before B is written; B lands right after it
+  const racing = new Proxy(db.store, {
+    get(target, prop, receiver) {
+      if (prop === 'listByEnvironment')
+        return async (...args: Parameters<typeof db.store.listByEnvironment>) => {
+          const list = await target.listByEnvironment(...args);
+          if (++looks === 1) await target.createDeployment(b);
+          return list;
+        };
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  await expect(
+    retryDeployment(
+      { ...retryDeps(ctx), store: racing },
+      { id: ctx.d.id, actor: 'github:bob', via: 'web', mayApprove: true },
+    ),
+  ).rejects.toThrow(`a newer deployment ${b.id} of production exists`);
+  expect((await db.store.getDeployment(b.id))?.status).toBe('queued');
+  expect(await db.store.getDeployment(retryIdOf(ctx.d))).toMatchObject({
+    status: 'superseded',
+    reason: expect.stringContaining(`superseded by ${b.id}`),
+  });
+  expect(ctx.dispatcher.jobs).toEqual([]);
+});
+
+test('the Retry button of a message posted before a newer deployment: the press is refused with why (Slack messages do not change)', async () => {
+  const ctx = await failedAfterApproval();
+  const newer = deployment({
+    id: `retry-slack-newer-${seq}`,
+    repository: ctx.d.repository,
+    sha: 'b'.repeat(40),
+    status: 'succeeded',
+    createdAt: new Date(Date.parse(ctx.d.createdAt) + 60_000).toISOString(),
+    startedAt: new Date(Date.parse(ctx.d.createdAt) + 61_000).toISOString(),
+  });
+  await db.store.createDeployment(newer);
+  const posted: string[] = [];
+  await processSlackInteraction(
+    {
+      approvals: ctx.service,
+      store: db.store,
+      logger: ctx.deps.logger,
+      slack: {
+        chat: {
+          postEphemeral: async (a: { text?: string }) => {
+            posted.push(a.text ?? '');
+            return { ok: true };
+          },
+        },
+      } as unknown as SlackInteractionWorkerDeps['slack'],
+      retry: { ...retryDeps(ctx), approvers: () => ctx.deps.approvers as ApproversConfig },
+    },
+    { userId: 'U0BOB', channelId: 'C0DEPLOY', actions: [{ kind: 'retry', deploymentId: ctx.d.id }] },
+  );
+  expect(posted).toEqual([
+    `:no_entry_sign: Could not retry *production*: a newer deployment ${newer.id} of production exists (${'b'.repeat(12)}, succeeded); redeploy or roll back instead`,
+  ]);
+  expect(await db.store.getDeployment(retryIdOf(ctx.d))).toBeUndefined();
+  expect((await db.store.listAudit(ctx.d.id)).map((a) => `${a.actor} ${a.via} ${a.outcome}`)).toContain(
+    'bob (Slack U0BOB) slack refused: conflict',
+  );
+});

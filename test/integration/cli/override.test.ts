@@ -170,3 +170,58 @@ test('retry: a second retry of the same failed deployment exits 1 and names the 
   expect(two.stderr).toContain(`deployment ${d.id} was retried already as ${retryIdOf(d)}`);
   await stack.idle();
 });
+
+test('override: Unicode format characters (bidi overrides, zero-width) are removed from the reason everywhere it is shown', async () => {
+  const until = new Date(Date.now() + 4 * 3600_000).toISOString();
+  const d = base({ id: 'frozen-cli-cf', frozenUntil: until, reason: `frozen until ${until}` });
+  await stack.store.createDeployment(d);
+  const first = await cli(
+    ['override', d.id, '--reason', 'hot\u200Bfix \u202Etxt.exe\u202C for \uFEFFthe outage\u2066'],
+    'erin',
+  );
+  expect(first.code).toBe(0);
+  const shown = await cli(['show', d.id], 'dora');
+  expect(shown.stdout).toMatch(/override by erin \(cli\) via cli at .*: hotfix txt\.exe for the outage$/m);
+  const audit = (await stack.store.listAudit(d.id)).filter((a) => a.action === 'freeze-override');
+  expect(audit.map((a) => a.detail)).toEqual([expect.stringContaining('hotfix txt.exe for the outage')]);
+  expect(JSON.stringify(audit)).not.toMatch(/\p{Cf}/u);
+  // nothing but format characters is no reason at all
+  expect((await cli(['override', d.id, '--reason', '\u202E\u200B'], 'dora')).stderr).toContain(
+    'an override needs a written reason',
+  );
+});
+
+test('retry: refused (exit 1, audited) once a newer deployment of the environment exists', async () => {
+  const t0 = Date.now() - 60_000;
+  const d = base({
+    id: 'failed-cli-older',
+    environment: 'staging',
+    approval: 'none',
+    status: 'failed',
+    createdAt: new Date(t0).toISOString(),
+    startedAt: new Date(t0 + 1000).toISOString(),
+    planDigest: 'e'.repeat(64),
+    reason: 'web: i/o timeout',
+  });
+  const newer = base({
+    id: 'succeeded-cli-newer',
+    environment: 'staging',
+    approval: 'none',
+    sha: 'b'.repeat(40),
+    status: 'succeeded',
+    // the newest of the environment (the test above left a retry of staging too)
+    createdAt: new Date(t0 + 120_000).toISOString(),
+    startedAt: new Date(t0 + 121_000).toISOString(),
+  });
+  await stack.store.createDeployment(d);
+  await stack.store.createDeployment(newer);
+  const r = await cli(['retry', d.id], 'dora');
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain(
+    `a newer deployment ${newer.id} of staging exists (${'b'.repeat(12)}, succeeded); redeploy or roll back instead`,
+  );
+  expect(await stack.store.getDeployment(retryIdOf(d))).toBeUndefined();
+  expect((await stack.store.listAudit(d.id)).map((a) => `${a.actor} ${a.via} ${a.outcome}`)).toEqual([
+    'dora (cli) cli refused: conflict',
+  ]);
+});

@@ -76,6 +76,17 @@ describe('composeAws with a GitHub App secret (loopback Secrets Manager and GitH
     expect(await deps.githubApp?.verify('IDR/deployment')).toBe(31);
   });
 
+  it('asks GitHub with the App whether a retry or override comes from a member of an approver team, as votes do (the page shows team members the buttons)', async () => {
+    gh.teamMembers.set('idr/deployers', new Set(['alice']));
+    const deps = await composeAws(env()).deploymentActions();
+    const membership = deps.teamMembership;
+    expect(membership).toBeDefined();
+    expect(await membership?.('alice', ['IDR/deployers'])).toEqual(['idr/deployers']);
+    expect(await membership?.('mallory', ['IDR/deployers'])).toEqual([]);
+    expect(gh.calls.some((c) => c.path === '/orgs/IDR/teams/deployers/memberships/alice')).toBe(true);
+    expect(sm.reads).not.toContain('helmgate/github-token');
+  });
+
   it('logs approvers in with the login secret alone: the login function never reads the App secret', async () => {
     // an older App secret still carrying client credentials: not used, not read
     const own = await new SecretsManagerStandIn({

@@ -179,6 +179,41 @@ describe('GitHub App authentication against the stand-in', () => {
     await expect(member('alice', ['gamma/ops'])).rejects.toMatchObject({ code: 'unavailable' });
   });
 
+  // auth-app keys its token cache (and its module-wide map of exchanges in flight) by installation id,
+  // repository names and permissions joined with `|`, empty parts dropped: a token for the repository
+  // `members` and the organization's `members: read` token were both `<installation>|members`.
+  it('a repository named `members` gets its own token after the organization’s members token was cached', async () => {
+    await start([ACME]);
+    gh.setHead('acme/members', 'main', SHA);
+    gh.teamMembers.set('acme/ops', new Set(['alice']));
+    const { octokit } = client();
+    expect(await githubTeamMembership(octokit)('alice', ['acme/ops'])).toEqual(['acme/ops']);
+    expect((await readRef(octokit, 'acme/members')).data.object.sha).toBe(SHA);
+    expect(exchanges(11).map((c) => c.body)).toEqual([
+      expect.objectContaining({ permissions: expect.objectContaining({ members: 'read' }) }),
+      expect.objectContaining({ repositories: ['members'] }),
+    ]);
+    // and the other way round: the repository's token does not serve the team check
+    expect(await githubTeamMembership(octokit)('alice', ['acme/ops'])).toEqual(['acme/ops']);
+    expect(exchanges(11)).toHaveLength(2);
+    expect(gh.appRefusals).toEqual([]);
+  });
+
+  it('a repository named `members` and the organization’s members token asked for at once get one token each', async () => {
+    await start([ACME]);
+    gh.setHead('acme/members', 'main', SHA);
+    gh.teamMembers.set('acme/ops', new Set(['alice']));
+    const { octokit } = client();
+    const [teams, ref] = await Promise.all([
+      githubTeamMembership(octokit)('alice', ['acme/ops']),
+      readRef(octokit, 'acme/members'),
+    ]);
+    expect(teams).toEqual(['acme/ops']);
+    expect(ref.data.object.sha).toBe(SHA);
+    expect(exchanges(11)).toHaveLength(2);
+    expect(gh.appRefusals).toEqual([]);
+  });
+
   it('an App JWT signed with another key gets no installation token', async () => {
     await start([ACME]);
     const other = keys().privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();

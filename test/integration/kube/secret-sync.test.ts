@@ -80,6 +80,16 @@ it('an unchanged secret is not written again and restarts nothing', async () => 
   expect(kube.get('Deployment', 'hub', 'hub')?.spec.template.metadata.annotations).toBeUndefined();
 });
 
+it('an unchanged secret costs one request: its namespace is only looked at before a Secret is created', async () => {
+  await syncSecrets(kc, [spec({ token: CANARY })], KEYED);
+  const before = kube.requests.length;
+  const [r] = await syncSecrets(kc, [spec({ token: CANARY })], KEYED);
+  expect(r?.action).toBe('unchanged');
+  expect(kube.requests.slice(before).map((q) => `${q.method} ${q.path}`)).toEqual([
+    'GET /api/v1/namespaces/hub/secrets/hub-secrets',
+  ]);
+});
+
 it('a changed secret is updated and its workloads restarted; a missing workload is skipped', async () => {
   kube.put(deployment('hub', 'hub'));
   kube.put({

@@ -73,7 +73,7 @@ async function frozenDeployment(required: number) {
     logger: h.deps.logger,
     approvers: (k: Parameters<typeof approversFor>[1]) => approversFor(policy, k),
   };
-  return { h, d, clock, deps, setNow: (iso: string) => (now = new Date(iso)) };
+  return { h, d, clock, deps, policy, setNow: (iso: string) => (now = new Date(iso)) };
 }
 
 async function refusal(p: Promise<unknown>): Promise<string> {
@@ -282,4 +282,61 @@ test('two approvers overriding at once: both votes count and exactly one starts 
     'alice',
     'bob',
   ]);
+});
+
+test('an override is bound to its freeze: a longer freeze the operator adds before it is used keeps the deployment waiting until a new override', async () => {
+  const { h, d, clock, deps, policy, setNow } = await frozenDeployment(1);
+  const env = policy.repositories['*']?.environments[ENV];
+  if (!env) throw new Error('no environment');
+  expect(
+    await overrideFreeze(deps, {
+      deploymentId: d.id,
+      voter: { kind: 'github', id: 'alice' },
+      via: 'web',
+      reason: 'hotfix',
+    }),
+  ).toMatchObject({ kind: 'overridden', dispatched: true });
+  // before the runner takes it, the operator extends the freeze to 18:00 (a new window that overlaps)
+  env.freezeWindows = [
+    ...(env.freezeWindows ?? []),
+    { from: '2026-12-24T10:00:00Z', to: '2026-12-24T18:00:00Z', reason: 'incident' },
+  ];
+  setNow('2026-12-24T09:30:00Z');
+  expect(await h.run(d.id, { clock })).toMatchObject({
+    kind: 'waiting',
+    reason: expect.stringContaining('frozen until 2026-12-24T18:00:00.000Z'),
+  });
+  expect(await db.store.getDeployment(d.id)).toMatchObject({
+    status: 'queued',
+    frozenUntil: '2026-12-24T18:00:00.000Z',
+  });
+  expect(h.calls.filter((c) => c.args[0] === 'upgrade')).toHaveLength(0);
+
+  // the longer freeze gets its own override, which starts it
+  expect(
+    await overrideFreeze(deps, {
+      deploymentId: d.id,
+      voter: { kind: 'github', id: 'bob' },
+      via: 'web',
+      reason: 'hotfix, still',
+    }),
+  ).toMatchObject({ kind: 'overridden', override: { until: '2026-12-24T18:00:00.000Z' } });
+  expect(await h.run(d.id, { clock })).toMatchObject({ kind: 'finished' });
+  expect((await db.store.getDeployment(d.id))?.status).toBe('succeeded');
+});
+
+test('an override still holds when the freeze is shortened before it is used', async () => {
+  const { h, d, clock, deps, policy, setNow } = await frozenDeployment(1);
+  const env = policy.repositories['*']?.environments[ENV];
+  if (!env) throw new Error('no environment');
+  await overrideFreeze(deps, {
+    deploymentId: d.id,
+    voter: { kind: 'github', id: 'alice' },
+    via: 'web',
+    reason: 'hotfix',
+  });
+  env.freezeWindows = [{ from: '2026-12-24T00:00:00Z', to: '2026-12-24T11:00:00Z', reason: 'shorter' }];
+  setNow('2026-12-24T09:30:00Z');
+  expect(await h.run(d.id, { clock })).toMatchObject({ kind: 'finished' });
+  expect((await db.store.getDeployment(d.id))?.status).toBe('succeeded');
 });

@@ -318,6 +318,34 @@ describe('createGithubAppViaManifest (loopback GitHub and Secrets Manager)', () 
     expect(sm.writes).toEqual([]);
   });
 
+  it('a deadline that passes while a valid callback’s conversion and secret write run waits for them: the App’s credentials are not lost', async () => {
+    const timeoutMs = 2_500;
+    const started = Date.now();
+    const base = deps(wholeRoundTrip);
+    const writer = base.secrets;
+    const slowWrites: ManifestFlowDeps = {
+      ...base,
+      secrets: {
+        // the write ends only after the deadline has passed (GitHub has made the App by then)
+        putSecret: async (name, value) => {
+          await new Promise((r) => setTimeout(r, Math.max(0, started + timeoutMs + 300 - Date.now())));
+          return writer.putSecret(name, value);
+        },
+      },
+    };
+    const created = await createGithubAppViaManifest(slowWrites, {
+      stage: 'prod',
+      publicUrl: PUBLIC_URL,
+      timeoutMs,
+    });
+    expect(Date.now() - started).toBeGreaterThan(timeoutMs);
+    const app = [...gh.manifestApps.values()][0];
+    expect(created).toMatchObject({ appId: app?.id, slug: 'helmgate-prod', secretWrite: 'created' });
+    expect(parseGithubAppSecret(sm.secrets.get('helmgate/github-app') as string).appId).toBe(app?.id);
+    // the person's browser was told, too
+    expect(pages.at(-1)).toContain('GitHub App created');
+  });
+
   it('serves its page only at its unguessable path, and refuses bad names before listening', async () => {
     const flow = createGithubAppViaManifest(
       deps(async (url) => {

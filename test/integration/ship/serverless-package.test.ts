@@ -344,6 +344,14 @@ describe('IAM: a role per function, every statement scoped to named resources', 
     }
   });
 
+  it('only the deploy runner may BatchGetItem (its one read of every release state), on the table alone', () => {
+    for (const id of FUNCTIONS.filter((f) => f !== 'DeployRunnerLambdaFunction'))
+      expect(allowed(id, 'dynamodb:BatchGetItem')).toEqual([]);
+    expect(allowed('DeployRunnerLambdaFunction', 'dynamodb:BatchGetItem')).toEqual([
+      'GetAtt:DeploymentsTable.Arn',
+    ]);
+  });
+
   it('the digest key is created by the stack, and only the deploy runner names it', () => {
     const key = template.Resources.DigestKeySecret;
     expect(key?.Type).toBe('AWS::SecretsManager::Secret');

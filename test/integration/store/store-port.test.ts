@@ -100,6 +100,49 @@ describe.each([
     expect(lost?.kind === 'lost' && lost.current?.status).toBe('running');
     expect(changes.map((c) => c.status)).toEqual(['running']);
   });
+
+  it('getItems answers every key in order, undefined where there is no item, as getItem would', async () => {
+    const store = storeOf();
+    const tag = `items-${++n}`;
+    await store.putItem('RELSTATE', `${tag}#org/charts#staging#web`, { digest: 'd1', revision: 3 });
+    await store.putItem('RELSTATE', `${tag}#org/charts#staging#db`, { digest: 'd2', revision: 1 });
+    await store.putItem('PLANSNAP', `${tag}#org/charts#staging`, { snapshotJson: '{}' });
+    const keys = [
+      { kind: 'RELSTATE', id: `${tag}#org/charts#staging#db` },
+      { kind: 'RELSTATE', id: `${tag}#org/charts#staging#missing` },
+      { kind: 'PLANSNAP', id: `${tag}#org/charts#staging` },
+      { kind: 'RELSTATE', id: `${tag}#org/charts#staging#web` },
+      // the same key twice: both answered
+      { kind: 'RELSTATE', id: `${tag}#org/charts#staging#db` },
+    ];
+    const got = await store.getItems(keys);
+    expect(got).toEqual(await Promise.all(keys.map((k) => store.getItem(k.kind, k.id))));
+    expect(got).toEqual([
+      { digest: 'd2', revision: 1 },
+      undefined,
+      { snapshotJson: '{}' },
+      { digest: 'd1', revision: 3 },
+      { digest: 'd2', revision: 1 },
+    ]);
+    expect(await store.getItems([])).toEqual([]);
+  });
+});
+
+it('getItems reads 8 release records in one DynamoDB request, and more than 100 keys in batches of 100', async () => {
+  const count = countRequests(dynamo.client);
+  const tag = `batch-${++n}`;
+  for (let i = 0; i < 105; i++) await dynamo.store.putItem('RELSTATE', `${tag}#${i}`, { revision: i });
+  const before = count();
+  const eight = await dynamo.store.getItems<{ revision: number }>(
+    Array.from({ length: 8 }, (_, i) => ({ kind: 'RELSTATE', id: `${tag}#${i}` })),
+  );
+  expect(count() - before).toBe(1);
+  expect(eight.map((x) => x?.revision)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  const all = await dynamo.store.getItems<{ revision: number }>(
+    Array.from({ length: 105 }, (_, i) => ({ kind: 'RELSTATE', id: `${tag}#${i}` })),
+  );
+  expect(count() - before).toBe(3);
+  expect(all.map((x) => x?.revision)).toEqual(Array.from({ length: 105 }, (_, i) => i));
 });
 
 it('dynalite gives no item on a failed condition, so the Dynamo store re-reads exactly once', async () => {

@@ -227,6 +227,34 @@ describe('retry from the deployment page', () => {
       ).toBe(400);
     expect(await db.store.getDeployment(retryIdOf(d))).toBeUndefined();
   });
+  test('once a newer deployment of the environment exists the page shows why instead of the button, and a POST is a 409 (audited)', async () => {
+    const d = await failedProduction();
+    const alice = await loggedIn('alice');
+    const csrf = field((await pageOf(alice, d.id)).text, 'csrf');
+    const newer = deployment({
+      id: `newer-${seq}`,
+      repository: d.repository,
+      sha: 'b'.repeat(40),
+      status: 'awaiting_approval',
+      createdAt: new Date(Date.parse(d.createdAt) + 60_000).toISOString(),
+    });
+    await offered(db, ctx.service, newer);
+    const why = `a newer deployment ${newer.id} of production exists (${'b'.repeat(12)}, awaiting_approval); redeploy or roll back instead`;
+    const page = await pageOf(alice, d.id);
+    expect(page.text).not.toContain('id="retry-button"');
+    expect(page.text).not.toContain('/retry"');
+    expect(page.text).toContain(`<p class="muted" id="retry-refused">Not retried from here: ${why}.</p>`);
+    // the form loaded before the newer push: refused, and the newer deployment keeps waiting
+    const refused = await alice.post(`/deployments/${d.id}/retry`, { csrf });
+    expect(refused.res.status).toBe(409);
+    expect(refused.text).toContain(why);
+    expect(await db.store.getDeployment(retryIdOf(d))).toBeUndefined();
+    expect((await db.store.getDeployment(newer.id))?.status).toBe('awaiting_approval');
+    expect(ctx.dispatcher.jobs).toEqual([]);
+    expect((await db.store.listAudit(d.id)).map((a) => `${a.actor} ${a.via} ${a.outcome}`)).toContain(
+      'alice web refused: conflict',
+    );
+  });
 });
 
 describe('freeze override from the deployment page', () => {

@@ -255,7 +255,7 @@ describe('undoing a failed upgrade (issue 13: helm runs without --rollback-on-fa
         { revision: 4, status: 'failed' },
       ]),
     });
-    expect(await undoFailedUpgrade(deps, { ...undoInput, before: 3 })).toEqual({
+    expect(await undoFailedUpgrade(deps, { ...undoInput, before: 3, beforeLastAttempt: 3 })).toEqual({
       outcome: 'rolled-back',
       to: 3,
     });
@@ -268,25 +268,97 @@ describe('undoing a failed upgrade (issue 13: helm runs without --rollback-on-fa
   it('uninstalls a failed first install, and leaves a release alone when helm wrote no revision', async () => {
     const first = setup();
     first.fake.reply('history', { stdout: JSON.stringify([{ revision: 1, status: 'failed' }]) });
-    expect(await undoFailedUpgrade(first.deps, { ...undoInput, before: null })).toEqual({
+    expect(
+      await undoFailedUpgrade(first.deps, { ...undoInput, before: null, beforeLastAttempt: null }),
+    ).toEqual({
       outcome: 'uninstalled',
     });
     expect(first.fake.calls.map((c) => c.args[0])).toEqual(['history', 'uninstall']);
 
     const templateError = setup();
     templateError.fake.reply('history', { stdout: JSON.stringify([{ revision: 3, status: 'deployed' }]) });
-    expect(await undoFailedUpgrade(templateError.deps, { ...undoInput, before: 3 })).toEqual({
+    expect(
+      await undoFailedUpgrade(templateError.deps, { ...undoInput, before: 3, beforeLastAttempt: 3 }),
+    ).toEqual({
       outcome: 'unchanged',
     });
     const never = setup();
     never.fake.reply('history', { code: 1, stderr: 'Error: release: not found' });
-    expect(await undoFailedUpgrade(never.deps, { ...undoInput, before: null })).toEqual({
+    expect(
+      await undoFailedUpgrade(never.deps, { ...undoInput, before: null, beforeLastAttempt: null }),
+    ).toEqual({
       outcome: 'unchanged',
     });
     expect([...templateError.fake.calls, ...never.fake.calls].map((c) => c.args[0])).toEqual([
       'history',
       'history',
     ]);
+  });
+
+  it('leaves a release whose latest revision this upgrade did not write (another environment’s, same name and namespace)', async () => {
+    const cases: Array<{ before: number | null; history: Array<{ revision: number; status: string }> }> = [
+      // a successful revision written after ours failed: rolling "back" would undo it
+      {
+        before: 3,
+        history: [
+          { revision: 3, status: 'superseded' },
+          { revision: 4, status: 'failed' },
+          { revision: 5, status: 'deployed' },
+        ],
+      },
+      // installed by someone else between our status read and our upgrade, which wrote nothing
+      { before: null, history: [{ revision: 1, status: 'deployed' }] },
+      // installed by someone else, then our upgrade failed on top: not a first install to uninstall
+      {
+        before: null,
+        history: [
+          { revision: 1, status: 'deployed' },
+          { revision: 2, status: 'failed' },
+        ],
+      },
+    ];
+    for (const c of cases) {
+      const { fake, deps } = setup();
+      fake.reply('history', { stdout: JSON.stringify(c.history) });
+      const undone = await undoFailedUpgrade(deps, {
+        ...undoInput,
+        before: c.before,
+        beforeLastAttempt: c.before,
+      });
+      expect(undone).toMatchObject({
+        outcome: 'left',
+        reason: expect.stringMatching(/is not the one this upgrade wrote/),
+      });
+      expect(fake.calls.map((call) => call.args[0])).toEqual(['history']);
+    }
+  });
+
+  it('a retry reads the release again, so the revision its last attempt wrote is the one undone', async () => {
+    const { fake, deps } = setup({ attempts: 2 });
+    // each upgrade writes the next revision, failed
+    fake.reply('status', () =>
+      fake.callsOf('upgrade').length === 0
+        ? { stdout: statusJson('deployed', 3) }
+        : { stdout: statusJson('failed', 3 + fake.callsOf('upgrade').length) },
+    );
+    fake.failNext({ subcommand: 'upgrade', stderr: 'Error: UPGRADE FAILED: etcdserver: leader changed' });
+    fake.failNext({ subcommand: 'upgrade', stderr: 'Error: resource Deployment/jh/hub not ready' });
+    const r = await deployRelease(deps, input());
+    expect(r).toMatchObject({ status: 'failed', attempts: 2, before: 3, beforeLastAttempt: 4 });
+    fake.reply('history', {
+      stdout: JSON.stringify([
+        { revision: 3, status: 'superseded' },
+        { revision: 4, status: 'failed' },
+        { revision: 5, status: 'failed' },
+      ]),
+    });
+    expect(
+      await undoFailedUpgrade(deps, {
+        ...undoInput,
+        before: r.before ?? null,
+        beforeLastAttempt: r.beforeLastAttempt ?? null,
+      }),
+    ).toEqual({ outcome: 'rolled-back', to: 3 });
   });
 
   it('reports a rollback that fails instead of throwing', async () => {
@@ -298,7 +370,7 @@ describe('undoing a failed upgrade (issue 13: helm runs without --rollback-on-fa
       ]),
     });
     fake.failNext({ subcommand: 'rollback', stderr: 'Error: secrets is forbidden' });
-    expect(await undoFailedUpgrade(deps, { ...undoInput, before: 3 })).toMatchObject({
+    expect(await undoFailedUpgrade(deps, { ...undoInput, before: 3, beforeLastAttempt: 3 })).toMatchObject({
       outcome: 'failed',
       to: 3,
       reason: expect.stringContaining('forbidden'),

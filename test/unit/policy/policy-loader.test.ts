@@ -9,6 +9,7 @@ import {
   outboundHosts,
   parsePolicy,
   policyDigest,
+  policyFromDeployConfig,
   policyOutbound,
 } from '../../../lib/policy/policy';
 
@@ -130,6 +131,79 @@ describe('parsePolicy', () => {
       '"s" is not another environment',
     );
     expect(() => parsePolicy(text('        approval: none\n        approvrs: {}'))).toThrow('approvrs');
+  });
+});
+
+describe('environments sharing a namespace on one cluster (security review of issue 13)', () => {
+  const policy = (envs: Record<string, { cluster: unknown; namespaces: string[] }>) =>
+    JSON.stringify({
+      apiVersion: 'helmgate/policy/v1',
+      repositories: {
+        'a/b': {
+          environments: Object.fromEntries(
+            Object.entries(envs).map(([name, e]) => [name, { approval: 'none', ...e }]),
+          ),
+        },
+        // another repository may use the same namespaces: the check is per repository entry
+        'c/d': {
+          environments: { staging: { approval: 'none', cluster: { secret: 'k' }, namespaces: ['hub'] } },
+        },
+      },
+    });
+  const eks = { eks: { name: 'main', region: 'eu-west-1' } };
+
+  it('refuses two environments of a repository that share a namespace of the same cluster secret or EKS cluster, naming both and the namespace', () => {
+    expect(() =>
+      parsePolicy(
+        policy({
+          staging: { cluster: { secret: 'k' }, namespaces: ['web', 'hub'] },
+          production: { cluster: { secret: 'k' }, namespaces: ['hub'] },
+        }),
+      ),
+    ).toThrow(
+      /repositories\.a\/b\.environments\.production\.namespaces: environments staging and production of a\/b share namespace hub on cluster k/,
+    );
+    expect(() =>
+      parsePolicy(
+        policy({
+          staging: { cluster: eks, namespaces: ['hub'] },
+          production: { cluster: eks, namespaces: ['hub'] },
+        }),
+      ),
+    ).toThrow('share namespace hub on cluster eks:main@eu-west-1');
+  });
+
+  it('accepts the same namespace on different clusters, and different namespaces on one cluster', () => {
+    expect(() =>
+      parsePolicy(
+        policy({
+          staging: { cluster: { secret: 'k' }, namespaces: ['hub'] },
+          production: { cluster: { secret: 'other' }, namespaces: ['hub'] },
+          vae: { cluster: eks, namespaces: ['hub'] },
+          public: { cluster: { eks: { name: 'main', region: 'us-east-1' } }, namespaces: ['hub'] },
+          aai: { cluster: { secret: 'k' }, namespaces: ['aai'] },
+        }),
+      ),
+    ).not.toThrow();
+  });
+
+  it('a deploy.yaml whose environments share a namespace on one cluster derives no local policy: it is refused, saying why', () => {
+    const yaml = `apiVersion: helmgate/v1
+environments:
+  staging:
+    approval: none
+    cluster: { secret: test/cluster }
+    releases:
+      - { name: web-staging, namespace: web, chart: ./charts/web }
+  production:
+    approval: none
+    cluster: { secret: test/cluster }
+    releases:
+      - { name: web, namespace: web, chart: ./charts/web }
+`;
+    expect(() => policyFromDeployConfig(parseDeployConfig(yaml), ['a/b'])).toThrow(
+      /^policy from deploy\.yaml: .*environments staging and production of a\/b share namespace web on cluster test\/cluster/,
+    );
   });
 });
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { systemClock } from '../../../lib/clock';
 import type { EnvironmentPlan } from '../../../lib/deploy/plan';
@@ -50,6 +50,10 @@ test('the kubeconfig built from a JSON cluster secret is registered: its token a
     { workDir, secrets: resolver, digestKey: 'k-0123456789' },
   );
   const file = access.helm.kind === 'kubeconfig' ? access.helm.path : '';
+  // helm's file is written before helm's first command, not when the session opens
+  expect(existsSync(file)).toBe(false);
+  await access.prepareHelm?.();
+  expect(statSync(file).mode & 0o777).toBe(0o600);
   const content = readFileSync(file, 'utf8');
   expect(content).toContain(TOKEN);
   expect(redactor.redact(content)).not.toContain(TOKEN);

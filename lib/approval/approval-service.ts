@@ -56,7 +56,8 @@ export interface ApprovalServiceDeps {
   /**
    * The plan of a deployment waiting behind a finished one (same commit, other environment): for
    * `after`, `approval` and the digest the approval binds to. The runner passes the finished
-   * deployment's tree as `ctx.sourceDir`, so this is usually parse + plan on that tree.
+   * deployment's tree as `ctx.source` (also when its own plan was refused), so this is usually parse +
+   * plan on that tree; undefined (no tree to plan from) leaves the waiting deployment as it is.
    */
   planFor?: (waiting: Deployment, ctx: FinishedContext) => Promise<EnvironmentPlan | undefined>;
   /**

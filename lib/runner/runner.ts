@@ -112,7 +112,11 @@ export interface FinishedHook {
     d: Deployment,
     ctx: {
       plan?: EnvironmentPlan;
-      /** the commit's tree, for planning a waiting environment (read from memory when it is held there) */
+      /**
+       * the commit's tree, for planning a waiting environment (read from memory when it is held there);
+       * always passed, also when this run's own plan was refused: a waiting environment must still be
+       * planned to be failed behind it (a tree that could not be fetched reads as that error)
+       */
       source?: SourceReader;
       /** the tree on disk, when this run wrote it */
       sourceDir?: string;
@@ -452,12 +456,15 @@ async function runDeploymentIn(deps: RunnerDeps, job: DeployJob): Promise<RunRes
     await deps.dispatcher.dispatch({ deploymentId: result.deployment.id, continuation: result.continuation });
   } else if (result.kind === 'finished') {
     if (deps.finished) {
-      const source = plan ? await tree.reader().catch(() => undefined) : undefined;
+      // the waiting environments are planned from this commit whether or not this run planned it (a
+      // refused plan fails them: staging failed) or wrote it to disk; a tree that cannot be read at all
+      // fails their planning with why, rather than leaving them awaiting an approval that never opens
+      const source = await tree.reader().catch((e: unknown) => unreadableTree(e));
       await deps.finished
         // the next environment's rendered diff is made by its own preview job, with its own credentials
         .onDeploymentFinished(result.deployment, {
           ...(plan ? { plan } : {}),
-          ...(source ? { source } : {}),
+          source,
           ...(tree.isWritten() ? { sourceDir } : {}),
         })
         .catch((e) => log.error('promotion gate failed', { err: e }));
@@ -525,6 +532,14 @@ function commitTree(deps: RunnerDeps, d: Pick<Deployment, 'repository' | 'sha'>,
       return reader;
     },
   };
+}
+
+/** A reader of a commit whose tree could not be fetched: every read fails with why. */
+function unreadableTree(e: unknown): SourceReader {
+  const fail = async (): Promise<never> => {
+    throw e;
+  };
+  return { readFile: fail, exists: fail, listFiles: fail };
 }
 
 /**

@@ -310,9 +310,42 @@ test('a policy that requires helm test refuses a deploy.yaml that dropped it: no
     'policy: staging.requireHelmTest requires helm test of release hub; deploy.yaml does not declare it (health.helmTest: true)',
   );
   expect(h.calls.filter((c) => c.args[0] === 'upgrade')).toEqual([]);
-  // production's approval never opens for this commit (it is not offered, nor queued)
+  // production can never be approved for this commit: it ends failed (not left awaiting), and says why
+  const prod = await db.store.getDeployment(production.id);
+  expect(prod?.status).toBe('failed');
+  // (the policy requires the tests of production too: its own plan of this commit is refused as well)
+  expect(prod?.reason).toBe(
+    `cannot plan production at ${repo.head()}: policy: production.requireHelmTest requires helm test of release hub; deploy.yaml does not declare it (health.helmTest: true)`,
+  );
   expect(await db.store.getApprovalRequest(production.id)).toBeUndefined();
-  expect(['awaiting_approval', 'failed']).toContain((await db.store.getDeployment(production.id))?.status);
+});
+
+test('staging refused at planning (its values file is not YAML) fails production behind it: it does not linger awaiting approval', async () => {
+  // production's own plan of the commit is fine; only staging's values file is broken
+  const yaml = yamlOf('unplanned').replace(
+    /namespace: staging-unplanned\n(\s+)chart: \.\/charts\/tested\n(\s+)values: \[values\/hub\.yaml\]/,
+    'namespace: staging-unplanned\n$1chart: ./charts/tested\n$2values: [values/staging.yaml]',
+  );
+  expect(yaml).toContain('values: [values/staging.yaml]');
+  const policy = policyOf(yaml);
+  const repo = testedRepo({
+    'deploy.yaml': yaml,
+    'values/hub.yaml': 'greeting: hello\n',
+    'values/staging.yaml': 'greeting: [unclosed\n',
+  });
+  const h = harness(repo.dir, policy);
+  const { staging, production } = await push(h, repo.head());
+  await h.run(staging.id, { finished: gate(h, policy) });
+
+  const done = await db.store.getDeployment(staging.id);
+  expect(done?.status).toBe('failed');
+  expect(done?.reason).toContain('values file values/staging.yaml is not valid YAML');
+  expect(h.calls.filter((c) => c.args[0] === 'upgrade')).toEqual([]);
+  // the gate: staging failed, so production (after: staging) can never be approved for this commit
+  const prod = await db.store.getDeployment(production.id);
+  expect(prod?.status).toBe('failed');
+  expect(prod?.reason).toBe(`staging failed for ${repo.head()}`);
+  expect(await db.store.getApprovalRequest(production.id)).toBeUndefined();
 });
 
 test('the stand-in’s rule decides a test pod’s end: a test the chart says passes fails, and helm says which', async () => {

@@ -348,6 +348,23 @@ test('staging refused at planning (its values file is not YAML) fails production
   expect(await db.store.getApprovalRequest(production.id)).toBeUndefined();
 });
 
+test('a commit whose tree cannot be fetched fails staging and production behind it, saying why', async () => {
+  const { h, approvals } = setup('unfetched');
+  // a well-formed commit the repository does not hold
+  const sha = 'deadbeef'.repeat(5);
+  const { staging, production } = await push(h, sha);
+  await h.run(staging.id, { finished: approvals });
+
+  const done = await db.store.getDeployment(staging.id);
+  expect(done?.status).toBe('failed');
+  expect(done?.reason).toContain(`not a tree object: ${sha}`);
+  // production's planning fails with the same error: it does not linger awaiting approval
+  const prod = await db.store.getDeployment(production.id);
+  expect(prod?.status).toBe('failed');
+  expect(prod?.reason).toBe(`cannot plan production at ${sha}: ${done?.reason}`);
+  expect(await db.store.getApprovalRequest(production.id)).toBeUndefined();
+});
+
 test('the stand-in’s rule decides a test pod’s end: a test the chart says passes fails, and helm says which', async () => {
   const { repo, h } = setup('ruled');
   kube.setTestPodOutcome((pod) =>

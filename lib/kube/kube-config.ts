@@ -1,4 +1,4 @@
-import { chmod, writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseYamlData } from '../deploy/yaml-data';
@@ -129,14 +129,19 @@ export function kubeconfigPath(dir: string): string {
   return path.join(dir, 'kubeconfig');
 }
 
+let writes = 0;
+
 /**
  * Writes the config for helm (`--kubeconfig`) as `<dir>/kubeconfig`, readable by this user only, and
- * returns its path. The caller owns `dir` and removes it after the run.
+ * returns its path. The caller owns `dir` and removes it after the run. The file is replaced whole
+ * (written beside it, then renamed over it): an EKS token refresh rewrites it while helm processes may
+ * be starting, and a reader must see the old config or the new one, never a truncated file.
  */
 export async function writeKubeconfig(kc: KubeConfig, dir: string): Promise<string> {
   const file = kubeconfigPath(dir);
-  await writeFile(file, kc.exportConfig(), { mode: 0o600 });
-  // `mode` only applies when the file is created; an existing file keeps its old mode otherwise
-  await chmod(file, 0o600);
+  writes += 1;
+  const next = `${file}.${process.pid}.${writes}.tmp`;
+  await writeFile(next, kc.exportConfig(), { mode: 0o600, flag: 'wx' });
+  await rename(next, file);
   return file;
 }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -137,4 +137,24 @@ it('writes the kubeconfig with mode 0600 (also over an existing file) and helm c
   } finally {
     await open.close();
   }
+});
+
+it('rewrites the kubeconfig whole: a reader never sees a truncated file (an EKS token refresh while helm starts)', async () => {
+  const kc = kubeConfigFromSecret(JSON.stringify({ server: 'http://127.0.0.1:1', token: TOKEN }));
+  const file = await writeKubeconfig(kc, dir);
+  let reading = true;
+  const seen: number[] = [];
+  const reader = (async () => {
+    while (reading) {
+      seen.push((await readFile(file, 'utf8')).length);
+      await new Promise((r) => setImmediate(r));
+    }
+  })();
+  for (let i = 0; i < 200; i++) await writeKubeconfig(kc, dir);
+  reading = false;
+  await reader;
+  expect(seen.length).toBeGreaterThan(0);
+  expect(seen.filter((n) => n === 0)).toEqual([]);
+  expect((await stat(file)).mode & 0o777).toBe(0o600);
+  expect((await readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
 });

@@ -26,14 +26,16 @@ export function driftSection(drift: EnvironmentDrift | undefined, now: Date): st
     const d = r.drift;
     const objects = d.objects.map((o) => {
       if (o.missing) return `<p><code>${escapeHtml(o.object)}</code>: deleted</p>`;
+      // one row group per field: its path across the table, then the two values side by side, so a
+      // narrow card gives each value half its width instead of a third
       const rows = o.fields
         .map(
           (f) =>
-            `<tr><td><code>${escapeHtml(f.path)}</code></td><td><code>${escapeHtml(f.deployed)}</code></td><td><code>${escapeHtml(f.live ?? '(missing)')}</code></td></tr>`,
+            `<tbody><tr><th scope="rowgroup" colspan="2" class="path"><code>${escapeHtml(f.path)}</code></th></tr><tr><td><code>${escapeHtml(f.deployed)}</code></td><td><code>${escapeHtml(f.live ?? '(missing)')}</code></td></tr></tbody>`,
         )
         .join('');
       const more = o.omittedFields ? `<p class="muted">${o.omittedFields} more field(s) not shown</p>` : '';
-      return `<table><caption><code>${escapeHtml(o.object)}</code></caption><thead><tr><th scope="col">field</th><th scope="col">deployed</th><th scope="col">live</th></tr></thead><tbody>${rows}</tbody></table>${more}`;
+      return `<table><caption><code>${escapeHtml(o.object)}</code></caption><thead><tr><th scope="col">deployed</th><th scope="col">live</th></tr></thead>${rows}</table>${more}`;
     });
     const more = d.omittedObjects ? `<p class="muted">${d.omittedObjects} more object(s) not shown</p>` : '';
     return `<li data-release="${escapeHtml(name)}"><p><strong>${escapeHtml(name)}</strong> <span class="badge s-drifted">drifted</span> <span class="muted">since ${timeTag(r.since, now)}</span></p>${d.helm ? `<p>${escapeHtml(d.helm)}</p>` : ''}${objects.join('')}${more}</li>`;

@@ -44,7 +44,7 @@ form.filters label{display:flex;flex-direction:column;font-size:.85rem;color:var
 input,select{font:inherit;padding:.3rem .4rem;border:1px solid var(--border);border-radius:6px;background:var(--bg);color:var(--fg)}
 .badge{display:inline-block;padding:0 .5rem;border-radius:1rem;font-size:.8rem;font-weight:600;border:1px solid currentColor;white-space:nowrap}
 .s-succeeded,.s-rendered{color:var(--ok)}.s-failed,.s-rejected{color:var(--bad)}.s-awaiting_approval,.s-expired{color:var(--warn)}
-.s-drifted{color:var(--warn)}.drift table{table-layout:fixed}.drift th:first-child{width:50%}ul.drift-releases{list-style:none;padding:0}.drift td,.drift caption{overflow-wrap:anywhere;text-align:left}.s-running,.s-queued{color:var(--run)}.s-superseded,.s-pending,.s-skipped,.s-cancelled{color:var(--muted)}
+.s-drifted{color:var(--warn)}.drift table{table-layout:fixed;width:100%}.drift th,.drift td{padding:2px 6px;text-align:left}.drift th.path{font-weight:normal;padding-top:8px;overflow-wrap:anywhere}ul.drift-releases{list-style:none;padding:0}.drift td,.drift caption{overflow-wrap:anywhere;text-align:left}.s-running,.s-queued{color:var(--run)}.s-superseded,.s-pending,.s-skipped,.s-cancelled{color:var(--muted)}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(22rem,1fr));gap:1rem}
 .card{border:1px solid var(--border);border-radius:8px;padding:.8rem 1rem;background:var(--bg);min-width:0}
 .card h2{margin:0 0 .5rem;display:flex;gap:.6rem;align-items:baseline;flex-wrap:wrap}

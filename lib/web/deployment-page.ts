@@ -237,7 +237,7 @@ export function renderDeploymentPage(detail: DeploymentDetail, ctx: PageContext)
     : '';
   const live =
     d.status === 'running' || d.status === 'queued'
-      ? `<p id="live-${escapeHtml(d.id)}" data-live="${escapeHtml(d.status)}" data-refresh="5" class="run">${statusBadge(d.status)} ${(d.releases ?? []).filter((r) => r.status !== 'pending' && r.status !== 'running').length} of ${(d.releases ?? []).length} releases done · <a href="${escapeHtml(deploymentHref(d))}">Refresh</a></p>`
+      ? `<p id="live-${escapeHtml(d.id)}" data-live="${escapeHtml(d.status)}" data-refresh="5" class="run">${statusBadge(d.status)} ${progressText(d)} · <a href="${escapeHtml(deploymentHref(d))}">Refresh</a></p>`
       : '';
   const body = `<h1>${escapeHtml(d.environment)} @ <code>${escapeHtml(d.sha.slice(0, 12))}</code> ${statusBadge(d.status)}${driftBadge(detail.drift)}</h1>
 ${flash}${live}
@@ -275,4 +275,11 @@ ${timeline(timelineOf(d, detail.audit), ctx.now)}
     nav: DASHBOARD_NAV,
     script: { nonce: ctx.nonce, source: LIVE_REFRESH_SCRIPT },
   });
+}
+
+/** How far a live deployment is: releases done of its releases, or that none has started yet. */
+function progressText(d: Deployment): string {
+  const rs = d.releases ?? [];
+  if (rs.length === 0) return d.status === 'queued' ? 'not started yet' : 'planning';
+  return `${rs.filter((r) => r.status !== 'pending' && r.status !== 'running').length} of ${rs.length} releases done`;
 }

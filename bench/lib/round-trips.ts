@@ -110,6 +110,7 @@ export async function measureRoundTrips(root: string): Promise<RoundTripReport> 
       dispatcher,
       clock,
       random: cryptoRandom,
+      redactor: new Redactor(),
       logger: quiet,
       publicUrl: 'https://helmgate.example.org',
       approvers: {

@@ -8,6 +8,7 @@ import { describeError, type ErrorCode, HelmgateError } from '../errors';
 import type { Ancestry } from '../github/branch-state';
 import { handle } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
+import type { Redactor } from '../log/redact';
 import type { Notifier } from '../notify/notifier';
 import type { Random } from '../random';
 import type { AuditEntry, DeploymentStore } from '../store/deployment-store';
@@ -40,6 +41,11 @@ export interface ApprovalServiceDeps {
   clock: Clock;
   random: Random;
   logger: Logger;
+  /**
+   * Masks every secret value the process has fetched (the runner's, when it is the runner that finished):
+   * every reason and audit detail this service stores passes through it, as the runner's own reasons do.
+   */
+  redactor: Pick<Redactor, 'redact'>;
   /**
    * Who may approve, from the operator's policy (lib/policy `approversFor`), never from the deployed
    * repository: per deployment (its repository, and the narrowing its commit asked for).
@@ -369,7 +375,7 @@ export class ApprovalService implements ApprovalPort {
     if (selfRefusal) refuse('forbidden', selfRefusal);
     if (d.planDigest !== req.planDigest) {
       const reason = `the plan changed since this approval was requested (${short(req.planDigest)} → ${short(d.planDigest)})`;
-      await this.deps.store.closeApprovalRequest(d.id, 'void', now, reason);
+      await this.deps.store.closeApprovalRequest(d.id, 'void', now, this.deps.redactor.redact(reason));
       refuse('conflict', `approval void: ${reason}`);
     }
     // a confirmed rollback needs no look at what runs now (one query less)
@@ -500,7 +506,9 @@ export class ApprovalService implements ApprovalPort {
         plan = this.deps.planFor ? await this.deps.planFor(w, ctx) : undefined;
       } catch (e) {
         // its commit cannot be planned for its environment: it can never be approved, so say why now
-        const reason = `cannot plan ${w.environment} at ${w.sha}: ${describeError(e)}`.slice(0, 1000);
+        const reason = this.deps.redactor
+          .redact(`cannot plan ${w.environment} at ${w.sha}: ${describeError(e)}`)
+          .slice(0, 1000);
         log.warn('waiting deployment cannot be planned', { waiting: w.id, reason });
         await handle(this.deps, { type: 'unplannable', target: w, reason });
         continue;
@@ -514,7 +522,7 @@ export class ApprovalService implements ApprovalPort {
         await handle(this.deps, {
           type: 'unplannable',
           target: w,
-          reason: `${finished.environment} failed for ${finished.sha}`,
+          reason: this.deps.redactor.redact(`${finished.environment} failed for ${finished.sha}`),
           audit: {
             actor: 'system',
             via: 'system',
@@ -572,7 +580,7 @@ export class ApprovalService implements ApprovalPort {
       via,
       action,
       outcome,
-      ...(detail !== undefined ? { detail } : {}),
+      ...(detail !== undefined ? { detail: this.deps.redactor.redact(detail) } : {}),
     });
   }
 }

@@ -252,6 +252,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
       clock: systemClock,
       random: cryptoRandom,
       logger: b.logger,
+      redactor: b.redactor,
       // who may approve: the operator policy (HELMGATE_APPROVERS is merged into it by the loader)
       approvers: approversOf(b.policy().policy),
       publicUrl: config.HELMGATE_PUBLIC_URL,
@@ -336,6 +337,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
           clock: systemClock,
           random: cryptoRandom,
           logger: b.logger,
+          redactor: b.redactor,
           approvers,
           publicUrl: config.HELMGATE_PUBLIC_URL,
           ancestry: async (repository, base, head) => (await branchState()).compare(repository, base, head),

@@ -237,6 +237,7 @@ export async function composeLocal(opts: LocalGraphOptions) {
     clock,
     random,
     logger,
+    redactor,
     approvers,
     publicUrl,
     // render-only (no cluster): a rendered staging may promote, so the whole flow can be tried locally

@@ -31,7 +31,10 @@ import type { DeploymentStore } from '../store/deployment-store';
 import { cached } from './lazy';
 
 export interface ApprovalServiceInputs
-  extends Pick<ApprovalServiceDeps, 'store' | 'notifier' | 'dispatcher' | 'clock' | 'random' | 'logger'> {
+  extends Pick<
+    ApprovalServiceDeps,
+    'store' | 'notifier' | 'dispatcher' | 'clock' | 'random' | 'logger' | 'redactor'
+  > {
   /** who may approve: `approversOf(policy)` (tests may pass a fixed config) */
   approvers: Approvers;
   publicUrl: string;
@@ -101,6 +104,7 @@ export function approvalService(i: ApprovalServiceInputs): ApprovalService {
     clock: i.clock,
     random: i.random,
     logger: i.logger,
+    redactor: i.redactor,
     approvers: i.approvers,
     publicUrl: i.publicUrl,
     ...(i.approvalTtlMs !== undefined ? { approvalTtlMs: i.approvalTtlMs } : {}),

@@ -151,6 +151,7 @@ export async function startRaceWorld(): Promise<RaceWorld> {
     clock: systemClock,
     random: cryptoRandom,
     logger,
+    redactor: h.redactor,
     approvers,
     publicUrl: PUBLIC_URL,
   });

@@ -87,7 +87,8 @@ export function makeService(db: { store: DeploymentStore }, over: Partial<Approv
   const notifier = new RecordingNotifier();
   const dispatcher = new RecordingDispatcher();
   const logs: string[] = [];
-  const logger = createLogger({ redactor: new Redactor(), clock, write: (l) => logs.push(l) });
+  const redactor = new Redactor();
+  const logger = createLogger({ redactor, clock, write: (l) => logs.push(l) });
   const deps: ApprovalServiceDeps = {
     store: db.store,
     notifier,
@@ -95,6 +96,7 @@ export function makeService(db: { store: DeploymentStore }, over: Partial<Approv
     clock,
     random: cryptoRandom,
     logger,
+    redactor,
     publicUrl: 'https://helmgate.example.org',
     approvers: {
       production: {
@@ -110,7 +112,7 @@ export function makeService(db: { store: DeploymentStore }, over: Partial<Approv
     },
     ...over,
   };
-  return { service: new ApprovalService(deps), clock, notifier, dispatcher, logs, deps };
+  return { service: new ApprovalService(deps), clock, notifier, dispatcher, logs, deps, redactor };
 }
 
 /** Creates the deployment and offers it; returns the link and the plan digest the page shows. */

@@ -444,6 +444,29 @@ describe('promotion gate', () => {
     expect(dispatcher.jobs).toHaveLength(0);
   });
 
+  test('the reason a waiting deployment cannot be planned is stored with registered secret values masked', async () => {
+    const secret = 'hunter2-cluster-token-9f3a';
+    const { service, notifier, redactor } = makeService(db, {
+      planFor: async () => {
+        // e.g. a values file that echoes a fetched secret into a parse error
+        throw new Error(`values/prod.yaml: unexpected token near "${secret}"`);
+      },
+    });
+    redactor.register(secret);
+    const repo = `${REPO}-gate-redact`;
+    const prod = deployment({ repository: repo });
+    await db.store.createDeployment(prod);
+    await service.onDeploymentFinished(
+      deployment({ repository: repo, environment: 'staging', status: 'succeeded' }),
+    );
+    const after = await db.store.getDeployment(prod.id);
+    expect(after?.status).toBe('failed');
+    expect(after?.reason).toContain('cannot plan production');
+    expect(after?.reason).toContain('unexpected token near "***"');
+    expect(after?.reason).not.toContain(secret);
+    expect(JSON.stringify(notifier.changes)).not.toContain(secret);
+  });
+
   test('a render-only staging run promotes only when allowed', async () => {
     const repo = `${REPO}-gate4`;
     const prod = deployment({ repository: repo, approval: 'auto' });

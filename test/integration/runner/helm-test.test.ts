@@ -108,6 +108,7 @@ function gate(h: Harness, policy: Policy): ApprovalService {
     clock: systemClock,
     random: cryptoRandom,
     logger: createLogger({ redactor: h.redactor, clock: systemClock, write: () => {} }),
+    redactor: h.redactor,
     approvers: {
       production: {
         github: ['alice'],

@@ -122,6 +122,7 @@ beforeAll(async () => {
     clock: systemClock,
     random: cryptoRandom,
     logger: createLogger({ redactor, clock: systemClock, write: () => {} }),
+    redactor,
     approvers: {
       production: {
         github: ['alice'],

@@ -59,6 +59,7 @@ beforeAll(async () => {
     clock: systemClock,
     random: cryptoRandom,
     logger: createLogger({ redactor: h.redactor, clock: systemClock, write: () => {} }),
+    redactor: h.redactor,
     approvers: {
       production: {
         github: ['alice'],

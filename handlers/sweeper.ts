@@ -15,6 +15,7 @@ export function makeSweeperHandler(
     const report = await sweep(deps);
     deps.logger.info('sweep done', {
       expired: report.expired.length,
+      stranded: report.stranded.length,
       reminded: report.reminded.length,
       locksReleased: report.locksReleased.length,
       redispatched: report.redispatched.length,

@@ -444,6 +444,8 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         clock: systemClock,
         logger: b.logger,
         policy: b.policy().policy,
+        // the lifetime the approval service gives approvals: a deployment that waited longer without one ends
+        approvalTtlMs: b.config.HELMGATE_APPROVAL_TTL_HOURS * 3600_000,
       };
     },
 

@@ -297,7 +297,15 @@ export async function composeLocal(opts: LocalGraphOptions) {
       job,
     );
   }, logger);
-  const sweeper: SweeperDeps = { store, notifier, dispatcher, clock, logger, policy };
+  const sweeper: SweeperDeps = {
+    store,
+    notifier,
+    dispatcher,
+    clock,
+    logger,
+    policy,
+    ...(opts.approvalTtlMs ? { approvalTtlMs: opts.approvalTtlMs } : {}),
+  };
   const sessions = new SessionRegistry(store);
   const readAccess = readAccessFrom({
     sessions,

@@ -328,7 +328,11 @@ export type LifecycleEvent =
   | { type: 'offer-opened'; target: Deployment }
   | { type: 'vote'; target: Deployment; final: boolean }
   | { type: 'rejection'; target: Deployment; by: string; via: string }
-  | { type: 'expiry'; target: Deployment; expiresAt: string }
+  /**
+   * the approval ran out: its request's deadline passed, or (`reason` given) the deployment waited
+   * longer than an approval lives without a request ever being opened (the sweeper's second line)
+   */
+  | { type: 'expiry'; target: Deployment; expiresAt: string; reason?: string }
   | { type: 'unplannable'; target: Deployment; reason: string; audit?: AuditNote }
   | { type: 'promoted'; target: Deployment; planDigest: string; audit?: AuditNote }
   | { type: 'run-started'; target: Deployment }
@@ -449,7 +453,7 @@ export function decide(event: LifecycleEvent, facts: Facts): Step[] {
         }),
       ];
     case 'expiry': {
-      const reason = `approval expired at ${event.expiresAt}`;
+      const reason = event.reason ?? `approval expired at ${event.expiresAt}`;
       return [
         move(
           'expire',

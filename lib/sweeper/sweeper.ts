@@ -1,12 +1,13 @@
 import type { ApprovalRequest } from '../approval/approval-request';
 import type { Clock } from '../clock';
 import { frozenAt } from '../deploy/freeze';
-import { type Deployment, deadRuns, lockName } from '../deploy/lifecycle';
+import { type Deployment, type DeploymentStatus, deadRuns, lockName } from '../deploy/lifecycle';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { handle } from '../lifecycle/apply';
 import type { Logger } from '../log/logger';
 import type { ApprovalReminderNotice, Notifier } from '../notify/notifier';
 import { driftAction, type EnvironmentPolicy, environmentPolicy, type Policy } from '../policy/policy';
+import { MAX_PAGE } from '../store/deployment-query';
 import type { DeploymentStore } from '../store/deployment-store';
 
 export type { ApprovalReminderNotice } from '../notify/notifier';
@@ -30,6 +31,14 @@ export interface SweeperDeps {
   scanLimit?: number;
   /** how often each environment's drift is checked (a runner job); default 30 minutes, 0 = never */
   driftEveryMs?: number;
+  /**
+   * How long an approval lives (HELMGATE_APPROVAL_TTL_HOURS, as the approval service is given); default
+   * 24 h, the service's default. A deployment that waited this long plus `strandedMarginMs` without an
+   * approval request ever being opened is expired.
+   */
+  approvalTtlMs?: number;
+  /** see `approvalTtlMs`; default 1 h */
+  strandedMarginMs?: number;
 }
 
 export interface SweepReport {
@@ -43,6 +52,8 @@ export interface SweepReport {
   thawed: string[];
   /** deployments (what runs in an environment) whose drift check was dispatched */
   driftChecks: string[];
+  /** deployments that waited for approval longer than an approval lives, with no request ever opened: expired */
+  stranded: string[];
 }
 
 /**
@@ -60,6 +71,7 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
     redispatched: [],
     thawed: [],
     driftChecks: [],
+    stranded: [],
   };
   const log = deps.logger.child({ job: 'sweeper' });
 
@@ -88,6 +100,8 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
       }
     }
   }
+
+  report.stranded = await expireStranded(deps, now);
 
   const recent = await deps.store.listDeployments({ limit: deps.scanLimit ?? 200 });
   const envs = new Map<string, Deployment[]>();
@@ -173,6 +187,68 @@ async function dispatchDriftChecks(
     if (!runs) continue;
     await deps.dispatcher.dispatch({ deploymentId: runs.id, purpose: 'drift' });
     out.push(runs.id);
+  }
+  return out;
+}
+
+const HOUR_MS = 3_600_000;
+/** at most this many pages (of MAX_PAGE) of one status are read per sweep */
+const STATUS_PAGES = 5;
+
+/** Deployments of one status, newest first, through the status index (never a filter over a limited list). */
+async function listStatus(store: DeploymentStore, status: DeploymentStatus): Promise<Deployment[]> {
+  const out: Deployment[] = [];
+  let cursor: string | undefined;
+  for (let i = 0; i < STATUS_PAGES; i++) {
+    const page = await store.queryDeployments({ status, limit: MAX_PAGE, ...(cursor ? { cursor } : {}) });
+    out.push(...page.deployments);
+    if (!page.next) break;
+    cursor = page.next;
+  }
+  return out;
+}
+
+/**
+ * The second line behind the promotion gate (issue 13): a deployment left `awaiting_approval` with no
+ * approval request (its promotion could not plan it, its offer job was lost, the environment it waited
+ * behind was rejected or expired) would otherwise wait for ever, since approvals expire only through
+ * their requests. Once it has waited longer than an approval lives plus a margin, and no other
+ * deployment of its commit is still on its way (queued — perhaps in a freeze —, running, or waiting with
+ * a request of its own), it is expired through the lifecycle: audited and notified like any expiry.
+ */
+async function expireStranded(deps: SweeperDeps, now: Date): Promise<string[]> {
+  const lifetime = deps.approvalTtlMs ?? 24 * HOUR_MS;
+  const cutoff = now.getTime() - lifetime - (deps.strandedMarginMs ?? HOUR_MS);
+  const waiting = await listStatus(deps.store, 'awaiting_approval');
+  const old = waiting.filter((d) => Date.parse(d.createdAt) <= cutoff);
+  const stranded: Deployment[] = [];
+  for (const d of old) if (!(await deps.store.getApprovalRequest(d.id))) stranded.push(d);
+  if (stranded.length === 0) return [];
+  const strandedIds = new Set(stranded.map((d) => d.id));
+  const moving = [
+    ...(await listStatus(deps.store, 'queued')),
+    ...(await listStatus(deps.store, 'running')),
+    ...waiting.filter((w) => !strandedIds.has(w.id)),
+  ];
+  const out: string[] = [];
+  for (const d of stranded) {
+    if (moving.some((m) => m.id !== d.id && m.repository === d.repository && m.sha === d.sha)) continue;
+    // an offer may have opened its request since the first read: that one expires through its request
+    if (await deps.store.getApprovalRequest(d.id)) continue;
+    const created = Date.parse(d.createdAt);
+    const hours = Math.floor((now.getTime() - created) / HOUR_MS);
+    const [applied] = await handle(deps, {
+      type: 'expiry',
+      target: d,
+      expiresAt: new Date(created + lifetime).toISOString(),
+      reason: `waited ${hours} h without an approval request being opened; expired`,
+    });
+    if (applied?.kind !== 'moved') continue;
+    out.push(d.id);
+    deps.logger.warn('expired a deployment that waited without an approval request', {
+      deploymentId: d.id,
+      createdAt: d.createdAt,
+    });
   }
   return out;
 }

@@ -139,4 +139,96 @@ describe.each(stores)('sweeper (%s)', (_name, storeOf) => {
       reason: supersedeReason(newer),
     });
   });
+
+  describe('a deployment left awaiting approval with no approval request (the second line behind promotion)', () => {
+    const HOUR = 3600_000;
+    const uniqueRepo = (tag: string) => `${REPO}-${tag}-${Math.random().toString(36).slice(2, 8)}`;
+
+    test('is expired once it waited the approval lifetime plus the margin, not before: audited and notified', async () => {
+      const { clock, notifier, dispatcher, deps } = makeService(db);
+      // created at 00:00, the clock starts at 01:00; approvals live 6 h here, the margin is 1 h
+      const d = deployment({ repository: uniqueRepo('stranded') });
+      await db.store.createDeployment(d);
+      const sweeper = makeSweeperHandler({
+        store: db.store,
+        notifier,
+        dispatcher,
+        clock,
+        logger: deps.logger,
+        approvalTtlMs: 6 * HOUR,
+      });
+
+      clock.advance(6 * HOUR - 60_000); // 06:59: 6 h 59 min after it was created
+      expect((await sweeper()).stranded).not.toContain(d.id);
+      expect((await db.store.getDeployment(d.id))?.status).toBe('awaiting_approval');
+
+      clock.advance(60_000); // 07:00
+      expect((await sweeper()).stranded).toContain(d.id);
+      const after = await db.store.getDeployment(d.id);
+      expect(after?.status).toBe('expired');
+      expect(after?.reason).toBe('waited 7 h without an approval request being opened; expired');
+      expect(after?.finishedAt).toBe('2026-01-01T07:00:00.000Z');
+      const audit = await db.store.listAudit(d.id);
+      expect(audit).toEqual([
+        expect.objectContaining({
+          actor: 'system',
+          action: 'expire',
+          outcome: 'expired',
+          detail: 'waited 7 h without an approval request being opened; expired',
+        }),
+      ]);
+      expect(notifier.changes.filter((c) => c.id === d.id).map((c) => c.status)).toEqual(['expired']);
+      expect(dispatcher.jobs).toEqual([]);
+      expect((await sweeper()).stranded).not.toContain(d.id);
+    });
+
+    test('one with a pending approval request is left to that request’s own deadline', async () => {
+      const { service, clock, notifier, dispatcher, deps } = makeService(db);
+      const d = deployment({ repository: uniqueRepo('requested') });
+      await offered(db, service, d); // its request expires 24 h after the offer
+      clock.advance(10 * HOUR); // past the sweeper's 6 h lifetime plus margin, before the request's deadline
+      const report = await makeSweeperHandler({
+        store: db.store,
+        notifier,
+        dispatcher,
+        clock,
+        logger: deps.logger,
+        approvalTtlMs: 6 * HOUR,
+      })();
+      expect(report.stranded).not.toContain(d.id);
+      expect(report.expired).not.toContain(d.id);
+      expect((await db.store.getDeployment(d.id))?.status).toBe('awaiting_approval');
+      expect((await service.getRequest(d.id))?.status).toBe('pending');
+    });
+
+    test('one whose commit is still on its way through another environment (queued in a freeze) waits for it', async () => {
+      const { clock, notifier, dispatcher, deps } = makeService(db);
+      const repo = uniqueRepo('behind');
+      const staging = deployment({
+        repository: repo,
+        environment: 'staging',
+        status: 'queued',
+        approval: 'none',
+        frozenUntil: '2026-01-05T00:00:00.000Z',
+      });
+      const prod = deployment({ repository: repo });
+      for (const x of [staging, prod]) await db.store.createDeployment(x);
+      const sweeper = makeSweeperHandler({
+        store: db.store,
+        notifier,
+        dispatcher,
+        clock,
+        logger: deps.logger,
+      });
+      clock.advance(48 * HOUR);
+      expect((await sweeper()).stranded).not.toContain(prod.id);
+      expect((await db.store.getDeployment(prod.id))?.status).toBe('awaiting_approval');
+      // the staging run ends without promoting it (here: superseded): nothing will open its approval now
+      await db.store.transition(staging.id, ['queued'], 'superseded', { reason: 'gone' }, clock.now());
+      expect((await sweeper()).stranded).toContain(prod.id);
+      expect((await db.store.getDeployment(prod.id))?.reason).toBe(
+        'waited 49 h without an approval request being opened; expired',
+      );
+    });
+  });
 });

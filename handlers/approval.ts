@@ -16,6 +16,7 @@ import { composeAws } from '../lib/compose/aws';
 import { lazyHandler } from '../lib/compose/lazy';
 import { HelmgateError } from '../lib/errors';
 import {
+  errorPage,
   guardHttp,
   type HttpEvent,
   type HttpHandler,
@@ -125,18 +126,7 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
       const location = `${back}${back.includes('?') ? '&' : '?'}result=${outcome.kind}`;
       return { statusCode: 303, headers: { location, 'cache-control': 'no-store' }, body: '' };
     } catch (e) {
-      if (e instanceof HelmgateError && (STATUS_BY_CODE[e.code] < 500 || e.code === 'unavailable'))
-        return message(
-          STATUS_BY_CODE[e.code],
-          e.code === 'unauthenticated' ? 'Not logged in' : 'Not done',
-          e.message,
-        );
-      log.error('approval request failed', { err: e });
-      return message(
-        STATUS_BY_CODE.internal,
-        'Internal error',
-        'Something went wrong on our side; see the logs.',
-      );
+      return errorPage(e, log, 'approval request failed', message);
     }
   };
 

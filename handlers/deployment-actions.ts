@@ -7,12 +7,12 @@ import { requestSession, type SessionRegistry } from '../lib/auth/session-regist
 import { approverTeams, type TeamMembership } from '../lib/auth/team-membership';
 import { HelmgateError } from '../lib/errors';
 import {
+  errorPage,
   type HttpEvent,
   type HttpHandler,
   type HttpResult,
   html,
   rawBody,
-  STATUS_BY_CODE,
 } from '../lib/http/lambda-http';
 import type { ApplyDeps } from '../lib/lifecycle/apply';
 import { overrideFreeze } from '../lib/lifecycle/freeze-override';
@@ -128,18 +128,7 @@ export function makeDeploymentActionsHandler(deps: DeploymentActionsDeps): HttpH
         throw e;
       }
     } catch (e) {
-      if (e instanceof HelmgateError && (STATUS_BY_CODE[e.code] < 500 || e.code === 'unavailable'))
-        return message(
-          STATUS_BY_CODE[e.code],
-          e.code === 'unauthenticated' ? 'Not logged in' : 'Not done',
-          e.message,
-        );
-      log.error('deployment action failed', { err: e });
-      return message(
-        STATUS_BY_CODE.internal,
-        'Internal error',
-        'Something went wrong on our side; see the logs.',
-      );
+      return errorPage(e, log, 'deployment action failed', message);
     }
   };
 

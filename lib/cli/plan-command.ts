@@ -121,23 +121,26 @@ export interface SecretsCheckResult {
   environments: SecretsCheckReport[];
 }
 
+/** What the secrets pre-flight reads of a target: the checkout, the policy and the secrets. */
+export type SecretsCheckTarget = Pick<
+  CliTarget,
+  | 'git'
+  | 'repoDir'
+  | 'deployConfigPath'
+  | 'policy'
+  | 'repository'
+  | 'secretsProvider'
+  | 'redactor'
+  | 'renderOnly'
+>;
+
 /**
  * The runner's pre-flight on its own. Every secret the plan references (and the cluster credentials,
  * unless the local stack only renders) must exist and be non-empty. Values are resolved to test them
  * and never printed; the resolver registers them with the target's redactor.
  */
 export async function checkSecrets(
-  t: Pick<
-    CliTarget,
-    | 'git'
-    | 'repoDir'
-    | 'deployConfigPath'
-    | 'policy'
-    | 'repository'
-    | 'secretsProvider'
-    | 'redactor'
-    | 'renderOnly'
-  >,
+  t: SecretsCheckTarget,
   environment: string | undefined,
   rev: string,
 ): Promise<SecretsCheckResult> {

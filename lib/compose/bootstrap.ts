@@ -15,7 +15,8 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import type { GithubAppAdmin, SecretsAdmin } from '../bootstrap/bootstrap';
 import { DEFAULT_SECRET_IDS, type StageSecretIds } from '../bootstrap/secret-specs';
-import type { CliTarget, TargetEnv } from '../cli/target';
+import type { SecretsCheckTarget } from '../cli/plan-command';
+import type { TargetEnv } from '../cli/target';
 import { loadConfig } from '../config/env';
 import { type LoadedPolicy, loadPolicy } from '../config/policy-loader';
 import { HelmgateError } from '../errors';
@@ -152,19 +153,7 @@ export interface BootstrapWiring {
   policyFile: { path: string; text: string | undefined };
   repoDir: string;
   /** the pre-flight's target: the checkout's deploy config planned under the policy file */
-  checkTarget: (
-    deployed: DeployedStage,
-  ) => Pick<
-    CliTarget,
-    | 'git'
-    | 'repoDir'
-    | 'deployConfigPath'
-    | 'policy'
-    | 'repository'
-    | 'secretsProvider'
-    | 'redactor'
-    | 'renderOnly'
-  >;
+  checkTarget: (deployed: DeployedStage) => SecretsCheckTarget;
   redactor: Redactor;
   close(): void;
 }

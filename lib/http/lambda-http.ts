@@ -97,6 +97,26 @@ export function errorResponse(e: unknown, logger: Logger): HttpResult {
   return json(500, { error: 'internal_error', message: 'internal error; see the logs' });
 }
 
+/**
+ * The same for a page a person submitted a form on: 4xx (and a dependency that is unavailable) say
+ * what was wrong in `page`'s words, anything else is logged as `what` and says nothing about the inside.
+ */
+export function errorPage(
+  e: unknown,
+  logger: Logger,
+  what: string,
+  page: (status: number, title: string, text: string) => HttpResult,
+): HttpResult {
+  if (e instanceof HelmgateError && (STATUS_BY_CODE[e.code] < 500 || e.code === 'unavailable'))
+    return page(
+      STATUS_BY_CODE[e.code],
+      e.code === 'unauthenticated' ? 'Not logged in' : 'Not done',
+      e.message,
+    );
+  logger.error(what, { err: e });
+  return page(STATUS_BY_CODE.internal, 'Internal error', 'Something went wrong on our side; see the logs.');
+}
+
 export function badRequest(message: string): HelmgateError {
   return new HelmgateError('bad_request', message);
 }

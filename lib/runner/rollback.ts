@@ -4,6 +4,8 @@ import type { Logger } from '../log/logger';
 
 /** The part of a cluster session a rollback needs (structurally ClusterSession's; no import: no cycle). */
 export interface RollbackSession {
+  /** helm's latest revision of the release (`helm status`), read before it is rolled back */
+  releaseStatus(release: PlannedRelease): Promise<{ status: string; revision: number } | undefined>;
   rollbackRelease?(release: PlannedRelease, revision: number, deadline: number): Promise<void>;
 }
 
@@ -45,6 +47,13 @@ export function rollbackOrder(
  * (helm numbers revisions one by one); a first install has none and is left installed (uninstalling
  * would delete what it made, data included — an operator decides that). One failing rollback does not
  * stop the others.
+ *
+ * Only the revision this deployment made is undone, as undoFailedUpgrade (lib/helm/release-deployer.ts)
+ * undoes only the revision its attempt wrote: the release's latest revision is read first and must be the
+ * one this deployment made. A newer one is someone else's (another repository under the same `*` policy
+ * deploying the same release name in the same namespace — helmgate locks per environment only — or an
+ * operator's `helm upgrade`) and is left in place, said in the step. helm has no compare-and-swap: a write
+ * between that read and the rollback is not seen.
  */
 export async function rollbackEnvironment(input: {
   session: RollbackSession;
@@ -70,6 +79,23 @@ export async function rollbackEnvironment(input: {
     }
     const to = revision - 1;
     try {
+      const latest = (await input.session.releaseStatus(release))?.revision;
+      if (latest !== revision) {
+        const reason =
+          latest === undefined
+            ? `no longer installed; this deployment made r${revision}`
+            : `its latest revision r${latest} is not r${revision}, the one this deployment made`;
+        input.logger.warn(
+          'release not rolled back: its latest revision is not the one this deployment made',
+          {
+            release: name,
+            made: revision,
+            latest: latest ?? null,
+          },
+        );
+        steps.push({ release: name, outcome: 'left', reason });
+        continue;
+      }
       await rollback.call(input.session, release, to, input.deadline);
       steps.push({ release: name, to, outcome: 'rolled-back' });
     } catch (e) {

@@ -1,4 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { formatDiagnosis } from '../../../lib/deploy/diagnosis';
+import { createProcessRunner } from '../../../lib/exec/command-runner';
+import { createHelmRunner } from '../../../lib/helm/helm-runner';
+import { Redactor } from '../../../lib/log/redact';
 import type { Policy } from '../../../lib/policy/policy';
 import { helmClusterConnector } from '../../../lib/runner/helm-cluster';
 import { clusterAccessFromSecret } from '../../../lib/runner/kube-access';
@@ -220,6 +225,102 @@ test('a failed health check keeps the diagnosis, then rolls the environment back
     'superseded',
     'deployed',
   ]);
+});
+
+test('a release someone else upgraded after this deployment is left in place by its rollback, and the reason says so', async () => {
+  const env = 'shared';
+  const yaml = yamlFor(env);
+  const repo = runnerRepo({
+    'deploy.yaml': yaml,
+    'values/base.yaml': 'greeting: one\n',
+    'values/front.yaml': 'image: { tag: "1.0.0" }\n',
+  });
+  const h = quick(
+    makeHarness({
+      db,
+      kube,
+      repoDir: repo.dir,
+      rollbackOnFailure: false,
+      policy: withRollback(yaml, env, 'rollback'),
+    }),
+  );
+  const first = await h.queue(repo.head(), env);
+  await h.run(first.id);
+  expect((await db.store.getDeployment(first.id))?.status).toBe('succeeded');
+
+  // another writer of `base` (another repository under the same `*` policy, or an operator's helm upgrade)
+  // writes r3 after our r2 and before our rollback reaches it: when our rollback starts, with `front`
+  const work = mkdtempSync(path.join(path.resolve(__dirname, '../../../.tmp'), 'rollback-foreign-'));
+  const theirs = path.join(work, 'theirs.yaml');
+  writeFileSync(theirs, 'greeting: theirs\n');
+  const foreign = createHelmRunner({
+    commandRunner: createProcessRunner(),
+    helmBin: process.env.HELMGATE_HELM_BIN as string,
+    homeDir: path.join(work, 'helm-home'),
+    redactor: new Redactor(),
+    baseEnv: process.env,
+    connection: { kind: 'apiserver', url: kube.url },
+    upgradeFlags: ['--disable-openapi-validation'],
+  });
+  let wrote = false;
+  const ours = timingRunner(h.calls);
+  const cluster = helmClusterConnector({
+    helmBin: process.env.HELMGATE_HELM_BIN as string,
+    commandRunner: {
+      async run(command, args, o) {
+        if (args[0] === 'rollback' && !wrote) {
+          wrote = true;
+          await foreign.upgradeInstall({
+            release: 'base',
+            namespace: `${env}-base`,
+            chart: { kind: 'local', path: path.join(repo.dir, 'charts/web') },
+            valuesFiles: [theirs],
+            timeoutSeconds: 30,
+          });
+        }
+        return ours.run(command, args, o);
+      },
+    },
+    redactor: h.deps.redactor,
+    clock: h.deps.clock,
+    logger: h.deps.logger,
+    access: clusterAccessFromSecret({
+      logger: h.deps.logger,
+      upgradeFlags: ['--disable-openapi-validation'],
+    }),
+    retry: { attempts: 1 },
+    rollbackOnFailure: false,
+    minAttemptSeconds: 1,
+    baseEnv: process.env,
+  });
+  h.deps.cluster = cluster;
+
+  const sha = repo.commit(
+    { 'values/base.yaml': 'greeting: two\n', 'values/front.yaml': 'image: { tag: bad }\n' },
+    'bad front',
+  );
+  const d = await h.queue(sha, env);
+  await h.run(d.id);
+
+  const done = await db.store.getDeployment(d.id);
+  expect(done?.status).toBe('failed');
+  expect(done?.reason).toMatch(
+    /^rolled back to front r1; left in place: base \(its latest revision r3 is not r2, the one this deployment made\)\. release\(s\) failed: front: health check failed/,
+  );
+  expect(done?.releases?.find((r) => r.name === 'base')).toMatchObject({ status: 'succeeded', revision: 2 });
+  expect(done?.releases?.find((r) => r.name === 'base')?.rolledBackTo).toBeUndefined();
+  expect(done?.releases?.find((r) => r.name === 'front')).toMatchObject({ revision: 2, rolledBackTo: 1 });
+  // only front was rolled back; the other writer's revision still runs
+  expect(h.calls.filter((c) => c.args[0] === 'rollback').map((c) => c.args[1])).toEqual(['front']);
+  expect(kube.get('ConfigMap', `${env}-base`, 'base-config')?.data.greeting).toBe('theirs');
+  expect(kube.helmReleases(`${env}-base`, 'base').map((r) => [r.version, r.info.status])).toEqual([
+    [1, 'superseded'],
+    [2, 'superseded'],
+    [3, 'deployed'],
+  ]);
+  expect(kube.get('Deployment', `${env}-front`, 'front')?.spec.template.spec.containers[0].image).toBe(
+    'registry.example/web:1.0.0',
+  );
 });
 
 test('under `keep` (the default without required approval) a failed health check leaves the new revisions', async () => {

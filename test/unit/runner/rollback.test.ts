@@ -30,6 +30,9 @@ test('the default is rollback where approval is required and keep elsewhere; the
 test('a first install is left in place, a failing rollback does not stop the others, and the summary says so', async () => {
   const calls: Array<[string, number]> = [];
   const session = {
+    async releaseStatus(r: PlannedRelease) {
+      return { status: 'deployed', revision: { db: 4, app: 9, new: 1 }[r.name] as number };
+    },
     async rollbackRelease(r: PlannedRelease, revision: number) {
       calls.push([r.name, revision]);
       if (r.name === 'db') throw new Error('helm rollback failed');
@@ -52,6 +55,35 @@ test('a first install is left in place, a failing rollback does not stop the oth
   ]);
   expect(describeRollback(steps)).toBe(
     'rolled back to app r8; left in place: new (first install, nothing ran before); rollback FAILED for db to r3',
+  );
+});
+
+test('a release whose latest revision is not the one this deployment made is left in place, with the reason', async () => {
+  const calls: Array<[string, number]> = [];
+  const latest: Record<string, number | undefined> = { db: 4, app: 10, gone: undefined };
+  const session = {
+    async releaseStatus(r: PlannedRelease) {
+      const revision = latest[r.name];
+      return revision === undefined ? undefined : { status: 'deployed', revision };
+    },
+    async rollbackRelease(r: PlannedRelease, revision: number) {
+      calls.push([r.name, revision]);
+    },
+  };
+  const steps = await rollbackEnvironment({
+    session,
+    releases: [rel('db'), rel('app', ['db']), rel('gone')],
+    changed: new Map([
+      ['db', 4],
+      ['app', 9],
+      ['gone', 3],
+    ]),
+    deadline: Date.now() + 60_000,
+    logger: createLogger({ redactor: new Redactor(), clock: systemClock, write: memorySink().write }),
+  });
+  expect(calls).toEqual([['db', 3]]);
+  expect(describeRollback(steps)).toBe(
+    'rolled back to db r3; left in place: gone (no longer installed; this deployment made r3), app (its latest revision r10 is not r9, the one this deployment made)',
   );
 });
 

@@ -12,7 +12,7 @@ import type { EnvironmentPlan, PlannedRelease } from '../deploy/plan';
 import { describeError, HelmgateError } from '../errors';
 import type { Logger } from '../log/logger';
 import type { Redactor } from '../log/redact';
-import type { SecretResolver } from '../secrets/secrets-provider';
+import { describeRef, type SecretResolver } from '../secrets/secrets-provider';
 
 /** What opening a cluster session for a plan is given (the runner's sessions and the preview's). */
 export interface SessionOpenContext {
@@ -83,10 +83,25 @@ export async function previewManifests(
       for (let i = next++; i < plan.releases.length; i = next++) {
         const release = plan.releases[i] as PlannedRelease;
         try {
-          const secretValues = await Promise.all(
-            release.secretValues.map(async (s) => ({ path: s.path, value: await secrets.resolve(s.ref) })),
-          );
-          const { live, proposed } = await render(release, { sourceDir: ctx.sourceDir, secretValues });
+          // shown: a render with placeholders for the secret values, so no template (`upper`, `b64enc`
+          // twice, `reverse` … into a ConfigMap) can carry a secret onto the approval page before it
+          // is approved; only Secret data, kept as keyed digests, comes from a render with the values
+          const placeholders = release.secretValues.map((s) => ({
+            path: s.path,
+            value: `(secret ${describeRef(s.ref)})`,
+          }));
+          const shown = render(release, { sourceDir: ctx.sourceDir, secretValues: placeholders });
+          const real =
+            release.secretValues.length === 0
+              ? undefined
+              : Promise.all(
+                  release.secretValues.map(async (s) => ({
+                    path: s.path,
+                    value: await secrets.resolve(s.ref),
+                  })),
+                ).then((secretValues) => render(release, { sourceDir: ctx.sourceDir, secretValues }));
+          const { live, proposed: masked } = await shown;
+          const proposed = real ? secretDataFrom((await real).proposed, masked) : masked;
           releases[i] = diffReleaseManifests({
             release: release.name,
             namespace: release.namespace,
@@ -117,6 +132,36 @@ export async function previewManifests(
     await session?.close().catch(() => undefined);
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The placeholder render's documents with each v1 Secret's `data` and `stringData` taken from the same
+ * Secret (kind, namespace, name) of the render with the real values: those are keyed digests already
+ * (parse-then-redact), so the diff can say which keys changed without any value. Nothing else of the
+ * real render is used; a Secret it does not have keeps its placeholder digests (shown as changed).
+ */
+export function secretDataFrom(real: readonly unknown[], masked: readonly unknown[]): unknown[] {
+  type Doc = { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+  const key = (d: Doc) =>
+    d && d.apiVersion === 'v1' && d.kind === 'Secret'
+      ? JSON.stringify([d.metadata?.namespace ?? '', d.metadata?.name ?? ''])
+      : undefined;
+  const secrets = new Map<string, Record<string, unknown>>();
+  for (const d of real as Doc[]) {
+    const k = key(d);
+    if (k !== undefined) secrets.set(k, d as Record<string, unknown>);
+  }
+  return (masked as Doc[]).map((d) => {
+    const k = key(d);
+    const from = k === undefined ? undefined : secrets.get(k);
+    if (!from) return d;
+    const { data: _d, stringData: _s, ...rest } = d as Record<string, unknown>;
+    return {
+      ...rest,
+      ...(from.data !== undefined ? { data: from.data } : {}),
+      ...(from.stringData !== undefined ? { stringData: from.stringData } : {}),
+    };
+  });
 }
 
 function describeReason(e: unknown): string {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import type { ManifestDiff, ReleaseManifestDiff } from '../../../lib/deploy/manifest-diff';
@@ -191,4 +192,40 @@ test('a release not installed yet is a first install: every object added', async
   const web3 = release(d, 'web3');
   expect(web3.firstInstall).toBe(true);
   expect(web3.objects.map((o) => o.change)).toEqual(['added', 'added', 'added', 'added']);
+});
+
+test('a template that transforms a secret value cannot carry it onto the approval page (rendered with placeholders)', async () => {
+  h.setSecret('app/db', JSON.stringify({ password: `${CANARY}-rotated` }));
+  const sha = repo.commit(
+    {
+      'charts/app/templates/leak.yaml': `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: leak
+data:
+  upper: {{ .Values.database.host | upper | quote }}
+  twice: {{ .Values.database.host | b64enc | b64enc | quote }}
+  hashed: {{ .Values.database.host | sha256sum | quote }}
+`,
+    },
+    'a chart that transforms a secret into a ConfigMap',
+  );
+  const d = await preview(sha);
+  const app = release(d, 'app');
+  expect(app.error).toBeUndefined();
+  const leak = object(app, 'ConfigMap', 'leak');
+  expect(leak?.change).toBe('added');
+  // what the approvers see is the placeholder, transformed
+  expect(leak?.diff).toContain('(SECRET APP/DB#PASSWORD)');
+  const secret = `${CANARY}-rotated`;
+  const text = JSON.stringify(d);
+  for (const form of [
+    secret,
+    secret.toUpperCase(),
+    createHash('sha256').update(secret).digest('hex'),
+    Buffer.from(Buffer.from(secret).toString('base64')).toString('base64').slice(0, 16),
+  ])
+    expect(text).not.toContain(form);
+  // the Secret fed by the same value is still compared on its real (digested) data: host changed
+  expect(object(app, 'Secret', 'app-db')?.secretKeys?.changed).toContain('host');
 });

@@ -97,7 +97,8 @@ export function awsBase(env: Readonly<Record<string, string | undefined>> = proc
     redactor,
     logger,
     store: new DynamoDbDeploymentStore(dynamo, config.HELMGATE_TABLE),
-    secrets: new SecretResolver(secretsProvider, redactor),
+    // built once per container: secrets are fetched again after SECRET_TTL_MS (rotation, revocation)
+    secrets: new SecretResolver(secretsProvider, redactor, { ms: SECRET_TTL_MS, clock: systemClock }),
     secretsProvider,
   };
 }

@@ -150,7 +150,7 @@ export async function composeLocal(opts: LocalGraphOptions) {
   const store = new DynamoDbDeploymentStore(dynamo, table);
 
   const secretsProvider = new FileSecretsProvider(opts.secretsFile);
-  const secrets = new SecretResolver(secretsProvider, redactor);
+  const secrets = new SecretResolver(secretsProvider, redactor, { ms: SECRET_TTL_MS, clock });
   const source = opts.source ?? new LocalGitSource(opts.repoDir, git);
   const repositories = opts.repositories ?? [await originRepository(git, opts.repoDir)];
   const deployConfigPath = opts.deployConfigPath ?? 'deploy.yaml';

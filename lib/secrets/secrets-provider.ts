@@ -1,3 +1,4 @@
+import type { Clock } from '../clock';
 import { HelmgateError } from '../errors';
 import type { Redactor } from '../log/redact';
 
@@ -27,27 +28,34 @@ export function describeRef(ref: SecretRef): string {
 }
 
 /**
- * Resolves refs through a provider, caching per instance (one invocation), registering every value
- * with the redactor before anyone else sees it.
+ * Resolves refs through a provider, caching per instance, registering every value with the redactor
+ * before anyone else sees it. An instance that outlives an invocation (an HTTP function's, built once
+ * per container) is given `maxAge`: a secret is fetched again once its copy is older, so a rotated or
+ * revoked value (an API token, a webhook secret) stops working without a redeploy. Old values stay
+ * registered with the redactor.
  */
 export class SecretResolver {
-  private readonly cache = new Map<string, Promise<string | undefined>>();
+  private readonly cache = new Map<string, { value: Promise<string | undefined>; at: number }>();
   constructor(
     private readonly provider: SecretsProvider,
     private readonly redactor: Redactor,
+    private readonly maxAge?: { ms: number; clock: Clock },
   ) {}
 
   private raw(id: string): Promise<string | undefined> {
-    let p = this.cache.get(id);
-    if (!p) {
-      p = this.provider.getSecretString(id).then((v) => {
-        if (v !== undefined) this.redactor.registerSecret(v);
-        return v;
-      });
-      p.catch(() => this.cache.delete(id));
-      this.cache.set(id, p);
-    }
-    return p;
+    const now = this.maxAge ? this.maxAge.clock.now().getTime() : 0;
+    const hit = this.cache.get(id);
+    if (hit && (!this.maxAge || now - hit.at <= this.maxAge.ms)) return hit.value;
+    const value = this.provider.getSecretString(id).then((v) => {
+      if (v !== undefined) this.redactor.registerSecret(v);
+      return v;
+    });
+    const entry = { value, at: now };
+    value.catch(() => {
+      if (this.cache.get(id) === entry) this.cache.delete(id);
+    });
+    this.cache.set(id, entry);
+    return value;
   }
 
   /**

@@ -1,7 +1,8 @@
 import { PAGE_HEADERS, renderMessagePage } from '../lib/approval/approval-page';
+import { approvalCsrfPurpose } from '../lib/approval/approval-page-state';
 import type { ApproversConfig } from '../lib/approval/approval-port';
 import type { ApproversKey } from '../lib/approval/approval-service';
-import { type CookieSettings, csrfToken, newSession, type Session, sessionCookie } from '../lib/auth/session';
+import { type CookieSettings, csrfToken, newSession, sessionCookie } from '../lib/auth/session';
 import { requestSession, type SessionRegistry } from '../lib/auth/session-registry';
 import type { Clock } from '../lib/clock';
 import { composeAws } from '../lib/compose/aws';
@@ -198,7 +199,7 @@ export function makeDashboardHandler(deps: DashboardDeps): HttpHandler {
         now,
         githubWebUrl: deps.githubWebUrl,
         nonce,
-        csrfFor: (id) => (voter ? csrfToken(voter as Session, `approval:${id}`) : ''),
+        csrfFor: (id) => (voter ? csrfToken(voter, approvalCsrfPurpose(id)) : ''),
         ...(voter
           ? { actionCsrf: (action, id) => csrfToken(voter, deploymentActionCsrfPurpose(action, id)) }
           : {}),

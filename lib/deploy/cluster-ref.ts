@@ -5,11 +5,6 @@
  */
 export type ClusterRef = { secret: string } | { eks: { name: string; region: string } };
 
-/** The cluster secret's name, or undefined for an EKS cluster (it has none). */
-export function clusterSecretOf(c: ClusterRef): string | undefined {
-  return 'secret' in c ? c.secret : undefined;
-}
-
 /**
  * One line for plans, summaries and digests. A secret's name keeps its old form (plan digests of
  * existing installations do not change); `eks:` cannot begin a secret name (no `:` in one).

@@ -79,6 +79,9 @@ export function repositoryChartDigests(opts: {
       p = (async () => {
         const res = await get(indexUrl(url));
         if (!res.ok) throw new ChartDigestError(`${indexUrl(url)} answered ${res.status}`);
+        // a declared size over the limit is refused before the body is read
+        if (Number(res.headers.get('content-length') ?? 0) > MAX_INDEX_BYTES)
+          throw new ChartDigestError(`${indexUrl(url)} is too large`);
         const text = await res.text();
         if (text.length > MAX_INDEX_BYTES) throw new ChartDigestError(`${indexUrl(url)} is too large`);
         return parseYamlData(text, { maxAliasCount: 100 });

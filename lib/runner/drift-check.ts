@@ -191,10 +191,8 @@ async function checkLocked(
   }
   // skip-unchanged reads the mark from the release's state: a drifted release is deployed again
   for (const name of found.checked) {
-    const state = await deps.store.getItem<{ drifted?: string } & Record<string, unknown>>(
-      RELEASE_STATE,
-      releaseStateId(current, name),
-    );
+    // as read for the comparison, under the same lock: nothing has written it since
+    const state = found.states.get(name) as ({ drifted?: string } & Record<string, unknown>) | undefined;
     if (!state) continue;
     const drifted = Object.hasOwn(releases, name) ? releases[name] : undefined;
     const mark = drifted ? driftSummary(drifted.drift).slice(0, 300) : undefined;
@@ -290,7 +288,13 @@ async function readDrift(
   current: Deployment,
   releases: ReadonlyArray<{ name: string; namespace: string }>,
   session: ClusterSession,
-): Promise<{ drifts: ReleaseDrift[]; checked: string[]; errors: Record<string, string> }> {
+): Promise<{
+  drifts: ReleaseDrift[];
+  checked: string[];
+  errors: Record<string, string>;
+  /** each release's recorded state, as read for the comparison */
+  states: Map<string, Record<string, unknown> | undefined>;
+}> {
   const [live, recorded] = await Promise.all([
     session.releaseStates(releases as Parameters<ClusterSession['releaseStates']>[0]),
     Promise.all(
@@ -332,7 +336,8 @@ async function readDrift(
     }),
   );
   drifts.sort((a, b) => a.release.localeCompare(b.release));
-  return { drifts, checked: checked.sort(), errors };
+  const states = new Map(releases.map((r, i) => [r.name, recorded[i]] as const));
+  return { drifts, checked: checked.sort(), errors, states };
 }
 
 function combinedDigest(releases: Record<string, ReportedDrift>): string {

@@ -30,7 +30,7 @@ import type { Logger } from '../lib/log/logger';
 import { makeDeploymentActionsHandler } from './deployment-actions';
 
 export interface ApprovalHandlerDeps {
-  approvals: Pick<ApprovalService, 'vote' | 'view'>;
+  approvals: Pick<ApprovalService, 'vote' | 'view' | 'deployment'>;
   /** from the operator's policy, per deployment (see ApprovalServiceDeps.approvers) */
   approvers: ApproversConfig | ((d: ApproversKey) => ApproversConfig);
   /** who may see the page at all: approvers, and GitHub users who can read the repository */
@@ -70,7 +70,8 @@ export function makeApprovalHandler(deps: ApprovalHandlerDeps): HttpHandler {
     typeof deps.approvers === 'function' ? (d ? deps.approvers(d) : {}) : deps.approvers;
   /** The approver teams of this deployment the voter belongs to now (asked of GitHub). */
   async function teamsNow(id: string, session: Session): Promise<string[]> {
-    const d = typeof deps.approvers === 'function' ? (await deps.approvals.view(id))?.deployment : undefined;
+    // the deployment alone (its environment names the approvers), not the page's whole view
+    const d = typeof deps.approvers === 'function' ? await deps.approvals.deployment(id) : undefined;
     const candidates = approverTeams(approvers(d));
     return candidates.length === 0 ? [] : ((await deps.teamMembership?.(session.login, candidates)) ?? []);
   }

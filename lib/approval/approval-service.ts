@@ -135,6 +135,11 @@ export class ApprovalService implements ApprovalPort {
     return Math.max(1, this.approvers(d)[d.environment]?.required ?? 1);
   }
 
+  /** The deployment alone (one read), for callers that need its environment, not the whole view. */
+  async deployment(deploymentId: string): Promise<Deployment | undefined> {
+    return this.deps.store.getDeployment(deploymentId);
+  }
+
   async getRequest(deploymentId: string): Promise<ApprovalRequest | undefined> {
     return this.deps.store.getApprovalRequest(deploymentId);
   }

@@ -241,6 +241,22 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
       clock: systemClock,
       logger: b.logger,
     });
+  /**
+   * Team membership, asked with helmgate's GitHub client (token or App) when a vote, retry or override
+   * is cast; without one teams grant nothing (logins still do) rather than trusting what was true at
+   * login. One per container, shared by the approval and deployment-action routes.
+   */
+  let membershipOnce: TeamMembership | undefined;
+  const teamMembership = (): TeamMembership => (membershipOnce ??= membershipOf(base()));
+  const membershipOf = (b: AwsBase): TeamMembership => {
+    const membership = cached(
+      async (): Promise<TeamMembership> =>
+        (await awsGithub(b)).configured ? githubTeamMembership(await awsOctokit(b)) : noTeamMembership,
+      SECRET_TTL_MS,
+      systemClock,
+    );
+    return async (login, teams) => (teams.length === 0 ? [] : (await membership())(login, teams));
+  };
   const approvals = once(async (): Promise<AwsApprovals> => {
     const b = base();
     const { config } = b;
@@ -362,14 +378,6 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
     async approval() {
       const b = base();
       const a = await approvals();
-      // team membership is asked with helmgate's GitHub token when a vote is cast; without a token
-      // teams grant nothing (logins still do) rather than trusting what was true at login
-      const membership = cached(
-        async (): Promise<TeamMembership> =>
-          (await awsGithub(b)).configured ? githubTeamMembership(await awsOctokit(b)) : noTeamMembership,
-        SECRET_TTL_MS,
-        systemClock,
-      );
       return approvalPageDepsFrom({
         approvals: a.service,
         approvers: approversOf(b.policy().policy),
@@ -379,8 +387,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         clock: systemClock,
         logger: b.logger,
         sessions: new SessionRegistry(b.store),
-        teamMembership: async (login, teams) =>
-          teams.length === 0 ? [] : (await membership())(login, teams),
+        teamMembership: teamMembership(),
       });
     },
 
@@ -391,12 +398,6 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
     async deploymentActions() {
       const b = base();
       const a = await approvals();
-      const membership = cached(
-        async (): Promise<TeamMembership> =>
-          (await awsGithub(b)).configured ? githubTeamMembership(await awsOctokit(b)) : noTeamMembership,
-        SECRET_TTL_MS,
-        systemClock,
-      );
       return deploymentActionsDepsFrom({
         store: b.store,
         notifier: a.notifier,
@@ -408,8 +409,7 @@ export function composeAws(env: Readonly<Record<string, string | undefined>> = p
         clock: systemClock,
         logger: b.logger,
         sessions: new SessionRegistry(b.store),
-        teamMembership: async (login, teams) =>
-          teams.length === 0 ? [] : (await membership())(login, teams),
+        teamMembership: teamMembership(),
       });
     },
 

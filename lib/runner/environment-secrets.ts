@@ -109,11 +109,6 @@ export function assumeRoleCredentials(opts: {
 }
 
 /**
- * Per deployment, the SecretsProvider that reads with its environment's role. `providerWith` builds
- * a Secrets Manager provider from a credentials provider (the wiring owns the SDK client settings).
- * An environment without a role reads nothing: every read fails, naming why (fail closed).
- */
-/**
  * The credentials of a deployment's environment role (the EKS access entry names that role), or
  * undefined when the environment has none.
  */
@@ -134,15 +129,21 @@ export function environmentCredentials(opts: {
   };
 }
 
+/**
+ * Per deployment, the SecretsProvider that reads with its environment's role. `providerWith` builds
+ * a Secrets Manager provider from a credentials provider (the wiring owns the SDK client settings).
+ * An environment without a role reads nothing: every read fails, naming why (fail closed).
+ */
 export function environmentSecretsProviders(opts: {
   roles: EnvironmentRoles;
   sts: Pick<STSClient, 'send'>;
   clock: Clock;
   providerWith: (credentials: () => Promise<TemporaryCredentials>) => SecretsProvider;
 }): (d: { id: string; repository: string; environment: string }) => SecretsProvider {
+  const credentialsOf = environmentCredentials(opts);
   return (d) => {
-    const roleArn = roleFor(opts.roles, d.repository, d.environment);
-    if (!roleArn)
+    const credentials = credentialsOf(d);
+    if (!credentials)
       return {
         async getSecretString() {
           throw new HelmgateError(
@@ -151,8 +152,6 @@ export function environmentSecretsProviders(opts: {
           );
         },
       };
-    return opts.providerWith(
-      assumeRoleCredentials({ sts: opts.sts, roleArn, sessionName: sessionName(d.id), clock: opts.clock }),
-    );
+    return opts.providerWith(credentials);
   };
 }
